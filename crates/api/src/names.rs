@@ -1,0 +1,97 @@
+//! Names that are part of Eraser's contract: labels, annotations, object and container names,
+//! environment variables and paths. Changing any of these breaks drop-in compatibility
+//! (`reference/eraser.md` §10), so they live in one place and are tested as a contract.
+
+/// API group of both CRDs.
+pub const GROUP: &str = "eraser.sh";
+/// Node label that the default node filter matches (nodes carrying it are skipped, or, with an
+/// `include` filter, the only ones cleaned).
+pub const CLEANUP_FILTER_LABEL: &str = "eraser.sh/cleanup.filter";
+/// Label that marks a ConfigMap in the manager's namespace as a user exclusion list.
+pub const EXCLUDE_LIST_LABEL: &str = "eraser.sh/exclude.list";
+/// Label on worker pods: `manual` or `collector`.
+pub const POD_TYPE_LABEL: &str = "eraser.sh/type";
+/// Label on ImageJobs naming the controller that owns them.
+pub const JOB_OWNER_LABEL: &str = "eraser.sh/job-owner";
+/// `eraser.sh/job-owner` value of ImageJobs started by an ImageList (manual mode).
+pub const JOB_OWNER_IMAGELIST: &str = "imagelist-controller";
+/// `eraser.sh/job-owner` value of ImageJobs started by the schedule (automatic mode).
+pub const JOB_OWNER_COLLECTOR: &str = "imagecollector";
+/// Label of the manager pod.
+pub const MANAGER_POD_LABEL: (&str, &str) = ("control-plane", "controller-manager");
+/// Annotation the manager writes on its own pod to make the kubelet refresh the config volume.
+pub const CONFIG_VERSION_ANNOTATION: &str = "eraser.sh/configVersion";
+
+/// The only ImageList name the manager acts on.
+pub const IMAGELIST_NAME: &str = "imagelist";
+/// The manager Deployment.
+pub const MANAGER_DEPLOYMENT: &str = "eraser-controller-manager";
+/// ConfigMap holding the `EraserConfig`.
+pub const MANAGER_CONFIGMAP: &str = "eraser-manager-config";
+/// Key of the `EraserConfig` inside [`MANAGER_CONFIGMAP`].
+pub const MANAGER_CONFIG_KEY: &str = "controller_manager_config.yaml";
+/// The system exclusion list (users must not edit it).
+pub const SYSTEM_EXCLUSION_CONFIGMAP: &str = "eraser-system-exclusion";
+/// Service account of the worker pods.
+pub const WORKER_SERVICE_ACCOUNT: &str = "eraser-imagejob-pods";
+/// Prefix of worker pod names: `eraser-<node>-<random>`.
+pub const WORKER_POD_PREFIX: &str = "eraser-";
+/// Container names inside a worker pod.
+pub mod containers {
+    /// Lists unused images and hands them on.
+    pub const COLLECTOR: &str = "collector";
+    /// Drydock's built-in scanner (Eraser's is `trivy-scanner`).
+    pub const SCANNER: &str = "scanner";
+    /// Eraser's scanner container name, still recognised.
+    pub const TRIVY_SCANNER: &str = "trivy-scanner";
+    /// Removes images.
+    pub const REMOVER: &str = "remover";
+}
+
+/// Environment variables of Eraser's contract.
+pub mod env {
+    /// Namespace of the manager.
+    pub const POD_NAMESPACE: &str = "POD_NAMESPACE";
+    /// Overrides the name of the manager ConfigMap.
+    pub const ERASER_CONFIGMAP_NAME: &str = "ERASER_CONFIGMAP_NAME";
+    /// Comma-separated extra pull secrets for worker pods (legacy).
+    pub const ERASER_PULL_SECRET_NAMES: &str = "ERASER_PULL_SECRET_NAMES";
+    /// The node a worker pod runs on.
+    pub const NODE_NAME: &str = "NODE_NAME";
+    /// OTLP endpoint for metrics.
+    pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+    /// Service name reported with metrics (becomes the `job` label).
+    pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+    /// Runtime name handed to the scanner.
+    pub const ERASER_RUNTIME_NAME: &str = "ERASER_RUNTIME_NAME";
+    /// containerd namespace handed to the scanner.
+    pub const CONTAINERD_NAMESPACE: &str = "CONTAINERD_NAMESPACE";
+}
+
+/// Paths inside worker pods.
+pub mod paths {
+    /// Shared emptyDir holding the pipes.
+    pub const SHARED_DATA: &str = "/run/eraser.sh/shared-data";
+    /// Where the runtime socket is mounted in worker containers.
+    pub const CRI_SOCKET: &str = "/run/cri/cri.sock";
+    /// Where the manual-mode image list ConfigMap is mounted.
+    pub const IMAGELIST_FILE: &str = "/run/eraser.sh/imagelist/images";
+    /// Where the manager config is mounted.
+    pub const CONFIG_FILE: &str = "/config/controller_manager_config.yaml";
+    /// Kubernetes' default termination-message path.
+    pub const TERMINATION_LOG: &str = "/dev/termination-log";
+}
+
+/// Pipe (FIFO) names under [`paths::SHARED_DATA`].
+pub mod pipes {
+    /// collector → scanner: images to scan.
+    pub const COLLECT_SCAN: &str = "collectScan";
+    /// scanner (or collector when scanning is disabled) → remover: images to remove.
+    pub const SCAN_ERASE: &str = "scanErase";
+    /// remover → collector: the literal `complete`.
+    pub const ERASE_COMPLETE_COLLECT: &str = "eraseCompleteCollect";
+    /// remover → scanner: the literal `complete`.
+    pub const ERASE_COMPLETE_SCAN: &str = "eraseCompleteScan";
+    /// The message written on the completion pipes.
+    pub const COMPLETE: &[u8] = b"complete";
+}
