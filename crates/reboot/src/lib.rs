@@ -1,0 +1,77 @@
+//! The reboot domain of Drydock: the kured-compatible reboot coordinator's decisions.
+//!
+//! This crate owns the daemon's configuration (every kured flag and its `KURED_*` environment
+//! form, validated once into an immutable [`config::Config`]), the maintenance window
+//! ([`window`]), the kured lock annotation codec and lock policy ([`lock`]), and the per-node
+//! state machine ([`machine`]) that turns observed facts into the next step. These modules are
+//! pure: they import no kube, tokio or other IO, never read the clock (time is always an
+//! argument) and never read the process environment (the environment is an argument too), so
+//! they test in milliseconds. The thin IO loop that performs the steps lives elsewhere.
+
+pub mod config;
+pub mod gocompat;
+pub mod lock;
+pub mod machine;
+pub mod notify;
+pub mod selector;
+pub mod window;
+
+/// Everything that can go wrong in this crate.
+///
+/// Start-up problems name the flag (and its environment form) so the operator can fix the
+/// manifest; lock problems say what was found in the annotation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line could not be parsed: an unknown flag, a missing value, a value of the
+    /// wrong type, or `--help` was asked for (`clap::Error::exit` prints it properly).
+    #[error(transparent)]
+    Cli(#[from] clap::Error),
+
+    /// A flag (or its `KURED_*` environment form) holds a value Drydock refuses.
+    #[error("invalid value {value:?} for --{flag} ({env}): {reason}", env = config::env_var_name(flag))]
+    InvalidFlag {
+        /// The flag's long name, without the leading dashes.
+        flag: &'static str,
+        /// The value as given.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// The lock annotation exists but is not a kured lock in either JSON shape.
+    #[error("lock annotation is not a valid kured lock: {reason}")]
+    LockDecode {
+        /// What was wrong with it.
+        reason: String,
+    },
+
+    /// The lock annotation holds the other JSON shape than this daemon's `--concurrency`
+    /// selects. Writing would corrupt it for the other daemons, so Drydock refuses.
+    #[error(
+        "lock format mismatch: the annotation holds a {found} lock but --concurrency={concurrency} \
+         expects a {expected} lock; refusing to write it. Every node must run the same \
+         --concurrency: fix the flag, or clear the annotation once no node is rebooting"
+    )]
+    LockFormatMismatch {
+        /// The format this daemon is configured for.
+        expected: lock::LockFormat,
+        /// The format found in the annotation.
+        found: lock::LockFormat,
+        /// This daemon's `--concurrency`.
+        concurrency: u32,
+    },
+
+    /// The lock could not be serialised (should not happen: every field is plain data).
+    #[error("lock annotation could not be encoded: {0}")]
+    LockEncode(#[source] serde_json::Error),
+
+    /// A release or renewal was asked of a node that does not hold the lock.
+    #[error("node {node} does not hold the lock")]
+    NotLockHolder {
+        /// The node that asked.
+        node: String,
+    },
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
