@@ -179,7 +179,7 @@ impl<'a> Group<'a> {
         let severity = self
             .contributions
             .iter()
-            .find_map(|(_, affected)| vendor_severity(affected))
+            .find_map(|(record, affected)| vendor_severity(record, affected))
             .or_else(|| {
                 self.contributions.iter().find_map(|(record, affected)| {
                     cvss_severity(&affected.severity).or_else(|| cvss_severity(&record.severity))

@@ -18,6 +18,9 @@ const HIGH_FROM: f64 = 7.0;
 /// Lower bound of the MEDIUM band.
 const MEDIUM_FROM: f64 = 4.0;
 
+/// OSV severity type carrying Ubuntu's priority word instead of a CVSS vector.
+const UBUNTU_SEVERITY: &str = "Ubuntu";
+
 /// A finding's severity, ordered from `Unknown` to `Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -45,15 +48,19 @@ impl fmt::Display for Severity {
     }
 }
 
-/// The vendor's per-package severity, if the record carries one that maps to a band.
-pub fn vendor_severity(affected: &Affected) -> Option<Severity> {
+/// The vendor's per-package severity, if the record carries one that maps to a band: Debian
+/// `ecosystem_specific.urgency`; Ubuntu's `Ubuntu`-type severity (per package, else the
+/// record's top-level one, where Canonical's records put it) or legacy
+/// `ecosystem_specific.ubuntu_priority`; the Red Hat family's `database_specific.severity`.
+pub fn vendor_severity(record: &OsvRecord, affected: &Affected) -> Option<Severity> {
     if let Some(urgency) = affected.ecosystem_specific_str("urgency") {
         return debian_urgency(urgency);
     }
     let ubuntu = affected
         .severity
         .iter()
-        .find(|s| s.kind == "Ubuntu")
+        .chain(&record.severity)
+        .find(|s| s.kind == UBUNTU_SEVERITY)
         .map(|s| s.score.as_str())
         .or_else(|| affected.ecosystem_specific_str("ubuntu_priority"));
     if let Some(priority) = ubuntu {
@@ -66,7 +73,7 @@ pub fn vendor_severity(affected: &Affected) -> Option<Severity> {
 
 /// Severity for one (record, affected package): vendor first, then CVSS, else `Unknown`.
 pub fn severity_of(record: &OsvRecord, affected: &Affected) -> Severity {
-    vendor_severity(affected)
+    vendor_severity(record, affected)
         .or_else(|| cvss_severity(&affected.severity))
         .or_else(|| cvss_severity(&record.severity))
         .unwrap_or(Severity::Unknown)

@@ -156,3 +156,30 @@ fn package_with_an_invalid_version_is_skipped_not_fatal() {
     )];
     assert!(match_packages(&os, &packages, &records).is_empty());
 }
+
+#[test]
+fn ubuntu_priority_in_the_record_severity_beats_its_cvss_vector() {
+    let os = detect_os(&ReleaseFiles {
+        os_release: Some("ID=ubuntu\nVERSION_ID=\"22.04\"\nVERSION_CODENAME=jammy\n"),
+        ..Default::default()
+    })
+    .unwrap();
+    let packages = [Package {
+        name: "libssl3".into(),
+        version: "3.0.2-0ubuntu1.10".into(),
+        source_name: "openssl".into(),
+        source_version: "3.0.2-0ubuntu1.10".into(),
+        arch: Some("amd64".into()),
+    }];
+    let records = [record(
+        r#"{"id":"UBUNTU-CVE-2099-5","upstream":["CVE-2099-5"],
+            "severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"},
+                        {"type":"Ubuntu","score":"medium"}],
+            "affected":[{"package":{"ecosystem":"Ubuntu:22.04:LTS","name":"openssl"},
+            "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.2-0ubuntu1.12"}]}]}]}"#,
+    )];
+    let findings = match_packages(&os, &packages, &records);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].severity, Severity::Medium);
+    assert_eq!(findings[0].fixed.as_deref(), Some("3.0.2-0ubuntu1.12"));
+}
