@@ -48,17 +48,16 @@ pub enum Error {
     /// The lock annotation holds the other JSON shape than this daemon's `--concurrency`
     /// selects. Writing would corrupt it for the other daemons, so Drydock refuses.
     #[error(
-        "lock format mismatch: the annotation holds a {found} lock but --concurrency={concurrency} \
-         expects a {expected} lock; refusing to write it. Every node must run the same \
-         --concurrency: fix the flag, or clear the annotation once no node is rebooting"
+        "lock format mismatch: the annotation holds a {found} lock but this daemon's \
+         --concurrency expects a {expected} lock; refusing to write it. Every node must run the \
+         same --concurrency (1 for the single format, more for the multi format): fix the flag, \
+         or clear the annotation once no node is rebooting"
     )]
     LockFormatMismatch {
         /// The format this daemon is configured for.
         expected: lock::LockFormat,
         /// The format found in the annotation.
         found: lock::LockFormat,
-        /// This daemon's `--concurrency`.
-        concurrency: u32,
     },
 
     /// The lock could not be serialised (should not happen: every field is plain data).

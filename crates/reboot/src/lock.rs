@@ -359,11 +359,7 @@ impl Lock {
             )));
         };
         if found != expected {
-            return Err(Error::LockFormatMismatch {
-                expected,
-                found,
-                concurrency: 0,
-            });
+            return Err(Error::LockFormatMismatch { expected, found });
         }
         match found {
             LockFormat::Single => {
@@ -389,18 +385,9 @@ impl Lock {
         }
     }
 
-    /// Decodes with the format `policy` selects; a mismatch error names the concurrency.
+    /// Decodes with the format `policy` (its `--concurrency`) selects.
     pub fn decode_for(annotation: Option<&str>, policy: &LockPolicy) -> Result<Lock> {
-        Lock::decode(annotation, policy.format()).map_err(|e| match e {
-            Error::LockFormatMismatch {
-                expected, found, ..
-            } => Error::LockFormatMismatch {
-                expected,
-                found,
-                concurrency: policy.concurrency,
-            },
-            other => other,
-        })
+        Lock::decode(annotation, policy.format())
     }
 
     /// Encodes the lock as kured would write it. `None` means "remove the annotation" (a
@@ -740,7 +727,6 @@ mod tests {
             Error::LockFormatMismatch {
                 expected: LockFormat::Single,
                 found: LockFormat::Multi,
-                concurrency: 1
             }
         ));
         let message = err.to_string();
