@@ -1,0 +1,61 @@
+//! The Image Cleaner's node side: which images to remove and why (pure decisions over a runtime
+//! snapshot), the Eraser worker stages `collector` and `remover` speaking Eraser's pipe contract
+//! byte for byte, Eraser-style exclusion lists, and the node-local `drydock clean`.
+//!
+//! Decisions ([`decide`]) are pure functions of a [`drydock_cri::Snapshot`]; the stages and
+//! `clean` are thin IO around them. Nothing here knows about Kubernetes objects: the manager
+//! (cluster side) plans pods and folds results from the summaries written here.
+
+pub mod clean;
+pub mod decide;
+pub mod exclusions;
+pub mod pipes;
+pub mod report;
+pub mod stages;
+
+/// Everything that can go wrong on the node side of the Image Cleaner.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The runtime failed (unreachable, wrong API, a call failed).
+    #[error(transparent)]
+    Runtime(#[from] drydock_cri::Error),
+    /// A wire payload (pipe JSON) is malformed.
+    #[error(transparent)]
+    Wire(#[from] drydock_api::Error),
+    /// A file or pipe could not be read or written.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file or pipe.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+    /// An input (image list, exclusion list, pipe payload) is malformed.
+    #[error("{source_name}: {message}")]
+    Input {
+        /// The file, pipe or flag.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The peer on a completion pipe sent something other than `complete`.
+    #[error("{pipe}: expected \"complete\", got {got:?}")]
+    Protocol {
+        /// The pipe.
+        pipe: String,
+        /// What arrived.
+        got: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: &std::path::Path, error: &std::io::Error) -> Self {
+        Self::Io {
+            path: path.display().to_string(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

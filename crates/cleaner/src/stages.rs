@@ -1,0 +1,343 @@
+//! The worker-pod stages `collector` and `remover`, speaking Eraser's pipe contract so that a
+//! Drydock collector or remover can sit next to any Eraser-compatible scanner container.
+//!
+//! Collector: list the runtime, write the unused, non-excluded images to `collectScan` (or to
+//! `scanErase` when scanning is disabled), then wait for `complete` on `eraseCompleteCollect`.
+//! Remover: read the images to remove from `scanErase`, or from an ImageList file in manual
+//! mode; re-list the runtime, re-check in-use and exclusions, remove, report; then write
+//! `complete` to `eraseCompleteCollect` and `eraseCompleteScan` when they exist. When the
+//! remover fails it writes `failed` instead, so its peers exit non-zero instead of hanging.
+
+use std::path::{Path, PathBuf};
+
+use drydock_api::names::pipes;
+use drydock_cri::client::snapshot;
+use drydock_cri::reference::{Reference, is_digest};
+use drydock_cri::{ExclusionSet, ImageRuntime};
+use tracing::{info, warn};
+
+use crate::clean::execute;
+use crate::decide::{ALL_IMAGES, Targets, decide, removable};
+use crate::pipes::{PipeDir, await_complete, await_creation, read_all, send, wait_for, write_all};
+use crate::report::{Report, Totals};
+use crate::{Error, Result, exclusions};
+
+/// What the peers read on a completion pipe when the remover failed.
+const FAILED_MESSAGE: &[u8] = b"failed";
+
+/// Where a stage finds its pipes, exclusions and protected images.
+#[derive(Debug, Clone)]
+pub struct StageContext {
+    /// The shared pipe directory.
+    pub pipes: PipeDir,
+    /// The directory holding the `exclude-*` ConfigMap mounts (Eraser: the working directory).
+    pub exclusion_root: PathBuf,
+    /// Extra exclusion files (`--exclude-file`).
+    pub exclusion_files: Vec<PathBuf>,
+    /// References that must never be removed (Drydock's own image).
+    pub protected: Vec<String>,
+}
+
+/// Where the remover gets its list from.
+#[derive(Debug, Clone)]
+pub enum RemoverInput {
+    /// Manual mode: an ImageList file (the ConfigMap key `images`, a JSON array).
+    ImageList(PathBuf),
+    /// Automatic mode: the `scanErase` pipe.
+    Pipe,
+}
+
+// === impl StageContext ===
+
+impl StageContext {
+    /// Reads every exclusion source. An unreadable or invalid one is an error: the stage must
+    /// then remove nothing rather than ignore an exclusion.
+    ///
+    /// # Errors
+    /// The first bad exclusion source.
+    pub fn exclusions(&self) -> Result<ExclusionSet> {
+        let mut set = ExclusionSet::default();
+        let files = exclusions::read_mounted(&self.exclusion_root, &mut set)?;
+        for file in &self.exclusion_files {
+            exclusions::read_file(file, &mut set)?;
+        }
+        if set.is_empty() {
+            info!("no images to exclude");
+        } else {
+            info!(
+                patterns = set.len(),
+                files = files.len() + self.exclusion_files.len(),
+                "exclusions loaded"
+            );
+        }
+        Ok(set)
+    }
+}
+
+/// Parses an ImageList file: a JSON array of image IDs, digests, references or `*`.
+///
+/// # Errors
+/// [`Error::Input`] naming the file for anything else.
+pub fn parse_image_list(bytes: &[u8], source: &Path) -> Result<Vec<String>> {
+    let fail = |message: String| Error::Input {
+        source_name: source.display().to_string(),
+        message,
+    };
+    let entries: Vec<String> = serde_json::from_slice(bytes)
+        .map_err(|e| fail(format!("not a JSON array of image names: {e}")))?;
+    for (position, entry) in entries.iter().enumerate() {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            return Err(fail(format!("entry {position} is empty")));
+        }
+        if entry != ALL_IMAGES && !is_digest(entry) {
+            Reference::parse(entry).map_err(|e| fail(format!("entry {position}: {e}")))?;
+        }
+    }
+    Ok(entries)
+}
+
+/// Runs the collector stage. Returns the images it handed on.
+///
+/// # Errors
+/// Bad exclusions, runtime failures, pipe failures, or a remover that did not send `complete`.
+pub async fn run_collector<R: ImageRuntime>(
+    runtime: &mut R,
+    context: &StageContext,
+    scan_disabled: bool,
+) -> Result<Vec<drydock_api::Image>> {
+    let exclusions = context.exclusions()?;
+    let snapshot = snapshot(runtime).await?;
+    let decisions = decide(&snapshot, &Targets::All, &exclusions, &context.protected);
+    let images: Vec<drydock_api::Image> = removable(&decisions)
+        .into_iter()
+        .map(|i| i.to_pipe())
+        .collect();
+    let names: Vec<&str> = images
+        .iter()
+        .map(|i| i.names.first().unwrap_or(&i.image_id).as_str())
+        .collect();
+    info!(count = images.len(), total = snapshot.images.len(), finalImages = ?names, "images collected");
+    let payload = drydock_api::pipe::encode(&images)?;
+    let target = if scan_disabled {
+        pipes::SCAN_ERASE
+    } else {
+        pipes::COLLECT_SCAN
+    };
+    write_all(&context.pipes.path(target), payload).await?;
+    await_complete(&context.pipes.path(pipes::ERASE_COMPLETE_COLLECT)).await?;
+    Ok(images)
+}
+
+/// Runs the remover stage: decides, removes, reports, and releases its peers.
+///
+/// # Errors
+/// Bad input or exclusions (nothing is removed then), runtime failures, pipe failures.
+pub async fn run_remover<R: ImageRuntime>(
+    runtime: &mut R,
+    context: &StageContext,
+    input: &RemoverInput,
+    runtime_label: (&str, &str),
+) -> Result<Report> {
+    let outcome = remove(runtime, context, input, runtime_label).await;
+    let message = if outcome.is_ok() {
+        pipes::COMPLETE
+    } else {
+        FAILED_MESSAGE
+    };
+    for pipe in [pipes::ERASE_COMPLETE_COLLECT, pipes::ERASE_COMPLETE_SCAN] {
+        let path = context.pipes.path(pipe);
+        // In automatic mode the collector creates its completion pipe right after handing the
+        // list on, which can be a moment after we read it: wait for it. The scanner creates
+        // its pipe before it even reads the collector's list, so it exists by now if a scanner
+        // runs at all; manual mode has neither.
+        let present =
+            if pipe == pipes::ERASE_COMPLETE_COLLECT && matches!(input, RemoverInput::Pipe) {
+                await_creation(&path).await
+            } else {
+                path.exists()
+            };
+        if present {
+            if let Err(err) = send(&path, message).await {
+                warn!(error = %err, pipe, "could not signal the peer");
+            }
+        }
+    }
+    outcome
+}
+
+async fn remove<R: ImageRuntime>(
+    runtime: &mut R,
+    context: &StageContext,
+    input: &RemoverInput,
+    (endpoint, runtime_name): (&str, &str),
+) -> Result<Report> {
+    info!("remover starting");
+    let targets = match input {
+        RemoverInput::ImageList(path) => {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, &e))?;
+            Targets::from_entries(parse_image_list(&bytes, path)?)
+        }
+        RemoverInput::Pipe => {
+            let path = context.pipes.path(pipes::SCAN_ERASE);
+            wait_for(&path).await;
+            let bytes = read_all(&path).await?;
+            let images = drydock_api::pipe::decode(&bytes, &path.display().to_string())?;
+            Targets::Named(images.into_iter().map(|image| image.image_id).collect())
+        }
+    };
+    let exclusions = context.exclusions()?;
+    // A fresh listing: an image that started running since the collector looked is kept.
+    let snapshot = snapshot(runtime).await?;
+    let decisions = decide(&snapshot, &targets, &exclusions, &context.protected);
+    let images = execute(runtime, decisions, false).await;
+    let totals = Totals::of(&images);
+    if targets == Targets::All {
+        if totals.failed == 0 {
+            info!(removed = totals.removed, "prune successful");
+        } else {
+            tracing::error!(
+                removed = totals.removed,
+                failed = totals.failed,
+                "error during prune"
+            );
+        }
+    }
+    Ok(Report {
+        endpoint: endpoint.to_owned(),
+        runtime: runtime_name.to_owned(),
+        dry_run: false,
+        images,
+        totals,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clean::fake::{FakeRuntime, image};
+    use drydock_cri::inuse::{ContainerRecord, ContainerState};
+
+    fn context(dir: &Path) -> StageContext {
+        StageContext {
+            pipes: PipeDir::new(dir.join("shared")),
+            exclusion_root: dir.join("root"),
+            exclusion_files: vec![],
+            protected: vec![],
+        }
+    }
+
+    fn runtime() -> FakeRuntime {
+        FakeRuntime {
+            images: vec![
+                image("sha256:a", "docker.io/library/unused:1"),
+                image("sha256:b", "docker.io/library/running:1"),
+                image("sha256:c", "docker.io/library/excluded:1"),
+            ],
+            containers: vec![ContainerRecord {
+                id: "c".into(),
+                name: "app".into(),
+                image: "docker.io/library/running:1".into(),
+                image_ref: String::new(),
+                state: ContainerState::Running,
+            }],
+            ..FakeRuntime::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn collector_and_remover_talk_through_the_pipes_when_scanning_is_disabled() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("shared")).unwrap();
+        let exclude = dir.path().join("root/exclude-excluded");
+        std::fs::create_dir_all(&exclude).unwrap();
+        std::fs::write(
+            exclude.join("sample.json"),
+            r#"{"excluded": ["excluded:*"]}"#,
+        )
+        .unwrap();
+        let ctx = context(dir.path());
+        let mut collector_runtime = runtime();
+        let mut remover_runtime = runtime();
+        let collector = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move { run_collector(&mut collector_runtime, &ctx, true).await })
+        };
+        let report = run_remover(
+            &mut remover_runtime,
+            &ctx,
+            &RemoverInput::Pipe,
+            ("e", "fake"),
+        )
+        .await
+        .unwrap();
+        let handed_on = collector.await.unwrap().unwrap();
+        assert_eq!(handed_on.len(), 1);
+        assert_eq!(handed_on[0].image_id, "sha256:a");
+        assert_eq!(remover_runtime.removed, vec!["sha256:a"]);
+        assert_eq!(report.totals.removed, 1);
+    }
+
+    #[tokio::test]
+    async fn remover_rechecks_in_use_against_a_fresh_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("shared")).unwrap();
+        let ctx = context(dir.path());
+        let list = dir.path().join("images");
+        // The list names the running image explicitly: it must still be kept.
+        std::fs::write(
+            &list,
+            r#"["docker.io/library/running:1", "unused:1", "ghost:1"]"#,
+        )
+        .unwrap();
+        let mut rt = runtime();
+        let report = run_remover(&mut rt, &ctx, &RemoverInput::ImageList(list), ("e", "fake"))
+            .await
+            .unwrap();
+        assert_eq!(rt.removed, vec!["sha256:a"]);
+        assert_eq!((report.totals.kept, report.totals.not_on_node), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn bad_exclusions_remove_nothing_and_fail_the_peer() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("shared")).unwrap();
+        let exclude = dir.path().join("root/exclude-broken");
+        std::fs::create_dir_all(&exclude).unwrap();
+        std::fs::write(exclude.join("sample.json"), "{not json").unwrap();
+        let ctx = context(dir.path());
+        let list = dir.path().join("images");
+        std::fs::write(&list, r#"["*"]"#).unwrap();
+        let mut rt = runtime();
+        let err = run_remover(&mut rt, &ctx, &RemoverInput::ImageList(list), ("e", "fake"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exclude-broken/sample.json"), "{err}");
+        assert!(rt.removed.is_empty());
+    }
+
+    #[test]
+    fn image_list_garbage_is_rejected_naming_the_file() {
+        let path = Path::new("/run/eraser.sh/imagelist/images");
+        for (bad, expected) in [
+            (&b"nginx"[..], "not a JSON array"),
+            (b"{\"images\": []}", "not a JSON array"),
+            (b"[\"\"]", "entry 0 is empty"),
+            (
+                b"[\"nginx\", \"Bad Name\"]",
+                "entry 1: invalid image reference",
+            ),
+            (b"[1]", "not a JSON array"),
+        ] {
+            let err = parse_image_list(bad, path).unwrap_err().to_string();
+            assert!(
+                err.starts_with("/run/eraser.sh/imagelist/images: "),
+                "{err}"
+            );
+            assert!(err.contains(expected), "{err}");
+        }
+        let ok = parse_image_list(br#"["*", "sha256:2834dc507516af02784808c5f48b7cbe38b8ed5d0f4837f16e78d00deb7e7767", "nginx"]"#, path).unwrap();
+        assert_eq!(ok.len(), 3);
+    }
+}
