@@ -61,6 +61,7 @@ macro_rules! imagejob_version {
                 group = "eraser.sh",
                 version = $version,
                 kind = "ImageJob",
+                doc = "One cleaning run across the cluster: a worker pod per eligible node.",
                 singular = "imagejob",
                 plural = "imagejobs",
                 no_spec,

@@ -51,6 +51,7 @@ macro_rules! imagelist_version {
                 group = "eraser.sh",
                 version = $version,
                 kind = "ImageList",
+                doc = "A list of images to remove from every node where they are not in use (manual mode).",
                 singular = "imagelist",
                 plural = "imagelists",
                 status = "super::ImageListStatus",

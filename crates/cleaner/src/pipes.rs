@@ -19,9 +19,10 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Permissions Eraser creates its FIFOs with.
 const FIFO_MODE: u32 = 0o644;
 /// How often, and how many times, the remover retries opening a completion pipe whose reader
-/// has not opened it yet: 300 × 100 ms = 30 s, far more than a peer needs to reach its read.
+/// has not opened it yet: 100 × 100 ms = 10 s, far more than a live peer needs to reach its
+/// read (milliseconds), short enough that a dead peer delays the pod's end only briefly.
 const COMPLETE_RETRY_INTERVAL: Duration = Duration::from_millis(100);
-const COMPLETE_RETRIES: u32 = 300;
+const COMPLETE_RETRIES: u32 = 100;
 /// Largest payload accepted on a data pipe: 64 MiB holds far more than the largest image list
 /// a node can have, and bounds memory if a peer misbehaves.
 pub const MAX_PAYLOAD_BYTES: u64 = 64 * 1024 * 1024;

@@ -1,0 +1,177 @@
+//! The command line. Every flag has an environment-variable form; worker-stage flags accept
+//! Eraser's spellings (`--scan-disabled`, `--imagelist`, `--log-level`, `--enable-pprof`,
+//! `--pprof-port`) so Eraser manifests and Helm values keep working.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use drydock_api::names::paths;
+
+/// Drydock keeps Kubernetes nodes clean and patched.
+///
+/// It removes unused container images from nodes (a drop-in for Eraser / AKS Image Cleaner)
+/// and coordinates reboots after OS updates (a drop-in for kured).
+#[derive(Debug, Parser)]
+#[command(name = "drydock", version, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) log: LogArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Logging flags, shared by every subcommand.
+#[derive(Debug, Args)]
+pub(crate) struct LogArgs {
+    /// Log level or filter (`info`, `debug`, `drydock_cleaner=debug`); RUST_LOG wins when set.
+    #[arg(long, global = true, env = "DRYDOCK_LOG_LEVEL", default_value = "info")]
+    pub(crate) log_level: String,
+    /// `json` (one object per line, for log pipelines), `text`, or `auto` (JSON inside a
+    /// Kubernetes pod, text elsewhere). Logs go to stderr.
+    #[arg(long, global = true, env = "DRYDOCK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    pub(crate) log_format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// JSON in a pod, text elsewhere.
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Compact human-readable text.
+    Text,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Remove unused images on this host through its CRI runtime, no Kubernetes needed.
+    ///
+    /// Lists images and containers, keeps every image in use (containers in any state, the
+    /// pod sandbox image, pinned images) or excluded, and removes the rest — or only the
+    /// images named with --image. Try --dry-run first.
+    Clean(CleanArgs),
+    /// Worker stage: list unused images and hand them to the scanner or remover (Eraser pipes).
+    Collector(CollectorArgs),
+    /// Worker stage: remove the images handed over by the scanner, or those of an ImageList.
+    Remover(RemoverArgs),
+    /// Print Drydock's Kubernetes manifests (for GitOps).
+    Manifests(ManifestsArgs),
+}
+
+/// Output format for results.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// A table for people.
+    Table,
+    /// One JSON document for machines.
+    Json,
+}
+
+/// `drydock clean`.
+#[derive(Debug, Args)]
+pub(crate) struct CleanArgs {
+    /// The CRI runtime socket (`unix:///path` or a bare path).
+    #[arg(long, env = "CONTAINER_RUNTIME_ENDPOINT", default_value = drydock_cri::endpoint::DEFAULT_ENDPOINT)]
+    pub(crate) runtime_endpoint: String,
+    /// Remove only this image (ID, digest, or reference; short names are normalised).
+    /// Repeatable. Without it, every unused image is considered.
+    #[arg(long = "image", value_name = "REF")]
+    pub(crate) images: Vec<String>,
+    /// Never remove images matching this pattern: exact, `repo/*`, `repo:*` or `*`. Repeatable.
+    #[arg(long = "exclude", value_name = "PATTERN")]
+    pub(crate) excludes: Vec<String>,
+    /// Read exclusion patterns from a file: Eraser's `{"excluded": [...]}` JSON or one
+    /// pattern per line. Repeatable.
+    #[arg(long = "exclude-file", value_name = "FILE")]
+    pub(crate) exclude_files: Vec<PathBuf>,
+    /// Never remove these references (in addition to images in use). Repeatable.
+    #[arg(
+        long = "protect",
+        value_name = "REF",
+        env = "DRYDOCK_PROTECT",
+        value_delimiter = ','
+    )]
+    pub(crate) protect: Vec<String>,
+    /// Decide and report, remove nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Result format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
+    pub(crate) output: Output,
+}
+
+/// Flags every worker stage shares.
+#[derive(Debug, Args)]
+pub(crate) struct StageArgs {
+    /// The CRI runtime socket as mounted in the worker pod.
+    #[arg(
+        long,
+        env = "DRYDOCK_RUNTIME_ENDPOINT",
+        default_value = "unix:///run/cri/cri.sock"
+    )]
+    pub(crate) runtime_endpoint: String,
+    /// Directory of the shared pipes.
+    #[arg(long, env = "DRYDOCK_PIPE_DIR", default_value = paths::SHARED_DATA)]
+    pub(crate) pipe_dir: PathBuf,
+    /// Directory holding the `exclude-*` ConfigMap mounts (Eraser mounts them at the root).
+    #[arg(long, env = "DRYDOCK_EXCLUSION_DIR", default_value = "/")]
+    pub(crate) exclusion_dir: PathBuf,
+    /// Extra exclusion files. Repeatable.
+    #[arg(long = "exclude-file", value_name = "FILE")]
+    pub(crate) exclude_files: Vec<PathBuf>,
+    /// Never remove these references (Drydock's own image). Repeatable.
+    #[arg(
+        long = "protect",
+        value_name = "REF",
+        env = "DRYDOCK_PROTECT",
+        value_delimiter = ','
+    )]
+    pub(crate) protect: Vec<String>,
+    /// Accepted for Eraser compatibility; profiling is not offered.
+    #[arg(long, hide = true, default_value_t = false, action = clap::ArgAction::Set)]
+    pub(crate) enable_pprof: bool,
+    /// Accepted for Eraser compatibility; profiling is not offered.
+    #[arg(long, hide = true, default_value_t = 6060)]
+    pub(crate) pprof_port: u16,
+}
+
+/// `drydock collector`.
+#[derive(Debug, Args)]
+pub(crate) struct CollectorArgs {
+    #[command(flatten)]
+    pub(crate) stage: StageArgs,
+    /// Hand the images straight to the remover (no scanner container in the pod).
+    #[arg(long, env = "DRYDOCK_SCAN_DISABLED", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) scan_disabled: bool,
+}
+
+/// `drydock remover`.
+#[derive(Debug, Args)]
+pub(crate) struct RemoverArgs {
+    #[command(flatten)]
+    pub(crate) stage: StageArgs,
+    /// Manual mode: remove the images of this ImageList file (a JSON array) instead of
+    /// reading the scanner's pipe.
+    #[arg(long, env = "DRYDOCK_IMAGELIST")]
+    pub(crate) imagelist: Option<PathBuf>,
+    /// Where the summary for the manager is written (the container's termination message).
+    #[arg(long, env = "DRYDOCK_TERMINATION_LOG", default_value = paths::TERMINATION_LOG)]
+    pub(crate) termination_log: PathBuf,
+}
+
+/// `drydock manifests`.
+#[derive(Debug, Args)]
+pub(crate) struct ManifestsArgs {
+    /// What to print.
+    #[arg(value_enum, default_value_t = ManifestKind::Crds)]
+    pub(crate) kind: ManifestKind,
+}
+
+/// Manifest sets.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ManifestKind {
+    /// The ImageList and ImageJob CustomResourceDefinitions.
+    Crds,
+}

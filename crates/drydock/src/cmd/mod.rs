@@ -1,0 +1,5 @@
+//! One module per subcommand: parse inputs, call the libraries, print results.
+
+pub(crate) mod clean;
+pub(crate) mod manifests;
+pub(crate) mod worker;

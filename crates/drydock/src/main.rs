@@ -1,0 +1,48 @@
+//! `drydock`: one multi-call binary for the Image Cleaner's node stages, the node-local clean
+//! and the manifests. Parses flags (clap, with environment-variable forms), sets up logging and
+//! dispatches; every decision lives in the library crates.
+
+mod cli;
+mod cmd;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json_logs = logging::init(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("drydock: error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Clean(args) => cmd::clean::run(args).await,
+            Command::Collector(args) => cmd::worker::collector(args).await,
+            Command::Remover(args) => cmd::worker::remover(args).await,
+            Command::Manifests(args) => cmd::manifests::run(&args),
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            // One line, in the format the logs use: JSON for log pipelines, plain for people.
+            if json_logs {
+                tracing::error!(error = %format!("{err:#}"), "failed");
+            } else {
+                eprintln!("drydock: error: {err:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
