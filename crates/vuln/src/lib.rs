@@ -10,6 +10,7 @@
 //! input (corrupt databases, garbage versions) yields an [`Error`] naming the input, never a
 //! panic.
 
+pub mod advisory;
 pub mod inventory;
 pub mod matching;
 pub mod os;
@@ -17,12 +18,13 @@ pub mod osv;
 pub mod severity;
 pub mod version;
 
+pub use advisory::Advisory;
 pub use inventory::{Package, RpmDbFormat};
 pub use matching::{Finding, FixStatus, match_packages};
 pub use os::{Os, OsFamily, ReleaseFiles, detect_os};
 pub use osv::{OsvRecord, parse_osv_record};
 pub use severity::Severity;
-pub use version::VersionScheme;
+pub use version::{Version, VersionScheme};
 
 /// Everything that can go wrong in this crate. Each variant names the input it failed on.
 #[derive(Debug, thiserror::Error)]

@@ -22,7 +22,10 @@ const MEDIUM_FROM: f64 = 4.0;
 const UBUNTU_SEVERITY: &str = "Ubuntu";
 
 /// A finding's severity, ordered from `Unknown` to `Critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Severity {
     /// No vendor rating and no usable CVSS vector.
     Unknown,
@@ -45,6 +48,28 @@ impl fmt::Display for Severity {
             Self::High => "HIGH",
             Self::Critical => "CRITICAL",
         })
+    }
+}
+
+// === impl Severity ===
+
+impl Severity {
+    /// All severities, from `UNKNOWN` to `CRITICAL`.
+    pub const ALL: [Self; 5] = [
+        Self::Unknown,
+        Self::Low,
+        Self::Medium,
+        Self::High,
+        Self::Critical,
+    ];
+
+    /// The severity named `name` (`LOW`, `high`, ...), case-insensitively, as Trivy's
+    /// `--severity` flag reads it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let name = name.trim();
+        Self::ALL
+            .into_iter()
+            .find(|s| s.to_string().eq_ignore_ascii_case(name))
     }
 }
 

@@ -40,6 +40,19 @@ impl VersionScheme {
         }
     }
 
+    /// Parses `version` under this scheme, once, for repeated comparisons.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::InvalidVersion`] naming the input.
+    pub fn parse(self, version: &str) -> crate::Result<Version> {
+        match self {
+            Self::Dpkg => dpkg::DpkgVersion::parse(version).map(Version::Dpkg),
+            Self::Rpm => rpm::Evr::parse(version).map(Version::Rpm),
+            Self::Apk => apk::ApkVersion::parse(version).map(Version::Apk),
+        }
+    }
+
     /// Checks that `version` is valid under this scheme.
     ///
     /// # Errors
@@ -50,6 +63,48 @@ impl VersionScheme {
             Self::Dpkg => dpkg::DpkgVersion::parse(version).map(drop),
             Self::Rpm => rpm::Evr::parse(version).map(drop),
             Self::Apk => apk::ApkVersion::parse(version).map(drop),
+        }
+    }
+}
+
+/// A version parsed under one scheme. Versions of the same scheme are ordered by that scheme's
+/// comparator; versions of different schemes are unordered.
+#[derive(Debug, Clone)]
+pub enum Version {
+    /// A dpkg version.
+    Dpkg(dpkg::DpkgVersion),
+    /// An rpm EVR.
+    Rpm(rpm::Evr),
+    /// An apk version.
+    Apk(apk::ApkVersion),
+}
+
+// === impl Version ===
+
+impl Version {
+    /// The scheme this version was parsed under.
+    pub fn scheme(&self) -> VersionScheme {
+        match self {
+            Self::Dpkg(_) => VersionScheme::Dpkg,
+            Self::Rpm(_) => VersionScheme::Rpm,
+            Self::Apk(_) => VersionScheme::Apk,
+        }
+    }
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.partial_cmp(other) == Some(Ordering::Equal)
+    }
+}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        match (self, other) {
+            (Self::Dpkg(a), Self::Dpkg(b)) => Some(a.cmp(b)),
+            (Self::Rpm(a), Self::Rpm(b)) => Some(a.cmp(b)),
+            (Self::Apk(a), Self::Apk(b)) => Some(a.cmp(b)),
+            _ => None,
         }
     }
 }
