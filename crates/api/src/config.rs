@@ -202,7 +202,7 @@ pub struct Components {
 }
 
 /// One worker container's settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Component {
     /// Whether the container runs (ignored for the remover, which always runs).
@@ -410,19 +410,6 @@ impl Default for Components {
     }
 }
 
-impl Default for Component {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            image: RepoTag::default(),
-            request: Resources::default(),
-            limit: Resources::default(),
-            config: None,
-            volumes: Vec::new(),
-        }
-    }
-}
-
 // === parsing ===
 
 /// A parsed configuration plus what was accepted but ignored.
@@ -465,17 +452,12 @@ fn upgrade_to_v1alpha3(
     if version == ApiVersion::V1alpha3 {
         return Ok(());
     }
-    if let Some(Value::Object(components)) = root.get_mut("components") {
-        if version == ApiVersion::V1alpha1 {
-            if let Some(eraser) = components.remove("eraser") {
-                if components.insert("remover".to_owned(), eraser).is_some() {
-                    warnings.push(
-                        "components.remover is not a v1alpha1 key; components.eraser wins"
-                            .to_owned(),
-                    );
-                }
-            }
-        }
+    if let Some(Value::Object(components)) = root.get_mut("components")
+        && version == ApiVersion::V1alpha1
+        && let Some(eraser) = components.remove("eraser")
+        && components.insert("remover".to_owned(), eraser).is_some()
+    {
+        warnings.push("components.remover is not a v1alpha1 key; components.eraser wins".to_owned());
     }
     if let Some(Value::Object(manager)) = root.get_mut("manager") {
         if manager.remove("additionalPodLabels").is_some() {

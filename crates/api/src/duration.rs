@@ -178,7 +178,7 @@ impl FromStr for GoDuration {
 /// Writes `value` (< 10^digits) as a decimal fraction without trailing zeros.
 fn write_fraction(out: &mut String, mut value: u64, digits: u32) {
     let mut width = digits as usize;
-    while width > 0 && value % 10 == 0 {
+    while width > 0 && value.is_multiple_of(10) {
         value /= 10;
         width -= 1;
     }

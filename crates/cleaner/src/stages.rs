@@ -157,10 +157,8 @@ pub async fn run_remover<R: ImageRuntime>(
             } else {
                 path.exists()
             };
-        if present {
-            if let Err(err) = send(&path, message).await {
-                warn!(error = %err, pipe, "could not signal the peer");
-            }
+        if present && let Err(err) = send(&path, message).await {
+            warn!(error = %err, pipe, "could not signal the peer");
         }
     }
     outcome

@@ -1,4 +1,5 @@
 //! The command line as users meet it: help, flags, and errors for bad input, without a runtime.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test, with its backtrace
 
 use std::process::Command;
 

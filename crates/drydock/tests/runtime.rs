@@ -1,6 +1,7 @@
 //! The real-runtime tier: the `drydock` binary against a private containerd + runc (one per
 //! test), with real images, pod sandboxes and containers. Needs root and the Debian packages
 //! `containerd`, `runc`, `busybox-static` (`scripts/test.sh` installs them).
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test, with its backtrace
 
 use std::path::Path;
 use std::process::{Command, Output};
