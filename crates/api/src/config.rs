@@ -457,7 +457,8 @@ fn upgrade_to_v1alpha3(
         && let Some(eraser) = components.remove("eraser")
         && components.insert("remover".to_owned(), eraser).is_some()
     {
-        warnings.push("components.remover is not a v1alpha1 key; components.eraser wins".to_owned());
+        warnings
+            .push("components.remover is not a v1alpha1 key; components.eraser wins".to_owned());
     }
     if let Some(Value::Object(manager)) = root.get_mut("manager") {
         if manager.remove("additionalPodLabels").is_some() {

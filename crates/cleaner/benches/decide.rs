@@ -30,31 +30,57 @@ fn snapshot() -> Snapshot {
         .map(|i| ImageRecord {
             id: digest(i, 0),
             repo_tags: vec![
-                format!("registry{}.example.com:5000/team-{}/service-{i}:v{}", i % 7, i % 13, i % 5),
+                format!(
+                    "registry{}.example.com:5000/team-{}/service-{i}:v{}",
+                    i % 7,
+                    i % 13,
+                    i % 5
+                ),
                 format!("docker.io/library/app-{i}:latest"),
             ],
-            repo_digests: vec![format!("registry{}.example.com:5000/team-{}/service-{i}@{}", i % 7, i % 13, digest(i, 1))],
+            repo_digests: vec![format!(
+                "registry{}.example.com:5000/team-{}/service-{i}@{}",
+                i % 7,
+                i % 13,
+                digest(i, 1)
+            )],
             size: 50_000_000,
             pinned: i % 250 == 0,
         })
         .collect();
-    let states = [ContainerState::Running, ContainerState::Exited, ContainerState::Created];
+    let states = [
+        ContainerState::Running,
+        ContainerState::Exited,
+        ContainerState::Created,
+    ];
     let containers = (0..CONTAINERS)
         .map(|c| ContainerRecord {
             id: format!("{c:064x}"),
             name: format!("container-{c}"),
             // Half refer by tag, half by image ID, like kubelet and runtimes do.
-            image: if c % 2 == 0 { format!("docker.io/library/app-{}:latest", c * 3) } else { String::new() },
+            image: if c % 2 == 0 {
+                format!("docker.io/library/app-{}:latest", c * 3)
+            } else {
+                String::new()
+            },
             image_ref: digest(c * 3, 0),
             state: states[c % states.len()],
         })
         .collect();
-    Snapshot { images, containers, sandbox_image: Some("docker.io/library/app-999:latest".to_owned()) }
+    Snapshot {
+        images,
+        containers,
+        sandbox_image: Some("docker.io/library/app-999:latest".to_owned()),
+    }
 }
 
 fn exclusions() -> ExclusionSet {
     ExclusionSet::parse(
-        ["registry1.example.com:5000/team-1/*", "docker.io/library/app-5:*", "registry3.example.com:5000/team-3/service-3:v3"],
+        [
+            "registry1.example.com:5000/team-1/*",
+            "docker.io/library/app-5:*",
+            "registry3.example.com:5000/team-3/service-3:v3",
+        ],
         "bench",
     )
     .expect("valid patterns")
@@ -66,8 +92,18 @@ const USER_HZ: f64 = 100.0;
 fn cpu_ms() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the ")" that closes the command name: utime is the 12th, stime the 13th.
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) * 1000.0 / USER_HZ
 }
 
@@ -91,13 +127,19 @@ fn child(role: &str) {
         match role {
             "collector" => {
                 let decisions = decide(&snapshot, &Targets::All, &exclusions, &[]);
-                let images: Vec<_> = removable(&decisions).into_iter().map(ImageRecord::to_pipe).collect();
+                let images: Vec<_> = removable(&decisions)
+                    .into_iter()
+                    .map(ImageRecord::to_pipe)
+                    .collect();
                 checksum += drydock_api::pipe::encode(&images).map_or(0, |b| b.len());
             }
             _ => {
                 // The remover decodes the collector's list, then decides on a fresh listing.
                 let decisions = decide(&snapshot, &Targets::All, &exclusions, &[]);
-                let images: Vec<_> = removable(&decisions).into_iter().map(ImageRecord::to_pipe).collect();
+                let images: Vec<_> = removable(&decisions)
+                    .into_iter()
+                    .map(ImageRecord::to_pipe)
+                    .collect();
                 let payload = drydock_api::pipe::encode(&images).unwrap_or_default();
                 let handed = drydock_api::pipe::decode(&payload, "bench").unwrap_or_default();
                 let targets = Targets::Named(handed.into_iter().map(|i| i.image_id).collect());
@@ -118,8 +160,13 @@ fn main() -> ExitCode {
         eprintln!("cannot find the benchmark executable");
         return ExitCode::FAILURE;
     };
-    println!("decision logic, {IMAGES} images, {CONTAINERS} containers ({ROUNDS} rounds per process)");
-    println!("{:<10} {:>14} {:>14} {:>8}", "process", "CPU ms/round", "peak RSS MiB", "budget");
+    println!(
+        "decision logic, {IMAGES} images, {CONTAINERS} containers ({ROUNDS} rounds per process)"
+    );
+    println!(
+        "{:<10} {:>14} {:>14} {:>8}",
+        "process", "CPU ms/round", "peak RSS MiB", "budget"
+    );
     let mut ok = true;
     for role in ["collector", "remover"] {
         let output = Command::new(&exe).env(ROLE_ENV, role).output();
@@ -128,12 +175,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         };
         let text = String::from_utf8_lossy(&output.stdout);
-        let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().unwrap_or(f64::NAN));
-        let (cpu, rss) = (fields.next().unwrap_or(f64::NAN), fields.next().unwrap_or(f64::NAN));
+        let mut fields = text
+            .split_whitespace()
+            .map(|f| f.parse::<f64>().unwrap_or(f64::NAN));
+        let (cpu, rss) = (
+            fields.next().unwrap_or(f64::NAN),
+            fields.next().unwrap_or(f64::NAN),
+        );
         let within = cpu < BUDGET_CPU_MS && rss < BUDGET_RSS_MIB;
         ok &= within;
-        println!("{role:<10} {cpu:>14.2} {rss:>14.2} {:>8}", if within { "ok" } else { "OVER" });
+        println!(
+            "{role:<10} {cpu:>14.2} {rss:>14.2} {:>8}",
+            if within { "ok" } else { "OVER" }
+        );
     }
     println!("budget: < {BUDGET_CPU_MS} ms CPU and < {BUDGET_RSS_MIB} MiB peak RSS per process");
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
