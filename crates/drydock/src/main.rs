@@ -12,8 +12,27 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
+/// Program names that select a subcommand, busybox-style: the image links `/collector`,
+/// `/remover` (Eraser's entrypoints) to `/drydock`, so pod specs written for Eraser's images run
+/// Drydock's stages unchanged.
+const MULTI_CALL_NAMES: [&str; 2] = ["collector", "remover"];
+
+/// The arguments with the subcommand inserted when invoked under a multi-call name.
+fn arguments() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let program = args
+        .first()
+        .and_then(|arg0| std::path::Path::new(arg0).file_name())
+        .and_then(|name| name.to_str())
+        .map(str::to_owned);
+    if let Some(name) = program.filter(|name| MULTI_CALL_NAMES.contains(&name.as_str())) {
+        args.insert(1, name.into());
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(arguments());
     let json_logs = logging::init(&cli.log);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -122,3 +122,14 @@ fn manifests_print_the_crds_committed_in_deploy() {
         "deploy/crds/eraser.sh.yaml is stale: run `drydock manifests crds > deploy/crds/eraser.sh.yaml`"
     );
 }
+
+#[test]
+fn invoked_as_remover_it_runs_the_remover_stage_like_erasers_entrypoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("remover");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_drydock"), &link).unwrap();
+    let output = Command::new(&link).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(help.contains("--imagelist"), "{help}");
+}
