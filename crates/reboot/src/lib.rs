@@ -6,12 +6,20 @@
 //! state machine ([`machine`]) that turns observed facts into the next step. These modules are
 //! pure: they import no kube, tokio or other IO, never read the clock (time is always an
 //! argument) and never read the process environment (the environment is an argument too), so
-//! they test in milliseconds. The thin IO loop that performs the steps lives elsewhere.
+//! they test in milliseconds.
+//!
+//! The thin loop that performs the steps ([`daemon`]) acts only through the ports in
+//! [`cluster`] (the Kubernetes API, the host, the clock), so it runs unchanged against the
+//! in-memory cluster of [`memory`], in virtual time, for the simulation tests and the
+//! hand-over benchmark. The kube adapter of the ports lives in the binary crate.
 
+pub mod cluster;
 pub mod config;
+pub mod daemon;
 pub mod gocompat;
 pub mod lock;
 pub mod machine;
+pub mod memory;
 pub mod notify;
 pub mod selector;
 pub mod window;
@@ -63,6 +71,10 @@ pub enum Error {
     /// The lock could not be serialised (should not happen: every field is plain data).
     #[error("lock annotation could not be encoded: {0}")]
     LockEncode(#[source] serde_json::Error),
+
+    /// A call to the Kubernetes API failed.
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
 
     /// A release or renewal was asked of a node that does not hold the lock.
     #[error("node {node} does not hold the lock")]
