@@ -187,38 +187,44 @@ impl Drainer {
             info!(node, "drained");
             return Ok(DrainProgress::Done);
         }
-        let mut next = now.checked_add(DELETE_POLL).unwrap_or(now);
+        // Poll for deletions only while a pod is terminating; otherwise sleep until the
+        // first eviction retry.
+        let poll = now.checked_add(DELETE_POLL).unwrap_or(now);
+        let mut next: Option<Timestamp> = None;
         for pod in &pods {
             let key = format!("{}/{}", pod.namespace, pod.name);
-            if pod.terminating {
+            let wake = if pod.terminating {
                 if self.logged.insert(format!("{key}@{}", pod.uid)) {
                     info!(node, pod = %key, "waiting for pod to be deleted");
                 }
-                continue;
-            }
-            if let Some(at) = self.retry_at.get(&key).filter(|at| **at > now) {
-                next = next.min(*at);
-                continue;
-            }
-            match cluster
-                .evict(&pod.namespace, &pod.name, config.grace_period_seconds)
-                .await?
-            {
-                Eviction::Evicted => {
-                    self.retry_at.remove(&key);
-                    info!(node, pod = %key, "evicting pod");
+                poll
+            } else if let Some(retry) = self.retry_at.get(&key).filter(|t| **t > now) {
+                *retry
+            } else {
+                match cluster
+                    .evict(&pod.namespace, &pod.name, config.grace_period_seconds)
+                    .await?
+                {
+                    Eviction::Evicted => {
+                        self.retry_at.remove(&key);
+                        info!(node, pod = %key, "evicting pod");
+                        poll
+                    }
+                    Eviction::Gone => {
+                        self.retry_at.remove(&key);
+                        poll
+                    }
+                    Eviction::Blocked(why) => {
+                        let retry = now.checked_add(PDB_RETRY).unwrap_or(now);
+                        self.retry_at.insert(key.clone(), retry);
+                        info!(node, pod = %key, reason = %why, "eviction refused, will retry after 5s");
+                        retry
+                    }
                 }
-                Eviction::Gone => {
-                    self.retry_at.remove(&key);
-                }
-                Eviction::Blocked(why) => {
-                    let at = now.checked_add(PDB_RETRY).unwrap_or(now);
-                    self.retry_at.insert(key.clone(), at);
-                    next = next.min(at);
-                    info!(node, pod = %key, reason = %why, "eviction refused, will retry after 5s");
-                }
-            }
+            };
+            next = Some(next.map_or(wake, |n| n.min(wake)));
         }
+        let next = next.unwrap_or(poll);
         Ok(DrainProgress::Pending(
             deadline.map_or(next, |d| next.min(d)),
         ))
@@ -748,5 +754,292 @@ fn release_message(reason: &ReleaseReason) -> String {
         ReleaseReason::RebootDidNotHappen { attempts } => format!(
             "the reboot was issued {attempts} times and the boot ID never changed; lock released"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::cluster::Cluster;
+    use crate::config;
+    use crate::memory::{Chaos, MemoryCluster, NodeSpec, Timings};
+
+    fn origin() -> Timestamp {
+        "2026-11-22T03:00:00Z".parse().unwrap()
+    }
+
+    fn config(node: &str, flags: &[&str]) -> Config {
+        let mut argv = vec!["drydock".to_owned(), format!("--node-id={node}")];
+        argv.extend(flags.iter().map(|f| (*f).to_owned()));
+        config::parse(argv, &BTreeMap::new()).unwrap()
+    }
+
+    fn cluster() -> MemoryCluster {
+        MemoryCluster::new(11, origin(), Timings::default(), Chaos::default())
+    }
+
+    fn start(c: &MemoryCluster, node: &str, flags: &[&str]) -> tokio::task::JoinHandle<()> {
+        let c = c.clone();
+        let config = config(node, flags);
+        tokio::spawn(async move { c.run_drydock(config).await })
+    }
+
+    async fn sleep(c: &MemoryCluster, d: SignedDuration) {
+        c.clock().sleep(d).await;
+    }
+
+    /// A budget that never allows an eviction: one replica, `minAvailable: 1`.
+    fn stuck_pod(c: &MemoryCluster, node: &str) {
+        c.add_pod("shop", "db-0", "db", node, Owner::Other("db-sts".into()));
+        c.add_budget("shop", "db", 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_node_makes_no_api_calls_after_its_first_look() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("idle"));
+        c.add_node(NodeSpec::worker("busy").needing_reboot());
+        let tasks = [start(&c, "idle", &[]), start(&c, "busy", &[])];
+        sleep(&c, SignedDuration::from_mins(1)).await;
+        let first_look = c.api_calls("idle");
+        assert_eq!(first_look, 2, "one Node read and one lock read");
+        sleep(&c, SignedDuration::from_hours(24)).await;
+        assert_eq!(c.api_calls("idle"), first_look);
+        assert_eq!(c.reboots()["busy"].len(), 1);
+        tasks.iter().for_each(|t| t.abort());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_node_takes_the_lock_within_a_second_of_its_release() {
+        let c = cluster();
+        for n in ["n1", "n2", "n3"] {
+            c.add_node(NodeSpec::worker(n).needing_reboot());
+        }
+        let tasks: Vec<_> = ["n1", "n2", "n3"].map(|n| start(&c, n, &[])).into();
+        sleep(&c, SignedDuration::from_hours(1)).await;
+        assert!(c.reboots().values().all(|r| r.len() == 1));
+        let gaps = c.lock_idle_gaps();
+        assert_eq!(gaps.len(), 2);
+        assert!(
+            gaps.iter().all(|g| *g < SignedDuration::from_secs(1)),
+            "{gaps:?}"
+        );
+        tasks.iter().for_each(|t| t.abort());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_drain_skips_daemonset_and_mirror_pods_and_evicts_the_rest() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        c.add_node(NodeSpec::worker("n2"));
+        c.add_pod("kube-system", "ds-n1", "ds", "n1", Owner::DaemonSet);
+        c.add_mirror_pod("kube-system", "etcd-n1", "n1");
+        c.add_pod("ops", "shell", "shell", "n1", Owner::None);
+        c.add_pod("shop", "web-0", "web", "n1", Owner::Other("web-rs".into()));
+        let client = c.client("n1");
+        let drain = config("n1", &[]).drain;
+        let mut drainer = Drainer::new(c.clock().now());
+        let mut rounds = 0;
+        while let DrainProgress::Pending(next) = drainer
+            .round(&client, "n1", &drain, c.clock().now())
+            .await
+            .unwrap()
+        {
+            rounds += 1;
+            c.clock().sleep_until(next).await;
+        }
+        assert!(rounds >= 1);
+        let left: Vec<String> = client
+            .list_pods("n1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(left, ["ds-n1", "etcd-n1"]);
+        let moved = c
+            .pods()
+            .into_iter()
+            .filter(|(p, n)| p.labels["app"] == "web" && n.as_deref() == Some("n2"));
+        assert_eq!(
+            moved.count(),
+            1,
+            "the ReplicaSet recreated its pod elsewhere"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_budget_refusal_is_retried_every_five_seconds_not_in_a_tight_loop() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        stuck_pod(&c, "n1");
+        let client = c.client("n1");
+        let drain = config("n1", &[]).drain;
+        let mut drainer = Drainer::new(c.clock().now());
+        let end = c.clock().now() + SignedDuration::from_mins(1);
+        while c.clock().now() < end {
+            let DrainProgress::Pending(next) = drainer
+                .round(&client, "n1", &drain, c.clock().now())
+                .await
+                .unwrap()
+            else {
+                panic!("the drain cannot finish");
+            };
+            c.clock().sleep_until(next).await;
+        }
+        // One list and one eviction per 5 s round.
+        let calls = c.api_calls("n1");
+        assert!((22..=26).contains(&calls), "{calls} calls in a minute");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drain_that_times_out_restores_the_cordon_releases_and_lets_the_next_node_go() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1").needing_reboot());
+        stuck_pod(&c, "n1");
+        let flags = ["--drain-timeout=2m"];
+        let first = start(&c, "n1", &flags);
+        sleep(&c, SignedDuration::from_secs(30)).await;
+        assert_eq!(c.lock_holders(), ["n1"]);
+        c.add_node(NodeSpec::worker("n2").needing_reboot());
+        let second = start(&c, "n2", &flags);
+        sleep(&c, SignedDuration::from_mins(15)).await;
+        assert!(!c.reboots().contains_key("n1"), "no reboot without a drain");
+        assert_eq!(c.reboots()["n2"].len(), 1);
+        let n1 = c.node("n1").unwrap();
+        assert!(!n1.unschedulable);
+        assert!(
+            !n1.annotations
+                .contains_key(crate::machine::CORDON_MARKER_ANNOTATION)
+        );
+        let warned = c.events().into_iter().any(|(_, e)| {
+            e.node == "n1" && e.reason == "RebootAbandoned" && e.message.contains("timeout")
+        });
+        assert!(warned);
+        first.abort();
+        second.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn force_reboot_reboots_after_the_drain_timeout() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1").needing_reboot());
+        stuck_pod(&c, "n1");
+        let task = start(&c, "n1", &["--drain-timeout=2m", "--force-reboot"]);
+        sleep(&c, SignedDuration::from_mins(15)).await;
+        assert_eq!(c.reboots()["n1"].len(), 1);
+        assert!(c.lock_holders().is_empty());
+        assert!(!c.node("n1").unwrap().unschedulable);
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_short_ttl_is_renewed_so_nobody_takes_the_lock_during_a_long_drain() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1").needing_reboot());
+        c.add_node(NodeSpec::worker("n2").needing_reboot());
+        stuck_pod(&c, "n1");
+        let flags = ["--lock-ttl=1m", "--drain-timeout=10m", "--force-reboot"];
+        let first = start(&c, "n1", &flags);
+        sleep(&c, SignedDuration::from_secs(10)).await;
+        let second = start(&c, "n2", &flags);
+        sleep(&c, SignedDuration::from_mins(40)).await;
+        let history = c.lock_history();
+        let first_release = history
+            .iter()
+            .position(|(_, h)| !h.contains(&"n1".to_owned()))
+            .unwrap();
+        assert!(
+            history[..first_release].iter().all(|(_, h)| h == &["n1"]),
+            "n2 never held the lock while n1 did"
+        );
+        let (released, _) = history[first_release];
+        assert!(released.duration_since(origin()) > SignedDuration::from_mins(10));
+        assert_eq!(c.reboots().len(), 2);
+        first.abort();
+        second.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deleted_holder_frees_the_lock_for_a_waiting_node_at_once() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("gone"));
+        c.add_node(NodeSpec::worker("n2").needing_reboot());
+        c.set_lock(Some(
+            r#"{"nodeID":"gone","metadata":{"unschedulable":false},"created":"2026-11-22T02:59:00Z","TTL":0}"#,
+        ));
+        let task = start(&c, "n2", &[]);
+        sleep(&c, SignedDuration::from_mins(10)).await;
+        assert_eq!(c.lock_holders(), ["gone"]);
+        c.delete_node("gone");
+        sleep(&c, SignedDuration::from_secs(1)).await;
+        assert_eq!(c.lock_holders(), ["n2"]);
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lock_in_the_other_format_is_reported_and_never_written() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1").needing_reboot());
+        let multi = r#"{"maxOwners":2,"locks":[]}"#;
+        c.set_lock(Some(multi));
+        let task = start(&c, "n1", &[]);
+        sleep(&c, SignedDuration::from_hours(3)).await;
+        assert_eq!(c.lock().as_deref(), Some(multi));
+        assert!(c.reboots().is_empty());
+        let reported = c.events().into_iter().any(|(_, e)| {
+            e.reason == "RebootLockUnreadable" && e.message.contains("--concurrency")
+        });
+        assert!(reported);
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_blocking_pod_keeps_the_node_from_taking_the_lock() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1").needing_reboot());
+        c.add_pod("shop", "db-0", "db", "n1", Owner::Other("db-sts".into()));
+        let task = start(&c, "n1", &["--blocking-pod-selector=app=db"]);
+        sleep(&c, SignedDuration::from_hours(3)).await;
+        assert!(c.lock_history().is_empty());
+        let blocked = c.events().into_iter().any(|(_, e)| {
+            e.reason == "RebootBlocked" && e.message == "Reboot blocked: matching pods: [db-0]"
+        });
+        assert!(blocked);
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_reboot_is_recorded_in_the_node_history_once_and_post_labels_applied() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1").needing_reboot());
+        let flags = ["--post-reboot-node-labels=rebooted=yes", "--annotate-nodes"];
+        let task = start(&c, "n1", &flags);
+        sleep(&c, SignedDuration::from_mins(30)).await;
+        let node = c.node("n1").unwrap();
+        assert_eq!(reboot_history(&node).len(), 1);
+        assert_eq!(node.labels["rebooted"], "yes");
+        assert_eq!(node.annotations[VERIFIED_BOOT_ANNOTATION], "n1-boot-1");
+        assert!(
+            !node
+                .annotations
+                .contains_key(KURED_REBOOT_IN_PROGRESS_ANNOTATION)
+        );
+        assert!(
+            node.annotations
+                .contains_key(KURED_MOST_RECENT_REBOOT_NEEDED_ANNOTATION)
+        );
+        let sent: Vec<String> = c.notifications().into_iter().map(|(_, _, m)| m).collect();
+        assert_eq!(
+            sent,
+            [
+                "Draining node n1",
+                "Rebooting node n1",
+                "Node n1 rebooted & uncordoned successfully!"
+            ]
+        );
+        task.abort();
     }
 }
