@@ -14,6 +14,7 @@ pub mod imagejob;
 pub mod imagelist;
 pub mod names;
 pub mod pipe;
+pub mod selector;
 
 pub use duration::GoDuration;
 pub use pipe::Image;

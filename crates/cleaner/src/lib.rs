@@ -3,14 +3,19 @@
 //! byte for byte, Eraser-style exclusion lists, and the node-local `drydock clean`.
 //!
 //! Decisions ([`decide`]) are pure functions of a [`drydock_cri::Snapshot`]; the stages and
-//! `clean` are thin IO around them. Nothing here knows about Kubernetes objects: the manager
-//! (cluster side) plans pods and folds results from the summaries written here.
+//! `clean` are thin IO around them. The cluster side's pure core lives here too and does no IO:
+//! node planning ([`plan`]), worker pod construction ([`podspec`]), status folding ([`fold`])
+//! and the persisted schedule ([`schedule`]); the manager's controllers will call them.
 
 pub mod clean;
 pub mod decide;
 pub mod exclusions;
+pub mod fold;
 pub mod pipes;
+pub mod plan;
+pub mod podspec;
 pub mod report;
+pub mod schedule;
 pub mod stages;
 
 /// Everything that can go wrong on the node side of the Image Cleaner.

@@ -1,0 +1,546 @@
+//! Pure construction of the worker pods, with Eraser's layout (`reference/eraser.md`
+//! §1.3–§1.5): container names and order, arguments, volumes, mounts, environment, labels.
+//!
+//! Differences, each deliberate: pods are owned by the ImageJob (deleting the job collects
+//! everything; Eraser chained them to the manager pod, leaving orphans, #912) and carry a
+//! per-job label so the manager lists a job's pods, not every pod of a type; CPU limits are
+//! honoured; every container gets the restricted security context; exclusion ConfigMaps are
+//! mounted at absolute `/exclude-<name>`, which is where Eraser's relative mount ends up.
+
+use std::collections::BTreeMap;
+
+use drydock_api::config::{Component, Config, DEFAULT_IMAGE_REPO, Resources};
+use drydock_api::names::{self, containers, env, paths};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HostPathVolumeSource, LocalObjectReference, ObjectFieldSelector, Pod, PodSpec, PodTemplateSpec,
+    ResourceRequirements, SeccompProfile, SecurityContext, Toleration, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+/// Label on worker pods naming their ImageJob, so each job lists only its own pods.
+pub const JOB_NAME_LABEL: &str = "drydock.dev/imagejob";
+/// Volume holding the runtime socket.
+const RUNTIME_SOCKET_VOLUME: &str = "runtime-sock-volume";
+/// Volume holding the pipes.
+const SHARED_DATA_VOLUME: &str = "shared-data";
+/// Volume holding the manager config (for the scanner).
+const CONFIG_VOLUME: &str = "eraser-config";
+/// Volume holding the ImageList's images (manual mode).
+const IMAGELIST_VOLUME: &str = "imagelist";
+/// The containerd namespace Kubernetes uses.
+const CONTAINERD_K8S_NAMESPACE: &str = "k8s.io";
+
+/// What kind of job the pods serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Manual: a remover reading this ConfigMap's `images` key.
+    Manual {
+        /// The ConfigMap holding the image list.
+        imagelist_configmap: String,
+    },
+    /// Automatic: collector, remover and (when enabled) scanner.
+    Collector,
+}
+
+/// Inputs besides the config.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateInputs {
+    /// Exclusion ConfigMaps (labelled `eraser.sh/exclude.list=true`, plus the system list).
+    pub exclusion_configmaps: Vec<String>,
+    /// Extra pull secrets from `ERASER_PULL_SECRET_NAMES`.
+    pub extra_pull_secrets: Vec<String>,
+    /// The manager's `--log-level`, handed to the components.
+    pub log_level: String,
+}
+
+// === impl Mode ===
+
+impl Mode {
+    /// The `eraser.sh/type` label value.
+    #[must_use]
+    pub const fn type_label(&self) -> &'static str {
+        match self {
+            Self::Manual { .. } => "manual",
+            Self::Collector => "collector",
+        }
+    }
+}
+
+fn quantity_map(resources: &Resources) -> Option<BTreeMap<String, Quantity>> {
+    let mut map = BTreeMap::new();
+    for (key, value) in [("memory", &resources.mem), ("cpu", &resources.cpu)] {
+        // Eraser writes `0` for "no limit".
+        if !value.is_empty() && value != "0" {
+            map.insert(key.to_owned(), Quantity(value.clone()));
+        }
+    }
+    (!map.is_empty()).then_some(map)
+}
+
+fn restricted_security_context() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            add: None,
+        }),
+        read_only_root_filesystem: Some(true),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            localhost_profile: None,
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.to_owned(),
+        mount_path: path.to_owned(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
+fn env_value(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value.to_owned()),
+        value_from: None,
+    }
+}
+
+fn node_name_env() -> EnvVar {
+    EnvVar {
+        name: env::NODE_NAME.to_owned(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: "spec.nodeName".to_owned(),
+                api_version: None,
+            }),
+            ..EnvVarSource::default()
+        }),
+    }
+}
+
+fn pprof_args(config: &Config) -> [String; 2] {
+    [
+        format!("--enable-pprof={}", config.manager.profile.enabled),
+        format!("--pprof-port={}", config.manager.profile.port),
+    ]
+}
+
+/// A component container. Drydock's own image is multi-call: the entrypoint name selects the
+/// stage, as Eraser's per-component images do, so a swapped-in Eraser image runs unchanged.
+fn container(
+    name: &str,
+    entrypoint: &str,
+    component: &Component,
+    args: Vec<String>,
+    mut mounts: Vec<VolumeMount>,
+    mut envs: Vec<EnvVar>,
+    exclusions: &[String],
+) -> Container {
+    mounts.push(mount(RUNTIME_SOCKET_VOLUME, paths::CRI_SOCKET, false));
+    mounts.extend(
+        exclusions
+            .iter()
+            .map(|cm| mount(cm, &format!("/exclude-{cm}"), true)),
+    );
+    envs.insert(0, node_name_env());
+    Container {
+        name: name.to_owned(),
+        image: Some(component.image.reference()),
+        image_pull_policy: Some("IfNotPresent".to_owned()),
+        command: (component.image.repo == DEFAULT_IMAGE_REPO).then(|| vec![entrypoint.to_owned()]),
+        args: Some(args),
+        env: Some(envs),
+        volume_mounts: Some(mounts),
+        resources: Some(ResourceRequirements {
+            requests: quantity_map(&component.request),
+            limits: quantity_map(&component.limit),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(restricted_security_context()),
+        ..Container::default()
+    }
+}
+
+fn otel(config: &Config, service: &str) -> Vec<EnvVar> {
+    vec![
+        env_value(
+            env::OTEL_EXPORTER_OTLP_ENDPOINT,
+            &config.manager.otlp_endpoint,
+        ),
+        env_value(env::OTEL_SERVICE_NAME, service),
+    ]
+}
+
+/// The runtime socket's host path: the path part of `manager.runtime.address`.
+#[must_use]
+pub fn runtime_socket_path(config: &Config) -> String {
+    let address = &config.manager.runtime.address;
+    address
+        .strip_prefix("unix://")
+        .unwrap_or(address)
+        .to_owned()
+}
+
+/// The pod template of a job (stored in the PodTemplate named after the job).
+#[must_use]
+pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTemplateSpec {
+    let components = &config.components;
+    let exclusions = &inputs.exclusion_configmaps;
+    let log_level = format!(
+        "--log-level={}",
+        if inputs.log_level.is_empty() {
+            "info"
+        } else {
+            &inputs.log_level
+        }
+    );
+    let mut volumes = vec![Volume {
+        name: RUNTIME_SOCKET_VOLUME.to_owned(),
+        host_path: Some(HostPathVolumeSource {
+            path: runtime_socket_path(config),
+            type_: Some("Socket".to_owned()),
+        }),
+        ..Volume::default()
+    }];
+    let configmap_volume = |volume: &str, configmap: &str| Volume {
+        name: volume.to_owned(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: configmap.to_owned(),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    };
+    volumes.extend(exclusions.iter().map(|cm| configmap_volume(cm, cm)));
+    let containers = match mode {
+        Mode::Manual {
+            imagelist_configmap,
+        } => {
+            volumes.push(configmap_volume(IMAGELIST_VOLUME, imagelist_configmap));
+            let args = vec![format!("--imagelist={}", paths::IMAGELIST_FILE), log_level];
+            let imagelist_dir = paths::IMAGELIST_FILE
+                .rsplit_once('/')
+                .map_or(paths::IMAGELIST_FILE, |(dir, _)| dir);
+            vec![container(
+                containers::REMOVER,
+                "/remover",
+                &components.remover,
+                args,
+                vec![mount(IMAGELIST_VOLUME, imagelist_dir, true)],
+                otel(config, containers::REMOVER),
+                exclusions,
+            )]
+        }
+        Mode::Collector => {
+            volumes.push(Volume {
+                name: SHARED_DATA_VOLUME.to_owned(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Volume::default()
+            });
+            let shared = || vec![mount(SHARED_DATA_VOLUME, paths::SHARED_DATA, false)];
+            let scan_enabled = components.scanner.enabled;
+            let mut collector_args = vec![format!("--scan-disabled={}", !scan_enabled)];
+            collector_args.extend(pprof_args(config));
+            let mut remover_args = vec![log_level];
+            remover_args.extend(pprof_args(config));
+            let mut list = vec![
+                container(
+                    containers::COLLECTOR,
+                    "/collector",
+                    &components.collector,
+                    collector_args,
+                    shared(),
+                    vec![],
+                    exclusions,
+                ),
+                container(
+                    containers::REMOVER,
+                    "/remover",
+                    &components.remover,
+                    remover_args,
+                    shared(),
+                    otel(config, containers::REMOVER),
+                    exclusions,
+                ),
+            ];
+            if scan_enabled {
+                volumes.push(configmap_volume(CONFIG_VOLUME, names::MANAGER_CONFIGMAP));
+                // Only hostPath volumes are honoured for the scanner, mounted read-only (Eraser).
+                for extra in &components.scanner.volumes {
+                    if let Ok(volume) = serde_json::from_value::<Volume>(extra.clone())
+                        && volume.host_path.is_some()
+                    {
+                        volumes.push(volume);
+                    }
+                }
+                let mut mounts = shared();
+                mounts.push(mount(CONFIG_VOLUME, "/config", true));
+                for volume in volumes
+                    .iter()
+                    .filter(|v| v.host_path.is_some() && v.name != RUNTIME_SOCKET_VOLUME)
+                {
+                    if let Some(path) = volume.host_path.as_ref().map(|h| h.path.clone()) {
+                        mounts.push(mount(&volume.name, &path, true));
+                    }
+                }
+                let mut args = vec![format!("--config={}", paths::CONFIG_FILE)];
+                args.extend(pprof_args(config));
+                let mut envs = otel(config, containers::SCANNER);
+                envs.push(env_value(
+                    env::ERASER_RUNTIME_NAME,
+                    config.manager.runtime.name.as_str(),
+                ));
+                envs.push(env_value(
+                    env::CONTAINERD_NAMESPACE,
+                    CONTAINERD_K8S_NAMESPACE,
+                ));
+                list.push(container(
+                    containers::SCANNER,
+                    "/scanner",
+                    &components.scanner,
+                    args,
+                    mounts,
+                    envs,
+                    &[],
+                ));
+            }
+            list
+        }
+    };
+    let mut pull_secrets: Vec<String> = config.manager.pull_secrets.clone();
+    pull_secrets.extend(inputs.extra_pull_secrets.iter().cloned());
+    let mut labels = config.manager.additional_pod_labels.clone();
+    labels.insert(
+        names::POD_TYPE_LABEL.to_owned(),
+        mode.type_label().to_owned(),
+    );
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            containers,
+            volumes: Some(volumes),
+            restart_policy: Some("Never".to_owned()),
+            service_account_name: Some(names::WORKER_SERVICE_ACCOUNT.to_owned()),
+            priority_class_name: (!config.manager.priority_class_name.is_empty())
+                .then(|| config.manager.priority_class_name.clone()),
+            image_pull_secrets: (!pull_secrets.is_empty()).then(|| {
+                pull_secrets
+                    .into_iter()
+                    .map(|name| LocalObjectReference { name })
+                    .collect()
+            }),
+            // Tolerate every taint: a node that needs cleaning is cleaned (Eraser #503).
+            tolerations: Some(vec![Toleration {
+                operator: Some("Exists".to_owned()),
+                ..Toleration::default()
+            }]),
+            ..PodSpec::default()
+        }),
+    }
+}
+
+/// The worker pod for one node: the template pinned to the node, owned by the ImageJob.
+#[must_use]
+pub fn pod_for_node(
+    template: &PodTemplateSpec,
+    job: &OwnerReference,
+    namespace: &str,
+    node: &str,
+) -> Pod {
+    let mut metadata = template.metadata.clone().unwrap_or_default();
+    metadata.generate_name = Some(format!("{}{node}-", names::WORKER_POD_PREFIX));
+    metadata.namespace = Some(namespace.to_owned());
+    metadata
+        .labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(JOB_NAME_LABEL.to_owned(), job.name.clone());
+    metadata.owner_references = Some(vec![job.clone()]);
+    let mut spec = template.spec.clone().unwrap_or_default();
+    // Bypass the scheduler, as Eraser does: the pod belongs on exactly this node.
+    spec.node_name = Some(node.to_owned());
+    Pod {
+        metadata,
+        spec: Some(spec),
+        status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> OwnerReference {
+        OwnerReference {
+            api_version: "eraser.sh/v1".into(),
+            kind: "ImageJob".into(),
+            name: "imagejob-abcde".into(),
+            uid: "uid-1".into(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }
+    }
+
+    fn inputs() -> TemplateInputs {
+        TemplateInputs {
+            exclusion_configmaps: vec!["excluded".into()],
+            extra_pull_secrets: vec![],
+            log_level: "info".into(),
+        }
+    }
+
+    fn names_of(pod: &PodSpec) -> Vec<&str> {
+        pod.containers.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    #[test]
+    fn manual_pods_have_one_remover_reading_the_imagelist() {
+        let t = template(
+            &Config::default(),
+            &Mode::Manual {
+                imagelist_configmap: "imagelist-xyz".into(),
+            },
+            &inputs(),
+        );
+        let pod = pod_for_node(&t, &job(), "kube-system", "aks-node-1");
+        let spec = pod.spec.as_ref().unwrap();
+        assert_eq!(names_of(spec), vec!["remover"]);
+        let remover = &spec.containers[0];
+        assert_eq!(
+            remover.args.as_ref().unwrap(),
+            &vec![
+                "--imagelist=/run/eraser.sh/imagelist/images".to_owned(),
+                "--log-level=info".to_owned()
+            ]
+        );
+        assert_eq!(
+            remover.command.as_ref().unwrap(),
+            &vec!["/remover".to_owned()]
+        );
+        let mounts: Vec<_> = remover
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|m| m.mount_path.as_str())
+            .collect();
+        assert_eq!(
+            mounts,
+            vec![
+                "/run/eraser.sh/imagelist",
+                "/run/cri/cri.sock",
+                "/exclude-excluded"
+            ]
+        );
+        assert_eq!(
+            pod.metadata.generate_name.as_deref(),
+            Some("eraser-aks-node-1-")
+        );
+        assert_eq!(spec.node_name.as_deref(), Some("aks-node-1"));
+        assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(
+            spec.service_account_name.as_deref(),
+            Some("eraser-imagejob-pods")
+        );
+        assert_eq!(
+            spec.tolerations.as_ref().unwrap()[0].operator.as_deref(),
+            Some("Exists")
+        );
+        let labels = pod.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels["eraser.sh/type"], "manual");
+        assert_eq!(labels[JOB_NAME_LABEL], "imagejob-abcde");
+        assert_eq!(
+            pod.metadata.owner_references.as_ref().unwrap()[0].kind,
+            "ImageJob"
+        );
+        let limits = remover.resources.as_ref().unwrap().limits.as_ref().unwrap();
+        assert_eq!(limits["memory"], Quantity("30Mi".into()));
+        assert!(
+            !limits.contains_key("cpu"),
+            "an unset CPU limit stays unset"
+        );
+    }
+
+    #[test]
+    fn collector_pods_follow_erasers_container_order_and_scanner_contract() {
+        let mut config = Config::default();
+        config.components.collector.enabled = true;
+        config.components.scanner.enabled = true;
+        config.components.scanner.image.repo = "ghcr.io/example/custom-scanner".into();
+        config.manager.runtime.address = "unix:///run/k3s/containerd/containerd.sock".into();
+        let t = template(&config, &Mode::Collector, &inputs());
+        let spec = t.spec.as_ref().unwrap();
+        assert_eq!(names_of(spec), vec!["collector", "remover", "scanner"]);
+        assert_eq!(
+            spec.containers[0].args.as_ref().unwrap()[0],
+            "--scan-disabled=false"
+        );
+        let scanner = &spec.containers[2];
+        assert_eq!(
+            scanner.command, None,
+            "a third-party scanner image keeps its own entrypoint"
+        );
+        assert_eq!(
+            scanner.args.as_ref().unwrap()[0],
+            "--config=/config/controller_manager_config.yaml"
+        );
+        let envs: Vec<_> = scanner
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        assert!(
+            envs.contains(&"CONTAINERD_NAMESPACE")
+                && envs.contains(&"ERASER_RUNTIME_NAME")
+                && envs.contains(&"NODE_NAME")
+        );
+        let socket = spec
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == "runtime-sock-volume")
+            .unwrap();
+        assert_eq!(
+            socket.host_path.as_ref().unwrap().path,
+            "/run/k3s/containerd/containerd.sock"
+        );
+        for container in &spec.containers {
+            let mounts = container.volume_mounts.as_ref().unwrap();
+            assert!(
+                mounts
+                    .iter()
+                    .any(|m| m.mount_path == "/run/eraser.sh/shared-data"),
+                "{}",
+                container.name
+            );
+            assert!(
+                mounts.iter().any(|m| m.mount_path == "/run/cri/cri.sock"),
+                "{}",
+                container.name
+            );
+        }
+    }
+
+    #[test]
+    fn scan_disabled_pods_have_no_scanner() {
+        let t = template(&Config::default(), &Mode::Collector, &inputs());
+        let spec = t.spec.as_ref().unwrap();
+        assert_eq!(names_of(spec), vec!["collector", "remover"]);
+        assert_eq!(
+            spec.containers[0].args.as_ref().unwrap()[0],
+            "--scan-disabled=true"
+        );
+    }
+}
