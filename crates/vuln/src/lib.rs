@@ -3,27 +3,36 @@
 //! version comparators (dpkg, rpm, apk-tools), OSV record reading, and the pure matcher that
 //! turns (OS, packages, OSV records) into findings with Trivy-compatible defaults.
 //!
-//! This crate is sans-IO: every function takes bytes or strings that the caller has already
-//! read from an image filesystem and returns plain data. It must not open files, spawn
-//! processes, talk to containerd or the network, or depend on an async runtime; layer walking
-//! and whiteouts belong to `imagefs`, and the compiled vulnerability index is later work. Hostile
-//! input (corrupt databases, garbage versions) yields an [`Error`] naming the input, never a
-//! panic.
+//! Everything but [`index`] is sans-IO: functions take bytes or strings that the caller has
+//! already read from an image filesystem and return plain data. [`index`] is the one module that
+//! touches files: it compiles OSV sources into an SQLite index and reads it back. Nothing here
+//! spawns processes, talks to containerd or the network, reads the clock (time is an argument)
+//! or depends on an async runtime; layer walking and whiteouts belong to `imagefs`. Hostile input
+//! (corrupt databases, garbage versions, foreign index files) yields an [`Error`] naming the
+//! input, never a panic.
 
 pub mod advisory;
+pub mod config;
+pub mod eol;
+pub mod index;
 pub mod inventory;
 pub mod matching;
 pub mod os;
 pub mod osv;
 pub mod severity;
+pub mod verdict;
 pub mod version;
 
 pub use advisory::Advisory;
+pub use config::ScannerConfig;
+pub use eol::EolStatus;
+pub use index::{BuildReport, Index, IndexInfo};
 pub use inventory::{Package, RpmDbFormat};
 pub use matching::{Finding, FixStatus, match_packages};
 pub use os::{Os, OsFamily, ReleaseFiles, detect_os};
 pub use osv::{OsvRecord, parse_osv_record};
 pub use severity::Severity;
+pub use verdict::{Assessment, Verdict};
 pub use version::{Version, VersionScheme};
 
 /// Everything that can go wrong in this crate. Each variant names the input it failed on.
@@ -71,11 +80,48 @@ pub enum Error {
     /// An OSV record is not valid JSON or does not follow the schema.
     #[error("invalid OSV record {input}: {source}")]
     InvalidOsvRecord {
-        /// The record, usually its file name.
+        /// The record, usually its file name (`all.zip:DSA-5532-1.json` inside a zip).
         input: String,
         /// The JSON error.
         #[source]
         source: serde_json::Error,
+    },
+
+    /// An OSV source (directory, zip or file) could not be read.
+    #[error("OSV source {input}: {reason}")]
+    OsvSource {
+        /// The source, or the entry inside a zip (`all.zip:DSA-5532-1.json`).
+        input: String,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// The vulnerability index is missing, corrupt, foreign or of another schema version.
+    #[error("vulnerability index {path}: {reason}")]
+    Index {
+        /// The index file.
+        path: String,
+        /// What is wrong and what to do about it.
+        reason: String,
+    },
+
+    /// SQLite failed while reading or writing the vulnerability index.
+    #[error("vulnerability index {path}: {source}")]
+    IndexDb {
+        /// The index file.
+        path: String,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The scanner configuration (`components.scanner.config`) is invalid.
+    #[error("scanner config: {key}: {reason}")]
+    Config {
+        /// The offending key (`vulnerabilities.severities[1]`), or `(document)`.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
     },
 }
 

@@ -1,0 +1,716 @@
+//! The compiled vulnerability index: OSV records from directories and per-ecosystem `all.zip`
+//! dumps, reduced to [`Advisory`] rows keyed by (ecosystem with release, package) in one SQLite
+//! file, so that matching an image is one indexed lookup per package instead of a walk over
+//! every record (osv-scanner needed ~10 GB for Ubuntu when it loaded whole dumps; Eraser's
+//! scanner is limited to 2 GiB).
+//!
+//! - [`build`] reads every source, skips withdrawn records (they are counted), keeps one copy of
+//!   a record seen twice (the newest `modified` wins, ties keep the first), and stores per
+//!   (ecosystem, package) the reduced advisory: `ECOSYSTEM` ranges, `versions`, grouping keys
+//!   (CVE IDs from the ID, `aliases` and `upstream`) and the vendor and CVSS severities. Only OS
+//!   ecosystems are indexed ([`crate::advisory::ecosystem_scheme`]); records of language
+//!   ecosystems are counted but not stored. A record that does not parse fails the build with
+//!   an error naming the file (inside a zip: `all.zip:ID.json`): a partial index would hide
+//!   vulnerabilities.
+//! - The index is written to a temporary file next to `out` and renamed over it, so readers see
+//!   the old index or the new one, never half of one.
+//! - [`Index::open`] checks the SQLite `application_id` and `user_version`: a corrupt file, a
+//!   foreign SQLite database or another schema version is an [`Error::Index`] naming the file.
+//! - [`Index::records_for`] parses versions once per lookup; [`Index::match_packages`] looks each
+//!   name up once per image and gives exactly the findings of [`crate::match_packages`] over the
+//!   same records.
+//!
+//! An [`Index`] wraps one SQLite connection: it is `Send` but not `Sync`; scan concurrently
+//! with one `Index` per worker.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use jiff::{SignedDuration, Timestamp};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::advisory::{StoredAdvisory, ecosystem_scheme};
+use crate::matching::{lookup_key, match_advisories};
+use crate::osv::OsvRecord;
+use crate::{Advisory, Error, Finding, Os, Package, Result, parse_osv_record};
+
+/// The index layout version; bump it on any change to the tables or the stored advisory, so
+/// an old index is rejected with "rebuild" instead of misread.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// SQLite `application_id` of a Drydock index (`DRYV` in ASCII), which tells it apart from any
+/// other SQLite database.
+const APPLICATION_ID: i64 = 0x4452_5956;
+
+/// The largest OSV record read from a source. Real records are at most a few MB (kernel
+/// records listing many versions); anything bigger is not a record.
+const MAX_RECORD_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Meta keys.
+const META_BUILT_AT: &str = "built_at";
+const META_BUILDER: &str = "builder";
+
+/// Tables, created in one transaction by [`build`].
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE sources (position INTEGER PRIMARY KEY, path TEXT NOT NULL);
+CREATE TABLE records (
+    id TEXT PRIMARY KEY,
+    source INTEGER NOT NULL,
+    entry TEXT NOT NULL,
+    modified TEXT,
+    withdrawn INTEGER NOT NULL,
+    aliases TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE record_ecosystems (
+    record TEXT NOT NULL,
+    ecosystem TEXT NOT NULL,
+    PRIMARY KEY (record, ecosystem)
+) WITHOUT ROWID;
+CREATE TABLE advisories (
+    ecosystem TEXT NOT NULL,
+    package TEXT NOT NULL,
+    record TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (ecosystem, package, record, seq)
+) WITHOUT ROWID;
+";
+
+/// Computed at the end of [`build`], read by [`Index::info`].
+const COUNTS: &str = "
+CREATE TABLE ecosystem_counts AS
+    SELECT re.ecosystem AS ecosystem,
+           SUM(r.withdrawn = 0) AS records,
+           SUM(r.withdrawn) AS withdrawn
+    FROM record_ecosystems re JOIN records r ON r.id = re.record
+    GROUP BY re.ecosystem ORDER BY re.ecosystem;
+CREATE TABLE source_counts AS
+    SELECT s.position AS position, s.path AS path,
+           COUNT(r.id) - COALESCE(SUM(r.withdrawn), 0) AS records,
+           COALESCE(SUM(r.withdrawn), 0) AS withdrawn
+    FROM sources s LEFT JOIN records r ON r.source = s.position
+    GROUP BY s.position ORDER BY s.position;
+";
+
+/// What [`build`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildReport {
+    /// The index written.
+    pub out: PathBuf,
+    /// The build time (the `now` given to [`build`]).
+    pub built_at: Timestamp,
+    /// Per source, in the order given.
+    pub sources: Vec<SourceCount>,
+    /// Per ecosystem, sorted by name. A record affecting several ecosystems counts in each.
+    pub ecosystems: Vec<EcosystemCount>,
+    /// Records kept (not withdrawn), over all sources.
+    pub records: u64,
+    /// Withdrawn records skipped.
+    pub withdrawn: u64,
+    /// Records seen again under the same ID and not kept (an older or equal `modified`).
+    pub duplicates: u64,
+    /// Stored (record, package) advisories.
+    pub advisories: u64,
+}
+
+/// Record counts of one source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceCount {
+    /// The source as given to [`build`].
+    pub path: String,
+    /// Records kept from it.
+    pub records: u64,
+    /// Withdrawn records in it.
+    pub withdrawn: u64,
+}
+
+/// Record counts of one ecosystem (`Debian:12`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcosystemCount {
+    /// The ecosystem with release.
+    pub ecosystem: String,
+    /// Records kept.
+    pub records: u64,
+    /// Withdrawn records skipped.
+    pub withdrawn: u64,
+}
+
+/// What an index holds and when it was built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexInfo {
+    /// The index file.
+    pub path: PathBuf,
+    /// Its layout version ([`SCHEMA_VERSION`]).
+    pub schema_version: i64,
+    /// When it was built.
+    pub built_at: Timestamp,
+    /// The Drydock version that built it.
+    pub builder: String,
+    /// Per source.
+    pub sources: Vec<SourceCount>,
+    /// Per ecosystem.
+    pub ecosystems: Vec<EcosystemCount>,
+    /// Records kept.
+    pub records: u64,
+    /// Withdrawn records skipped.
+    pub withdrawn: u64,
+}
+
+// === impl IndexInfo ===
+
+impl IndexInfo {
+    /// How old the index is at `now` (negative when built in the future, e.g. clock skew).
+    pub fn age(&self, now: Timestamp) -> SignedDuration {
+        now.duration_since(self.built_at)
+    }
+}
+
+/// Compiles OSV records from `sources` into an index at `out`, replacing it atomically.
+///
+/// A source is a directory (searched recursively for `*.json` records and `*.zip` dumps, in
+/// name order, as in osv-scanner's `<dir>/<Ecosystem>/all.zip` layout), a `.zip` file or one
+/// `.json` record.
+///
+/// # Errors
+///
+/// [`Error::OsvSource`] for an unreadable source or zip, [`Error::InvalidOsvRecord`] for a
+/// record that does not parse (naming the file, inside a zip `all.zip:ID.json`),
+/// [`Error::Index`]/[`Error::IndexDb`] when the index cannot be written.
+pub fn build(sources: &[impl AsRef<Path>], out: &Path, now: Timestamp) -> Result<BuildReport> {
+    let out_name = out.display().to_string();
+    let dir = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let file_name = out
+        .file_name()
+        .map_or_else(|| "index".into(), |n| n.to_string_lossy().into_owned());
+    let temp = tempfile::Builder::new()
+        .prefix(&format!(".{file_name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| index_error(&out_name, format!("cannot create a temporary file: {e}")))?;
+    let db = |source| Error::IndexDb {
+        path: out_name.clone(),
+        source,
+    };
+    let mut conn = Connection::open(temp.path()).map_err(db)?;
+    // The file is renamed into place only when complete: no journal or fsync per statement.
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+         PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+    ))
+    .map_err(db)?;
+    let tx = conn.transaction().map_err(db)?;
+    tx.execute_batch(SCHEMA).map_err(db)?;
+    let mut builder = Builder {
+        tx: &tx,
+        out: &out_name,
+        seen: HashMap::new(),
+        duplicates: 0,
+        advisories: 0,
+        by_record_index: false,
+    };
+    for (position, source) in sources.iter().enumerate() {
+        let position = to_i64(position);
+        let source = source.as_ref();
+        let name = source.display().to_string();
+        tx.execute(
+            "INSERT INTO sources (position, path) VALUES (?1, ?2)",
+            params![position, name],
+        )
+        .map_err(db)?;
+        builder.source(position, source)?;
+    }
+    let (duplicates, advisories) = (builder.duplicates, builder.advisories);
+    tx.execute_batch(COUNTS).map_err(db)?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2), (?3, ?4)",
+        params![
+            META_BUILT_AT,
+            now.to_string(),
+            META_BUILDER,
+            concat!("drydock-vuln ", env!("CARGO_PKG_VERSION")),
+        ],
+    )
+    .map_err(db)?;
+    let (sources, ecosystems) = (source_counts(&tx), ecosystem_counts(&tx));
+    let (sources, ecosystems) = (sources.map_err(db)?, ecosystems.map_err(db)?);
+    tx.commit().map_err(db)?;
+    conn.close().map_err(|(_, e)| db(e))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| index_error(&out_name, format!("cannot sync: {e}")))?;
+    temp.persist(out)
+        .map_err(|e| index_error(&out_name, format!("cannot rename into place: {}", e.error)))?;
+    Ok(BuildReport {
+        out: out.to_path_buf(),
+        built_at: now,
+        records: sources.iter().map(|s| s.records).sum(),
+        withdrawn: sources.iter().map(|s| s.withdrawn).sum(),
+        sources,
+        ecosystems,
+        duplicates,
+        advisories,
+    })
+}
+
+/// Ingests records into the transaction of one build.
+struct Builder<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+    out: &'a str,
+    /// Record ID → its `modified`, for duplicates.
+    seen: HashMap<String, Option<String>>,
+    duplicates: u64,
+    advisories: u64,
+    /// Whether the index on `advisories(record)` exists (created at the first replacement).
+    by_record_index: bool,
+}
+
+// === impl Builder ===
+
+impl Builder<'_> {
+    fn db(&self, source: rusqlite::Error) -> Error {
+        Error::IndexDb {
+            path: self.out.to_owned(),
+            source,
+        }
+    }
+
+    fn source(&mut self, position: i64, path: &Path) -> Result<()> {
+        let meta = std::fs::metadata(path).map_err(|e| source_error(path, e))?;
+        if meta.is_dir() {
+            self.directory(position, path)
+        } else if has_extension(path, "zip") {
+            self.zip(position, path)
+        } else {
+            let bytes = read_limited(File::open(path).map_err(|e| source_error(path, e))?)
+                .map_err(|e| source_error(path, e))?;
+            let name = path.display().to_string();
+            self.record(position, &name, &bytes)
+        }
+    }
+
+    fn directory(&mut self, position: i64, dir: &Path) -> Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| source_error(dir, e))?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| source_error(dir, e))?;
+        entries.sort();
+        for path in entries {
+            let meta = std::fs::metadata(&path).map_err(|e| source_error(&path, e))?;
+            if meta.is_dir() {
+                self.directory(position, &path)?;
+            } else if has_extension(&path, "zip") {
+                self.zip(position, &path)?;
+            } else if has_extension(&path, "json") {
+                let bytes = read_limited(File::open(&path).map_err(|e| source_error(&path, e))?)
+                    .map_err(|e| source_error(&path, e))?;
+                self.record(position, &path.display().to_string(), &bytes)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn zip(&mut self, position: i64, path: &Path) -> Result<()> {
+        let file = File::open(path).map_err(|e| source_error(path, e))?;
+        let mut archive = zip::ZipArchive::new(file).map_err(|e| Error::OsvSource {
+            input: path.display().to_string(),
+            reason: format!("not a readable zip: {e}"),
+        })?;
+        for i in 0..archive.len() {
+            let mut entry = archive.by_index(i).map_err(|e| Error::OsvSource {
+                input: format!("{}:#{i}", path.display()),
+                reason: e.to_string(),
+            })?;
+            let entry_name = entry.name().map_err(|e| Error::OsvSource {
+                input: format!("{}:#{i}", path.display()),
+                reason: format!("bad entry name: {e}"),
+            })?;
+            let name = format!("{}:{entry_name}", path.display());
+            if entry.is_dir() || !entry_name.ends_with(".json") {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            (&mut entry)
+                .take(MAX_RECORD_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| Error::OsvSource {
+                    input: name.clone(),
+                    reason: e.to_string(),
+                })?;
+            if bytes.len() as u64 > MAX_RECORD_BYTES {
+                return Err(Error::OsvSource {
+                    input: name,
+                    reason: format!("larger than {MAX_RECORD_BYTES} bytes"),
+                });
+            }
+            self.record(position, &name, &bytes)?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, position: i64, name: &str, bytes: &[u8]) -> Result<()> {
+        let record = parse_osv_record(name, bytes)?;
+        if let Some(previous) = self.seen.get(&record.id) {
+            // RFC 3339 timestamps in UTC order as strings; a missing `modified` is oldest.
+            if record.modified <= *previous {
+                self.duplicates += 1;
+                return Ok(());
+            }
+            self.remove(&record.id)?;
+            self.duplicates += 1;
+        }
+        self.seen.insert(record.id.clone(), record.modified.clone());
+        self.insert(position, name, &record)
+    }
+
+    fn remove(&mut self, id: &str) -> Result<()> {
+        if !self.by_record_index {
+            self.tx
+                .execute_batch("CREATE INDEX advisories_by_record ON advisories (record);")
+                .map_err(|e| self.db(e))?;
+            self.by_record_index = true;
+        }
+        for table in [
+            "DELETE FROM records WHERE id = ?1",
+            "DELETE FROM record_ecosystems WHERE record = ?1",
+            "DELETE FROM advisories WHERE record = ?1",
+        ] {
+            let removed = self.tx.execute(table, [id]).map_err(|e| self.db(e))?;
+            if table.contains("advisories") {
+                self.advisories -= removed as u64;
+            }
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, position: i64, name: &str, record: &OsvRecord) -> Result<()> {
+        let aliases = serde_json::to_string(&record.aliases).unwrap_or_else(|_| "[]".into());
+        let entry = name.rsplit(['/', ':']).next().unwrap_or(name);
+        self.tx
+            .prepare_cached(
+                "INSERT INTO records (id, source, entry, modified, withdrawn, aliases)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    record.id,
+                    position,
+                    entry,
+                    record.modified,
+                    record.is_withdrawn(),
+                    aliases
+                ])
+            })
+            .map_err(|e| self.db(e))?;
+        let ecosystems: BTreeSet<&str> = record
+            .affected
+            .iter()
+            .filter_map(|a| a.package.as_ref())
+            .map(|p| p.ecosystem.as_str())
+            .collect();
+        for ecosystem in ecosystems {
+            self.tx
+                .prepare_cached("INSERT INTO record_ecosystems (record, ecosystem) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![record.id, ecosystem]))
+                .map_err(|e| self.db(e))?;
+        }
+        if record.is_withdrawn() {
+            return Ok(());
+        }
+        for (seq, affected) in record.affected.iter().enumerate() {
+            let Some(package) = affected
+                .package
+                .as_ref()
+                .filter(|p| ecosystem_scheme(&p.ecosystem).is_some())
+            else {
+                continue;
+            };
+            let stored = StoredAdvisory::compile(record, affected);
+            let data = serde_json::to_string(&stored).map_err(|e| Error::OsvSource {
+                input: name.to_owned(),
+                reason: format!("cannot encode advisory: {e}"),
+            })?;
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO advisories (ecosystem, package, record, seq, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        package.ecosystem,
+                        package.name,
+                        record.id,
+                        to_i64(seq),
+                        data
+                    ])
+                })
+                .map_err(|e| self.db(e))?;
+            self.advisories += 1;
+        }
+        Ok(())
+    }
+}
+
+/// An open, read-only vulnerability index.
+#[derive(Debug)]
+pub struct Index {
+    path: PathBuf,
+    conn: Connection,
+}
+
+// === impl Index ===
+
+impl Index {
+    /// Opens the index at `path` read-only and checks that it is a Drydock index of this
+    /// schema version.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Index`] naming the file when it is missing, not an SQLite database (corrupt),
+    /// another application's database, or of another schema version.
+    pub fn open(path: &Path) -> Result<Self> {
+        let name = path.display().to_string();
+        if !path.is_file() {
+            return Err(index_error(
+                &name,
+                "no such file; build it with `drydock vulndb build`",
+            ));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| index_error(&name, format!("cannot open: {e}")))?;
+        let not_sqlite = |e: rusqlite::Error| {
+            index_error(
+                &name,
+                format!("not a readable SQLite database (corrupt or not an index): {e}"),
+            )
+        };
+        let application_id: i64 = conn
+            .query_row("PRAGMA application_id", [], |row| row.get(0))
+            .map_err(not_sqlite)?;
+        // Reading the schema forces SQLite to parse the whole header and schema pages.
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| {
+            row.get::<_, i64>(0)
+        })
+        .map_err(not_sqlite)?;
+        if application_id != APPLICATION_ID {
+            return Err(index_error(
+                &name,
+                "an SQLite database, but not a Drydock vulnerability index",
+            ));
+        }
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(not_sqlite)?;
+        if version != SCHEMA_VERSION {
+            return Err(index_error(
+                &name,
+                format!(
+                    "schema version {version}, this build reads {SCHEMA_VERSION}; rebuild it with `drydock vulndb build`"
+                ),
+            ));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            conn,
+        })
+    }
+
+    /// The index file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sources, record counts and build time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IndexDb`] or [`Error::Index`] when the index is damaged.
+    pub fn info(&self) -> Result<IndexInfo> {
+        let meta = |key: &str| -> Result<Option<String>> {
+            self.conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .map_err(|e| self.db(e))
+        };
+        let built_at = meta(META_BUILT_AT)?
+            .ok_or_else(|| self.corrupt("no build time recorded"))?
+            .parse::<Timestamp>()
+            .map_err(|e| self.corrupt(format!("bad build time: {e}")))?;
+        let sources = source_counts(&self.conn).map_err(|e| self.db(e))?;
+        let ecosystems = ecosystem_counts(&self.conn).map_err(|e| self.db(e))?;
+        Ok(IndexInfo {
+            path: self.path.clone(),
+            schema_version: SCHEMA_VERSION,
+            built_at,
+            builder: meta(META_BUILDER)?.unwrap_or_default(),
+            records: sources.iter().map(|s| s.records).sum(),
+            withdrawn: sources.iter().map(|s| s.withdrawn).sum(),
+            sources,
+            ecosystems,
+        })
+    }
+
+    /// The advisories for `package` in `ecosystem` (`Debian:12`, `openssl`), parsed under the
+    /// ecosystem's version scheme; empty for unknown packages and non-OS ecosystems.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IndexDb`] or [`Error::Index`] when the index is damaged.
+    pub fn records_for(&self, ecosystem: &str, package: &str) -> Result<Vec<Advisory>> {
+        let Some(scheme) = ecosystem_scheme(ecosystem) else {
+            return Ok(Vec::new());
+        };
+        self.advisories(ecosystem, package, scheme)
+    }
+
+    /// Matches `packages` of an image running `os`: the same findings as
+    /// [`crate::match_packages`] over the records the index was built from.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IndexDb`] or [`Error::Index`] when the index is damaged.
+    pub fn match_packages(&self, os: &Os, packages: &[Package]) -> Result<Vec<Finding>> {
+        let Some(ecosystem) = os.osv_ecosystem() else {
+            tracing::warn!(family = %os.family, "no OSV ecosystem for this OS; nothing matched");
+            return Ok(Vec::new());
+        };
+        let scheme = os.version_scheme();
+        let mut fetched: HashMap<&str, Vec<Advisory>> = HashMap::new();
+        for package in packages {
+            let (name, _) = lookup_key(os, package);
+            if !fetched.contains_key(name) {
+                let advisories = self.advisories(&ecosystem, name, scheme)?;
+                fetched.insert(name, advisories);
+            }
+        }
+        Ok(match_advisories(os, packages, |name| {
+            fetched
+                .get(name)
+                .filter(|a| !a.is_empty())
+                .map(Vec::as_slice)
+        }))
+    }
+
+    fn advisories(
+        &self,
+        ecosystem: &str,
+        package: &str,
+        scheme: crate::VersionScheme,
+    ) -> Result<Vec<Advisory>> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT data FROM advisories WHERE ecosystem = ?1 AND package = ?2
+                 ORDER BY record, seq",
+            )
+            .map_err(|e| self.db(e))?;
+        let rows = statement
+            .query_map([ecosystem, package], |row| row.get::<_, String>(0))
+            .map_err(|e| self.db(e))?;
+        let mut advisories = Vec::new();
+        for data in rows {
+            let data = data.map_err(|e| self.db(e))?;
+            let stored: StoredAdvisory = serde_json::from_str(&data).map_err(|e| {
+                self.corrupt(format!("bad advisory for {ecosystem}/{package}: {e}"))
+            })?;
+            advisories.push(Advisory::from_stored(stored, scheme));
+        }
+        Ok(advisories)
+    }
+
+    fn db(&self, source: rusqlite::Error) -> Error {
+        Error::IndexDb {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    fn corrupt(&self, reason: impl Into<String>) -> Error {
+        index_error(&self.path.display().to_string(), reason)
+    }
+}
+
+fn source_counts(conn: &Connection) -> rusqlite::Result<Vec<SourceCount>> {
+    let mut statement =
+        conn.prepare("SELECT path, records, withdrawn FROM source_counts ORDER BY position")?;
+    statement
+        .query_map([], |row| {
+            Ok(SourceCount {
+                path: row.get(0)?,
+                records: count(row.get(1)?),
+                withdrawn: count(row.get(2)?),
+            })
+        })?
+        .collect()
+}
+
+fn ecosystem_counts(conn: &Connection) -> rusqlite::Result<Vec<EcosystemCount>> {
+    let mut statement = conn
+        .prepare("SELECT ecosystem, records, withdrawn FROM ecosystem_counts ORDER BY ecosystem")?;
+    statement
+        .query_map([], |row| {
+            Ok(EcosystemCount {
+                ecosystem: row.get(0)?,
+                records: count(row.get(1)?),
+                withdrawn: count(row.get(2)?),
+            })
+        })?
+        .collect()
+}
+
+/// A position or sequence number as SQLite's integer.
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A count read back from SQLite (never negative in a sound index).
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn index_error(path: &str, reason: impl Into<String>) -> Error {
+    Error::Index {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn source_error(path: &Path, error: std::io::Error) -> Error {
+    Error::OsvSource {
+        input: path.display().to_string(),
+        reason: error.to_string(),
+    }
+}
+
+fn has_extension(path: &Path, extension: &str) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case(extension))
+}
+
+/// Reads a whole record file, refusing anything above [`MAX_RECORD_BYTES`].
+fn read_limited(file: File) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.take(MAX_RECORD_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_RECORD_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_RECORD_BYTES} bytes"
+        )));
+    }
+    Ok(bytes)
+}

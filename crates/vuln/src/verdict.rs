@@ -1,0 +1,137 @@
+//! The per-image verdict, decided the way Eraser's trivy-scanner decides (`ImageScanner.Scan`):
+//! an image is non-compliant when its OS is end-of-life and `deleteEOLImages` is set, or when
+//! any finding survives the filters (`severities`, `ignoredStatuses` / `ignoreUnfixed`); an
+//! image that could not be scanned has failed, and is deleted only with `deleteFailedImages`.
+//!
+//! Unlike Trivy, an image whose OS is not detected is not a failure: it has no OS packages to
+//! match, so it is `Ok` (Trivy reports "unsupported OS" and no vulnerabilities, which Eraser
+//! also treats as compliant).
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::config::{ScannerConfig, Status};
+use crate::eol::{self, EolStatus};
+use crate::index::Index;
+use crate::{Finding, Os, Package};
+
+/// What to do with one image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "camelCase")]
+pub enum Verdict {
+    /// Nothing counts against the image.
+    Ok,
+    /// The image is vulnerable or end-of-life.
+    NonCompliant {
+        /// The findings that passed the filters, sorted by package and ID.
+        findings: Vec<Finding>,
+        /// Whether the OS is end-of-life (and `deleteEOLImages` made that count).
+        eol: bool,
+    },
+    /// The image could not be scanned.
+    Failed {
+        /// Why, for logs and reports.
+        reason: String,
+    },
+}
+
+/// A verdict with what led to it, for reports (`drydock scan --format json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Assessment {
+    /// The verdict.
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    /// The OS's support status, `None` when no OS was detected.
+    pub eol_status: Option<EolStatus>,
+    /// Findings before filtering (all severities and statuses).
+    pub matched: usize,
+}
+
+// === impl Verdict ===
+
+impl Verdict {
+    /// A failed verdict.
+    pub fn failed(reason: impl Into<String>) -> Self {
+        Self::Failed {
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether the image is to be deleted under `config`: non-compliant images always,
+    /// failed images when `deleteFailedImages` is set.
+    pub fn should_delete(&self, config: &ScannerConfig) -> bool {
+        match self {
+            Self::Ok => false,
+            Self::NonCompliant { .. } => true,
+            Self::Failed { .. } => config.delete_failed_images,
+        }
+    }
+}
+
+/// Decides one image from its OS (`None` when not detected) and packages, matching against
+/// `index` at `now`. An index error fails the image.
+pub fn assess(
+    os: Option<&Os>,
+    packages: &[Package],
+    index: &Index,
+    config: &ScannerConfig,
+    now: Timestamp,
+) -> Assessment {
+    let Some(os) = os else {
+        return Assessment {
+            verdict: Verdict::Ok,
+            eol_status: None,
+            matched: 0,
+        };
+    };
+    let eol_status = eol::status(os, now, &config.eol_dates);
+    let findings = if config.scans_os_vulnerabilities() {
+        match index.match_packages(os, packages) {
+            Ok(findings) => findings,
+            Err(error) => {
+                return Assessment {
+                    verdict: Verdict::failed(error.to_string()),
+                    eol_status: Some(eol_status),
+                    matched: 0,
+                };
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let matched = findings.len();
+    Assessment {
+        verdict: decide(findings, eol_status.is_eol(), config),
+        eol_status: Some(eol_status),
+        matched,
+    }
+}
+
+/// [`assess`], keeping only the verdict.
+pub fn verdict(
+    os: Option<&Os>,
+    packages: &[Package],
+    index: &Index,
+    config: &ScannerConfig,
+    now: Timestamp,
+) -> Verdict {
+    assess(os, packages, index, config, now).verdict
+}
+
+/// Filters `findings` by `config` and decides: non-compliant when any remain, or when the OS is
+/// end-of-life and `deleteEOLImages` is set.
+pub fn decide(findings: Vec<Finding>, eol: bool, config: &ScannerConfig) -> Verdict {
+    let ignored = config.ignored_statuses();
+    let findings: Vec<Finding> = findings
+        .into_iter()
+        .filter(|f| config.counts_severity(f.severity))
+        .filter(|f| !ignored.contains(&Status::of(f.status)))
+        .collect();
+    let eol = eol && config.delete_eol_images;
+    if findings.is_empty() && !eol {
+        Verdict::Ok
+    } else {
+        Verdict::NonCompliant { findings, eol }
+    }
+}
