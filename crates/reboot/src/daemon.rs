@@ -373,7 +373,7 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             now,
         })?;
         debug!(node = %me, ?step, "decided");
-        self.clean = step == Step::Idle;
+        self.clean = false;
         if required && matches!(step, Step::WaitForLock(_) | Step::Acquire(_)) {
             info!(node = %me, "Reboot required");
             self.annotate_reboot_needed(&node, now).await?;
@@ -386,6 +386,7 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             Step::Idle => {
                 info!(node = %me, "Reboot not required");
                 self.set_taint(&node, false).await?;
+                self.clean = true;
                 Ok(Wake::At(next_period))
             }
             Step::WaitForWindow => {

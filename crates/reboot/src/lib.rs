@@ -11,7 +11,8 @@
 //! The thin loop that performs the steps ([`daemon`]) acts only through the ports in
 //! [`cluster`] (the Kubernetes API, the host, the clock), so it runs unchanged against the
 //! in-memory cluster of [`memory`], in virtual time, for the simulation tests and the
-//! hand-over benchmark. The kube adapter of the ports lives in the binary crate.
+//! hand-over benchmark (`cargo bench -p drydock-reboot --bench handover`). The kube adapter of
+//! the ports lives in the binary crate.
 
 pub mod cluster;
 pub mod config;

@@ -25,7 +25,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use jiff::{SignedDuration, Timestamp};
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
 use crate::cluster::{
     Clock, Cluster, ClusterError, ClusterResult, Event, Eviction, Host, LockRead, Node, NodeList,
@@ -276,7 +276,10 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
-    changes: watch::Sender<(u64, u64)>,
+    /// Woken on every change a watcher may care about. A `Notify` wakes its waiters in the
+    /// order they came (tokio's `watch` picks among its notifiers at random, which would make
+    /// runs unrepeatable).
+    changes: Notify,
     clock: TokioClock,
 }
 
@@ -490,7 +493,6 @@ impl State {
 impl MemoryCluster {
     /// An empty cluster whose virtual clock reads `origin` now.
     pub fn new(seed: u64, origin: Timestamp, timings: Timings, chaos: Chaos) -> MemoryCluster {
-        let (changes, _) = watch::channel((0, 0));
         MemoryCluster {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
@@ -514,7 +516,7 @@ impl MemoryCluster {
                     freed_slots: VecDeque::new(),
                     idle_gaps: Vec::new(),
                 }),
-                changes,
+                changes: Notify::new(),
                 clock: TokioClock::starting_at(origin),
             }),
         }
@@ -529,11 +531,7 @@ impl MemoryCluster {
     }
 
     fn publish(&self) {
-        let versions = {
-            let s = self.state();
-            (s.ds_version, s.node_set_version)
-        };
-        self.shared.changes.send_replace(versions);
+        self.shared.changes.notify_waiters();
     }
 
     /// The simulation's clock.
@@ -972,14 +970,23 @@ impl Cluster for NodeClient {
 
     fn wait_for_change(&self, seen: &Seen) -> impl Future<Output = ()> + Send {
         let seen = seen.clone();
-        let mut changes = self.cluster.shared.changes.subscribe();
         let cluster = self.cluster.clone();
         async move {
-            let differs = |(lock, nodes): &(u64, u64)| {
-                lock.to_string() != seen.lock.0 || nodes.to_string() != seen.node_set.0
-            };
-            // The sender lives as long as the cluster, which this future holds.
-            let _ = changes.wait_for(differs).await;
+            loop {
+                let notified = cluster.shared.changes.notified();
+                tokio::pin!(notified);
+                // Register before looking, so a change in between is not missed.
+                notified.as_mut().enable();
+                let differs = {
+                    let s = cluster.state();
+                    s.ds_version.to_string() != seen.lock.0
+                        || s.node_set_version.to_string() != seen.node_set.0
+                };
+                if differs {
+                    break;
+                }
+                notified.await;
+            }
             let latency = {
                 let mut s = cluster.state();
                 let timings = s.timings;
