@@ -94,6 +94,19 @@ pub async fn execute<R: ImageRuntime>(
     results
 }
 
+/// Logs Eraser's closing line of a `*` (prune) run.
+pub fn log_prune(totals: &Totals) {
+    if totals.failed == 0 {
+        info!(removed = totals.removed, "prune successful");
+    } else {
+        error!(
+            removed = totals.removed,
+            failed = totals.failed,
+            "error during prune"
+        );
+    }
+}
+
 /// Lists the runtime, decides and carries out: the whole node-local clean.
 ///
 /// # Errors
@@ -114,15 +127,7 @@ pub async fn clean<R: ImageRuntime>(
     let images = execute(runtime, decisions, options.dry_run).await;
     let totals = Totals::of(&images);
     if options.targets == Targets::All && !options.dry_run {
-        if totals.failed == 0 {
-            info!(removed = totals.removed, "prune successful");
-        } else {
-            error!(
-                removed = totals.removed,
-                failed = totals.failed,
-                "error during prune"
-            );
-        }
+        log_prune(&totals);
     }
     Ok(Report {
         endpoint: endpoint.to_owned(),

@@ -16,7 +16,7 @@ use drydock_cri::reference::{Reference, is_digest};
 use drydock_cri::{ExclusionSet, ImageRuntime};
 use tracing::{info, warn};
 
-use crate::clean::execute;
+use crate::clean::{execute, log_prune};
 use crate::decide::{ALL_IMAGES, Targets, decide, removable};
 use crate::pipes::{PipeDir, await_complete, await_creation, read_all, send, wait_for, write_all};
 use crate::report::{Report, Totals};
@@ -191,15 +191,7 @@ async fn remove<R: ImageRuntime>(
     let images = execute(runtime, decisions, false).await;
     let totals = Totals::of(&images);
     if targets == Targets::All {
-        if totals.failed == 0 {
-            info!(removed = totals.removed, "prune successful");
-        } else {
-            tracing::error!(
-                removed = totals.removed,
-                failed = totals.failed,
-                "error during prune"
-            );
-        }
+        log_prune(&totals);
     }
     Ok(Report {
         endpoint: endpoint.to_owned(),

@@ -82,11 +82,24 @@ pub(crate) struct CleanArgs {
     /// Never remove images matching this pattern: exact, `repo/*`, `repo:*` or `*`. Repeatable.
     #[arg(long = "exclude", value_name = "PATTERN")]
     pub(crate) excludes: Vec<String>,
+    #[command(flatten)]
+    pub(crate) keep: KeepArgs,
+    /// Decide and report, remove nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Result format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
+    pub(crate) output: Output,
+}
+
+/// What must never be removed, besides images in use: shared by `clean` and the stages.
+#[derive(Debug, Args)]
+pub(crate) struct KeepArgs {
     /// Read exclusion patterns from a file: Eraser's `{"excluded": [...]}` JSON or one
     /// pattern per line. Repeatable.
     #[arg(long = "exclude-file", value_name = "FILE")]
     pub(crate) exclude_files: Vec<PathBuf>,
-    /// Never remove these references (in addition to images in use). Repeatable.
+    /// Never remove these references (Drydock's own image, say), even when unused. Repeatable.
     #[arg(
         long = "protect",
         value_name = "REF",
@@ -94,12 +107,6 @@ pub(crate) struct CleanArgs {
         value_delimiter = ','
     )]
     pub(crate) protect: Vec<String>,
-    /// Decide and report, remove nothing.
-    #[arg(long)]
-    pub(crate) dry_run: bool,
-    /// Result format.
-    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
-    pub(crate) output: Output,
 }
 
 /// Flags every worker stage shares.
@@ -118,17 +125,8 @@ pub(crate) struct StageArgs {
     /// Directory holding the `exclude-*` ConfigMap mounts (Eraser mounts them at the root).
     #[arg(long, env = "DRYDOCK_EXCLUSION_DIR", default_value = "/")]
     pub(crate) exclusion_dir: PathBuf,
-    /// Extra exclusion files. Repeatable.
-    #[arg(long = "exclude-file", value_name = "FILE")]
-    pub(crate) exclude_files: Vec<PathBuf>,
-    /// Never remove these references (Drydock's own image). Repeatable.
-    #[arg(
-        long = "protect",
-        value_name = "REF",
-        env = "DRYDOCK_PROTECT",
-        value_delimiter = ','
-    )]
-    pub(crate) protect: Vec<String>,
+    #[command(flatten)]
+    pub(crate) keep: KeepArgs,
     /// Accepted for Eraser compatibility; profiling is not offered.
     #[arg(long, hide = true, default_value_t = false, action = clap::ArgAction::Set)]
     pub(crate) enable_pprof: bool,

@@ -17,7 +17,7 @@ const EXIT_SOME_FAILED: u8 = 2;
 pub(crate) async fn run(args: CleanArgs) -> anyhow::Result<ExitCode> {
     let mut exclusion_set =
         ExclusionSet::parse(args.excludes.iter().map(String::as_str), "--exclude")?;
-    for file in &args.exclude_files {
+    for file in &args.keep.exclude_files {
         exclusions::read_file(file, &mut exclusion_set)?;
     }
     let targets = if args.images.is_empty() {
@@ -30,7 +30,7 @@ pub(crate) async fn run(args: CleanArgs) -> anyhow::Result<ExitCode> {
     let options = CleanOptions {
         targets,
         exclusions: exclusion_set,
-        protected: args.protect,
+        protected: args.keep.protect,
         dry_run: args.dry_run,
     };
     let runtime_name = client.runtime();

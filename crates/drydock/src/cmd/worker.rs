@@ -13,8 +13,8 @@ fn context(stage: &StageArgs) -> StageContext {
     StageContext {
         pipes: PipeDir::new(&stage.pipe_dir),
         exclusion_root: stage.exclusion_dir.clone(),
-        exclusion_files: stage.exclude_files.clone(),
-        protected: stage.protect.clone(),
+        exclusion_files: stage.keep.exclude_files.clone(),
+        protected: stage.keep.protect.clone(),
     }
 }
 
