@@ -20,13 +20,16 @@
 //!   name up once per image and gives exactly the findings of [`crate::match_packages`] over the
 //!   same records.
 //!
-//! An [`Index`] wraps one SQLite connection: it is `Send` but not `Sync`; scan concurrently
-//! with one `Index` per worker.
+//! An [`Index`] wraps one SQLite connection and a bounded cache of parsed lookups (images on a
+//! node share most packages): it is `Send` but not `Sync`; scan concurrently with one `Index`
+//! per worker.
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -48,6 +51,11 @@ const APPLICATION_ID: i64 = 0x4452_5956;
 /// The largest OSV record read from a source. Real records are at most a few MB (kernel
 /// records listing many versions); anything bigger is not a record.
 const MAX_RECORD_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Parsed (ecosystem, package) lookups an [`Index`] keeps, so that images sharing base
+/// packages (most images on a node) skip SQLite and parsing. Beyond this many the cache is
+/// cleared: 4096 packages of ~50 advisories is a few tens of MB at most.
+const MAX_CACHED_LOOKUPS: usize = 4096;
 
 /// Meta keys.
 const META_BUILT_AT: &str = "built_at";
@@ -462,11 +470,16 @@ impl Builder<'_> {
     }
 }
 
+/// Parsed advisories by (ecosystem, package).
+type LookupCache = HashMap<(String, String), Arc<[Advisory]>>;
+
 /// An open, read-only vulnerability index.
 #[derive(Debug)]
 pub struct Index {
     path: PathBuf,
     conn: Connection,
+    /// (ecosystem, package) → parsed advisories, bounded by [`MAX_CACHED_LOOKUPS`].
+    cache: RefCell<LookupCache>,
 }
 
 // === impl Index ===
@@ -526,6 +539,7 @@ impl Index {
         Ok(Self {
             path: path.to_path_buf(),
             conn,
+            cache: RefCell::new(HashMap::new()),
         })
     }
 
@@ -576,7 +590,7 @@ impl Index {
         let Some(scheme) = ecosystem_scheme(ecosystem) else {
             return Ok(Vec::new());
         };
-        self.advisories(ecosystem, package, scheme)
+        Ok(self.advisories(ecosystem, package, scheme)?.to_vec())
     }
 
     /// Matches `packages` of an image running `os`: the same findings as
@@ -591,7 +605,7 @@ impl Index {
             return Ok(Vec::new());
         };
         let scheme = os.version_scheme();
-        let mut fetched: HashMap<&str, Vec<Advisory>> = HashMap::new();
+        let mut fetched: HashMap<&str, Arc<[Advisory]>> = HashMap::new();
         for package in packages {
             let (name, _) = lookup_key(os, package);
             if !fetched.contains_key(name) {
@@ -600,14 +614,31 @@ impl Index {
             }
         }
         Ok(match_advisories(os, packages, |name| {
-            fetched
-                .get(name)
-                .filter(|a| !a.is_empty())
-                .map(Vec::as_slice)
+            fetched.get(name).filter(|a| !a.is_empty()).map(|a| &a[..])
         }))
     }
 
+    /// The parsed advisories for (ecosystem, package), from the cache or the database.
     fn advisories(
+        &self,
+        ecosystem: &str,
+        package: &str,
+        scheme: crate::VersionScheme,
+    ) -> Result<Arc<[Advisory]>> {
+        let key = (ecosystem.to_owned(), package.to_owned());
+        if let Some(hit) = self.cache.borrow().get(&key) {
+            return Ok(Arc::clone(hit));
+        }
+        let advisories: Arc<[Advisory]> = self.load(ecosystem, package, scheme)?.into();
+        let mut cache = self.cache.borrow_mut();
+        if cache.len() >= MAX_CACHED_LOOKUPS {
+            cache.clear();
+        }
+        cache.insert(key, Arc::clone(&advisories));
+        Ok(advisories)
+    }
+
+    fn load(
         &self,
         ecosystem: &str,
         package: &str,
