@@ -19,8 +19,9 @@ fn interest() -> Interest {
 
 fn write(root: &Path, path: &str, content: &str) {
     let path = root.join(path);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, content).unwrap();
+    let parent = path.parent().expect("fixture paths have a parent");
+    fs::create_dir_all(parent).expect("create fixture directory");
+    fs::write(path, content).expect("write fixture file");
 }
 
 fn layer(key: &str, dir: &Path) -> SnapshotLayer {
