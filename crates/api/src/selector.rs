@@ -1,4 +1,5 @@
-//! Kubernetes label selectors and `key=value` node labels, checked at start-up.
+//! Kubernetes label selectors and `key=value` node labels, checked at start-up. Shared by the
+//! reboot coordinator (its kured flags) and the Image Cleaner (`manager.nodeFilter.selectors`).
 //!
 //! `--drain-pod-selector` and `--blocking-pod-selector` are label selectors in the syntax of
 //! `kubectl get -l` (`app=x`, `tier!=web`, `env in (a,b)`, `!legacy`, …); kured passes them to

@@ -22,7 +22,8 @@ pub mod lock;
 pub mod machine;
 pub mod memory;
 pub mod notify;
-pub mod selector;
+/// Label selectors and node labels, shared with the Image Cleaner (they live in `drydock-api`).
+pub use drydock_api::selector;
 pub mod window;
 
 /// Everything that can go wrong in this crate.
