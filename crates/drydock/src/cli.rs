@@ -58,6 +58,58 @@ pub(crate) enum Command {
     Remover(RemoverArgs),
     /// Print Drydock's Kubernetes manifests (for GitOps).
     Manifests(ManifestsArgs),
+    /// Compile OSV vulnerability data into the scanner's index, or describe an index.
+    Vulndb(VulndbArgs),
+}
+
+/// `drydock vulndb`.
+#[derive(Debug, Args)]
+pub(crate) struct VulndbArgs {
+    #[command(subcommand)]
+    pub(crate) command: VulndbCommand,
+}
+
+/// `drydock vulndb …` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum VulndbCommand {
+    /// Compile OSV records (directories of `*.json`, per-ecosystem `all.zip` dumps, or single
+    /// records) into an SQLite index; withdrawn records are skipped. The output is replaced
+    /// atomically.
+    Build(VulndbBuildArgs),
+    /// Show what an index holds: sources, ecosystems, record counts, build time and age.
+    Info(VulndbInfoArgs),
+}
+
+/// `drydock vulndb build`.
+#[derive(Debug, Args)]
+pub(crate) struct VulndbBuildArgs {
+    /// An OSV source: a directory (searched recursively), an `all.zip` dump or one record.
+    /// Repeatable; later sources win for records with the same ID and a newer `modified`.
+    #[arg(
+        long = "osv",
+        value_name = "DIR|ZIP",
+        required = true,
+        env = "DRYDOCK_OSV_SOURCES",
+        value_delimiter = ','
+    )]
+    pub(crate) sources: Vec<PathBuf>,
+    /// The index file to write.
+    #[arg(long, short = 'o', value_name = "FILE", env = "DRYDOCK_VULNDB")]
+    pub(crate) out: PathBuf,
+    /// Result format.
+    #[arg(long, value_enum, default_value_t = Output::Table, env = "DRYDOCK_OUTPUT_FORMAT")]
+    pub(crate) format: Output,
+}
+
+/// `drydock vulndb info`.
+#[derive(Debug, Args)]
+pub(crate) struct VulndbInfoArgs {
+    /// The index file.
+    #[arg(value_name = "FILE", env = "DRYDOCK_VULNDB")]
+    pub(crate) index: PathBuf,
+    /// Result format.
+    #[arg(long, value_enum, default_value_t = Output::Table, env = "DRYDOCK_OUTPUT_FORMAT")]
+    pub(crate) format: Output,
 }
 
 /// Output format for results.

@@ -50,6 +50,7 @@ fn main() -> ExitCode {
             Command::Collector(args) => cmd::worker::collector(args).await,
             Command::Remover(args) => cmd::worker::remover(args).await,
             Command::Manifests(args) => cmd::manifests::run(&args),
+            Command::Vulndb(args) => cmd::vulndb::run(args),
         }
     });
     match outcome {

@@ -2,4 +2,6 @@
 
 pub(crate) mod clean;
 pub(crate) mod manifests;
+pub(crate) mod table;
+pub(crate) mod vulndb;
 pub(crate) mod worker;

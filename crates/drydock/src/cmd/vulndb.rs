@@ -1,0 +1,124 @@
+//! `drydock vulndb build` and `drydock vulndb info`: compile OSV data into the scanner's index
+//! and describe an index.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use drydock_vuln::index::{self, EcosystemCount, Index, SourceCount};
+use jiff::{SignedDuration, Timestamp, Unit};
+
+use crate::cli::{Output, VulndbArgs, VulndbBuildArgs, VulndbCommand, VulndbInfoArgs};
+use crate::cmd::table;
+
+pub(crate) fn run(args: VulndbArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        VulndbCommand::Build(args) => build(&args),
+        VulndbCommand::Info(args) => info(&args),
+    }
+}
+
+fn build(args: &VulndbBuildArgs) -> anyhow::Result<ExitCode> {
+    let report = index::build(&args.sources, &args.out, Timestamp::now())
+        .with_context(|| format!("building {}", args.out.display()))?;
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Output::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &report)?;
+            writeln!(stdout)?;
+        }
+        Output::Table => {
+            write!(
+                stdout,
+                "{}",
+                counts_table(&report.sources, &report.ecosystems)
+            )?;
+            writeln!(
+                stdout,
+                "\nwrote {}: {} record(s), {} advisory row(s); skipped {} withdrawn, {} duplicate(s)",
+                report.out.display(),
+                report.records,
+                report.advisories,
+                report.withdrawn,
+                report.duplicates
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn info(args: &VulndbInfoArgs) -> anyhow::Result<ExitCode> {
+    let info = Index::open(&args.index)?.info()?;
+    let now = Timestamp::now();
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Output::Json => {
+            let mut value = serde_json::to_value(&info)?;
+            if let Some(object) = value.as_object_mut() {
+                object.insert(
+                    "ageSeconds".to_owned(),
+                    serde_json::json!(info.age(now).as_secs()),
+                );
+            }
+            serde_json::to_writer_pretty(&mut stdout, &value)?;
+            writeln!(stdout)?;
+        }
+        Output::Table => {
+            write!(stdout, "{}", counts_table(&info.sources, &info.ecosystems))?;
+            writeln!(
+                stdout,
+                "\n{}: {} record(s) ({} withdrawn skipped), schema {}, built {} by {} ({} ago)",
+                info.path.display(),
+                info.records,
+                info.withdrawn,
+                info.schema_version,
+                info.built_at,
+                info.builder,
+                human_age(info.age(now))
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One row per source, then one per ecosystem.
+fn counts_table(sources: &[SourceCount], ecosystems: &[EcosystemCount]) -> String {
+    let rows: Vec<[String; 4]> = sources
+        .iter()
+        .map(|s| {
+            [
+                "source".to_owned(),
+                s.path.clone(),
+                s.records.to_string(),
+                s.withdrawn.to_string(),
+            ]
+        })
+        .chain(ecosystems.iter().map(|e| {
+            [
+                "ecosystem".to_owned(),
+                e.ecosystem.clone(),
+                e.records.to_string(),
+                e.withdrawn.to_string(),
+            ]
+        }))
+        .collect();
+    table::render(["KIND", "NAME", "RECORDS", "WITHDRAWN"], &rows)
+}
+
+/// `3d 4h`, `12m`, or `in the future` for clock skew.
+fn human_age(age: SignedDuration) -> String {
+    if age.is_negative() {
+        return "built in the future: check the clock".to_owned();
+    }
+    let rounded = age.round(Unit::Minute).unwrap_or(age).as_secs();
+    let (days, hours, minutes) = (
+        rounded / 86_400,
+        rounded % 86_400 / 3600,
+        rounded % 3600 / 60,
+    );
+    match (days, hours) {
+        (0, 0) => format!("{minutes}m"),
+        (0, _) => format!("{hours}h {minutes}m"),
+        _ => format!("{days}d {hours}h"),
+    }
+}
