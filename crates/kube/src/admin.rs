@@ -58,10 +58,12 @@ pub fn listen_address(host: &str, port: u16) -> String {
 ///
 /// The address cannot be bound.
 pub async fn bind(addr: &str) -> Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|source| Error::Listen {
-        addr: addr.to_owned(),
-        source,
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Listen {
+            addr: addr.to_owned(),
+            source,
+        })
 }
 
 /// The admin routes over `registry`.
@@ -157,7 +159,10 @@ mod tests {
 
         let metrics = get(addr, "/metrics").await;
         assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
-        assert!(metrics.contains("application/openmetrics-text"), "{metrics}");
+        assert!(
+            metrics.contains("application/openmetrics-text"),
+            "{metrics}"
+        );
         assert!(metrics.contains("drydock_test 7"), "{metrics}");
         assert!(get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
         assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 503"));

@@ -72,7 +72,10 @@ pub fn client(exchanges: Vec<Exchange>) -> (kube::Client, Verifier) {
     let task = tokio::spawn(async move {
         for (index, expected) in exchanges.into_iter().enumerate() {
             let Some((request, send)) = handle.next_request().await else {
-                panic!("call {index} ({} {}) never came", expected.method, expected.path);
+                panic!(
+                    "call {index} ({} {}) never came",
+                    expected.method, expected.path
+                );
             };
             let (parts, body) = request.into_parts();
             let path = parts.uri.path_and_query().map(ToString::to_string);
@@ -166,7 +169,10 @@ mod tests {
 
     #[test]
     fn bodies_are_matched_by_subset() {
-        assert!(includes(&json!({"a": {"b": 1, "c": 2}}), &json!({"a": {"b": 1}})));
+        assert!(includes(
+            &json!({"a": {"b": 1, "c": 2}}),
+            &json!({"a": {"b": 1}})
+        ));
         assert!(!includes(&json!({"a": {"b": 1}}), &json!({"a": {"b": 2}})));
         assert!(includes(&json!({"a": null}), &json!({"a": null})));
         assert!(!includes(&json!({}), &json!({"a": null})));

@@ -21,9 +21,7 @@ pub fn classify(error: &kube::Error) -> ApiFailure {
     match error {
         kube::Error::Api(status) if status.is_conflict() => ApiFailure::Conflict,
         kube::Error::Api(status) if status.is_not_found() => ApiFailure::NotFound,
-        kube::Error::Api(status) if status.code == TOO_MANY_REQUESTS => {
-            ApiFailure::TooManyRequests
-        }
+        kube::Error::Api(status) if status.code == TOO_MANY_REQUESTS => ApiFailure::TooManyRequests,
         _ => ApiFailure::Other,
     }
 }

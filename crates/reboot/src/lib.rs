@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod gocompat;
+pub mod k8s;
 pub mod lock;
 pub mod machine;
 pub mod memory;

@@ -1,0 +1,452 @@
+//! The [`Cluster`] port over the Kubernetes API (kube 5): the adapter the daemon runs with in a
+//! cluster. It translates, it does not decide.
+//!
+//! - **The lock** is the `--lock-annotation` on the `--ds-namespace/--ds-name` DaemonSet, read
+//!   with GET and written with a full **replace** (PUT) carrying the resourceVersion it was
+//!   read at, exactly as kured does, so the RBAC footprint stays kured's (`update` on the one
+//!   DaemonSet) and a 409 means another writer got there first ([`ClusterError::Conflict`]).
+//!   The DaemonSet is handled as an untyped object, so a replace never drops fields this
+//!   build's API types do not know. The object last read is kept, so a write right after its
+//!   read is one call.
+//! - **Hand-over** watches the DaemonSet (by name) and the Nodes' metadata, and completes when
+//!   the lock's resourceVersion or the set of Node names differs from what the caller saw.
+//! - **Nodes**: cordon and uncordon are one merge patch that also sets or removes the
+//!   ownership annotation ([`CORDON_MARKER_ANNOTATION`]); the PreferNoSchedule taint is a
+//!   merge patch of the whole taint list guarded by the resourceVersion it was computed from.
+//! - **Pods** are listed by `spec.nodeName` in every namespace and evicted through the Eviction
+//!   API (policy/v1): 429 means a PodDisruptionBudget refuses, 404 that the pod is gone.
+//! - **Events** are core/v1 Events on the Node ([`drydock_kube::events`]).
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use drydock_kube::events::NodeEvent;
+use drydock_kube::status::{ApiFailure, classify, message};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1 as core;
+use kube::api::{
+    Api, ApiResource, DynamicObject, ListParams, PartialObjectMeta, Patch, PatchParams, PostParams,
+};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::{Map, Value, json};
+
+use crate::cluster::{
+    Clock, Cluster, ClusterError, ClusterResult, Event, EventKind, Eviction, LockRead, Node,
+    NodeList, NodePatch, Owner, Pod, PodPhase, ResourceVersion, Seen, Taint, TokioClock,
+};
+use crate::config::LockConfig;
+use crate::machine::CORDON_MARKER_ANNOTATION;
+
+/// The annotation kubelet puts on the API mirror of a static pod.
+pub const MIRROR_POD_ANNOTATION: &str = "kubernetes.io/config.mirror";
+
+/// The component name on Drydock's Events.
+pub const EVENT_COMPONENT: &str = "drydock-rebootd";
+
+/// The taint effect of `--prefer-no-schedule-taint`.
+const PREFER_NO_SCHEDULE: &str = "PreferNoSchedule";
+
+/// The reboot daemon's view of the API server.
+#[derive(Clone)]
+pub struct KubeCluster {
+    client: kube::Client,
+    daemonsets: Api<DynamicObject>,
+    ds_name: String,
+    annotation: String,
+    nodes: Api<core::Node>,
+    clock: TokioClock,
+    /// The DaemonSet as last read or written.
+    last_daemonset: Arc<Mutex<Option<DynamicObject>>>,
+}
+
+impl KubeCluster {
+    /// The adapter for the lock in `lock`, stamping Events with `clock`.
+    pub fn new(client: kube::Client, lock: &LockConfig, clock: TokioClock) -> KubeCluster {
+        let resource = ApiResource::erase::<DaemonSet>(&());
+        KubeCluster {
+            daemonsets: Api::namespaced_with(client.clone(), &lock.ds_namespace, &resource),
+            nodes: Api::all(client.clone()),
+            client,
+            ds_name: lock.ds_name.clone(),
+            annotation: lock.annotation.clone(),
+            clock,
+            last_daemonset: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn remember(&self, ds: Option<DynamicObject>) {
+        if let Ok(mut last) = self.last_daemonset.lock() {
+            *last = ds;
+        }
+    }
+
+    fn remembered(&self, version: &ResourceVersion) -> Option<DynamicObject> {
+        let last = self.last_daemonset.lock().ok()?;
+        last.as_ref()
+            .filter(|ds| ds.metadata.resource_version.as_deref() == Some(version.0.as_str()))
+            .cloned()
+    }
+
+    async fn get_daemonset(&self) -> ClusterResult<DynamicObject> {
+        let ds = self
+            .daemonsets
+            .get(&self.ds_name)
+            .await
+            .map_err(|e| cluster_error("DaemonSet", &self.ds_name, &e))?;
+        self.remember(Some(ds.clone()));
+        Ok(ds)
+    }
+
+    async fn daemonset_changed(&self, seen: &ResourceVersion) {
+        let config = watcher::Config::default().fields(&format!("metadata.name={}", self.ds_name));
+        let stream = watcher(self.daemonsets.clone(), config)
+            .default_backoff()
+            .applied_objects();
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            if let Ok(ds) = item
+                && ds.metadata.resource_version.as_deref() != Some(seen.0.as_str())
+            {
+                return;
+            }
+        }
+    }
+
+    async fn node_set_changed(&self, seen: &ResourceVersion) {
+        let api: Api<PartialObjectMeta<core::Node>> = Api::all(self.client.clone());
+        let stream = watcher(api, watcher::Config::default()).default_backoff();
+        let mut stream = std::pin::pin!(stream);
+        let mut names = BTreeSet::new();
+        let mut initial = BTreeSet::new();
+        let mut synced = false;
+        while let Ok(Some(event)) = stream.try_next().await.map_err(|_| ()) {
+            match event {
+                watcher::Event::Init => initial.clear(),
+                watcher::Event::InitApply(meta) => {
+                    initial.insert(meta.metadata.name.unwrap_or_default());
+                }
+                watcher::Event::InitDone => {
+                    names = std::mem::take(&mut initial);
+                    synced = true;
+                }
+                watcher::Event::Apply(meta) => {
+                    names.insert(meta.metadata.name.unwrap_or_default());
+                }
+                watcher::Event::Delete(meta) => {
+                    names.remove(&meta.metadata.name.unwrap_or_default());
+                }
+            }
+            if synced && node_set_version(names.iter().map(String::as_str)) != *seen {
+                return;
+            }
+        }
+        // The stream only ends if the watcher gives up, which it does not with a back-off;
+        // never complete on our own (the caller's deadline still applies).
+        std::future::pending::<()>().await;
+    }
+}
+
+impl Cluster for KubeCluster {
+    async fn read_lock(&self) -> ClusterResult<LockRead> {
+        let ds = self.get_daemonset().await?;
+        Ok(LockRead {
+            value: ds
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(&self.annotation))
+                .cloned(),
+            version: ResourceVersion(ds.metadata.resource_version.unwrap_or_default()),
+        })
+    }
+
+    async fn write_lock(
+        &self,
+        value: Option<String>,
+        expected: &ResourceVersion,
+    ) -> ClusterResult<ResourceVersion> {
+        let mut ds = match self.remembered(expected) {
+            Some(ds) => ds,
+            None => {
+                let ds = self.get_daemonset().await?;
+                if ds.metadata.resource_version.as_deref() != Some(expected.0.as_str()) {
+                    return Err(ClusterError::Conflict);
+                }
+                ds
+            }
+        };
+        let annotations = ds.metadata.annotations.get_or_insert_with(Default::default);
+        match value {
+            Some(v) => annotations.insert(self.annotation.clone(), v),
+            None => annotations.remove(&self.annotation),
+        };
+        match self
+            .daemonsets
+            .replace(&self.ds_name, &PostParams::default(), &ds)
+            .await
+        {
+            Ok(written) => {
+                let version = ResourceVersion(
+                    written
+                        .metadata
+                        .resource_version
+                        .clone()
+                        .unwrap_or_default(),
+                );
+                self.remember(Some(written));
+                Ok(version)
+            }
+            Err(e) => {
+                self.remember(None);
+                Err(cluster_error("DaemonSet", &self.ds_name, &e))
+            }
+        }
+    }
+
+    async fn wait_for_change(&self, seen: &Seen) {
+        tokio::select! {
+            () = self.daemonset_changed(&seen.lock) => {}
+            () = self.node_set_changed(&seen.node_set) => {}
+        }
+    }
+
+    async fn get_node(&self, name: &str) -> ClusterResult<Option<Node>> {
+        match self.nodes.get(name).await {
+            Ok(node) => Ok(Some(node_from(node))),
+            Err(e) if classify(&e) == ApiFailure::NotFound => Ok(None),
+            Err(e) => Err(cluster_error("Node", name, &e)),
+        }
+    }
+
+    async fn list_nodes(&self) -> ClusterResult<NodeList> {
+        let list = self
+            .nodes
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| cluster_error("Node", "*", &e))?;
+        let nodes: Vec<Node> = list.items.into_iter().map(node_from).collect();
+        let set_version = node_set_version(nodes.iter().map(|n| n.name.as_str()));
+        Ok(NodeList { nodes, set_version })
+    }
+
+    async fn cordon(&self, node: &str) -> ClusterResult<()> {
+        self.merge_patch(node, &cordon_patch(true)).await
+    }
+
+    async fn uncordon(&self, node: &str) -> ClusterResult<()> {
+        self.merge_patch(node, &cordon_patch(false)).await
+    }
+
+    async fn patch_node(&self, node: &str, patch: &NodePatch) -> ClusterResult<()> {
+        let mut body = metadata_patch(patch);
+        if let Some((key, present)) = &patch.prefer_no_schedule_taint {
+            let current = self
+                .nodes
+                .get(node)
+                .await
+                .map_err(|e| cluster_error("Node", node, &e))?;
+            let version = current
+                .metadata
+                .resource_version
+                .clone()
+                .unwrap_or_default();
+            let mut taints = current.spec.and_then(|s| s.taints).unwrap_or_default();
+            taints.retain(|t| !(t.key == *key && t.effect == PREFER_NO_SCHEDULE));
+            if *present {
+                taints.push(core::Taint {
+                    key: key.clone(),
+                    effect: PREFER_NO_SCHEDULE.to_owned(),
+                    ..core::Taint::default()
+                });
+            }
+            body["metadata"]["resourceVersion"] = json!(version);
+            body["spec"] = json!({ "taints": taints });
+        }
+        self.merge_patch(node, &body).await
+    }
+
+    async fn list_pods(&self, node: &str) -> ClusterResult<Vec<Pod>> {
+        let pods: Api<core::Pod> = Api::all(self.client.clone());
+        let list = pods
+            .list(&ListParams::default().fields(&format!("spec.nodeName={node}")))
+            .await
+            .map_err(|e| cluster_error("Pod", "*", &e))?;
+        Ok(list.items.into_iter().map(pod_from).collect())
+    }
+
+    async fn evict(
+        &self,
+        namespace: &str,
+        name: &str,
+        grace_period_seconds: Option<u32>,
+    ) -> ClusterResult<Eviction> {
+        let pods: Api<core::Pod> = Api::namespaced(self.client.clone(), namespace);
+        let body = eviction_body(namespace, name, grace_period_seconds);
+        let sent = pods
+            .create_subresource::<Value, Value>("eviction", name, &PostParams::default(), &body)
+            .await;
+        match sent {
+            Ok(_) => Ok(Eviction::Evicted),
+            Err(e) => match classify(&e) {
+                ApiFailure::NotFound => Ok(Eviction::Gone),
+                ApiFailure::TooManyRequests => Ok(Eviction::Blocked(message(&e))),
+                _ => Err(cluster_error("Pod", &format!("{namespace}/{name}"), &e)),
+            },
+        }
+    }
+
+    async fn emit_event(&self, event: Event) -> ClusterResult<()> {
+        let event = NodeEvent {
+            node: event.node,
+            type_: match event.kind {
+                EventKind::Normal => "Normal".to_owned(),
+                EventKind::Warning => "Warning".to_owned(),
+            },
+            reason: event.reason,
+            message: event.message,
+            component: EVENT_COMPONENT.to_owned(),
+        };
+        drydock_kube::events::publish(&self.client, &event, self.clock.now())
+            .await
+            .map_err(|e| ClusterError::Transient(e.to_string()))
+    }
+}
+
+impl KubeCluster {
+    async fn merge_patch(&self, node: &str, body: &Value) -> ClusterResult<()> {
+        self.nodes
+            .patch(node, &PatchParams::default(), &Patch::Merge(body))
+            .await
+            .map_err(|e| cluster_error("Node", node, &e))?;
+        Ok(())
+    }
+}
+
+/// The policy/v1 Eviction for a pod. Written here rather than with `Api::evict`, because
+/// kube 5.0.0 sends the delete options as `delete_options` (not `deleteOptions`), so the API
+/// server would ignore `--drain-grace-period`.
+pub fn eviction_body(namespace: &str, name: &str, grace_period_seconds: Option<u32>) -> Value {
+    let mut eviction = json!({
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": { "name": name, "namespace": namespace },
+    });
+    if let Some(seconds) = grace_period_seconds {
+        eviction["deleteOptions"] = json!({ "gracePeriodSeconds": seconds });
+    }
+    eviction
+}
+
+/// The node-set token: the sorted Node names, so it changes exactly when a Node is added or
+/// deleted.
+pub fn node_set_version<'a>(names: impl IntoIterator<Item = &'a str>) -> ResourceVersion {
+    let names: BTreeSet<&str> = names.into_iter().collect();
+    ResourceVersion(names.into_iter().collect::<Vec<_>>().join(","))
+}
+
+/// The cordon (or uncordon) with the ownership annotation, as one merge patch.
+pub fn cordon_patch(cordon: bool) -> Value {
+    let marker = if cordon { json!("true") } else { Value::Null };
+    json!({
+        "metadata": { "annotations": { CORDON_MARKER_ANNOTATION: marker } },
+        "spec": { "unschedulable": cordon },
+    })
+}
+
+/// The metadata half of a [`NodePatch`]: annotations set or removed (`null`), labels set.
+pub fn metadata_patch(patch: &NodePatch) -> Value {
+    let mut metadata = Map::new();
+    if !patch.annotations.is_empty() {
+        let annotations: Map<String, Value> = patch
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().map_or(Value::Null, Value::String)))
+            .collect();
+        metadata.insert("annotations".into(), Value::Object(annotations));
+    }
+    if !patch.labels.is_empty() {
+        let labels: Map<String, Value> = patch
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        metadata.insert("labels".into(), Value::Object(labels));
+    }
+    json!({ "metadata": metadata })
+}
+
+fn cluster_error(kind: &'static str, name: &str, error: &kube::Error) -> ClusterError {
+    match classify(error) {
+        ApiFailure::Conflict => ClusterError::Conflict,
+        ApiFailure::NotFound => ClusterError::NotFound {
+            kind,
+            name: name.to_owned(),
+        },
+        ApiFailure::TooManyRequests | ApiFailure::Other => {
+            ClusterError::Transient(format!("{kind} {name}: {error}"))
+        }
+    }
+}
+
+/// What the daemon reads from a Node.
+pub fn node_from(node: core::Node) -> Node {
+    let spec = node.spec.unwrap_or_default();
+    let status = node.status.unwrap_or_default();
+    Node {
+        name: node.metadata.name.unwrap_or_default(),
+        unschedulable: spec.unschedulable.unwrap_or(false),
+        labels: node.metadata.labels.unwrap_or_default(),
+        annotations: node.metadata.annotations.unwrap_or_default(),
+        taints: spec
+            .taints
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| Taint {
+                key: t.key,
+                effect: t.effect,
+            })
+            .collect(),
+        boot_id: status.node_info.map(|i| i.boot_id).unwrap_or_default(),
+        ready: status
+            .conditions
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True"),
+    }
+}
+
+/// What the daemon reads from a pod.
+pub fn pod_from(pod: core::Pod) -> Pod {
+    let meta = pod.metadata;
+    let owner = meta
+        .owner_references
+        .unwrap_or_default()
+        .into_iter()
+        .find(|o| o.controller == Some(true))
+        .map_or(Owner::None, |o| match o.kind.as_str() {
+            "DaemonSet" => Owner::DaemonSet,
+            _ => Owner::Other(o.kind),
+        });
+    let annotations = meta.annotations.unwrap_or_default();
+    let phase = match pod.status.and_then(|s| s.phase).as_deref() {
+        Some("Pending") => PodPhase::Pending,
+        Some("Running") => PodPhase::Running,
+        Some("Succeeded") => PodPhase::Succeeded,
+        Some("Failed") => PodPhase::Failed,
+        _ => PodPhase::Unknown,
+    };
+    Pod {
+        namespace: meta.namespace.unwrap_or_default(),
+        name: meta.name.unwrap_or_default(),
+        uid: meta.uid.unwrap_or_default(),
+        labels: meta.labels.unwrap_or_default(),
+        owner,
+        mirror: annotations.contains_key(MIRROR_POD_ANNOTATION),
+        phase,
+        terminating: meta.deletion_timestamp.is_some(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,379 @@
+//! tower-test scenarios for the kube adapter: each lists every API call it expects, so a
+//! missing call fails (the verifier times out) and so does an extra one (the mock is closed).
+
+use std::collections::BTreeMap;
+
+use drydock_kube::mock::{self, Exchange};
+use http::Method;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::config;
+use crate::daemon::{Daemon, Wake};
+
+const DS: &str = "/apis/apps/v1/namespaces/kube-system/daemonsets/kured";
+const LOCK_KEY: &str = "weave.works/kured-node-lock";
+
+fn origin() -> Timestamp {
+    "2026-11-22T03:00:00Z".parse().unwrap()
+}
+
+fn lock_config() -> LockConfig {
+    config::parse(["kured", "--node-id=n1"], &BTreeMap::new())
+        .unwrap()
+        .lock
+}
+
+fn adapter(exchanges: Vec<Exchange>) -> (KubeCluster, mock::Verifier) {
+    let (client, verifier) = mock::client(exchanges);
+    let cluster = KubeCluster::new(client, &lock_config(), TokioClock::starting_at(origin()));
+    (cluster, verifier)
+}
+
+fn daemonset(version: &str, lock: Option<&str>) -> Value {
+    let mut annotations = json!({ "deprecated.daemonset.template.generation": "1" });
+    if let Some(lock) = lock {
+        annotations[LOCK_KEY] = json!(lock);
+    }
+    json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {
+            "name": "kured", "namespace": "kube-system", "resourceVersion": version,
+            "annotations": annotations,
+        },
+        "spec": { "selector": { "matchLabels": { "name": "kured" } }, "futureField": 1 },
+    })
+}
+
+fn node(name: &str, version: &str, extra: Value) -> Value {
+    let mut node = json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": { "name": name, "resourceVersion": version, "labels": {}, "annotations": {} },
+        "spec": {},
+        "status": {
+            "nodeInfo": {
+                "bootID": "boot-1", "machineID": "", "systemUUID": "", "kernelVersion": "",
+                "osImage": "", "containerRuntimeVersion": "", "kubeletVersion": "",
+                "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64",
+            },
+            "conditions": [{ "type": "Ready", "status": "True" }],
+        },
+    });
+    if let (Value::Object(n), Value::Object(e)) = (&mut node, extra) {
+        for (k, v) in e {
+            n.insert(k, v);
+        }
+    }
+    node
+}
+
+fn status_ok() -> Value {
+    json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success" })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lock_write_after_its_read_is_one_replace_carrying_the_resource_version() {
+    let lock = r#"{"nodeID":"n1","metadata":{"unschedulable":false},"created":"2026-11-22T03:00:00Z","TTL":0}"#;
+    let (cluster, verifier) = adapter(vec![
+        Exchange::new(Method::GET, DS, daemonset("10", None)),
+        Exchange::new(Method::PUT, format!("{DS}?"), daemonset("11", Some(lock))).with_body(
+            json!({
+                "metadata": { "resourceVersion": "10", "annotations": { LOCK_KEY: lock } },
+                "spec": { "futureField": 1 },
+            }),
+        ),
+    ]);
+    let read = cluster.read_lock().await.unwrap();
+    assert_eq!(read.value, None);
+    assert_eq!(read.version, ResourceVersion("10".into()));
+    let written = cluster.write_lock(Some(lock.into()), &read.version).await;
+    assert_eq!(written, Ok(ResourceVersion("11".into())));
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_race_on_the_lock_is_a_conflict() {
+    let (cluster, verifier) = adapter(vec![
+        Exchange::new(Method::GET, DS, daemonset("10", Some("{}"))),
+        Exchange::new(Method::PUT, format!("{DS}?"), json!({})).failing(
+            409,
+            "Conflict",
+            "the object has been modified",
+        ),
+    ]);
+    let read = cluster.read_lock().await.unwrap();
+    assert_eq!(read.value.as_deref(), Some("{}"));
+    let written = cluster.write_lock(None, &read.version).await;
+    assert_eq!(written, Err(ClusterError::Conflict));
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_write_at_a_stale_version_rereads_and_does_not_write() {
+    let (cluster, verifier) = adapter(vec![Exchange::new(Method::GET, DS, daemonset("12", None))]);
+    let written = cluster
+        .write_lock(Some("{}".into()), &ResourceVersion("10".into()))
+        .await;
+    assert_eq!(written, Err(ClusterError::Conflict));
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_daemonset_is_not_found() {
+    let (cluster, verifier) = adapter(vec![Exchange::new(Method::GET, DS, json!({})).failing(
+        404,
+        "NotFound",
+        "not found",
+    )]);
+    let read = cluster.read_lock().await;
+    assert!(matches!(
+        read,
+        Err(ClusterError::NotFound {
+            kind: "DaemonSet",
+            ..
+        })
+    ));
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn nodes_are_read_as_plain_data_and_a_missing_one_is_none() {
+    let extra = json!({
+        "spec": { "unschedulable": true, "taints": [{ "key": "k", "effect": "PreferNoSchedule" }] },
+    });
+    let (cluster, verifier) = adapter(vec![
+        Exchange::new(Method::GET, "/api/v1/nodes/n1", node("n1", "5", extra)),
+        Exchange::new(Method::GET, "/api/v1/nodes/gone", json!({})).failing(
+            404,
+            "NotFound",
+            "nodes \"gone\" not found",
+        ),
+    ]);
+    let n1 = cluster.get_node("n1").await.unwrap().unwrap();
+    assert!(n1.unschedulable && n1.ready);
+    assert_eq!(n1.boot_id, "boot-1");
+    assert!(n1.has_taint("k", "PreferNoSchedule"));
+    assert_eq!(cluster.get_node("gone").await, Ok(None));
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_node_set_version_changes_only_with_the_names() {
+    let list = json!({
+        "apiVersion": "v1", "kind": "NodeList", "metadata": { "resourceVersion": "99" },
+        "items": [node("n2", "1", json!({})), node("n1", "2", json!({}))],
+    });
+    let (cluster, verifier) = adapter(vec![Exchange::new(Method::GET, "/api/v1/nodes?", list)]);
+    let nodes = cluster.list_nodes().await.unwrap();
+    assert_eq!(nodes.nodes.len(), 2);
+    assert_eq!(nodes.set_version, ResourceVersion("n1,n2".into()));
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cordon_and_uncordon_carry_the_ownership_annotation_in_the_same_patch() {
+    let (cluster, verifier) = adapter(vec![
+        Exchange::new(
+            Method::PATCH,
+            "/api/v1/nodes/n1?",
+            node("n1", "6", json!({})),
+        )
+        .with_body(json!({
+            "spec": { "unschedulable": true },
+            "metadata": { "annotations": { CORDON_MARKER_ANNOTATION: "true" } },
+        })),
+        Exchange::new(
+            Method::PATCH,
+            "/api/v1/nodes/n1?",
+            node("n1", "7", json!({})),
+        )
+        .with_body(json!({
+            "spec": { "unschedulable": false },
+            "metadata": { "annotations": { CORDON_MARKER_ANNOTATION: null } },
+        })),
+    ]);
+    cluster.cordon("n1").await.unwrap();
+    cluster.uncordon("n1").await.unwrap();
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_metadata_patch_is_one_call_and_a_taint_patch_is_guarded_by_its_read() {
+    let mut labels = NodePatch::default();
+    labels.labels.insert("rebooting".into(), "true".into());
+    labels.annotations.insert("gone".into(), None);
+    let taint = NodePatch {
+        prefer_no_schedule_taint: Some(("weave.works/kured-node-reboot".into(), true)),
+        ..NodePatch::default()
+    };
+    let existing = json!({ "spec": { "taints": [{ "key": "other", "effect": "NoSchedule" }] } });
+    let (cluster, verifier) = adapter(vec![
+        Exchange::new(
+            Method::PATCH,
+            "/api/v1/nodes/n1?",
+            node("n1", "6", json!({})),
+        )
+        .with_body(json!({
+            "metadata": { "labels": { "rebooting": "true" }, "annotations": { "gone": null } },
+        })),
+        Exchange::new(Method::GET, "/api/v1/nodes/n1", node("n1", "6", existing)),
+        Exchange::new(
+            Method::PATCH,
+            "/api/v1/nodes/n1?",
+            node("n1", "7", json!({})),
+        )
+        .with_body(json!({
+            "metadata": { "resourceVersion": "6" },
+            "spec": { "taints": [
+                { "key": "other", "effect": "NoSchedule" },
+                { "key": "weave.works/kured-node-reboot", "effect": "PreferNoSchedule" },
+            ] },
+        })),
+    ]);
+    cluster.patch_node("n1", &labels).await.unwrap();
+    cluster.patch_node("n1", &taint).await.unwrap();
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn pods_are_listed_by_node_name_with_their_owner_and_mirror_status() {
+    let pods = json!({
+        "apiVersion": "v1", "kind": "PodList", "metadata": {},
+        "items": [
+            { "metadata": { "namespace": "a", "name": "ds-pod", "uid": "u1",
+                "ownerReferences": [{ "apiVersion": "apps/v1", "kind": "DaemonSet", "name": "x",
+                    "uid": "o", "controller": true }] },
+              "status": { "phase": "Running" } },
+            { "metadata": { "namespace": "kube-system", "name": "etcd", "uid": "u2",
+                "annotations": { MIRROR_POD_ANNOTATION: "abc" } },
+              "status": { "phase": "Running" } },
+            { "metadata": { "namespace": "b", "name": "web", "uid": "u3",
+                "deletionTimestamp": "2026-11-22T03:00:00Z",
+                "ownerReferences": [{ "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "w",
+                    "uid": "o2", "controller": true }] },
+              "status": { "phase": "Succeeded" } },
+        ],
+    });
+    let (cluster, verifier) = adapter(vec![Exchange::new(
+        Method::GET,
+        "/api/v1/pods?&fieldSelector=spec.nodeName%3Dn1",
+        pods,
+    )]);
+    let pods = cluster.list_pods("n1").await.unwrap();
+    assert_eq!(pods[0].owner, Owner::DaemonSet);
+    assert!(pods[1].mirror && pods[1].owner == Owner::None);
+    assert_eq!(pods[2].owner, Owner::Other("ReplicaSet".into()));
+    assert!(pods[2].terminating && pods[2].phase == PodPhase::Succeeded);
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn evictions_use_the_eviction_api_and_a_pdb_refusal_is_blocked() {
+    let path = "/api/v1/namespaces/b/pods/web/eviction?";
+    let (cluster, verifier) = adapter(vec![
+        Exchange::new(Method::POST, path, status_ok()).with_body(
+            json!({ "apiVersion": "policy/v1", "kind": "Eviction",
+                "metadata": { "name": "web", "namespace": "b" },
+                "deleteOptions": { "gracePeriodSeconds": 30 } }),
+        ),
+        Exchange::new(Method::POST, path, json!({})).failing(
+            429,
+            "TooManyRequests",
+            "Cannot evict pod as it would violate the pod's disruption budget.",
+        ),
+        Exchange::new(Method::POST, path, json!({})).failing(404, "NotFound", "not found"),
+        Exchange::new(Method::POST, path, json!({})).failing(500, "InternalError", "etcd"),
+    ]);
+    assert_eq!(
+        cluster.evict("b", "web", Some(30)).await,
+        Ok(Eviction::Evicted)
+    );
+    assert!(matches!(
+        cluster.evict("b", "web", None).await,
+        Ok(Eviction::Blocked(why)) if why.contains("disruption budget")
+    ));
+    assert_eq!(cluster.evict("b", "web", None).await, Ok(Eviction::Gone));
+    assert!(matches!(
+        cluster.evict("b", "web", None).await,
+        Err(ClusterError::Transient(_))
+    ));
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn events_are_created_on_the_node() {
+    let (cluster, verifier) = adapter(vec![
+        Exchange::new(
+            Method::POST,
+            "/api/v1/namespaces/default/events?",
+            json!({
+                "apiVersion": "v1", "kind": "Event", "metadata": { "name": "n1.abc" },
+                "involvedObject": { "kind": "Node", "name": "n1" },
+            }),
+        )
+        .with_body(json!({
+            "involvedObject": { "kind": "Node", "name": "n1" },
+            "reason": "Draining", "type": "Normal", "message": "Draining node n1",
+            "source": { "component": EVENT_COMPONENT },
+        })),
+    ]);
+    let event = Event {
+        node: "n1".into(),
+        kind: EventKind::Normal,
+        reason: "Draining".into(),
+        message: "Draining node n1".into(),
+    };
+    cluster.emit_event(event).await.unwrap();
+    verifier.finish().await;
+}
+
+/// A host whose sentinel says a reboot is required, with no blockers.
+struct Needy;
+
+impl crate::cluster::Host for Needy {
+    async fn reboot_required(&self) -> bool {
+        true
+    }
+    async fn alert_blockers(&self) -> Vec<String> {
+        Vec::new()
+    }
+    async fn notify(&self, _message: String) {}
+    async fn reboot(&self) -> Result<(), String> {
+        Err("not in a test".into())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_node_needing_a_reboot_takes_the_free_lock_in_exactly_these_calls() {
+    let list = json!({
+        "apiVersion": "v1", "kind": "NodeList", "metadata": {},
+        "items": [node("n1", "2", json!({})), node("n2", "3", json!({}))],
+    });
+    let (cluster, verifier) = adapter(vec![
+        Exchange::new(Method::GET, "/api/v1/nodes/n1", node("n1", "2", json!({}))),
+        Exchange::new(Method::GET, DS, daemonset("10", None)),
+        Exchange::new(Method::GET, "/api/v1/nodes?", list),
+        Exchange::new(Method::PUT, format!("{DS}?"), daemonset("11", Some("{}")))
+            .with_body(json!({ "metadata": { "resourceVersion": "10" } })),
+        Exchange::new(
+            Method::POST,
+            "/api/v1/namespaces/default/events?",
+            json!({
+                "apiVersion": "v1", "kind": "Event", "metadata": { "name": "n1.abc" },
+                "involvedObject": {},
+            }),
+        )
+        .with_body(json!({ "reason": "RebootLockAcquired" })),
+    ]);
+    let config = config::parse(["kured", "--node-id=n1"], &BTreeMap::new()).unwrap();
+    let mut daemon = Daemon::new(config, cluster, Needy, TokioClock::starting_at(origin()));
+    assert_eq!(daemon.tick().await.unwrap(), Wake::Now);
+    verifier.finish().await;
+}
+
+#[test]
+fn the_node_set_version_ignores_order() {
+    assert_eq!(node_set_version(["b", "a"]), node_set_version(["a", "b"]));
+    assert_ne!(node_set_version(["a"]), node_set_version(["a", "b"]));
+}
