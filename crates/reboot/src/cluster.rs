@@ -2,7 +2,7 @@
 //! and [`Host`] (the node it runs on), plus the [`Clock`].
 //!
 //! The daemon loop ([`crate::daemon`]) is generic over these traits, so the same loop runs
-//! against the API server (the kube adapter lives in the binary crate) and against the
+//! against the API server (the kube adapter is [`crate::k8s`]) and against the
 //! in-memory simulator ([`crate::memory`]). The traits carry exactly what the loop needs and
 //! no kube types: a Node is [`Node`], a pod is [`Pod`], the lock is the annotation's text with
 //! the resource version it was read at.

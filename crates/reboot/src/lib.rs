@@ -11,20 +11,28 @@
 //! The thin loop that performs the steps ([`daemon`]) acts only through the ports in
 //! [`cluster`] (the Kubernetes API, the host, the clock), so it runs unchanged against the
 //! in-memory cluster of [`memory`], in virtual time, for the simulation tests and the
-//! hand-over benchmark (`cargo bench -p drydock-reboot --bench handover`). The kube adapter of
-//! the ports lives in the binary crate.
+//! hand-over benchmark (`cargo bench -p drydock-reboot --bench handover`).
+//!
+//! The IO adapters of the ports are here too, apart from the pure modules: [`k8s`] (the
+//! Kubernetes API through kube), [`host`] (sentinel, reboot, alert blocker, notifications,
+//! with [`alerts`] and [`webhook`]) and [`metrics`] (kured's gauge and Drydock's, read off the
+//! port calls). Shared Kubernetes plumbing (client, admin server, Events) is `drydock-kube`.
 
+pub mod alerts;
 pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod gocompat;
+pub mod host;
 pub mod k8s;
 pub mod lock;
 pub mod machine;
 pub mod memory;
+pub mod metrics;
 pub mod notify;
 /// Label selectors and node labels, shared with the Image Cleaner (they live in `drydock-api`).
 pub use drydock_api::selector;
+pub mod webhook;
 pub mod window;
 
 /// Everything that can go wrong in this crate.

@@ -1,0 +1,218 @@
+//! The [`Host`] port on a real node: the sentinel, the reboot, the alert blocker and the
+//! notifications.
+//!
+//! - **Sentinel file**: its existence, checked inside the container (kured ≥ 1.15; the
+//!   manifests mount the host's `/var/run` at `/sentinel`).
+//! - **Sentinel command**: run in the host's mount namespace as kured runs it,
+//!   `/usr/bin/nsenter -m/proc/1/ns/mnt -- <cmd>` (so the image needs `nsenter` and the pod
+//!   `hostPID` and privileges). Exit 0 means required, any other exit means not required.
+//!   Where kured exits the process when the command cannot be started, Drydock reports it
+//!   (a warning, every check) and counts it as "not required": a broken sentinel must never
+//!   cause a reboot loop.
+//! - **Reboot** by command (nsenter-wrapped the same way) or by signal: `kill(1, signal)`,
+//!   SIGRTMIN+5 (39) by default, which systemd takes as an orderly reboot. That `kill` is the
+//!   one `unsafe` call in Drydock ([`signal_init`]).
+
+use std::process::Stdio;
+
+use tracing::warn;
+
+use crate::alerts;
+use crate::cluster::{Clock, Host, TokioClock};
+use crate::config::{Config, PrometheusBlocker, RebootMethod, Sentinel, in_host_mount_namespace};
+use crate::metrics::RebootMetrics;
+use crate::notify::NotifyUrl;
+use crate::webhook;
+
+/// The exit status of a sentinel command that says "no reboot needed".
+const SENTINEL_NOT_REQUIRED: i32 = 1;
+
+/// The host of the daemon.
+#[derive(Clone)]
+pub struct NodeHost {
+    node: String,
+    sentinel: Sentinel,
+    method: RebootMethod,
+    prometheus: Option<PrometheusBlocker>,
+    notify: Vec<NotifyUrl>,
+    http: reqwest::Client,
+    clock: TokioClock,
+    metrics: RebootMetrics,
+}
+
+impl NodeHost {
+    /// The host as `config` describes it. `http` must be built after the crypto provider is
+    /// installed.
+    pub fn new(
+        config: &Config,
+        http: reqwest::Client,
+        clock: TokioClock,
+        metrics: RebootMetrics,
+    ) -> NodeHost {
+        NodeHost {
+            node: config.node_id.clone(),
+            sentinel: config.sentinel.clone(),
+            method: config.reboot_method.clone(),
+            prometheus: config.blockers.prometheus.clone(),
+            notify: config.notify.urls.clone(),
+            http,
+            clock,
+            metrics,
+        }
+    }
+}
+
+/// What a sentinel says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SentinelReading {
+    /// A reboot is required.
+    Required,
+    /// No reboot is required.
+    NotRequired,
+    /// The check could not be made (reported; counts as not required).
+    Failed(String),
+}
+
+/// Checks the sentinel.
+pub async fn check_sentinel(sentinel: &Sentinel) -> SentinelReading {
+    match sentinel {
+        Sentinel::File(path) => match tokio::fs::try_exists(path).await {
+            Ok(true) => SentinelReading::Required,
+            Ok(false) => SentinelReading::NotRequired,
+            Err(e) => SentinelReading::Failed(format!("cannot check {path}: {e}")),
+        },
+        Sentinel::Command(argv) => {
+            let argv = in_host_mount_namespace(argv);
+            match run(&argv).await {
+                Ok(0) => SentinelReading::Required,
+                Ok(SENTINEL_NOT_REQUIRED) => SentinelReading::NotRequired,
+                Ok(code) => SentinelReading::Failed(format!(
+                    "sentinel command {argv:?} exited with {code}; counting it as not required"
+                )),
+                Err(e) => SentinelReading::Failed(format!(
+                    "sentinel command {argv:?} cannot run ({e}); counting it as not required"
+                )),
+            }
+        }
+    }
+}
+
+/// Runs `argv`, returning its exit code (-1 when killed by a signal).
+async fn run(argv: &[String]) -> std::io::Result<i32> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| std::io::Error::other("empty command"))?;
+    let status = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await?;
+    Ok(status.code().unwrap_or(-1))
+}
+
+/// Sends `signal` to PID 1 (the host's init, with `hostPID`).
+///
+/// # Errors
+///
+/// `kill(2)` failed (no `CAP_KILL`, or not the host's PID namespace).
+#[allow(unsafe_code)] // The one unsafe call in Drydock; see the SAFETY comment.
+pub fn signal_init(signal: i32) -> std::io::Result<()> {
+    // SAFETY: kill(2) takes two integers and reads or writes no memory of this process; any
+    // pid and signal number are valid arguments (bad ones fail with EINVAL or ESRCH, which
+    // errno reports below).
+    let rc = unsafe { libc::kill(1, signal) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+impl Host for NodeHost {
+    async fn reboot_required(&self) -> bool {
+        let required = match check_sentinel(&self.sentinel).await {
+            SentinelReading::Required => true,
+            SentinelReading::NotRequired => false,
+            SentinelReading::Failed(why) => {
+                warn!(node = %self.node, reason = %why, "sentinel check failed");
+                false
+            }
+        };
+        self.metrics.set_reboot_required(required);
+        required
+    }
+
+    async fn alert_blockers(&self) -> Vec<String> {
+        match &self.prometheus {
+            Some(blocker) => alerts::blockers(&self.http, blocker, self.clock.now()).await,
+            None => Vec::new(),
+        }
+    }
+
+    async fn notify(&self, message: String) {
+        for url in &self.notify {
+            if let Err(error) = webhook::send(&self.http, url, &message).await {
+                warn!(node = %self.node, service = url.service(), %error, "notification not sent");
+            }
+        }
+    }
+
+    async fn reboot(&self) -> Result<(), String> {
+        match &self.method {
+            RebootMethod::Command(argv) => {
+                let argv = in_host_mount_namespace(argv);
+                match run(&argv).await {
+                    Ok(0) => Ok(()),
+                    Ok(code) => Err(format!("reboot command {argv:?} exited with {code}")),
+                    Err(e) => Err(format!("reboot command {argv:?} cannot run: {e}")),
+                }
+            }
+            RebootMethod::Signal(signal) => signal_init(*signal)
+                .map_err(|e| format!("cannot send signal {signal} to PID 1: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sentinel_file_is_required_when_it_exists() {
+        let dir = std::env::temp_dir().join(format!("drydock-sentinel-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("reboot-required");
+        let sentinel = Sentinel::File(path.display().to_string());
+        assert_eq!(
+            check_sentinel(&sentinel).await,
+            SentinelReading::NotRequired
+        );
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(check_sentinel(&sentinel).await, SentinelReading::Required);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_sentinel_command_that_cannot_run_is_reported_and_not_required() {
+        // Wrapped in nsenter: where nsenter is missing the command cannot start (reported as
+        // failed); where it runs, it cannot exec the program (nsenter's exit status). Either
+        // way the answer is never "required".
+        let sentinel = Sentinel::Command(vec!["/nonexistent/needs-restarting".into()]);
+        assert_ne!(check_sentinel(&sentinel).await, SentinelReading::Required);
+    }
+
+    #[tokio::test]
+    async fn exit_codes_map_as_kured_maps_them() {
+        assert_eq!(run(&["true".into()]).await.unwrap(), 0);
+        assert_eq!(run(&["false".into()]).await.unwrap(), 1);
+        assert!(run(&["/nonexistent/x".into()]).await.is_err());
+        assert!(run(&[]).await.is_err());
+    }
+
+    #[test]
+    fn signalling_with_an_invalid_signal_fails_cleanly() {
+        assert!(signal_init(-1).is_err());
+    }
+}
