@@ -23,9 +23,11 @@ const OFFICIAL_NAMESPACE: &str = "library";
 pub const DEFAULT_TAG: &str = "latest";
 /// Longest tag the distribution spec allows.
 const MAX_TAG_LEN: usize = 128;
-/// Longest reference we accept; the distribution spec caps names at 255 characters, tags and
-/// digests add less than 200.
-const MAX_REFERENCE_LEN: usize = 512;
+/// Longest repository name (`domain/path`, normalised), from the distribution spec.
+const MAX_NAME_LEN: usize = 255;
+/// Longest input looked at: a maximal name, tag and sha512 digest fit well within it; anything
+/// longer is rejected before any work is done on it.
+const MAX_REFERENCE_LEN: usize = 1024;
 
 /// A normalised image reference.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -90,6 +92,9 @@ impl Reference {
             return Err(fail(
                 "invalid repository path (lower-case letters, digits and . _ - separators)",
             ));
+        }
+        if domain.len() + 1 + path.len() > MAX_NAME_LEN {
+            return Err(fail("repository name longer than 255 characters"));
         }
         Ok(Self {
             domain,
@@ -336,6 +341,22 @@ mod tests {
                 "{bad:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn long_names_are_limited_after_normalisation_so_normal_forms_reparse() {
+        let path = "a".repeat(MAX_NAME_LEN - "docker.io/library/".len());
+        let longest = Reference::parse(&path).unwrap();
+        assert_eq!(longest.repository().len(), MAX_NAME_LEN);
+        assert_eq!(
+            Reference::parse(&longest.to_string()).unwrap().to_string(),
+            longest.to_string()
+        );
+        let err = Reference::parse(&format!("{path}b"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("longer than 255"), "{err}");
+        assert!(Reference::parse(&"a".repeat(5000)).is_err());
     }
 
     #[test]
