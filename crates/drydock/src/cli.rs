@@ -70,6 +70,13 @@ pub(crate) struct VulndbArgs {
 }
 
 /// `drydock vulndb …` subcommands.
+    /// The reboot coordinator's DaemonSet agent, a drop-in for kured (also run as `kured`).
+    ///
+    /// Takes kured's flags and `KURED_*` variables exactly; `drydock rebootd --help` lists
+    /// them.
+    Rebootd(crate::cmd::rebootd::RebootdArgs),
+    /// The reboot coordinator from a workstation: status, pause, resume.
+    Reboot(crate::cmd::reboot::RebootArgs),
 #[derive(Debug, Subcommand)]
 pub(crate) enum VulndbCommand {
     /// Compile OSV records (directories of `*.json`, per-ecosystem `all.zip` dumps, or single

@@ -17,6 +17,10 @@ use crate::cli::{Cli, Command};
 /// Drydock's stages unchanged.
 const MULTI_CALL_NAMES: [&str; 2] = ["collector", "remover"];
 
+/// kured's program name: the image links `/usr/bin/kured` to `/drydock`, so kured manifests
+/// (`/usr/bin/kured --flags`) run `drydock rebootd` unchanged.
+const KURED_NAME: &str = "kured";
+
 /// The arguments with the subcommand inserted when invoked under a multi-call name.
 fn arguments() -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -25,14 +29,24 @@ fn arguments() -> Vec<std::ffi::OsString> {
         .and_then(|arg0| std::path::Path::new(arg0).file_name())
         .and_then(|name| name.to_str())
         .map(str::to_owned);
-    if let Some(name) = program.filter(|name| MULTI_CALL_NAMES.contains(&name.as_str())) {
+    if let Some(name) = program
+        .clone()
+        .filter(|name| MULTI_CALL_NAMES.contains(&name.as_str()))
+    {
         args.insert(1, name.into());
+    } else if program.as_deref() == Some(KURED_NAME) {
+        args.insert(1, "rebootd".into());
     }
     args
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(arguments());
+    let args = arguments();
+    // kured's flags go to kured's parser untouched (clap would take `--log-format` as ours).
+    if args.get(1).is_some_and(|a| a == "rebootd") {
+        return cmd::rebootd::main(args.into_iter().skip(2).collect());
+    }
+    let cli = Cli::parse_from(args);
     let json_logs = logging::init(&cli.log);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -50,6 +64,10 @@ fn main() -> ExitCode {
             Command::Collector(args) => cmd::worker::collector(args).await,
             Command::Remover(args) => cmd::worker::remover(args).await,
             Command::Manifests(args) => cmd::manifests::run(&args),
+            Command::Rebootd(_) => Err(anyhow::anyhow!(
+                "rebootd takes kured's flags only: put `rebootd` first (`drydock rebootd --help`)"
+            )),
+            Command::Reboot(args) => cmd::reboot::run(args).await,
             Command::Vulndb(args) => cmd::vulndb::run(args),
         }
     });

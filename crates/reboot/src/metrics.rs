@@ -61,7 +61,7 @@ impl RebootMetrics {
         };
         registry.register(
             "kured_reboot_required",
-            "OS requires reboot due to software updates.",
+            "OS requires reboot due to software updates",
             m.reboot_required.clone(),
         );
         registry.register(

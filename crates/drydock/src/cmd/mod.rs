@@ -2,6 +2,8 @@
 
 pub(crate) mod clean;
 pub(crate) mod manifests;
+pub(crate) mod reboot;
+pub(crate) mod rebootd;
 pub(crate) mod table;
 pub(crate) mod vulndb;
 pub(crate) mod worker;

@@ -1,0 +1,193 @@
+//! `drydock rebootd` (also run as `kured`): the reboot coordinator's DaemonSet agent.
+//!
+//! It takes kured's flags exactly: the raw arguments and the process environment go to
+//! `drydock_reboot::config::parse`, so `KURED_*` variables override the command line as in
+//! kured ≥ 1.16.2, and a bad flag exits non-zero with a message naming it. Then it wires the
+//! ports (kube adapter, host adapter, tokio clock), serves `/metrics`, `/healthz` and
+//! `/readyz` on `--metrics-host:--metrics-port`, and runs the daemon loop until SIGTERM or
+//! SIGINT.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use drydock_kube::admin::{self, Readiness};
+use drydock_reboot::cluster::{Clock, Host, TokioClock};
+use drydock_reboot::config::{self, Config, LogFormat, RebootMethod};
+use drydock_reboot::daemon::Daemon;
+use drydock_reboot::host::NodeHost;
+use drydock_reboot::k8s::KubeCluster;
+use drydock_reboot::metrics::{Metered, RebootMetrics};
+use jiff::SignedDuration;
+use prometheus_client::registry::Registry;
+use tracing::{error, info, warn};
+use tracing_subscriber::EnvFilter;
+
+/// The program name kured's flags are parsed under (what `--help` shows).
+const PROGRAM: &str = "kured";
+
+/// How often `kured_reboot_required` and the window gauge are refreshed, whatever `--period`
+/// says: kured refreshes its gauge every minute.
+const METRICS_REFRESH: SignedDuration = SignedDuration::from_mins(1);
+
+/// The version kured prints at start-up.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `drydock rebootd` (documentation only: the arguments are handed to kured's parser before
+/// clap sees them, see `main`).
+#[derive(Debug, clap::Args)]
+#[command(disable_help_flag = true)]
+pub(crate) struct RebootdArgs {
+    /// kured's flags (`drydock rebootd --help` lists them).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub(crate) args: Vec<OsString>,
+}
+
+/// Runs the daemon with `args` (the flags after `rebootd`). Returns the process exit code.
+pub(crate) fn main(args: Vec<OsString>) -> ExitCode {
+    let env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let argv = std::iter::once(OsString::from(PROGRAM)).chain(args);
+    let config = match config::parse(argv, &env) {
+        Ok(config) => config,
+        // --help, --version and clap's own errors (unknown flag, missing value) print as clap
+        // prints them: help exits 0, errors 2, naming the flag.
+        Err(drydock_reboot::Error::Cli(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("{PROGRAM}: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(error = %format!("{e:#}"), "stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        LogFormat::Text => builder.compact().with_target(false).with_ansi(false).init(),
+    }
+}
+
+/// kured's start-up lines, then Drydock's warnings.
+fn log_start(config: &Config) {
+    info!("Kubernetes Reboot Daemon: {VERSION} (drydock)");
+    info!("Node ID: {}", config.node_id);
+    info!(
+        "Lock Annotation: {}/{}:{}",
+        config.lock.ds_namespace, config.lock.ds_name, config.lock.annotation
+    );
+    info!("Reboot schedule: {}", config.window);
+    let method = match &config.reboot_method {
+        RebootMethod::Command(_) => "command",
+        RebootMethod::Signal(_) => "signal",
+    };
+    info!("Reboot method: {method}");
+    info!("Concurrency: {}", config.lock.policy.concurrency);
+    info!(
+        "Lock TTL set, lock will expire after: {}",
+        config.lock.policy.ttl
+    );
+    info!(
+        "Lock release delay set, lock release will be delayed by: {}",
+        config.lock.release_delay
+    );
+    for warning in &config.warnings {
+        warn!("{warning}");
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    drydock_kube::client::install_crypto_provider();
+    log_start(&config);
+    let client = drydock_kube::client::client(None).await?;
+    let http = reqwest::Client::builder()
+        .build()
+        .context("cannot build the HTTP client for notifications and Prometheus")?;
+
+    let mut registry = Registry::default();
+    let metrics = RebootMetrics::register(&mut registry, &config.node_id);
+    let ready = Readiness::default();
+    let listener = admin::bind(&admin::listen_address(
+        &config.metrics_host,
+        config.metrics_port,
+    ))
+    .await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(admin::serve(
+        listener,
+        Arc::new(registry),
+        ready.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    let clock = TokioClock::system();
+    let host = NodeHost::new(&config, http, clock, metrics.clone());
+    let cluster = Metered::new(
+        KubeCluster::new(client, &config.lock, clock),
+        metrics.clone(),
+        config.lock.policy.clone(),
+        &config.node_id,
+        ready,
+    );
+    let refresher = {
+        let (host, metrics, window) = (host.clone(), metrics.clone(), config.window.clone());
+        async move {
+            loop {
+                // Sets kured_reboot_required as a side effect.
+                host.reboot_required().await;
+                metrics.set_window_active(window.contains(clock.now()));
+                clock.sleep(METRICS_REFRESH).await;
+            }
+        }
+    };
+    let mut daemon = Daemon::new(config, cluster, host, clock);
+    let outcome = tokio::select! {
+        () = daemon.run() => Ok(()),
+        () = refresher => Ok(()),
+        signal = terminated() => signal.map(|name| info!("{name} received; stopping")),
+    };
+    let _ = stop.send(());
+    server.await.context("admin server task")??;
+    outcome
+}
+
+/// Completes on SIGTERM (what kubelet sends) or SIGINT.
+async fn terminated() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
