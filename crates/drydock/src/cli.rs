@@ -60,6 +60,13 @@ pub(crate) enum Command {
     Manifests(ManifestsArgs),
     /// Compile OSV vulnerability data into the scanner's index, or describe an index.
     Vulndb(VulndbArgs),
+    /// The reboot coordinator's DaemonSet agent, a drop-in for kured (also run as `kured`).
+    ///
+    /// Takes kured's flags and `KURED_*` variables exactly; `drydock rebootd --help` lists
+    /// them.
+    Rebootd(crate::cmd::rebootd::RebootdArgs),
+    /// The reboot coordinator from a workstation: status, pause, resume.
+    Reboot(crate::cmd::reboot::RebootArgs),
 }
 
 /// `drydock vulndb`.
@@ -70,13 +77,6 @@ pub(crate) struct VulndbArgs {
 }
 
 /// `drydock vulndb …` subcommands.
-    /// The reboot coordinator's DaemonSet agent, a drop-in for kured (also run as `kured`).
-    ///
-    /// Takes kured's flags and `KURED_*` variables exactly; `drydock rebootd --help` lists
-    /// them.
-    Rebootd(crate::cmd::rebootd::RebootdArgs),
-    /// The reboot coordinator from a workstation: status, pause, resume.
-    Reboot(crate::cmd::reboot::RebootArgs),
 #[derive(Debug, Subcommand)]
 pub(crate) enum VulndbCommand {
     /// Compile OSV records (directories of `*.json`, per-ecosystem `all.zip` dumps, or single
