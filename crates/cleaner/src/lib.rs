@@ -1,6 +1,7 @@
 //! The Image Cleaner's node side: which images to remove and why (pure decisions over a runtime
-//! snapshot), the Eraser worker stages `collector` and `remover` speaking Eraser's pipe contract
-//! byte for byte, Eraser-style exclusion lists, and the node-local `drydock clean`.
+//! snapshot), the Eraser worker stages `collector`, `scanner` and `remover` speaking Eraser's
+//! pipe contract byte for byte, scanning images for them ([`inventory`]), Eraser-style exclusion
+//! lists, and the node-local `drydock clean`.
 //!
 //! Decisions ([`decide`]) are pure functions of a [`drydock_cri::Snapshot`]; the stages and
 //! `clean` are thin IO around them. The cluster side's pure core lives here too and does no IO:
@@ -11,10 +12,12 @@ pub mod clean;
 pub mod decide;
 pub mod exclusions;
 pub mod fold;
+pub mod inventory;
 pub mod pipes;
 pub mod plan;
 pub mod podspec;
 pub mod report;
+pub mod scan;
 pub mod schedule;
 pub mod stages;
 

@@ -60,6 +60,16 @@ pub(crate) enum Command {
     Manifests(ManifestsArgs),
     /// Compile OSV vulnerability data into the scanner's index, or describe an index.
     Vulndb(VulndbArgs),
+    /// Scan images for vulnerable OS packages and end-of-life OSes.
+    ///
+    /// Each IMAGE is an OCI layout directory, an OCI archive tar, a docker-archive tar
+    /// (`docker save`), or the name, ID or digest of an image held by containerd (read from its
+    /// content store under --containerd-root, found through the CRI runtime). Exits 0 when it
+    /// scanned, whatever the verdicts, unless --exit-code is given.
+    Scan(ScanArgs),
+    /// Worker stage: scan the images handed over by the collector and hand the vulnerable,
+    /// end-of-life (and failed, with `deleteFailedImages`) ones to the remover (Eraser pipes).
+    Scanner(ScannerArgs),
     /// The reboot coordinator's DaemonSet agent, a drop-in for kured (also run as `kured`).
     ///
     /// Takes kured's flags and `KURED_*` variables exactly; `drydock rebootd --help` lists
@@ -67,6 +77,93 @@ pub(crate) enum Command {
     Rebootd(crate::cmd::rebootd::RebootdArgs),
     /// The reboot coordinator from a workstation: status, pause, resume.
     Reboot(crate::cmd::reboot::RebootArgs),
+}
+
+/// Where images held by containerd are read from; shared by `scan`, `scanner` and `clean`.
+#[derive(Debug, Args)]
+pub(crate) struct ContainerdArgs {
+    /// containerd's root directory; its content store `io.containerd.content.v1.content`
+    /// holds the image blobs the scanner reads.
+    #[arg(
+        long,
+        env = "DRYDOCK_CONTAINERD_ROOT",
+        default_value = "/var/lib/containerd"
+    )]
+    pub(crate) containerd_root: PathBuf,
+    /// The platform whose manifest is scanned in multi-platform images (`os/arch[/variant]`);
+    /// defaults to this machine's.
+    #[arg(long, env = "DRYDOCK_PLATFORM", value_name = "OS/ARCH")]
+    pub(crate) platform: Option<String>,
+}
+
+/// Scanner settings shared by `scan` and `clean`.
+#[derive(Debug, Args)]
+pub(crate) struct ScanPolicyArgs {
+    /// The scanner configuration: Eraser's `components.scanner.config` YAML
+    /// (`deleteEOLImages`, `vulnerabilities.severities`, …). Eraser's defaults without it.
+    #[arg(long, env = "DRYDOCK_SCANNER_CONFIG", value_name = "FILE")]
+    pub(crate) scanner_config: Option<PathBuf>,
+    /// Count only findings of these severities (comma-separated: CRITICAL,HIGH,MEDIUM,LOW,UNKNOWN);
+    /// overrides the configuration's `vulnerabilities.severities`.
+    #[arg(
+        long,
+        env = "DRYDOCK_SEVERITY",
+        value_delimiter = ',',
+        value_name = "LIST"
+    )]
+    pub(crate) severity: Vec<String>,
+    /// Ignore vulnerabilities that have no fix yet (Trivy's --ignore-unfixed).
+    #[arg(long, env = "DRYDOCK_IGNORE_UNFIXED")]
+    pub(crate) ignore_unfixed: bool,
+}
+
+/// `drydock scan`.
+#[derive(Debug, Args)]
+pub(crate) struct ScanArgs {
+    /// Images to scan: paths (OCI layout dir, OCI or docker archive tar) or containerd images.
+    #[arg(value_name = "IMAGE", required_unless_present = "all_images")]
+    pub(crate) images: Vec<String>,
+    /// Scan every image containerd holds (listed through the CRI runtime).
+    #[arg(long, env = "DRYDOCK_SCAN_ALL")]
+    pub(crate) all_images: bool,
+    /// The vulnerability index (`drydock vulndb build`).
+    #[arg(long, env = "DRYDOCK_VULNDB", value_name = "FILE", default_value = drydock_vuln::config::DEFAULT_DB_PATH)]
+    pub(crate) db: PathBuf,
+    #[command(flatten)]
+    pub(crate) policy: ScanPolicyArgs,
+    #[command(flatten)]
+    pub(crate) containerd: ContainerdArgs,
+    /// The CRI runtime socket, used to find containerd images by name.
+    #[arg(long, env = "CONTAINER_RUNTIME_ENDPOINT", default_value = drydock_cri::endpoint::DEFAULT_ENDPOINT)]
+    pub(crate) runtime_endpoint: String,
+    /// Exit with this code when any image is non-compliant or could not be scanned.
+    #[arg(long, env = "DRYDOCK_EXIT_CODE", value_name = "N")]
+    pub(crate) exit_code: Option<u8>,
+    /// Result format: a table for people, or JSON (findings, OS, EOL, verdict, timings).
+    #[arg(long, value_enum, default_value_t = Output::Table, env = "DRYDOCK_OUTPUT_FORMAT")]
+    pub(crate) format: Output,
+}
+
+/// `drydock scanner` (Eraser's scanner container).
+#[derive(Debug, Args)]
+pub(crate) struct ScannerArgs {
+    /// The EraserConfig file; the scanner reads its `components.scanner.config`.
+    #[arg(long, env = "DRYDOCK_CONFIG", default_value = paths::CONFIG_FILE)]
+    pub(crate) config: PathBuf,
+    /// The vulnerability index; overrides the scanner configuration's `dbPath`.
+    #[arg(long, env = "DRYDOCK_VULNDB", value_name = "FILE")]
+    pub(crate) db: Option<PathBuf>,
+    /// Directory of the shared pipes.
+    #[arg(long, env = "DRYDOCK_PIPE_DIR", default_value = paths::SHARED_DATA)]
+    pub(crate) pipe_dir: PathBuf,
+    #[command(flatten)]
+    pub(crate) containerd: ContainerdArgs,
+    /// Accepted for Eraser compatibility; profiling is not offered.
+    #[arg(long, hide = true, default_value_t = false, action = clap::ArgAction::Set)]
+    pub(crate) enable_pprof: bool,
+    /// Accepted for Eraser compatibility; profiling is not offered.
+    #[arg(long, hide = true, default_value_t = 6060)]
+    pub(crate) pprof_port: u16,
 }
 
 /// `drydock vulndb`.

@@ -13,9 +13,9 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 
 /// Program names that select a subcommand, busybox-style: the image links `/collector`,
-/// `/remover` (Eraser's entrypoints) to `/drydock`, so pod specs written for Eraser's images run
-/// Drydock's stages unchanged.
-const MULTI_CALL_NAMES: [&str; 2] = ["collector", "remover"];
+/// `/scanner`, `/remover` (Eraser's entrypoints) to `/drydock`, so pod specs written for
+/// Eraser's images run Drydock's stages unchanged.
+const MULTI_CALL_NAMES: [&str; 3] = ["collector", "scanner", "remover"];
 
 /// kured's program name: the image links `/usr/bin/kured` to `/drydock`, so kured manifests
 /// (`/usr/bin/kured --flags`) run `drydock rebootd` unchanged.
@@ -69,6 +69,8 @@ fn main() -> ExitCode {
             )),
             Command::Reboot(args) => cmd::reboot::run(args).await,
             Command::Vulndb(args) => cmd::vulndb::run(args),
+            Command::Scan(args) => cmd::scan::run(args).await,
+            Command::Scanner(args) => cmd::worker::scanner(args).await,
         }
     });
     match outcome {

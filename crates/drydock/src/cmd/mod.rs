@@ -4,6 +4,7 @@ pub(crate) mod clean;
 pub(crate) mod manifests;
 pub(crate) mod reboot;
 pub(crate) mod rebootd;
+pub(crate) mod scan;
 pub(crate) mod table;
 pub(crate) mod vulndb;
 pub(crate) mod worker;

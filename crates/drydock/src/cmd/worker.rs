@@ -1,4 +1,4 @@
-//! The worker-pod stages `drydock collector` and `drydock remover`.
+//! The worker-pod stages `drydock collector`, `drydock scanner` and `drydock remover`.
 
 use std::process::ExitCode;
 
@@ -7,7 +7,13 @@ use drydock_cleaner::stages::{RemoverInput, StageContext, run_collector, run_rem
 use drydock_cri::{CriClient, Endpoint};
 use tracing::warn;
 
-use crate::cli::{CollectorArgs, RemoverArgs, StageArgs};
+use anyhow::Context;
+use drydock_cleaner::inventory::{ContainerdImages, ContainerdScanner, ImageScanner};
+use drydock_cleaner::scan::run_scanner;
+use drydock_vuln::Index;
+
+use crate::cli::{CollectorArgs, RemoverArgs, ScannerArgs, StageArgs};
+use crate::cmd::scan::{parse_scanner_config, platform};
 
 fn context(stage: &StageArgs) -> StageContext {
     StageContext {
@@ -42,5 +48,47 @@ pub(crate) async fn remover(args: RemoverArgs) -> anyhow::Result<ExitCode> {
         // Outside a pod there is no termination log; the per-image log lines still tell all.
         warn!(path = %args.termination_log.display(), error = %err, "could not write the termination message");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How long the scanner runs when `timeout.total` is not a usable duration (Eraser's default).
+const DEFAULT_TOTAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(23 * 3600);
+
+pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
+    let source = args.config.display().to_string();
+    let text =
+        std::fs::read_to_string(&args.config).with_context(|| format!("reading {source}"))?;
+    let eraser = drydock_api::config::parse(&text, &source)?;
+    let scanner_text = eraser.config.components.scanner.config.unwrap_or_default();
+    let config = parse_scanner_config(
+        &scanner_text,
+        &format!("{source}: components.scanner.config"),
+    )?;
+    if config.snapshot_root.is_some() {
+        warn!("snapshotRoot is not read yet: images whose layer blobs were discarded fail");
+    }
+    let db = args.db.clone().unwrap_or_else(|| config.db_path().into());
+    let index = Index::open(&db)?;
+    let delete_failed = config.delete_failed_images;
+    let total = config
+        .timeout
+        .total
+        .to_std()
+        .unwrap_or(DEFAULT_TOTAL_TIMEOUT);
+    let mut scanner = ContainerdScanner {
+        images: ContainerdImages::new(
+            &args.containerd.containerd_root,
+            platform(&args.containerd)?,
+        ),
+        scanner: ImageScanner::new(index, config),
+        clock: jiff::Timestamp::now,
+    };
+    run_scanner(
+        &mut scanner,
+        &PipeDir::new(&args.pipe_dir),
+        delete_failed,
+        total,
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }

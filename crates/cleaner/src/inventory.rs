@@ -1,0 +1,464 @@
+//! Scanning one image: read the few files that matter (release files and package databases)
+//! through `drydock-imagefs`, turn them into an OS and a package inventory with `drydock-vuln`,
+//! and assess them against the compiled index. Shared by `drydock scan`, the `scanner` worker
+//! stage and `drydock clean --vulndb`.
+//!
+//! Every failure to read or parse an image becomes a [`Verdict::Failed`] with the reason, never
+//! an error of the run: one bad image must not stop the others. Images held by containerd are
+//! found in its content store by manifest digest (the repo digests the runtime reports) or, for
+//! images imported without a digest reference, by their config digest (the CRI image ID), which
+//! [`ContainerdImages`] maps back to a manifest by reading the store's small JSON blobs once.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use drydock_imagefs::{
+    BlobSource, ContentStore, Digest, Extractor, Image, ImageFiles, Interest, MAX_JSON_BLOB,
+    Platform,
+};
+use drydock_vuln::inventory::{apk, dpkg, rpm};
+use drydock_vuln::verdict::assess;
+use drydock_vuln::{Assessment, Index, Os, Package, ReleaseFiles, ScannerConfig, Verdict};
+use jiff::Timestamp;
+use serde::Serialize;
+
+/// containerd's content store directory under its root (`/var/lib/containerd`).
+pub const CONTENT_STORE_DIR: &str = "io.containerd.content.v1.content";
+
+/// Release files read for OS detection; both `etc/` and `usr/lib/` forms, because Debian's
+/// `etc/os-release` is a symlink and symlinks resolve only between kept paths.
+const OS_RELEASE: [&str; 2] = ["etc/os-release", "usr/lib/os-release"];
+/// Red Hat family release files, in the order [`ReleaseFiles::redhat_release`] documents.
+const REDHAT_RELEASE: [&str; 6] = [
+    "etc/redhat-release",
+    "etc/centos-release",
+    "etc/almalinux-release",
+    "etc/rocky-release",
+    "etc/oracle-release",
+    "etc/fedora-release",
+];
+const SYSTEM_RELEASE: [&str; 2] = ["etc/system-release", "usr/lib/system-release"];
+const DPKG_STATUS: &str = "var/lib/dpkg/status";
+const DPKG_STATUS_D: &str = "var/lib/dpkg/status.d";
+const APK_INSTALLED: [&str; 2] = ["lib/apk/db/installed", "usr/lib/apk/db/installed"];
+/// rpm databases: BDB, NDB and sqlite, in the places Trivy looks.
+const RPM_DATABASES: [&str; 7] = [
+    "var/lib/rpm/Packages",
+    "var/lib/rpm/Packages.db",
+    "var/lib/rpm/rpmdb.sqlite",
+    "usr/lib/sysimage/rpm/Packages",
+    "usr/lib/sysimage/rpm/Packages.db",
+    "usr/lib/sysimage/rpm/rpmdb.sqlite",
+    "usr/share/rpm/rpmdb.sqlite",
+];
+const MARINER_MANIFEST: &str = "var/lib/rpmmanifest/container-manifest-2";
+
+/// The files the scanner reads from an image.
+#[must_use]
+pub fn interest() -> Interest {
+    let single = [
+        "etc/debian_version",
+        "etc/lsb-release",
+        "etc/alpine-release",
+        "etc/apk/repositories",
+        DPKG_STATUS,
+        MARINER_MANIFEST,
+    ];
+    OS_RELEASE
+        .iter()
+        .chain(&REDHAT_RELEASE)
+        .chain(&SYSTEM_RELEASE)
+        .chain(&APK_INSTALLED)
+        .chain(&RPM_DATABASES)
+        .chain(&single)
+        .fold(Interest::new().with_dir(DPKG_STATUS_D), |interest, path| {
+            interest.with_path(path)
+        })
+}
+
+/// The OS (when detected) and the OS packages of an image's files.
+///
+/// # Errors
+/// A corrupt or unsupported package database, naming its path.
+pub fn inventory(files: &ImageFiles) -> drydock_vuln::Result<(Option<Os>, Vec<Package>)> {
+    let text = |path: &str| files.get(path).and_then(|b| std::str::from_utf8(b).ok());
+    let first = |paths: &[&str]| paths.iter().find_map(|p| text(p));
+    let release = ReleaseFiles {
+        os_release: first(&OS_RELEASE),
+        debian_version: text("etc/debian_version"),
+        lsb_release: text("etc/lsb-release"),
+        alpine_release: text("etc/alpine-release"),
+        apk_repositories: text("etc/apk/repositories"),
+        redhat_release: first(&REDHAT_RELEASE),
+        system_release: first(&SYSTEM_RELEASE),
+    };
+    let os = drydock_vuln::detect_os(&release);
+    let mut packages = Vec::new();
+    if let Some(bytes) = files.get(DPKG_STATUS) {
+        packages.extend(dpkg::parse_status(DPKG_STATUS, bytes)?);
+    }
+    for (path, bytes) in files.under(DPKG_STATUS_D) {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        if dpkg::is_status_d_package_file(name) {
+            packages.extend(dpkg::parse_status(path, bytes)?);
+        }
+    }
+    for path in APK_INSTALLED {
+        if let Some(bytes) = files.get(path) {
+            packages.extend(apk::parse_installed(path, bytes)?);
+            break;
+        }
+    }
+    for path in RPM_DATABASES {
+        if let Some(bytes) = files.get(path) {
+            packages.extend(rpm::parse_rpmdb(path, bytes)?);
+        }
+    }
+    if let Some(bytes) = files.get(MARINER_MANIFEST) {
+        packages.extend(rpm::parse_mariner_manifest(MARINER_MANIFEST, bytes)?);
+    }
+    Ok((os, packages))
+}
+
+/// The OS as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OsReport {
+    /// The family (`debian`, `alpine`, …).
+    pub family: String,
+    /// The version as found (`12`, `3.18.4`).
+    pub version: String,
+    /// The release used to select vulnerability data (`12`, `3.18`).
+    pub release: String,
+    /// The codename, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codename: Option<String>,
+}
+
+/// How long the phases of one image's scan took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timings {
+    /// Resolving the image and reading its files (cached layers cost nothing).
+    pub read_ms: f64,
+    /// Parsing the inventory, matching and deciding.
+    pub match_ms: f64,
+}
+
+/// One image's scan: what was found and the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageScan {
+    /// How the image was named (reference, ID or path).
+    pub image: String,
+    /// The image ID (config digest), when the image could be resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    /// The detected OS.
+    pub os: Option<OsReport>,
+    /// How many OS packages were inventoried.
+    pub packages: usize,
+    /// The verdict, the OS support status and the number of unfiltered findings.
+    #[serde(flatten)]
+    pub assessment: Assessment,
+    /// How long it took.
+    pub timings: Timings,
+}
+
+/// Scans images against one index and configuration, caching layers across images.
+#[derive(Debug)]
+pub struct ImageScanner {
+    extractor: Extractor,
+    index: Index,
+    config: ScannerConfig,
+}
+
+// === impl ImageScan ===
+
+impl ImageScan {
+    /// A scan that failed before anything was assessed.
+    #[must_use]
+    pub fn failed(image: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            image: image.into(),
+            image_id: None,
+            os: None,
+            packages: 0,
+            assessment: Assessment {
+                verdict: Verdict::failed(reason),
+                eol_status: None,
+                matched: 0,
+            },
+            timings: Timings::default(),
+        }
+    }
+
+    /// The verdict.
+    #[must_use]
+    pub fn verdict(&self) -> &Verdict {
+        &self.assessment.verdict
+    }
+}
+
+// === impl ImageScanner ===
+
+impl ImageScanner {
+    /// A scanner matching against `index` under `config`.
+    #[must_use]
+    pub fn new(index: Index, config: ScannerConfig) -> Self {
+        Self {
+            extractor: Extractor::new(interest()),
+            index,
+            config,
+        }
+    }
+
+    /// The configuration verdicts are decided under.
+    #[must_use]
+    pub fn config(&self) -> &ScannerConfig {
+        &self.config
+    }
+
+    /// How many layers were read so far (shared layers are read once).
+    #[must_use]
+    pub fn layers_read(&self) -> u64 {
+        self.extractor.layers_read()
+    }
+
+    /// Scans `image` from `source` at `now`.
+    pub fn scan<S: BlobSource + ?Sized>(
+        &self,
+        source: &S,
+        image: &Image,
+        now: Timestamp,
+    ) -> ImageScan {
+        let started = Instant::now();
+        let files = self.extractor.image(source, image);
+        let read_ms = elapsed_ms(started);
+        let mut scan = self.assess_files(&image.name, files, now);
+        scan.image_id = Some(image.config.to_string());
+        scan.timings.read_ms += read_ms;
+        scan
+    }
+
+    /// Assesses files already read (or the error reading them) at `now`.
+    pub fn assess_files(
+        &self,
+        name: &str,
+        files: drydock_imagefs::Result<ImageFiles>,
+        now: Timestamp,
+    ) -> ImageScan {
+        let started = Instant::now();
+        let files = match files {
+            Ok(files) => files,
+            Err(error) => return ImageScan::failed(name, error.to_string()),
+        };
+        let (os, packages) = match inventory(&files) {
+            Ok(found) => found,
+            Err(error) => return ImageScan::failed(name, error.to_string()),
+        };
+        let assessment = assess(os.as_ref(), &packages, &self.index, &self.config, now);
+        ImageScan {
+            image: name.to_owned(),
+            image_id: None,
+            os: os.map(|os| OsReport {
+                family: os.family.to_string(),
+                version: os.version_id,
+                release: os.release,
+                codename: os.codename,
+            }),
+            packages: packages.len(),
+            assessment,
+            timings: Timings {
+                read_ms: 0.0,
+                match_ms: elapsed_ms(started),
+            },
+        }
+    }
+}
+
+fn elapsed_ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Images held by containerd, read from its content store on disk.
+#[derive(Debug)]
+pub struct ContainerdImages {
+    dir: PathBuf,
+    store: ContentStore,
+    platform: Platform,
+    by_config: OnceLock<HashMap<String, Digest>>,
+}
+
+// === impl ContainerdImages ===
+
+impl ContainerdImages {
+    /// The content store under containerd's `root` (`/var/lib/containerd`), for `platform`.
+    #[must_use]
+    pub fn new(root: &Path, platform: Platform) -> Self {
+        let dir = root.join(CONTENT_STORE_DIR);
+        Self {
+            store: ContentStore::new(&dir),
+            dir,
+            platform,
+            by_config: OnceLock::new(),
+        }
+    }
+
+    /// The content store, the blob source of resolved images.
+    #[must_use]
+    pub fn store(&self) -> &ContentStore {
+        &self.store
+    }
+
+    /// Resolves an image by its repo digests (manifest or index digests), else by its ID.
+    ///
+    /// # Errors
+    /// When neither leads to a manifest in the store (the message names what was tried).
+    pub fn resolve(&self, image: &drydock_api::Image) -> drydock_imagefs::Result<Image> {
+        let name = image.names.first().unwrap_or(&image.image_id).clone();
+        let mut last_error = None;
+        for digest in &image.digests {
+            match Digest::parse(digest).and_then(|d| self.store.image(&name, &d, &self.platform)) {
+                Ok(resolved) => return Ok(resolved),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        let id = image.image_id.trim_start_matches("sha256:");
+        if let Some(manifest) = self.manifests_by_config().get(id) {
+            return self.store.image(&name, manifest, &self.platform);
+        }
+        Err(
+            last_error.unwrap_or_else(|| drydock_imagefs::Error::NoSuchImage {
+                source_name: self.dir.display().to_string(),
+                reference: image.image_id.clone(),
+                available: "no manifest names this config".to_owned(),
+            }),
+        )
+    }
+
+    /// Config digest hex → manifest digest, from every manifest blob in the store.
+    fn manifests_by_config(&self) -> &HashMap<String, Digest> {
+        self.by_config
+            .get_or_init(|| manifests_by_config(&self.dir.join("blobs/sha256")))
+    }
+}
+
+/// Reads the small blobs of a content store directory and maps each image manifest's config
+/// digest (hex) to the manifest's digest. Unreadable or foreign blobs are skipped.
+fn manifests_by_config(dir: &Path) -> HashMap<String, Digest> {
+    #[derive(serde::Deserialize)]
+    struct Descriptor {
+        digest: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        config: Descriptor,
+        layers: Vec<serde::de::IgnoredAny>,
+    }
+    let mut map = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return map;
+    };
+    for entry in entries.flatten() {
+        let small = entry
+            .metadata()
+            .is_ok_and(|m| m.is_file() && m.len() <= MAX_JSON_BLOB);
+        let Some(hex) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if !small {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        if bytes.first() != Some(&b'{') {
+            continue;
+        }
+        let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) else {
+            continue;
+        };
+        let _ = manifest.layers;
+        if let (Some(config), Ok(digest)) = (
+            manifest.config.digest.strip_prefix("sha256:"),
+            Digest::parse(&format!("sha256:{hex}")),
+        ) {
+            map.insert(config.to_owned(), digest);
+        }
+    }
+    map
+}
+
+/// The scanner of images held by containerd: resolves each image in the content store and
+/// scans it at the time `clock` gives.
+#[derive(Debug)]
+pub struct ContainerdScanner<C> {
+    /// Where the images are.
+    pub images: ContainerdImages,
+    /// The scanner.
+    pub scanner: ImageScanner,
+    /// The current time, for end-of-life decisions.
+    pub clock: C,
+}
+
+// === impl ContainerdScanner ===
+
+impl<C: FnMut() -> Timestamp> ContainerdScanner<C> {
+    /// Scans one image handed over by the collector (or listed by CRI).
+    pub fn scan_image(&mut self, image: &drydock_api::Image) -> ImageScan {
+        let name = image.names.first().unwrap_or(&image.image_id).clone();
+        let now = (self.clock)();
+        let started = Instant::now();
+        match self.images.resolve(image) {
+            Ok(resolved) => {
+                let mut scan = self.scanner.scan(self.images.store(), &resolved, now);
+                scan.timings.read_ms = elapsed_ms(started) - scan.timings.match_ms;
+                scan.image = name;
+                scan
+            }
+            Err(error) => {
+                let mut scan = ImageScan::failed(name, error.to_string());
+                scan.image_id = Some(image.image_id.clone());
+                scan
+            }
+        }
+    }
+}
+
+impl<C: FnMut() -> Timestamp> crate::scan::ScanImage for ContainerdScanner<C> {
+    fn scan(&mut self, image: &drydock_api::Image) -> Verdict {
+        self.scan_image(image).assessment.verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_are_found_by_their_config_digest_and_other_blobs_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = dir.path().join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).unwrap();
+        let manifest = br#"{"schemaVersion":2,"config":{"digest":"sha256:cc"},"layers":[]}"#;
+        let hex = Digest::sha256_of(manifest).hex().to_owned();
+        std::fs::write(blobs.join(&hex), manifest).unwrap();
+        std::fs::write(blobs.join("aa"), b"\x1f\x8b not json").unwrap();
+        std::fs::write(blobs.join("bb"), br#"{"architecture":"amd64"}"#).unwrap();
+        let map = manifests_by_config(&blobs);
+        assert_eq!(map.len(), 1);
+        assert_eq!(map["cc"].hex(), hex);
+    }
+
+    #[test]
+    fn interest_covers_both_os_release_paths_and_status_d() {
+        let interest = interest();
+        assert!(interest.wants("etc/os-release"));
+        assert!(interest.wants("usr/lib/os-release"));
+        assert!(interest.wants("var/lib/dpkg/status.d/tzdata"));
+        assert!(!interest.wants("usr/bin/ls"));
+    }
+}

@@ -1,0 +1,320 @@
+//! `drydock scan`: scan images from files (OCI layout, OCI archive, docker-archive) or held by
+//! containerd, print a table or JSON, and exit 0 unless `--exit-code` asks otherwise.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use drydock_cleaner::inventory::{ContainerdImages, ContainerdScanner, ImageScan, ImageScanner};
+use drydock_cri::inuse::ImageIndex;
+use drydock_cri::{CriClient, Endpoint, ImageRuntime};
+use drydock_imagefs::{DockerArchive, OciArchive, OciLayout, Platform};
+use drydock_vuln::config::SeverityName;
+use drydock_vuln::{Index, ScannerConfig, Severity, Verdict};
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::cli::{ContainerdArgs, Output, ScanArgs, ScanPolicyArgs};
+use crate::cmd::table;
+
+/// The JSON report.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ScanReport {
+    db: drydock_vuln::IndexInfo,
+    images: Vec<ImageScan>,
+    layers_read: u64,
+    total_ms: f64,
+}
+
+/// The scanner configuration: the file (Eraser's scanner YAML) or Eraser's defaults, with the
+/// command-line overrides applied. Ignored keys are logged.
+pub(crate) fn scanner_config(policy: &ScanPolicyArgs) -> anyhow::Result<ScannerConfig> {
+    let mut config = match &policy.scanner_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            parse_scanner_config(&text, &path.display().to_string())?
+        }
+        None => ScannerConfig::default(),
+    };
+    if !policy.severity.is_empty() {
+        config.vulnerabilities.severities = policy
+            .severity
+            .iter()
+            .map(|name| {
+                Severity::from_name(name.trim())
+                    .map(SeverityName)
+                    .with_context(|| {
+                        format!("--severity: unknown severity {name:?} (expected UNKNOWN, LOW, MEDIUM, HIGH or CRITICAL)")
+                    })
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    if policy.ignore_unfixed {
+        config.vulnerabilities.ignore_unfixed = true;
+    }
+    Ok(config)
+}
+
+/// Parses Eraser's scanner YAML, logging what is accepted but ignored.
+pub(crate) fn parse_scanner_config(text: &str, source: &str) -> anyhow::Result<ScannerConfig> {
+    let parsed = drydock_vuln::config::parse(text).with_context(|| source.to_owned())?;
+    for warning in &parsed.warnings {
+        tracing::warn!(source, "{warning}");
+    }
+    Ok(parsed.config)
+}
+
+/// The platform to scan: the flag, else this machine's.
+pub(crate) fn platform(args: &ContainerdArgs) -> anyhow::Result<Platform> {
+    match &args.platform {
+        Some(text) => Ok(text.parse()?),
+        None => {
+            let architecture = match std::env::consts::ARCH {
+                "x86_64" => "amd64",
+                "aarch64" => "arm64",
+                "x86" => "386",
+                other => other,
+            };
+            Ok(Platform {
+                os: "linux".to_owned(),
+                architecture: architecture.to_owned(),
+                variant: None,
+            })
+        }
+    }
+}
+
+/// One thing to scan.
+enum Target {
+    File(String),
+    Containerd(drydock_api::Image),
+}
+
+pub(crate) async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let config = scanner_config(&args.policy)?;
+    let platform = platform(&args.containerd)?;
+    let index = Index::open(&args.db)?;
+    let db = index.info()?;
+    let mut targets = Vec::new();
+    let mut containerd_names = Vec::new();
+    for image in &args.images {
+        if Path::new(image).exists() {
+            targets.push(Target::File(image.clone()));
+        } else {
+            containerd_names.push(image.clone());
+        }
+    }
+    if args.all_images || !containerd_names.is_empty() {
+        let endpoint: Endpoint = args.runtime_endpoint.parse()?;
+        let mut client = CriClient::connect(&endpoint).await?;
+        let records = client.list_images().await?;
+        let found = ImageIndex::new(&records);
+        if args.all_images {
+            targets.extend(records.iter().map(|r| Target::Containerd(r.to_pipe())));
+        }
+        for name in containerd_names {
+            let Some(position) = found.find(&name) else {
+                bail!("{name}: not a file, and no image of that name in the runtime at {endpoint}");
+            };
+            targets.push(Target::Containerd(records[position].to_pipe()));
+        }
+    }
+    let mut scanner = ContainerdScanner {
+        images: ContainerdImages::new(&args.containerd.containerd_root, platform.clone()),
+        scanner: ImageScanner::new(index, config),
+        clock: Timestamp::now,
+    };
+    let started = Instant::now();
+    let progress = targets.len() > 1 && std::io::stderr().is_terminal();
+    let mut scans = Vec::with_capacity(targets.len());
+    for (position, target) in targets.iter().enumerate() {
+        let label = match target {
+            Target::File(path) => path.clone(),
+            Target::Containerd(image) => image.names.first().unwrap_or(&image.image_id).clone(),
+        };
+        if progress {
+            eprint!(
+                "\r\x1b[2Kscanning {}/{}: {label}",
+                position + 1,
+                targets.len()
+            );
+        }
+        scans.push(match target {
+            Target::File(path) => scan_file(&scanner.scanner, path, &platform),
+            Target::Containerd(image) => scanner.scan_image(image),
+        });
+    }
+    if progress {
+        eprint!("\r\x1b[2K");
+    }
+    let report = ScanReport {
+        db,
+        layers_read: scanner.scanner.layers_read(),
+        total_ms: started.elapsed().as_secs_f64() * 1000.0,
+        images: scans,
+    };
+    let mut stdout = std::io::stdout().lock();
+    match args.format {
+        Output::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &report)?;
+            writeln!(stdout)?;
+        }
+        Output::Table => write!(stdout, "{}", render(&report))?,
+    }
+    let flagged = report
+        .images
+        .iter()
+        .any(|scan| !matches!(scan.verdict(), Verdict::Ok));
+    Ok(match args.exit_code {
+        Some(code) if flagged => ExitCode::from(code),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// Scans an OCI layout directory, an OCI archive or a docker-archive.
+fn scan_file(scanner: &ImageScanner, path: &str, platform: &Platform) -> ImageScan {
+    let now = Timestamp::now();
+    let started = Instant::now();
+    let mut scan = if Path::new(path).is_dir() {
+        match OciLayout::open(path).and_then(|layout| Ok((layout.image(None, platform)?, layout))) {
+            Ok((image, layout)) => scanner.scan(&layout, &image, now),
+            Err(error) => ImageScan::failed(path, error.to_string()),
+        }
+    } else {
+        match OciArchive::open(path).and_then(|a| Ok((a.image(None, platform)?, a))) {
+            Ok((image, archive)) => scanner.scan(&archive, &image, now),
+            Err(oci_error) => match DockerArchive::open(path).and_then(|a| Ok((a.image(None)?, a)))
+            {
+                Ok((image, archive)) => scanner.scan(&archive, &image, now),
+                Err(docker_error) => ImageScan::failed(
+                    path,
+                    format!(
+                        "not an OCI archive ({oci_error}) nor a docker-archive ({docker_error})"
+                    ),
+                ),
+            },
+        }
+    };
+    scan.image = path.to_owned();
+    scan.timings.read_ms = started.elapsed().as_secs_f64() * 1000.0 - scan.timings.match_ms;
+    scan
+}
+
+/// The table: one row per image, then one per finding.
+fn render(report: &ScanReport) -> String {
+    let rows: Vec<[String; 6]> = report
+        .images
+        .iter()
+        .map(|scan| {
+            let os = scan
+                .os
+                .as_ref()
+                .map_or("-".to_owned(), |os| format!("{} {}", os.family, os.version));
+            let eol = match scan.assessment.eol_status {
+                Some(drydock_vuln::EolStatus::EndOfLife { since }) => format!("EOL since {since}"),
+                Some(drydock_vuln::EolStatus::Supported { until: Some(until) }) => {
+                    format!("until {until}")
+                }
+                Some(drydock_vuln::EolStatus::Supported { until: None }) => "supported".to_owned(),
+                Some(drydock_vuln::EolStatus::Unknown) => "unknown".to_owned(),
+                None => "-".to_owned(),
+            };
+            let (verdict, detail) = match scan.verdict() {
+                Verdict::Ok => ("ok", String::new()),
+                Verdict::NonCompliant { findings, eol } => (
+                    "NON-COMPLIANT",
+                    match (findings.len(), eol) {
+                        (0, _) => "end of life".to_owned(),
+                        (n, true) => format!("{n} finding(s), end of life"),
+                        (n, false) => format!("{n} finding(s)"),
+                    },
+                ),
+                Verdict::Failed { reason } => ("FAILED", one_line(reason)),
+            };
+            [
+                scan.image.clone(),
+                os,
+                eol,
+                scan.packages.to_string(),
+                verdict.to_owned(),
+                detail,
+            ]
+        })
+        .collect();
+    let mut out = table::render(
+        ["IMAGE", "OS", "SUPPORT", "PACKAGES", "VERDICT", "DETAIL"],
+        &rows,
+    );
+    let findings: Vec<[String; 6]> = report
+        .images
+        .iter()
+        .flat_map(|scan| {
+            let findings = match scan.verdict() {
+                Verdict::NonCompliant { findings, .. } => &findings[..],
+                _ => &[],
+            };
+            findings.iter().map(|f| {
+                [
+                    scan.image.clone(),
+                    f.id.clone(),
+                    f.package.clone(),
+                    f.installed.clone(),
+                    f.fixed.clone().unwrap_or_else(|| "(unfixed)".to_owned()),
+                    f.severity.to_string(),
+                ]
+            })
+        })
+        .collect();
+    if !findings.is_empty() {
+        out.push('\n');
+        out.push_str(&table::render(
+            [
+                "IMAGE",
+                "VULNERABILITY",
+                "PACKAGE",
+                "INSTALLED",
+                "FIXED",
+                "SEVERITY",
+            ],
+            &findings,
+        ));
+    }
+    let flagged = report
+        .images
+        .iter()
+        .filter(|s| matches!(s.verdict(), Verdict::NonCompliant { .. }))
+        .count();
+    let failed = report
+        .images
+        .iter()
+        .filter(|s| matches!(s.verdict(), Verdict::Failed { .. }))
+        .count();
+    out.push_str(&format!(
+        "\nscanned {} image(s) in {:.0} ms ({} layer(s) read): {} non-compliant, {} failed; index built {}\n",
+        report.images.len(),
+        report.total_ms,
+        report.layers_read,
+        flagged,
+        failed,
+        report.db.built_at
+    ));
+    out
+}
+
+/// Longest failure reason shown in the table (the JSON has it whole).
+const MAX_REASON_CHARS: usize = 160;
+
+/// A reason fit for a table cell: one line, bounded (tar errors can quote file contents).
+fn one_line(reason: &str) -> String {
+    let flat: String = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > MAX_REASON_CHARS {
+        let cut: String = flat.chars().take(MAX_REASON_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}
