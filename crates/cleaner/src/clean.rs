@@ -1,9 +1,13 @@
 //! Carrying out decisions against the runtime, with one structured log line per image in
 //! Eraser's stable phrases (`removed image`, `image is running`, `image is excluded`,
-//! `image is not on node`, `error removing image`), and the node-local `drydock clean`.
+//! `image is not on node`, `error removing image`), and the node-local `drydock clean`, which
+//! with a vulnerability index removes only the unused images that are vulnerable or end-of-life.
+
+use std::collections::HashMap;
 
 use drydock_cri::client::snapshot;
-use drydock_cri::{ExclusionSet, ImageRuntime, RemoveOutcome};
+use drydock_cri::{ExclusionSet, ImageRecord, ImageRuntime, RemoveOutcome};
+use drydock_vuln::ScannerConfig;
 use tracing::{error, info};
 
 use crate::Result;
@@ -72,6 +76,10 @@ pub async fn execute<R: ImageRuntime>(
                 info!(given = given_field, image_id, name = %name, pattern = %pattern, "image is excluded");
                 (Action::Kept, decision.verdict.to_string())
             }
+            (Verdict::Compliant(why), _) => {
+                info!(given = given_field, image_id, name = %name, reason = %why, "image is not vulnerable");
+                (Action::Kept, why.clone())
+            }
             (Verdict::NotOnNode | Verdict::Remove, _) => {
                 info!(given = given_field, "image is not on node");
                 (Action::NotOnNode, Verdict::NotOnNode.to_string())
@@ -129,6 +137,85 @@ pub async fn clean<R: ImageRuntime>(
     if options.targets == Targets::All && !options.dry_run {
         log_prune(&totals);
     }
+    Ok(Report {
+        endpoint: endpoint.to_owned(),
+        runtime: runtime_name.to_owned(),
+        dry_run: options.dry_run,
+        images,
+        totals,
+    })
+}
+
+/// Scans images for [`clean_scanned`]: the verdict for one image record.
+pub type ScanFn<'a> = dyn FnMut(&ImageRecord) -> drydock_vuln::Verdict + 'a;
+
+/// Like [`clean`], but scans every image that would be removed and removes it only when the
+/// scanner condemns it under `config` (vulnerable, end-of-life, or failed with
+/// `deleteFailedImages`); the others are kept with the reason `not vulnerable`. Removed images
+/// carry the scanner's reason.
+///
+/// # Errors
+/// When the runtime cannot be listed. Individual removal failures are reported per image.
+pub async fn clean_scanned<R: ImageRuntime>(
+    runtime: &mut R,
+    endpoint: &str,
+    runtime_name: &str,
+    options: &CleanOptions,
+    config: &ScannerConfig,
+    scan: &mut ScanFn<'_>,
+) -> Result<Report> {
+    let snapshot = snapshot(runtime).await?;
+    let mut decisions = decide(
+        &snapshot,
+        &options.targets,
+        &options.exclusions,
+        &options.protected,
+    );
+    let mut reasons: HashMap<String, String> = HashMap::new();
+    for decision in &mut decisions {
+        let (Verdict::Remove, Some(image)) = (&decision.verdict, &decision.image) else {
+            continue;
+        };
+        let verdict = scan(image);
+        let name = image.display_name();
+        let reason = match &verdict {
+            drydock_vuln::Verdict::Ok => "not vulnerable".to_owned(),
+            drydock_vuln::Verdict::NonCompliant { findings, eol } => {
+                if *eol {
+                    info!(image_id = %image.id, name, "image is end of life");
+                }
+                if !findings.is_empty() {
+                    info!(image_id = %image.id, name, count = findings.len(), "vulnerable image found");
+                }
+                match (findings.len(), eol) {
+                    (0, _) => "end of life".to_owned(),
+                    (n, true) => format!("vulnerable ({n} finding(s)) and end of life"),
+                    (n, false) => format!("vulnerable ({n} finding(s))"),
+                }
+            }
+            drydock_vuln::Verdict::Failed { reason } => {
+                error!(image_id = %image.id, name, error = %reason, "error scanning image");
+                if config.delete_failed_images {
+                    format!("scan failed: {reason}")
+                } else {
+                    format!("scan failed, kept (deleteFailedImages is false): {reason}")
+                }
+            }
+        };
+        if verdict.should_delete(config) {
+            reasons.insert(image.id.clone(), reason);
+        } else {
+            decision.verdict = Verdict::Compliant(reason);
+        }
+    }
+    let mut images = execute(runtime, decisions, options.dry_run).await;
+    for result in &mut images {
+        let reason = result.id.as_ref().and_then(|id| reasons.get(id));
+        if let (Some(reason), Action::Removed | Action::WouldRemove) = (reason, result.action) {
+            result.reason.clone_from(reason);
+        }
+    }
+    let totals = Totals::of(&images);
     Ok(Report {
         endpoint: endpoint.to_owned(),
         runtime: runtime_name.to_owned(),
@@ -215,6 +302,52 @@ mod tests {
         assert!(runtime.removed.is_empty());
         assert_eq!(report.totals.would_remove, 1);
         assert_eq!(report.totals.bytes_reclaimed, 1000);
+    }
+
+    #[tokio::test]
+    async fn with_a_scanner_only_condemned_images_go_and_clean_ones_stay_as_not_vulnerable() {
+        let mut runtime = FakeRuntime {
+            images: vec![
+                image("sha256:a", "docker.io/library/vulnerable:1"),
+                image("sha256:b", "docker.io/library/clean:1"),
+                image("sha256:c", "docker.io/library/broken:1"),
+            ],
+            ..FakeRuntime::default()
+        };
+        let mut scan = |record: &ImageRecord| match record.id.as_str() {
+            "sha256:a" => drydock_vuln::Verdict::NonCompliant {
+                findings: vec![],
+                eol: true,
+            },
+            "sha256:c" => drydock_vuln::Verdict::failed("corrupt layer"),
+            _ => drydock_vuln::Verdict::Ok,
+        };
+        let config = ScannerConfig {
+            delete_failed_images: false,
+            ..ScannerConfig::default()
+        };
+        let report = clean_scanned(
+            &mut runtime,
+            "e",
+            "fake",
+            &options(false),
+            &config,
+            &mut scan,
+        )
+        .await
+        .unwrap();
+        assert_eq!(runtime.removed, vec!["sha256:a"]);
+        let reasons: Vec<(&str, &str)> = report
+            .images
+            .iter()
+            .map(|r| (r.image.as_str(), r.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons[0],
+            ("docker.io/library/vulnerable:1", "end of life")
+        );
+        assert_eq!(reasons[1], ("docker.io/library/clean:1", "not vulnerable"));
+        assert!(reasons[2].1.starts_with("scan failed, kept"), "{reasons:?}");
     }
 
     #[tokio::test]

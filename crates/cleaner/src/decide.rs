@@ -36,6 +36,9 @@ pub enum Verdict {
     Excluded(String),
     /// A requested spelling that names no image on this node.
     NotOnNode,
+    /// Unused, but kept because the scanner found nothing against it (`clean --vulndb`); the
+    /// text says why (`not vulnerable`, or a scan failure kept by `deleteFailedImages: false`).
+    Compliant(String),
 }
 
 /// One decision.
@@ -71,6 +74,7 @@ impl fmt::Display for Verdict {
             Self::InUse(why) => write!(f, "{why}"),
             Self::Excluded(pattern) => write!(f, "excluded by {pattern}"),
             Self::NotOnNode => f.write_str("not on this node"),
+            Self::Compliant(why) => f.write_str(why),
         }
     }
 }
@@ -155,6 +159,7 @@ pub fn tally(decisions: &[Decision]) -> HashMap<&'static str, usize> {
             Verdict::InUse(_) => "in_use",
             Verdict::Excluded(_) => "excluded",
             Verdict::NotOnNode => "not_on_node",
+            Verdict::Compliant(_) => "compliant",
         };
         *counts.entry(key).or_insert(0) += 1;
     }

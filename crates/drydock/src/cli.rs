@@ -246,6 +246,15 @@ pub(crate) struct CleanArgs {
     /// Result format.
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
     pub(crate) output: Output,
+    /// Automatic mode: scan the unused images against this vulnerability index and remove
+    /// only the vulnerable or end-of-life ones (per the scanner configuration); the others are
+    /// kept as "not vulnerable".
+    #[arg(long, env = "DRYDOCK_VULNDB", value_name = "FILE")]
+    pub(crate) vulndb: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) policy: ScanPolicyArgs,
+    #[command(flatten)]
+    pub(crate) containerd: ContainerdArgs,
 }
 
 /// What must never be removed, besides images in use: shared by `clean` and the stages.

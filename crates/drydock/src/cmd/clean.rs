@@ -1,15 +1,19 @@
-//! `drydock clean`: the collect → remove pipeline in one process on this host.
+//! `drydock clean`: the collect → remove pipeline in one process on this host; with
+//! `--vulndb`, collect → scan → remove (only the vulnerable or end-of-life unused images go).
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use drydock_cleaner::clean::{CleanOptions, clean};
+use drydock_cleaner::clean::{CleanOptions, clean, clean_scanned};
 use drydock_cleaner::decide::Targets;
 use drydock_cleaner::exclusions;
+use drydock_cleaner::inventory::{ContainerdImages, ContainerdScanner, ImageScanner};
 use drydock_cri::{CriClient, Endpoint, ExclusionSet};
+use drydock_vuln::Index;
 
 use crate::cli::{CleanArgs, Output};
+use crate::cmd::scan::{platform, scanner_config};
 
 /// Exit code when some removals failed (the run itself worked).
 const EXIT_SOME_FAILED: u8 = 2;
@@ -34,7 +38,33 @@ pub(crate) async fn run(args: CleanArgs) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
     };
     let runtime_name = client.runtime();
-    let report = clean(&mut client, &endpoint.to_string(), &runtime_name, &options).await?;
+    let endpoint_name = endpoint.to_string();
+    let report = match &args.vulndb {
+        None => clean(&mut client, &endpoint_name, &runtime_name, &options).await?,
+        Some(db) => {
+            let config = scanner_config(&args.policy)?;
+            let mut scanner = ContainerdScanner {
+                images: ContainerdImages::new(
+                    &args.containerd.containerd_root,
+                    platform(&args.containerd)?,
+                ),
+                scanner: ImageScanner::new(Index::open(db)?, config.clone()),
+                clock: jiff::Timestamp::now,
+            };
+            let mut scan = |record: &drydock_cri::ImageRecord| {
+                scanner.scan_image(&record.to_pipe()).assessment.verdict
+            };
+            clean_scanned(
+                &mut client,
+                &endpoint_name,
+                &runtime_name,
+                &options,
+                &config,
+                &mut scan,
+            )
+            .await?
+        }
+    };
     let mut stdout = std::io::stdout().lock();
     match args.output {
         Output::Json => {
