@@ -2,7 +2,8 @@
 # Builds a small, reproducible two-layer OCI image archive without a registry or a builder:
 # layer 1 is a static busybox with a few applets, layer 2 a Debian 12 os-release, a dpkg status
 # file and a marker file that makes each image name's content (and so its image ID) distinct.
-# Usage: build-image.sh OUT.tar NAME [CMD...]     (MARKER=text overrides the marker content)
+# Usage: build-image.sh OUT.tar NAME [CMD...]     (MARKER=text overrides the marker content;
+# STATUS_FILE=path writes that file as the dpkg status instead of the default libssl3 + zlib1g)
 set -euo pipefail
 OUT=$1; NAME=$2; shift 2
 CMD=("$@"); [ ${#CMD[@]} -gt 0 ] || CMD=(/bin/sleep 3600)
@@ -12,7 +13,9 @@ W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 mkdir -p "$W/l1/bin" "$W/l2/var/lib/dpkg" "$W/l2/etc" "$W/oci/blobs/sha256"
 cp "$BUSYBOX" "$W/l1/bin/busybox"
 for a in sh sleep cat ls true; do ln -s busybox "$W/l1/bin/$a"; done
+if [ -n "${STATUS_FILE:-}" ]; then cp "$STATUS_FILE" "$W/l2/var/lib/dpkg/status"; else
 printf 'Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u2\n\nPackage: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nSource: zlib\nVersion: 1:1.2.13.dfsg-1\n\n' > "$W/l2/var/lib/dpkg/status"
+fi
 printf 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\nID=debian\n' > "$W/l2/etc/os-release"
 printf '%s\n' "${MARKER:-$NAME}" > "$W/l2/etc/drydock-sample"
 TAROPTS=(--sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu)

@@ -116,14 +116,28 @@ impl Containerd {
 
     /// Builds a sample image named `name` (distinct content per name) and imports it.
     pub fn add_image(&self, name: &str, cmd: &[&str]) {
+        self.add_image_with_status(name, cmd, None);
+    }
+
+    /// Like [`Containerd::add_image`], with `status` (a dpkg status file) written as the
+    /// image's `var/lib/dpkg/status` instead of the default (a vulnerable libssl3, zlib1g).
+    pub fn add_image_with_status(&self, name: &str, cmd: &[&str], status: Option<&Path>) {
         let tar = self
             .base
             .join(format!("{}.tar", name.replace(['/', ':', '@'], "_")));
-        run(Command::new(script("build-image.sh"))
-            .arg(&tar)
-            .arg(name)
-            .args(cmd));
+        let mut build = Command::new(script("build-image.sh"));
+        build.arg(&tar).arg(name).args(cmd);
+        if let Some(status) = status {
+            build.env("STATUS_FILE", status);
+        }
+        run(&mut build);
         run(self.ctr().args(["images", "import"]).arg(&tar));
+    }
+
+    /// containerd's root directory (holding `io.containerd.content.v1.content`).
+    #[must_use]
+    pub fn root(&self) -> PathBuf {
+        self.base.join("root")
     }
 
     /// Builds a sample image and imports it under `base_name@sha256:<manifest>` only (no

@@ -1,0 +1,285 @@
+//! The scanner end to end: `drydock vulndb build` over the OSV fixtures, `drydock scan` over an
+//! OCI archive built here, `drydock clean --vulndb` and the collector → scanner → remover
+//! pipeline against a private containerd. The sample images are Debian 12 with libssl3
+//! 3.0.11-1~deb12u2 (source openssl), which the fixtures make vulnerable (CVE-2099-0001, LOW,
+//! unfixed); the clean image's dpkg status holds only `base-files`, which no record names.
+//! Needs root and `containerd`, `runc`, `busybox-static` (`scripts/test.sh` installs them).
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test, with its backtrace
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use drydock_cri::ImageRuntime;
+use drydock_testkit::Containerd;
+use drydock_testkit::containerd::repo_root;
+use serde_json::Value;
+
+const VULNERABLE: &str = "localhost/demo/vulnerable:1";
+const CLEAN: &str = "localhost/demo/clean:1";
+
+/// A dpkg status naming no package the fixtures have records for.
+const CLEAN_STATUS: &str = "Package: base-files\nStatus: install ok installed\n\
+Architecture: amd64\nVersion: 12.4+deb12u5\n\n";
+
+fn drydock(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args(args)
+        .env("DRYDOCK_LOG_FORMAT", "json")
+        .output()
+        .expect("drydock runs")
+}
+
+fn succeeded(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Builds the fixture index into `dir` with `drydock vulndb build`.
+fn build_index(dir: &Path) -> PathBuf {
+    let fixtures = repo_root().join("crates/vuln/tests/fixtures/osv");
+    let db = dir.join("vuln.db");
+    let output = drydock(&[
+        "vulndb",
+        "build",
+        "--osv",
+        fixtures.join("debian12").to_str().unwrap(),
+        "--osv",
+        fixtures.join("handwritten").to_str().unwrap(),
+        "-o",
+        db.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    succeeded(&output, "vulndb build");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["records"].as_u64().unwrap() > 0, "{report}");
+    db
+}
+
+fn clean_status(dir: &Path) -> PathBuf {
+    let path = dir.join("clean-status");
+    std::fs::write(&path, CLEAN_STATUS).unwrap();
+    path
+}
+
+async fn tags(ctrd: &Containerd) -> Vec<String> {
+    let mut client = ctrd.client().await;
+    client
+        .list_images()
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|image| image.repo_tags)
+        .collect()
+}
+
+#[test]
+fn vulndb_info_describes_the_index_it_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_index(dir.path());
+    let output = drydock(&["vulndb", "info", db.to_str().unwrap(), "--format", "json"]);
+    succeeded(&output, "vulndb info");
+    let info: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let debian12 = info["ecosystems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["ecosystem"] == "Debian:12")
+        .unwrap_or_else(|| panic!("no Debian:12 in {info}"));
+    assert!(debian12["records"].as_u64().unwrap() > 0, "{info}");
+    assert_eq!(
+        info["withdrawn"], 1,
+        "the handwritten withdrawn record is skipped: {info}"
+    );
+    let table = drydock(&["vulndb", "info", db.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("Debian:12"));
+}
+
+#[test]
+fn scan_reports_an_oci_archive_as_vulnerable_and_exits_zero_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_index(dir.path());
+    let archive = dir.path().join("vulnerable.tar");
+    let built = Command::new(repo_root().join("scripts/lib/build-image.sh"))
+        .arg(&archive)
+        .arg(VULNERABLE)
+        .output()
+        .unwrap();
+    succeeded(&built, "build-image.sh");
+    let archive = archive.to_str().unwrap();
+    let db = db.to_str().unwrap();
+
+    let output = drydock(&["scan", "--db", db, archive, "--format", "json"]);
+    succeeded(&output, "scan");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let image = &report["images"][0];
+    assert_eq!(image["verdict"], "nonCompliant", "{report:#}");
+    assert_eq!(image["os"]["family"], "debian");
+    assert_eq!(image["os"]["release"], "12");
+    assert_eq!(image["packages"], 2);
+    assert_eq!(image["findings"][0]["id"], "CVE-2099-0001", "{report:#}");
+    assert!(image["timings"]["readMs"].as_f64().is_some());
+
+    let flagged = drydock(&["scan", "--db", db, archive, "--exit-code", "5"]);
+    assert_eq!(flagged.status.code(), Some(5));
+    let table = String::from_utf8_lossy(&flagged.stdout);
+    assert!(table.contains("NON-COMPLIANT"), "{table}");
+    assert!(table.contains("CVE-2099-0001"), "{table}");
+
+    // The only counted finding is LOW: asking for HIGH and above makes the image compliant.
+    let high = drydock(&[
+        "scan",
+        "--db",
+        db,
+        archive,
+        "--severity",
+        "HIGH,CRITICAL",
+        "--exit-code",
+        "5",
+    ]);
+    assert_eq!(
+        high.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&high.stdout)
+    );
+}
+
+#[tokio::test]
+async fn clean_with_a_vulndb_removes_the_vulnerable_image_and_keeps_the_clean_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_index(dir.path());
+    let ctrd = Containerd::start();
+    ctrd.add_image(VULNERABLE, &[]);
+    ctrd.add_image_with_status(CLEAN, &[], Some(&clean_status(dir.path())));
+    let endpoint = ctrd.endpoint().to_string();
+    let root = ctrd.root();
+
+    let output = drydock(&[
+        "clean",
+        "--runtime-endpoint",
+        &endpoint,
+        "--vulndb",
+        db.to_str().unwrap(),
+        "--containerd-root",
+        root.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    succeeded(&output, "clean --vulndb");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let entry = |name: &str| {
+        report["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["image"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} not in {report:#}"))
+    };
+    assert_eq!(entry(VULNERABLE)["action"], "removed", "{report:#}");
+    assert!(
+        entry(VULNERABLE)["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("vulnerable"),
+        "{report:#}"
+    );
+    assert_eq!(entry(CLEAN)["action"], "kept");
+    assert_eq!(entry(CLEAN)["reason"], "not vulnerable");
+    let remaining = tags(&ctrd).await;
+    assert!(remaining.contains(&CLEAN.to_owned()), "{remaining:?}");
+    assert!(!remaining.contains(&VULNERABLE.to_owned()), "{remaining:?}");
+}
+
+#[tokio::test]
+async fn collector_scanner_and_remover_remove_only_the_vulnerable_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_index(dir.path());
+    let ctrd = Containerd::start();
+    ctrd.add_image(VULNERABLE, &[]);
+    ctrd.add_image_with_status(CLEAN, &[], Some(&clean_status(dir.path())));
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    // An EraserConfig as the manager mounts it, with a scanner config that keeps failures.
+    let config = dir.path().join("controller_manager_config.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: eraser.sh/v1alpha3\nkind: EraserConfig\ncomponents:\n  scanner:\n    enabled: true\n    config: |\n      deleteFailedImages: false\n      vulnerabilities:\n        ignoreUnfixed: false\n",
+    )
+    .unwrap();
+    let endpoint = ctrd.endpoint().to_string();
+    let pipes = shared.to_str().unwrap();
+    let stage = [
+        "--runtime-endpoint",
+        &endpoint,
+        "--pipe-dir",
+        pipes,
+        "--exclusion-dir",
+        pipes,
+    ];
+    let spawn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_drydock"))
+            .args(args)
+            .env("DRYDOCK_LOG_FORMAT", "json")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let root = ctrd.root();
+    let collector = spawn(&[&["collector"][..], &stage].concat());
+    let scanner = spawn(&[
+        "scanner",
+        "--config",
+        config.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--pipe-dir",
+        pipes,
+        "--containerd-root",
+        root.to_str().unwrap(),
+    ]);
+    let termination = dir.path().join("termination-log");
+    let remover = spawn(
+        &[
+            &["remover"][..],
+            &stage,
+            &["--termination-log", termination.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    // Each stage ends by itself once the remover has written `complete`; the remover's
+    // completion pipes give up after 10 s, so these waits are bounded.
+    let remover = remover.wait_with_output().unwrap();
+    let scanner = scanner.wait_with_output().unwrap();
+    let collector = collector.wait_with_output().unwrap();
+    succeeded(&remover, "remover");
+    succeeded(&scanner, "scanner");
+    succeeded(&collector, "collector");
+
+    let logs = String::from_utf8_lossy(&scanner.stderr);
+    assert!(
+        logs.contains("\"message\":\"scanning image with id\""),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("\"message\":\"vulnerable image found\""),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("\"message\":\"scanning complete, waiting for remover to finish...\""),
+        "{logs}"
+    );
+    let summary: Value = serde_json::from_slice(&std::fs::read(&termination).unwrap()).unwrap();
+    assert_eq!(
+        summary["removedImages"],
+        serde_json::json!([VULNERABLE]),
+        "{summary}"
+    );
+    let remaining = tags(&ctrd).await;
+    assert!(remaining.contains(&CLEAN.to_owned()), "{remaining:?}");
+    assert!(!remaining.contains(&VULNERABLE.to_owned()), "{remaining:?}");
+}
