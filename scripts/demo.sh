@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Drydock's main job on this machine, no cluster needed: starts a private containerd, loads
 # sample images built locally, runs one of them in a pod, shows what `drydock clean --dry-run`
-# would do, cleans for real, shows what is left, and tears everything down.
+# would do, cleans for real, shows what is left; then compiles a small OSV index from
+# testdata/osv, scans two more images and cleans in automatic mode (`clean --vulndb`: only the
+# vulnerable one goes), and tears everything down.
 # Needs root (it runs containerd); installs containerd, runc and busybox-static if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +38,32 @@ echo "== drydock clean --dry-run --exclude 'localhost:5000/platform/*'"
 echo
 echo "== drydock clean --exclude 'localhost:5000/platform/*'"
 "$DRYDOCK" clean --runtime-endpoint "$SOCK" --exclude 'localhost:5000/platform/*' 2>/dev/null
+
+echo
+echo "== images left on the node"
+ctr_ images ls -q | grep -v '^sha256:'
+
+echo
+echo "== drydock vulndb build --osv testdata/osv (a few committed OSV records)"
+"$DRYDOCK" vulndb build --osv testdata/osv -o "$BASE/vuln.db" 2>/dev/null
+
+echo
+echo "== loading localhost/shop/legacy:1 (libssl3 3.0.11-1~deb12u2) and localhost/shop/patched:3 (no openssl)"
+scripts/lib/build-image.sh "$BASE/img.tar" localhost/shop/legacy:1
+ctr_ images import "$BASE/img.tar" >/dev/null
+printf 'Package: base-files\nStatus: install ok installed\nArchitecture: amd64\nVersion: 12.4+deb12u5\n\n' > "$BASE/clean-status"
+STATUS_FILE="$BASE/clean-status" scripts/lib/build-image.sh "$BASE/img.tar" localhost/shop/patched:3
+ctr_ images import "$BASE/img.tar" >/dev/null
+
+echo
+echo "== drydock scan localhost/shop/legacy:1 localhost/shop/patched:3"
+"$DRYDOCK" scan --runtime-endpoint "$SOCK" --containerd-root "$BASE/root" --db "$BASE/vuln.db" \
+  localhost/shop/legacy:1 localhost/shop/patched:3 2>/dev/null
+
+echo
+echo "== drydock clean --vulndb (automatic mode: only vulnerable or end-of-life unused images go)"
+"$DRYDOCK" clean --runtime-endpoint "$SOCK" --containerd-root "$BASE/root" --vulndb "$BASE/vuln.db" \
+  --exclude 'localhost:5000/platform/*' 2>/dev/null
 
 echo
 echo "== images left on the node"
