@@ -135,11 +135,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     let metrics = RebootMetrics::register(&mut registry, &config.node_id);
     let ready = Readiness::default();
-    let listener = admin::bind(&admin::listen_address(
-        &config.metrics_host,
-        config.metrics_port,
-    ))
-    .await?;
+    let addr = admin::listen_address(&config.metrics_host, config.metrics_port);
+    let listener = admin::bind(&addr).await?;
+    info!(%addr, "serving /metrics, /healthz and /readyz");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(admin::serve(
         listener,

@@ -1,0 +1,150 @@
+//! `drydock rebootd` as a process: kured's flags, the `kured` program name, the metrics
+//! endpoint on a real port and a clean stop on SIGTERM.
+#![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_drydock");
+
+/// A kubeconfig for an API server that is never there: the daemon stays up, retrying.
+const UNREACHABLE_KUBECONFIG: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {token: t}\n";
+
+fn rebootd(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("rebootd")
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env("KURED_NODE_ID", "n1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn each_bad_flag_exits_non_zero_naming_the_flag() {
+    let cases: [(&[&str], &str); 7] = [
+        (&["--no-such-flag"], "--no-such-flag"),
+        (&["--period=-1h"], "--period"),
+        (&["--reboot-days=funday"], "--reboot-days"),
+        (&["--start-time=25:99"], "--start-time"),
+        (&["--reboot-method=kexec"], "--reboot-method"),
+        (&["--notify-url=carrier-pigeon://x"], "--notify-url"),
+        (&["--alert-filter-regexp=*"], "--alert-filter-regexp"),
+    ];
+    for (args, flag) in cases {
+        let out = rebootd(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn the_environment_overrides_the_command_line_as_in_kured() {
+    let out = Command::new(BIN)
+        .args(["rebootd", "--period=1h"])
+        .env("KURED_NODE_ID", "n1")
+        .env("KURED_PERIOD", "-5m")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KURED_PERIOD"));
+}
+
+#[test]
+fn invoked_as_kured_through_a_symlink_it_is_rebootd() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("kured");
+    std::os::unix::fs::symlink(BIN, &link).unwrap();
+    let out = Command::new(&link).arg("--help").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("Usage: kured"), "{stdout}");
+    for flag in [
+        "--reboot-sentinel",
+        "--lock-ttl",
+        "--notify-url",
+        "--metrics-port",
+    ] {
+        assert!(stdout.contains(flag), "{flag} missing from {stdout}");
+    }
+}
+
+fn get(port: u16, path: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn metrics_are_served_on_a_real_port_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, UNREACHABLE_KUBECONFIG).unwrap();
+    let sentinel = dir.path().join("reboot-required");
+    std::fs::write(&sentinel, "").unwrap();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["rebootd", "--metrics-host=127.0.0.1", "--log-format=json"])
+        .arg(format!("--metrics-port={port}"))
+        .arg(format!("--reboot-sentinel={}", sentinel.display()))
+        .env("KUBECONFIG", &kubeconfig)
+        .env("KURED_NODE_ID", "n1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Wait for the line logged once the socket is bound (no sleeping).
+    let serving = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|line| line.contains("serving /metrics"));
+    assert!(
+        serving.is_some_and(|l| l.starts_with('{')),
+        "no JSON start-up line"
+    );
+
+    // The sentinel is read before the first turn; wait for that turn (it fails: no API server).
+    let turn = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|line| line.contains("turn failed"));
+    assert!(turn.is_some());
+    let metrics = get(port, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains("kured_reboot_required{node=\"n1\"} 1"),
+        "{metrics}"
+    );
+    assert!(get(port, "/healthz").starts_with("HTTP/1.1 200"));
+    // Not ready: the API server was never reached.
+    assert!(get(port, "/readyz").starts_with("HTTP/1.1 503"));
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!Path::new(&format!("/proc/{pid}")).exists() || status.code() == Some(0));
+}
