@@ -36,6 +36,28 @@ pub const SYSTEM_EXCLUSION_CONFIGMAP: &str = "eraser-system-exclusion";
 pub const WORKER_SERVICE_ACCOUNT: &str = "eraser-imagejob-pods";
 /// Prefix of worker pod names: `eraser-<node>-<random>`.
 pub const WORKER_POD_PREFIX: &str = "eraser-";
+
+/// Drydock's own cluster state for the Image Cleaner, in the manager's namespace (Eraser kept
+/// it in memory). The manager writes these ConfigMaps; the admin commands read them.
+pub mod state {
+    /// ConfigMap holding the persisted schedule of automatic runs.
+    pub const STATE_CONFIGMAP: &str = "drydock-image-cleaner-state";
+    /// Key of the schedule (`drydock_cleaner::schedule::ScheduleState` as JSON) in
+    /// [`STATE_CONFIGMAP`].
+    pub const SCHEDULE_KEY: &str = "schedule.json";
+    /// Annotation on [`STATE_CONFIGMAP`] asking the manager for an automatic run now
+    /// (`drydock image-cleaner run` sets it to an RFC 3339 timestamp; the manager starts one run
+    /// per distinct value).
+    pub const RUN_REQUESTED_ANNOTATION: &str = "drydock.dev/run-requested";
+    /// ConfigMap holding the bounded history of finished jobs.
+    pub const HISTORY_CONFIGMAP: &str = "drydock-image-cleaner-history";
+    /// Key of the history (JSON) in [`HISTORY_CONFIGMAP`].
+    pub const HISTORY_KEY: &str = "history.json";
+    /// The Service in front of the manager (vulnerability index for the scanners, metrics).
+    pub const MANAGER_SERVICE: &str = "eraser-controller-manager";
+    /// Service account of the manager.
+    pub const MANAGER_SERVICE_ACCOUNT: &str = "eraser-controller-manager";
+}
 /// Container names inside a worker pod.
 pub mod containers {
     /// Lists unused images and hands them on.
