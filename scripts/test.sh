@@ -32,3 +32,11 @@ done
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+# End-to-end tests need a cluster (a bare control plane is enough): they run only when its
+# kubeconfig is given. They start the drydock binary built here (DRYDOCK_E2E_BIN overrides).
+if [ -n "${DRYDOCK_E2E_KUBECONFIG:-}" ]; then
+  echo "== cargo test -p drydock-e2e -- --ignored (cluster: $DRYDOCK_E2E_KUBECONFIG)"
+  cargo build -p drydock --bin drydock --locked
+  cargo test -p drydock-e2e --locked -- --ignored
+fi
