@@ -12,6 +12,7 @@ pub mod clean;
 pub mod decide;
 pub mod exclusions;
 pub mod fold;
+pub mod history;
 pub mod inventory;
 pub mod pipes;
 pub mod plan;
