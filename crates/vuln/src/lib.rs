@@ -1,5 +1,5 @@
 //! Drydock's vulnerability-scanner core: OS detection from release files, package inventories
-//! parsed from package-database bytes (dpkg, apk, the Mariner distroless manifest), exact
+//! parsed from package-database bytes (dpkg, apk, sqlite rpmdbs, the Mariner distroless manifest), exact
 //! version comparators (dpkg, rpm, apk-tools), OSV record reading, and the pure matcher that
 //! turns (OS, packages, OSV records) into findings with Trivy-compatible defaults.
 //!
@@ -68,13 +68,6 @@ pub enum Error {
         input: String,
         /// The detected on-disk format.
         format: RpmDbFormat,
-    },
-
-    /// A sqlite rpmdb: supported by the contract but not implemented yet in this crate.
-    #[error("rpm sqlite database {input} is not read yet (sqlite rpmdb support is pending)")]
-    RpmSqliteNotImplemented {
-        /// The database, usually its path inside the image.
-        input: String,
     },
 
     /// An OSV record is not valid JSON or does not follow the schema.

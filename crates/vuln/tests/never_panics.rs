@@ -24,6 +24,7 @@ proptest! {
         let _ = apk::parse_installed("installed", &bytes);
         let _ = rpm::parse_mariner_manifest("container-manifest-2", &bytes);
         let _ = rpm::parse_rpmdb("Packages", &bytes);
+        let _ = drydock_vuln::inventory::rpm_header::parse_header("blob", &bytes);
         let _ = parse_osv_record("record.json", &bytes);
     }
 

@@ -1,6 +1,7 @@
 //! Package inventories parsed from package-database bytes: dpkg `status` and distroless
-//! `status.d/*`, apk `installed`, and the Mariner / Azure Linux distroless manifest. RPM
-//! databases are recognised by format and rejected with a typed error until their readers exist.
+//! `status.d/*`, apk `installed`, sqlite rpmdbs and the Mariner / Azure Linux distroless
+//! manifest. Berkeley DB and NDB rpmdbs are recognised by format and rejected with a typed error
+//! until their readers exist.
 //!
 //! Every parser takes the input's name (its path in the image, used in errors) and its bytes.
 //! Corrupt input yields [`crate::Error::CorruptPackageDb`], never a panic. Versions are kept as
@@ -9,6 +10,7 @@
 pub mod apk;
 pub mod dpkg;
 pub mod rpm;
+pub mod rpm_header;
 
 pub use rpm::RpmDbFormat;
 

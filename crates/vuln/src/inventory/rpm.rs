@@ -1,12 +1,19 @@
-//! RPM package databases. Read today: the Mariner / Azure Linux distroless manifest
+//! RPM package databases. Read: sqlite rpmdbs (`rpmdb.sqlite`: RHEL 9 family, Fedora, Amazon
+//! Linux 2023, Azure Linux, Mariner 2), whose `Packages` rows hold rpm headers
+//! ([`super::rpm_header`]), and the Mariner / Azure Linux distroless manifest
 //! `var/lib/rpmmanifest/container-manifest-2` (no rpmdb in those images). Recognised but not
 //! read: Berkeley DB (`var/lib/rpm/Packages`) and NDB (`Packages.db`) rpmdbs, which fail with
-//! [`crate::Error::UnsupportedPackageDb`] until page-format readers exist, and sqlite rpmdbs
-//! (`rpmdb.sqlite`), which fail with [`crate::Error::RpmSqliteNotImplemented`] until the sqlite
-//! reader lands.
+//! [`crate::Error::UnsupportedPackageDb`] until page-format readers exist.
+//!
+//! The sqlite file is opened in memory (sqlite's deserialize), read-only, so nothing is written
+//! to disk and the image's bytes never leave this process.
 
 use std::fmt;
+use std::io::Read;
 
+use rusqlite::{Connection, MAIN_DB, OpenFlags};
+
+use super::rpm_header::{RpmHeader, parse_header};
 use super::{Package, corrupt, utf8};
 use crate::{Error, Result};
 
@@ -26,6 +33,17 @@ const NDB_MAGIC: &[u8; 4] = b"RpmP";
 
 /// Every sqlite 3 database starts with this header string.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Offset of the sqlite header's file-format write and read versions (one byte each); 2 means
+/// WAL mode, 1 legacy journal mode.
+const SQLITE_FORMAT_VERSIONS: usize = 18;
+/// Legacy (rollback journal) file format: what an in-memory copy must claim, because sqlite
+/// cannot open a deserialized database in WAL mode. rpm writes its sqlite rpmdb in WAL mode
+/// and checkpoints on close, so the main file holds every committed row.
+const SQLITE_LEGACY_FORMAT: [u8; 2] = [1, 1];
+
+/// The pseudo-package rpm stores imported signing keys as; not software, skipped as Trivy does.
+const GPG_PUBKEY: &str = "gpg-pubkey";
 
 /// The on-disk format of an rpm database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,18 +83,23 @@ pub fn detect_rpmdb_format(bytes: &[u8]) -> Option<RpmDbFormat> {
         .then_some(RpmDbFormat::BerkeleyDb)
 }
 
-/// Reads an rpm database.
+/// Reads an rpm database: the installed packages of a sqlite rpmdb, without `gpg-pubkey`.
+///
+/// Versions are `[epoch:]version-release` (epoch only when set); the source name and version
+/// come from `SOURCERPM` (split from the right) with the package's epoch, as Trivy does.
 ///
 /// # Errors
 ///
-/// Always, for now: [`Error::UnsupportedPackageDb`] for Berkeley DB and NDB,
-/// [`Error::RpmSqliteNotImplemented`] for sqlite, and [`Error::CorruptPackageDb`] when the
-/// bytes are none of these.
+/// [`Error::UnsupportedPackageDb`] for Berkeley DB and NDB; [`Error::CorruptPackageDb`] naming
+/// `input` when the bytes are none of the three formats, the sqlite file has no `Packages`
+/// table or cannot be read, or a header in it is corrupt.
 pub fn parse_rpmdb(input: &str, bytes: &[u8]) -> Result<Vec<Package>> {
     match detect_rpmdb_format(bytes) {
-        Some(RpmDbFormat::Sqlite) => Err(Error::RpmSqliteNotImplemented {
-            input: input.to_owned(),
-        }),
+        Some(RpmDbFormat::Sqlite) => Ok(read_sqlite_headers(input, bytes)?
+            .iter()
+            .filter(|header| header.name != GPG_PUBKEY)
+            .map(package_of_header)
+            .collect()),
         Some(format) => Err(Error::UnsupportedPackageDb {
             input: input.to_owned(),
             format,
@@ -86,6 +109,88 @@ pub fn parse_rpmdb(input: &str, bytes: &[u8]) -> Result<Vec<Package>> {
             0,
             "not a Berkeley DB, NDB or sqlite rpm database",
         )),
+    }
+}
+
+/// The rpm headers of a sqlite rpmdb's `Packages` table, in `hnum` order.
+///
+/// # Errors
+///
+/// [`Error::CorruptPackageDb`] naming `input` (and the row's `hnum`) when sqlite rejects the
+/// file, `Packages` is missing or not a table, or a header is corrupt.
+pub fn read_sqlite_headers(input: &str, bytes: &[u8]) -> Result<Vec<RpmHeader>> {
+    let fail = |error: rusqlite::Error| corrupt(input, 0, format!("sqlite: {error}"));
+    if bytes.len() <= SQLITE_FORMAT_VERSIONS + SQLITE_LEGACY_FORMAT.len() {
+        return Err(corrupt(input, 0, "sqlite file shorter than its header"));
+    }
+    let mut db = Connection::open_with_flags(
+        ":memory:",
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(fail)?;
+    let after = SQLITE_FORMAT_VERSIONS + SQLITE_LEGACY_FORMAT.len();
+    let image = bytes[..SQLITE_FORMAT_VERSIONS]
+        .chain(&SQLITE_LEGACY_FORMAT[..])
+        .chain(&bytes[after..]);
+    db.deserialize_read_exact(MAIN_DB, image, bytes.len(), true)
+        .map_err(fail)?;
+    // A hostile file could make `Packages` a view over an endless recursive query; only a
+    // plain table is read.
+    let kind: Option<String> = db
+        .query_row(
+            "SELECT type FROM sqlite_master WHERE name = 'Packages'",
+            [],
+            |row| row.get(0),
+        )
+        .map_or_else(
+            |error| match error {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(fail(other)),
+            },
+            |kind| Ok(Some(kind)),
+        )?;
+    if kind.as_deref() != Some("table") {
+        return Err(corrupt(input, 0, "sqlite rpmdb has no Packages table"));
+    }
+    let mut statement = db
+        .prepare("SELECT hnum, blob FROM Packages ORDER BY hnum")
+        .map_err(fail)?;
+    let mut rows = statement.query([]).map_err(fail)?;
+    let mut headers = Vec::new();
+    while let Some(row) = rows.next().map_err(fail)? {
+        let hnum: i64 = row.get(0).map_err(fail)?;
+        let blob = row.get_ref(1).map_err(fail)?;
+        let row_input = format!("{input} (hnum {hnum})");
+        let blob = blob
+            .as_blob()
+            .map_err(|_| corrupt(&row_input, 0, "Packages.blob is not a BLOB"))?;
+        headers.push(parse_header(&row_input, blob)?);
+    }
+    Ok(headers)
+}
+
+/// The inventory package of an rpm header.
+fn package_of_header(header: &RpmHeader) -> Package {
+    // Epoch 0 is the same as none and is not written (Trivy's `FormatVersion`).
+    let with_epoch = |v: &str| match header.epoch.filter(|e| *e != 0) {
+        Some(e) => format!("{e}:{v}"),
+        None => v.to_owned(),
+    };
+    let version = with_epoch(&format!("{}-{}", header.version, header.release));
+    let (source_name, source_version) = header
+        .source_rpm
+        .as_deref()
+        .and_then(split_source_rpm)
+        .map_or_else(
+            || (header.name.clone(), version.clone()),
+            |(n, v)| (n, with_epoch(&v)),
+        );
+    Package {
+        name: header.name.clone(),
+        version,
+        source_name,
+        source_version,
+        arch: header.arch.clone().filter(|a| !a.is_empty()),
     }
 }
 
@@ -236,9 +341,78 @@ tzdata\t2023c-1.cm2\t1700000000\t1690000000\tMicrosoft Corporation\t(none)\t1900
     }
 
     #[test]
-    fn sqlite_rpmdb_fails_as_not_implemented_yet() {
+    fn truncated_sqlite_rpmdb_is_corrupt_and_named() {
         let err = parse_rpmdb("var/lib/rpm/rpmdb.sqlite", b"SQLite format 3\0rest").unwrap_err();
-        assert!(matches!(err, Error::RpmSqliteNotImplemented { .. }));
+        assert!(matches!(err, Error::CorruptPackageDb { .. }), "{err}");
+        assert!(
+            err.to_string().contains("var/lib/rpm/rpmdb.sqlite"),
+            "{err}"
+        );
+    }
+
+    /// An in-memory sqlite rpmdb with the given blobs, serialised to bytes.
+    fn sqlite_rpmdb(schema: &str, blobs: &[Vec<u8>]) -> Vec<u8> {
+        let mut db = Connection::open_in_memory().unwrap();
+        db.execute_batch(schema).unwrap();
+        for blob in blobs {
+            db.execute("INSERT INTO Packages (blob) VALUES (?1)", [blob])
+                .unwrap();
+        }
+        db.serialize(MAIN_DB).unwrap().to_vec()
+    }
+
+    const RPM_SCHEMA: &str = "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, \
+                              blob BLOB NOT NULL);";
+
+    #[test]
+    fn sqlite_rpmdb_rows_become_packages_without_gpg_pubkey() {
+        use super::super::rpm_header::tests::{header_blob, int, s};
+        let bytes = sqlite_rpmdb(
+            RPM_SCHEMA,
+            &[
+                header_blob(&[
+                    s(1000, "openssl-libs"),
+                    s(1001, "3.0.7"),
+                    s(1002, "24.el9"),
+                    int(1003, 1),
+                    s(1022, "x86_64"),
+                    s(1044, "openssl-3.0.7-24.el9.src.rpm"),
+                ]),
+                header_blob(&[s(1000, "gpg-pubkey"), s(1001, "fd431d51"), s(1002, "1")]),
+                header_blob(&[s(1000, "tzdata"), s(1001, "2024a"), s(1002, "1.el9")]),
+            ],
+        );
+        let packages = parse_rpmdb("var/lib/rpm/rpmdb.sqlite", &bytes).unwrap();
+        assert_eq!(packages.len(), 2);
+        assert_eq!(packages[0].name, "openssl-libs");
+        assert_eq!(packages[0].version, "1:3.0.7-24.el9");
+        assert_eq!(packages[0].source_name, "openssl");
+        assert_eq!(packages[0].source_version, "1:3.0.7-24.el9");
+        assert_eq!(packages[0].arch.as_deref(), Some("x86_64"));
+        assert_eq!(packages[1].source_name, "tzdata");
+        assert_eq!(packages[1].version, "2024a-1.el9");
+        assert_eq!(packages[1].arch, None);
+    }
+
+    #[test]
+    fn a_corrupt_header_names_the_database_and_row() {
+        let bytes = sqlite_rpmdb(RPM_SCHEMA, &[vec![0, 0, 0, 1]]);
+        let err = parse_rpmdb("usr/lib/sysimage/rpm/rpmdb.sqlite", &bytes).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("usr/lib/sysimage/rpm/rpmdb.sqlite (hnum 1)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_sqlite_file_without_a_packages_table_is_corrupt() {
+        let bytes = sqlite_rpmdb(
+            "CREATE TABLE Other (x); CREATE VIEW Packages AS SELECT 1 AS hnum, x'00' AS blob;",
+            &[],
+        );
+        let err = parse_rpmdb("rpmdb.sqlite", &bytes).unwrap_err();
+        assert!(err.to_string().contains("no Packages table"), "{err}");
     }
 
     #[test]
