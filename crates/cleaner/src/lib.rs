@@ -9,11 +9,13 @@
 //! and the persisted schedule ([`schedule`]); the manager's controllers will call them.
 
 pub mod clean;
+pub mod controller;
 pub mod decide;
 pub mod exclusions;
 pub mod fold;
 pub mod history;
 pub mod inventory;
+pub mod metrics;
 pub mod pipes;
 pub mod plan;
 pub mod podspec;
@@ -54,6 +56,23 @@ pub enum Error {
         pipe: String,
         /// What arrived.
         got: String,
+    },
+    /// A Kubernetes API call of the manager failed.
+    #[error("cannot {action}: {source}")]
+    Kube {
+        /// What the call was for.
+        action: String,
+        /// The client's error (boxed: it is large).
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// A Kubernetes object the manager reads is missing or malformed.
+    #[error("{object}: {message}")]
+    Object {
+        /// The object (`Kind name`).
+        object: String,
+        /// What is wrong.
+        message: String,
     },
 }
 

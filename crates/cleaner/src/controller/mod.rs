@@ -1,0 +1,427 @@
+//! The manager's controllers: thin IO around the pure core ([`crate::plan`],
+//! [`crate::podspec`], [`crate::fold`], [`crate::schedule`]).
+//!
+//! - [`Context`]: what every controller shares — the client, the manager's namespace, the
+//!   current configuration (swapped on reload, watched by whoever cares), the metrics, the
+//!   clock (injected, so tests run on fixed time) and Event writing.
+//! - [`create_job`]: starts one run (automatic or manual) the way every starter must: the
+//!   PodTemplate first, then the ImageJob, then everything re-owned by the ImageJob.
+//! - [`imagejob`]: the ImageJob controller (pods per node, folding, cleanup).
+//! - [`run_all`]: runs every controller until shutdown.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use drydock_api::config::Config;
+use drydock_api::imagejob::ImageJob;
+use drydock_api::names;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{ConfigMap, Event, ObjectReference, PodTemplate};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Resource, ResourceExt};
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+use crate::podspec::{self, TemplateInputs};
+use crate::{Error, Result};
+
+pub mod imagejob;
+
+/// The field manager of every write (the shared contract's name).
+pub const FIELD_MANAGER: &str = "drydock";
+/// The component named in Events.
+pub const EVENT_COMPONENT: &str = "drydock-manager";
+/// Label on the PodTemplates and ConfigMaps the manager creates, so leftovers can be found.
+pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "drydock");
+/// Key of the image list in a manual job's ConfigMap (Eraser's).
+pub const IMAGELIST_KEY: &str = "images";
+/// `generateName` of ImageJobs and their PodTemplates (Eraser's).
+pub const JOB_NAME_PREFIX: &str = "imagejob-";
+/// `generateName` of manual jobs' image list ConfigMaps (Eraser's).
+pub const IMAGELIST_CONFIGMAP_PREFIX: &str = "imagelist-";
+/// Namespace of Events about cluster-scoped objects (what kubectl looks in).
+pub const CLUSTER_EVENT_NAMESPACE: &str = "default";
+
+/// Where the time comes from: the wall clock in production, a fixed or stepped one in tests.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// Process-level inputs of the worker pods besides the config.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Extra pull secrets (`ERASER_PULL_SECRET_NAMES`, comma-separated, legacy).
+    pub extra_pull_secrets: Vec<String>,
+    /// The `--log-level` handed to the components; empty means the config's
+    /// `manager.logLevel`.
+    pub log_level: String,
+}
+
+/// What every controller shares.
+pub struct Context {
+    /// The API client.
+    pub client: kube::Client,
+    /// The manager's namespace (pods, PodTemplates, ConfigMaps live here).
+    pub namespace: String,
+    /// The manager's metrics.
+    pub metrics: Metrics,
+    /// Process-level worker pod inputs.
+    pub settings: Settings,
+    config: watch::Sender<Arc<Config>>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("namespace", &self.namespace)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+// === impl Context ===
+
+impl Context {
+    /// A context on the wall clock, with unregistered metrics and default settings.
+    #[must_use]
+    pub fn new(client: kube::Client, namespace: impl Into<String>, config: Config) -> Self {
+        Self {
+            client,
+            namespace: namespace.into(),
+            metrics: Metrics::default(),
+            settings: Settings::default(),
+            config: watch::Sender::new(Arc::new(config)),
+            clock: Arc::new(Timestamp::now),
+        }
+    }
+
+    /// Uses `clock` for the time (tests).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses these (registered) metrics.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Uses these worker pod settings.
+    #[must_use]
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The time now.
+    #[must_use]
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+
+    /// The configuration in force.
+    #[must_use]
+    pub fn config(&self) -> Arc<Config> {
+        self.config.borrow().clone()
+    }
+
+    /// Replaces the configuration (a reload); watchers see the change.
+    pub fn set_config(&self, config: Config) {
+        self.config.send_replace(Arc::new(config));
+    }
+
+    /// A receiver that sees every later [`Context::set_config`].
+    #[must_use]
+    pub fn watch_config(&self) -> watch::Receiver<Arc<Config>> {
+        self.config.subscribe()
+    }
+
+    /// Writes a core/v1 Event about `regarding`. Best effort: a failure is logged, never
+    /// returned, because an Event must not stop the work it describes.
+    pub async fn event(&self, regarding: ObjectReference, kind: EventKind, reason: &str, note: &str) {
+        let event = event_object(regarding, kind, reason, note, self.now());
+        let namespace = event
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| CLUSTER_EVENT_NAMESPACE.to_owned());
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        if let Err(error) = api.create(&PostParams::default(), &event).await {
+            tracing::warn!(reason, %error, "cannot write Event");
+        }
+    }
+}
+
+/// `Normal` or `Warning`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// Something worth knowing.
+    Normal,
+    /// Something went wrong.
+    Warning,
+}
+
+/// The Event object (pure; `now` stamps it).
+#[must_use]
+pub fn event_object(
+    regarding: ObjectReference,
+    kind: EventKind,
+    reason: &str,
+    note: &str,
+    now: Timestamp,
+) -> Event {
+    let namespace = regarding
+        .namespace
+        .clone()
+        .unwrap_or_else(|| CLUSTER_EVENT_NAMESPACE.to_owned());
+    let name = regarding.name.clone().unwrap_or_default();
+    Event {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{name}.")),
+            namespace: Some(namespace),
+            ..ObjectMeta::default()
+        },
+        involved_object: regarding,
+        type_: Some(
+            match kind {
+                EventKind::Normal => "Normal",
+                EventKind::Warning => "Warning",
+            }
+            .to_owned(),
+        ),
+        reason: Some(reason.to_owned()),
+        message: Some(note.to_owned()),
+        source: Some(k8s_openapi::api::core::v1::EventSource {
+            component: Some(EVENT_COMPONENT.to_owned()),
+            host: None,
+        }),
+        reporting_component: Some(EVENT_COMPONENT.to_owned()),
+        reporting_instance: Some(EVENT_COMPONENT.to_owned()),
+        first_timestamp: Some(Time(now)),
+        last_timestamp: Some(Time(now)),
+        event_time: Some(MicroTime(now)),
+        action: Some(reason.to_owned()),
+        count: Some(1),
+        ..Event::default()
+    }
+}
+
+/// What a run is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobMode {
+    /// Collector (+ scanner) + remover on every node; label `eraser.sh/job-owner=imagecollector`.
+    Automatic,
+    /// A remover with this image list on every node; label
+    /// `eraser.sh/job-owner=imagelist-controller`. The list goes in an immutable ConfigMap
+    /// `imagelist-xxxxx` (key `images`, a JSON array) owned by the job.
+    Manual {
+        /// The images (an ImageList's `spec.images`).
+        images: Vec<String>,
+    },
+}
+
+/// One run to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRequest {
+    /// Automatic or manual.
+    pub mode: JobMode,
+    /// The ImageJob's owner (the ImageList for manual runs; none for automatic ones).
+    pub owner: Option<OwnerReference>,
+    /// The exclusion ConfigMaps to mount (labelled `eraser.sh/exclude.list=true`, plus the
+    /// system list), as the exclusions loader found them valid.
+    pub exclusions: Vec<String>,
+}
+
+fn kube_error(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+    let action = action.into();
+    move |source| Error::Kube {
+        action,
+        source: Box::new(source),
+    }
+}
+
+/// An owner reference to `job` (controller, no `blockOwnerDeletion`: that would need an extra
+/// `imagejobs/finalizers` permission under the OwnerReferencesPermissionEnforcement plugin).
+///
+/// # Errors
+/// [`Error::Object`] when the job has no name or uid yet.
+pub fn job_owner_reference(job: &ImageJob) -> Result<OwnerReference> {
+    let mut owner = job.controller_owner_ref(&()).ok_or_else(|| Error::Object {
+        object: format!("ImageJob {}", job.name_any()),
+        message: "has no name or uid".to_owned(),
+    })?;
+    owner.block_owner_deletion = None;
+    Ok(owner)
+}
+
+fn managed_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([(MANAGED_BY_LABEL.0.to_owned(), MANAGED_BY_LABEL.1.to_owned())])
+}
+
+/// The manual image list ConfigMap (pure).
+///
+/// # Errors
+/// [`Error::Input`] if the list cannot be serialised (it always can).
+pub fn imagelist_configmap(namespace: &str, images: &[String]) -> Result<ConfigMap> {
+    let json = serde_json::to_string(images).map_err(|e| Error::Input {
+        source_name: "ImageList spec.images".to_owned(),
+        message: e.to_string(),
+    })?;
+    Ok(ConfigMap {
+        metadata: ObjectMeta {
+            generate_name: Some(IMAGELIST_CONFIGMAP_PREFIX.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(managed_labels()),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(IMAGELIST_KEY.to_owned(), json)])),
+        immutable: Some(true),
+        ..ConfigMap::default()
+    })
+}
+
+/// The `eraser.sh/job-owner` label value of a mode.
+#[must_use]
+pub const fn job_owner_label(mode: &JobMode) -> &'static str {
+    match mode {
+        JobMode::Automatic => names::JOB_OWNER_COLLECTOR,
+        JobMode::Manual { .. } => names::JOB_OWNER_IMAGELIST,
+    }
+}
+
+/// Starts one run and returns the ImageJob's name.
+///
+/// Order (each step one API call): for a manual run the image list ConfigMap; the PodTemplate
+/// (`generateName: imagejob-`), so it exists before any ImageJob controller can look for it
+/// (Eraser created the job first and raced, #1051); the ImageJob named like the PodTemplate,
+/// labelled `eraser.sh/job-owner`; then the PodTemplate and the ConfigMap are re-owned by the
+/// ImageJob, so deleting the job collects everything (Eraser chained them to the manager pod
+/// and orphaned them, #912). Should the ImageJob not be created, the PodTemplate and ConfigMap
+/// are deleted again (best effort).
+///
+/// # Errors
+/// [`Error::Kube`] naming the step that failed.
+pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
+    let config = ctx.config();
+    let namespace = ctx.namespace.as_str();
+    let post = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
+    let configmaps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+    let templates: Api<PodTemplate> = Api::namespaced(ctx.client.clone(), namespace);
+    let jobs: Api<ImageJob> = Api::all(ctx.client.clone());
+
+    let configmap = match &request.mode {
+        JobMode::Manual { images } => Some(
+            configmaps
+                .create(&post, &imagelist_configmap(namespace, images)?)
+                .await
+                .map_err(kube_error("create the image list ConfigMap"))?
+                .name_any(),
+        ),
+        JobMode::Automatic => None,
+    };
+    let pod_mode = match &configmap {
+        Some(name) => podspec::Mode::Manual {
+            imagelist_configmap: name.clone(),
+        },
+        None => podspec::Mode::Collector,
+    };
+    let inputs = TemplateInputs {
+        exclusion_configmaps: request.exclusions.clone(),
+        extra_pull_secrets: ctx.settings.extra_pull_secrets.clone(),
+        log_level: if ctx.settings.log_level.is_empty() {
+            config.manager.log_level.clone()
+        } else {
+            ctx.settings.log_level.clone()
+        },
+    };
+    let template = PodTemplate {
+        metadata: ObjectMeta {
+            generate_name: Some(JOB_NAME_PREFIX.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(managed_labels()),
+            ..ObjectMeta::default()
+        },
+        template: Some(podspec::template(&config, &pod_mode, &inputs)),
+    };
+    let template = templates
+        .create(&post, &template)
+        .await
+        .map_err(kube_error("create the PodTemplate"))?;
+    let name = template.name_any();
+
+    let job = ImageJob {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            labels: Some(BTreeMap::from([(
+                names::JOB_OWNER_LABEL.to_owned(),
+                job_owner_label(&request.mode).to_owned(),
+            )])),
+            owner_references: request.owner.clone().map(|owner| vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec: drydock_api::imagejob::ImageJobFields {},
+        status: None,
+    };
+    let job = match jobs.create(&post, &job).await {
+        Ok(job) => job,
+        Err(error) => {
+            let delete = DeleteParams::default();
+            if let Err(e) = templates.delete(&name, &delete).await {
+                tracing::warn!(podtemplate = %name, error = %e, "cannot delete the PodTemplate of a job that was not created");
+            }
+            if let Some(cm) = &configmap
+                && let Err(e) = configmaps.delete(cm, &delete).await
+            {
+                tracing::warn!(configmap = %cm, error = %e, "cannot delete the image list of a job that was not created");
+            }
+            return Err(kube_error("create the ImageJob")(error));
+        }
+    };
+    let owner = job_owner_reference(&job)?;
+    let patch = Patch::Merge(serde_json::json!({
+        "metadata": { "ownerReferences": [owner] }
+    }));
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    templates
+        .patch(&name, &params, &patch)
+        .await
+        .map_err(kube_error(format!("make ImageJob {name} own its PodTemplate")))?;
+    if let Some(cm) = &configmap {
+        configmaps
+            .patch(cm, &params, &patch)
+            .await
+            .map_err(kube_error(format!("make ImageJob {name} own ConfigMap {cm}")))?;
+    }
+    tracing::info!(imagejob = %name, owner = job_owner_label(&request.mode), "created ImageJob");
+    Ok(name)
+}
+
+/// Resolves when `shutdown` turns true or its sender is dropped.
+pub async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    // An error means the sender is gone: shut down as well.
+    let _gone = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Runs every controller of the manager until `shutdown` turns true.
+///
+/// The ImageJob controller runs here; the ImageList controller and the schedule join it in the
+/// same `try_join!` (add them there).
+///
+/// # Errors
+/// A controller fails to start (its caches never fill, an API it needs is missing).
+pub async fn run_all(ctx: Arc<Context>, shutdown: watch::Receiver<bool>) -> Result<()> {
+    tokio::try_join!(imagejob::run(ctx.clone(), shutdown.clone()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,198 @@
+//! tower-test scenarios of the shared controller code: job creation order and ownership.
+
+use drydock_kube::mock::{self, Exchange};
+use http::Method;
+use serde_json::{Value, json};
+
+use super::*;
+
+/// The namespace of the tests.
+pub(crate) const NS: &str = "eraser-system";
+
+/// A fixed instant for tests.
+pub(crate) fn t0() -> Timestamp {
+    "2026-03-01T03:00:00Z".parse().unwrap()
+}
+
+/// A context over `client` at a fixed time.
+pub(crate) fn context(client: kube::Client, config: Config) -> Context {
+    let now = t0();
+    Context::new(client, NS, config).with_clock(Arc::new(move || now))
+}
+
+fn job_reply(name: &str) -> Value {
+    json!({
+        "apiVersion": "eraser.sh/v1", "kind": "ImageJob",
+        "metadata": {"name": name, "uid": "job-uid"}
+    })
+}
+
+fn owner_patch(name: &str) -> Value {
+    json!({"metadata": {"ownerReferences": [{
+        "apiVersion": "eraser.sh/v1", "kind": "ImageJob", "name": name,
+        "uid": "job-uid", "controller": true
+    }]}})
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_automatic_job_creates_its_podtemplate_first_then_the_job_then_reowns_the_template() {
+    let template_path = format!("/api/v1/namespaces/{NS}/podtemplates");
+    let (client, verifier) = mock::client(vec![
+        // Eraser #1051: the PodTemplate exists before the ImageJob does.
+        Exchange::new(
+            Method::POST,
+            format!("{template_path}?&fieldManager=drydock"),
+            json!({"apiVersion": "v1", "kind": "PodTemplate",
+                   "metadata": {"name": "imagejob-x7k2p", "namespace": NS}}),
+        )
+        .with_body(json!({
+            "metadata": {"generateName": "imagejob-", "namespace": NS},
+            "template": {"metadata": {"labels": {"eraser.sh/type": "collector"}}}
+        })),
+        Exchange::new(
+            Method::POST,
+            "/apis/eraser.sh/v1/imagejobs?&fieldManager=drydock",
+            job_reply("imagejob-x7k2p"),
+        )
+        .with_body(json!({"metadata": {
+            "name": "imagejob-x7k2p",
+            "labels": {"eraser.sh/job-owner": "imagecollector"}
+        }})),
+        // Eraser #912: the template is owned by the job, not by the manager pod.
+        Exchange::new(
+            Method::PATCH,
+            format!("{template_path}/imagejob-x7k2p?&fieldManager=drydock"),
+            json!({"apiVersion": "v1", "kind": "PodTemplate",
+                   "metadata": {"name": "imagejob-x7k2p", "namespace": NS}}),
+        )
+        .with_body(owner_patch("imagejob-x7k2p")),
+    ]);
+    let ctx = context(client, Config::default());
+    let name = create_job(
+        &ctx,
+        JobRequest {
+            mode: JobMode::Automatic,
+            owner: None,
+            exclusions: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(name, "imagejob-x7k2p");
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_manual_job_puts_its_images_in_an_immutable_configmap_owned_by_the_job() {
+    let cm_path = format!("/api/v1/namespaces/{NS}/configmaps");
+    let template_path = format!("/api/v1/namespaces/{NS}/podtemplates");
+    let imagelist_owner = OwnerReference {
+        api_version: "eraser.sh/v1".into(),
+        kind: "ImageList".into(),
+        name: "imagelist".into(),
+        uid: "list-uid".into(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    };
+    let (client, verifier) = mock::client(vec![
+        Exchange::new(
+            Method::POST,
+            format!("{cm_path}?&fieldManager=drydock"),
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "imagelist-abcde", "namespace": NS}}),
+        )
+        .with_body(json!({
+            "metadata": {"generateName": "imagelist-"},
+            "immutable": true,
+            "data": {"images": "[\"docker.io/library/alpine:3.7.3\"]"}
+        })),
+        Exchange::new(
+            Method::POST,
+            format!("{template_path}?&fieldManager=drydock"),
+            json!({"apiVersion": "v1", "kind": "PodTemplate",
+                   "metadata": {"name": "imagejob-m1", "namespace": NS}}),
+        )
+        .with_body(json!({"template": {"spec": {"volumes": [
+            {"name": "runtime-sock-volume",
+             "hostPath": {"path": "/run/containerd/containerd.sock", "type": "Socket"}},
+            {"name": "imagelist", "configMap": {"name": "imagelist-abcde"}}
+        ]}}})),
+        Exchange::new(
+            Method::POST,
+            "/apis/eraser.sh/v1/imagejobs?&fieldManager=drydock",
+            job_reply("imagejob-m1"),
+        )
+        .with_body(json!({"metadata": {
+            "name": "imagejob-m1",
+            "labels": {"eraser.sh/job-owner": "imagelist-controller"},
+            "ownerReferences": [{"kind": "ImageList", "uid": "list-uid"}]
+        }})),
+        Exchange::new(
+            Method::PATCH,
+            format!("{template_path}/imagejob-m1?&fieldManager=drydock"),
+            json!({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "imagejob-m1"}}),
+        )
+        .with_body(owner_patch("imagejob-m1")),
+        Exchange::new(
+            Method::PATCH,
+            format!("{cm_path}/imagelist-abcde?&fieldManager=drydock"),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "imagelist-abcde"}}),
+        )
+        .with_body(owner_patch("imagejob-m1")),
+    ]);
+    let ctx = context(client, Config::default());
+    let name = create_job(
+        &ctx,
+        JobRequest {
+            mode: JobMode::Manual {
+                images: vec!["docker.io/library/alpine:3.7.3".into()],
+            },
+            owner: Some(imagelist_owner),
+            exclusions: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(name, "imagejob-m1");
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_that_cannot_be_created_takes_its_podtemplate_with_it() {
+    let template_path = format!("/api/v1/namespaces/{NS}/podtemplates");
+    let (client, verifier) = mock::client(vec![
+        Exchange::new(
+            Method::POST,
+            format!("{template_path}?&fieldManager=drydock"),
+            json!({"apiVersion": "v1", "kind": "PodTemplate",
+                   "metadata": {"name": "imagejob-q", "namespace": NS}}),
+        ),
+        Exchange::new(
+            Method::POST,
+            "/apis/eraser.sh/v1/imagejobs?&fieldManager=drydock",
+            json!({}),
+        )
+        .failing(403, "Forbidden", "imagejobs is forbidden"),
+        Exchange::new(
+            Method::DELETE,
+            format!("{template_path}/imagejob-q?"),
+            json!({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "imagejob-q"}}),
+        ),
+    ]);
+    let ctx = context(client, Config::default());
+    let err = create_job(
+        &ctx,
+        JobRequest {
+            mode: JobMode::Automatic,
+            owner: None,
+            exclusions: vec![],
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with("cannot create the ImageJob"),
+        "{err}"
+    );
+    verifier.finish().await;
+}
