@@ -41,6 +41,16 @@ fn arguments() -> Vec<std::ffi::OsString> {
 }
 
 fn main() -> ExitCode {
+    // `drydock __host-exec` (hidden: the reboot daemon re-executes itself with it to run host
+    // commands in the host's mount namespace) must enter the namespace while the process is
+    // single-threaded, so it is dispatched before anything else starts.
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if raw
+        .get(1)
+        .is_some_and(|a| a == drydock_reboot::hostns::HOST_EXEC_SUBCOMMAND)
+    {
+        return drydock_reboot::hostns::main(raw.get(2..).unwrap_or_default());
+    }
     let args = arguments();
     // kured's flags go to kured's parser untouched (clap would take `--log-format` as ours).
     if args.get(1).is_some_and(|a| a == "rebootd") {

@@ -148,3 +148,57 @@ fn metrics_are_served_on_a_real_port_and_sigterm_stops_cleanly() {
     assert!(status.success(), "{status:?}");
     assert!(!Path::new(&format!("/proc/{pid}")).exists() || status.code() == Some(0));
 }
+
+#[test]
+fn host_exec_runs_the_command_in_the_named_mount_namespace() {
+    // Entering the namespace this process is already in needs CAP_SYS_ADMIN, like entering
+    // the host's: the test runs as root (as CI does).
+    let out = Command::new(BIN)
+        .args(["__host-exec", "--mount-ns", "/proc/self/ns/mnt", "--"])
+        .args(["/bin/sh", "-c", "echo ok; exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(3), "the command's own exit status");
+}
+
+#[test]
+fn host_exec_with_a_bad_namespace_fails_naming_it() {
+    let out = Command::new(BIN)
+        .args([
+            "__host-exec",
+            "--mount-ns",
+            "/nonexistent/ns/mnt",
+            "--",
+            "/bin/true",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(stderr.contains("/nonexistent/ns/mnt"), "{stderr}");
+}
+
+#[test]
+fn host_exec_of_a_missing_program_exits_127_and_is_not_in_the_help() {
+    let out = Command::new(BIN)
+        .args([
+            "__host-exec",
+            "--mount-ns=/proc/self/ns/mnt",
+            "--",
+            "/nonexistent/prog",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(127), "{stderr}");
+    assert!(stderr.contains("/nonexistent/prog"), "{stderr}");
+
+    let help = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("host-exec"));
+}

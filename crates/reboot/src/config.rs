@@ -33,9 +33,44 @@ use crate::{Error, Result};
 /// The prefix kured puts in front of a flag's upper-cased name to form its environment variable.
 pub const ENV_PREFIX: &str = "KURED_";
 
-/// kured runs host commands in PID 1's mount namespace with this prefix
-/// (`pkg/reboot/command.go`, `pkg/checkers/checker.go`).
-pub const HOST_MOUNT_NAMESPACE_PREFIX: [&str; 3] = ["/usr/bin/nsenter", "-m/proc/1/ns/mnt", "--"];
+/// The mount namespace kured runs host commands in: PID 1's (the host's init, with
+/// `hostPID`).
+pub const HOST_MOUNT_NAMESPACE: &str = "/proc/1/ns/mnt";
+
+/// The hidden subcommand of the `drydock` binary that enters a mount namespace and execs a
+/// command: `drydock __host-exec --mount-ns <path> -- <cmd> <args>…` (see
+/// [`crate::hostns`]). It is what `nsenter -m/proc/1/ns/mnt --` is to kured, without needing
+/// an `nsenter` binary in the image.
+pub const HOST_EXEC_SUBCOMMAND: &str = "__host-exec";
+
+/// The flag of [`HOST_EXEC_SUBCOMMAND`] naming the namespace to enter.
+pub const MOUNT_NS_FLAG: &str = "--mount-ns";
+
+/// Wraps a command so it runs in the host's mount namespace, as kured's
+/// `/usr/bin/nsenter -m/proc/1/ns/mnt -- <cmd>` does, but through `launcher` (the `drydock`
+/// binary itself): `<launcher> __host-exec --mount-ns /proc/1/ns/mnt -- <cmd>`.
+///
+/// A command that already starts with `nsenter` (a flag value written for kured's image with
+/// the prefix spelled out) runs as given: it enters the namespace itself.
+pub fn in_host_mount_namespace(launcher: &str, argv: &[String]) -> Vec<String> {
+    let explicit_nsenter = argv
+        .first()
+        .is_some_and(|program| program.rsplit('/').next() == Some("nsenter"));
+    if explicit_nsenter {
+        return argv.to_vec();
+    }
+    [
+        launcher,
+        HOST_EXEC_SUBCOMMAND,
+        MOUNT_NS_FLAG,
+        HOST_MOUNT_NAMESPACE,
+        "--",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .chain(argv.iter().cloned())
+    .collect()
+}
 
 /// The highest signal number Linux has (`SIGRTMAX`); `--reboot-signal` above it cannot be sent.
 const MAX_SIGNAL: i64 = 64;
@@ -46,15 +81,6 @@ pub fn env_var_name(flag: &str) -> String {
         "{ENV_PREFIX}{}",
         flag.to_ascii_uppercase().replace('-', "_")
     )
-}
-
-/// Wraps a command so it runs in the host's mount namespace, as kured does.
-pub fn in_host_mount_namespace(argv: &[String]) -> Vec<String> {
-    HOST_MOUNT_NAMESPACE_PREFIX
-        .iter()
-        .map(|s| (*s).to_owned())
-        .chain(argv.iter().cloned())
-        .collect()
 }
 
 /// The reboot daemon's command line: kured's flags, with kured's defaults.
@@ -1276,15 +1302,28 @@ mod tests {
             panic!("command sentinel expected");
         };
         assert_eq!(
-            in_host_mount_namespace(argv),
+            in_host_mount_namespace("/drydock", argv),
             [
-                "/usr/bin/nsenter",
-                "-m/proc/1/ns/mnt",
+                "/drydock",
+                "__host-exec",
+                "--mount-ns",
+                "/proc/1/ns/mnt",
                 "--",
                 "sh",
                 "-c",
                 "! needs-restarting -r"
             ]
+        );
+        let explicit = config(&[
+            "--reboot-command=/usr/bin/nsenter -m/proc/1/ns/mnt -- /bin/systemctl reboot",
+        ]);
+        let RebootMethod::Command(argv) = &explicit.reboot_method else {
+            panic!("command method expected");
+        };
+        assert_eq!(
+            in_host_mount_namespace("/drydock", argv),
+            *argv,
+            "an explicit nsenter prefix runs as given"
         );
     }
 

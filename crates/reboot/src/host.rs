@@ -3,13 +3,16 @@
 //!
 //! - **Sentinel file**: its existence, checked inside the container (kured ≥ 1.15; the
 //!   manifests mount the host's `/var/run` at `/sentinel`).
-//! - **Sentinel command**: run in the host's mount namespace as kured runs it,
-//!   `/usr/bin/nsenter -m/proc/1/ns/mnt -- <cmd>` (so the image needs `nsenter` and the pod
-//!   `hostPID` and privileges). Exit 0 means required, any other exit means not required.
+//! - **Sentinel command**: run in the host's mount namespace, as kured runs it with
+//!   `/usr/bin/nsenter -m/proc/1/ns/mnt -- <cmd>`, but without an `nsenter` binary: the
+//!   daemon re-executes itself as `drydock __host-exec --mount-ns /proc/1/ns/mnt -- <cmd>`
+//!   ([`crate::hostns`]), which enters the namespace and execs the command (the pod needs
+//!   `hostPID` and privileges, as kured's does). A command written with the `nsenter` prefix
+//!   spelled out runs as given. Exit 0 means required, any other exit means not required.
 //!   Where kured exits the process when the command cannot be started, Drydock reports it
 //!   (a warning, every check) and counts it as "not required": a broken sentinel must never
 //!   cause a reboot loop.
-//! - **Reboot** by command (nsenter-wrapped the same way) or by signal: `kill(1, signal)`,
+//! - **Reboot** by command (in the host's mount namespace the same way) or by signal: `kill(1, signal)`,
 //!   SIGRTMIN+5 (39) by default, which systemd takes as an orderly reboot. That `kill` is the
 //!   one `unsafe` call in Drydock ([`signal_init`]).
 
@@ -31,6 +34,7 @@ const SENTINEL_NOT_REQUIRED: i32 = 1;
 #[derive(Clone)]
 pub struct NodeHost {
     node: String,
+    launcher: String,
     sentinel: Sentinel,
     method: RebootMethod,
     prometheus: Option<PrometheusBlocker>,
@@ -42,15 +46,18 @@ pub struct NodeHost {
 
 impl NodeHost {
     /// The host as `config` describes it. `http` must be built after the crypto provider is
-    /// installed.
+    /// installed. `launcher` is the `drydock` binary (`std::env::current_exe()`), re-executed
+    /// to run host commands in the host's mount namespace.
     pub fn new(
         config: &Config,
         http: reqwest::Client,
         clock: TokioClock,
         metrics: RebootMetrics,
+        launcher: String,
     ) -> NodeHost {
         NodeHost {
             node: config.node_id.clone(),
+            launcher,
             sentinel: config.sentinel.clone(),
             method: config.reboot_method.clone(),
             prometheus: config.blockers.prometheus.clone(),
@@ -73,8 +80,9 @@ pub enum SentinelReading {
     Failed(String),
 }
 
-/// Checks the sentinel.
-pub async fn check_sentinel(sentinel: &Sentinel) -> SentinelReading {
+/// Checks the sentinel; a sentinel command runs in the host's mount namespace through
+/// `launcher` (see [`in_host_mount_namespace`]).
+pub async fn check_sentinel(sentinel: &Sentinel, launcher: &str) -> SentinelReading {
     match sentinel {
         Sentinel::File(path) => match tokio::fs::try_exists(path).await {
             Ok(true) => SentinelReading::Required,
@@ -82,7 +90,7 @@ pub async fn check_sentinel(sentinel: &Sentinel) -> SentinelReading {
             Err(e) => SentinelReading::Failed(format!("cannot check {path}: {e}")),
         },
         Sentinel::Command(argv) => {
-            let argv = in_host_mount_namespace(argv);
+            let argv = in_host_mount_namespace(launcher, argv);
             match run(&argv).await {
                 Ok(0) => SentinelReading::Required,
                 Ok(SENTINEL_NOT_REQUIRED) => SentinelReading::NotRequired,
@@ -132,7 +140,7 @@ pub fn signal_init(signal: i32) -> std::io::Result<()> {
 
 impl Host for NodeHost {
     async fn reboot_required(&self) -> bool {
-        let required = match check_sentinel(&self.sentinel).await {
+        let required = match check_sentinel(&self.sentinel, &self.launcher).await {
             SentinelReading::Required => true,
             SentinelReading::NotRequired => false,
             SentinelReading::Failed(why) => {
@@ -162,7 +170,7 @@ impl Host for NodeHost {
     async fn reboot(&self) -> Result<(), String> {
         match &self.method {
             RebootMethod::Command(argv) => {
-                let argv = in_host_mount_namespace(argv);
+                let argv = in_host_mount_namespace(&self.launcher, argv);
                 match run(&argv).await {
                     Ok(0) => Ok(()),
                     Ok(code) => Err(format!("reboot command {argv:?} exited with {code}")),
@@ -179,6 +187,8 @@ impl Host for NodeHost {
 mod tests {
     use super::*;
 
+    const NO_LAUNCHER: &str = "/nonexistent/drydock";
+
     #[tokio::test]
     async fn the_sentinel_file_is_required_when_it_exists() {
         let dir = std::env::temp_dir().join(format!("drydock-sentinel-{}", std::process::id()));
@@ -186,21 +196,27 @@ mod tests {
         let path = dir.join("reboot-required");
         let sentinel = Sentinel::File(path.display().to_string());
         assert_eq!(
-            check_sentinel(&sentinel).await,
+            check_sentinel(&sentinel, NO_LAUNCHER).await,
             SentinelReading::NotRequired
         );
         std::fs::write(&path, "").unwrap();
-        assert_eq!(check_sentinel(&sentinel).await, SentinelReading::Required);
+        assert_eq!(
+            check_sentinel(&sentinel, NO_LAUNCHER).await,
+            SentinelReading::Required
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]
     async fn a_sentinel_command_that_cannot_run_is_reported_and_not_required() {
-        // Wrapped in nsenter: where nsenter is missing the command cannot start (reported as
-        // failed); where it runs, it cannot exec the program (nsenter's exit status). Either
-        // way the answer is never "required".
+        // Through a launcher that does not exist: the command cannot start (reported as
+        // failed); through drydock it would exit 127. Either way the answer is never
+        // "required".
         let sentinel = Sentinel::Command(vec!["/nonexistent/needs-restarting".into()]);
-        assert_ne!(check_sentinel(&sentinel).await, SentinelReading::Required);
+        assert_ne!(
+            check_sentinel(&sentinel, NO_LAUNCHER).await,
+            SentinelReading::Required
+        );
     }
 
     #[tokio::test]

@@ -15,7 +15,8 @@
 //!
 //! The IO adapters of the ports are here too, apart from the pure modules: [`k8s`] (the
 //! Kubernetes API through kube), [`host`] (sentinel, reboot, alert blocker, notifications,
-//! with [`alerts`] and [`webhook`]) and [`metrics`] (kured's gauge and Drydock's, read off the
+//! with [`alerts`] and [`webhook`]; host commands enter the host's mount namespace through
+//! [`hostns`]) and [`metrics`] (kured's gauge and Drydock's, read off the
 //! port calls). Shared Kubernetes plumbing (client, admin server, Events) is `drydock-kube`.
 
 pub mod alerts;
@@ -24,6 +25,7 @@ pub mod config;
 pub mod daemon;
 pub mod gocompat;
 pub mod host;
+pub mod hostns;
 pub mod k8s;
 pub mod lock;
 pub mod machine;

@@ -149,7 +149,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     ));
 
     let clock = TokioClock::system();
-    let host = NodeHost::new(&config, http, clock, metrics.clone());
+    // Host commands re-execute this binary to enter the host's mount namespace.
+    let launcher = std::env::current_exe()
+        .context("cannot find this program's own path (for host commands)")?
+        .display()
+        .to_string();
+    let host = NodeHost::new(&config, http, clock, metrics.clone(), launcher);
     let cluster = Metered::new(
         KubeCluster::new(client, &config.lock, clock),
         metrics.clone(),
