@@ -56,6 +56,20 @@ fn node_ready(node: &Node) -> bool {
         .is_some_and(|c| c.status == "True")
 }
 
+/// When the node went NotReady, if it is not Ready (`None` inside: since an unknown time).
+fn not_ready_since(node: &Node) -> Option<Option<Timestamp>> {
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|conditions| conditions.iter().find(|c| c.type_ == "Ready"));
+    match ready {
+        Some(c) if c.status == "True" => None,
+        Some(c) => Some(c.last_transition_time.as_ref().map(|t| t.0)),
+        None => Some(None),
+    }
+}
+
 fn age(since: Option<Timestamp>, now: Timestamp) -> SignedDuration {
     since.map_or(SignedDuration::ZERO, |t| now.duration_since(t))
 }
@@ -130,7 +144,14 @@ fn fold_node(
             Some((name, code)) => {
                 NodeOutcome::Failed(format!("container {name} exited with {code}"))
             }
-            None => NodeOutcome::InProgress,
+            // A node that went NotReady under a running pod never reports it again, and the
+            // pod tolerates every taint, so nothing evicts it: give up after the timeout.
+            None => match node.and_then(not_ready_since) {
+                Some(since) if timed_out(since.or(created)) => NodeOutcome::Failed(format!(
+                    "node NotReady for more than {START_TIMEOUT:#} while the worker pod ran"
+                )),
+                _ => NodeOutcome::InProgress,
+            },
         },
         _ if timed_out(created) => {
             let not_ready = node.is_some_and(|n| !node_ready(n));
@@ -144,22 +165,23 @@ fn fold_node(
     }
 }
 
-/// Folds the whole job. `pods` are the job's own pods (listed by its label, not by type).
+/// Folds the whole job. `pods` are the job's own pods (listed by its label, not by type);
+/// `pods` and `nodes` may come as slices or straight from reflector stores.
 #[must_use]
-pub fn fold(
+pub fn fold<'a>(
     plan: &NodePlan,
-    pods: &[Pod],
-    nodes: &[Node],
+    pods: impl IntoIterator<Item = &'a Pod>,
+    nodes: impl IntoIterator<Item = &'a Node>,
     job_started: Timestamp,
     success_ratio: f64,
     now: Timestamp,
 ) -> Fold {
     let pods_by_node: HashMap<&str, &Pod> = pods
-        .iter()
+        .into_iter()
         .filter_map(|p| Some((pod_node(p)?, p)))
         .collect();
     let nodes_by_name: HashMap<&str, &Node> = nodes
-        .iter()
+        .into_iter()
         .filter_map(|n| Some((n.metadata.name.as_deref()?, n)))
         .collect();
     let outcomes: Vec<(String, NodeOutcome)> = plan
@@ -378,6 +400,25 @@ mod tests {
             folded.nodes[1].1,
             NodeOutcome::Failed("container remover exited with 137".into())
         );
+    }
+
+    #[test]
+    fn a_running_pod_on_a_node_that_went_notready_fails_after_the_timeout() {
+        let mut lost = node("lost", false);
+        if let Some(conditions) = lost.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+            conditions[0].last_transition_time = Some(Time(t(2)));
+        }
+        let pods = [pod("lost", "Running", t(0), &[])];
+        let plan = plan(&["lost"], 0);
+        let early = fold(&plan, &pods, std::slice::from_ref(&lost), t(0), 1.0, t(11));
+        assert_eq!(
+            early.status.phase,
+            JobPhase::Running,
+            "NotReady for 9 minutes only"
+        );
+        let late = fold(&plan, &pods, std::slice::from_ref(&lost), t(0), 1.0, t(13));
+        assert_eq!(late.status.phase, JobPhase::Failed);
+        assert!(matches!(&late.nodes[0].1, NodeOutcome::Failed(r) if r.contains("NotReady")));
     }
 
     #[test]

@@ -76,11 +76,14 @@ pub fn selectors(filter: &NodeFilter) -> Result<Vec<LabelSelector>> {
         .collect()
 }
 
-/// Decides for every node.
+/// Decides for every node (`nodes` as a slice or straight from a reflector store's `Arc`s).
 ///
 /// # Errors
 /// An invalid selector in the filter.
-pub fn plan_nodes(nodes: &[Node], filter: &NodeFilter) -> Result<NodePlan> {
+pub fn plan_nodes<'a>(
+    nodes: impl IntoIterator<Item = &'a Node>,
+    filter: &NodeFilter,
+) -> Result<NodePlan> {
     let selectors = selectors(filter)?;
     let empty = BTreeMap::new();
     let mut plan = NodePlan::default();

@@ -125,7 +125,8 @@ async fn a_manual_job_puts_its_images_in_an_immutable_configmap_owned_by_the_job
         .with_body(json!({"metadata": {
             "name": "imagejob-m1",
             "labels": {"eraser.sh/job-owner": "imagelist-controller"},
-            "ownerReferences": [{"kind": "ImageList", "uid": "list-uid"}]
+            "ownerReferences": [{"apiVersion": "eraser.sh/v1", "kind": "ImageList",
+                                 "name": "imagelist", "uid": "list-uid", "controller": true}]
         }})),
         Exchange::new(
             Method::PATCH,
