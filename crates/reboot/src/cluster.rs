@@ -295,6 +295,14 @@ pub trait Host {
 
     /// Reboots the node. On success the process is usually killed before this returns.
     fn reboot(&self) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Completes when the sentinel may have changed since the last call (the sentinel file
+    /// appeared or went), so the daemon looks at once instead of at its next period. Never
+    /// completes where changes cannot be watched (a sentinel command, no inotify): the period
+    /// check is the fallback.
+    fn sentinel_changed(&self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
 }
 
 /// Where the daemon reads the time and waits. The simulator's clock is virtual.

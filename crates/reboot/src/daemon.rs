@@ -11,6 +11,8 @@
 //!   the set of Nodes: a deleted holder frees its slot) changes, or a holder's TTL runs out,
 //!   instead of until its next hourly tick. The released slot is taken within one watch
 //!   delivery and one conditional write.
+//! - **The sentinel is watched.** Besides the check every `--period`, a wait ends as soon as
+//!   the sentinel file appears or goes ([`Host::sentinel_changed`], inotify on a real node).
 //! - **Idle is free.** A node whose sentinel says no reboot is needed, and whose last look at
 //!   the cluster found nothing of its own to finish, makes no API call at all.
 //! - **Drain like `kubectl drain`, bounded.** Pods owned by a DaemonSet and mirror pods are
@@ -278,11 +280,22 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
     pub async fn wait(&self, wake: Wake) {
         match wake {
             Wake::Now => {}
-            Wake::At(t) => self.clock.sleep_until(t).await,
+            Wake::At(t) => {
+                tokio::select! {
+                    biased;
+                    () = self.host.sentinel_changed() => {
+                        debug!(node = %self.me(), "sentinel changed; looking now");
+                    }
+                    () = self.clock.sleep_until(t) => {}
+                }
+            }
             Wake::ChangeOr { seen, deadline } => {
                 tokio::select! {
                     biased;
                     () = self.cluster.wait_for_change(&seen) => {}
+                    () = self.host.sentinel_changed() => {
+                        debug!(node = %self.me(), "sentinel changed; looking now");
+                    }
                     () = self.clock.sleep_until(deadline) => {}
                 }
             }
@@ -810,6 +823,23 @@ mod tests {
         assert_eq!(c.api_calls("idle"), first_look);
         assert_eq!(c.reboots()["busy"].len(), 1);
         tasks.iter().for_each(|t| t.abort());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sentinel_that_appears_is_acted_on_at_once_not_at_the_next_period() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        let task = start(&c, "n1", &["--period=1h"]);
+        sleep(&c, SignedDuration::from_mins(5)).await;
+        assert!(!c.reboots().contains_key("n1"));
+        c.set_sentinel("n1", true);
+        sleep(&c, SignedDuration::from_secs(30)).await;
+        assert_eq!(
+            c.reboots().get("n1").map(Vec::len),
+            Some(1),
+            "rebooted within 30 s of the sentinel, 55 min before the next period"
+        );
+        task.abort();
     }
 
     #[tokio::test(start_paused = true)]

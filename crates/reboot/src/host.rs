@@ -17,6 +17,7 @@
 //!   one `unsafe` call in Drydock ([`signal_init`]).
 
 use std::process::Stdio;
+use std::sync::Arc;
 
 use tracing::warn;
 
@@ -25,6 +26,7 @@ use crate::cluster::{Clock, Host, TokioClock};
 use crate::config::{Config, PrometheusBlocker, RebootMethod, Sentinel, in_host_mount_namespace};
 use crate::metrics::RebootMetrics;
 use crate::notify::NotifyUrl;
+use crate::watch::SentinelWatch;
 use crate::webhook;
 
 /// The exit status of a sentinel command that says "no reboot needed".
@@ -36,6 +38,7 @@ pub struct NodeHost {
     node: String,
     launcher: String,
     sentinel: Sentinel,
+    watch: Option<Arc<SentinelWatch>>,
     method: RebootMethod,
     prometheus: Option<PrometheusBlocker>,
     notify: Vec<NotifyUrl>,
@@ -48,6 +51,10 @@ impl NodeHost {
     /// The host as `config` describes it. `http` must be built after the crypto provider is
     /// installed. `launcher` is the `drydock` binary (`std::env::current_exe()`), re-executed
     /// to run host commands in the host's mount namespace.
+    ///
+    /// A sentinel file is watched (inotify on its directory) when this is called inside a
+    /// tokio runtime; if the watch cannot be set up it is reported once and the period check
+    /// alone remains.
     pub fn new(
         config: &Config,
         http: reqwest::Client,
@@ -59,12 +66,33 @@ impl NodeHost {
             node: config.node_id.clone(),
             launcher,
             sentinel: config.sentinel.clone(),
+            watch: watch(&config.node_id, &config.sentinel),
             method: config.reboot_method.clone(),
             prometheus: config.blockers.prometheus.clone(),
             notify: config.notify.urls.clone(),
             http,
             clock,
             metrics,
+        }
+    }
+}
+
+/// The inotify watch of a sentinel file, if one can be set up here.
+fn watch(node: &str, sentinel: &Sentinel) -> Option<Arc<SentinelWatch>> {
+    let Sentinel::File(path) = sentinel else {
+        return None;
+    };
+    tokio::runtime::Handle::try_current().ok()?;
+    match SentinelWatch::new(std::path::Path::new(path)) {
+        Ok(watch) => Some(Arc::new(watch)),
+        Err(error) => {
+            warn!(
+                node,
+                sentinel = %path,
+                %error,
+                "cannot watch the sentinel's directory; checking it every --period only"
+            );
+            None
         }
     }
 }
@@ -167,6 +195,21 @@ impl Host for NodeHost {
         }
     }
 
+    async fn sentinel_changed(&self) {
+        let Some(watch) = &self.watch else {
+            return std::future::pending().await;
+        };
+        if let Err(error) = watch.changed().await {
+            warn!(
+                node = %self.node,
+                dir = %watch.dir().display(),
+                %error,
+                "the sentinel watch ended; checking it every --period only"
+            );
+            std::future::pending::<()>().await;
+        }
+    }
+
     async fn reboot(&self) -> Result<(), String> {
         match &self.method {
             RebootMethod::Command(argv) => {
@@ -217,6 +260,34 @@ mod tests {
             check_sentinel(&sentinel, NO_LAUNCHER).await,
             SentinelReading::Required
         );
+    }
+
+    #[tokio::test]
+    async fn the_host_reports_the_sentinel_file_appearing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reboot-required");
+        let argv = [
+            "kured".to_owned(),
+            "--node-id=n1".to_owned(),
+            format!("--reboot-sentinel={}", path.display()),
+        ];
+        let config = crate::config::parse(argv, &std::collections::BTreeMap::new()).unwrap();
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = RebootMetrics::register(&mut registry, "n1");
+        drydock_kube::client::install_crypto_provider();
+        let host = NodeHost::new(
+            &config,
+            reqwest::Client::new(),
+            TokioClock::system(),
+            metrics,
+            NO_LAUNCHER.into(),
+        );
+        std::fs::write(&path, "").unwrap();
+        // Bounds a failure only: the event is read as soon as it is queued.
+        tokio::time::timeout(std::time::Duration::from_secs(10), host.sentinel_changed())
+            .await
+            .expect("the watch fires");
+        assert!(host.reboot_required().await);
     }
 
     #[tokio::test]

@@ -221,6 +221,8 @@ struct SimNode {
     down: bool,
     signal: Option<Signal>,
     wake: Arc<Notify>,
+    /// Notified when the sentinel is set or removed (the inotify watch of a real node).
+    sentinel_watch: Arc<Notify>,
     reboots: u32,
 }
 
@@ -570,6 +572,7 @@ impl MemoryCluster {
                     down: false,
                     signal: None,
                     wake: Arc::new(Notify::new()),
+                    sentinel_watch: Arc::new(Notify::new()),
                     reboots: 0,
                 },
             );
@@ -654,9 +657,13 @@ impl MemoryCluster {
     }
 
     /// Creates or removes a node's reboot sentinel.
+    /// The node's daemon notices at once, as inotify makes a real one.
     pub fn set_sentinel(&self, node: &str, present: bool) {
         if let Some(n) = self.state().nodes.get_mut(node) {
             n.sentinel = present;
+            // One waiter (the node's daemon); `notify_one` keeps the change for it if it is
+            // busy now, as the kernel queues inotify events.
+            n.sentinel_watch.notify_one();
         }
     }
 
@@ -1125,6 +1132,21 @@ impl Host for NodeClient {
             .notifications
             .push((now, self.node.clone(), message));
         std::future::ready(())
+    }
+
+    fn sentinel_changed(&self) -> impl Future<Output = ()> + Send {
+        let watch = self
+            .cluster
+            .state()
+            .nodes
+            .get(&self.node)
+            .map(|n| n.sentinel_watch.clone());
+        async move {
+            match watch {
+                Some(watch) => watch.notified().await,
+                None => std::future::pending().await,
+            }
+        }
     }
 
     fn reboot(&self) -> impl Future<Output = Result<(), String>> + Send {
