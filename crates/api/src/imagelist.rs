@@ -24,8 +24,9 @@ pub struct ImageListStatus {
     /// Number of nodes skipped by the node filter (Windows nodes included).
     #[serde(default)]
     pub skipped: i64,
-    /// The `metadata.generation` of the spec the last run was started for. A list whose
-    /// generation equals this value is not run again (restarts never re-run an unchanged list).
+    /// The `metadata.generation` of the spec the manager last acted on (a run started for it,
+    /// or the spec was rejected as invalid). A list whose generation equals this value is not
+    /// run again (restarts never re-run an unchanged list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Standard conditions (`Running`, `Succeeded`, `Failed`).

@@ -22,6 +22,13 @@ pub struct ScheduleState {
     /// When the last automatic run finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_finished: Option<Timestamp>,
+    /// The ImageJob of the last automatic run (so its end is recorded once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_job: Option<String>,
+    /// The last `drydock.dev/run-requested` value a run was started for: each distinct value
+    /// starts one run, however often the manager restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handled_run_request: Option<String>,
 }
 
 /// What the schedule says to do now.
@@ -108,6 +115,7 @@ mod tests {
             enabled_at: Some(t(0)),
             last_started: Some(t(0)),
             last_finished: Some(t(30)),
+            ..ScheduleState::default()
         };
         assert_eq!(
             next(&state, DAY, true, false, t(25)),
@@ -123,6 +131,8 @@ mod tests {
             enabled_at: Some(t(0)),
             last_started: Some(t(1)),
             last_finished: None,
+            last_job: Some("imagejob-abcde".into()),
+            handled_run_request: Some("2027-01-15T08:00:00Z".into()),
         };
         let json = serde_json::to_string(&state).unwrap();
         assert_eq!(serde_json::from_str::<ScheduleState>(&json).unwrap(), state);

@@ -26,7 +26,11 @@ use crate::metrics::Metrics;
 use crate::podspec::{self, TemplateInputs};
 use crate::{Error, Result};
 
+pub mod exclusions;
 pub mod imagejob;
+pub mod imagelist;
+pub mod records;
+pub mod schedule;
 
 /// The field manager of every write (the shared contract's name).
 pub const FIELD_MANAGER: &str = "drydock";
@@ -413,13 +417,17 @@ pub async fn stopped(mut shutdown: watch::Receiver<bool>) {
 
 /// Runs every controller of the manager until `shutdown` turns true.
 ///
-/// The ImageJob controller runs here; the ImageList controller and the schedule join it in the
-/// same `try_join!` (add them there).
+/// The ImageJob controller, the ImageList controller (manual mode) and the schedule
+/// (automatic mode) run side by side; each looks only at its own ImageJobs.
 ///
 /// # Errors
 /// A controller fails to start (its caches never fill, an API it needs is missing).
 pub async fn run_all(ctx: Arc<Context>, shutdown: watch::Receiver<bool>) -> Result<()> {
-    tokio::try_join!(imagejob::run(ctx.clone(), shutdown.clone()))?;
+    tokio::try_join!(
+        imagejob::run(ctx.clone(), shutdown.clone()),
+        imagelist::run(ctx.clone(), shutdown.clone()),
+        schedule::run(ctx.clone(), shutdown.clone()),
+    )?;
     Ok(())
 }
 

@@ -1,0 +1,218 @@
+//! Recording finished runs in the history ConfigMap `drydock-image-cleaner-history` (key
+//! `history.json`, [`crate::history::History`]).
+//!
+//! The write is a conditional replace (the resourceVersion read is sent back), retried on a
+//! conflict, so two recorders never lose each other's run. Recording is idempotent per job
+//! ([`crate::history::append`]): whoever sees a job finish first may record it — the ImageJob
+//! controller with per-node detail, or the ImageList controller and the schedule with the
+//! counts of the job's status — and a second record of the same job only adds detail.
+
+use std::collections::BTreeMap;
+
+use drydock_api::names::state;
+use drydock_kube::status::{ApiFailure, classify};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::api::PostParams;
+
+use super::{Context, FIELD_MANAGER, MANAGED_BY_LABEL};
+use crate::history::{self, History, Limits, Run};
+use crate::{Error, Result};
+
+/// Attempts of the read-modify-write before giving up: a conflict means another writer
+/// recorded a run in between, which happens at most once or twice per finished job.
+pub const MAX_ATTEMPTS: usize = 5;
+
+fn kube_error(action: &str) -> impl FnOnce(kube::Error) -> Error + '_ {
+    move |source| Error::Kube {
+        action: action.to_owned(),
+        source: Box::new(source),
+    }
+}
+
+/// The history ConfigMap holding `history`, at `resource_version` when replacing.
+#[must_use]
+pub fn history_configmap(
+    namespace: &str,
+    history: &History,
+    resource_version: Option<String>,
+) -> ConfigMap {
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(state::HISTORY_CONFIGMAP.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(BTreeMap::from([(
+                MANAGED_BY_LABEL.0.to_owned(),
+                MANAGED_BY_LABEL.1.to_owned(),
+            )])),
+            resource_version,
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(
+            state::HISTORY_KEY.to_owned(),
+            history.to_json(),
+        )])),
+        ..ConfigMap::default()
+    }
+}
+
+/// Appends `run` to the history (get, then create or conditional replace; retried on a
+/// conflict). A history that does not parse is logged and started afresh rather than blocking
+/// every later record.
+///
+/// # Errors
+/// [`Error::Kube`] when a call fails, or the conflicts outlast [`MAX_ATTEMPTS`].
+pub async fn append(ctx: &Context, run: Run) -> Result<()> {
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let post = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let current = api
+            .get_opt(state::HISTORY_CONFIGMAP)
+            .await
+            .map_err(kube_error("read the history ConfigMap"))?;
+        let (old, resource_version) = match &current {
+            Some(cm) => {
+                let text = cm
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get(state::HISTORY_KEY))
+                    .map(String::as_str);
+                let old = History::parse(text).unwrap_or_else(|error| {
+                    tracing::warn!(%error, "history ConfigMap does not parse; starting a new history");
+                    History::default()
+                });
+                (old, cm.metadata.resource_version.clone())
+            }
+            None => (History::default(), None),
+        };
+        let new = history::append(old.clone(), run.clone(), Limits::default());
+        if current.is_some() && new == old {
+            return Ok(());
+        }
+        let object = history_configmap(&ctx.namespace, &new, resource_version);
+        let written = if current.is_some() {
+            api.replace(state::HISTORY_CONFIGMAP, &post, &object).await
+        } else {
+            api.create(&post, &object).await
+        };
+        match written {
+            Ok(_) => {
+                tracing::info!(imagejob = %run.job, runs = new.runs.len(), "recorded run in history");
+                return Ok(());
+            }
+            Err(error) if classify(&error) == ApiFailure::Conflict && attempt < MAX_ATTEMPTS => {
+                tracing::debug!(imagejob = %run.job, attempt, "history changed meanwhile; retrying");
+            }
+            Err(error) => return Err(kube_error("write the history ConfigMap")(error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use drydock_api::config::Config;
+    use drydock_kube::mock::{self, Exchange};
+    use http::Method;
+    use serde_json::json;
+
+    use super::*;
+    use crate::controller::tests::{NS, context};
+    use crate::history::{RunMode, RunPhase};
+
+    pub(crate) fn run(job: &str) -> Run {
+        Run {
+            job: job.into(),
+            mode: RunMode::Manual,
+            started: "2026-03-01T02:00:00Z".parse().unwrap(),
+            finished: "2026-03-01T03:00:00Z".parse().unwrap(),
+            phase: RunPhase::Completed,
+            desired: 1,
+            succeeded: 1,
+            failed: 0,
+            skipped: 0,
+            nodes: vec![],
+        }
+    }
+
+    fn history_reply(runs: &[&str], rv: &str) -> serde_json::Value {
+        let history = History {
+            runs: runs.iter().map(|j| run(j)).collect(),
+        };
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": state::HISTORY_CONFIGMAP, "namespace": NS, "resourceVersion": rv},
+               "data": {"history.json": history.to_json()}})
+    }
+
+    fn path() -> String {
+        format!(
+            "/api/v1/namespaces/{NS}/configmaps/{}",
+            state::HISTORY_CONFIGMAP
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_record_creates_the_history() {
+        let (client, verifier) = mock::client(vec![
+            Exchange::new(Method::GET, path(), json!({})).failing(404, "NotFound", "not found"),
+            Exchange::new(
+                Method::POST,
+                format!("/api/v1/namespaces/{NS}/configmaps?&fieldManager=drydock"),
+                history_reply(&["imagejob-a"], "1"),
+            )
+            .with_body(json!({"metadata": {"name": state::HISTORY_CONFIGMAP},
+                              "data": {"history.json": History { runs: vec![run("imagejob-a")] }.to_json()}})),
+        ]);
+        append(&context(client, Config::default()), run("imagejob-a"))
+            .await
+            .unwrap();
+        verifier.finish().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_conflict_rereads_and_keeps_the_other_writers_run() {
+        let both = History {
+            runs: vec![run("imagejob-other"), run("imagejob-a")],
+        };
+        let (client, verifier) = mock::client(vec![
+            Exchange::new(Method::GET, path(), history_reply(&[], "1")),
+            Exchange::new(
+                Method::PUT,
+                format!("{}?&fieldManager=drydock", path()),
+                json!({}),
+            )
+            .with_body(json!({"metadata": {"resourceVersion": "1"}}))
+            .failing(409, "Conflict", "the object has been modified"),
+            Exchange::new(Method::GET, path(), history_reply(&["imagejob-other"], "2")),
+            Exchange::new(
+                Method::PUT,
+                format!("{}?&fieldManager=drydock", path()),
+                history_reply(&["imagejob-other", "imagejob-a"], "3"),
+            )
+            .with_body(json!({"metadata": {"resourceVersion": "2"},
+                              "data": {"history.json": both.to_json()}})),
+        ]);
+        append(&context(client, Config::default()), run("imagejob-a"))
+            .await
+            .unwrap();
+        verifier.finish().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn recording_a_run_already_recorded_writes_nothing() {
+        let (client, verifier) = mock::client(vec![Exchange::new(
+            Method::GET,
+            path(),
+            history_reply(&["imagejob-a"], "1"),
+        )]);
+        append(&context(client, Config::default()), run("imagejob-a"))
+            .await
+            .unwrap();
+        verifier.finish().await;
+    }
+}
