@@ -11,7 +11,9 @@
 //! An empty `spec.images` or an invalid entry is rejected with a condition and a warning Event;
 //! an unreadable exclusion list blocks the run ([`super::exclusions`]). When the list's job
 //! finishes, its counts go into `ImageList.status` (Eraser's fields), a `Succeeded` or `Failed`
-//! condition, an Event and the history. The controller only ever looks at ImageJobs that this
+//! condition and an Event (the ImageJob controller has already written the run, node by node,
+//! into the history before it marked the job finished). The controller only ever looks at
+//! ImageJobs that this
 //! ImageList owns; the schedule's jobs are not its business, nor its jobs the schedule's.
 //!
 //! The decisions are the pure [`decide`]; [`reconcile`] is the IO around it.
@@ -36,9 +38,8 @@ use kube::{Api, Resource, ResourceExt};
 use tokio::sync::watch;
 
 use super::exclusions;
-use super::{Context, EventKind, FIELD_MANAGER, JobMode, JobRequest, records, stopped};
+use super::{Context, EventKind, FIELD_MANAGER, JobMode, JobRequest, stopped};
 use crate::decide::ALL_IMAGES;
-use crate::history;
 use crate::{Error, Result};
 
 /// Condition type: a run of this list is in progress.
@@ -425,9 +426,8 @@ pub async fn reconcile(list: Arc<ImageList>, lc: Arc<ListContext>) -> Result<Act
             let Some(job) = jobs.iter().find(|j| j.name_any() == job_name) else {
                 return Ok(Action::requeue(Duration::ZERO));
             };
-            if let Err(error) = records::append(ctx, history::run_from_status(job, now)).await {
-                tracing::warn!(imagejob = %job_name, %error, "cannot record the run in the history");
-            }
+            // The ImageJob controller wrote the run into the history before marking it
+            // finished; the list carries the counts.
             let (status, ok, message) = result_status(&list, job, now);
             patch_status(ctx, &list, status).await?;
             tracing::info!(imagelist = %name, imagejob = %job_name, ok, "{message}");
@@ -960,22 +960,13 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_finished_job_lands_in_the_status_the_history_and_an_event() {
+    async fn a_finished_job_lands_in_the_status_and_an_event() {
         let running = handled(
             list("imagelist", "list-uid", 1, &["alpine"]),
             1,
             Some("imagejob-a"),
         );
-        let history_path =
-            format!("/api/v1/namespaces/{NS}/configmaps/drydock-image-cleaner-history");
         let calls = vec![
-            Exchange::new(Method::GET, history_path, json!({})).failing(404, "NotFound", "not found"),
-            Exchange::new(
-                Method::POST,
-                format!("/api/v1/namespaces/{NS}/configmaps?&fieldManager=drydock"),
-                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "drydock-image-cleaner-history"}}),
-            )
-            .with_body(json!({"metadata": {"name": "drydock-image-cleaner-history"}})),
             Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
                 "timestamp": "2026-03-01T03:00:00Z", "success": 2, "failed": 1, "skipped": 1,
                 "conditions": ended_conditions(

@@ -2,10 +2,10 @@
 //! `history.json`, [`crate::history::History`]).
 //!
 //! The write is a conditional replace (the resourceVersion read is sent back), retried on a
-//! conflict, so two recorders never lose each other's run. Recording is idempotent per job
-//! ([`crate::history::append`]): whoever sees a job finish first may record it — the ImageJob
-//! controller with per-node detail, or the ImageList controller and the schedule with the
-//! counts of the job's status — and a second record of the same job only adds detail.
+//! conflict, so two writers never lose each other's run. Recording is idempotent per job
+//! ([`crate::history::append`]): the ImageJob controller records a job (with per-node detail)
+//! before it marks the job finished, and a retry after a failed status write changes nothing;
+//! a second record of the same job only ever adds detail.
 
 use std::collections::BTreeMap;
 

@@ -32,8 +32,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use tokio::sync::watch;
 
-use super::{Context, EventKind, FIELD_MANAGER, JobMode, JobRequest, exclusions, records, stopped};
-use crate::history;
+use super::{Context, EventKind, FIELD_MANAGER, JobMode, JobRequest, exclusions, stopped};
 use crate::schedule::{self, Next, ScheduleState};
 use crate::{Error, Result};
 
@@ -210,7 +209,7 @@ fn job_reference(name: &str) -> ObjectReference {
 
 /// The outcome of a write.
 enum Written {
-    Done(ConfigMap),
+    Done(Box<ConfigMap>),
     Conflict,
 }
 
@@ -261,7 +260,7 @@ async fn persist(
         }
     };
     match result {
-        Ok(configmap) => Ok(Written::Done(configmap)),
+        Ok(configmap) => Ok(Written::Done(Box::new(configmap))),
         Err(error) if classify(&error) == ApiFailure::Conflict => Ok(Written::Conflict),
         Err(error) => Err(Error::Kube {
             action: "write the schedule state".to_owned(),
@@ -279,7 +278,7 @@ impl Scheduler {
     async fn write(&mut self, ctx: &Context, state: &ScheduleState) -> Result<bool> {
         match persist(ctx, self.state.as_ref(), state).await? {
             Written::Done(configmap) => {
-                self.state = Some(configmap);
+                self.state = Some(*configmap);
                 Ok(true)
             }
             Written::Conflict => Ok(false),
@@ -327,37 +326,19 @@ impl Scheduler {
                     tracing::info!(imagejob = %job, "adopted the schedule's job missing from its state");
                 }
                 Decision::Record(name) => {
-                    let Some(job) = jobs.iter().find(|j| j.name_any() == name) else {
-                        return Ok(Some(now));
-                    };
-                    if let Err(error) =
-                        records::append(ctx, history::run_from_status(job, now)).await
-                    {
-                        tracing::warn!(imagejob = %name, %error, "cannot record the run in the history");
-                    }
+                    // The ImageJob controller already wrote the run into the history and an
+                    // Event on the job before it marked the job finished; the schedule only
+                    // notes the end, which the cadence needs.
                     state.last_finished = Some(now);
                     if !self.write(ctx, &state).await? {
                         return Ok(Some(now.saturating_add(CONFLICT_RETRY).unwrap_or(now)));
                     }
-                    let status = job.status.clone().unwrap_or_default();
-                    let ok = status.phase == JobPhase::Completed;
-                    let message = format!(
-                        "automatic run {} {}: {} of {} nodes succeeded, {} failed, {} skipped",
-                        name,
-                        if ok { "completed" } else { "failed" },
-                        status.succeeded,
-                        status.desired,
-                        status.failed,
-                        status.skipped
-                    );
-                    tracing::info!(imagejob = %name, ok, "{message}");
-                    let (kind, reason) = if ok {
-                        (EventKind::Normal, "JobCompleted")
-                    } else {
-                        (EventKind::Warning, "JobFailed")
-                    };
-                    ctx.event(job_reference(&name), kind, reason, &message)
-                        .await;
+                    let phase = jobs
+                        .iter()
+                        .find(|j| j.name_any() == name)
+                        .and_then(|j| j.status.as_ref())
+                        .map(|s| s.phase);
+                    tracing::info!(imagejob = %name, ?phase, "automatic run finished");
                 }
                 Decision::Start(requested) => {
                     let found = exclusions::load(ctx).await?;
@@ -843,7 +824,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_finished_run_is_recorded_once_in_state_history_and_events() {
+    async fn a_finished_run_is_noted_once_and_sets_the_next_due_time() {
         let started = at(SignedDuration::from_hours(-1));
         let state = ScheduleState {
             enabled_at: Some(at(-DAY)),
@@ -856,21 +837,10 @@ mod tests {
             last_finished: Some(t0()),
             ..state.clone()
         };
-        let history_path = format!(
-            "/api/v1/namespaces/{NS}/configmaps/{}",
-            st::HISTORY_CONFIGMAP
-        );
         let calls = vec![
-            Exchange::new(Method::GET, history_path, json!({})).failing(404, "NotFound", "not found"),
-            Exchange::new(
-                Method::POST,
-                format!("/api/v1/namespaces/{NS}/configmaps?&fieldManager=drydock"),
-                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": st::HISTORY_CONFIGMAP}}),
-            )
-            .with_body(json!({"metadata": {"name": st::HISTORY_CONFIGMAP}})),
-            Exchange::new(Method::PATCH, state_path(), state_json(&done, None, "9"))
-                .with_body(json!({"data": {"schedule.json": serde_json::to_string(&done).unwrap()}})),
-            job_event("JobCompleted", "imagejob-a"),
+            Exchange::new(Method::PATCH, state_path(), state_json(&done, None, "9")).with_body(
+                json!({"data": {"schedule.json": serde_json::to_string(&done).unwrap()}}),
+            ),
         ];
         let jobs = [job(
             "imagejob-a",
