@@ -38,8 +38,9 @@ use kube::{Api, Resource, ResourceExt};
 use tokio::sync::watch;
 
 use super::exclusions;
-use super::{Context, EventKind, FIELD_MANAGER, JobMode, JobRequest, stopped};
+use super::{Context, EventKind, FIELD_MANAGER, JobMode, JobRequest, records, stopped};
 use crate::decide::ALL_IMAGES;
+use crate::history;
 use crate::{Error, Result};
 
 /// Condition type: a run of this list is in progress.
@@ -80,8 +81,16 @@ pub enum Step {
     AwaitJob(String),
     /// A run of this list finished and its result is not in the status yet.
     Record(String),
-    /// The run in the status is gone without a result (deleted before it was seen finishing).
-    Vanished(String),
+    /// The run in the status is not among the list's jobs: just created and not cached yet, or
+    /// finished and deleted before the controller saw it finish (its result is then in the
+    /// history, written before the job was marked finished). `overdue` once the job has been
+    /// missing longer than [`VANISHED_GRACE`].
+    Missing {
+        /// The job.
+        job: String,
+        /// Missing for longer than the grace.
+        overdue: bool,
+    },
     /// The spec cannot be run: why.
     Reject(String),
     /// Start a run with these images for this generation.
@@ -168,10 +177,9 @@ pub fn decide(list: &ImageList, jobs: &[Arc<ImageJob>], now: Timestamp) -> Step 
             return Step::Record(running.to_owned());
         }
         let since = condition(status, RUNNING).map_or(now, |c| c.last_transition_time.0);
-        return if now.duration_since(since) > VANISHED_GRACE {
-            Step::Vanished(running.to_owned())
-        } else {
-            Step::AwaitJob(running.to_owned())
+        return Step::Missing {
+            job: running.to_owned(),
+            overdue: now.duration_since(since) > VANISHED_GRACE,
         };
     }
     let generation = list.metadata.generation.unwrap_or(1);
@@ -309,21 +317,71 @@ async fn patch_status(ctx: &Context, list: &ImageList, status: serde_json::Value
     Ok(())
 }
 
+/// What a finished job reports to its ImageList.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobResult {
+    /// The ImageJob.
+    pub job: String,
+    /// Whether it completed (reached the success ratio).
+    pub completed: bool,
+    /// When it finished.
+    pub finished: Timestamp,
+    /// Nodes considered.
+    pub desired: i64,
+    /// Nodes that succeeded.
+    pub succeeded: i64,
+    /// Nodes that failed.
+    pub failed: i64,
+    /// Nodes skipped.
+    pub skipped: i64,
+}
+
+impl JobResult {
+    /// From the finished job's status, seen `now`.
+    #[must_use]
+    pub fn of_job(job: &ImageJob, now: Timestamp) -> Self {
+        let status = job.status.clone().unwrap_or_default();
+        Self {
+            job: job.name_any(),
+            completed: status.phase == JobPhase::Completed,
+            finished: now,
+            desired: status.desired,
+            succeeded: status.succeeded,
+            failed: status.failed,
+            skipped: status.skipped,
+        }
+    }
+
+    /// From the job's run in the history.
+    #[must_use]
+    pub fn of_run(run: &history::Run) -> Self {
+        Self {
+            job: run.job.clone(),
+            completed: run.phase == history::RunPhase::Completed,
+            finished: run.finished,
+            desired: run.desired,
+            succeeded: run.succeeded,
+            failed: run.failed,
+            skipped: run.skipped,
+        }
+    }
+}
+
 /// The result of a finished job as the ImageList status carries it (pure).
 #[must_use]
 pub fn result_status(
     list: &ImageList,
-    job: &ImageJob,
+    result: &JobResult,
     now: Timestamp,
 ) -> (serde_json::Value, bool, String) {
-    let status = job.status.clone().unwrap_or_default();
-    let ok = status.phase == JobPhase::Completed;
+    let status = result;
+    let ok = result.completed;
     let generation = condition(list.status.as_ref(), RUNNING)
         .and_then(|c| c.observed_generation)
         .unwrap_or_else(|| list.metadata.generation.unwrap_or(1));
     let message = format!(
         "ImageJob {} {}: {} of {} nodes succeeded, {} failed, {} skipped",
-        job.name_any(),
+        result.job,
         if ok { "completed" } else { "failed" },
         status.succeeded,
         status.desired,
@@ -333,7 +391,7 @@ pub fn result_status(
     let reason = if ok { "JobCompleted" } else { "JobFailed" };
     let conditions = ended_conditions(old_conditions(list), ok, reason, &message, generation, now);
     let value = serde_json::json!({
-        "timestamp": Time(now),
+        "timestamp": Time(result.finished),
         "success": status.succeeded,
         "failed": status.failed,
         "skipped": status.skipped,
@@ -400,9 +458,15 @@ pub async fn reconcile(list: Arc<ImageList>, lc: Arc<ListContext>) -> Result<Act
             .await;
             Ok(Action::await_change())
         }
-        Step::Vanished(job) => {
+        Step::Missing { job, overdue } => {
+            if let Some(run) = records::find(ctx, &job).await? {
+                return record(ctx, &list, &JobResult::of_run(&run), now).await;
+            }
+            if !overdue {
+                return Ok(Action::requeue(VANISHED_GRACE.unsigned_abs()));
+            }
             let generation = list.metadata.generation.unwrap_or(1);
-            let message = format!("ImageJob {job} was deleted before its result was seen");
+            let message = format!("ImageJob {job} is gone and left no result in the history");
             let conditions = ended_conditions(
                 old_conditions(&list),
                 false,
@@ -428,20 +492,29 @@ pub async fn reconcile(list: Arc<ImageList>, lc: Arc<ListContext>) -> Result<Act
             };
             // The ImageJob controller wrote the run into the history before marking it
             // finished; the list carries the counts.
-            let (status, ok, message) = result_status(&list, job, now);
-            patch_status(ctx, &list, status).await?;
-            tracing::info!(imagelist = %name, imagejob = %job_name, ok, "{message}");
-            let (kind, reason) = if ok {
-                (EventKind::Normal, "JobCompleted")
-            } else {
-                (EventKind::Warning, "JobFailed")
-            };
-            ctx.event(list_reference(&list), kind, reason, &message)
-                .await;
-            Ok(Action::await_change())
+            record(ctx, &list, &JobResult::of_job(job, now), now).await
         }
         Step::Start { images, generation } => start(ctx, &list, images, generation, now).await,
     }
+}
+
+async fn record(
+    ctx: &Context,
+    list: &ImageList,
+    result: &JobResult,
+    now: Timestamp,
+) -> Result<Action> {
+    let (status, ok, message) = result_status(list, result, now);
+    patch_status(ctx, list, status).await?;
+    tracing::info!(imagelist = %list.name_any(), imagejob = %result.job, ok, "{message}");
+    let (kind, reason) = if ok {
+        (EventKind::Normal, "JobCompleted")
+    } else {
+        (EventKind::Warning, "JobFailed")
+    };
+    ctx.event(list_reference(list), kind, reason, &message)
+        .await;
+    Ok(Action::await_change())
 }
 
 async fn start(
@@ -814,7 +887,7 @@ mod tests {
             decide(&edited, &done, t0()),
             Step::Record("imagejob-a".into())
         );
-        let (status, ok, _) = result_status(&edited, &done[0], t0());
+        let (status, ok, _) = result_status(&edited, &JobResult::of_job(&done[0], t0()), t0());
         assert!(ok);
         let mut recorded = edited.clone();
         let mut new_status = recorded.status.clone().unwrap();
@@ -850,15 +923,13 @@ mod tests {
             1,
             Some("imagejob-a"),
         );
-        assert_eq!(
-            decide(&list, &[], t0()),
-            Step::AwaitJob("imagejob-a".into())
-        );
+        let missing = |overdue| Step::Missing {
+            job: "imagejob-a".into(),
+            overdue,
+        };
+        assert_eq!(decide(&list, &[], t0()), missing(false));
         let later = t0().checked_add(SignedDuration::from_mins(3)).unwrap();
-        assert_eq!(
-            decide(&list, &[], later),
-            Step::Vanished("imagejob-a".into())
-        );
+        assert_eq!(decide(&list, &[], later), missing(true));
     }
 
     #[tokio::test(start_paused = true)]
@@ -981,5 +1052,63 @@ mod tests {
             event("JobFailed", "Warning"),
         ];
         run_reconcile(running, vec![manual("imagejob-a", JobPhase::Failed)], calls).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_job_deleted_before_it_was_seen_finishing_is_read_back_from_the_history() {
+        // delayOnSuccess 0s: the job can be gone before this controller sees it finish; the
+        // ImageJob controller wrote the run into the history before marking it finished.
+        let running = handled(
+            list("imagelist", "list-uid", 1, &["alpine"]),
+            1,
+            Some("imagejob-a"),
+        );
+        let finished: Timestamp = "2026-03-01T02:58:00Z".parse().unwrap();
+        let run = history::Run {
+            job: "imagejob-a".into(),
+            mode: history::RunMode::Manual,
+            started: "2026-03-01T02:50:00Z".parse().unwrap(),
+            finished,
+            phase: history::RunPhase::Completed,
+            desired: 3,
+            succeeded: 2,
+            failed: 0,
+            skipped: 1,
+            nodes: vec![],
+        };
+        let history_json = history::History { runs: vec![run] }.to_json();
+        let history_path =
+            format!("/api/v1/namespaces/{NS}/configmaps/drydock-image-cleaner-history");
+        let message = "ImageJob imagejob-a completed: 2 of 3 nodes succeeded, 0 failed, 1 skipped";
+        let calls = vec![
+            Exchange::new(
+                Method::GET,
+                history_path.clone(),
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": "drydock-image-cleaner-history", "namespace": NS},
+                       "data": {"history.json": history_json}}),
+            ),
+            Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
+                "timestamp": "2026-03-01T02:58:00Z", "success": 2, "failed": 0, "skipped": 1,
+                "conditions": ended_conditions(
+                    started_conditions(vec![], "imagejob-a", 1, t0()),
+                    true,
+                    "JobCompleted",
+                    message,
+                    1,
+                    t0(),
+                ),
+            }})),
+            event("JobCompleted", "Normal"),
+        ];
+        run_reconcile(running.clone(), vec![], calls).await;
+        // Not in the history either (just created, not cached yet): look again later.
+        let calls = vec![Exchange::new(Method::GET, history_path, json!({})).failing(
+            404,
+            "NotFound",
+            "not found",
+        )];
+        let action = run_reconcile(running, vec![], calls).await;
+        assert_eq!(action, Action::requeue(VANISHED_GRACE.unsigned_abs()));
     }
 }

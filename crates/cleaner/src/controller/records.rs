@@ -57,6 +57,26 @@ pub fn history_configmap(
     }
 }
 
+/// The run of `job` in the history, if it is there (one read).
+///
+/// # Errors
+/// [`Error::Kube`] when the read fails (an absent or unreadable history finds nothing).
+pub async fn find(ctx: &Context, job: &str) -> Result<Option<Run>> {
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let current = api
+        .get_opt(state::HISTORY_CONFIGMAP)
+        .await
+        .map_err(kube_error("read the history ConfigMap"))?;
+    let text = current
+        .as_ref()
+        .and_then(|cm| cm.data.as_ref())
+        .and_then(|d| d.get(state::HISTORY_KEY))
+        .map(String::as_str);
+    Ok(History::parse(text)
+        .ok()
+        .and_then(|h| h.runs.into_iter().rev().find(|r| r.job == job)))
+}
+
 /// Appends `run` to the history (get, then create or conditional replace; retried on a
 /// conflict). A history that does not parse is logged and started afresh rather than blocking
 /// every later record.
