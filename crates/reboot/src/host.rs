@@ -189,7 +189,7 @@ impl Host for NodeHost {
 
     async fn notify(&self, message: String) {
         for url in &self.notify {
-            if let Err(error) = webhook::send(&self.http, url, &message).await {
+            if let Err(error) = webhook::send(&self.http, url, &message, self.clock.now()).await {
                 warn!(node = %self.node, service = url.service(), %error, "notification not sent");
             }
         }

@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod notify;
 /// Label selectors and node labels, shared with the Image Cleaner (they live in `drydock-api`).
 pub use drydock_api::selector;
+pub mod smtp;
 pub mod watch;
 pub mod webhook;
 pub mod window;

@@ -1,8 +1,7 @@
 //! Sending notifications: each [`NotifyUrl`] becomes one HTTP request ([`request`], pure),
 //! sent with reqwest over rustls ([`send`]). The bodies are what shoutrrr v0.8 sends for each
 //! service, so existing Slack apps, Teams connectors and webhook receivers see the same JSON.
-//! SMTP is parsed at start-up but not sent (no mail client is linked): it is reported once
-//! per message as a warning.
+//! `smtp://` URLs are mail, sent by [`crate::smtp`] instead.
 
 use std::time::Duration;
 
@@ -126,18 +125,24 @@ pub fn request(url: &NotifyUrl, message: &str) -> Option<Outgoing> {
     })
 }
 
-/// Sends `message` to `url`.
+/// Sends `message` to `url`: an HTTP request, or a mail for `smtp://` (dated `now`), within
+/// [`SEND_TIMEOUT`].
 ///
 /// # Errors
 ///
-/// The service is not sent over HTTP, the request failed, or the receiver answered with an
-/// error status.
-pub async fn send(http: &reqwest::Client, url: &NotifyUrl, message: &str) -> Result<(), String> {
+/// The request failed or timed out, or the receiver answered with an error status.
+pub async fn send(
+    http: &reqwest::Client,
+    url: &NotifyUrl,
+    message: &str,
+    now: jiff::Timestamp,
+) -> Result<(), String> {
     let Some(out) = request(url, message) else {
-        return Err(format!(
-            "{} notifications are not sent by this build",
-            url.service()
-        ));
+        return match tokio::time::timeout(SEND_TIMEOUT, crate::smtp::send(url, message, now)).await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(format!("no answer within {SEND_TIMEOUT:?}")),
+        };
     };
     let method = reqwest::Method::from_bytes(out.method.as_bytes()).map_err(|e| e.to_string())?;
     let mut builder = http.request(method, &out.url).timeout(SEND_TIMEOUT);
@@ -201,14 +206,21 @@ mod tests {
             "generic+http://127.0.0.1:{port}/hook?template=json"
         ));
         let http = reqwest::Client::new();
-        send(&http, &url, "Rebooting node n1").await.unwrap();
+        send(
+            &http,
+            &url,
+            "Rebooting node n1",
+            jiff::Timestamp::UNIX_EPOCH,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             seen.lock().unwrap().as_slice(),
             [r#"{"message":"Rebooting node n1","title":""}"#]
         );
         let missing = parse(&format!("generic+http://127.0.0.1:{port}/nope"));
         assert!(
-            send(&http, &missing, "x")
+            send(&http, &missing, "x", jiff::Timestamp::UNIX_EPOCH)
                 .await
                 .unwrap_err()
                 .contains("404")
