@@ -23,6 +23,7 @@ pub mod report;
 pub mod scan;
 pub mod schedule;
 pub mod stages;
+pub mod vulndist;
 
 /// Everything that can go wrong on the node side of the Image Cleaner.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +73,35 @@ pub enum Error {
         /// The object (`Kind name`).
         object: String,
         /// What is wrong.
+        message: String,
+    },
+    /// A download (an OSV source, or the index from the manager) failed.
+    #[error("fetching {url}: {message}")]
+    Fetch {
+        /// What was fetched.
+        url: String,
+        /// What failed (connection, HTTP status with the start of the body, size limit).
+        message: String,
+    },
+    /// Downloaded bytes do not match the digest they were announced with.
+    #[error("{url}: the body's digest is {actual}, its ETag announced {expected}; not used")]
+    Integrity {
+        /// Where the bytes came from.
+        url: String,
+        /// The digest in the ETag.
+        expected: String,
+        /// The digest of the bytes received.
+        actual: String,
+    },
+    /// The vulnerability index could not be built or read.
+    #[error(transparent)]
+    Index(#[from] drydock_vuln::Error),
+    /// A server could not listen or failed while serving.
+    #[error("serving on {addr}: {message}")]
+    Serve {
+        /// The listen address.
+        addr: String,
+        /// What failed.
         message: String,
     },
 }

@@ -19,6 +19,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
+use crate::vulndist;
+
 /// Label on worker pods naming their ImageJob, so each job lists only its own pods.
 pub const JOB_NAME_LABEL: &str = "drydock.dev/imagejob";
 /// Volume holding the runtime socket.
@@ -29,6 +31,8 @@ const SHARED_DATA_VOLUME: &str = "shared-data";
 const CONFIG_VOLUME: &str = "eraser-config";
 /// Volume holding the ImageList's images (manual mode).
 const IMAGELIST_VOLUME: &str = "imagelist";
+/// Volume holding the node's cache of the vulnerability index (Drydock's scanner only).
+const VULNDB_CACHE_VOLUME: &str = "drydock-vulndb";
 /// The containerd namespace Kubernetes uses.
 const CONTAINERD_K8S_NAMESPACE: &str = "k8s.io";
 
@@ -113,12 +117,17 @@ fn env_value(name: &str, value: &str) -> EnvVar {
 }
 
 fn node_name_env() -> EnvVar {
+    field_env(env::NODE_NAME, "spec.nodeName")
+}
+
+/// An environment variable from a field of the pod (the downward API).
+fn field_env(name: &str, field_path: &str) -> EnvVar {
     EnvVar {
-        name: env::NODE_NAME.to_owned(),
+        name: name.to_owned(),
         value: None,
         value_from: Some(EnvVarSource {
             field_ref: Some(ObjectFieldSelector {
-                field_path: "spec.nodeName".to_owned(),
+                field_path: field_path.to_owned(),
                 api_version: None,
             }),
             ..EnvVarSource::default()
@@ -301,6 +310,32 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
                     env::CONTAINERD_NAMESPACE,
                     CONTAINERD_K8S_NAMESPACE,
                 ));
+                if components.scanner.image.repo == DEFAULT_IMAGE_REPO {
+                    // Drydock's scanner fetches the index from the manager into a per-node
+                    // cache (read-write, unlike the hostPaths above); a third-party scanner
+                    // image gets Eraser's arguments only.
+                    volumes.push(Volume {
+                        name: VULNDB_CACHE_VOLUME.to_owned(),
+                        host_path: Some(HostPathVolumeSource {
+                            path: vulndist::DEFAULT_CACHE_DIR.to_owned(),
+                            type_: Some("DirectoryOrCreate".to_owned()),
+                        }),
+                        ..Volume::default()
+                    });
+                    mounts.push(mount(
+                        VULNDB_CACHE_VOLUME,
+                        vulndist::DEFAULT_CACHE_DIR,
+                        false,
+                    ));
+                    envs.push(field_env(env::POD_NAMESPACE, "metadata.namespace"));
+                    // Kubernetes expands `$(POD_NAMESPACE)`: the pods run in the manager's
+                    // namespace, so this is the manager's Service.
+                    args.push(format!(
+                        "--vulndb-url={}",
+                        vulndist::manager_url(&format!("$({})", env::POD_NAMESPACE))
+                    ));
+                    args.push(format!("--vulndb-cache={}", vulndist::DEFAULT_CACHE_DIR));
+                }
                 list.push(container(
                     containers::SCANNER,
                     "/scanner",
@@ -493,6 +528,24 @@ mod tests {
             scanner.args.as_ref().unwrap()[0],
             "--config=/config/controller_manager_config.yaml"
         );
+        assert!(
+            !scanner
+                .args
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|a| a.starts_with("--vulndb")),
+            "a third-party scanner gets no Drydock flags: {:?}",
+            scanner.args
+        );
+        assert!(
+            !spec
+                .volumes
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|v| v.name == VULNDB_CACHE_VOLUME)
+        );
         let envs: Vec<_> = scanner
             .env
             .as_ref()
@@ -529,6 +582,85 @@ mod tests {
                 mounts.iter().any(|m| m.mount_path == "/run/cri/cri.sock"),
                 "{}",
                 container.name
+            );
+        }
+    }
+
+    #[test]
+    fn drydocks_scanner_fetches_the_index_from_the_manager_into_a_node_cache() {
+        let mut config = Config::default();
+        config.components.scanner.enabled = true;
+        config.components.scanner.volumes = vec![serde_json::json!({
+            "name": "containerd-root",
+            "hostPath": {"path": "/var/lib/containerd"}
+        })];
+        let t = template(&config, &Mode::Collector, &inputs());
+        let spec = t.spec.as_ref().unwrap();
+        let scanner = spec
+            .containers
+            .iter()
+            .find(|c| c.name == "scanner")
+            .unwrap();
+        let args = scanner.args.as_ref().unwrap();
+        assert!(
+            args.contains(
+                &"--vulndb-url=http://eraser-controller-manager.$(POD_NAMESPACE).svc:8890/v1/vulndb"
+                    .to_owned()
+            ),
+            "{args:?}"
+        );
+        assert!(args.contains(&"--vulndb-cache=/var/lib/drydock/vulndb".to_owned()));
+        let namespace = scanner
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|e| e.name == "POD_NAMESPACE")
+            .unwrap();
+        assert_eq!(
+            namespace
+                .value_from
+                .as_ref()
+                .unwrap()
+                .field_ref
+                .as_ref()
+                .unwrap()
+                .field_path,
+            "metadata.namespace"
+        );
+        let volume = spec
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == VULNDB_CACHE_VOLUME)
+            .unwrap();
+        let host = volume.host_path.as_ref().unwrap();
+        assert_eq!(host.path, "/var/lib/drydock/vulndb");
+        assert_eq!(host.type_.as_deref(), Some("DirectoryOrCreate"));
+        let mounts = scanner.volume_mounts.as_ref().unwrap();
+        let cache = mounts
+            .iter()
+            .find(|m| m.name == VULNDB_CACHE_VOLUME)
+            .unwrap();
+        assert_eq!(cache.mount_path, "/var/lib/drydock/vulndb");
+        assert_eq!(cache.read_only, None, "the cache is written");
+        let root = mounts.iter().find(|m| m.name == "containerd-root").unwrap();
+        assert_eq!(
+            root.read_only,
+            Some(true),
+            "configured hostPaths stay read-only"
+        );
+        for other in spec.containers.iter().filter(|c| c.name != "scanner") {
+            assert!(
+                !other
+                    .volume_mounts
+                    .as_ref()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m.name == VULNDB_CACHE_VOLUME),
+                "{}",
+                other.name
             );
         }
     }

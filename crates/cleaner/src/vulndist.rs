@@ -1,0 +1,1010 @@
+//! Distribution of the vulnerability index in a cluster: the manager obtains OSV data once (a
+//! configured mirror URL of an OSV `all.zip`, or a directory or zip mounted into its pod),
+//! compiles it into the index ([`drydock_vuln::index::build`]), refreshes it on a schedule and
+//! serves it over the manager's Service at [`PATH`] with its sha256 as the ETag; the scanner on
+//! each node keeps a copy in a host directory and revalidates it with `If-None-Match`, so the
+//! data crosses the network once per cluster and once per node per change, never per node per
+//! run, and nodes never reach the internet.
+//!
+//! Manager side: [`Source`] (flag values), [`VulnDb`] (the published index, one
+//! [`VulnDb::build_once`] per refresh, [`VulnDb::refresh_loop`]), [`router`] and [`serve`].
+//! A failed build leaves the last good index in place; before the first good build the endpoint
+//! answers 503, and a node's scanner then fails before it hands anything to the remover.
+//!
+//! Worker side: [`fetch`] keeps `index.sqlite` and `index.etag` in the cache directory, under a
+//! lock file so that several pods on one node do not interleave; a download is written to a
+//! temporary file, checked against the ETag's sha256 and renamed into place, so a reader sees
+//! the old index or the new one, never a torn or forged one.
+//!
+//! The decisions (when to retry, whether an ETag matches) are pure functions; time is an
+//! argument and the loop sleeps on tokio's clock.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use drydock_vuln::index::{self, Index};
+use jiff::Timestamp;
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{RwLock, watch};
+use tracing::{info, warn};
+
+use crate::{Error, Result};
+
+/// The endpoint path of the index on the manager.
+pub const PATH: &str = "/v1/vulndb";
+/// The manager's port for [`PATH`] (next to Eraser's metrics port 8889).
+pub const DEFAULT_PORT: u16 = 8890;
+/// The node directory where scanners cache the index (a hostPath, so runs share it).
+pub const DEFAULT_CACHE_DIR: &str = "/var/lib/drydock/vulndb";
+/// How often the manager rebuilds the index: OSV dumps are regenerated continuously, a daily
+/// rebuild matches Eraser's daily default run and Trivy's daily database.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(24 * 3600);
+/// The index file, in the manager's data directory and in the node cache.
+pub const INDEX_FILE: &str = "index.sqlite";
+/// The node cache's record of the cached index's ETag (`sha256:<hex>`, no quotes).
+pub const ETAG_FILE: &str = "index.etag";
+/// The node cache's lock file: one fetch at a time per node.
+const LOCK_FILE: &str = ".lock";
+/// The content type of the index (the registered SQLite media type).
+const CONTENT_TYPE: &str = "application/vnd.sqlite3";
+
+/// The largest OSV dump the manager downloads: Ubuntu's `all.zip`, the biggest, is well under a
+/// GiB; anything past this is not an OSV dump and would fill the manager's volume.
+pub const MAX_SOURCE_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// Time allowed for one OSV dump download, body included: a GiB at a slow 1 MB/s.
+pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// The largest index a scanner downloads: indexes of all OS ecosystems are a few hundred MB.
+pub const MAX_INDEX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// Time allowed for a scanner's index download inside the cluster, body included.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// Time allowed to connect to a source or to the manager: an answer inside a cluster or from a
+/// mirror comes in milliseconds; beyond this the peer is down.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// First retry after a failed build; doubled per consecutive failure up to the refresh period,
+/// so a mirror that is briefly down is retried soon and a broken one is not hammered.
+pub const RETRY_INITIAL: Duration = Duration::from_secs(60);
+/// Bytes per chunk when streaming the index to a client.
+const STREAM_CHUNK_BYTES: usize = 64 * 1024;
+/// How much of an error body a scanner quotes in its error.
+const MAX_ERROR_BODY_CHARS: usize = 200;
+/// `Retry-After` on the 503 before the first build, in seconds (the first retry interval).
+const RETRY_AFTER_SECONDS: &str = "60";
+/// The flag whose values [`Source`] parses, named in errors.
+const SOURCE_FLAG: &str = "--vulndb-source";
+/// The scanner flag naming the manager's endpoint, named in errors.
+const URL_FLAG: &str = "--vulndb-url";
+
+/// Where the manager gets OSV data: a `--vulndb-source` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// An `http(s)://` URL of an OSV dump (`…/Debian/all.zip`), downloaded at each build.
+    Url(reqwest::Url),
+    /// A directory of OSV records or dumps, or one dump, mounted into the manager's pod.
+    Path(PathBuf),
+}
+
+// === impl Source ===
+
+impl FromStr for Source {
+    type Err = Error;
+
+    /// Parses a flag value; a URL must be `http` or `https` with a host, anything without
+    /// `://` is a path. No IO: a missing path is reported by the build, naming it.
+    fn from_str(value: &str) -> Result<Self> {
+        let bad = |message: String| Error::Input {
+            source_name: format!("{SOURCE_FLAG}={value:?}"),
+            message,
+        };
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Err(bad(
+                "empty: give an http(s):// URL of an OSV all.zip or a mounted directory or zip"
+                    .to_owned(),
+            ));
+        }
+        let Some((scheme, _)) = trimmed.split_once("://") else {
+            return Ok(Self::Path(PathBuf::from(trimmed)));
+        };
+        if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+            return Err(bad(format!(
+                "unsupported scheme {scheme:?}: give an http(s):// URL of an OSV all.zip or a \
+                 mounted directory or zip"
+            )));
+        }
+        let url = reqwest::Url::parse(trimmed).map_err(|e| bad(format!("not a URL: {e}")))?;
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("the URL has no host".to_owned()));
+        }
+        Ok(Self::Url(url))
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Url(url) => write!(f, "{url}"),
+            Self::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// The index the manager serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// `sha256:<hex>` of the file; quoted, it is the ETag.
+    pub digest: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// When it was built.
+    pub built_at: Timestamp,
+}
+
+impl Published {
+    /// The `ETag` header value: the digest in quotes.
+    #[must_use]
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.digest)
+    }
+}
+
+/// What the refresh loop has achieved so far (for readiness, metrics and tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Status {
+    /// The index being served, if any.
+    pub published: Option<Published>,
+    /// Build attempts so far.
+    pub attempts: u64,
+    /// Consecutive failed attempts (0 after a success).
+    pub failures: u32,
+    /// The last failure, if the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// Settings of the manager side.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where the OSV data comes from, compiled in this order.
+    pub sources: Vec<Source>,
+    /// Directory for the index and build scratch space (an emptyDir in the manager's pod).
+    pub dir: PathBuf,
+    /// Rebuild period ([`DEFAULT_REFRESH`]).
+    pub refresh: Duration,
+}
+
+/// The URL of the index on the manager's Service in `namespace`, as handed to scanners.
+#[must_use]
+pub fn manager_url(namespace: &str) -> String {
+    format!(
+        "http://{}.{namespace}.svc:{DEFAULT_PORT}{PATH}",
+        drydock_api::names::state::MANAGER_SERVICE
+    )
+}
+
+/// The manager's vulnerability index: built from the [`Settings`]' sources, swapped in
+/// atomically, served by [`router`]. Cheap to clone (shared state).
+#[derive(Clone, Debug)]
+pub struct VulnDb {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    settings: Settings,
+    http: reqwest::Client,
+    /// The served index. Readers open the file under the read lock and the swap renames under
+    /// the write lock, so a response's bytes always belong to its ETag.
+    current: RwLock<Option<Published>>,
+    status: watch::Sender<Status>,
+}
+
+// === impl VulnDb ===
+
+impl VulnDb {
+    /// The manager side over `settings`; serves nothing until a build succeeds (or an index
+    /// left in `settings.dir` by a previous start is loaded by [`VulnDb::refresh_loop`]).
+    ///
+    /// # Errors
+    /// [`Error::Fetch`] when the HTTP client cannot be built.
+    pub fn new(settings: Settings) -> Result<Self> {
+        let http = http_client(SOURCE_TIMEOUT)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                settings,
+                http,
+                current: RwLock::new(None),
+                status: watch::Sender::new(Status::default()),
+            }),
+        })
+    }
+
+    /// The index being served, if any.
+    pub async fn published(&self) -> Option<Published> {
+        self.inner.current.read().await.clone()
+    }
+
+    /// Follows the refresh loop's progress.
+    #[must_use]
+    pub fn subscribe(&self) -> watch::Receiver<Status> {
+        self.inner.status.subscribe()
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.inner.settings.dir.join(INDEX_FILE)
+    }
+
+    /// Builds the index from the sources at `now` and swaps it in. On any failure the index
+    /// served so far stays, and the scratch files are removed.
+    ///
+    /// # Errors
+    /// [`Error::Input`] when no source is configured, [`Error::Fetch`] for a download,
+    /// [`Error::Io`] for the data directory, [`Error::Index`] for the build.
+    pub async fn build_once(&self, now: Timestamp) -> Result<Published> {
+        let settings = &self.inner.settings;
+        if settings.sources.is_empty() {
+            return Err(Error::Input {
+                source_name: SOURCE_FLAG.to_owned(),
+                message: "no vulnerability data source is configured".to_owned(),
+            });
+        }
+        tokio::fs::create_dir_all(&settings.dir)
+            .await
+            .map_err(|e| Error::io(&settings.dir, &e))?;
+        let staging = tempfile::Builder::new()
+            .prefix(".build-")
+            .tempdir_in(&settings.dir)
+            .map_err(|e| Error::io(&settings.dir, &e))?;
+        let mut inputs = Vec::with_capacity(settings.sources.len());
+        for (position, source) in settings.sources.iter().enumerate() {
+            inputs.push(match source {
+                Source::Url(url) => {
+                    let file = staging.path().join(download_name(position, url));
+                    download_source(&self.inner.http, url, &file).await?;
+                    file
+                }
+                Source::Path(path) => {
+                    tokio::fs::metadata(path)
+                        .await
+                        .map_err(|e| Error::io(path, &e))?;
+                    path.clone()
+                }
+            });
+        }
+        let built = staging.path().join(INDEX_FILE);
+        let (digest, bytes) = tokio::task::spawn_blocking({
+            let built = built.clone();
+            move || -> Result<(String, u64)> {
+                let report = index::build(&inputs, &built, now)?;
+                Index::open(&built)?;
+                info!(
+                    records = report.records,
+                    advisories = report.advisories,
+                    withdrawn = report.withdrawn,
+                    "vulnerability index built"
+                );
+                sha256_file(&built)
+            }
+        })
+        .await
+        .map_err(|e| Error::Io {
+            path: built.display().to_string(),
+            message: format!("the build task failed: {e}"),
+        })??;
+        let published = Published {
+            digest,
+            bytes,
+            built_at: now,
+        };
+        let target = self.index_path();
+        {
+            let mut current = self.inner.current.write().await;
+            tokio::fs::rename(&built, &target)
+                .await
+                .map_err(|e| Error::io(&target, &e))?;
+            *current = Some(published.clone());
+        }
+        info!(digest = %published.digest, bytes = published.bytes, "serving a new vulnerability index");
+        Ok(published)
+    }
+
+    /// Serves the index a previous start left in the data directory, if it is a readable
+    /// index; returns when it was built.
+    async fn load_existing(&self) -> Option<Timestamp> {
+        let path = self.index_path();
+        if !path.is_file() {
+            return None;
+        }
+        let loaded = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || -> Result<(Timestamp, String, u64)> {
+                let built_at = Index::open(&path)?.info()?.built_at;
+                let (digest, bytes) = sha256_file(&path)?;
+                Ok((built_at, digest, bytes))
+            }
+        })
+        .await;
+        match loaded {
+            Ok(Ok((built_at, digest, bytes))) => {
+                info!(path = %path.display(), %digest, %built_at, "serving the vulnerability index left by a previous start");
+                let published = Published {
+                    digest,
+                    bytes,
+                    built_at,
+                };
+                *self.inner.current.write().await = Some(published.clone());
+                self.inner
+                    .status
+                    .send_modify(|s| s.published = Some(published));
+                Some(built_at)
+            }
+            Ok(Err(error)) => {
+                warn!(path = %path.display(), %error, "ignoring an unreadable index from a previous start");
+                None
+            }
+            Err(error) => {
+                warn!(path = %path.display(), %error, "ignoring an index from a previous start");
+                None
+            }
+        }
+    }
+
+    /// Builds now (or when an index left by a previous start is due), then every refresh
+    /// period; a failure is logged, keeps the last good index and is retried after
+    /// [`retry_delay`]. Sleeps on tokio's clock; `clock` gives the build time. Never returns.
+    pub async fn refresh_loop(self, clock: impl Fn() -> Timestamp) -> Infallible {
+        let refresh = self.inner.settings.refresh;
+        let existing = self.load_existing().await;
+        let mut delay = first_delay(existing, clock(), refresh);
+        let mut failures = 0_u32;
+        loop {
+            tokio::time::sleep(delay).await;
+            let result = self.build_once(clock()).await;
+            let published = self.published().await;
+            match result {
+                Ok(_) => {
+                    failures = 0;
+                    delay = refresh;
+                    self.inner.status.send_modify(|s| {
+                        s.attempts += 1;
+                        s.failures = 0;
+                        s.last_error = None;
+                        s.published = published;
+                    });
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    delay = retry_delay(failures, refresh);
+                    warn!(%error, failures, retry_in_seconds = delay.as_secs(), serving = ?published.as_ref().map(|p| &p.digest), "vulnerability index build failed; keeping the last good index");
+                    self.inner.status.send_modify(|s| {
+                        s.attempts += 1;
+                        s.failures = failures;
+                        s.last_error = Some(error.to_string());
+                        s.published = published;
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The delay before retry number `failures` (1 for the first): [`RETRY_INITIAL`] doubled per
+/// further failure, never beyond the refresh period.
+#[must_use]
+pub fn retry_delay(failures: u32, refresh: Duration) -> Duration {
+    let doublings = failures.saturating_sub(1).min(u32::BITS - 1);
+    RETRY_INITIAL
+        .checked_mul(1_u32 << doublings)
+        .unwrap_or(refresh)
+        .min(refresh)
+}
+
+/// The delay before the first build: none without an index from a previous start, otherwise
+/// what is left of its refresh period (a crash-looping manager does not rebuild each start).
+#[must_use]
+pub fn first_delay(existing: Option<Timestamp>, now: Timestamp, refresh: Duration) -> Duration {
+    let Some(built_at) = existing else {
+        return Duration::ZERO;
+    };
+    let age = now.duration_since(built_at);
+    if age.is_negative() {
+        // Built "in the future": the clock moved; rebuild rather than trust it.
+        return Duration::ZERO;
+    }
+    refresh.saturating_sub(age.unsigned_abs())
+}
+
+/// Whether an `If-None-Match` value names `digest`: `*`, or any of its entity tags (weak
+/// comparison, as RFC 9110 asks for `If-None-Match`).
+#[must_use]
+pub fn etag_matches(if_none_match: &str, digest: &str) -> bool {
+    if_none_match.split(',').map(str::trim).any(|tag| {
+        tag == "*" || {
+            let tag = tag.strip_prefix("W/").unwrap_or(tag);
+            tag.strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .is_some_and(|t| t == digest)
+        }
+    })
+}
+
+/// The digest an `ETag` value announces: `"sha256:<64 lowercase hex>"`, else `None`.
+#[must_use]
+pub fn parse_etag(value: &str) -> Option<String> {
+    let digest = value.trim().strip_prefix('"')?.strip_suffix('"')?;
+    valid_digest(digest).then(|| digest.to_owned())
+}
+
+fn valid_digest(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// The file name a downloaded dump gets: position first (sources keep their order), then the
+/// URL's last segment when it is a zip or a record, else `all.zip`.
+fn download_name(position: usize, url: &reqwest::Url) -> String {
+    let last = url
+        .path_segments()
+        .and_then(|mut segments| segments.next_back())
+        .filter(|s| {
+            (s.ends_with(".zip") || s.ends_with(".json"))
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        })
+        .unwrap_or("all.zip");
+    format!("{position}-{last}")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+/// `sha256:<hex>` and the size of a file (blocking).
+fn sha256_file(path: &Path) -> Result<(String, u64)> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0_u8; STREAM_CHUNK_BYTES];
+    let mut total = 0_u64;
+    loop {
+        let read = file.read(&mut buffer).map_err(|e| Error::io(path, &e))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        total += read as u64;
+    }
+    Ok((format!("sha256:{}", hex(&hasher.finalize())), total))
+}
+
+/// An HTTP client with the ring provider and the given overall timeout.
+fn http_client(timeout: Duration) -> Result<reqwest::Client> {
+    drydock_kube::client::install_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .user_agent(concat!("drydock/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::Fetch {
+            url: String::new(),
+            message: format!("cannot build the HTTP client: {e}"),
+        })
+}
+
+/// Streams a response body into `file`, at most `limit` bytes; returns the digest and size.
+async fn stream_to_file(
+    response: &mut reqwest::Response,
+    file: &mut tokio::fs::File,
+    path: &Path,
+    url: &str,
+    limit: u64,
+) -> Result<(String, u64)> {
+    let too_big = || Error::Fetch {
+        url: url.to_owned(),
+        message: format!("larger than the limit of {limit} bytes"),
+    };
+    if response.content_length().is_some_and(|len| len > limit) {
+        return Err(too_big());
+    }
+    let mut hasher = Sha256::new();
+    let mut total = 0_u64;
+    while let Some(chunk) = response.chunk().await.map_err(|e| Error::Fetch {
+        url: url.to_owned(),
+        message: format!("reading the body: {e}"),
+    })? {
+        total += chunk.len() as u64;
+        if total > limit {
+            return Err(too_big());
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| Error::io(path, &e))?;
+    }
+    file.sync_all().await.map_err(|e| Error::io(path, &e))?;
+    Ok((format!("sha256:{}", hex(&hasher.finalize())), total))
+}
+
+/// A non-success status as an error, quoting the start of the body.
+async fn status_error(response: reqwest::Response, url: &str) -> Error {
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    let body: String = body.trim().chars().take(MAX_ERROR_BODY_CHARS).collect();
+    Error::Fetch {
+        url: url.to_owned(),
+        message: if body.is_empty() {
+            format!("HTTP {status}")
+        } else {
+            format!("HTTP {status}: {body}")
+        },
+    }
+}
+
+async fn download_source(http: &reqwest::Client, url: &reqwest::Url, file: &Path) -> Result<()> {
+    let name = url.as_str();
+    let fetch_error = |e: reqwest::Error| Error::Fetch {
+        url: name.to_owned(),
+        message: e.to_string(),
+    };
+    let mut response = http.get(url.clone()).send().await.map_err(fetch_error)?;
+    if !response.status().is_success() {
+        return Err(status_error(response, name).await);
+    }
+    let mut out = tokio::fs::File::create(file)
+        .await
+        .map_err(|e| Error::io(file, &e))?;
+    let (_, bytes) = stream_to_file(&mut response, &mut out, file, name, MAX_SOURCE_BYTES).await?;
+    info!(url = name, bytes, "downloaded OSV data");
+    Ok(())
+}
+
+/// The routes of the index endpoint: `GET` and `HEAD` [`PATH`].
+pub fn router(state: VulnDb) -> Router {
+    Router::new()
+        .route(PATH, get(serve_index))
+        .with_state(state)
+}
+
+/// Binds `addr` and serves [`router`] while running [`VulnDb::refresh_loop`] (first build
+/// immediately), until `shutdown` completes. This is the manager's one call.
+///
+/// # Errors
+/// [`Error::Serve`] when `addr` cannot be bound or the server fails.
+pub async fn serve(
+    addr: &str,
+    state: VulnDb,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let listener = TcpListener::bind(addr).await.map_err(|e| Error::Serve {
+        addr: addr.to_owned(),
+        message: e.to_string(),
+    })?;
+    serve_on(listener, state, shutdown).await
+}
+
+/// [`serve`] on a bound listener.
+///
+/// # Errors
+/// [`Error::Serve`] when the server fails.
+pub async fn serve_on(
+    listener: TcpListener,
+    state: VulnDb,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let addr = listener
+        .local_addr()
+        .map_or_else(|e| e.to_string(), |a| a.to_string());
+    info!(%addr, path = PATH, "serving the vulnerability index");
+    let refresh = state.clone().refresh_loop(Timestamp::now);
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown);
+    tokio::select! {
+        result = server => result.map_err(|e| Error::Serve { addr, message: e.to_string() }),
+        never = refresh => match never {},
+    }
+}
+
+fn plain(status: StatusCode, message: &'static str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
+}
+
+async fn serve_index(State(state): State<VulnDb>, headers: HeaderMap) -> Response {
+    let current = state.inner.current.read().await;
+    let Some(published) = current.clone() else {
+        let mut response = plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the vulnerability index is not built yet (see the manager's log)\n",
+        );
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECONDS),
+        );
+        return response;
+    };
+    let Ok(etag) = HeaderValue::from_str(&published.etag()) else {
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "unusable digest\n");
+    };
+    let revalidated = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| etag_matches(v, &published.digest));
+    if revalidated {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let path = state.index_path();
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(file) => file,
+        Err(error) => {
+            warn!(path = %path.display(), %error, "cannot open the vulnerability index");
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the vulnerability index cannot be read (see the manager's log)\n",
+            );
+        }
+    };
+    drop(current);
+    let body = Body::from_stream(futures::stream::unfold(file, |mut file| async move {
+        let mut buffer = vec![0_u8; STREAM_CHUNK_BYTES];
+        match file.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(read) => {
+                buffer.truncate(read);
+                Some((Ok::<_, std::io::Error>(Bytes::from(buffer)), file))
+            }
+            Err(error) => Some((Err(error), file)),
+        }
+    }));
+    (
+        StatusCode::OK,
+        [
+            (header::ETAG, etag),
+            (header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE)),
+            (header::CONTENT_LENGTH, HeaderValue::from(published.bytes)),
+            // Clients must revalidate: the index changes at each refresh.
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// How a scanner obtained its index.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A new index was downloaded, verified and cached.
+    Downloaded,
+    /// The cached index is current (the manager answered 304).
+    NotModified,
+    /// The manager could not be used (unreachable, not ready, or it sent bytes that do not
+    /// match their ETag); the cached index is used as it is.
+    Stale {
+        /// Why the manager could not be used.
+        cause: Box<Error>,
+    },
+}
+
+/// The index a scanner uses.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The cached index file.
+    pub index: PathBuf,
+    /// Its digest, when known.
+    pub digest: Option<String>,
+    /// How it was obtained.
+    pub outcome: Outcome,
+}
+
+/// The HTTP client scanners use for [`fetch`].
+///
+/// # Errors
+/// [`Error::Fetch`] when it cannot be built.
+pub fn fetch_client() -> Result<reqwest::Client> {
+    http_client(FETCH_TIMEOUT)
+}
+
+/// Brings the node cache in `cache_dir` up to date with the manager's index at `url` and
+/// returns the index to scan with. One fetch per node at a time (a lock file); a download
+/// lands in a temporary file, must match the ETag's sha256 and must open as an index before
+/// it replaces the cache. When the manager cannot be used, an existing cache is used
+/// ([`Outcome::Stale`]).
+///
+/// # Errors
+/// [`Error::Input`] for a malformed `url`, [`Error::Io`] when the cache directory is unusable,
+/// and the manager's failure ([`Error::Fetch`], [`Error::Integrity`], [`Error::Index`]) when
+/// there is no cache to fall back on.
+pub async fn fetch(http: &reqwest::Client, url: &str, cache_dir: &Path) -> Result<Fetched> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| Error::Input {
+        source_name: format!("{URL_FLAG}={url:?}"),
+        message: format!("not a URL: {e}"),
+    })?;
+    tokio::fs::create_dir_all(cache_dir)
+        .await
+        .map_err(|e| Error::io(cache_dir, &e))?;
+    let _lock = lock(cache_dir).await?;
+    let index = cache_dir.join(INDEX_FILE);
+    let etag_path = cache_dir.join(ETAG_FILE);
+    let has_cache = index.is_file();
+    let cached = if has_cache {
+        tokio::fs::read_to_string(&etag_path)
+            .await
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| valid_digest(s))
+    } else {
+        None
+    };
+    match revalidate(http, parsed, cache_dir, cached.as_deref()).await {
+        Ok(Revalidated::NotModified) if has_cache => Ok(Fetched {
+            index,
+            digest: cached,
+            outcome: Outcome::NotModified,
+        }),
+        Ok(Revalidated::NotModified) => Err(Error::Fetch {
+            url: url.to_owned(),
+            message: "answered 304 Not Modified to a request without a cached ETag".to_owned(),
+        }),
+        Ok(Revalidated::Downloaded { temp, digest }) => {
+            // The ETag goes first: a crash between the two steps leaves an index without an
+            // ETag, which is revalidated by downloading again, never a mismatched pair.
+            match tokio::fs::remove_file(&etag_path).await {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(&etag_path, &e));
+                }
+                _ => {}
+            }
+            temp.persist(&index)
+                .map_err(|e| Error::io(&index, &e.error))?;
+            write_atomically(cache_dir, &etag_path, digest.as_bytes())?;
+            Ok(Fetched {
+                index,
+                digest: Some(digest),
+                outcome: Outcome::Downloaded,
+            })
+        }
+        Err(cause) if has_cache => Ok(Fetched {
+            index,
+            digest: cached,
+            outcome: Outcome::Stale {
+                cause: Box::new(cause),
+            },
+        }),
+        Err(cause) => Err(cause),
+    }
+}
+
+enum Revalidated {
+    NotModified,
+    Downloaded {
+        temp: tempfile::NamedTempFile,
+        digest: String,
+    },
+}
+
+async fn revalidate(
+    http: &reqwest::Client,
+    url: reqwest::Url,
+    cache_dir: &Path,
+    cached: Option<&str>,
+) -> Result<Revalidated> {
+    let name = url.to_string();
+    let mut request = http.get(url);
+    if let Some(digest) = cached {
+        request = request.header(header::IF_NONE_MATCH, format!("\"{digest}\""));
+    }
+    let mut response = request.send().await.map_err(|e| Error::Fetch {
+        url: name.clone(),
+        message: e.to_string(),
+    })?;
+    if response.status() == StatusCode::NOT_MODIFIED {
+        return Ok(Revalidated::NotModified);
+    }
+    if response.status() != StatusCode::OK {
+        return Err(status_error(response, &name).await);
+    }
+    let announced = response
+        .headers()
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_etag)
+        .ok_or_else(|| Error::Fetch {
+            url: name.clone(),
+            message: "the response has no \"sha256:<hex>\" ETag to verify it with".to_owned(),
+        })?;
+    let temp = tempfile::Builder::new()
+        .prefix(".index-")
+        .suffix(".tmp")
+        .tempfile_in(cache_dir)
+        .map_err(|e| Error::io(cache_dir, &e))?;
+    let mut file =
+        tokio::fs::File::from_std(temp.reopen().map_err(|e| Error::io(temp.path(), &e))?);
+    let (actual, _) = stream_to_file(
+        &mut response,
+        &mut file,
+        temp.path(),
+        &name,
+        MAX_INDEX_BYTES,
+    )
+    .await?;
+    drop(file);
+    if actual != announced {
+        return Err(Error::Integrity {
+            url: name,
+            expected: announced,
+            actual,
+        });
+    }
+    let check = temp.path().to_owned();
+    tokio::task::spawn_blocking(move || Index::open(&check).map(drop))
+        .await
+        .map_err(|e| Error::Io {
+            path: temp.path().display().to_string(),
+            message: format!("the check task failed: {e}"),
+        })??;
+    Ok(Revalidated::Downloaded {
+        temp,
+        digest: actual,
+    })
+}
+
+/// Takes the cache's exclusive lock (released when the returned file is dropped, or when the
+/// process dies).
+async fn lock(cache_dir: &Path) -> Result<std::fs::File> {
+    let path = cache_dir.join(LOCK_FILE);
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, &e))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| Error::io(&path, &e.into()))?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| Error::Io {
+        path: cache_dir.display().to_string(),
+        message: format!("the lock task failed: {e}"),
+    })?
+}
+
+/// Writes `path` through a temporary file in `dir` and a rename.
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut temp = tempfile::Builder::new()
+        .prefix(".etag-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, &e))?;
+    std::io::Write::write_all(&mut temp, bytes).map_err(|e| Error::io(temp.path(), &e))?;
+    temp.persist(path).map_err(|e| Error::io(path, &e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn source_values_are_urls_or_paths_and_bad_ones_are_named() {
+        assert_eq!(
+            "https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip"
+                .parse::<Source>()
+                .unwrap()
+                .to_string(),
+            "https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip"
+        );
+        assert_eq!(
+            "/osv/debian".parse::<Source>().unwrap(),
+            Source::Path("/osv/debian".into())
+        );
+        for (bad, why) in [
+            ("", "empty"),
+            ("  ", "empty"),
+            ("ftp://mirror/all.zip", "unsupported scheme"),
+            ("s3://bucket/all.zip", "unsupported scheme"),
+            ("http://", "--vulndb-source=\"http://\""),
+            ("https://exa mple.org/all.zip", "not a URL"),
+        ] {
+            let error = bad.parse::<Source>().unwrap_err().to_string();
+            assert!(error.contains(why), "{bad:?}: {error}");
+            assert!(error.contains("--vulndb-source"), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn retries_double_from_a_minute_up_to_the_refresh_period() {
+        let day = DEFAULT_REFRESH;
+        let delays: Vec<u64> = (1..=5).map(|n| retry_delay(n, day).as_secs()).collect();
+        assert_eq!(delays, [60, 120, 240, 480, 960]);
+        assert_eq!(retry_delay(20, day), day);
+        assert_eq!(retry_delay(u32::MAX, day), day);
+        assert_eq!(
+            retry_delay(1, Duration::from_secs(10)),
+            Duration::from_secs(10)
+        );
+    }
+
+    #[test]
+    fn an_index_from_a_previous_start_is_rebuilt_when_its_period_is_over() {
+        let now: Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
+        let day = DEFAULT_REFRESH;
+        assert_eq!(first_delay(None, now, day), Duration::ZERO);
+        let six_hours_ago = "2026-01-01T18:00:00Z".parse().unwrap();
+        assert_eq!(
+            first_delay(Some(six_hours_ago), now, day),
+            Duration::from_secs(18 * 3600)
+        );
+        let two_days_ago = "2025-12-31T00:00:00Z".parse().unwrap();
+        assert_eq!(first_delay(Some(two_days_ago), now, day), Duration::ZERO);
+        let future = "2026-01-03T00:00:00Z".parse().unwrap();
+        assert_eq!(first_delay(Some(future), now, day), Duration::ZERO);
+    }
+
+    #[test]
+    fn if_none_match_compares_entity_tags() {
+        let tag = format!("\"{DIGEST}\"");
+        assert!(etag_matches(&tag, DIGEST));
+        assert!(etag_matches(&format!("W/{tag}"), DIGEST));
+        assert!(etag_matches(&format!("\"other\", {tag}"), DIGEST));
+        assert!(etag_matches("*", DIGEST));
+        assert!(
+            !etag_matches(DIGEST, DIGEST),
+            "an unquoted tag is not a tag"
+        );
+        assert!(!etag_matches("\"sha256:00\"", DIGEST));
+        assert!(!etag_matches("", DIGEST));
+    }
+
+    #[test]
+    fn only_sha256_etags_are_accepted_for_verification() {
+        assert_eq!(
+            parse_etag(&format!("\"{DIGEST}\"")).as_deref(),
+            Some(DIGEST)
+        );
+        assert_eq!(parse_etag(DIGEST), None);
+        assert_eq!(parse_etag("\"sha256:ABC\""), None);
+        assert_eq!(parse_etag(&format!("W/\"{DIGEST}\"")), None);
+        assert_eq!(parse_etag(&format!("\"{}\"", DIGEST.to_uppercase())), None);
+    }
+
+    #[test]
+    fn downloads_keep_a_safe_name_from_the_url() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert_eq!(
+            download_name(0, &url("https://m/Debian/all.zip")),
+            "0-all.zip"
+        );
+        assert_eq!(
+            download_name(2, &url("https://m/osv/alpine.zip?x=1")),
+            "2-alpine.zip"
+        );
+        assert_eq!(download_name(1, &url("https://m/latest")), "1-all.zip");
+        assert_eq!(download_name(1, &url("https://m/")), "1-all.zip");
+    }
+}
