@@ -77,6 +77,8 @@ pub(crate) enum Command {
     Rebootd(crate::cmd::rebootd::RebootdArgs),
     /// The reboot coordinator from a workstation: status, pause, resume.
     Reboot(crate::cmd::reboot::RebootArgs),
+    /// The Image Cleaner in the current cluster: enable, disable, status, history, run.
+    ImageCleaner(crate::cmd::image_cleaner::ImageCleanerArgs),
 }
 
 /// Where images held by containerd are read from; shared by `scan`, `scanner` and `clean`.
@@ -330,6 +332,16 @@ pub(crate) struct ManifestsArgs {
     /// What to print.
     #[arg(value_enum, default_value_t = ManifestKind::Crds)]
     pub(crate) kind: ManifestKind,
+    /// The namespace of the manager and of the reboot DaemonSet.
+    #[arg(long, short = 'n', default_value = crate::manifests::KUBE_SYSTEM)]
+    pub(crate) namespace: String,
+    /// The Drydock image (`REPO:TAG`) for the manager, the worker components and the
+    /// DaemonSet; defaults to this build's.
+    #[arg(long, value_name = "REPO:TAG", value_parser = crate::manifests::image_cleaner::parse_image)]
+    pub(crate) image: Option<drydock_api::config::RepoTag>,
+    /// Hours between automatic runs, 24 to 2160 (AKS's `--image-cleaner-interval-hours`).
+    #[arg(long, value_name = "N", default_value = "168")]
+    pub(crate) interval_hours: crate::manifests::image_cleaner::IntervalHours,
 }
 
 /// Manifest sets.
@@ -337,4 +349,10 @@ pub(crate) struct ManifestsArgs {
 pub(crate) enum ManifestKind {
     /// The ImageList and ImageJob CustomResourceDefinitions.
     Crds,
+    /// The Image Cleaner: CRDs, RBAC, ConfigMaps, the manager Deployment and its Service.
+    ImageCleaner,
+    /// The reboot coordinator: the kured-compatible DaemonSet and its RBAC.
+    Reboot,
+    /// Both of the above.
+    All,
 }

@@ -5,6 +5,7 @@
 mod cli;
 mod cmd;
 mod logging;
+mod manifests;
 
 use std::process::ExitCode;
 
@@ -78,6 +79,7 @@ fn main() -> ExitCode {
                 "rebootd takes kured's flags only: put `rebootd` first (`drydock rebootd --help`)"
             )),
             Command::Reboot(args) => cmd::reboot::run(args).await,
+            Command::ImageCleaner(args) => cmd::image_cleaner::run(args).await,
             Command::Vulndb(args) => cmd::vulndb::run(args),
             Command::Scan(args) => cmd::scan::run(args).await,
             Command::Scanner(args) => cmd::worker::scanner(args).await,

@@ -1,6 +1,7 @@
 //! One module per subcommand: parse inputs, call the libraries, print results.
 
 pub(crate) mod clean;
+pub(crate) mod image_cleaner;
 pub(crate) mod manifests;
 pub(crate) mod reboot;
 pub(crate) mod rebootd;
