@@ -75,6 +75,12 @@ impl KubeCluster {
         }
     }
 
+    /// Starts from a DaemonSet read elsewhere (the admin commands' first GET), so a lock write
+    /// at its resourceVersion is one replace without another read.
+    pub fn seed(&self, ds: DynamicObject) {
+        self.remember(Some(ds));
+    }
+
     fn remember(&self, ds: Option<DynamicObject>) {
         if let Ok(mut last) = self.last_daemonset.lock() {
             *last = ds;

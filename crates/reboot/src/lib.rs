@@ -19,6 +19,7 @@
 //! [`hostns`]) and [`metrics`] (kured's gauge and Drydock's, read off the
 //! port calls). Shared Kubernetes plumbing (client, admin server, Events) is `drydock-kube`.
 
+pub mod admin;
 pub mod alerts;
 pub mod cluster;
 pub mod config;
@@ -90,6 +91,20 @@ pub enum Error {
     /// A call to the Kubernetes API failed.
     #[error(transparent)]
     Cluster(#[from] cluster::ClusterError),
+
+    /// `drydock reboot pause` while nodes hold the lock.
+    #[error(
+        "the lock is held by {holders}; pause once they have finished (or their TTL ran out)",
+        holders = holders.join(", ")
+    )]
+    PauseWhileHeld {
+        /// The live holders.
+        holders: Vec<String>,
+    },
+
+    /// An administrator command could not be carried out (the message says why).
+    #[error("{0}")]
+    Admin(String),
 
     /// A release or renewal was asked of a node that does not hold the lock.
     #[error("node {node} does not hold the lock")]

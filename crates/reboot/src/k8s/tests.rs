@@ -377,3 +377,59 @@ fn the_node_set_version_ignores_order() {
     assert_eq!(node_set_version(["b", "a"]), node_set_version(["a", "b"]));
     assert_ne!(node_set_version(["a"]), node_set_version(["a", "b"]));
 }
+
+/// The DaemonSet collection, where the hand-over watch lists and watches.
+const DS_LIST: &str = "/apis/apps/v1/namespaces/kube-system/daemonsets";
+
+#[tokio::test(start_paused = true)]
+async fn the_lock_watch_lists_and_watches_only_the_daemonset_and_returns_on_a_change() {
+    let lock = r#"{"nodeID":"n2","metadata":{"unschedulable":false},"created":"2026-11-22T03:00:00Z","TTL":0}"#;
+    let (cluster, verifier) = adapter(vec![
+        // The initial list: the DaemonSet as the caller saw it (version 10) is not a change.
+        Exchange::new(
+            Method::GET,
+            format!("{DS_LIST}?&fieldSelector=metadata.name%3Dkured&limit=500"),
+            json!({
+                "apiVersion": "apps/v1", "kind": "DaemonSetList",
+                "metadata": { "resourceVersion": "20" },
+                "items": [daemonset("10", None)],
+            }),
+        ),
+        // The watch from the list's resourceVersion: the lock was taken (version 21).
+        Exchange::new(
+            Method::GET,
+            format!(
+                "{DS_LIST}?&watch=true&timeoutSeconds=290&fieldSelector=metadata.name%3Dkured\
+                 &allowWatchBookmarks=true&resourceVersion=20"
+            ),
+            json!({ "type": "MODIFIED", "object": daemonset("21", Some(lock)) }),
+        ),
+    ]);
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        cluster.daemonset_changed(&ResourceVersion("10".into())),
+    )
+    .await
+    .expect("the change event ends the wait");
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_lock_watch_returns_at_once_when_the_list_already_differs() {
+    let (cluster, verifier) = adapter(vec![Exchange::new(
+        Method::GET,
+        format!("{DS_LIST}?&fieldSelector=metadata.name%3Dkured&limit=500"),
+        json!({
+            "apiVersion": "apps/v1", "kind": "DaemonSetList",
+            "metadata": { "resourceVersion": "20" },
+            "items": [daemonset("12", None)],
+        }),
+    )]);
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        cluster.daemonset_changed(&ResourceVersion("10".into())),
+    )
+    .await
+    .expect("a version other than the one seen is a change");
+    verifier.finish().await;
+}
