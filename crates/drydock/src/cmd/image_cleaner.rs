@@ -522,9 +522,9 @@ pub(crate) struct Status {
     /// The next automatic run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) next_run: Option<NextRun>,
-    /// A run asked for by `drydock image-cleaner run` (the annotation's value).
+    /// The last run asked for by `drydock image-cleaner run`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) run_requested: Option<String>,
+    pub(crate) run_requested: Option<RunRequest>,
     /// ImageJobs in progress.
     pub(crate) running_jobs: Vec<String>,
     /// The newest finished run.
@@ -540,6 +540,16 @@ pub(crate) struct ComponentStatus {
     pub(crate) enabled: bool,
     /// `repo:tag`.
     pub(crate) image: String,
+}
+
+/// A run asked for with `drydock image-cleaner run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RunRequest {
+    /// The annotation's value (when it was asked for).
+    pub(crate) at: String,
+    /// Whether the manager has started the run for it.
+    pub(crate) started: bool,
 }
 
 /// When the next automatic run starts.
@@ -652,11 +662,24 @@ pub(crate) fn status(observed: &Observed, now: Timestamp) -> Status {
             .and_then(|l| l.get(names::JOB_OWNER_LABEL))
             .is_some_and(|owner| owner == names::JOB_OWNER_COLLECTOR)
     });
+    let run_requested = observed
+        .state
+        .as_ref()
+        .and_then(|cm| cm.metadata.annotations.as_ref())
+        .and_then(|a| a.get(state::RUN_REQUESTED_ANNOTATION))
+        .map(|at| RunRequest {
+            started: schedule.handled_run_request.as_ref() == Some(at),
+            at: at.clone(),
+        });
+    let request_pending = run_requested.as_ref().is_some_and(|r| !r.started);
     let next_run = config
         .as_ref()
         .filter(|c| enabled && c.components.collector.enabled)
         .map(|c| {
             let scheduling = &c.manager.scheduling;
+            if request_pending && !automatic_running {
+                return NextRun::Due;
+            }
             match schedule::next(
                 &schedule,
                 scheduling.repeat_interval.to_jiff(),
@@ -705,12 +728,7 @@ pub(crate) fn status(observed: &Observed, now: Timestamp) -> Status {
         last_run_started: schedule.last_started,
         last_run_finished: schedule.last_finished,
         next_run,
-        run_requested: observed
-            .state
-            .as_ref()
-            .and_then(|cm| cm.metadata.annotations.as_ref())
-            .and_then(|a| a.get(state::RUN_REQUESTED_ANNOTATION))
-            .cloned(),
+        run_requested,
         running_jobs: running
             .iter()
             .filter_map(|job| job.metadata.name.clone())
@@ -760,8 +778,15 @@ pub(crate) fn render_status(s: &Status) -> String {
         None => "-".to_owned(),
     };
     rows.push(["Next run:".into(), next]);
-    if let Some(requested) = &s.run_requested {
-        rows.push(["Run requested:".into(), requested.clone()]);
+    if let Some(request) = &s.run_requested {
+        let state = if request.started {
+            "started"
+        } else if s.enabled {
+            "pending: the manager starts it shortly"
+        } else {
+            "pending: the manager is not installed"
+        };
+        rows.push(["Run requested:".into(), format!("{} ({state})", request.at)]);
     }
     if !s.running_jobs.is_empty() {
         rows.push(["Running jobs:".into(), s.running_jobs.join(", ")]);

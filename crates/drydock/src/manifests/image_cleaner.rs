@@ -84,8 +84,12 @@ const NONROOT_UID: i64 = 65532;
 const DATA_DIR: &str = "/var/lib/drydock";
 /// Scratch space for downloads; an emptyDir for the same reason.
 const TMP_DIR: &str = "/tmp";
-/// Bound on each emptyDir, so a runaway download cannot fill the node's disk.
-const SCRATCH_SIZE_LIMIT: &str = "1Gi";
+/// Bound on the data emptyDir: the OSV downloads (the manager caps one source at 4 GiB) and the
+/// index built from them live there; the bound keeps a runaway download from filling the
+/// node's disk (the kubelet evicts the pod instead).
+const DATA_SIZE_LIMIT: &str = "4Gi";
+/// Bound on `/tmp`, which only holds small scratch files.
+const TMP_SIZE_LIMIT: &str = "256Mi";
 /// Volume names in the manager pod.
 const CONFIG_VOLUME: &str = "manager-config";
 const DATA_VOLUME: &str = "data";
@@ -461,11 +465,11 @@ fn quantities<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, Quan
         .collect()
 }
 
-fn scratch_volume(name: &str) -> Volume {
+fn scratch_volume(name: &str, size_limit: &str) -> Volume {
     Volume {
         name: name.to_owned(),
         empty_dir: Some(EmptyDirVolumeSource {
-            size_limit: Some(Quantity(SCRATCH_SIZE_LIMIT.to_owned())),
+            size_limit: Some(Quantity(size_limit.to_owned())),
             medium: None,
         }),
         ..Volume::default()
@@ -602,8 +606,8 @@ fn deployment(namespace: &str, image: &RepoTag) -> Deployment {
                             }),
                             ..Volume::default()
                         },
-                        scratch_volume(DATA_VOLUME),
-                        scratch_volume(TMP_VOLUME),
+                        scratch_volume(DATA_VOLUME, DATA_SIZE_LIMIT),
+                        scratch_volume(TMP_VOLUME, TMP_SIZE_LIMIT),
                     ]),
                     ..PodSpec::default()
                 }),

@@ -540,6 +540,37 @@ fn status_while_a_run_is_in_progress_and_after_disable() {
 }
 
 #[test]
+fn a_pending_run_request_makes_the_next_run_due_and_a_handled_one_does_not() {
+    let mut observed = enabled_cluster();
+    let mut schedule = ScheduleState {
+        last_started: Some(t("2026-11-01T00:00:00Z")),
+        last_finished: Some(t("2026-11-01T00:10:00Z")),
+        ..ScheduleState::default()
+    };
+    observed.state = Some(state_cm(&schedule, Some("2026-11-02T00:00:00Z")));
+    let s = status(&observed, t("2026-11-03T00:00:00Z"));
+    assert_eq!(s.next_run, Some(NextRun::Due));
+    assert!(
+        render_status(&s).contains(
+            "Run requested:  2026-11-02T00:00:00Z (pending: the manager starts it shortly)\n"
+        ),
+        "{}",
+        render_status(&s)
+    );
+    schedule.handled_run_request = Some("2026-11-02T00:00:00Z".into());
+    observed.state = Some(state_cm(&schedule, Some("2026-11-02T00:00:00Z")));
+    let s = status(&observed, t("2026-11-03T00:00:00Z"));
+    assert_eq!(s.next_run, Some(NextRun::At(t("2026-11-08T00:00:00Z"))));
+    assert_eq!(
+        s.run_requested,
+        Some(RunRequest {
+            at: "2026-11-02T00:00:00Z".into(),
+            started: true
+        })
+    );
+}
+
+#[test]
 fn status_reports_an_unreadable_config_instead_of_failing() {
     let mut observed = enabled_cluster();
     observed.config = Some(ConfigMap {
