@@ -40,12 +40,18 @@ use crate::{Error, Result};
 pub const BLOCKED_RETRY: SignedDuration = SignedDuration::from_mins(5);
 /// When to look again after a failed API call.
 pub const ERROR_RETRY: SignedDuration = SignedDuration::from_secs(30);
+/// How long the schedule's started job may be missing from the cache before it counts as
+/// finished (deleted before it was seen finishing). A new job reaches the cache within seconds.
+pub const MISSING_GRACE: SignedDuration = SignedDuration::from_mins(2);
 /// When to look again after losing a write race (the cache has not caught up with a write yet;
 /// the watch event that updates it wakes the loop sooner).
 pub const CONFLICT_RETRY: SignedDuration = SignedDuration::from_secs(2);
 /// Most decisions acted on in one look (each changes the state; a handful suffice: record,
 /// start the clock, start a run). A bound keeps a bug from spinning.
 const MAX_STEPS: usize = 8;
+/// Attempts to persist a started run against concurrent changes of the state ConfigMap (the
+/// admin's run requests): one or two suffice; more means something rewrites it in a loop.
+const MAX_WRITE_ATTEMPTS: usize = 5;
 
 /// What the schedule does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,14 +137,14 @@ pub fn decide(
         return Decision::Disabled;
     }
     let own = own(jobs);
+    let recorded = match (state.last_started, state.last_finished) {
+        (Some(started), Some(finished)) => finished >= started,
+        _ => false,
+    };
     let newest = own.iter().max_by_key(|job| (created(job), job.name_any()));
     if let Some(job) = newest {
         let name = job.name_any();
         let known = state.last_job.as_deref() == Some(name.as_str());
-        let recorded = match (state.last_started, state.last_finished) {
-            (Some(started), Some(finished)) => finished >= started,
-            _ => false,
-        };
         let newer = match (created(job), state.last_started) {
             (Some(created), Some(started)) => created > started,
             (_, None) => true,
@@ -150,6 +156,20 @@ pub fn decide(
         if known && finished(job) && !recorded {
             return Decision::Record(name);
         }
+    }
+    if let Some(last) = state.last_job.as_deref()
+        && !recorded
+        && !own.iter().any(|job| job.name_any() == last)
+    {
+        // Started but not in the cache: just created (the cache catches up within seconds),
+        // or finished and deleted before it was seen finishing. Either way no new run yet.
+        let started = state.last_started.unwrap_or(now);
+        let until = started.saturating_add(MISSING_GRACE).unwrap_or(started);
+        return if now < until {
+            Decision::Wait(Some(until))
+        } else {
+            Decision::Record(last.to_owned())
+        };
     }
     if state.enabled_at.is_none() {
         return Decision::StartClock;
@@ -285,6 +305,36 @@ impl Scheduler {
         }
     }
 
+    /// Reads the state ConfigMap afresh, applies `change` and writes it, retrying on a conflict
+    /// up to [`MAX_WRITE_ATTEMPTS`] times.
+    async fn write_fresh(
+        &mut self,
+        ctx: &Context,
+        change: impl Fn(&mut ScheduleState),
+    ) -> Result<()> {
+        let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            self.state = api
+                .get_opt(st::STATE_CONFIGMAP)
+                .await
+                .map_err(|source| Error::Kube {
+                    action: "read the schedule state".to_owned(),
+                    source: Box::new(source),
+                })?;
+            let (mut state, _) = read_state(self.state.as_ref())?;
+            change(&mut state);
+            if self.write(ctx, &state).await? {
+                return Ok(());
+            }
+        }
+        Err(Error::Object {
+            object: format!("ConfigMap {}", st::STATE_CONFIGMAP),
+            message: format!(
+                "still changing after {MAX_WRITE_ATTEMPTS} attempts to write the schedule"
+            ),
+        })
+    }
+
     /// One look: acts on decisions until the schedule waits. Returns when to look again
     /// (`None`: only on a change).
     ///
@@ -367,14 +417,21 @@ impl Scheduler {
                         },
                     )
                     .await?;
-                    state.last_started = Some(now);
-                    state.last_finished = None;
-                    state.last_job = Some(job.clone());
-                    if requested.is_some() {
-                        state.handled_run_request = requested.clone();
+                    let started = |state: &mut ScheduleState| {
+                        state.last_started = Some(now);
+                        state.last_finished = None;
+                        state.last_job = Some(job.clone());
+                        if requested.is_some() {
+                            state.handled_run_request.clone_from(&requested);
+                        }
+                    };
+                    started(&mut state);
+                    if !self.write(ctx, &state).await? {
+                        // The job exists: its start (and the request it answers) must be
+                        // persisted, or the request would start a second run. Re-read and
+                        // write again on the fresh state.
+                        self.write_fresh(ctx, started).await?;
                     }
-                    // A lost race here is harmless: the job exists and is adopted next look.
-                    self.write(ctx, &state).await?;
                     let why = requested.map_or_else(
                         || "on schedule".to_owned(),
                         |r| format!("as requested at {r}"),
@@ -684,7 +741,34 @@ mod tests {
         );
         calls.push(job_event("JobStarted", "imagejob-a1"));
         let (wake, scheduler) = tick(None, &[], config(true, true), calls).await;
-        assert_eq!(wake, Some(at(DAY)), "the next run is one interval later");
+        assert_eq!(
+            wake,
+            Some(at(MISSING_GRACE)),
+            "nothing more until the new job reaches the cache"
+        );
+        let running = [job(
+            "imagejob-a1",
+            names::JOB_OWNER_COLLECTOR,
+            JobPhase::Running,
+            t0(),
+        )];
+        assert_eq!(
+            decide(&started, None, &running, &config(true, true), t0()),
+            Decision::Wait(None)
+        );
+        let mut done = started.clone();
+        done.last_finished = Some(at(SignedDuration::from_hours(1)));
+        assert_eq!(
+            decide(
+                &done,
+                None,
+                &[],
+                &config(true, true),
+                at(SignedDuration::from_hours(2))
+            ),
+            Decision::Wait(Some(at(DAY))),
+            "the next run is one interval after the first started"
+        );
         assert_eq!(read_state(scheduler.state.as_ref()).unwrap().0, started);
     }
 
@@ -795,6 +879,28 @@ mod tests {
         assert_eq!(
             decide(&running, Some("r"), &own, &config(true, true), t0()),
             Decision::Wait(None)
+        );
+    }
+
+    #[test]
+    fn a_started_job_never_seen_counts_as_finished_after_the_grace() {
+        // delayOnSuccess 0s: the job can be deleted before the schedule sees it finish.
+        let state = ScheduleState {
+            enabled_at: Some(at(-DAY)),
+            last_started: Some(t0()),
+            last_finished: None,
+            last_job: Some("imagejob-gone".into()),
+            handled_run_request: None,
+        };
+        let soon = at(SignedDuration::from_secs(30));
+        assert_eq!(
+            decide(&state, Some("r"), &[], &config(true, true), soon),
+            Decision::Wait(Some(at(MISSING_GRACE)))
+        );
+        let later = at(MISSING_GRACE + SignedDuration::from_secs(1));
+        assert_eq!(
+            decide(&state, None, &[], &config(true, true), later),
+            Decision::Record("imagejob-gone".into())
         );
     }
 
@@ -928,5 +1034,50 @@ mod tests {
             sleep_for(Some(at(SignedDuration::from_secs(90))), t0()),
             Duration::from_secs(90)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_started_run_is_persisted_even_when_the_state_changed_meanwhile() {
+        // Without it, the run request would still look unhandled and start a second run.
+        let request = "2026-03-01T02:59:00Z";
+        let state = ran_an_hour_ago();
+        let handled = ScheduleState {
+            last_started: Some(t0()),
+            last_finished: None,
+            last_job: Some("imagejob-r1".into()),
+            handled_run_request: Some(request.into()),
+            ..state.clone()
+        };
+        let mut calls = exclusions_ok();
+        calls.extend(automatic_job_creation("imagejob-r1"));
+        calls.push(
+            Exchange::new(Method::PATCH, state_path(), json!({}))
+                .with_body(json!({"metadata": {"resourceVersion": "7"}}))
+                .failing(409, "Conflict", "the object has been modified"),
+        );
+        calls.push(Exchange::new(
+            Method::GET,
+            format!("/api/v1/namespaces/{NS}/configmaps/{}", st::STATE_CONFIGMAP),
+            state_json(&state, Some("2026-03-01T03:00:00Z"), "8"),
+        ));
+        calls.push(
+            Exchange::new(
+                Method::PATCH,
+                state_path(),
+                state_json(&handled, Some("2026-03-01T03:00:00Z"), "9"),
+            )
+            .with_body(json!({"metadata": {"resourceVersion": "8"},
+                              "data": {"schedule.json": serde_json::to_string(&handled).unwrap()}})),
+        );
+        calls.push(job_event("JobStarted", "imagejob-r1"));
+        let (wake, _) = tick(
+            Some(state_cm(&state, Some(request), "7")),
+            &[],
+            config(true, true),
+            calls,
+        )
+        .await;
+        // The newer request (03:00) is for after this run: nothing more until the job is seen.
+        assert_eq!(wake, Some(at(MISSING_GRACE)));
     }
 }
