@@ -331,6 +331,34 @@ mod tests {
     }
 
     #[test]
+    fn the_daemons_own_parser_accepts_the_rendered_flags() {
+        use drydock_reboot::config::{self, Sentinel};
+        for namespace in ["kube-system", "reboot"] {
+            let ds = rendered(namespace).daemonset;
+            let pod = ds.spec.unwrap().template.spec.unwrap();
+            let args = pod.containers[0].args.clone().unwrap();
+            assert_eq!(args[0], "rebootd", "the image's entrypoint is drydock");
+            let argv = std::iter::once("kured".to_owned()).chain(args.into_iter().skip(1));
+            let env = std::collections::BTreeMap::from([(
+                "KURED_NODE_ID".to_owned(),
+                "node-1".to_owned(),
+            )]);
+            let parsed = config::parse(argv, &env).unwrap();
+            assert_eq!(
+                parsed.sentinel,
+                Sentinel::File("/sentinel/reboot-required".into())
+            );
+            assert_eq!(
+                (
+                    parsed.lock.ds_namespace.as_str(),
+                    parsed.lock.ds_name.as_str()
+                ),
+                (namespace, "kured")
+            );
+        }
+    }
+
+    #[test]
     fn another_namespace_is_passed_to_the_daemon() {
         let ds = rendered("reboot").daemonset;
         let pod = ds.spec.unwrap().template.spec.unwrap();
