@@ -155,6 +155,18 @@ pub(crate) struct ScannerArgs {
     /// The vulnerability index; overrides the scanner configuration's `dbPath`.
     #[arg(long, env = "DRYDOCK_VULNDB", value_name = "FILE")]
     pub(crate) db: Option<PathBuf>,
+    /// Fetch the index from the manager at this URL into --vulndb-cache instead of reading
+    /// --db (revalidated with its ETag; the cached copy is used when the manager is down).
+    #[arg(
+        long,
+        env = "DRYDOCK_VULNDB_URL",
+        value_name = "URL",
+        conflicts_with = "db"
+    )]
+    pub(crate) vulndb_url: Option<String>,
+    /// The node's cache of the index fetched from --vulndb-url, shared by the runs on a node.
+    #[arg(long, env = "DRYDOCK_VULNDB_CACHE", value_name = "DIR", default_value = drydock_cleaner::vulndist::DEFAULT_CACHE_DIR)]
+    pub(crate) vulndb_cache: PathBuf,
     /// Directory of the shared pipes.
     #[arg(long, env = "DRYDOCK_PIPE_DIR", default_value = paths::SHARED_DATA)]
     pub(crate) pipe_dir: PathBuf,

@@ -5,11 +5,12 @@ use std::process::ExitCode;
 use drydock_cleaner::pipes::PipeDir;
 use drydock_cleaner::stages::{RemoverInput, StageContext, run_collector, run_remover};
 use drydock_cri::{CriClient, Endpoint};
-use tracing::warn;
+use tracing::{info, warn};
 
 use anyhow::Context;
 use drydock_cleaner::inventory::{ContainerdImages, ContainerdScanner, ImageScanner};
 use drydock_cleaner::scan::run_scanner;
+use drydock_cleaner::vulndist::{self, Outcome};
 use drydock_vuln::Index;
 
 use crate::cli::{CollectorArgs, RemoverArgs, ScannerArgs, StageArgs};
@@ -67,7 +68,12 @@ pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
     if config.snapshot_root.is_some() {
         warn!("snapshotRoot is not read yet: images whose layer blobs were discarded fail");
     }
-    let db = args.db.clone().unwrap_or_else(|| config.db_path().into());
+    let db = match &args.vulndb_url {
+        // Before any pipe is touched: without an index the stage fails, the remover never
+        // gets a list, and nothing is removed (whatever deleteFailedImages says).
+        Some(url) => fetch_index(url, &args.vulndb_cache).await?,
+        None => args.db.clone().unwrap_or_else(|| config.db_path().into()),
+    };
     let index = Index::open(&db)?;
     let delete_failed = config.delete_failed_images;
     let total = config
@@ -91,4 +97,28 @@ pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The index from the manager, through the node cache (see `drydock_cleaner::vulndist::fetch`).
+async fn fetch_index(url: &str, cache: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let http = vulndist::fetch_client()?;
+    let fetched = vulndist::fetch(&http, url, cache).await.with_context(|| {
+        format!(
+            "no vulnerability index to scan with (from {url}, cache {})",
+            cache.display()
+        )
+    })?;
+    let digest = fetched.digest.as_deref().unwrap_or("unknown");
+    match &fetched.outcome {
+        Outcome::Downloaded => {
+            info!(url, digest, path = %fetched.index.display(), "downloaded the vulnerability index");
+        }
+        Outcome::NotModified => {
+            info!(url, digest, path = %fetched.index.display(), "the cached vulnerability index is current");
+        }
+        Outcome::Stale { cause } => {
+            warn!(url, digest, path = %fetched.index.display(), error = %cause, "the manager's vulnerability index is unavailable; scanning with the cached copy");
+        }
+    }
+    Ok(fetched.index)
 }

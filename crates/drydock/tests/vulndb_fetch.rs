@@ -1,0 +1,218 @@
+//! The scanner stage with `--vulndb-url`: the index comes from the manager's endpoint (the
+//! real `drydock_cleaner::vulndist` router on a loopback port) through the node cache, and a
+//! scanner that can get no index removes nothing, even with `deleteFailedImages: true`.
+//! Needs root and `containerd`, `runc`, `busybox-static` (`scripts/test.sh` installs them).
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test, with its backtrace
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use drydock_cleaner::vulndist::{self, ETAG_FILE, INDEX_FILE, Settings, Source, VulnDb};
+use drydock_cri::ImageRuntime;
+use drydock_testkit::Containerd;
+use drydock_testkit::containerd::repo_root;
+use serde_json::Value;
+
+const VULNERABLE: &str = "localhost/demo/vulnerable:1";
+const CLEAN: &str = "localhost/demo/clean:1";
+
+/// A dpkg status naming no package the fixtures have records for.
+const CLEAN_STATUS: &str = "Package: base-files\nStatus: install ok installed\n\
+Architecture: amd64\nVersion: 12.4+deb12u5\n\n";
+
+/// An EraserConfig as the manager mounts it; failed images would be removed.
+const CONFIG: &str = "apiVersion: eraser.sh/v1alpha3\nkind: EraserConfig\ncomponents:\n  scanner:\n    enabled: true\n    config: |\n      deleteFailedImages: true\n";
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args(args)
+        .env("DRYDOCK_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait(child: Child) -> Output {
+    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap()
+}
+
+async fn tags(ctrd: &Containerd) -> Vec<String> {
+    let mut client = ctrd.client().await;
+    client
+        .list_images()
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|image| image.repo_tags)
+        .collect()
+}
+
+/// A containerd holding the vulnerable and the clean demo image.
+fn containerd(dir: &Path) -> Containerd {
+    let status = dir.join("clean-status");
+    std::fs::write(&status, CLEAN_STATUS).unwrap();
+    let ctrd = Containerd::start();
+    ctrd.add_image(VULNERABLE, &[]);
+    ctrd.add_image_with_status(CLEAN, &[], Some(&status));
+    ctrd
+}
+
+/// The three stages of a worker pod, the scanner fetching from `url` into `cache`.
+struct Pod {
+    collector: Child,
+    scanner: Child,
+    remover: Child,
+}
+
+fn start_pod(ctrd: &Containerd, dir: &Path, url: &str, cache: &Path) -> Pod {
+    let shared = dir.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let config = dir.join("controller_manager_config.yaml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let endpoint = ctrd.endpoint().to_string();
+    let pipes = shared.to_str().unwrap();
+    let stage = [
+        "--runtime-endpoint",
+        &endpoint,
+        "--pipe-dir",
+        pipes,
+        "--exclusion-dir",
+        pipes,
+    ];
+    let root = ctrd.root();
+    let termination = dir.join("termination-log");
+    Pod {
+        collector: spawn(&[&["collector"][..], &stage].concat()),
+        scanner: spawn(&[
+            "scanner",
+            "--config",
+            config.to_str().unwrap(),
+            "--vulndb-url",
+            url,
+            "--vulndb-cache",
+            cache.to_str().unwrap(),
+            "--pipe-dir",
+            pipes,
+            "--containerd-root",
+            root.to_str().unwrap(),
+        ]),
+        remover: spawn(
+            &[
+                &["remover"][..],
+                &stage,
+                &["--termination-log", termination.to_str().unwrap()],
+            ]
+            .concat(),
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scanners_fetch_the_index_from_the_manager_and_remove_only_the_vulnerable_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = VulnDb::new(Settings {
+        sources: vec![Source::Path(repo_root().join("testdata/osv"))],
+        dir: dir.path().join("manager"),
+        refresh: vulndist::DEFAULT_REFRESH,
+    })
+    .unwrap();
+    let mut status = db.subscribe();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}{}",
+        listener.local_addr().unwrap(),
+        vulndist::PATH
+    );
+    // The manager's call: serve, building the index at once.
+    tokio::spawn(vulndist::serve_on(listener, db, std::future::pending()));
+    let published = status
+        .wait_for(|s| s.attempts > 0)
+        .await
+        .unwrap()
+        .published
+        .clone()
+        .expect("the fixture index builds");
+
+    let ctrd = containerd(dir.path());
+    let cache = dir.path().join("node-cache");
+    let pod = start_pod(&ctrd, dir.path(), &url, &cache);
+    let remover = wait(pod.remover).await;
+    let scanner = wait(pod.scanner).await;
+    let collector = wait(pod.collector).await;
+    let logs = String::from_utf8_lossy(&scanner.stderr);
+    assert!(scanner.status.success(), "{logs}");
+    assert!(remover.status.success());
+    assert!(collector.status.success());
+    assert!(
+        logs.contains("downloaded the vulnerability index"),
+        "{logs}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(cache.join(ETAG_FILE)).unwrap(),
+        published.digest
+    );
+    assert!(cache.join(INDEX_FILE).is_file());
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("termination-log")).unwrap())
+            .unwrap();
+    assert_eq!(
+        summary["removedImages"],
+        serde_json::json!([VULNERABLE]),
+        "{summary}"
+    );
+    let remaining = tags(&ctrd).await;
+    assert!(remaining.contains(&CLEAN.to_owned()), "{remaining:?}");
+    assert!(!remaining.contains(&VULNERABLE.to_owned()), "{remaining:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scanner_with_no_index_from_the_manager_and_no_cache_removes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}{}", closed.local_addr().unwrap(), vulndist::PATH);
+    drop(closed);
+
+    let ctrd = containerd(dir.path());
+    let cache = dir.path().join("node-cache");
+    let mut pod = start_pod(&ctrd, dir.path(), &url, &cache);
+    let scanner = wait(pod.scanner).await;
+    let logs = String::from_utf8_lossy(&scanner.stderr);
+    assert!(!scanner.status.success(), "{logs}");
+    assert!(logs.contains("no vulnerability index"), "{logs}");
+    assert!(logs.contains(&url), "{logs}");
+    assert!(
+        !dir.path().join("shared/scanErase").exists(),
+        "the scanner handed nothing to the remover"
+    );
+    assert!(!cache.join(INDEX_FILE).exists());
+    // The remover is still waiting for a list that never comes.
+    assert!(pod.remover.try_wait().unwrap().is_none());
+    for child in [&mut pod.remover, &mut pod.collector] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let remaining = tags(&ctrd).await;
+    assert!(remaining.contains(&CLEAN.to_owned()), "{remaining:?}");
+    assert!(remaining.contains(&VULNERABLE.to_owned()), "{remaining:?}");
+}
+
+#[test]
+fn the_manager_url_and_a_local_index_are_exclusive() {
+    let output = Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args([
+            "scanner",
+            "--db",
+            "/var/lib/drydock/vuln.db",
+            "--vulndb-url",
+            "http://manager/v1/vulndb",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--vulndb-url"), "{stderr}");
+}
