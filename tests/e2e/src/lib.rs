@@ -701,3 +701,36 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
+
+/// A TCP port free on the loopback interface right now (the kernel's choice), for a process
+/// the test starts (a metrics port, a mail server).
+///
+/// # Errors
+///
+/// No socket could be bound.
+pub fn free_port() -> Result<u16> {
+    let listener = io(
+        std::net::TcpListener::bind("127.0.0.1:0"),
+        "bind a loopback port",
+    )?;
+    Ok(io(listener.local_addr(), "read the bound port")?.port())
+}
+
+/// The body of `GET <path>` from `127.0.0.1:<port>` (HTTP/1.0, so the server closes the
+/// connection when done); empty when nothing answers yet.
+pub async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return String::new();
+    };
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return String::new();
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}

@@ -1,14 +1,731 @@
-//! The reboot coordinator end to end: `drydock rebootd` processes on this machine, one per fake
-//! Node, against a real API server. Run with `DRYDOCK_E2E_KUBECONFIG` set:
-//! `cargo test -p drydock-e2e -- --ignored`.
+//! The reboot coordinator end to end, against a real API server: kured's e2e scenarios
+//! (`tests/kind`), plus the gaps its suite leaves (a concurrency bound, lock take-over, the
+//! window, the admin pause).
+//!
+//! Run with `DRYDOCK_E2E_KUBECONFIG` set: `cargo build -p drydock && cargo test -p drydock-e2e
+//! -- --ignored`. No kubelet is needed: each test creates its own namespace with a `kured`
+//! DaemonSet that runs nowhere (it only carries the lock annotation), fake Nodes, and one
+//! `drydock rebootd` process per fake Node on this machine, each with its own sentinel file.
+//!
+//! A reboot is simulated: the daemons' `--reboot-command` is a command written with kured's
+//! explicit prefix, `<dir>/nsenter -m/proc/1/ns/mnt -- /bin/sh -c 'touch <node>.rebooted'`,
+//! whose `nsenter` is a stand-in script that drops the namespace arguments (Drydock runs a
+//! command that starts with `nsenter` as given, so the tests need no privileges). The harness
+//! sees the marker and does what a reboot does: kills the daemon, removes the sentinel (a
+//! tmpfs file), gives the Node a new `status.nodeInfo.bootID` and starts the daemon again.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
-use drydock_e2e::{TestNamespace, client};
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use drydock_e2e::{
+    FakeNode, Kubelet, POLL, Process, TestNamespace, boot_id, create_daemonset, create_pod,
+    drydock_bin, free_port, get_node, http_get, is_cordoned, kubeconfig, set_node_status,
+    set_pod_phase,
+};
+use drydock_reboot::admin::decode_any;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::{Api, Client};
+
+/// What a scenario returns: a failure says what did not happen.
+type Outcome = Result<(), Box<dyn std::error::Error>>;
+
+/// The lock's DaemonSet and annotation.
+const DS_NAME: &str = "kured";
+const LOCK_KEY: &str = "weave.works/kured-node-lock";
+
+/// The daemons' `--period`: short, so a missed watch still shows within seconds.
+const PERIOD: &str = "2s";
+
+/// How long a whole rolling reboot of a few fake Nodes may take before the test fails (each
+/// reboot is a drain of at most one pod, a process restart and a release).
+const ROLLOUT_BOUND: Duration = Duration::from_secs(240);
+
+/// How long a scenario watches that something does NOT happen: several periods.
+const QUIET_SPELL: Duration = Duration::from_secs(12);
+
+/// The boot ID every fake Node starts with.
+const FIRST_BOOT: &str = "boot-0";
+
+/// The stand-in for `nsenter`: skips its own arguments up to `--` and runs the rest here.
+const NSENTER_STAND_IN: &str = "#!/bin/sh\n\
+# nsenter stand-in for the end-to-end tests: the daemons run on the test machine, so the\n\
+# command runs here, in this mount namespace.\n\
+while [ \"$#\" -gt 0 ] && [ \"$1\" != \"--\" ]; do shift; done\n\
+shift\n\
+exec \"$@\"\n";
+
+fn ensure(condition: bool, what: impl Into<String>) -> Outcome {
+    if condition {
+        Ok(())
+    } else {
+        Err(what.into().into())
+    }
+}
+
+/// What the harness saw at one look.
+#[derive(Clone, Debug, Default)]
+struct Snapshot {
+    /// Live lock holders.
+    holders: Vec<String>,
+    /// The raw annotation.
+    annotation: Option<String>,
+    /// Cordoned nodes (of this test).
+    cordoned: BTreeSet<String>,
+    /// Each node's boot ID.
+    boots: BTreeMap<String, String>,
+}
+
+impl Snapshot {
+    fn rebooted(&self, node: &str) -> bool {
+        self.boots.get(node).is_some_and(|b| b != FIRST_BOOT)
+    }
+}
+
+/// One test's cluster: namespace, DaemonSet, fake Nodes, their daemons and sentinels.
+struct Harness {
+    client: Client,
+    ns: TestNamespace,
+    dir: tempfile::TempDir,
+    nodes: Vec<String>,
+    flags: Vec<String>,
+    daemons: BTreeMap<String, Process>,
+    ports: BTreeMap<String, u16>,
+    boots: BTreeMap<String, u32>,
+    history: Vec<Snapshot>,
+    _kubelet: Kubelet,
+}
+
+impl Harness {
+    /// Creates the namespace, the DaemonSet (with `lock` as its annotation, if any) and the
+    /// Nodes (`FakeNode` names are suffixes, made unique), and plays their kubelet. No daemon
+    /// runs yet.
+    async fn new(
+        prefix: &str,
+        nodes: Vec<FakeNode>,
+        flags: &[&str],
+        lock: Option<String>,
+    ) -> Result<Harness, Box<dyn std::error::Error>> {
+        let client = drydock_e2e::client().await?;
+        let ns = TestNamespace::create(&client, prefix).await?;
+        let mut annotations = BTreeMap::new();
+        if let Some(lock) = lock {
+            annotations.insert(LOCK_KEY.to_owned(), lock);
+        }
+        create_daemonset(&client, ns.name(), DS_NAME, &annotations).await?;
+        let dir = tempfile::tempdir()?;
+        let stand_in = dir.path().join("nsenter");
+        std::fs::write(&stand_in, NSENTER_STAND_IN)?;
+        std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755))?;
+        let mut names = Vec::new();
+        for mut node in nodes {
+            node.name = ns.object_name(&node.name);
+            node.boot_id = FIRST_BOOT.to_owned();
+            ns.create_node(&node).await?;
+            std::fs::create_dir(dir.path().join(&node.name))?;
+            names.push(node.name);
+        }
+        let kubelet = Kubelet::start(&client, names.clone());
+        Ok(Harness {
+            client,
+            ns,
+            dir,
+            nodes: names,
+            flags: flags.iter().map(|f| (*f).to_owned()).collect(),
+            daemons: BTreeMap::new(),
+            ports: BTreeMap::new(),
+            boots: BTreeMap::new(),
+            history: Vec::new(),
+            _kubelet: kubelet,
+        })
+    }
+
+    fn node(&self, index: usize) -> String {
+        self.nodes[index].clone()
+    }
+
+    fn sentinel(&self, node: &str) -> PathBuf {
+        self.dir.path().join(node).join("reboot-required")
+    }
+
+    fn marker(&self, node: &str) -> PathBuf {
+        self.dir.path().join(format!("{node}.rebooted"))
+    }
+
+    /// Creates the node's sentinel, as unattended-upgrades does.
+    fn require_reboot(&self, node: &str) -> Outcome {
+        std::fs::write(self.sentinel(node), "*** System restart required ***\n")?;
+        Ok(())
+    }
+
+    /// Starts (or restarts) the node's daemon.
+    fn start(&mut self, node: &str) -> Outcome {
+        let port = match self.ports.get(node) {
+            Some(port) => *port,
+            None => free_port()?,
+        };
+        self.ports.insert(node.to_owned(), port);
+        let stand_in = self.dir.path().join("nsenter");
+        let mut args = vec![
+            "rebootd".to_owned(),
+            format!("--ds-namespace={}", self.ns.name()),
+            format!("--ds-name={DS_NAME}"),
+            format!("--period={PERIOD}"),
+            format!("--reboot-sentinel={}", self.sentinel(node).display()),
+            format!(
+                "--reboot-command={} -m/proc/1/ns/mnt -- /bin/sh -c 'touch {}'",
+                stand_in.display(),
+                self.marker(node).display()
+            ),
+            "--metrics-host=127.0.0.1".to_owned(),
+            format!("--metrics-port={port}"),
+        ];
+        args.extend(self.flags.iter().cloned());
+        let env = [
+            ("KURED_NODE_ID".to_owned(), node.to_owned()),
+            ("KUBECONFIG".to_owned(), kubeconfig()?.display().to_string()),
+            ("RUST_LOG".to_owned(), "info".to_owned()),
+        ];
+        let log = self.dir.path().join(format!("{node}.log"));
+        let process = Process::spawn(&args, &env, &log)?;
+        self.daemons.insert(node.to_owned(), process);
+        Ok(())
+    }
+
+    fn start_all(&mut self) -> Outcome {
+        for node in self.nodes.clone() {
+            self.start(&node)?;
+        }
+        Ok(())
+    }
+
+    fn log(&self, node: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{node}.log"))).unwrap_or_default()
+    }
+
+    /// Plays the reboot of every node whose reboot command ran: kill the daemon (the node goes
+    /// down), remove the sentinel, new boot ID, daemon started again (the node is back).
+    async fn play_reboots(&mut self) -> Outcome {
+        for node in self.nodes.clone() {
+            if !self.marker(&node).exists() {
+                continue;
+            }
+            if let Some(mut daemon) = self.daemons.remove(&node) {
+                daemon.kill().await?;
+            }
+            let _ = std::fs::remove_file(self.sentinel(&node));
+            std::fs::remove_file(self.marker(&node))?;
+            let boots = self.boots.entry(node.clone()).or_default();
+            *boots += 1;
+            let boot = format!("boot-{boots}");
+            set_node_status(&self.client, &node, &boot, true).await?;
+            self.start(&node)?;
+        }
+        Ok(())
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, Box<dyn std::error::Error>> {
+        let ds = Api::<DaemonSet>::namespaced(self.client.clone(), self.ns.name())
+            .get(DS_NAME)
+            .await?;
+        let annotation = ds.metadata.annotations.and_then(|mut a| a.remove(LOCK_KEY));
+        let now = jiff::Timestamp::now();
+        let holders = decode_any(annotation.as_deref())
+            .map(|lock| {
+                lock.holders()
+                    .iter()
+                    .filter(|h| !h.is_expired(now))
+                    .map(|h| h.node_id.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut snapshot = Snapshot {
+            holders,
+            annotation,
+            ..Snapshot::default()
+        };
+        for name in &self.nodes {
+            let node = get_node(&self.client, name).await?;
+            if is_cordoned(&node) {
+                snapshot.cordoned.insert(name.clone());
+            }
+            snapshot.boots.insert(name.clone(), boot_id(&node));
+        }
+        Ok(snapshot)
+    }
+
+    /// Plays reboots and looks, every [`POLL`], until `done` holds, for at most `bound`.
+    /// Every look is kept in the history.
+    async fn run_until(
+        &mut self,
+        what: &str,
+        bound: Duration,
+        done: impl Fn(&Snapshot) -> bool,
+    ) -> Result<Snapshot, Box<dyn std::error::Error>> {
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            self.play_reboots().await?;
+            let snapshot = self.snapshot().await?;
+            self.history.push(snapshot.clone());
+            if done(&snapshot) {
+                return Ok(snapshot);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let logs: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .map(|n| format!("--- {n}\n{}", self.log(n)))
+                    .collect();
+                return Err(format!(
+                    "timed out after {bound:?} waiting for {what}; last look: {snapshot:?}\n{}",
+                    logs.join("\n")
+                )
+                .into());
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Plays reboots and looks for `spell`, failing if `never` holds at any look.
+    async fn watch_quietly(
+        &mut self,
+        what: &str,
+        spell: Duration,
+        never: impl Fn(&Snapshot) -> bool,
+    ) -> Outcome {
+        let deadline = tokio::time::Instant::now() + spell;
+        while tokio::time::Instant::now() < deadline {
+            self.play_reboots().await?;
+            let snapshot = self.snapshot().await?;
+            ensure(!never(&snapshot), format!("{what}: {snapshot:?}"))?;
+            self.history.push(snapshot);
+            tokio::time::sleep(POLL).await;
+        }
+        Ok(())
+    }
+
+    /// The most holders and the most cordoned nodes (not counting `except`) seen at once.
+    fn peaks(&self, except: &BTreeSet<String>) -> (usize, usize) {
+        let holders = self.history.iter().map(|s| s.holders.len()).max();
+        let cordoned = self
+            .history
+            .iter()
+            .map(|s| s.cordoned.difference(except).count())
+            .max();
+        (holders.unwrap_or(0), cordoned.unwrap_or(0))
+    }
+
+    /// The daemon's metrics text.
+    async fn metrics(&self, node: &str) -> String {
+        match self.ports.get(node) {
+            Some(port) => http_get(*port, "/metrics").await,
+            None => String::new(),
+        }
+    }
+
+    /// Runs `drydock reboot <action>` against this test's DaemonSet.
+    async fn admin(
+        &self,
+        action: &str,
+    ) -> Result<std::process::Output, Box<dyn std::error::Error>> {
+        Ok(tokio::process::Command::new(drydock_bin())
+            .args([
+                "reboot",
+                action,
+                "--ds-namespace",
+                self.ns.name(),
+                "--kubeconfig",
+            ])
+            .arg(kubeconfig()?)
+            .output()
+            .await?)
+    }
+
+    async fn cleanup(mut self) {
+        for (_, mut daemon) in std::mem::take(&mut self.daemons) {
+            let _ = daemon.kill().await;
+        }
+        let _ = self.ns.cleanup().await;
+    }
+}
+
+/// Runs `scenario` on a fresh harness and always cleans up; fails with the scenario's error.
+async fn run<F>(
+    prefix: &str,
+    nodes: Vec<FakeNode>,
+    flags: &[&str],
+    lock: Option<String>,
+    scenario: F,
+) where
+    F: AsyncFnOnce(&mut Harness) -> Outcome,
+{
+    let mut harness = Harness::new(prefix, nodes, flags, lock)
+        .await
+        .expect("the test cluster is set up");
+    let outcome = scenario(&mut harness).await;
+    harness.cleanup().await;
+    if let Err(error) = outcome {
+        panic!("{error}");
+    }
+}
+
+fn workers(count: usize) -> Vec<FakeNode> {
+    (0..count).map(|i| FakeNode::new(format!("w{i}"))).collect()
+}
+
+fn all_rebooted_and_released(nodes: &[String]) -> impl Fn(&Snapshot) -> bool + '_ {
+    move |s: &Snapshot| {
+        nodes.iter().all(|n| s.rebooted(n)) && s.holders.is_empty() && s.cordoned.is_empty()
+    }
+}
 
 #[tokio::test]
 #[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
-async fn a_test_namespace_is_created_and_removed() {
-    let client = client().await.unwrap();
-    let ns = TestNamespace::create(&client, "reboot").await.unwrap();
-    assert!(ns.name().starts_with("reboot-"));
-    ns.cleanup().await.unwrap();
+async fn nodes_reboot_one_at_a_time_are_drained_and_come_back_schedulable() {
+    run("reboot-one", workers(3), &[], None, async |h| {
+        let w0 = h.node(0);
+        let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
+        create_pod(&h.client, h.ns.name(), "web-0", &w0, &labels).await?;
+        for node in h.nodes.clone() {
+            h.require_reboot(&node)?;
+        }
+        h.start_all()?;
+        let nodes = h.nodes.clone();
+        h.run_until(
+            "every node rebooted, uncordoned and released",
+            ROLLOUT_BOUND,
+            all_rebooted_and_released(&nodes),
+        )
+        .await?;
+        let (holders, cordoned) = h.peaks(&BTreeSet::new());
+        ensure(
+            holders <= 1,
+            format!("{holders} holders at once with --concurrency=1"),
+        )?;
+        ensure(cordoned <= 1, format!("{cordoned} nodes cordoned at once"))?;
+        let pods: Api<Pod> = Api::namespaced(h.client.clone(), h.ns.name());
+        ensure(
+            pods.get_opt("web-0").await?.is_none(),
+            "the drain evicted web-0",
+        )?;
+        for node in &nodes {
+            let log = h.log(node);
+            ensure(
+                log.contains("Reboot required"),
+                format!("{node} logs `Reboot required`"),
+            )?;
+            ensure(
+                log.contains(&format!("Triggering reboot for node {node}")),
+                format!("{node} logs kured's reboot line"),
+            )?;
+            ensure(
+                log.contains("rebooted (boot ID changed)"),
+                format!("{node} verified its reboot"),
+            )?;
+        }
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn with_concurrency_two_at_most_two_nodes_hold_the_lock() {
+    run(
+        "reboot-two",
+        workers(4),
+        &["--concurrency=2"],
+        None,
+        async |h| {
+            for node in h.nodes.clone() {
+                h.require_reboot(&node)?;
+            }
+            h.start_all()?;
+            let nodes = h.nodes.clone();
+            let last = h
+                .run_until(
+                    "every node rebooted",
+                    ROLLOUT_BOUND,
+                    all_rebooted_and_released(&nodes),
+                )
+                .await?;
+            let (holders, cordoned) = h.peaks(&BTreeSet::new());
+            ensure(
+                holders <= 2,
+                format!("{holders} holders at once with --concurrency=2"),
+            )?;
+            ensure(cordoned <= 2, format!("{cordoned} nodes cordoned at once"))?;
+            ensure(
+                last.annotation
+                    .as_deref()
+                    .is_some_and(|a| a.contains(r#""maxOwners":2"#)),
+                format!("the multi-owner format is used: {:?}", last.annotation),
+            )
+        },
+    )
+    .await;
+}
+
+async fn an_operators_cordon_is_kept(flags: &[&str]) {
+    let nodes = vec![FakeNode::new("cordoned").cordoned(), FakeNode::new("open")];
+    run("reboot-keep", nodes, flags, None, async |h| {
+        let (cordoned, open) = (h.node(0), h.node(1));
+        h.require_reboot(&cordoned)?;
+        h.require_reboot(&open)?;
+        h.start_all()?;
+        let last = h
+            .run_until(
+                "both nodes rebooted and the lock free",
+                ROLLOUT_BOUND,
+                |s| s.rebooted(&cordoned) && s.rebooted(&open) && s.holders.is_empty(),
+            )
+            .await?;
+        // The daemon of `open` uncordons right before it releases: look until it has.
+        let last = if last.cordoned.contains(&open) {
+            h.run_until("the open node uncordoned", ROLLOUT_BOUND, |s| {
+                !s.cordoned.contains(&open)
+            })
+            .await?
+        } else {
+            last
+        };
+        ensure(
+            last.cordoned.contains(&cordoned),
+            "the node an operator cordoned is still cordoned after its reboot",
+        )?;
+        ensure(
+            !last.cordoned.contains(&open),
+            "the other node is schedulable again",
+        )
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn a_node_cordoned_before_stays_cordoned_without_concurrency() {
+    an_operators_cordon_is_kept(&[]).await;
+}
+
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn a_node_cordoned_before_stays_cordoned_with_concurrency() {
+    an_operators_cordon_is_kept(&["--concurrency=2"]).await;
+}
+
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn a_closed_window_keeps_the_node_from_taking_the_lock() {
+    // A one-hour window two hours from now (UTC): closed now, whatever the time.
+    let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
+    let start = now
+        .checked_add(jiff::SignedDuration::from_hours(2))
+        .unwrap();
+    let end = now
+        .checked_add(jiff::SignedDuration::from_hours(3))
+        .unwrap();
+    let start_flag = format!("--start-time={:02}:{:02}", start.hour(), start.minute());
+    let end_flag = format!("--end-time={:02}:{:02}", end.hour(), end.minute());
+    run(
+        "reboot-window",
+        workers(1),
+        &[&start_flag, &end_flag, "--time-zone=UTC"],
+        None,
+        async |h| {
+            let node = h.node(0);
+            h.require_reboot(&node)?;
+            h.start_all()?;
+            let required = format!("kured_reboot_required{{node=\"{node}\"}} 1");
+            let deadline = tokio::time::Instant::now() + ROLLOUT_BOUND;
+            loop {
+                let metrics = h.metrics(&node).await;
+                if metrics.contains(&required) && metrics.contains("drydock_reboot_window_active 0")
+                {
+                    break;
+                }
+                ensure(
+                    tokio::time::Instant::now() < deadline,
+                    format!("the daemon reports the sentinel and the closed window: {metrics}"),
+                )?;
+                tokio::time::sleep(POLL).await;
+            }
+            h.watch_quietly("outside the window nothing happens", QUIET_SPELL, |s| {
+                !s.holders.is_empty() || !s.cordoned.is_empty() || s.rebooted(&node)
+            })
+            .await
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn a_blocking_pod_blocks_the_reboot_until_it_finishes() {
+    run(
+        "reboot-blocker",
+        workers(1),
+        &["--blocking-pod-selector=app=blocker"],
+        None,
+        async |h| {
+            let node = h.node(0);
+            let labels = BTreeMap::from([("app".to_owned(), "blocker".to_owned())]);
+            create_pod(&h.client, h.ns.name(), "blocker", &node, &labels).await?;
+            h.require_reboot(&node)?;
+            h.start_all()?;
+            let deadline = tokio::time::Instant::now() + ROLLOUT_BOUND;
+            while !h
+                .log(&node)
+                .to_lowercase()
+                .contains("reboot blocked: matching pods: [")
+            {
+                ensure(
+                    tokio::time::Instant::now() < deadline,
+                    format!("kured's `Reboot.*blocked` line: {}", h.log(&node)),
+                )?;
+                tokio::time::sleep(POLL).await;
+            }
+            h.watch_quietly(
+                "a blocked node takes no lock and is not cordoned",
+                QUIET_SPELL,
+                |s| !s.holders.is_empty() || !s.cordoned.is_empty(),
+            )
+            .await?;
+            set_pod_phase(&h.client, h.ns.name(), "blocker", "Succeeded").await?;
+            let nodes = h.nodes.clone();
+            h.run_until(
+                "the reboot once the blocker finished",
+                ROLLOUT_BOUND,
+                all_rebooted_and_released(&nodes),
+            )
+            .await?;
+            Ok(())
+        },
+    )
+    .await;
+}
+
+/// A lock entry for `node`, taken `age` ago with `ttl` (kured's single format).
+fn single_lock(node: &str, age: jiff::SignedDuration, ttl: jiff::SignedDuration) -> String {
+    let created = jiff::Timestamp::now().checked_sub(age).unwrap();
+    let ttl_ns = ttl.as_nanos();
+    format!(
+        r#"{{"nodeID":"{node}","metadata":{{"unschedulable":false}},"created":"{created}","TTL":{ttl_ns}}}"#
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn a_lock_held_by_a_deleted_node_is_taken_over() {
+    let ghost = single_lock(
+        "drydock-e2e-no-such-node",
+        jiff::SignedDuration::from_mins(1),
+        jiff::SignedDuration::ZERO,
+    );
+    run("reboot-ghost", workers(1), &[], Some(ghost), async |h| {
+        let node = h.node(0);
+        h.require_reboot(&node)?;
+        h.start_all()?;
+        let nodes = h.nodes.clone();
+        h.run_until(
+            "the node rebooted despite the ghost holder",
+            ROLLOUT_BOUND,
+            all_rebooted_and_released(&nodes),
+        )
+        .await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn an_expired_lock_ttl_lets_another_node_take_over() {
+    // `w1` holds a lock its writer gave a one-minute TTL, an hour ago; no daemon runs for it.
+    // The entry names the Node of this test, so only the TTL can free it.
+    let nodes = workers(2);
+    run("reboot-ttl", nodes, &["--lock-ttl=1m"], None, async |h| {
+        let (node, holder) = (h.node(0), h.node(1));
+        let lock = single_lock(
+            &holder,
+            jiff::SignedDuration::from_hours(1),
+            jiff::SignedDuration::from_mins(1),
+        );
+        let ds: Api<DaemonSet> = Api::namespaced(h.client.clone(), h.ns.name());
+        let patch = serde_json::json!({ "metadata": { "annotations": { LOCK_KEY: lock } } });
+        ds.patch(
+            DS_NAME,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await?;
+        h.require_reboot(&node)?;
+        h.start(&node)?;
+        h.run_until(
+            "the node took the expired lock and rebooted",
+            ROLLOUT_BOUND,
+            |s| s.rebooted(&node) && !s.holders.contains(&holder) && s.cordoned.is_empty(),
+        )
+        .await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn the_admin_pause_stops_reboots_and_resume_lets_them_go() {
+    run("reboot-pause", workers(1), &[], None, async |h| {
+        let node = h.node(0);
+        let paused = h.admin("pause").await?;
+        ensure(
+            paused.status.success() && String::from_utf8_lossy(&paused.stdout).contains("paused"),
+            format!("drydock reboot pause: {paused:?}"),
+        )?;
+        h.require_reboot(&node)?;
+        h.start_all()?;
+        h.watch_quietly("while paused nothing happens", QUIET_SPELL, |s| {
+            s.holders != ["manual"] || !s.cordoned.is_empty() || s.rebooted(&node)
+        })
+        .await?;
+        let status = h.admin("status").await?;
+        let text = String::from_utf8_lossy(&status.stdout).to_string();
+        ensure(
+            status.status.success() && text.contains("held by manual"),
+            format!("status: {text}"),
+        )?;
+        let resumed = h.admin("resume").await?;
+        ensure(
+            resumed.status.success(),
+            format!("drydock reboot resume: {resumed:?}"),
+        )?;
+        let nodes = h.nodes.clone();
+        h.run_until(
+            "the reboot after resume",
+            ROLLOUT_BOUND,
+            all_rebooted_and_released(&nodes),
+        )
+        .await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[test]
+fn the_nsenter_stand_in_runs_the_command_after_the_double_dash() {
+    // The harness's only trick, checked without a cluster.
+    let dir = tempfile::tempdir().unwrap();
+    let stand_in = dir.path().join("nsenter");
+    std::fs::write(&stand_in, NSENTER_STAND_IN).unwrap();
+    std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let marker = dir.path().join("marker");
+    let status = std::process::Command::new(&stand_in)
+        .args(["-m/proc/1/ns/mnt", "--", "/bin/sh", "-c"])
+        .arg(format!("touch {}", marker.display()))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(Path::new(&marker).exists());
 }
