@@ -403,10 +403,14 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// rustls with ring and the system's root certificates.
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
+/// A trusted root certificate (DER).
+pub type Root = rustls::pki_types::CertificateDer<'static>;
+
+/// rustls with ring, the system's root certificates and `extra_roots`.
+fn tls_connector(extra_roots: &[Root]) -> Result<tokio_rustls::TlsConnector, String> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
+    let native = rustls_native_certs::load_native_certs().certs;
+    for cert in native.into_iter().chain(extra_roots.iter().cloned()) {
         // A certificate rustls cannot parse is skipped, as browsers skip them.
         let _ = roots.add(cert);
     }
@@ -423,10 +427,11 @@ async fn start_tls(
     tcp: TcpStream,
     host: &str,
     server: &str,
+    extra_roots: &[Root],
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
         .map_err(|e| format!("smtp {server}: {host} is not a TLS server name: {e}"))?;
-    tls_connector()?
+    tls_connector(extra_roots)?
         .connect(name, tcp)
         .await
         .map_err(|e| format!("smtp {server}: TLS: {e}"))
@@ -439,13 +444,27 @@ async fn start_tls(
 /// The URL is not `smtp://`, the server cannot be reached, TLS fails, or the server refuses a
 /// step (the error quotes its reply).
 pub async fn send(url: &NotifyUrl, message: &str, now: Timestamp) -> Result<(), String> {
+    send_trusting(url, message, now, &[]).await
+}
+
+/// [`send`], also trusting `extra_roots` (a private mail relay's CA).
+///
+/// # Errors
+///
+/// As [`send`].
+pub async fn send_trusting(
+    url: &NotifyUrl,
+    message: &str,
+    now: Timestamp,
+    extra_roots: &[Root],
+) -> Result<(), String> {
     let mail = Mail::from_url(url, message).ok_or("not an smtp:// URL")?;
     let server = format!("{}:{}", mail.host, mail.port);
     let tcp = TcpStream::connect((mail.host.as_str(), mail.port))
         .await
         .map_err(|e| format!("smtp {server}: cannot connect: {e}"))?;
     if mail.tls == TlsMode::Implicit {
-        let tls = start_tls(tcp, &mail.host, &server).await?;
+        let tls = start_tls(tcp, &mail.host, &server, extra_roots).await?;
         let mut talk = Conversation::new(tls, &server);
         talk.expect("the connection", &[220]).await?;
         let extensions = talk.ehlo(&mail.client_host).await?;
@@ -459,7 +478,7 @@ pub async fn send(url: &NotifyUrl, message: &str, now: Timestamp) -> Result<(), 
         (TlsMode::Required | TlsMode::IfOffered, true) => {
             talk.command("STARTTLS", "STARTTLS", &[220]).await?;
             let tcp = talk.stream.into_inner();
-            let tls = start_tls(tcp, &mail.host, &server).await?;
+            let tls = start_tls(tcp, &mail.host, &server, extra_roots).await?;
             let mut talk = Conversation::new(tls, &server);
             let extensions = talk.ehlo(&mail.client_host).await?;
             talk.deliver(&mail, &extensions, true, now).await

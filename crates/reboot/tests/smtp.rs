@@ -46,8 +46,14 @@ class Handler:
                 "data": envelope.original_content.decode()})
         return "250 2.0.0 queued"
 
+tls = {}
+if len(sys.argv) > 3:
+    import ssl
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(sys.argv[3], sys.argv[4])
+    tls = {"tls_context": context, "require_starttls": False}
 controller = Controller(Handler(), hostname="127.0.0.1", port=port,
-                        authenticator=authenticator, auth_require_tls=False)
+                        authenticator=authenticator, auth_require_tls=False, **tls)
 controller.start()
 print("ready", flush=True)
 try:
@@ -74,7 +80,29 @@ fn python() -> &'static str {
     }
 }
 
+/// A server certificate for 127.0.0.1 and its key, then the CA that signed it: test-only
+/// (valid until 2126), trusted by no system.
+fn test_certificate() -> [String; 3] {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    [
+        "smtp-test-cert.pem",
+        "smtp-test-key.pem",
+        "smtp-test-ca.pem",
+    ]
+    .map(|f| data.join(f).display().to_string())
+}
+
 async fn mail_server() -> MailServer {
+    mail_server_with(&[]).await
+}
+
+/// A server offering STARTTLS with [`test_certificate`].
+async fn mail_server_offering_starttls() -> MailServer {
+    let [cert, key, _ca] = test_certificate();
+    mail_server_with(&[cert, key]).await
+}
+
+async fn mail_server_with(extra: &[String]) -> MailServer {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("mail.jsonl");
     // A free port: bound by the kernel's choice, then handed to the server.
@@ -85,6 +113,7 @@ async fn mail_server() -> MailServer {
         .port();
     let mut child = tokio::process::Command::new(python())
         .args(["-c", SERVER, log.to_str().unwrap(), &port.to_string()])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -231,4 +260,61 @@ async fn an_unreachable_server_is_named_in_the_error() {
         error.contains(&format!("smtp 127.0.0.1:{port}: cannot connect")),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn starttls_offered_is_taken_and_the_servers_certificate_is_verified() {
+    // The server offers STARTTLS with a certificate no one trusts: the client upgrades (it
+    // would deliver in the clear otherwise) and refuses the handshake, sending nothing.
+    let server = mail_server_offering_starttls().await;
+    let url = format!(
+        "smtp://ops:secret@127.0.0.1:{}/?fromAddress=kured@example.com&toAddresses=ops@example.com",
+        server.port
+    );
+    let error = send(&url, "x").await.unwrap_err();
+    assert!(
+        error.contains(&format!("smtp 127.0.0.1:{}: TLS:", server.port))
+            && error.contains("certificate"),
+        "{error}"
+    );
+    assert!(
+        server.records().is_empty(),
+        "no login, no mail: {:?}",
+        server.records()
+    );
+}
+
+#[tokio::test]
+async fn use_starttls_no_delivers_in_the_clear_even_when_offered() {
+    let server = mail_server_offering_starttls().await;
+    let url = format!(
+        "smtp://127.0.0.1:{}/?fromAddress=kured@example.com&toAddresses=ops@example.com&useStartTLS=no",
+        server.port
+    );
+    send(&url, "Rebooting node n1").await.unwrap();
+    assert_eq!(server.records().len(), 1);
+}
+
+#[tokio::test]
+async fn over_starttls_with_a_trusted_certificate_the_mail_and_the_login_go_through() {
+    use rustls::pki_types::pem::PemObject as _;
+    let server = mail_server_offering_starttls().await;
+    let root = rustls::pki_types::CertificateDer::from_pem_file(&test_certificate()[2]).unwrap();
+    let url = NotifyUrl::parse(&format!(
+        "smtp://ops:secret@127.0.0.1:{}/?fromAddress=kured@example.com&toAddresses=ops@example.com&encryption=ExplicitTLS",
+        server.port
+    ))
+    .unwrap();
+    drydock_kube::client::install_crypto_provider();
+    let now = "2026-11-22T03:00:00Z".parse().unwrap();
+    tokio::time::timeout(
+        FAILURE_BOUND,
+        drydock_reboot::smtp::send_trusting(&url, "Rebooting node n1", now, &[root]),
+    )
+    .await
+    .expect("the exchange ends")
+    .unwrap();
+    let records = server.records();
+    assert_eq!(records[0]["auth"], "PLAIN", "{records:?}");
+    assert_eq!(records[1]["to"], serde_json::json!(["ops@example.com"]));
 }
