@@ -156,8 +156,8 @@ impl Mail {
             Some(name) => format!("{} <{}>", header_text(name), self.from),
             None => self.from.clone(),
         };
-        let date = jiff::fmt::rfc2822::DateTimePrinter::new()
-            .timestamp_to_string(&now)
+        // In UTC: `+0000` (a bare timestamp would print `-0000`, "offset unknown").
+        let date = jiff::fmt::rfc2822::to_string(&now.to_zoned(jiff::tz::TimeZone::UTC))
             .unwrap_or_default();
         let headers = [
             format!("From: {from}"),
@@ -562,7 +562,10 @@ mod tests {
         );
         assert!(text.contains("\r\nTo: a@example.com, b@example.com\r\n"));
         assert!(text.contains("\r\nSubject: Rebooting node n1\r\n"));
-        assert!(text.contains("\r\nDate: Sun, 22 Nov 2026 03:00:00 +0000\r\n"));
+        assert!(
+            text.contains("\r\nDate: Sun, 22 Nov 2026 03:00:00 +0000\r\n"),
+            "{text:?}"
+        );
         assert!(text.ends_with("\r\n\r\nRebooting node n1\r\nsecond line\r\n.\r\n"));
         assert_eq!(Mail::from_url(&url("discord://t@1"), "x"), None);
     }
