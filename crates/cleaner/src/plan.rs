@@ -7,11 +7,11 @@
 //! counted as skipped (AKS supports neither), whatever the filter says — Eraser only skipped
 //! Windows through its *shipped* config, so an `include` filter could select them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use drydock_api::config::{NodeFilter, NodeFilterType};
 use drydock_api::names::CLEANUP_FILTER_LABEL;
-use drydock_api::selector::LabelSelector;
+use drydock_api::selector::{LabelSelector, Requirement};
 use k8s_openapi::api::core::v1::Node;
 
 use crate::{Error, Result};
@@ -74,6 +74,32 @@ pub fn selectors(filter: &NodeFilter) -> Result<Vec<LabelSelector>> {
             })
         })
         .collect()
+}
+
+/// Every label key planning reads under `filter`: the OS and virtual-node labels and each key
+/// a selector names. A cache of Nodes may drop every other label (the manager does, to stay
+/// small on large clusters, and re-lists when this set changes).
+///
+/// # Errors
+/// An invalid selector in the filter.
+pub fn label_keys(filter: &NodeFilter) -> Result<BTreeSet<String>> {
+    let mut keys = BTreeSet::from([OS_LABEL.to_owned(), VIRTUAL_NODE_LABEL.0.to_owned()]);
+    for selector in selectors(filter)? {
+        for requirement in selector.requirements() {
+            let key = match requirement {
+                Requirement::Exists(key)
+                | Requirement::DoesNotExist(key)
+                | Requirement::Equals(key, _)
+                | Requirement::NotEquals(key, _)
+                | Requirement::In(key, _)
+                | Requirement::NotIn(key, _)
+                | Requirement::GreaterThan(key, _)
+                | Requirement::LessThan(key, _) => key,
+            };
+            keys.insert(key.clone());
+        }
+    }
+    Ok(keys)
 }
 
 /// Decides for every node (`nodes` as a slice or straight from a reflector store's `Arc`s).
@@ -202,6 +228,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!(plan.targets, vec!["web"]);
+    }
+
+    #[test]
+    fn planning_on_only_the_label_keys_it_reads_decides_the_same() {
+        let filter = filter(NodeFilterType::Exclude, &["pool in (gpu)", "!keep"]);
+        let keys = label_keys(&filter).unwrap();
+        let nodes = [
+            node("gpu", &[("pool", "gpu"), ("zone", "1"), ("keep", "")]),
+            node("bare", &[("zone", "2")]),
+            node("win", &[(OS_LABEL, WINDOWS), ("keep", "")]),
+            node("flagged", &[(CLEANUP_FILTER_LABEL, "true"), ("keep", "")]),
+        ];
+        let trimmed: Vec<Node> = nodes
+            .iter()
+            .cloned()
+            .map(|mut n| {
+                if let Some(labels) = n.metadata.labels.as_mut() {
+                    labels.retain(|k, _| keys.contains(k));
+                }
+                n
+            })
+            .collect();
+        assert_eq!(
+            plan_nodes(&trimmed, &filter).unwrap(),
+            plan_nodes(&nodes, &filter).unwrap()
+        );
+        assert!(keys.contains("keep") && keys.contains(CLEANUP_FILTER_LABEL));
+        assert!(!keys.contains("zone"));
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod exclusions;
 pub mod imagejob;
 pub mod imagelist;
 pub mod records;
+pub mod reload;
 pub mod schedule;
 
 /// The field manager of every write (the shared contract's name).

@@ -1,0 +1,663 @@
+//! tower-test scenarios of the ImageJob reconciler: every API call it makes, in order, and
+//! none more. Eraser bugs (`reference/eraser.md` §8) are named where a scenario would fail on
+//! Eraser's behaviour.
+
+use std::collections::BTreeMap;
+
+use drydock_api::config::{Config, NodeFilterType};
+use drydock_api::names::{self, CLEANUP_FILTER_LABEL, state};
+use drydock_kube::mock::{self, Exchange};
+use http::Method;
+use k8s_openapi::api::core::v1::NodeStatus;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::runtime::reflector::store::Writer;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::controller::tests::{NS, t0};
+
+const JOB: &str = "imagejob-abcde";
+const JOB_UID: &str = "job-uid";
+
+fn at(seconds: i64) -> Timestamp {
+    t0() + SignedDuration::from_secs(seconds)
+}
+
+fn node(name: &str, labels: &[(&str, &str)], ready: bool) -> Node {
+    Node {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            ),
+            ..ObjectMeta::default()
+        },
+        status: Some(NodeStatus {
+            conditions: Some(vec![NodeCondition {
+                type_: "Ready".into(),
+                status: if ready { "True" } else { "False" }.into(),
+                ..NodeCondition::default()
+            }]),
+            ..NodeStatus::default()
+        }),
+        ..Node::default()
+    }
+}
+
+fn owner() -> OwnerReference {
+    OwnerReference {
+        api_version: "eraser.sh/v1".into(),
+        kind: "ImageJob".into(),
+        name: JOB.into(),
+        uid: JOB_UID.into(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    }
+}
+
+/// A worker pod of the job on `node`; `terminated` lists (container, exit code, message).
+fn pod(
+    node: &str,
+    phase: &str,
+    created: Timestamp,
+    terminated: &[(&str, i32, Option<&str>)],
+) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(format!("eraser-{node}-x1")),
+            namespace: Some(NS.into()),
+            labels: Some(BTreeMap::from([(
+                JOB_NAME_LABEL.to_owned(),
+                JOB.to_owned(),
+            )])),
+            owner_references: Some(vec![owner()]),
+            creation_timestamp: Some(Time(created)),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodSpec {
+            node_name: Some(node.into()),
+            ..PodSpec::default()
+        }),
+        status: Some(PodStatus {
+            phase: Some(phase.into()),
+            container_statuses: Some(
+                terminated
+                    .iter()
+                    .map(|(name, code, message)| ContainerStatus {
+                        name: (*name).into(),
+                        state: Some(ContainerState {
+                            terminated: Some(ContainerStateTerminated {
+                                exit_code: *code,
+                                message: message.map(str::to_owned),
+                                ..ContainerStateTerminated::default()
+                            }),
+                            ..ContainerState::default()
+                        }),
+                        ..ContainerStatus::default()
+                    })
+                    .collect(),
+            ),
+            ..PodStatus::default()
+        }),
+    }
+}
+
+fn job(status: Option<ImageJobStatus>) -> Arc<ImageJob> {
+    Arc::new(ImageJob {
+        metadata: ObjectMeta {
+            name: Some(JOB.into()),
+            uid: Some(JOB_UID.into()),
+            creation_timestamp: Some(Time(t0())),
+            labels: Some(BTreeMap::from([(
+                names::JOB_OWNER_LABEL.to_owned(),
+                names::JOB_OWNER_COLLECTOR.to_owned(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        spec: drydock_api::imagejob::ImageJobFields {},
+        status,
+    })
+}
+
+fn running(desired: i64, skipped: i64) -> Option<ImageJobStatus> {
+    Some(ImageJobStatus {
+        phase: JobPhase::Running,
+        desired,
+        skipped,
+        ..ImageJobStatus::default()
+    })
+}
+
+fn filled<K>(objects: Vec<K>) -> (Store<K>, Writer<K>)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    let (store, mut writer) = reflector::store::<K>();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for object in objects {
+        writer.apply_watcher_event(&watcher::Event::InitApply(object));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    (store, writer)
+}
+
+/// A settable clock.
+#[derive(Clone)]
+struct TestClock(Arc<Mutex<Timestamp>>);
+
+impl TestClock {
+    fn new(now: Timestamp) -> Self {
+        Self(Arc::new(Mutex::new(now)))
+    }
+    fn set(&self, now: Timestamp) {
+        *self.0.lock().unwrap() = now;
+    }
+    fn clock(&self) -> super::super::Clock {
+        let cell = self.0.clone();
+        Arc::new(move || *cell.lock().unwrap())
+    }
+}
+
+struct Fixture {
+    shared: Arc<Shared>,
+    clock: TestClock,
+    _node_writer: Writer<Node>,
+    pod_writer: Writer<Pod>,
+}
+
+fn fixture(
+    client: kube::Client,
+    config: Config,
+    nodes: Vec<Node>,
+    pods: Vec<Pod>,
+    now: Timestamp,
+) -> Fixture {
+    let clock = TestClock::new(now);
+    let ctx = Context::new(client, NS, config).with_clock(clock.clock());
+    let (nodes, node_writer) = filled(nodes);
+    let (pods, pod_writer) = filled(pods);
+    Fixture {
+        shared: Arc::new(Shared::new(Arc::new(ctx), nodes, pods)),
+        clock,
+        _node_writer: node_writer,
+        pod_writer,
+    }
+}
+
+fn template_reply() -> Value {
+    let template = crate::podspec::template(
+        &Config::default(),
+        &crate::podspec::Mode::Collector,
+        &crate::podspec::TemplateInputs::default(),
+    );
+    json!({"apiVersion": "v1", "kind": "PodTemplate",
+           "metadata": {"name": JOB, "namespace": NS}, "template": template})
+}
+
+fn get_template() -> Exchange {
+    Exchange::new(
+        Method::GET,
+        format!("/api/v1/namespaces/{NS}/podtemplates/{JOB}"),
+        template_reply(),
+    )
+}
+
+fn job_reply() -> Value {
+    json!({"apiVersion": "eraser.sh/v1", "kind": "ImageJob",
+           "metadata": {"name": JOB, "uid": JOB_UID}})
+}
+
+fn patch_status(status: Value) -> Exchange {
+    Exchange::new(
+        Method::PATCH,
+        format!("/apis/eraser.sh/v1/imagejobs/{JOB}/status?&fieldManager=drydock"),
+        job_reply(),
+    )
+    .with_body(json!({ "status": status }))
+}
+
+fn create_pod(node: &str) -> Exchange {
+    Exchange::new(
+        Method::POST,
+        format!("/api/v1/namespaces/{NS}/pods?&fieldManager=drydock"),
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": format!("eraser-{node}-q1"), "namespace": NS}}),
+    )
+    .with_body(json!({
+        "metadata": {
+            "generateName": format!("eraser-{node}-"),
+            "labels": {JOB_NAME_LABEL: JOB, "eraser.sh/type": "collector"},
+            "ownerReferences": [{"apiVersion": "eraser.sh/v1", "kind": "ImageJob", "name": JOB, "uid": JOB_UID, "controller": true}]
+        },
+        "spec": {"nodeName": node, "tolerations": [{"operator": "Exists"}]}
+    }))
+}
+
+/// The calls recording a finished run: the history (absent, so created) and the Event.
+fn record_run(event_type: &str, reason: &str) -> Vec<Exchange> {
+    vec![
+        Exchange::new(
+            Method::GET,
+            format!(
+                "/api/v1/namespaces/{NS}/configmaps/{}",
+                state::HISTORY_CONFIGMAP
+            ),
+            json!({}),
+        )
+        .failing(404, "NotFound", "configmaps not found"),
+        Exchange::new(
+            Method::POST,
+            format!("/api/v1/namespaces/{NS}/configmaps?&fieldManager=drydock"),
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": state::HISTORY_CONFIGMAP}}),
+        )
+        .with_body(json!({"metadata": {"name": state::HISTORY_CONFIGMAP}})),
+        Exchange::new(
+            Method::POST,
+            "/api/v1/namespaces/default/events?",
+            json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1"}}),
+        )
+        .with_body(json!({
+            "type": event_type, "reason": reason,
+            "involvedObject": {"kind": "ImageJob", "name": JOB, "uid": JOB_UID}
+        })),
+    ]
+}
+
+fn requeue(action: &Action, after: Duration) {
+    assert_eq!(*action, Action::requeue(after));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_job_writes_its_status_first_then_one_pod_per_eligible_node() {
+    let mut calls = vec![
+        get_template(),
+        patch_status(
+            json!({"phase": "Running", "desired": 4, "skipped": 2, "succeeded": 0, "failed": 0}),
+        ),
+    ];
+    calls.extend(["a", "b"].map(create_pod));
+    let (client, verifier) = mock::client(calls);
+    let nodes = vec![
+        node("a", &[], true),
+        node("b", &[], true),
+        node(
+            "win",
+            &[(crate::plan::OS_LABEL, crate::plan::WINDOWS)],
+            true,
+        ),
+        node("kept-out", &[(CLEANUP_FILTER_LABEL, "true")], true),
+    ];
+    let f = fixture(client, Config::default(), nodes, vec![], t0());
+    let action = reconcile(job(None), f.shared.clone()).await.unwrap();
+    requeue(&action, RUNNING_RECHECK);
+    verifier.finish().await;
+
+    // The next pass (the status write's own watch event) before the cache shows the pods:
+    // nothing is created twice, nothing is polled.
+    let action = reconcile(job(running(4, 2)), f.shared.clone())
+        .await
+        .unwrap();
+    requeue(&action, RUNNING_RECHECK);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_include_filter_plans_only_matching_nodes() {
+    let (client, verifier) = mock::client(vec![
+        get_template(),
+        patch_status(json!({"phase": "Running", "desired": 2, "skipped": 1})),
+        create_pod("gpu"),
+    ]);
+    let mut config = Config::default();
+    config.manager.node_filter.kind = NodeFilterType::Include;
+    config.manager.node_filter.selectors = vec!["pool=gpu".into()];
+    let nodes = vec![
+        node("gpu", &[("pool", "gpu")], true),
+        node("web", &[("pool", "web")], true),
+    ];
+    let f = fixture(client, config, nodes, vec![], t0());
+    reconcile(job(None), f.shared.clone()).await.unwrap();
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn pod_creation_is_rate_limited_across_passes_without_waiting() {
+    let names: Vec<String> = (0..60).map(|i| format!("n{i:02}")).collect();
+    let mut calls = vec![
+        get_template(),
+        patch_status(json!({"phase": "Running", "desired": 60})),
+    ];
+    // The bucket's burst on the first pass…
+    calls.extend(names[..50].iter().map(|n| create_pod(n)));
+    // …then, one second later, what 20 pods a second allows.
+    calls.extend(names[50..].iter().map(|n| create_pod(n)));
+    let (client, verifier) = mock::client(calls);
+    let nodes = names.iter().map(|n| node(n, &[], true)).collect();
+    let f = fixture(client, Config::default(), nodes, vec![], t0());
+    let action = reconcile(job(None), f.shared.clone()).await.unwrap();
+    requeue(&action, CREATION_REQUEUE);
+    // A pass at the same instant (a watch event) creates nothing: the bucket is empty.
+    let action = reconcile(job(running(60, 0)), f.shared.clone())
+        .await
+        .unwrap();
+    requeue(&action, CREATION_REQUEUE);
+    f.clock.set(at(1));
+    let action = reconcile(job(running(60, 0)), f.shared.clone())
+        .await
+        .unwrap();
+    requeue(&action, RUNNING_RECHECK);
+    verifier.finish().await;
+}
+
+#[test]
+fn the_token_bucket_refills_at_its_rate_up_to_its_size() {
+    let mut bucket = TokenBucket::new(20.0, 50.0);
+    assert_eq!(bucket.take(t0(), 80), 50);
+    assert_eq!(bucket.take(t0(), 80), 0);
+    assert_eq!(bucket.take(at(1), 80), 20);
+    assert_eq!(bucket.take(at(100), 80), 50, "never more than its size");
+    assert_eq!(bucket.take(at(100), 1), 0);
+}
+
+/// Eraser #911/#654: a pod stuck Pending (or ContainerCreating) and a node deleted under its pod
+/// kept the job Running forever. Here the job ends once the start timeout has passed, without a
+/// single call per pod.
+#[tokio::test(start_paused = true)]
+async fn a_job_with_a_pod_stuck_pending_and_a_deleted_node_finishes_after_the_start_timeout() {
+    let nodes = vec![node("ok", &[], true), node("stuck", &[], true)];
+    let pods = vec![
+        pod("ok", "Succeeded", t0(), &[("remover", 0, None)]),
+        pod("stuck", "Pending", t0(), &[]),
+        pod("gone", "Running", t0(), &[]),
+    ];
+    // Before the timeout: still running, no call at all.
+    let (client, verifier) = mock::client(vec![]);
+    let f = fixture(
+        client,
+        Config::default(),
+        nodes.clone(),
+        pods.clone(),
+        at(9 * 60),
+    );
+    let action = reconcile(job(running(3, 0)), f.shared.clone())
+        .await
+        .unwrap();
+    requeue(&action, RUNNING_RECHECK);
+    verifier.finish().await;
+
+    let mut calls = record_run("Warning", "Failed");
+    calls.push(patch_status(json!({
+        "phase": "Failed", "desired": 3, "succeeded": 1, "failed": 2, "skipped": 0,
+        "deleteAfter": "2026-03-02T03:11:00Z"
+    })));
+    let (client, verifier) = mock::client(calls);
+    let f = fixture(client, Config::default(), nodes, pods, at(11 * 60));
+    let action = reconcile(job(running(3, 0)), f.shared.clone())
+        .await
+        .unwrap();
+    requeue(&action, to_std(WORKER_POD_RETENTION));
+    verifier.finish().await;
+}
+
+/// Eraser #777: an OOM-killed remover leaves the collector blocked on its pipe and the pod
+/// Running forever; the job must end anyway.
+#[tokio::test(start_paused = true)]
+async fn an_oom_killed_container_with_its_peers_blocked_does_not_keep_the_job_running() {
+    let nodes = vec![node("a", &[], true), node("b", &[], true)];
+    let pods = vec![
+        pod("a", "Succeeded", t0(), &[]),
+        pod("b", "Running", t0(), &[("remover", 137, None)]),
+    ];
+    let mut config = Config::default();
+    config.manager.image_job.success_ratio = 0.5;
+    let mut calls = record_run("Normal", "Completed");
+    calls.push(patch_status(json!({
+        "phase": "Completed", "succeeded": 1, "failed": 1, "deleteAfter": "2026-03-01T03:01:00Z"
+    })));
+    calls.push(
+        Exchange::new(
+            Method::DELETE,
+            format!("/apis/eraser.sh/v1/imagejobs/{JOB}?"),
+            job_reply(),
+        )
+        .with_body(json!({"propagationPolicy": "Background"})),
+    );
+    let (client, verifier) = mock::client(calls);
+    let f = fixture(client, config, nodes, pods, at(60));
+    let action = reconcile(job(running(2, 0)), f.shared.clone())
+        .await
+        .unwrap();
+    // delayOnSuccess is 0s by default: the job is deleted on the very next pass.
+    requeue(&action, Duration::ZERO);
+    // A pass before the cache shows the new phase finishes nothing twice (no call).
+    let action = reconcile(job(running(2, 0)), f.shared.clone())
+        .await
+        .unwrap();
+    requeue(&action, CREATION_REQUEUE);
+    let completed = job(Some(ImageJobStatus {
+        phase: JobPhase::Completed,
+        desired: 2,
+        succeeded: 1,
+        failed: 1,
+        skipped: 0,
+        delete_after: Some(Time(at(60))),
+    }));
+    let action = reconcile(completed, f.shared.clone()).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    verifier.finish().await;
+}
+
+/// Eraser #1163: 272 of 273 nodes is a success at successRatio 0.95 (Eraser's integer division
+/// made the ratio 0 and the job Failed).
+#[tokio::test(start_paused = true)]
+async fn two_hundred_seventy_two_of_273_nodes_complete_the_job_at_ratio_095() {
+    let names: Vec<String> = (0..273).map(|i| format!("n{i:03}")).collect();
+    let nodes: Vec<Node> = names.iter().map(|n| node(n, &[], true)).collect();
+    let mut pods: Vec<Pod> = names[..272]
+        .iter()
+        .map(|n| pod(n, "Succeeded", t0(), &[]))
+        .collect();
+    pods.push(pod(&names[272], "Failed", t0(), &[("remover", 1, None)]));
+    let mut config = Config::default();
+    config.manager.image_job.success_ratio = 0.95;
+    let mut calls = record_run("Normal", "Completed");
+    calls.push(patch_status(
+        json!({"phase": "Completed", "succeeded": 272, "failed": 1, "desired": 273}),
+    ));
+    let (client, verifier) = mock::client(calls);
+    let f = fixture(client, config, nodes, pods, at(120));
+    reconcile(job(running(273, 0)), f.shared.clone())
+        .await
+        .unwrap();
+    verifier.finish().await;
+    assert_eq!(f.shared.ctx.metrics.pods_completed.get(), 272);
+    assert_eq!(f.shared.ctx.metrics.pods_failed.get(), 1);
+    assert_eq!(f.shared.ctx.metrics.jobs.get(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_finished_job_waits_for_delete_after_then_is_deleted() {
+    let (client, verifier) = mock::client(vec![Exchange::new(
+        Method::DELETE,
+        format!("/apis/eraser.sh/v1/imagejobs/{JOB}?"),
+        job_reply(),
+    )]);
+    let mut config = Config::default();
+    config.manager.image_job.cleanup.delay_on_success = drydock_api::GoDuration::from_secs(120);
+    let completed = job(Some(ImageJobStatus {
+        phase: JobPhase::Completed,
+        desired: 1,
+        succeeded: 1,
+        delete_after: Some(Time(at(120))),
+        ..ImageJobStatus::default()
+    }));
+    let f = fixture(client, config, vec![node("a", &[], true)], vec![], at(30));
+    let action = reconcile(completed.clone(), f.shared.clone())
+        .await
+        .unwrap();
+    requeue(&action, Duration::from_secs(90));
+    f.clock.set(at(120));
+    let action = reconcile(completed, f.shared.clone()).await.unwrap();
+    assert_eq!(action, Action::await_change());
+    verifier.finish().await;
+}
+
+/// The spec's promise: worker pods are gone within 10 minutes of finishing, in both modes —
+/// even when a failed job is kept for `delayOnFailure` (24 h by default).
+#[tokio::test(start_paused = true)]
+async fn a_failed_job_kept_for_a_day_loses_its_worker_pods_after_the_retention() {
+    let pods = vec![pod("a", "Failed", t0(), &[("remover", 1, None)])];
+    let (client, verifier) = mock::client(vec![Exchange::new(
+        Method::DELETE,
+        format!("/api/v1/namespaces/{NS}/pods/eraser-a-x1?"),
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "eraser-a-x1"}}),
+    )]);
+    let failed = job(Some(ImageJobStatus {
+        phase: JobPhase::Failed,
+        desired: 1,
+        failed: 1,
+        delete_after: Some(Time(at(24 * 3600))),
+        ..ImageJobStatus::default()
+    }));
+    let f = fixture(client, Config::default(), vec![], pods, at(60));
+    let action = reconcile(failed.clone(), f.shared.clone()).await.unwrap();
+    requeue(&action, Duration::from_secs(4 * 60));
+    f.clock.set(at(5 * 60));
+    let action = reconcile(failed, f.shared.clone()).await.unwrap();
+    requeue(&action, Duration::from_secs(24 * 3600 - 5 * 60));
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_job_without_its_podtemplate_fails_with_an_event() {
+    let (client, verifier) = mock::client(vec![
+        Exchange::new(
+            Method::GET,
+            format!("/api/v1/namespaces/{NS}/podtemplates/{JOB}"),
+            json!({}),
+        )
+        .failing(404, "NotFound", "podtemplates not found"),
+        Exchange::new(
+            Method::POST,
+            "/api/v1/namespaces/default/events?",
+            json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1"}}),
+        )
+        .with_body(json!({"type": "Warning", "reason": "PodTemplateNotFound"})),
+        patch_status(json!({"phase": "Failed", "deleteAfter": "2026-03-01T03:00:01Z"})),
+    ]);
+    let f = fixture(
+        client,
+        Config::default(),
+        vec![node("a", &[], true)],
+        vec![],
+        t0(),
+    );
+    reconcile(job(None), f.shared.clone()).await.unwrap();
+    verifier.finish().await;
+}
+
+/// API requests of one whole job on 50 nodes: one template read, one status write, one create
+/// per eligible node, the finish (history read + write, Event, status) and the delete. Nothing
+/// per pod beyond its creation; no polling.
+#[tokio::test(start_paused = true)]
+async fn a_whole_job_on_50_nodes_costs_one_create_per_node_plus_seven_calls() {
+    let names: Vec<String> = (0..50).map(|i| format!("n{i:02}")).collect();
+    let nodes: Vec<Node> = names.iter().map(|n| node(n, &[], true)).collect();
+    let mut calls = vec![
+        get_template(),
+        patch_status(json!({"phase": "Running", "desired": 50})),
+    ];
+    calls.extend(names.iter().map(|n| create_pod(n)));
+    calls.extend(record_run("Normal", "Completed"));
+    calls.push(patch_status(json!({"phase": "Completed", "succeeded": 50})));
+    calls.push(Exchange::new(
+        Method::DELETE,
+        format!("/apis/eraser.sh/v1/imagejobs/{JOB}?"),
+        job_reply(),
+    ));
+    let total = calls.len();
+    let (client, verifier) = mock::client(calls);
+    let mut f = fixture(client, Config::default(), nodes, vec![], t0());
+    reconcile(job(None), f.shared.clone()).await.unwrap();
+    // The pods run and succeed; the cache sees them.
+    for n in &names {
+        f.pod_writer
+            .apply_watcher_event(&watcher::Event::Apply(pod(n, "Succeeded", at(5), &[])));
+    }
+    f.clock.set(at(60));
+    reconcile(job(running(50, 0)), f.shared.clone())
+        .await
+        .unwrap();
+    let completed = job(Some(ImageJobStatus {
+        phase: JobPhase::Completed,
+        desired: 50,
+        succeeded: 50,
+        delete_after: Some(Time(at(60))),
+        ..ImageJobStatus::default()
+    }));
+    reconcile(completed, f.shared.clone()).await.unwrap();
+    verifier.finish().await;
+    assert_eq!(total, 50 + 7);
+    println!("API requests for one job on 50 nodes: {total}");
+}
+
+#[test]
+fn stripping_keeps_what_planning_and_folding_read() {
+    let mut n = node("a", &[("pool", "gpu")], true);
+    n.metadata.annotations = Some(BTreeMap::from([("big".to_owned(), "x".repeat(1000))]));
+    n.status.as_mut().unwrap().images = Some(vec![Default::default(); 50]);
+    n.metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("zone".into(), "1".into());
+    let keys = label_keys(&Config::default().manager.node_filter).unwrap();
+    strip_node(&mut n, &keys);
+    assert!(n.metadata.annotations.is_none());
+    assert!(
+        !n.labels().contains_key("zone"),
+        "a label no selector reads"
+    );
+    assert!(n.status.as_ref().unwrap().images.is_none());
+    let plan = plan_nodes([&n], &Config::default().manager.node_filter).unwrap();
+    assert_eq!(plan.targets, vec!["a"]);
+
+    let summary = r#"{"removed":1,"wouldRemove":0,"alreadyGone":0,"kept":0,"notOnNode":0,"failed":0,"bytesReclaimed":1,"removedImages":["x"],"failedImages":[],"truncated":false}"#;
+    let mut p = pod(
+        "a",
+        "Succeeded",
+        t0(),
+        &[
+            ("collector", 0, Some("chatter")),
+            ("scanner", 2, Some("db unreachable")),
+            ("remover", 0, Some(summary)),
+        ],
+    );
+    strip_pod(&mut p);
+    let statuses = p
+        .status
+        .as_ref()
+        .unwrap()
+        .container_statuses
+        .as_ref()
+        .unwrap();
+    let names: Vec<&str> = statuses.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["scanner", "remover"],
+        "clean exits other than the remover's go"
+    );
+    let scanner = statuses[0]
+        .state
+        .as_ref()
+        .unwrap()
+        .terminated
+        .as_ref()
+        .unwrap();
+    assert_eq!((scanner.exit_code, scanner.message.as_deref()), (2, None));
+    assert!(remover_summary(&p).is_some());
+    assert_eq!(p.spec.as_ref().unwrap().node_name.as_deref(), Some("a"));
+}
