@@ -395,10 +395,13 @@ fn manager_role(namespace: &str) -> Role {
                 &["pods"],
                 &["get", "list", "watch", "create", "delete", "patch"],
             ),
+            // `patch`: the PodTemplate is created first and handed to its ImageJob afterwards
+            // (an owner reference added by a patch), so a crash in between leaves nothing
+            // unowned for long.
             rule(
                 "",
                 &["podtemplates"],
-                &["get", "list", "watch", "create", "delete"],
+                &["get", "list", "watch", "create", "delete", "patch"],
             ),
             rule(
                 "",
