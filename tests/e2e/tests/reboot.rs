@@ -91,6 +91,7 @@ struct Harness {
     ns: TestNamespace,
     dir: tempfile::TempDir,
     nodes: Vec<String>,
+    /// The daemons' extra flags; `KURED_X=v` entries go in their environment instead.
     flags: Vec<String>,
     daemons: BTreeMap<String, Process>,
     ports: BTreeMap<String, u16>,
@@ -183,12 +184,19 @@ impl Harness {
             "--metrics-host=127.0.0.1".to_owned(),
             format!("--metrics-port={port}"),
         ];
-        args.extend(self.flags.iter().cloned());
-        let env = [
+        // `KURED_X=v` entries are kured's environment form of a flag; the rest are flags.
+        let (env_flags, flags): (Vec<&String>, Vec<&String>) =
+            self.flags.iter().partition(|f| f.starts_with("KURED_"));
+        args.extend(flags.into_iter().cloned());
+        let mut env = vec![
             ("KURED_NODE_ID".to_owned(), node.to_owned()),
             ("KUBECONFIG".to_owned(), kubeconfig()?.display().to_string()),
             ("RUST_LOG".to_owned(), "info".to_owned()),
         ];
+        env.extend(env_flags.into_iter().filter_map(|f| {
+            let (key, value) = f.split_once('=')?;
+            Some((key.to_owned(), value.to_owned()))
+        }));
         let log = self.dir.path().join(format!("{node}.log"));
         let process = Process::spawn(&args, &env, &log)?;
         self.daemons.insert(node.to_owned(), process);
@@ -434,10 +442,11 @@ async fn nodes_reboot_one_at_a_time_are_drained_and_come_back_schedulable() {
 #[tokio::test]
 #[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
 async fn with_concurrency_two_at_most_two_nodes_hold_the_lock() {
+    // Given as kured's environment variable, as the chart's extraEnvVars would.
     run(
         "reboot-two",
         workers(4),
-        &["--concurrency=2"],
+        &["KURED_CONCURRENCY=2"],
         None,
         async |h| {
             for node in h.nodes.clone() {
@@ -728,4 +737,94 @@ fn the_nsenter_stand_in_runs_the_command_after_the_double_dash() {
         .unwrap();
     assert!(status.success());
     assert!(Path::new(&marker).exists());
+}
+
+/// A generic webhook receiver: answers 200 to every request and keeps the bodies.
+struct WebhookSink {
+    port: u16,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WebhookSink {
+    async fn start() -> WebhookSink {
+        use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let bodies = std::sync::Arc::<std::sync::Mutex<Vec<String>>>::default();
+        let store = bodies.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let mut stream = tokio::io::BufReader::new(stream);
+                let mut length = 0_usize;
+                loop {
+                    let mut line = String::new();
+                    if stream.read_line(&mut line).await.unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                if stream.read_exact(&mut body).await.is_ok() {
+                    store
+                        .lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&body).into_owned());
+                }
+                let _ = stream
+                    .get_mut()
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        WebhookSink { port, bodies, task }
+    }
+
+    fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().unwrap().clone()
+    }
+}
+
+impl Drop for WebhookSink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn notifications_reach_a_generic_webhook_at_drain_reboot_and_uncordon() {
+    let sink = WebhookSink::start().await;
+    let notify = format!("--notify-url=generic+http://127.0.0.1:{}/hook", sink.port);
+    run("reboot-notify", workers(1), &[&notify], None, async |h| {
+        let node = h.node(0);
+        h.require_reboot(&node)?;
+        h.start_all()?;
+        let nodes = h.nodes.clone();
+        h.run_until(
+            "the node rebooted",
+            ROLLOUT_BOUND,
+            all_rebooted_and_released(&nodes),
+        )
+        .await?;
+        let want = [
+            format!("Draining node {node}"),
+            format!("Rebooting node {node}"),
+            format!("Node {node} rebooted & uncordoned successfully!"),
+        ];
+        let deadline = tokio::time::Instant::now() + ROLLOUT_BOUND;
+        while sink.bodies() != want {
+            ensure(
+                tokio::time::Instant::now() < deadline,
+                format!("kured's three messages, in order: {:?}", sink.bodies()),
+            )?;
+            tokio::time::sleep(POLL).await;
+        }
+        Ok(())
+    })
+    .await;
 }
