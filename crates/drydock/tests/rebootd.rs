@@ -202,3 +202,57 @@ fn host_exec_of_a_missing_program_exits_127_and_is_not_in_the_help() {
     let help = Command::new(BIN).arg("--help").output().unwrap();
     assert!(!String::from_utf8_lossy(&help.stdout).contains("host-exec"));
 }
+
+#[test]
+fn a_sentinel_command_runs_through_drydock_itself_in_pid_1s_mount_namespace() {
+    // The daemon re-executes this binary (`__host-exec --mount-ns /proc/1/ns/mnt`). Where PID
+    // 1's namespace can be entered (root, as in CI) the command's exit 0 reads "required";
+    // where it cannot (a sandbox hiding PID 1), the helper exits 125 and the check is reported
+    // and counts as "not required", never as a reason to reboot.
+    let enterable = std::fs::File::open("/proc/1/ns/mnt").is_ok();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, UNREACHABLE_KUBECONFIG).unwrap();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["rebootd", "--metrics-host=127.0.0.1"])
+        .arg(format!("--metrics-port={port}"))
+        .arg("--reboot-sentinel-command=/bin/sh -c 'exit 0'")
+        .env("KUBECONFIG", &kubeconfig)
+        .env("KURED_NODE_ID", "n1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    // Kept open until the end: a closed pipe would fail the daemon's next log line.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("turn failed");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let metrics = get(port, "/metrics");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(lines);
+    let log = seen.join("\n");
+    if enterable {
+        assert!(
+            metrics.contains("kured_reboot_required{node=\"n1\"} 1"),
+            "{metrics}\n{log}"
+        );
+    } else {
+        assert!(
+            metrics.contains("kured_reboot_required{node=\"n1\"} 0"),
+            "{metrics}"
+        );
+        assert!(
+            log.contains("sentinel check failed") && log.contains("__host-exec"),
+            "{log}"
+        );
+        assert!(log.contains("exited with 125"), "{log}");
+    }
+}
