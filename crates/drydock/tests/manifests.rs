@@ -184,6 +184,38 @@ fn another_namespace_gets_a_namespace_object_and_every_namespaced_object_in_it()
 }
 
 #[test]
+fn vulnerability_sources_replace_the_public_osv_dumps_and_bad_ones_are_refused() {
+    let docs = documents(&render(&[
+        "manifests",
+        "image-cleaner",
+        "--vulndb-source",
+        "https://mirror.example/osv/Debian/all.zip",
+        "--vulndb-source",
+        "/osv",
+    ]));
+    let args =
+        &of_kind(&docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"];
+    let sources: Vec<&str> = args
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str()?.strip_prefix("--vulndb-source="))
+        .collect();
+    assert_eq!(
+        sources,
+        ["https://mirror.example/osv/Debian/all.zip", "/osv"]
+    );
+    let output = drydock(&[
+        "manifests",
+        "image-cleaner",
+        "--vulndb-source",
+        "ftp://x/all.zip",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unsupported scheme"));
+}
+
+#[test]
 fn a_bad_interval_is_a_usage_error_that_names_the_range_and_calls_no_api() {
     for args in [
         vec!["manifests", "image-cleaner", "--interval-hours", "12"],

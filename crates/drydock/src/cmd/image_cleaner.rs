@@ -90,6 +90,11 @@ pub(crate) struct EnableArgs {
     /// its tag. Default: this build's.
     #[arg(long, value_name = "REPO:TAG", value_parser = image_cleaner::parse_image)]
     pub(crate) image: Option<RepoTag>,
+    /// OSV data for the manager's vulnerability index: an `http(s)://` URL of an `all.zip`
+    /// (a mirror) or a path mounted into its pod. Repeatable; replaces the manager's sources.
+    /// Default: OSV's public dumps of the OS ecosystems the scanner knows.
+    #[arg(long = "vulndb-source", value_name = "URL|PATH", value_parser = image_cleaner::parse_vulndb_source)]
+    pub(crate) vulndb_sources: Vec<String>,
 }
 
 /// Result format.
@@ -119,6 +124,7 @@ pub(crate) async fn run(args: ImageCleanerArgs) -> anyhow::Result<ExitCode> {
         Action::Enable(enable_args) => {
             let mut options = Options {
                 namespace: ns.to_owned(),
+                vulndb_sources: enable_args.vulndb_sources,
                 ..Options::default()
             };
             if let Some(image) = enable_args.image {

@@ -15,6 +15,7 @@ pub(crate) fn run(args: &ManifestsArgs) -> anyhow::Result<ExitCode> {
 fn render(args: &ManifestsArgs) -> anyhow::Result<String> {
     let mut options = image_cleaner::Options {
         namespace: args.namespace.clone(),
+        vulndb_sources: args.vulndb_sources.clone(),
         ..image_cleaner::Options::default()
     };
     if let Some(image) = &args.image {

@@ -125,6 +125,40 @@ const SANDBOX_IMAGE_PATTERNS: [&str; 5] = [
     "docker.io/rancher/mirrored-pause:*",
 ];
 
+/// OSV's public bucket of per-ecosystem dumps (`<bucket>/<Ecosystem>/all.zip`).
+const OSV_BUCKET: &str = "https://osv-vulnerabilities.storage.googleapis.com";
+/// The OS ecosystems the scanner matches packages of. The manager downloads their dumps once
+/// per refresh for the whole cluster (nodes never reach the internet); without any source
+/// automatic mode would remove nothing, as every scan would fail closed.
+const DEFAULT_OSV_ECOSYSTEMS: [&str; 11] = [
+    "Debian",
+    "Ubuntu",
+    "Alpine",
+    "Azure Linux",
+    "Red Hat",
+    "AlmaLinux",
+    "Rocky Linux",
+    "SUSE",
+    "openSUSE",
+    "Wolfi",
+    "Chainguard",
+];
+
+/// The manager's default `--vulndb-source` values: OSV's dumps of [`DEFAULT_OSV_ECOSYSTEMS`].
+pub(crate) fn default_vulndb_sources() -> Vec<String> {
+    DEFAULT_OSV_ECOSYSTEMS
+        .iter()
+        .map(|ecosystem| format!("{OSV_BUCKET}/{}/all.zip", ecosystem.replace(' ', "%20")))
+        .collect()
+}
+
+/// Parses `--vulndb-source` as the manager will (an `http(s)://` URL or a path).
+pub(crate) fn parse_vulndb_source(text: &str) -> Result<String, String> {
+    text.parse::<drydock_cleaner::vulndist::Source>()
+        .map(|source| source.to_string())
+        .map_err(|e| e.to_string())
+}
+
 /// How often automatic runs happen, in whole hours (AKS's `--image-cleaner-interval-hours`),
 /// within [`MIN_INTERVAL_HOURS`]..=[`MAX_INTERVAL_HOURS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +235,9 @@ pub(crate) struct Options {
     pub(crate) namespace: String,
     /// The image of the manager and (in a fresh config) of every worker component.
     pub(crate) image: RepoTag,
+    /// Where the manager gets OSV data (`--vulndb-source`); empty means
+    /// [`default_vulndb_sources`].
+    pub(crate) vulndb_sources: Vec<String>,
 }
 
 impl Default for Options {
@@ -211,6 +248,7 @@ impl Default for Options {
                 repo: DEFAULT_IMAGE_REPO.to_owned(),
                 tag: DEFAULT_IMAGE_TAG.to_owned(),
             },
+            vulndb_sources: Vec::new(),
         }
     }
 }
@@ -328,7 +366,7 @@ pub(crate) fn objects(options: &Options, config_text: String) -> anyhow::Result<
             ..ConfigMap::default()
         },
         system_exclusion: system_exclusion(ns, &options.image)?,
-        deployment: deployment(ns, &options.image),
+        deployment: deployment(ns, &options.image, &options.vulndb_sources),
         service: service(ns),
     })
 }
@@ -488,7 +526,17 @@ fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     }
 }
 
-fn deployment(namespace: &str, image: &RepoTag) -> Deployment {
+fn deployment(namespace: &str, image: &RepoTag, vulndb_sources: &[String]) -> Deployment {
+    let sources = if vulndb_sources.is_empty() {
+        default_vulndb_sources()
+    } else {
+        vulndb_sources.to_vec()
+    };
+    let mut args = vec![
+        "manager".to_owned(),
+        format!("--config={}", paths::CONFIG_FILE),
+    ];
+    args.extend(sources.iter().map(|s| format!("--vulndb-source={s}")));
     let config_dir = paths::CONFIG_FILE
         .rsplit_once('/')
         .map_or("/config", |(dir, _)| dir);
@@ -497,10 +545,7 @@ fn deployment(namespace: &str, image: &RepoTag) -> Deployment {
         image: Some(image.reference()),
         image_pull_policy: Some("IfNotPresent".to_owned()),
         // The image's entrypoint is the drydock binary.
-        args: Some(vec![
-            "manager".to_owned(),
-            format!("--config={}", paths::CONFIG_FILE),
-        ]),
+        args: Some(args),
         env: Some(vec![
             EnvVar {
                 name: env::POD_NAMESPACE.to_owned(),
@@ -839,9 +884,17 @@ mod tests {
             "controller-manager"
         );
         let c = &pod.containers[0];
+        let args = c.args.as_deref().unwrap();
         assert_eq!(
-            c.args.as_deref().unwrap(),
+            args[..2],
             ["manager", "--config=/config/controller_manager_config.yaml"]
+        );
+        assert!(
+            args.contains(
+                &"--vulndb-source=https://osv-vulnerabilities.storage.googleapis.com/Rocky%20Linux/all.zip"
+                    .to_owned()
+            ),
+            "{args:?}"
         );
         let env = &c.env.as_ref().unwrap()[0];
         assert_eq!(env.name, "POD_NAMESPACE");
