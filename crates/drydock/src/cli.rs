@@ -79,6 +79,9 @@ pub(crate) enum Command {
     Reboot(crate::cmd::reboot::RebootArgs),
     /// The Image Cleaner in the current cluster: enable, disable, status, history, run.
     ImageCleaner(crate::cmd::image_cleaner::ImageCleanerArgs),
+    /// The Image Cleaner's controller manager (Deployment `eraser-controller-manager`), a
+    /// drop-in for Eraser's: ImageList, schedule and ImageJob controllers, /metrics, health.
+    Manager(crate::cmd::manager::ManagerArgs),
 }
 
 /// Where images held by containerd are read from; shared by `scan`, `scanner` and `clean`.

@@ -59,6 +59,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(args);
     let json_logs = logging::init(&cli.log);
+    let log_level = cli.log.log_level.clone();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -80,6 +81,7 @@ fn main() -> ExitCode {
             )),
             Command::Reboot(args) => cmd::reboot::run(args).await,
             Command::ImageCleaner(args) => cmd::image_cleaner::run(args).await,
+            Command::Manager(args) => cmd::manager::run(args, &log_level).await,
             Command::Vulndb(args) => cmd::vulndb::run(args),
             Command::Scan(args) => cmd::scan::run(args).await,
             Command::Scanner(args) => cmd::worker::scanner(args).await,

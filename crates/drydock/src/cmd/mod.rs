@@ -2,6 +2,7 @@
 
 pub(crate) mod clean;
 pub(crate) mod image_cleaner;
+pub(crate) mod manager;
 pub(crate) mod manifests;
 pub(crate) mod reboot;
 pub(crate) mod rebootd;

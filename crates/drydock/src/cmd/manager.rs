@@ -1,0 +1,228 @@
+//! `drydock manager`: the Image Cleaner's controller manager (Deployment
+//! `eraser-controller-manager`), a drop-in for Eraser's manager.
+//!
+//! It reads the configuration from `--config` (the mounted `eraser-manager-config`; a bad one
+//! at start exits with the reason), serves `/metrics` on `--metrics-addr` and `/healthz`,
+//! `/readyz` on `--health-addr` (Eraser's ports), runs the controllers
+//! ([`drydock_cleaner::controller::run_all`]) and reloads the configuration from the ConfigMap
+//! through the API without a restart, until SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use drydock_api::names::{self, env, paths};
+use drydock_cleaner::controller::{self, Context, Settings, reload};
+use drydock_cleaner::metrics::Metrics;
+use drydock_cleaner::vulndist;
+use drydock_kube::admin::{self, Readiness};
+use prometheus_client::registry::Registry;
+use tracing::{info, warn};
+
+/// The manager's namespace when `POD_NAMESPACE` is unset (Eraser's).
+const DEFAULT_NAMESPACE: &str = "eraser-system";
+/// How long in-flight reconciles get to finish after SIGTERM (kubelet's grace period is 30 s).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// `drydock manager`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ManagerArgs {
+    /// The `EraserConfig` file (the mounted ConfigMap's `controller_manager_config.yaml`).
+    #[arg(long, env = "DRYDOCK_MANAGER_CONFIG", default_value = paths::CONFIG_FILE)]
+    pub(crate) config: PathBuf,
+    /// The manager's namespace: worker pods, PodTemplates and ConfigMaps live here.
+    #[arg(long, env = env::POD_NAMESPACE, default_value = DEFAULT_NAMESPACE)]
+    pub(crate) namespace: String,
+    /// The ConfigMap watched for configuration reloads.
+    #[arg(long, env = env::ERASER_CONFIGMAP_NAME, default_value = names::MANAGER_CONFIGMAP)]
+    pub(crate) configmap: String,
+    /// Where `/metrics` is served (Eraser's metrics port).
+    #[arg(long, env = "DRYDOCK_METRICS_ADDR", default_value = "0.0.0.0:8889")]
+    pub(crate) metrics_addr: String,
+    /// Where `/healthz` and `/readyz` are served (Eraser's health port).
+    #[arg(long, env = "DRYDOCK_HEALTH_ADDR", default_value = "0.0.0.0:8081")]
+    pub(crate) health_addr: String,
+    /// A kubeconfig to use instead of the pod's service account (running outside a cluster).
+    #[arg(long, env = "DRYDOCK_KUBECONFIG")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// Where the vulnerability index is served to the scanners (`GET /v1/vulndb`).
+    #[arg(long, env = "DRYDOCK_VULNDB_ADDR", default_value = "0.0.0.0:8890")]
+    pub(crate) vulndb_addr: String,
+    /// OSV data compiled into the index: `http(s)://` URLs of OSV `all.zip` dumps (a mirror)
+    /// or directories and zips mounted into the pod. Repeatable; comma-separated in the
+    /// variable. Without any, scanners get 503 and remove nothing.
+    #[arg(
+        long = "vulndb-source",
+        env = "DRYDOCK_VULNDB_SOURCE",
+        value_delimiter = ',',
+        value_name = "URL|PATH"
+    )]
+    pub(crate) vulndb_sources: Vec<vulndist::Source>,
+    /// How often the index is rebuilt from the sources (Go duration).
+    #[arg(long, env = "DRYDOCK_VULNDB_REFRESH", default_value = "24h", value_parser = parse_refresh)]
+    pub(crate) vulndb_refresh: Duration,
+    /// Writable directory for the index and its builds (an emptyDir in the manager's pod).
+    #[arg(long, env = "DRYDOCK_VULNDB_DIR", default_value = vulndist::DEFAULT_CACHE_DIR)]
+    pub(crate) vulndb_dir: PathBuf,
+}
+
+/// `--vulndb-refresh`: a positive Go duration.
+fn parse_refresh(value: &str) -> Result<Duration, String> {
+    let parsed: drydock_api::GoDuration = value.parse().map_err(|e| format!("{e}"))?;
+    parsed
+        .to_std()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{value:?} is not a positive duration"))
+}
+
+/// Extra pull secrets from `ERASER_PULL_SECRET_NAMES` (comma-separated, legacy).
+fn pull_secrets(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Reads and validates the configuration file; every problem names the file and the key.
+fn load_config(path: &std::path::Path) -> anyhow::Result<drydock_api::config::Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the configuration {}", path.display()))?;
+    let parsed = drydock_api::config::parse(&text, &path.display().to_string())?;
+    for warning in &parsed.warnings {
+        warn!(config = %path.display(), %warning, "configuration key ignored");
+    }
+    Ok(parsed.config)
+}
+
+/// Runs the manager until SIGTERM or SIGINT. `log_level` is handed to the worker components.
+pub(crate) async fn run(
+    args: ManagerArgs,
+    log_level: &str,
+) -> anyhow::Result<std::process::ExitCode> {
+    let config = load_config(&args.config)?;
+    let client = drydock_kube::client::client(args.kubeconfig.as_deref()).await?;
+
+    let mut registry = Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    let registry = Arc::new(registry);
+    let ready = Readiness::default();
+    let metrics_listener = admin::bind(&args.metrics_addr).await?;
+    let health_listener = admin::bind(&args.health_addr).await?;
+    info!(metrics = %args.metrics_addr, health = %args.health_addr, "serving /metrics, /healthz and /readyz");
+
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let servers = [metrics_listener, health_listener].map(|listener| {
+        tokio::spawn(admin::serve(
+            listener,
+            registry.clone(),
+            ready.clone(),
+            controller::stopped(shutdown.clone()),
+        ))
+    });
+
+    if args.vulndb_sources.is_empty() {
+        warn!("no --vulndb-source: the vulnerability index is not built and scanners find no data");
+    }
+    let vulndb = vulndist::VulnDb::new(vulndist::Settings {
+        sources: args.vulndb_sources.clone(),
+        dir: args.vulndb_dir.clone(),
+        refresh: args.vulndb_refresh,
+    })?;
+    let vulndb_listener = tokio::net::TcpListener::bind(&args.vulndb_addr)
+        .await
+        .with_context(|| format!("cannot listen on --vulndb-addr {}", args.vulndb_addr))?;
+    let vulndb_server = tokio::spawn(vulndist::serve_on(
+        vulndb_listener,
+        vulndb,
+        controller::stopped(shutdown.clone()),
+    ));
+
+    let settings = Settings {
+        extra_pull_secrets: pull_secrets(std::env::var(env::ERASER_PULL_SECRET_NAMES).ok()),
+        log_level: log_level.to_owned(),
+    };
+    let ctx = Arc::new(
+        Context::new(client, args.namespace.clone(), config)
+            .with_metrics(metrics)
+            .with_settings(settings),
+    );
+    info!(namespace = %args.namespace, configmap = %args.configmap, "manager starting");
+    let reloader = tokio::spawn(reload::watch_configmap(
+        ctx.clone(),
+        args.configmap.clone(),
+        shutdown.clone(),
+    ));
+    let controllers = tokio::spawn(controller::run_all(ctx, shutdown.clone()));
+    ready.set(true);
+
+    let signal = terminated().await?;
+    info!("{signal} received; stopping");
+    ready.set(false);
+    let _ = stop.send(true);
+    match tokio::time::timeout(SHUTDOWN_GRACE, controllers).await {
+        Ok(joined) => joined.context("controller task")??,
+        Err(_) => warn!("controllers did not stop within {SHUTDOWN_GRACE:?}; exiting anyway"),
+    }
+    reloader.abort();
+    for server in servers {
+        server.await.context("admin server task")??;
+    }
+    vulndb_server
+        .await
+        .context("vulnerability index server task")??;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Completes on SIGTERM (what kubelet sends) or SIGINT.
+async fn terminated() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refresh_period_is_a_positive_go_duration() {
+        assert_eq!(parse_refresh("24h"), Ok(Duration::from_secs(24 * 3600)));
+        assert_eq!(parse_refresh("90m"), Ok(Duration::from_secs(5400)));
+        for bad in ["0s", "-1h", "daily", ""] {
+            assert!(parse_refresh(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn pull_secrets_are_comma_separated_and_blank_entries_dropped() {
+        assert_eq!(pull_secrets(Some(" a, ,b ".into())), vec!["a", "b"]);
+        assert!(pull_secrets(None).is_empty());
+    }
+
+    #[test]
+    fn a_bad_config_names_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("controller_manager_config.yaml");
+        std::fs::write(
+            &path,
+            "apiVersion: eraser.sh/v1alpha3\nkind: EraserConfig\nmanager:\n  imageJob:\n    successRatio: 2\n",
+        )
+        .unwrap();
+        let err = format!("{:#}", load_config(&path).unwrap_err());
+        assert!(err.contains("controller_manager_config.yaml"), "{err}");
+        assert!(err.contains("successRatio"), "{err}");
+        let missing = format!("{:#}", load_config(&dir.path().join("nope")).unwrap_err());
+        assert!(
+            missing.contains("cannot read the configuration"),
+            "{missing}"
+        );
+    }
+}
