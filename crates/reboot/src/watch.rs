@@ -77,11 +77,7 @@ impl SentinelWatch {
         // the safe constructor is sound here.
         #[allow(deprecated)]
         let fd = AsyncFd::new(fd)?;
-        Ok(SentinelWatch {
-            fd,
-            dir,
-            name,
-        })
+        Ok(SentinelWatch { fd, dir, name })
     }
 
     /// The directory watched.
