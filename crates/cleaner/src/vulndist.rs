@@ -61,8 +61,8 @@ const LOCK_FILE: &str = ".lock";
 /// The content type of the index (the registered SQLite media type).
 const CONTENT_TYPE: &str = "application/vnd.sqlite3";
 
-/// The largest OSV dump the manager downloads: Ubuntu's `all.zip`, the biggest, is well under a
-/// GiB; anything past this is not an OSV dump and would fill the manager's volume.
+/// The largest OSV dump the manager downloads: per-ecosystem dumps run from MiBs (Alpine about
+/// 12 MiB) to hundreds of MiB; past this a server is runaway and would fill the manager's volume.
 pub const MAX_SOURCE_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// Time allowed for one OSV dump download, body included: a GiB at a slow 1 MB/s.
 pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
