@@ -146,7 +146,13 @@ impl Context {
 
     /// Writes a core/v1 Event about `regarding`. Best effort: a failure is logged, never
     /// returned, because an Event must not stop the work it describes.
-    pub async fn event(&self, regarding: ObjectReference, kind: EventKind, reason: &str, note: &str) {
+    pub async fn event(
+        &self,
+        regarding: ObjectReference,
+        kind: EventKind,
+        reason: &str,
+        note: &str,
+    ) {
         let event = event_object(regarding, kind, reason, note, self.now());
         let namespace = event
             .metadata
@@ -399,12 +405,16 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
     templates
         .patch(&name, &params, &patch)
         .await
-        .map_err(kube_error(format!("make ImageJob {name} own its PodTemplate")))?;
+        .map_err(kube_error(format!(
+            "make ImageJob {name} own its PodTemplate"
+        )))?;
     if let Some(cm) = &configmap {
         configmaps
             .patch(cm, &params, &patch)
             .await
-            .map_err(kube_error(format!("make ImageJob {name} own ConfigMap {cm}")))?;
+            .map_err(kube_error(format!(
+                "make ImageJob {name} own ConfigMap {cm}"
+            )))?;
     }
     tracing::info!(imagejob = %name, owner = job_owner_label(&request.mode), "created ImageJob");
     Ok(name)
@@ -416,20 +426,36 @@ pub async fn stopped(mut shutdown: watch::Receiver<bool>) {
     let _gone = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// Runs every controller of the manager until `shutdown` turns true.
-///
-/// The ImageJob controller, the ImageList controller (manual mode) and the schedule
-/// (automatic mode) run side by side; each looks only at its own ImageJobs.
+/// How long the controllers get to drain after shutdown before they are dropped: kube's
+/// `Controller` finishes its running reconciles on a graceful shutdown, but does not return
+/// while its watches fail (an unreachable API server), so the wait is bounded.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs every controller of the manager until `shutdown` turns true (then at most
+/// [`STOP_GRACE`] longer).
 ///
 /// # Errors
 /// A controller fails to start (its caches never fill, an API it needs is missing).
 pub async fn run_all(ctx: Arc<Context>, shutdown: watch::Receiver<bool>) -> Result<()> {
-    tokio::try_join!(
-        imagejob::run(ctx.clone(), shutdown.clone()),
-        imagelist::run(ctx.clone(), shutdown.clone()),
-        schedule::run(ctx.clone(), shutdown.clone()),
-    )?;
-    Ok(())
+    let all = async {
+        tokio::try_join!(
+            imagejob::run(ctx.clone(), shutdown.clone()),
+            imagelist::run(ctx.clone(), shutdown.clone()),
+            schedule::run(ctx.clone(), shutdown.clone()),
+        )
+        .map(|_| ())
+    };
+    let deadline = async {
+        stopped(shutdown.clone()).await;
+        tokio::time::sleep(STOP_GRACE).await;
+    };
+    tokio::select! {
+        result = all => result,
+        () = deadline => {
+            tracing::warn!(grace = ?STOP_GRACE, "controllers still busy after shutdown; stopping them");
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

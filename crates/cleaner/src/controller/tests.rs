@@ -197,3 +197,17 @@ async fn a_job_that_cannot_be_created_takes_its_podtemplate_with_it() {
     );
     verifier.finish().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_controllers_stop_within_the_grace_after_shutdown_even_without_an_api_server() {
+    let config = kube::Config::new("https://127.0.0.1:1".parse().unwrap());
+    drydock_kube::client::install_crypto_provider();
+    let client = kube::Client::try_from(config).unwrap();
+    let ctx = Arc::new(context(client, Config::default()));
+    let (stop, shutdown) = watch::channel(false);
+    let running = tokio::spawn(run_all(ctx, shutdown));
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    stop.send(true).unwrap();
+    let stopped = tokio::time::timeout(STOP_GRACE * 2, running).await;
+    assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
+}

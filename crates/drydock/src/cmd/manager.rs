@@ -22,6 +22,8 @@ use tracing::{info, warn};
 
 /// The manager's namespace when `POD_NAMESPACE` is unset (Eraser's).
 const DEFAULT_NAMESPACE: &str = "eraser-system";
+/// How often the API server is asked until it answers (readiness).
+const READINESS_RETRY: Duration = Duration::from_secs(5);
 /// How long in-flight reconciles get to finish after SIGTERM (kubelet's grace period is 30 s).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
@@ -156,11 +158,12 @@ pub(crate) async fn run(
         args.configmap.clone(),
         shutdown.clone(),
     ));
+    let readiness = tokio::spawn(become_ready(ctx.client.clone(), ready.clone()));
     let controllers = tokio::spawn(controller::run_all(ctx, shutdown.clone()));
-    ready.set(true);
 
     let signal = terminated().await?;
     info!("{signal} received; stopping");
+    readiness.abort();
     ready.set(false);
     let _ = stop.send(true);
     match tokio::time::timeout(SHUTDOWN_GRACE, controllers).await {
@@ -175,6 +178,22 @@ pub(crate) async fn run(
         .await
         .context("vulnerability index server task")??;
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Marks the manager ready once the API server has answered (its version), asking every
+/// [`READINESS_RETRY`].
+async fn become_ready(client: kube::Client, ready: Readiness) {
+    loop {
+        match client.apiserver_version().await {
+            Ok(version) => {
+                info!(server = %version.git_version, "API server reached; ready");
+                ready.set(true);
+                return;
+            }
+            Err(error) => warn!(%error, "API server not reachable yet; not ready"),
+        }
+        tokio::time::sleep(READINESS_RETRY).await;
+    }
 }
 
 /// Completes on SIGTERM (what kubelet sends) or SIGINT.
