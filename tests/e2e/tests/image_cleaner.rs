@@ -44,8 +44,10 @@ use tokio::sync::Mutex;
 /// One test at a time: ImageLists and ImageJobs are cluster-scoped.
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
-/// How long a run may take end to end here (manager start, caches, pods, fold, status).
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a run may take end to end here (manager start, caches, pods, fold, status). Above
+/// the manager's two-minute grace for a job deleted before it was seen finishing, so a slow
+/// watch makes a test slower, not red.
+const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long "nothing happens" is watched for (Eraser's test watched one minute; the manager
 /// reacts within a second, so a quarter of that is plenty to catch a re-run).
 const QUIET: Duration = Duration::from_secs(15);
