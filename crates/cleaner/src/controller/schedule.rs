@@ -27,7 +27,7 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use tokio::sync::watch;
@@ -493,7 +493,24 @@ pub async fn run(ctx: Arc<Context>, shutdown: watch::Receiver<bool>) -> Result<(
     .reflect(job_writer)
     .touched_objects()
     .map(|_| ());
-    let mut changes = futures::stream::select(state_stream.boxed(), job_stream.boxed());
+    let changes = futures::stream::select(state_stream.boxed(), job_stream.boxed());
+    drive(ctx, shutdown, states, jobs, changes).await
+}
+
+/// The loop of [`run`] over caches and the stream that fills them (each item one cache change):
+/// waits until both caches are filled, then looks ([`Scheduler::tick`]) and sleeps until the
+/// next due time, a change, a configuration reload or shutdown.
+///
+/// # Errors
+/// None today: API errors are logged and retried.
+pub async fn drive(
+    ctx: Arc<Context>,
+    shutdown: watch::Receiver<bool>,
+    states: Store<ConfigMap>,
+    jobs: Store<ImageJob>,
+    changes: impl futures::Stream<Item = ()> + Unpin,
+) -> Result<()> {
+    let mut changes = changes;
     let mut config = ctx.watch_config();
     let stop = stopped(shutdown);
     tokio::pin!(stop);
@@ -1079,5 +1096,60 @@ mod tests {
         .await;
         // The newer request (03:00) is for after this run: nothing more until the job is seen.
         assert_eq!(wake, Some(at(MISSING_GRACE)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_loop_sleeps_until_the_run_is_due_then_starts_exactly_one() {
+        // A manager (re)started an hour after a run: nothing for 23 hours, then one run.
+        use kube::runtime::reflector::store::Writer;
+        let state = ran_an_hour_ago();
+        let due = at(DAY - SignedDuration::from_hours(1));
+        let started = ScheduleState {
+            last_started: Some(due),
+            last_finished: None,
+            last_job: Some("imagejob-s1".into()),
+            ..state.clone()
+        };
+        let mut calls = exclusions_ok();
+        calls.extend(automatic_job_creation("imagejob-s1"));
+        calls.push(
+            Exchange::new(Method::PATCH, state_path(), state_json(&started, None, "8")).with_body(
+                json!({"data": {"schedule.json": serde_json::to_string(&started).unwrap()}}),
+            ),
+        );
+        calls.push(job_event("JobStarted", "imagejob-s1"));
+        let (client, verifier) = mock::client(calls);
+        let origin = tokio::time::Instant::now();
+        let clock: crate::controller::Clock = Arc::new(move || {
+            let elapsed = SignedDuration::try_from(origin.elapsed()).unwrap();
+            t0().checked_add(elapsed).unwrap()
+        });
+        let ctx = Arc::new(
+            crate::controller::Context::new(client, NS, config(true, true)).with_clock(clock),
+        );
+        let mut states: Writer<ConfigMap> = Writer::default();
+        states.apply_watcher_event(&watcher::Event::Init);
+        states.apply_watcher_event(&watcher::Event::InitApply(state_cm(&state, None, "7")));
+        states.apply_watcher_event(&watcher::Event::InitDone);
+        let mut jobs: Writer<ImageJob> = Writer::default();
+        jobs.apply_watcher_event(&watcher::Event::Init);
+        jobs.apply_watcher_event(&watcher::Event::InitDone);
+        let (stop, shutdown) = watch::channel(false);
+        let task = tokio::spawn(drive(
+            ctx,
+            shutdown,
+            states.as_reader(),
+            jobs.as_reader(),
+            futures::stream::pending(),
+        ));
+        // Just before it is due, nothing was called (an early call would fail the verifier
+        // and the start time in the state write would not match).
+        tokio::time::sleep(
+            (DAY - SignedDuration::from_hours(1)).unsigned_abs() + Duration::from_secs(1),
+        )
+        .await;
+        verifier.finish().await;
+        stop.send(true).unwrap();
+        task.await.unwrap().unwrap();
     }
 }
