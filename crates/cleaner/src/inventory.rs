@@ -428,8 +428,10 @@ impl<C: FnMut() -> Timestamp> ContainerdScanner<C> {
     }
 }
 
-impl<C: FnMut() -> Timestamp> crate::scan::ScanImage for ContainerdScanner<C> {
-    fn scan(&mut self, image: &drydock_api::Image) -> Verdict {
+impl<C: FnMut() -> Timestamp + Send + 'static> crate::scan::ScanImageBlocking
+    for ContainerdScanner<C>
+{
+    fn scan_blocking(&mut self, image: &drydock_api::Image) -> Verdict {
         self.scan_image(image).assessment.verdict
     }
 }

@@ -8,10 +8,13 @@
 //! (`scanning image with id`, `vulnerable image found`, `image is end of life`, `scanning
 //! complete, waiting for remover to finish...`).
 
-use std::time::Duration;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use drydock_api::duration::GoDuration;
 use drydock_api::names::pipes;
 use drydock_vuln::Verdict;
+use drydock_vuln::config::TimeoutConfig;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
@@ -20,8 +23,158 @@ use crate::pipes::{PipeDir, await_complete, make_fifo, read_all, wait_for, write
 
 /// Scans one image handed over by the collector.
 pub trait ScanImage {
-    /// The verdict for `image`. Failures are [`Verdict::Failed`], never errors.
-    fn scan(&mut self, image: &drydock_api::Image) -> Verdict;
+    /// The verdict for `image`. Failures are [`Verdict::Failed`], never errors. The stage
+    /// stops waiting for the future when `timeout.perImage` (or `timeout.total`) passes.
+    fn scan(&mut self, image: &drydock_api::Image) -> impl Future<Output = Verdict> + Send;
+}
+
+/// A scanner that works synchronously (reads layers, matches); [`OnBlockingThreads`] runs it
+/// off the async runtime so that timeouts can fire while it works.
+pub trait ScanImageBlocking: Send + 'static {
+    /// The verdict for `image`.
+    fn scan_blocking(&mut self, image: &drydock_api::Image) -> Verdict;
+}
+
+/// Runs a [`ScanImageBlocking`] on a thread per scan. A scan that overruns its timeout
+/// is abandoned, not killed: it finishes in the background and keeps the scanner busy, so the
+/// next image waits for it (within its own timeout).
+#[derive(Debug)]
+pub struct OnBlockingThreads<S>(Arc<Mutex<S>>);
+
+/// Why a bounded scan stopped waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimedOut {
+    /// `timeout.perImage` passed (its value).
+    PerImage(GoDuration),
+    /// `timeout.total` passed (its value).
+    Total(GoDuration),
+}
+
+/// The scan deadlines of one run: `timeout.total` from the run's start, `timeout.perImage`
+/// from each image's start. Time is tokio's, so tests pause it.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    config: TimeoutConfig,
+    total_deadline: Option<Instant>,
+}
+
+// === impl OnBlockingThreads ===
+
+impl<S: ScanImageBlocking> OnBlockingThreads<S> {
+    /// Wraps `scanner`.
+    pub fn new(scanner: S) -> Self {
+        Self(Arc::new(Mutex::new(scanner)))
+    }
+
+    /// Runs `work` with the scanner on a thread of its own. A plain thread rather than
+    /// tokio's blocking pool: an abandoned scan must not hold up the runtime's shutdown.
+    ///
+    /// # Errors
+    /// When `work` panicked (the thread ended without an answer).
+    pub fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut S) -> T + Send + 'static,
+    ) -> impl Future<Output = std::result::Result<T, ScanThreadDied>> + Send + 'static {
+        let shared = Arc::clone(&self.0);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("drydock-scan".to_owned())
+            .spawn(move || {
+                let mut scanner = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                let _ = tx.send(work(&mut scanner));
+            });
+        async move {
+            spawned.map_err(|_| ScanThreadDied)?;
+            rx.await.map_err(|_| ScanThreadDied)
+        }
+    }
+
+    /// Runs `work` with the scanner now if no scan holds it (an abandoned scan may).
+    pub fn try_with<T>(&self, work: impl FnOnce(&mut S) -> T) -> Option<T> {
+        match self.0.try_lock() {
+            Ok(mut scanner) => Some(work(&mut scanner)),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                Some(work(&mut poisoned.into_inner()))
+            }
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+}
+
+/// A scan thread could not start or ended without an answer (it panicked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the scan thread could not start or panicked")]
+pub struct ScanThreadDied;
+
+impl<S: ScanImageBlocking> ScanImage for OnBlockingThreads<S> {
+    fn scan(&mut self, image: &drydock_api::Image) -> impl Future<Output = Verdict> + Send {
+        let image = image.clone();
+        let task = self.run(move |scanner| scanner.scan_blocking(&image));
+        async move {
+            task.await
+                .unwrap_or_else(|error| Verdict::failed(error.to_string()))
+        }
+    }
+}
+
+// === impl TimedOut ===
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PerImage(limit) => write!(f, "timed out after {limit} (timeout.perImage)"),
+            Self::Total(limit) => write!(f, "timed out: timeout.total ({limit}) passed"),
+        }
+    }
+}
+
+// === impl Deadlines ===
+
+impl Deadlines {
+    /// Deadlines of a run starting now.
+    #[must_use]
+    pub fn start(config: &TimeoutConfig) -> Self {
+        Self {
+            config: *config,
+            total_deadline: config
+                .total
+                .to_std()
+                .and_then(|total| Instant::now().checked_add(total)),
+        }
+    }
+
+    /// Whether `timeout.total` has passed.
+    #[must_use]
+    pub fn total_passed(&self) -> bool {
+        self.total_deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Awaits `work` for at most `timeout.perImage`, and not past `timeout.total`.
+    ///
+    /// # Errors
+    /// [`TimedOut`] saying which limit passed first.
+    pub async fn bound<T>(
+        &self,
+        work: impl Future<Output = T>,
+    ) -> std::result::Result<T, TimedOut> {
+        let per_image = self
+            .config
+            .per_image
+            .to_std()
+            .and_then(|d| Instant::now().checked_add(d));
+        let (deadline, reason) = match (per_image, self.total_deadline) {
+            (Some(p), Some(t)) if t < p => (Some(t), TimedOut::Total(self.config.total)),
+            (Some(p), _) => (Some(p), TimedOut::PerImage(self.config.per_image)),
+            (None, Some(t)) => (Some(t), TimedOut::Total(self.config.total)),
+            (None, None) => (None, TimedOut::PerImage(self.config.per_image)),
+        };
+        match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, work)
+                .await
+                .map_err(|_| reason),
+            None => Ok(work.await),
+        }
+    }
 }
 
 /// What the scanner stage did.
@@ -37,9 +190,10 @@ pub struct ScanSummary {
     pub handed_on: Vec<drydock_api::Image>,
 }
 
-/// Runs the scanner stage. `delete_failed` is the config's `deleteFailedImages`; `total` its
-/// `timeout.total`: once it has passed, the remaining images are failed without scanning, as
-/// Eraser does (checked between images).
+/// Runs the scanner stage. `delete_failed` is the config's `deleteFailedImages`; `timeouts` its
+/// `timeout`: an image whose scan outlasts `perImage` is failed ("timed out after …"), and once
+/// `total` has passed the image being scanned and the remaining ones are failed without
+/// scanning, as Eraser does.
 ///
 /// # Errors
 /// Pipe failures, a malformed list, or a remover that did not send `complete`.
@@ -47,7 +201,7 @@ pub async fn run_scanner<S: ScanImage>(
     scanner: &mut S,
     pipe_dir: &PipeDir,
     delete_failed: bool,
-    total: Duration,
+    timeouts: &TimeoutConfig,
 ) -> Result<ScanSummary> {
     let complete = pipe_dir.path(pipes::ERASE_COMPLETE_SCAN);
     make_fifo(&complete)?;
@@ -55,17 +209,19 @@ pub async fn run_scanner<S: ScanImage>(
     wait_for(&collected).await;
     let bytes = read_all(&collected).await?;
     let images = drydock_api::pipe::decode(&bytes, &collected.display().to_string())?;
-    let deadline = Instant::now().checked_add(total);
+    let deadlines = Deadlines::start(timeouts);
     let mut summary = ScanSummary::default();
     for image in images {
         summary.scanned += 1;
         let name = image.names.first().unwrap_or(&image.image_id).clone();
-        let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
-        let verdict = if timed_out {
+        let verdict = if deadlines.total_passed() {
             Verdict::failed("total scan timeout passed before this image was scanned")
         } else {
             info!(id = %image.image_id, name = %name, "scanning image with id");
-            scanner.scan(&image)
+            deadlines
+                .bound(scanner.scan(&image))
+                .await
+                .unwrap_or_else(|timed_out| Verdict::failed(timed_out.to_string()))
         };
         let delete = match &verdict {
             Verdict::Ok => false,
@@ -112,14 +268,38 @@ pub async fn run_scanner<S: ScanImage>(
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+    use std::time::Duration;
 
     use super::*;
 
+    /// Verdicts by image ID; `sha256:slow…` images take two hours to scan and
+    /// `sha256:stuck…` images never finish.
     struct Fake(HashMap<String, Verdict>);
 
+    /// How long a `sha256:slow…` image takes.
+    const SLOW: Duration = Duration::from_secs(2 * 3600);
+
     impl ScanImage for Fake {
-        fn scan(&mut self, image: &drydock_api::Image) -> Verdict {
-            self.0.get(&image.image_id).cloned().unwrap_or(Verdict::Ok)
+        fn scan(&mut self, image: &drydock_api::Image) -> impl Future<Output = Verdict> + Send {
+            let verdict = self.0.get(&image.image_id).cloned().unwrap_or(Verdict::Ok);
+            let slow = image.image_id.starts_with("sha256:slow");
+            let stuck = image.image_id.starts_with("sha256:stuck");
+            async move {
+                if slow {
+                    tokio::time::sleep(SLOW).await;
+                }
+                if stuck {
+                    std::future::pending::<()>().await;
+                }
+                verdict
+            }
+        }
+    }
+
+    fn timeouts(total: &str, per_image: &str) -> TimeoutConfig {
+        TimeoutConfig {
+            total: total.parse().unwrap(),
+            per_image: per_image.parse().unwrap(),
         }
     }
 
@@ -135,7 +315,7 @@ mod tests {
     async fn exchange(
         scanner: Fake,
         delete_failed: bool,
-        total: Duration,
+        timeouts: TimeoutConfig,
         images: Vec<drydock_api::Image>,
     ) -> (ScanSummary, Vec<drydock_api::Image>) {
         let dir = tempfile::tempdir().unwrap();
@@ -143,7 +323,7 @@ mod tests {
         let stage = tokio::spawn({
             let pipes = pipes.clone();
             let mut scanner = scanner;
-            async move { run_scanner(&mut scanner, &pipes, delete_failed, total).await }
+            async move { run_scanner(&mut scanner, &pipes, delete_failed, &timeouts).await }
         });
         let payload = drydock_api::pipe::encode(&images).unwrap();
         write_all(&pipes.path(pipes::COLLECT_SCAN), payload)
@@ -180,7 +360,7 @@ mod tests {
         let (summary, received) = exchange(
             Fake(verdicts()),
             true,
-            Duration::from_secs(3600),
+            timeouts("23h", "1h"),
             images.to_vec(),
         )
         .await;
@@ -198,7 +378,7 @@ mod tests {
         let (_, received) = exchange(
             Fake(verdicts()),
             false,
-            Duration::from_secs(3600),
+            timeouts("23h", "1h"),
             images.to_vec(),
         )
         .await;
@@ -209,9 +389,93 @@ mod tests {
     #[tokio::test]
     async fn images_left_when_the_total_timeout_has_passed_count_as_failed() {
         let images = ["sha256:clean", "sha256:other"].map(image);
-        let (summary, received) =
-            exchange(Fake(HashMap::new()), true, Duration::ZERO, images.to_vec()).await;
+        let (summary, received) = exchange(
+            Fake(HashMap::new()),
+            true,
+            timeouts("0s", "1h"),
+            images.to_vec(),
+        )
+        .await;
         assert_eq!(summary.failed, 2);
         assert_eq!(received.len(), 2);
+    }
+
+    /// Runs `scans` with tokio's clock paused: sleeps complete when the runtime is idle, so
+    /// two hours of scanning take no wall-clock time.
+    fn bounded(
+        deadlines_config: TimeoutConfig,
+        scans: usize,
+    ) -> Vec<std::result::Result<Verdict, TimedOut>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let deadlines = Deadlines::start(&deadlines_config);
+            let mut fake = Fake(HashMap::new());
+            let mut out = Vec::new();
+            for _ in 0..scans {
+                out.push(deadlines.bound(fake.scan(&image("sha256:slow"))).await);
+            }
+            out
+        })
+    }
+
+    #[test]
+    fn a_scan_outlasting_per_image_times_out_and_says_after_how_long() {
+        let results = bounded(timeouts("23h", "90s"), 1);
+        let err = results[0].clone().unwrap_err();
+        assert_eq!(err, TimedOut::PerImage("90s".parse().unwrap()));
+        assert_eq!(err.to_string(), "timed out after 1m30s (timeout.perImage)");
+    }
+
+    #[test]
+    fn a_scan_within_per_image_finishes() {
+        let results = bounded(timeouts("23h", "3h"), 1);
+        assert_eq!(results[0], Ok(Verdict::Ok));
+    }
+
+    #[test]
+    fn total_cuts_a_scan_short_when_it_ends_first() {
+        // 3 h in all, 2 h 30 min per image: the first scan (2 h) finishes, the second is cut
+        // at the 3 h mark, 1 h in.
+        let results = bounded(timeouts("3h", "2h30m"), 2);
+        assert_eq!(results[0], Ok(Verdict::Ok));
+        assert_eq!(results[1], Err(TimedOut::Total("3h".parse().unwrap())));
+    }
+
+    #[tokio::test]
+    async fn the_stage_fails_an_image_that_outlasts_per_image_and_scans_the_next() {
+        // The stuck scan never finishes; a 1 ms perImage ends it (the pipes need real time,
+        // so the clock is not paused here; the timing itself is tested above).
+        let images = ["sha256:stuck", "sha256:vulnerable"].map(image);
+        let (summary, received) = exchange(
+            Fake(verdicts()),
+            true,
+            timeouts("23h", "1ms"),
+            images.to_vec(),
+        )
+        .await;
+        assert_eq!((summary.failed, summary.non_compliant), (1, 1));
+        let ids: Vec<&str> = received.iter().map(|i| i.image_id.as_str()).collect();
+        assert_eq!(ids, ["sha256:stuck", "sha256:vulnerable"]);
+    }
+
+    struct Blocking;
+
+    impl ScanImageBlocking for Blocking {
+        fn scan_blocking(&mut self, image: &drydock_api::Image) -> Verdict {
+            Verdict::failed(format!("scanned {} on a blocking thread", image.image_id))
+        }
+    }
+
+    #[tokio::test]
+    async fn blocking_scanners_run_off_the_runtime() {
+        let mut scanner = OnBlockingThreads::new(Blocking);
+        assert_eq!(
+            scanner.scan(&image("sha256:abc")).await,
+            Verdict::failed("scanned sha256:abc on a blocking thread")
+        );
     }
 }

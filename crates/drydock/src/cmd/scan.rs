@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use drydock_cleaner::inventory::{ContainerdImages, ContainerdScanner, ImageScan, ImageScanner};
+use drydock_cleaner::scan::{Deadlines, OnBlockingThreads};
 use drydock_cri::inuse::ImageIndex;
 use drydock_cri::{CriClient, Endpoint, ImageRuntime};
 use drydock_imagefs::{DockerArchive, OciArchive, OciLayout, Platform};
@@ -89,6 +90,7 @@ pub(crate) fn platform(args: &ContainerdArgs) -> anyhow::Result<Platform> {
 }
 
 /// One thing to scan.
+#[derive(Clone)]
 enum Target {
     File(String),
     Containerd(drydock_api::Image),
@@ -123,11 +125,13 @@ pub(crate) async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             targets.push(Target::Containerd(records[position].to_pipe()));
         }
     }
-    let mut scanner = ContainerdScanner {
+    let timeouts = config.timeout;
+    let scanner = OnBlockingThreads::new(ContainerdScanner {
         images: ContainerdImages::new(&args.containerd.containerd_root, platform.clone()),
         scanner: ImageScanner::new(index, config),
         clock: Timestamp::now,
-    };
+    });
+    let deadlines = Deadlines::start(&timeouts);
     let started = Instant::now();
     let progress = targets.len() > 1 && std::io::stderr().is_terminal();
     let mut scans = Vec::with_capacity(targets.len());
@@ -143,9 +147,22 @@ pub(crate) async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                 targets.len()
             );
         }
-        scans.push(match target {
+        if deadlines.total_passed() {
+            scans.push(ImageScan::failed(
+                label,
+                "total scan timeout passed before this image was scanned",
+            ));
+            continue;
+        }
+        let (target, platform) = (target.clone(), platform.clone());
+        let scan = scanner.run(move |scanner| match &target {
             Target::File(path) => scan_file(&scanner.scanner, path, &platform),
             Target::Containerd(image) => scanner.scan_image(image),
+        });
+        scans.push(match deadlines.bound(scan).await {
+            Ok(Ok(scan)) => scan,
+            Ok(Err(died)) => ImageScan::failed(label, died.to_string()),
+            Err(timed_out) => ImageScan::failed(label, timed_out.to_string()),
         });
     }
     if progress {
@@ -153,7 +170,10 @@ pub(crate) async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let report = ScanReport {
         db,
-        layers_read: scanner.scanner.layers_read(),
+        // An abandoned (timed-out) scan may still hold the scanner; its count is then unknown.
+        layers_read: scanner
+            .try_with(|scanner| scanner.scanner.layers_read())
+            .unwrap_or_default(),
         total_ms: started.elapsed().as_secs_f64() * 1000.0,
         images: scans,
     };

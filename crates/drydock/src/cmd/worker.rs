@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use anyhow::Context;
 use drydock_cleaner::inventory::{ContainerdImages, ContainerdScanner, ImageScanner};
-use drydock_cleaner::scan::run_scanner;
+use drydock_cleaner::scan::{OnBlockingThreads, run_scanner};
 use drydock_cleaner::vulndist::{self, Outcome};
 use drydock_vuln::Index;
 
@@ -52,9 +52,6 @@ pub(crate) async fn remover(args: RemoverArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// How long the scanner runs when `timeout.total` is not a usable duration (Eraser's default).
-const DEFAULT_TOTAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(23 * 3600);
-
 pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
     let source = args.config.display().to_string();
     let text =
@@ -76,12 +73,8 @@ pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
     };
     let index = Index::open(&db)?;
     let delete_failed = config.delete_failed_images;
-    let total = config
-        .timeout
-        .total
-        .to_std()
-        .unwrap_or(DEFAULT_TOTAL_TIMEOUT);
-    let mut scanner = ContainerdScanner {
+    let timeouts = config.timeout;
+    let scanner = ContainerdScanner {
         images: ContainerdImages::new(
             &args.containerd.containerd_root,
             platform(&args.containerd)?,
@@ -90,10 +83,10 @@ pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
         clock: jiff::Timestamp::now,
     };
     run_scanner(
-        &mut scanner,
+        &mut OnBlockingThreads::new(scanner),
         &PipeDir::new(&args.pipe_dir),
         delete_failed,
-        total,
+        &timeouts,
     )
     .await?;
     Ok(ExitCode::SUCCESS)
