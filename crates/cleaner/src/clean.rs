@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use drydock_cri::client::snapshot;
 use drydock_cri::{ExclusionSet, ImageRecord, ImageRuntime, RemoveOutcome};
 use drydock_vuln::ScannerConfig;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::Result;
 use crate::decide::{Decision, Targets, Verdict, decide};
@@ -192,6 +192,10 @@ pub async fn clean_scanned<R: ImageRuntime>(
                     (n, true) => format!("vulnerable ({n} finding(s)) and end of life"),
                     (n, false) => format!("vulnerable ({n} finding(s))"),
                 }
+            }
+            drydock_vuln::Verdict::Unscannable { reason } => {
+                warn!(image_id = %image.id, name, error = %reason, "image not scannable, kept");
+                format!("not scannable, kept: {reason}")
             }
             drydock_vuln::Verdict::Failed { reason } => {
                 error!(image_id = %image.id, name, error = %reason, "error scanning image");

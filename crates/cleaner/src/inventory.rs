@@ -253,6 +253,23 @@ impl ImageScanner {
         let started = Instant::now();
         let files = match files {
             Ok(files) => files,
+            Err(error)
+                if matches!(
+                    error.root_cause(),
+                    drydock_imagefs::Error::BlobNotFound { .. }
+                ) =>
+            {
+                // containerd discards layer blobs after unpacking (`discard_unpacked_layers`);
+                // the image is intact and must not be deleted as "failed".
+                let mut scan = ImageScan::failed(name, "");
+                scan.assessment.verdict = Verdict::Unscannable {
+                    reason: format!(
+                        "{error} (layer blobs discarded after unpacking?); reading unpacked \
+                         snapshots is not supported yet, so the image is kept"
+                    ),
+                };
+                return scan;
+            }
             Err(error) => return ImageScan::failed(name, error.to_string()),
         };
         let (os, packages) = match inventory(&files) {
@@ -453,6 +470,53 @@ mod tests {
         let map = manifests_by_config(&blobs);
         assert_eq!(map.len(), 1);
         assert_eq!(map["cc"].hex(), hex);
+    }
+
+    #[test]
+    fn an_image_whose_layer_blob_was_discarded_is_unscannable_not_failed() {
+        let root = tempfile::tempdir().unwrap();
+        let blobs = root.path().join(CONTENT_STORE_DIR).join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).unwrap();
+        let write = |bytes: &[u8]| {
+            let digest = Digest::sha256_of(bytes);
+            std::fs::write(blobs.join(digest.hex()), bytes).unwrap();
+            digest
+        };
+        let layer = Digest::sha256_of(b"a layer containerd discarded after unpacking");
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [layer.to_string()]},
+        }))
+        .unwrap();
+        let config = write(&config);
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": config.to_string(), "size": 1},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": layer.to_string(), "size": 1}],
+        }))
+        .unwrap();
+        let manifest = write(&manifest);
+        let index_dir = tempfile::tempdir().unwrap();
+        let db = index_dir.path().join("vuln.db");
+        drydock_vuln::index::build(&[] as &[&Path], &db, Timestamp::UNIX_EPOCH).unwrap();
+        let mut scanner = ContainerdScanner {
+            images: ContainerdImages::new(root.path(), Platform::linux_amd64()),
+            scanner: ImageScanner::new(Index::open(&db).unwrap(), ScannerConfig::default()),
+            clock: || Timestamp::UNIX_EPOCH,
+        };
+        let scan = scanner.scan_image(&drydock_api::Image {
+            image_id: config.to_string(),
+            names: vec!["localhost/unpacked:1".to_owned()],
+            digests: vec![manifest.to_string()],
+        });
+        let Verdict::Unscannable { reason } = scan.verdict() else {
+            panic!("{:?}", scan.verdict());
+        };
+        assert!(reason.contains(layer.as_str()), "{reason}");
+        assert!(!scan.verdict().should_delete(&ScannerConfig::default()));
     }
 
     #[test]

@@ -186,6 +186,9 @@ pub struct ScanSummary {
     pub non_compliant: usize,
     /// Images that could not be scanned (including those left when the total timeout fired).
     pub failed: usize,
+    /// Images whose layers could not be read where the scanner looks (discarded blobs); never
+    /// handed on.
+    pub unscannable: usize,
     /// Images handed to the remover.
     pub handed_on: Vec<drydock_api::Image>,
 }
@@ -240,6 +243,11 @@ pub async fn run_scanner<S: ScanImage>(
                 summary.failed += 1;
                 error!(id = %image.image_id, name = %name, error = %reason, "error scanning image");
                 delete_failed
+            }
+            Verdict::Unscannable { reason } => {
+                summary.unscannable += 1;
+                warn!(id = %image.image_id, name = %name, error = %reason, "image not scannable, kept whatever deleteFailedImages says");
+                false
             }
         };
         if delete {
@@ -351,12 +359,24 @@ mod tests {
                 },
             ),
             ("sha256:broken".to_owned(), Verdict::failed("corrupt layer")),
+            (
+                "sha256:unpacked".to_owned(),
+                Verdict::Unscannable {
+                    reason: "layer blobs discarded".to_owned(),
+                },
+            ),
         ])
     }
 
     #[tokio::test]
     async fn non_compliant_and_failed_images_go_to_the_remover_and_clean_ones_do_not() {
-        let images = ["sha256:clean", "sha256:vulnerable", "sha256:broken"].map(image);
+        let images = [
+            "sha256:clean",
+            "sha256:vulnerable",
+            "sha256:broken",
+            "sha256:unpacked",
+        ]
+        .map(image);
         let (summary, received) = exchange(
             Fake(verdicts()),
             true,
@@ -367,8 +387,14 @@ mod tests {
         let ids: Vec<&str> = received.iter().map(|i| i.image_id.as_str()).collect();
         assert_eq!(ids, ["sha256:vulnerable", "sha256:broken"]);
         assert_eq!(
-            (summary.scanned, summary.non_compliant, summary.failed),
-            (3, 1, 1)
+            (
+                summary.scanned,
+                summary.non_compliant,
+                summary.failed,
+                summary.unscannable
+            ),
+            (4, 1, 1, 1),
+            "the unscannable image is not handed on, though deleteFailedImages is on"
         );
     }
 

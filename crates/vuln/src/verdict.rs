@@ -33,6 +33,13 @@ pub enum Verdict {
         /// Why, for logs and reports.
         reason: String,
     },
+    /// The image's layers are not where the scanner reads them (containerd discarded the layer
+    /// blobs after unpacking, `discard_unpacked_layers`). Unlike [`Verdict::Failed`], never
+    /// deleted: the image is intact, only this scanner cannot read it yet.
+    Unscannable {
+        /// Why, for logs and reports.
+        reason: String,
+    },
 }
 
 /// A verdict with what led to it, for reports (`drydock scan --format json`).
@@ -59,10 +66,10 @@ impl Verdict {
     }
 
     /// Whether the image is to be deleted under `config`: non-compliant images always,
-    /// failed images when `deleteFailedImages` is set.
+    /// failed images when `deleteFailedImages` is set, unscannable ones never.
     pub fn should_delete(&self, config: &ScannerConfig) -> bool {
         match self {
-            Self::Ok => false,
+            Self::Ok | Self::Unscannable { .. } => false,
             Self::NonCompliant { .. } => true,
             Self::Failed { .. } => config.delete_failed_images,
         }

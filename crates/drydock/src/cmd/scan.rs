@@ -254,6 +254,7 @@ fn render(report: &ScanReport) -> String {
                     },
                 ),
                 Verdict::Failed { reason } => ("FAILED", one_line(reason)),
+                Verdict::Unscannable { reason } => ("UNSCANNABLE", one_line(reason)),
             };
             [
                 scan.image.clone(),

@@ -63,7 +63,9 @@ pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
         &format!("{source}: components.scanner.config"),
     )?;
     if config.snapshot_root.is_some() {
-        warn!("snapshotRoot is not read yet: images whose layer blobs were discarded fail");
+        warn!(
+            "snapshotRoot is not read yet: images whose layer blobs were discarded are reported unscannable and kept"
+        );
     }
     let db = match &args.vulndb_url {
         // Before any pipe is touched: without an index the stage fails, the remover never
