@@ -283,3 +283,67 @@ async fn collector_scanner_and_remover_remove_only_the_vulnerable_image() {
     assert!(remaining.contains(&CLEAN.to_owned()), "{remaining:?}");
     assert!(!remaining.contains(&VULNERABLE.to_owned()), "{remaining:?}");
 }
+
+/// Deletes the layer blobs (everything but the JSON manifests, configs and indexes) from
+/// containerd's content store, as `discard_unpacked_layers` does after unpacking.
+fn discard_layer_blobs(root: &Path) -> usize {
+    let blobs = root.join("io.containerd.content.v1.content/blobs/sha256");
+    let mut removed = 0;
+    for entry in std::fs::read_dir(&blobs).unwrap() {
+        let path = entry.unwrap().path();
+        if std::fs::read(&path).unwrap().first() != Some(&b'{') {
+            std::fs::remove_file(&path).unwrap();
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[tokio::test]
+async fn an_image_whose_layer_blobs_were_discarded_is_unscannable_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_index(dir.path());
+    let ctrd = Containerd::start();
+    ctrd.add_image(VULNERABLE, &[]);
+    let root = ctrd.root();
+    assert!(discard_layer_blobs(&root) > 0);
+    let endpoint = ctrd.endpoint().to_string();
+    let root = root.to_str().unwrap();
+
+    let output = drydock(&[
+        "scan",
+        "--db",
+        db.to_str().unwrap(),
+        "--runtime-endpoint",
+        &endpoint,
+        "--containerd-root",
+        root,
+        VULNERABLE,
+        "--format",
+        "json",
+    ]);
+    succeeded(&output, "scan");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let image = &report["images"][0];
+    assert_eq!(image["verdict"], "unscannable", "{report:#}");
+    assert!(
+        image["reason"].as_str().unwrap().contains("not found"),
+        "{report:#}"
+    );
+
+    // deleteFailedImages is on by default; an unscannable image is kept anyway.
+    let output = drydock(&[
+        "clean",
+        "--runtime-endpoint",
+        &endpoint,
+        "--vulndb",
+        db.to_str().unwrap(),
+        "--containerd-root",
+        root,
+        "-o",
+        "json",
+    ]);
+    succeeded(&output, "clean --vulndb");
+    let remaining = tags(&ctrd).await;
+    assert!(remaining.contains(&VULNERABLE.to_owned()), "{remaining:?}");
+}
