@@ -121,7 +121,50 @@ fn scan_reports_an_oci_archive_as_vulnerable_and_exits_zero_unless_asked() {
     assert_eq!(image["os"]["release"], "12");
     assert_eq!(image["packages"], 2);
     assert_eq!(image["findings"][0]["id"], "CVE-2099-0001", "{report:#}");
+    assert_eq!(image["findings"][0]["severity"], "LOW", "{report:#}");
+    assert_eq!(image["findings"][0]["status"], "affected", "{report:#}");
     assert!(image["timings"]["readMs"].as_f64().is_some());
+
+    // The real Debian records (from changelogs) carry no urgency and no CVSS: their findings
+    // are UNKNOWN, which Eraser's default severities leave out. Asked for, they appear with
+    // the changelog's fixed versions.
+    let output = drydock(&[
+        "scan",
+        "--db",
+        db,
+        archive,
+        "--format",
+        "json",
+        "--severity",
+        "UNKNOWN",
+    ]);
+    succeeded(&output, "scan --severity UNKNOWN");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let findings = report["images"][0]["findings"].as_array().unwrap();
+    let finding = |id: &str| {
+        findings
+            .iter()
+            .find(|f| f["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not in {report:#}"))
+    };
+    for (id, fixed) in [
+        ("CVE-2023-5678", "3.0.13-1~deb12u1"),
+        ("CVE-2024-0727", "3.0.13-1~deb12u1"),
+    ] {
+        assert_eq!(finding(id)["package"], "libssl3");
+        assert_eq!(finding(id)["sourcePackage"], "openssl");
+        assert_eq!(finding(id)["fixed"], fixed);
+        assert_eq!(finding(id)["severity"], "UNKNOWN");
+        let aliases = finding(id)["aliases"].as_array().unwrap().clone();
+        assert!(
+            aliases.contains(&Value::from(format!("DEBIAN-{id}"))),
+            "{aliases:?}"
+        );
+    }
+    assert!(
+        findings.iter().all(|f| f["severity"] == "UNKNOWN"),
+        "{report:#}"
+    );
 
     let flagged = drydock(&["scan", "--db", db, archive, "--exit-code", "5"]);
     assert_eq!(flagged.status.code(), Some(5));
