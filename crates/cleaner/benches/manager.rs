@@ -110,7 +110,12 @@ fn node_json(i: usize) -> Value {
         ("kubernetes.io/hostname", name.clone()),
         (
             "kubernetes.io/os",
-            if i.is_multiple_of(50) { "windows" } else { "linux" }.into(),
+            if i.is_multiple_of(50) {
+                "windows"
+            } else {
+                "linux"
+            }
+            .into(),
         ),
         ("kubernetes.io/role", "agent".into()),
         ("node-role.kubernetes.io/agent", String::new()),

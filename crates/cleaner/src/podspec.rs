@@ -366,6 +366,8 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
             volumes: Some(volumes),
             restart_policy: Some("Never".to_owned()),
             service_account_name: Some(names::WORKER_SERVICE_ACCOUNT.to_owned()),
+            // The workers never call the API server: no token in the pod (least privilege).
+            automount_service_account_token: Some(false),
             priority_class_name: (!config.manager.priority_class_name.is_empty())
                 .then(|| config.manager.priority_class_name.clone()),
             image_pull_secrets: (!pull_secrets.is_empty()).then(|| {
@@ -486,6 +488,7 @@ mod tests {
             spec.service_account_name.as_deref(),
             Some("eraser-imagejob-pods")
         );
+        assert_eq!(spec.automount_service_account_token, Some(false));
         assert_eq!(
             spec.tolerations.as_ref().unwrap()[0].operator.as_deref(),
             Some("Exists")

@@ -170,8 +170,8 @@ fn daemonset(namespace: &str, image: &RepoTag) -> DaemonSet {
             ),
             ..ResourceRequirements::default()
         }),
-        // nsenter into PID 1's mount namespace (the reboot command, the sentinel command)
-        // needs a privileged container, as kured's manifest has it.
+        // Entering PID 1's mount namespace (setns, for the reboot and sentinel commands) and
+        // signalling PID 1 need a privileged container, as kured's manifest has it.
         security_context: Some(SecurityContext {
             privileged: Some(true),
             read_only_root_filesystem: Some(true),
