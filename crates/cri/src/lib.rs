@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod exclude;
 pub mod inuse;
 pub mod reference;
+pub mod snapshots;
 
 /// The CRI protocol, generated at build time from the vendored `proto/api.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)] // generated code: not ours to document or lint
