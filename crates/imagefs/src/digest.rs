@@ -113,6 +113,22 @@ impl FromStr for Digest {
     }
 }
 
+/// The chain IDs of a layer stack given its diff IDs, lowest first: the first layer's chain ID
+/// is its diff ID, and each next one is the sha256 of the text `<chain ID below> <diff ID>`
+/// (the OCI image spec's ChainID). containerd names each committed snapshot of an unpacked
+/// image by its chain ID.
+pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
+    let mut chain: Vec<Digest> = Vec::with_capacity(diff_ids.len());
+    for diff_id in diff_ids {
+        let next = match chain.last() {
+            None => diff_id.clone(),
+            Some(below) => Digest::sha256_of(format!("{below} {diff_id}").as_bytes()),
+        };
+        chain.push(next);
+    }
+    chain
+}
+
 /// Lowercase hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -203,6 +219,25 @@ mod tests {
         ] {
             assert!(Digest::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn chain_ids_follow_the_oci_definition() {
+        use sha2::Digest as _;
+        let a = format!("sha256:{}", "a".repeat(64));
+        let b = format!("sha256:{}", "b".repeat(64));
+        let c = format!("sha256:{}", "c".repeat(64));
+        let ids: Vec<Digest> = [&a, &b, &c]
+            .iter()
+            .map(|d| Digest::parse(d).unwrap())
+            .collect();
+        let sha = |text: String| format!("sha256:{}", hex(&sha2::Sha256::digest(text.as_bytes())));
+        let second = sha(format!("{a} {b}"));
+        let third = sha(format!("{second} {c}"));
+        let chain: Vec<String> = chain_ids(&ids).iter().map(ToString::to_string).collect();
+        assert_eq!(chain, [a.clone(), second, third]);
+        assert_eq!(chain_ids(&ids[..1])[0].as_str(), a);
+        assert!(chain_ids(&[]).is_empty());
     }
 
     #[test]
