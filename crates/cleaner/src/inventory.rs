@@ -8,15 +8,25 @@
 //! found in its content store by manifest digest (the repo digests the runtime reports) or, for
 //! images imported without a digest reference, by their config digest (the CRI image ID), which
 //! [`ContainerdImages`] maps back to a manifest by reading the store's small JSON blobs once.
+//!
+//! Layers are read from the content store's blobs first. When containerd discarded them after
+//! unpacking (`discard_unpacked_layers`), the image is read from its unpacked snapshot
+//! directories instead: the config's diff IDs give the chain IDs that name the committed
+//! snapshots, a read-only view of the top one (containerd's snapshots API, [`SnapshotSource`])
+//! lists the layer directories, and the view is removed afterwards. An image readable neither
+//! way is [`Verdict::Unscannable`] and kept.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use drydock_cri::Endpoint;
+use drydock_cri::snapshots::{K8S_NAMESPACE, OVERLAYFS, SnapshotsClient, layer_dirs};
 use drydock_imagefs::{
     BlobSource, ContentStore, Digest, Extractor, Image, ImageFiles, Interest, MAX_JSON_BLOB,
-    Platform,
+    Platform, SnapshotLayer, chain_ids,
 };
 use drydock_vuln::inventory::{apk, dpkg, rpm};
 use drydock_vuln::verdict::assess;
@@ -26,6 +36,11 @@ use serde::Serialize;
 
 /// containerd's content store directory under its root (`/var/lib/containerd`).
 pub const CONTENT_STORE_DIR: &str = "io.containerd.content.v1.content";
+/// The prefix of a snapshotter's directory under containerd's root (followed by its name, e.g.
+/// `io.containerd.snapshotter.v1.overlayfs`).
+pub const SNAPSHOTTER_DIR_PREFIX: &str = "io.containerd.snapshotter.v1.";
+/// The prefix of the temporary view keys the scanner creates (and removes) in containerd.
+const VIEW_KEY_PREFIX: &str = "drydock-scan";
 
 /// Release files read for OS detection; both `etc/` and `usr/lib/` forms, because Debian's
 /// `etc/os-release` is a symlink and symlinks resolve only between kept paths.
@@ -260,12 +275,12 @@ impl ImageScanner {
                 ) =>
             {
                 // containerd discards layer blobs after unpacking (`discard_unpacked_layers`);
-                // the image is intact and must not be deleted as "failed".
+                // the image is intact and must not be deleted as "failed". The caller may
+                // still read it from its unpacked snapshots.
                 let mut scan = ImageScan::failed(name, "");
                 scan.assessment.verdict = Verdict::Unscannable {
                     reason: format!(
-                        "{error} (layer blobs discarded after unpacking?); reading unpacked \
-                         snapshots is not supported yet, so the image is kept"
+                        "{error} (layer blobs discarded after unpacking?); the image is kept"
                     ),
                 };
                 return scan;
@@ -296,6 +311,34 @@ impl ImageScanner {
     }
 }
 
+impl ImageScanner {
+    /// Scans `image` from its unpacked layer directories (lowest first) at `now`.
+    ///
+    /// # Errors
+    /// The reason, when a directory cannot be read (gone, or no permission): the image is then
+    /// as unscannable as without snapshots. Other problems (limits, corrupt databases) are a
+    /// failed scan, as they are when read from blobs.
+    pub fn scan_snapshots(
+        &self,
+        image: &Image,
+        layers: &[SnapshotLayer],
+        now: Timestamp,
+    ) -> std::result::Result<ImageScan, String> {
+        let started = Instant::now();
+        let files = self.extractor.snapshot_image(&image.name, layers);
+        if let Err(error) = &files
+            && matches!(error.root_cause(), drydock_imagefs::Error::Io { .. })
+        {
+            return Err(error.to_string());
+        }
+        let read_ms = elapsed_ms(started);
+        let mut scan = self.assess_files(&image.name, files, now);
+        scan.image_id = Some(image.config.to_string());
+        scan.timings.read_ms += read_ms;
+        Ok(scan)
+    }
+}
+
 fn elapsed_ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
@@ -307,6 +350,22 @@ pub struct ContainerdImages {
     store: ContentStore,
     platform: Platform,
     by_config: OnceLock<HashMap<String, Digest>>,
+    snapshots: Option<SnapshotSource>,
+}
+
+/// Where the unpacked snapshots of images whose layer blobs are gone are found: containerd's
+/// snapshots API on its socket, and the snapshotter's directory as this process sees it.
+#[derive(Debug, Clone)]
+pub struct SnapshotSource {
+    /// containerd's socket (the CRI endpoint: containerd serves its own API there too).
+    pub endpoint: Endpoint,
+    /// The snapshotter the CRI plugin unpacks with.
+    pub snapshotter: String,
+    /// The containerd namespace the images are in.
+    pub namespace: String,
+    /// The snapshotter's directory here; the directories containerd names are re-rooted onto
+    /// it, so containerd's root may be mounted at another path.
+    pub dir: PathBuf,
 }
 
 // === impl ContainerdImages ===
@@ -321,7 +380,22 @@ impl ContainerdImages {
             dir,
             platform,
             by_config: OnceLock::new(),
+            snapshots: None,
         }
+    }
+
+    /// Reads images whose layer blobs are gone from their unpacked snapshots, found through
+    /// `source`.
+    #[must_use]
+    pub fn with_snapshots(mut self, source: SnapshotSource) -> Self {
+        self.snapshots = Some(source);
+        self
+    }
+
+    /// Where unpacked snapshots are looked for, if anywhere.
+    #[must_use]
+    pub fn snapshots(&self) -> Option<&SnapshotSource> {
+        self.snapshots.as_ref()
     }
 
     /// The content store, the blob source of resolved images.
@@ -361,6 +435,121 @@ impl ContainerdImages {
         self.by_config
             .get_or_init(|| manifests_by_config(&self.dir.join("blobs/sha256")))
     }
+}
+
+// === impl SnapshotSource ===
+
+impl SnapshotSource {
+    /// The CRI plugin's defaults: the overlayfs snapshotter in namespace `k8s.io`, whose
+    /// directory is under containerd's `root`.
+    #[must_use]
+    pub fn overlayfs(endpoint: Endpoint, root: &Path) -> Self {
+        Self {
+            endpoint,
+            snapshotter: OVERLAYFS.to_owned(),
+            namespace: K8S_NAMESPACE.to_owned(),
+            dir: root.join(format!("{SNAPSHOTTER_DIR_PREFIX}{OVERLAYFS}")),
+        }
+    }
+
+    /// Creates a read-only view of the committed snapshot `parent`, hands its layer
+    /// directories (lowest first, re-rooted onto [`SnapshotSource::dir`]) to `read`, and
+    /// removes the view whatever `read` returned. The gRPC calls run on a thread of their own
+    /// with a small runtime, so this may be called from synchronous code on any thread (also
+    /// one that is inside an async runtime); `read` runs on the calling thread.
+    ///
+    /// # Errors
+    /// Why the view could not be made or its mounts not understood.
+    pub fn with_view<T>(
+        &self,
+        parent: &Digest,
+        read: impl FnOnce(Vec<PathBuf>) -> T,
+    ) -> std::result::Result<T, String> {
+        let key = format!(
+            "{VIEW_KEY_PREFIX}-{}-{:016x}",
+            std::process::id(),
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+        );
+        let mounts =
+            self.call(async |client| client.view(&self.snapshotter, &key, parent.as_str()).await)?;
+        let result = layer_dirs(&mounts)
+            .and_then(|dirs| {
+                dirs.iter()
+                    .map(|dir| rebase(dir, &self.snapshotter, &self.dir))
+                    .collect::<std::result::Result<Vec<_>, _>>()
+            })
+            .map(read);
+        if let Err(error) = self.call(async |client| client.remove(&self.snapshotter, &key).await) {
+            tracing::warn!(key, error = %error, "could not remove the scanner's snapshot view");
+        }
+        result
+    }
+
+    /// Connects and makes one call, on a thread with its own runtime.
+    fn call<T: Send>(
+        &self,
+        call: impl AsyncFnOnce(&mut SnapshotsClient) -> drydock_cri::Result<T> + Send,
+    ) -> std::result::Result<T, String> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| {
+                            format!("cannot start a runtime for containerd's snapshots API: {e}")
+                        })?;
+                    runtime
+                        .block_on(async {
+                            let mut client =
+                                SnapshotsClient::connect(&self.endpoint, &self.namespace).await?;
+                            call(&mut client).await
+                        })
+                        .map_err(|e| e.to_string())
+                })
+                .join()
+                .unwrap_or_else(|_| Err("the snapshots API thread panicked".to_owned()))
+        })
+    }
+}
+
+/// `dir` as containerd named it, re-rooted onto `local` (the snapshotter's directory as this
+/// process sees it) when it lies under a `io.containerd.snapshotter.v1.<snapshotter>` directory.
+///
+/// # Errors
+/// When the part below that directory is not a plain relative path.
+fn rebase(dir: &Path, snapshotter: &str, local: &Path) -> std::result::Result<PathBuf, String> {
+    let marker = format!("{SNAPSHOTTER_DIR_PREFIX}{snapshotter}");
+    let mut components = dir.components();
+    while let Some(component) = components.next() {
+        if component.as_os_str() == marker.as_str() {
+            let rest = components.as_path();
+            if !rest.components().all(|c| matches!(c, Component::Normal(_))) {
+                return Err(format!("snapshot directory {} is not plain", dir.display()));
+            }
+            return Ok(local.join(rest));
+        }
+    }
+    Ok(dir.to_owned())
+}
+
+/// The snapshot layers to read for an image with chain IDs `chain` (lowest first) whose view
+/// lists `dirs`: keyed by chain ID when there is one directory per layer (so images sharing
+/// layers share the cache), else by directory (a snapshotter keeping whole copies).
+fn snapshot_layers(chain: &[Digest], dirs: Vec<PathBuf>) -> Vec<SnapshotLayer> {
+    let per_layer = chain.len() == dirs.len();
+    dirs.into_iter()
+        .enumerate()
+        .map(|(i, dir)| SnapshotLayer {
+            key: match chain.get(i) {
+                Some(id) if per_layer => id.to_string(),
+                _ => format!("snapshot {}", dir.display()),
+            },
+            dir,
+        })
+        .collect()
 }
 
 /// Reads the small blobs of a content store directory and maps each image manifest's config
@@ -432,6 +621,22 @@ impl<C: FnMut() -> Timestamp> ContainerdScanner<C> {
         match self.images.resolve(image) {
             Ok(resolved) => {
                 let mut scan = self.scanner.scan(self.images.store(), &resolved, now);
+                if let (Verdict::Unscannable { reason }, Some(source)) =
+                    (scan.verdict(), self.images.snapshots())
+                {
+                    scan = match scan_unpacked(&self.scanner, source, &resolved, now) {
+                        Ok(unpacked) => unpacked,
+                        Err(why) => {
+                            let mut kept = scan.clone();
+                            kept.assessment.verdict = Verdict::Unscannable {
+                                reason: format!(
+                                    "{reason}; its unpacked snapshots cannot be read either: {why}"
+                                ),
+                            };
+                            kept
+                        }
+                    };
+                }
                 scan.timings.read_ms = elapsed_ms(started) - scan.timings.match_ms;
                 scan.image = name;
                 scan
@@ -443,6 +648,29 @@ impl<C: FnMut() -> Timestamp> ContainerdScanner<C> {
             }
         }
     }
+}
+
+/// Scans `image` from its unpacked snapshots found through `source`.
+///
+/// # Errors
+/// Why the snapshots cannot be read (no diff IDs, no such snapshot, unreadable directories).
+fn scan_unpacked(
+    scanner: &ImageScanner,
+    source: &SnapshotSource,
+    image: &Image,
+    now: Timestamp,
+) -> std::result::Result<ImageScan, String> {
+    let diff_ids = image
+        .layers
+        .iter()
+        .map(|layer| layer.diff_id.clone())
+        .collect::<Option<Vec<_>>>()
+        .ok_or("the image config lists no diff IDs")?;
+    let chain = chain_ids(&diff_ids);
+    let top = chain.last().ok_or("the image has no layers")?;
+    source.with_view(top, |dirs| {
+        scanner.scan_snapshots(image, &snapshot_layers(&chain, dirs), now)
+    })?
 }
 
 impl<C: FnMut() -> Timestamp + Send + 'static> crate::scan::ScanImageBlocking
@@ -517,6 +745,57 @@ mod tests {
         };
         assert!(reason.contains(layer.as_str()), "{reason}");
         assert!(!scan.verdict().should_delete(&ScannerConfig::default()));
+
+        // With snapshots to look for, but no containerd answering: still unscannable, and the
+        // reason says the snapshots were tried.
+        let socket = root.path().join("no-containerd.sock");
+        let endpoint: Endpoint = socket.to_str().unwrap().parse().unwrap();
+        scanner.images = ContainerdImages::new(root.path(), Platform::linux_amd64())
+            .with_snapshots(SnapshotSource::overlayfs(endpoint, root.path()));
+        let scan = scanner.scan_image(&drydock_api::Image {
+            image_id: config.to_string(),
+            names: vec!["localhost/unpacked:1".to_owned()],
+            digests: vec![manifest.to_string()],
+        });
+        let Verdict::Unscannable { reason } = scan.verdict() else {
+            panic!("{:?}", scan.verdict());
+        };
+        assert!(
+            reason.contains("unpacked snapshots cannot be read"),
+            "{reason}"
+        );
+        assert!(reason.contains("no-containerd.sock"), "{reason}");
+    }
+
+    #[test]
+    fn snapshot_dirs_are_rerooted_onto_the_local_snapshotter_dir() {
+        let local = Path::new("/host/containerd/io.containerd.snapshotter.v1.overlayfs");
+        let named =
+            Path::new("/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/12/fs");
+        assert_eq!(
+            rebase(named, "overlayfs", local).unwrap(),
+            local.join("snapshots/12/fs")
+        );
+        let elsewhere = Path::new("/srv/other/12/fs");
+        assert_eq!(rebase(elsewhere, "overlayfs", local).unwrap(), elsewhere);
+        let sneaky = Path::new("/x/io.containerd.snapshotter.v1.overlayfs/../../etc");
+        assert!(rebase(sneaky, "overlayfs", local).is_err());
+    }
+
+    #[test]
+    fn snapshot_layers_are_keyed_by_chain_id_when_there_is_one_dir_per_layer() {
+        let chain = chain_ids(&[
+            Digest::sha256_of(b"layer one"),
+            Digest::sha256_of(b"layer two"),
+        ]);
+        let dirs = || vec![PathBuf::from("/s/1/fs"), PathBuf::from("/s/2/fs")];
+        let layers = snapshot_layers(&chain, dirs());
+        assert_eq!(layers[0].key, chain[0].to_string());
+        assert_eq!(layers[1].key, chain[1].to_string());
+        assert_eq!(layers[1].dir, PathBuf::from("/s/2/fs"));
+        // One whole copy (a bind mount of a two-layer image): keyed by its directory.
+        let whole = snapshot_layers(&chain, vec![PathBuf::from("/s/9/fs")]);
+        assert_eq!(whole[0].key, "snapshot /s/9/fs");
     }
 
     #[test]

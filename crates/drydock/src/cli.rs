@@ -173,6 +173,10 @@ pub(crate) struct ScannerArgs {
     /// Directory of the shared pipes.
     #[arg(long, env = "DRYDOCK_PIPE_DIR", default_value = paths::SHARED_DATA)]
     pub(crate) pipe_dir: PathBuf,
+    /// containerd's socket, asked for the unpacked snapshots of images whose layer blobs were
+    /// discarded (containerd serves its own API on the CRI socket).
+    #[arg(long, env = "CONTAINER_RUNTIME_ENDPOINT", default_value = drydock_cri::endpoint::DEFAULT_ENDPOINT)]
+    pub(crate) runtime_endpoint: String,
     #[command(flatten)]
     pub(crate) containerd: ContainerdArgs,
     /// Accepted for Eraser compatibility; profiling is not offered.

@@ -342,39 +342,111 @@ fn discard_layer_blobs(root: &Path) -> usize {
     removed
 }
 
+/// The top snapshots (those with a parent) in containerd's `k8s.io` namespace.
+fn top_snapshots(ctrd: &Containerd) -> Vec<String> {
+    let output = Command::new("ctr")
+        .arg("--address")
+        .arg(ctrd.socket())
+        .args(["--namespace", "k8s.io", "snapshots", "ls"])
+        .output()
+        .unwrap();
+    succeeded(&output, "ctr snapshots ls");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.len() == 3).then(|| fields[0].to_owned())
+        })
+        .collect()
+}
+
+/// A scan entry without its timings, which differ from run to run.
+fn without_timings(scan: &Value) -> Value {
+    let mut scan = scan.clone();
+    scan.as_object_mut().unwrap().remove("timings");
+    scan
+}
+
 #[tokio::test]
-async fn an_image_whose_layer_blobs_were_discarded_is_unscannable_and_kept() {
+async fn an_image_whose_layer_blobs_were_discarded_is_scanned_from_its_snapshots() {
+    const GONE: &str = "localhost/demo/snapshot-gone:1";
     let dir = tempfile::tempdir().unwrap();
     let db = build_index(dir.path());
     let ctrd = Containerd::start();
     ctrd.add_image(VULNERABLE, &[]);
-    let root = ctrd.root();
-    assert!(discard_layer_blobs(&root) > 0);
+    let tops = top_snapshots(&ctrd);
+    ctrd.add_image(GONE, &[]);
+    let gone_top: Vec<String> = top_snapshots(&ctrd)
+        .into_iter()
+        .filter(|key| !tops.contains(key))
+        .collect();
+    assert_eq!(gone_top.len(), 1, "{gone_top:?}");
     let endpoint = ctrd.endpoint().to_string();
-    let root = root.to_str().unwrap();
-
-    let output = drydock(&[
-        "scan",
-        "--db",
-        db.to_str().unwrap(),
-        "--runtime-endpoint",
-        &endpoint,
-        "--containerd-root",
-        root,
-        VULNERABLE,
-        "--format",
-        "json",
-    ]);
-    succeeded(&output, "scan");
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let image = &report["images"][0];
-    assert_eq!(image["verdict"], "unscannable", "{report:#}");
-    assert!(
-        image["reason"].as_str().unwrap().contains("not found"),
-        "{report:#}"
+    let root = ctrd.root();
+    let root_arg = root.to_str().unwrap();
+    let scan = |images: &[&str]| {
+        let output = drydock(
+            &[
+                &[
+                    "scan",
+                    "--db",
+                    db.to_str().unwrap(),
+                    "--runtime-endpoint",
+                    &endpoint,
+                    "--containerd-root",
+                    root_arg,
+                    "--format",
+                    "json",
+                ][..],
+                images,
+            ]
+            .concat(),
+        );
+        succeeded(&output, "scan");
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let from_blobs = scan(&[VULNERABLE]);
+    assert_eq!(
+        from_blobs["images"][0]["verdict"], "nonCompliant",
+        "{from_blobs:#}"
     );
 
-    // deleteFailedImages is on by default; an unscannable image is kept anyway.
+    assert!(discard_layer_blobs(&root) > 0);
+    // The second image loses its unpacked snapshot too: nothing is left to read it from.
+    let removed = Command::new("ctr")
+        .arg("--address")
+        .arg(ctrd.socket())
+        .args(["--namespace", "k8s.io", "snapshots", "rm", &gone_top[0]])
+        .output()
+        .unwrap();
+    succeeded(&removed, "ctr snapshots rm");
+
+    let report = scan(&[VULNERABLE, GONE]);
+    assert_eq!(
+        without_timings(&report["images"][0]),
+        without_timings(&from_blobs["images"][0]),
+        "the snapshots give the same findings as the blobs did: {report:#}"
+    );
+    let gone = &report["images"][1];
+    assert_eq!(gone["verdict"], "unscannable", "{report:#}");
+    let reason = gone["reason"].as_str().unwrap();
+    assert!(reason.contains("not found"), "{reason}");
+    assert!(reason.contains("unpacked snapshots"), "{reason}");
+    let listing = Command::new("ctr")
+        .arg("--address")
+        .arg(ctrd.socket())
+        .args(["--namespace", "k8s.io", "snapshots", "ls"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        !listing.contains("drydock-scan"),
+        "views left behind: {listing}"
+    );
+
+    // deleteFailedImages is on by default: the vulnerable image goes, the unscannable stays.
     let output = drydock(&[
         "clean",
         "--runtime-endpoint",
@@ -382,11 +454,12 @@ async fn an_image_whose_layer_blobs_were_discarded_is_unscannable_and_kept() {
         "--vulndb",
         db.to_str().unwrap(),
         "--containerd-root",
-        root,
+        root_arg,
         "-o",
         "json",
     ]);
     succeeded(&output, "clean --vulndb");
     let remaining = tags(&ctrd).await;
-    assert!(remaining.contains(&VULNERABLE.to_owned()), "{remaining:?}");
+    assert!(!remaining.contains(&VULNERABLE.to_owned()), "{remaining:?}");
+    assert!(remaining.contains(&GONE.to_owned()), "{remaining:?}");
 }

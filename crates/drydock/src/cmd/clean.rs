@@ -13,7 +13,7 @@ use drydock_cri::{CriClient, Endpoint, ExclusionSet};
 use drydock_vuln::Index;
 
 use crate::cli::{CleanArgs, Output};
-use crate::cmd::scan::{platform, scanner_config};
+use crate::cmd::scan::{platform, scanner_config, snapshot_source};
 
 /// Exit code when some removals failed (the run itself worked).
 const EXIT_SOME_FAILED: u8 = 2;
@@ -47,7 +47,12 @@ pub(crate) async fn run(args: CleanArgs) -> anyhow::Result<ExitCode> {
                 images: ContainerdImages::new(
                     &args.containerd.containerd_root,
                     platform(&args.containerd)?,
-                ),
+                )
+                .with_snapshots(snapshot_source(
+                    endpoint.clone(),
+                    &args.containerd,
+                    &config,
+                )),
                 scanner: ImageScanner::new(Index::open(db)?, config.clone()),
                 clock: jiff::Timestamp::now,
             };

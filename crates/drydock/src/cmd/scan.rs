@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use drydock_cleaner::inventory::{ContainerdImages, ContainerdScanner, ImageScan, ImageScanner};
+use drydock_cleaner::inventory::{
+    ContainerdImages, ContainerdScanner, ImageScan, ImageScanner, SnapshotSource,
+};
 use drydock_cleaner::scan::{Deadlines, OnBlockingThreads};
 use drydock_cri::inuse::ImageIndex;
 use drydock_cri::{CriClient, Endpoint, ImageRuntime};
@@ -69,6 +71,21 @@ pub(crate) fn parse_scanner_config(text: &str, source: &str) -> anyhow::Result<S
     Ok(parsed.config)
 }
 
+/// Where images whose layer blobs containerd discarded are read from: its snapshots API at
+/// `endpoint` and the overlayfs snapshotter's directory (`snapshotRoot`, else under
+/// `--containerd-root`).
+pub(crate) fn snapshot_source(
+    endpoint: Endpoint,
+    args: &ContainerdArgs,
+    config: &ScannerConfig,
+) -> SnapshotSource {
+    let mut source = SnapshotSource::overlayfs(endpoint, &args.containerd_root);
+    if let Some(dir) = &config.snapshot_root {
+        source.dir = dir.into();
+    }
+    source
+}
+
 /// The platform to scan: the flag, else this machine's.
 pub(crate) fn platform(args: &ContainerdArgs) -> anyhow::Result<Platform> {
     match &args.platform {
@@ -110,8 +127,8 @@ pub(crate) async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             containerd_names.push(image.clone());
         }
     }
+    let endpoint: Endpoint = args.runtime_endpoint.parse()?;
     if args.all_images || !containerd_names.is_empty() {
-        let endpoint: Endpoint = args.runtime_endpoint.parse()?;
         let mut client = CriClient::connect(&endpoint).await?;
         let records = client.list_images().await?;
         let found = ImageIndex::new(&records);
@@ -127,7 +144,9 @@ pub(crate) async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let timeouts = config.timeout;
     let scanner = OnBlockingThreads::new(ContainerdScanner {
-        images: ContainerdImages::new(&args.containerd.containerd_root, platform.clone()),
+        // Layer blobs first; when containerd discarded them, the unpacked snapshots.
+        images: ContainerdImages::new(&args.containerd.containerd_root, platform.clone())
+            .with_snapshots(snapshot_source(endpoint, &args.containerd, &config)),
         scanner: ImageScanner::new(index, config),
         clock: Timestamp::now,
     });

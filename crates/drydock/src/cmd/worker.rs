@@ -14,7 +14,7 @@ use drydock_cleaner::vulndist::{self, Outcome};
 use drydock_vuln::Index;
 
 use crate::cli::{CollectorArgs, RemoverArgs, ScannerArgs, StageArgs};
-use crate::cmd::scan::{parse_scanner_config, platform};
+use crate::cmd::scan::{parse_scanner_config, platform, snapshot_source};
 
 fn context(stage: &StageArgs) -> StageContext {
     StageContext {
@@ -62,11 +62,7 @@ pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
         &scanner_text,
         &format!("{source}: components.scanner.config"),
     )?;
-    if config.snapshot_root.is_some() {
-        warn!(
-            "snapshotRoot is not read yet: images whose layer blobs were discarded are reported unscannable and kept"
-        );
-    }
+    let snapshots = snapshot_source(args.runtime_endpoint.parse()?, &args.containerd, &config);
     let db = match &args.vulndb_url {
         // Before any pipe is touched: without an index the stage fails, the remover never
         // gets a list, and nothing is removed (whatever deleteFailedImages says).
@@ -80,7 +76,8 @@ pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
         images: ContainerdImages::new(
             &args.containerd.containerd_root,
             platform(&args.containerd)?,
-        ),
+        )
+        .with_snapshots(snapshots),
         scanner: ImageScanner::new(index, config),
         clock: jiff::Timestamp::now,
     };
