@@ -186,8 +186,8 @@ pub struct ScanSummary {
     pub non_compliant: usize,
     /// Images that could not be scanned (including those left when the total timeout fired).
     pub failed: usize,
-    /// Images whose layers could not be read where the scanner looks (discarded blobs); never
-    /// handed on.
+    /// Images whose layers could not be read where the scanner looks (blobs discarded and no
+    /// unpacked snapshot to read instead); never handed on.
     pub unscannable: usize,
     /// Images handed to the remover.
     pub handed_on: Vec<drydock_api::Image>,
