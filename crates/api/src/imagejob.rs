@@ -39,10 +39,18 @@ pub struct ImageJobStatus {
     pub skipped: i64,
     /// Running, Completed or Failed; empty while new.
     #[serde(default)]
+    #[schemars(transform = without_default)]
     pub phase: JobPhase,
     /// When the job (and everything it owns) will be deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_after: Option<Time>,
+}
+
+/// Drops the `default` schemars derives from `#[serde(default)]`: API servers up to 1.20 read
+/// an empty-string default as `null` and reject the whole CRD ("in body must be of type
+/// string"). Readers default a missing phase themselves (`#[serde(default)]`).
+fn without_default(schema: &mut schemars::Schema) {
+    schema.remove("default");
 }
 
 /// Declares one served version of the ImageJob CRD; both versions share one schema.
