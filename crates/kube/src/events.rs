@@ -9,7 +9,7 @@
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::Api;
 use kube::api::PostParams;
 
@@ -60,7 +60,9 @@ impl NodeEvent {
             reporting_instance: Some(format!("{}-{}", self.component, self.node)),
             first_timestamp: Some(Time(now)),
             last_timestamp: Some(Time(now)),
-            event_time: Some(MicroTime(now)),
+            // No `eventTime`: API servers reject a new-style Event about a cluster-scoped object
+            // in `default` ("involvedObject.namespace does not match"); kubelet-style Events
+            // (first/last timestamps only) are accepted by every version.
             action: Some(self.reason.clone()),
             count: Some(1),
             ..Event::default()

@@ -17,7 +17,7 @@ use drydock_api::imagejob::ImageJob;
 use drydock_api::names;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, ObjectReference, PodTemplate};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Resource, ResourceExt};
 use tokio::sync::watch;
@@ -213,7 +213,9 @@ pub fn event_object(
         reporting_instance: Some(EVENT_COMPONENT.to_owned()),
         first_timestamp: Some(Time(now)),
         last_timestamp: Some(Time(now)),
-        event_time: Some(MicroTime(now)),
+        // No `eventTime`: API servers reject a new-style Event about a cluster-scoped object
+        // in `default` ("involvedObject.namespace does not match"); kubelet-style Events
+        // (first/last timestamps only) are accepted by every version.
         action: Some(reason.to_owned()),
         count: Some(1),
         ..Event::default()
