@@ -9,10 +9,11 @@
 //!   fold the job's own pods (by the `drydock.dev/imagejob` label) and the nodes
 //!   ([`crate::fold`]); when every node has an outcome, record the run ([`job_finished`]:
 //!   metrics, an Event, history) and write `Completed` or `Failed` with `deleteAfter`.
-//! - `Completed`/`Failed`: delete the worker pods once [`WORKER_POD_RETENTION`] has passed
+//! - `Completed`/`Failed`: delete the worker pods (one DeleteCollection by the job's label)
+//!   once [`WORKER_POD_RETENTION`] has passed or at `deleteAfter`, whichever comes first
 //!   (Eraser kept them until `deleteAfter`, which is 24 h for a failed job by default; the
-//!   history keeps what they reported), and delete the ImageJob at `deleteAfter`; its
-//!   PodTemplate and ConfigMap follow by owner garbage collection.
+//!   history keeps what they reported), then delete the ImageJob; its PodTemplate and
+//!   ConfigMap follow by owner garbage collection.
 //!
 //! Nodes and pods come from reflector stores, stripped to what planning and folding read
 //! ([`strip_node`], [`strip_pod`]), so 5,000 of each fit the manager's memory budget.
@@ -30,7 +31,7 @@ use k8s_openapi::api::core::v1::{
     Pod, PodSpec, PodStatus, PodTemplate, PodTemplateSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
@@ -63,8 +64,9 @@ pub const PROGRESS_INTERVAL: SignedDuration = SignedDuration::from_secs(30);
 /// `deleteAfter` when that is earlier), keeping the promise that they are gone within 10
 /// minutes of finishing, in both modes, whatever `delayOnFailure` says.
 pub const WORKER_POD_RETENTION: SignedDuration = SignedDuration::from_mins(5);
-/// Pod deletions per pass when a finished job's pods are collected.
-pub const POD_DELETIONS_PER_PASS: usize = 100;
+/// After the worker pods were asked to go, the next pass comes this much later: time enough
+/// for the pod watch to show them terminating, so the deletion is not repeated.
+pub const POD_DELETION_REQUEUE: Duration = Duration::from_secs(2);
 /// A job whose PodTemplate is gone fails and is deleted after this delay (Eraser's).
 pub const TEMPLATE_GONE_DELAY: SignedDuration = SignedDuration::from_secs(1);
 /// Retry delay after a failed reconcile.
@@ -685,7 +687,11 @@ pub enum Cleanup {
 }
 
 /// Decides a finished job's cleanup. `finished` is when it finished (`deleteAfter` minus its
-/// delay); `has_pods` whether worker pods remain.
+/// delay); `has_pods` whether worker pods remain that are not already terminating.
+///
+/// The pods go before the job, by the manager itself: the job's deletion would have the
+/// garbage collector remove them too, but the promise that they are gone must not depend on a
+/// controller the manager does not run.
 #[must_use]
 pub fn cleanup(
     delete_after: Timestamp,
@@ -693,14 +699,19 @@ pub fn cleanup(
     has_pods: bool,
     now: Timestamp,
 ) -> Cleanup {
+    let pods_due = finished + WORKER_POD_RETENTION;
+    if has_pods && (now >= pods_due || now >= delete_after) {
+        return Cleanup::DeletePods(if now >= delete_after {
+            POD_DELETION_REQUEUE
+        } else {
+            to_std(delete_after.duration_since(now))
+        });
+    }
     if now >= delete_after {
         return Cleanup::DeleteJob;
     }
     let until_delete = to_std(delete_after.duration_since(now));
-    let pods_due = finished + WORKER_POD_RETENTION;
-    if has_pods && now >= pods_due {
-        Cleanup::DeletePods(until_delete)
-    } else if has_pods {
+    if has_pods {
         Cleanup::Wait(until_delete.min(to_std(pods_due.duration_since(now))))
     } else {
         Cleanup::Wait(until_delete)
@@ -728,7 +739,12 @@ async fn finished(shared: &Shared, job: &ImageJob, phase: JobPhase) -> Result<Ac
         write_status(ctx, &name, &status).await?;
         return Ok(Action::requeue(to_std(delay.min(WORKER_POD_RETENTION))));
     };
-    let pods = shared.job_pods(&name);
+    // Terminating pods are on their way out (their kubelet confirms): asking again is useless.
+    let pods: Vec<_> = shared
+        .job_pods(&name)
+        .into_iter()
+        .filter(|pod| pod.metadata.deletion_timestamp.is_none())
+        .collect();
     match cleanup(delete_after, delete_after - delay, !pods.is_empty(), now) {
         Cleanup::DeleteJob => {
             tracing::info!(imagejob = %name, "Deleting imagejob");
@@ -742,22 +758,13 @@ async fn finished(shared: &Shared, job: &ImageJob, phase: JobPhase) -> Result<Ac
         }
         Cleanup::DeletePods(next) => {
             tracing::info!(imagejob = %name, pods = pods.len(), "deleting the worker pods of a finished job");
+            // One call for all of them, however many nodes the job covered.
             let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-            for pod in pods.iter().take(POD_DELETIONS_PER_PASS) {
-                let pod_name = pod.name_any();
-                match api.delete(&pod_name, &DeleteParams::background()).await {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(status)) if status.is_not_found() => {}
-                    Err(error) => {
-                        return Err(kube_error(format!("delete worker pod {pod_name}"))(error));
-                    }
-                }
-            }
-            Ok(Action::requeue(if pods.len() > POD_DELETIONS_PER_PASS {
-                CREATION_REQUEUE
-            } else {
-                next
-            }))
+            let selector = ListParams::default().labels(&format!("{JOB_NAME_LABEL}={name}"));
+            api.delete_collection(&DeleteParams::background(), &selector)
+                .await
+                .map_err(kube_error(format!("delete the worker pods of {name}")))?;
+            Ok(Action::requeue(next))
         }
         Cleanup::Wait(next) => {
             tracing::debug!(imagejob = %name, deleteAfter = %delete_after, "Delaying imagejob delete");

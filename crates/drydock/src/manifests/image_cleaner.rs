@@ -431,7 +431,15 @@ fn manager_role(namespace: &str) -> Role {
             rule(
                 "",
                 &["pods"],
-                &["get", "list", "watch", "create", "delete", "patch"],
+                &[
+                    "get",
+                    "list",
+                    "watch",
+                    "create",
+                    "delete",
+                    "deletecollection",
+                    "patch",
+                ],
             ),
             // `patch`: the PodTemplate is created first and handed to its ImageJob afterwards
             // (an owner reference added by a patch), so a crash in between leaves nothing
@@ -439,7 +447,15 @@ fn manager_role(namespace: &str) -> Role {
             rule(
                 "",
                 &["podtemplates"],
-                &["get", "list", "watch", "create", "delete", "patch"],
+                &[
+                    "get",
+                    "list",
+                    "watch",
+                    "create",
+                    "delete",
+                    "deletecollection",
+                    "patch",
+                ],
             ),
             rule(
                 "",

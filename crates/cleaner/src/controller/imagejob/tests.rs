@@ -267,6 +267,25 @@ fn record_run(event_type: &str, reason: &str) -> Vec<Exchange> {
     ]
 }
 
+/// The one call that deletes every worker pod of the job.
+fn delete_pods() -> Exchange {
+    Exchange::new(
+        Method::DELETE,
+        format!("/api/v1/namespaces/{NS}/pods?&labelSelector=drydock.dev%2Fimagejob%3D{JOB}"),
+        json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []}),
+    )
+    .with_body(json!({"propagationPolicy": "Background"}))
+}
+
+/// The cache sees the pods of `nodes` terminating (their deletion asked for).
+fn terminating(f: &mut Fixture, nodes: &[&str], now: Timestamp) {
+    for n in nodes {
+        let mut p = pod(n, "Succeeded", t0(), &[]);
+        p.metadata.deletion_timestamp = Some(Time(now));
+        f.pod_writer.apply_watcher_event(&watcher::Event::Apply(p));
+    }
+}
+
 fn requeue(action: &Action, after: Duration) {
     assert_eq!(*action, Action::requeue(after));
 }
@@ -417,6 +436,7 @@ async fn an_oom_killed_container_with_its_peers_blocked_does_not_keep_the_job_ru
     calls.push(patch_status(json!({
         "phase": "Completed", "succeeded": 1, "failed": 1, "deleteAfter": "2026-03-01T03:01:00Z"
     })));
+    calls.push(delete_pods());
     calls.push(
         Exchange::new(
             Method::DELETE,
@@ -426,11 +446,11 @@ async fn an_oom_killed_container_with_its_peers_blocked_does_not_keep_the_job_ru
         .with_body(json!({"propagationPolicy": "Background"})),
     );
     let (client, verifier) = mock::client(calls);
-    let f = fixture(client, config, nodes, pods, at(60));
+    let mut f = fixture(client, config, nodes, pods, at(60));
     let action = reconcile(job(running(2, 0)), f.shared.clone())
         .await
         .unwrap();
-    // delayOnSuccess is 0s by default: the job is deleted on the very next pass.
+    // delayOnSuccess is 0s by default: the pods, then the job, go on the next passes.
     requeue(&action, Duration::ZERO);
     // A pass before the cache shows the new phase finishes nothing twice (no call).
     let action = reconcile(job(running(2, 0)), f.shared.clone())
@@ -445,6 +465,12 @@ async fn an_oom_killed_container_with_its_peers_blocked_does_not_keep_the_job_ru
         skipped: 0,
         delete_after: Some(Time(at(60))),
     }));
+    let action = reconcile(completed.clone(), f.shared.clone())
+        .await
+        .unwrap();
+    requeue(&action, POD_DELETION_REQUEUE);
+    // The job goes once its pods are terminating, not before (no garbage collector needed).
+    terminating(&mut f, &["a", "b"], at(61));
     let action = reconcile(completed, f.shared.clone()).await.unwrap();
     assert_eq!(action, Action::await_change());
     verifier.finish().await;
@@ -510,11 +536,7 @@ async fn a_finished_job_waits_for_delete_after_then_is_deleted() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_job_kept_for_a_day_loses_its_worker_pods_after_the_retention() {
     let pods = vec![pod("a", "Failed", t0(), &[("remover", 1, None)])];
-    let (client, verifier) = mock::client(vec![Exchange::new(
-        Method::DELETE,
-        format!("/api/v1/namespaces/{NS}/pods/eraser-a-x1?"),
-        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "eraser-a-x1"}}),
-    )]);
+    let (client, verifier) = mock::client(vec![delete_pods()]);
     let failed = job(Some(ImageJobStatus {
         phase: JobPhase::Failed,
         desired: 1,
@@ -560,10 +582,10 @@ async fn a_new_job_without_its_podtemplate_fails_with_an_event() {
 }
 
 /// API requests of one whole job on 50 nodes: one template read, one status write, one create
-/// per eligible node, the finish (history read + write, Event, status) and the delete. Nothing
-/// per pod beyond its creation; no polling.
+/// per eligible node, the finish (history read + write, Event, status), one DeleteCollection
+/// for the pods and the job's delete. Nothing per pod beyond its creation; no polling.
 #[tokio::test(start_paused = true)]
-async fn a_whole_job_on_50_nodes_costs_one_create_per_node_plus_seven_calls() {
+async fn a_whole_job_on_50_nodes_costs_one_create_per_node_plus_eight_calls() {
     let names: Vec<String> = (0..50).map(|i| format!("n{i:02}")).collect();
     let nodes: Vec<Node> = names.iter().map(|n| node(n, &[], true)).collect();
     let mut calls = vec![
@@ -573,6 +595,7 @@ async fn a_whole_job_on_50_nodes_costs_one_create_per_node_plus_seven_calls() {
     calls.extend(names.iter().map(|n| create_pod(n)));
     calls.extend(record_run("Normal", "Completed"));
     calls.push(patch_status(json!({"phase": "Completed", "succeeded": 50})));
+    calls.push(delete_pods());
     calls.push(Exchange::new(
         Method::DELETE,
         format!("/apis/eraser.sh/v1/imagejobs/{JOB}?"),
@@ -598,9 +621,14 @@ async fn a_whole_job_on_50_nodes_costs_one_create_per_node_plus_seven_calls() {
         delete_after: Some(Time(at(60))),
         ..ImageJobStatus::default()
     }));
+    reconcile(completed.clone(), f.shared.clone())
+        .await
+        .unwrap();
+    let all: Vec<&str> = names.iter().map(String::as_str).collect();
+    terminating(&mut f, &all, at(61));
     reconcile(completed, f.shared.clone()).await.unwrap();
     verifier.finish().await;
-    assert_eq!(total, 50 + 7);
+    assert_eq!(total, 50 + 8);
     println!("API requests for one job on 50 nodes: {total}");
 }
 
