@@ -208,6 +208,24 @@ pub struct Scheduler {
     pub blocked: Option<String>,
 }
 
+/// Whether the cache's copy of the state may replace the one the schedule holds: not when it
+/// is older than the schedule's own last write (the watch delivers that write a moment later;
+/// deciding on the older copy would start a second run). Resource versions are etcd revisions
+/// on every API server; one that is not a number is taken as it comes.
+#[must_use]
+pub fn cache_is_current(held: Option<&ConfigMap>, cached: Option<&ConfigMap>) -> bool {
+    let version = |cm: Option<&ConfigMap>| {
+        cm.and_then(|cm| cm.metadata.resource_version.as_deref())
+            .and_then(|rv| rv.parse::<u64>().ok())
+    };
+    match (version(held), version(cached)) {
+        (Some(held), Some(cached)) => cached >= held,
+        // The schedule created the state and the cache has not seen it yet.
+        (Some(_), None) => cached.is_some(),
+        _ => true,
+    }
+}
+
 fn state_reference(ctx: &Context) -> ObjectReference {
     ObjectReference {
         api_version: Some("v1".to_owned()),
@@ -231,6 +249,8 @@ fn job_reference(name: &str) -> ObjectReference {
 enum Written {
     Done(Box<ConfigMap>),
     Conflict,
+    /// The state ConfigMap was deleted since it was read: the next write creates it.
+    Gone,
 }
 
 /// Writes `state` into the state ConfigMap: a create when absent, else a merge patch carrying
@@ -282,6 +302,7 @@ async fn persist(
     match result {
         Ok(configmap) => Ok(Written::Done(Box::new(configmap))),
         Err(error) if classify(&error) == ApiFailure::Conflict => Ok(Written::Conflict),
+        Err(error) if classify(&error) == ApiFailure::NotFound => Ok(Written::Gone),
         Err(error) => Err(Error::Kube {
             action: "write the schedule state".to_owned(),
             source: Box::new(error),
@@ -290,9 +311,12 @@ async fn persist(
 }
 
 impl Scheduler {
-    /// Replaces the remembered state ConfigMap with the cache's copy.
+    /// Replaces the remembered state ConfigMap with the cache's copy, unless that copy is older
+    /// than what the schedule itself last wrote ([`cache_is_current`]).
     pub fn observe(&mut self, state: Option<ConfigMap>) {
-        self.state = state;
+        if cache_is_current(self.state.as_ref(), state.as_ref()) {
+            self.state = state;
+        }
     }
 
     async fn write(&mut self, ctx: &Context, state: &ScheduleState) -> Result<bool> {
@@ -302,6 +326,10 @@ impl Scheduler {
                 Ok(true)
             }
             Written::Conflict => Ok(false),
+            Written::Gone => {
+                self.state = None;
+                Ok(false)
+            }
         }
     }
 
@@ -1096,6 +1124,70 @@ mod tests {
         .await;
         // The newer request (03:00) is for after this run: nothing more until the job is seen.
         assert_eq!(wake, Some(at(MISSING_GRACE)));
+    }
+
+    /// Found against a real API server: the watch delivers the schedule's own first write (the
+    /// state without the run) after the run's start was written; deciding on that older copy
+    /// started a second run. The older copy must not replace the newer one the schedule holds.
+    #[tokio::test(start_paused = true)]
+    async fn a_cache_behind_the_schedules_own_write_starts_no_second_run() {
+        let clock_state = ScheduleState {
+            enabled_at: Some(t0()),
+            ..ScheduleState::default()
+        };
+        let started = ScheduleState {
+            last_started: Some(t0()),
+            last_job: Some("imagejob-a1".into()),
+            ..clock_state.clone()
+        };
+        let mut calls = vec![Exchange::new(
+            Method::POST,
+            format!("/api/v1/namespaces/{NS}/configmaps?&fieldManager=drydock"),
+            state_json(&clock_state, None, "1"),
+        )];
+        calls.extend(exclusions_ok());
+        calls.extend(automatic_job_creation("imagejob-a1"));
+        calls.push(Exchange::new(
+            Method::PATCH,
+            state_path(),
+            state_json(&started, None, "2"),
+        ));
+        calls.push(job_event("JobStarted", "imagejob-a1"));
+        let (client, verifier) = mock::client(calls);
+        let ctx = context(client, config(true, true));
+        let mut scheduler = Scheduler::default();
+        scheduler.observe(None);
+        let wake = scheduler.tick(&ctx, &[]).await.unwrap();
+        verifier.finish().await;
+        assert_eq!(wake, Some(at(MISSING_GRACE)));
+        // The watch catches up with the first write only; the job is not in its cache yet. Any
+        // call now (a second job) finds the mock closed and fails the tick.
+        scheduler.observe(Some(state_cm(&clock_state, None, "1")));
+        let wake = scheduler.tick(&ctx, &[]).await.unwrap();
+        assert_eq!(wake, Some(at(MISSING_GRACE)));
+        scheduler.observe(Some(state_cm(&started, None, "2")));
+        assert_eq!(read_state(scheduler.state.as_ref()).unwrap().0, started);
+    }
+
+    #[test]
+    fn only_a_cache_copy_at_least_as_new_replaces_the_held_state() {
+        let cm = |rv: &str| state_cm(&ScheduleState::default(), None, rv);
+        assert!(cache_is_current(None, None));
+        assert!(cache_is_current(None, Some(&cm("3"))));
+        assert!(
+            cache_is_current(Some(&cm("9")), Some(&cm("10"))),
+            "numeric, not textual"
+        );
+        assert!(cache_is_current(Some(&cm("10")), Some(&cm("10"))));
+        assert!(!cache_is_current(Some(&cm("10")), Some(&cm("9"))));
+        assert!(
+            !cache_is_current(Some(&cm("1")), None),
+            "created, not yet seen"
+        );
+        assert!(
+            cache_is_current(Some(&cm("x")), Some(&cm("y"))),
+            "opaque: taken"
+        );
     }
 
     #[tokio::test(start_paused = true)]
