@@ -14,10 +14,13 @@
 //!   ownership annotation ([`CORDON_MARKER_ANNOTATION`]); the PreferNoSchedule taint is a
 //!   merge patch of the whole taint list guarded by the resourceVersion it was computed from.
 //! - **Pods** are listed by `spec.nodeName` in every namespace and evicted through the Eviction
-//!   API (policy/v1): 429 means a PodDisruptionBudget refuses, 404 that the pod is gone.
+//!   API (policy/v1): 429 means a PodDisruptionBudget refuses, 404 that the pod is gone. An API
+//!   server older than 1.22 knows only policy/v1beta1 Evictions and says so with a 400: the
+//!   eviction is sent again in that version, and every later one too (as `kubectl drain` does).
 //! - **Events** are core/v1 Events on the Node ([`drydock_kube::events`]).
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use drydock_kube::events::NodeEvent;
@@ -58,6 +61,8 @@ pub struct KubeCluster {
     clock: TokioClock,
     /// The DaemonSet as last read or written.
     last_daemonset: Arc<Mutex<Option<DynamicObject>>>,
+    /// The API server refused a policy/v1 Eviction as an unknown kind: send policy/v1beta1.
+    legacy_eviction: Arc<AtomicBool>,
 }
 
 impl KubeCluster {
@@ -72,6 +77,7 @@ impl KubeCluster {
             annotation: lock.annotation.clone(),
             clock,
             last_daemonset: Arc::new(Mutex::new(None)),
+            legacy_eviction: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -288,10 +294,33 @@ impl Cluster for KubeCluster {
         grace_period_seconds: Option<u32>,
     ) -> ClusterResult<Eviction> {
         let pods: Api<core::Pod> = Api::namespaced(self.client.clone(), namespace);
-        let body = eviction_body(namespace, name, grace_period_seconds);
-        let sent = pods
-            .create_subresource::<Value, Value>("eviction", name, &PostParams::default(), &body)
-            .await;
+        let send = |version: &'static str| {
+            let body = eviction_body(version, namespace, name, grace_period_seconds);
+            let pods = pods.clone();
+            async move {
+                pods.create_subresource::<Value, Value>(
+                    "eviction",
+                    name,
+                    &PostParams::default(),
+                    &body,
+                )
+                .await
+            }
+        };
+        let mut sent = if self.legacy_eviction.load(Ordering::Relaxed) {
+            send(EVICTION_V1BETA1).await
+        } else {
+            send(EVICTION_V1).await
+        };
+        if let Err(e) = &sent
+            && eviction_version_unknown(e)
+        {
+            tracing::info!(
+                "the API server predates policy/v1 Evictions; evicting with policy/v1beta1"
+            );
+            self.legacy_eviction.store(true, Ordering::Relaxed);
+            sent = send(EVICTION_V1BETA1).await;
+        }
         match sent {
             Ok(_) => Ok(Eviction::Evicted),
             Err(e) => match classify(&e) {
@@ -329,12 +358,32 @@ impl KubeCluster {
     }
 }
 
-/// The policy/v1 Eviction for a pod. Written here rather than with `Api::evict`, because
+/// The Eviction version of Kubernetes 1.22 and later.
+pub const EVICTION_V1: &str = "policy/v1";
+/// The Eviction version API servers before 1.22 accept (served until 1.25).
+pub const EVICTION_V1BETA1: &str = "policy/v1beta1";
+/// HTTP 400, with which an API server refuses an Eviction version it does not know.
+const BAD_REQUEST: u16 = 400;
+
+/// Whether the API server refused the Eviction for its version (a server before 1.22: "no kind
+/// \"Eviction\" is registered for version \"policy/v1\"").
+#[must_use]
+pub fn eviction_version_unknown(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status)
+        if status.code == BAD_REQUEST && status.message.contains(EVICTION_V1))
+}
+
+/// The Eviction (in `api_version`) for a pod. Written here rather than with `Api::evict`, because
 /// kube 5.0.0 sends the delete options as `delete_options` (not `deleteOptions`), so the API
 /// server would ignore `--drain-grace-period`.
-pub fn eviction_body(namespace: &str, name: &str, grace_period_seconds: Option<u32>) -> Value {
+pub fn eviction_body(
+    api_version: &str,
+    namespace: &str,
+    name: &str,
+    grace_period_seconds: Option<u32>,
+) -> Value {
     let mut eviction = json!({
-        "apiVersion": "policy/v1",
+        "apiVersion": api_version,
         "kind": "Eviction",
         "metadata": { "name": name, "namespace": namespace },
     });

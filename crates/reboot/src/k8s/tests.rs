@@ -301,6 +301,36 @@ async fn evictions_use_the_eviction_api_and_a_pdb_refusal_is_blocked() {
     verifier.finish().await;
 }
 
+/// An API server before 1.22 refuses policy/v1 Evictions with a 400: the eviction is sent
+/// again as policy/v1beta1, and later ones go straight to policy/v1beta1.
+#[tokio::test(start_paused = true)]
+async fn an_api_server_without_policy_v1_evictions_gets_v1beta1_ones() {
+    let path = "/api/v1/namespaces/b/pods/web/eviction?";
+    let v1beta1 = |name: &str| {
+        Exchange::new(
+            Method::POST,
+            format!("/api/v1/namespaces/b/pods/{name}/eviction?"),
+            status_ok(),
+        )
+        .with_body(json!({ "apiVersion": "policy/v1beta1", "kind": "Eviction",
+            "metadata": { "name": name, "namespace": "b" } }))
+    };
+    let (cluster, verifier) = adapter(vec![
+        Exchange::new(Method::POST, path, json!({}))
+            .with_body(json!({ "apiVersion": "policy/v1" }))
+            .failing(
+                400,
+                "BadRequest",
+                "Eviction in version \"v1\" cannot be handled as a Eviction: no kind \"Eviction\" is registered for version \"policy/v1\" in scheme \"k8s.io/kubernetes/pkg/api/legacyscheme/scheme.go:30\"",
+            ),
+        v1beta1("web"),
+        v1beta1("db"),
+    ]);
+    assert_eq!(cluster.evict("b", "web", None).await, Ok(Eviction::Evicted));
+    assert_eq!(cluster.evict("b", "db", None).await, Ok(Eviction::Evicted));
+    verifier.finish().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn events_are_created_on_the_node() {
     let (cluster, verifier) = adapter(vec![
