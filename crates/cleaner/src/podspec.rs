@@ -35,6 +35,14 @@ const IMAGELIST_VOLUME: &str = "imagelist";
 const VULNDB_CACHE_VOLUME: &str = "drydock-vulndb";
 /// The containerd namespace Kubernetes uses.
 const CONTAINERD_K8S_NAMESPACE: &str = "k8s.io";
+/// Volume holding containerd's root (Drydock's scanner reads blobs and snapshots there).
+const CONTAINERD_ROOT_VOLUME: &str = "containerd-root";
+/// containerd's default root: its content store and overlayfs snapshots live below it.
+const CONTAINERD_DEFAULT_ROOT: &str = "/var/lib/containerd";
+/// k3s's embedded containerd keeps its root here, next to its socket under `/run/k3s`.
+const K3S_CONTAINERD_ROOT: &str = "/var/lib/rancher/k3s/agent/containerd";
+/// A socket path under this directory belongs to k3s's embedded containerd.
+const K3S_RUN_DIR: &str = "/run/k3s/";
 
 /// What kind of job the pods serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,6 +206,17 @@ pub fn runtime_socket_path(config: &Config) -> String {
         .to_owned()
 }
 
+/// containerd's root directory on the node, inferred from the runtime socket: k3s keeps its
+/// embedded containerd under `/var/lib/rancher`, every other install under `/var/lib/containerd`.
+#[must_use]
+pub fn containerd_root(config: &Config) -> &'static str {
+    if runtime_socket_path(config).starts_with(K3S_RUN_DIR) {
+        K3S_CONTAINERD_ROOT
+    } else {
+        CONTAINERD_DEFAULT_ROOT
+    }
+}
+
 /// The pod template of a job (stored in the PodTemplate named after the job).
 #[must_use]
 pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTemplateSpec {
@@ -335,6 +354,24 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
                         vulndist::manager_url(&format!("$({})", env::POD_NAMESPACE))
                     ));
                     args.push(format!("--vulndb-cache={}", vulndist::DEFAULT_CACHE_DIR));
+                    // It reads image blobs from containerd's content store and, when those were
+                    // discarded, the unpacked snapshots containerd's socket hands out as host
+                    // paths: the root is mounted read-only at the same path, unless configured.
+                    let root = containerd_root(config);
+                    let configured = mounts.iter().any(|m| m.mount_path == root);
+                    if !configured {
+                        volumes.push(Volume {
+                            name: CONTAINERD_ROOT_VOLUME.to_owned(),
+                            host_path: Some(HostPathVolumeSource {
+                                path: root.to_owned(),
+                                type_: Some("Directory".to_owned()),
+                            }),
+                            ..Volume::default()
+                        });
+                        mounts.push(mount(CONTAINERD_ROOT_VOLUME, root, true));
+                    }
+                    args.push(format!("--containerd-root={root}"));
+                    args.push(format!("--runtime-endpoint=unix://{}", paths::CRI_SOCKET));
                 }
                 list.push(container(
                     containers::SCANNER,
@@ -654,6 +691,16 @@ mod tests {
             Some(true),
             "configured hostPaths stay read-only"
         );
+        assert_eq!(
+            mounts
+                .iter()
+                .filter(|m| m.mount_path == "/var/lib/containerd")
+                .count(),
+            1,
+            "a configured containerd root is not mounted twice"
+        );
+        assert!(args.contains(&"--containerd-root=/var/lib/containerd".to_owned()));
+        assert!(args.contains(&"--runtime-endpoint=unix:///run/cri/cri.sock".to_owned()));
         for other in spec.containers.iter().filter(|c| c.name != "scanner") {
             assert!(
                 !other
@@ -666,6 +713,86 @@ mod tests {
                 other.name
             );
         }
+    }
+
+    #[test]
+    fn drydocks_scanner_mounts_the_containerd_root_of_the_runtime_read_only() {
+        for (address, root) in [
+            (
+                "unix:///run/containerd/containerd.sock",
+                "/var/lib/containerd",
+            ),
+            (
+                "unix:///run/k3s/containerd/containerd.sock",
+                "/var/lib/rancher/k3s/agent/containerd",
+            ),
+        ] {
+            let mut config = Config::default();
+            config.components.scanner.enabled = true;
+            config.manager.runtime.address = address.to_owned();
+            let t = template(&config, &Mode::Collector, &inputs());
+            let spec = t.spec.as_ref().unwrap();
+            let volume = spec
+                .volumes
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|v| v.name == CONTAINERD_ROOT_VOLUME)
+                .unwrap();
+            assert_eq!(volume.host_path.as_ref().unwrap().path, root, "{address}");
+            let scanner = spec
+                .containers
+                .iter()
+                .find(|c| c.name == "scanner")
+                .unwrap();
+            let mount = scanner
+                .volume_mounts
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|m| m.name == CONTAINERD_ROOT_VOLUME)
+                .unwrap();
+            assert_eq!(
+                (mount.mount_path.as_str(), mount.read_only),
+                (root, Some(true))
+            );
+            let args = scanner.args.as_ref().unwrap();
+            assert!(
+                args.contains(&format!("--containerd-root={root}")),
+                "{args:?}"
+            );
+            assert!(
+                args.contains(&"--runtime-endpoint=unix:///run/cri/cri.sock".to_owned()),
+                "{args:?}"
+            );
+            for other in spec.containers.iter().filter(|c| c.name != "scanner") {
+                assert!(
+                    !other
+                        .volume_mounts
+                        .as_ref()
+                        .unwrap()
+                        .iter()
+                        .any(|m| m.name == CONTAINERD_ROOT_VOLUME),
+                    "only the scanner reads containerd's root: {}",
+                    other.name
+                );
+            }
+        }
+        let mut custom = Config::default();
+        custom.components.scanner.enabled = true;
+        custom.components.scanner.image.repo = "ghcr.io/example/custom-scanner".into();
+        let t = template(&custom, &Mode::Collector, &inputs());
+        assert!(
+            !t.spec
+                .as_ref()
+                .unwrap()
+                .volumes
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|v| v.name == CONTAINERD_ROOT_VOLUME),
+            "a third-party scanner gets Eraser's volumes only"
+        );
     }
 
     #[test]
