@@ -1091,7 +1091,7 @@ async fn pull_secrets_reach_manual_and_automatic_pods_and_the_two_modes_do_not_i
             .then_some(()))
     })
     .await
-    .unwrap();
+    .unwrap_or_else(|e| panic!("{e}\nmanager log:\n{}", c.manager_log()));
     c.apply(IMAGELIST_YAML).await;
     c.wait_result(1).await;
     let automatic = c.kubelet.jobs("collector");
