@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests and the demo need, if any is missing. Retries while
-# another apt holds the lock. Needs root (CI and the dev machines run as root).
+# Installs the Debian packages the tests and the demo need, if any is missing, plus any package
+# named as an argument. Retries while another apt holds the lock. Needs root (CI and the dev
+# machines run as root).
 set -euo pipefail
-PACKAGES=(containerd runc busybox-static python3-apt rpm python3-rpm python3-aiosmtpd)
+PACKAGES=(containerd runc busybox-static python3-apt rpm python3-rpm python3-aiosmtpd "$@")
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,9 +1,10 @@
 //! Helpers for Drydock's end-to-end tests against a real API server.
 //!
 //! The tests run where a cluster is reachable: set `DRYDOCK_E2E_KUBECONFIG` to a kubeconfig
-//! and run `cargo test -p drydock-e2e -- --ignored` (`scripts/test.sh` does so when the
-//! variable is set). A bare control plane (API server and etcd, no kubelet, no controllers) is
-//! enough: the tests create fake Node objects, play the kubelet for the pods bound to them
+//! and run `cargo test -p drydock-e2e -- --ignored`. `scripts/test.sh` does so, against a
+//! private control plane it starts itself (`scripts/lib/control-plane.sh`) unless the variable
+//! names another cluster. A bare control plane (API server and etcd, no kubelet, no
+//! controllers) is enough: the tests create fake Node objects, play the kubelet for the pods bound to them
 //! ([`Kubelet`]) and run `drydock` processes on this machine, one per fake Node.
 //!
 //! The `drydock` binary is `DRYDOCK_E2E_BIN` when set, otherwise `drydock` next to the test
@@ -124,6 +125,42 @@ pub fn kubeconfig() -> Result<PathBuf> {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .ok_or(Error::NoKubeconfig)
+}
+
+/// The `kubectl` the tests run the spec's commands with (`kubectl` on `PATH`).
+pub const KUBECTL_BIN: &str = "kubectl";
+
+/// Runs `kubectl` against the cluster of `DRYDOCK_E2E_KUBECONFIG`, as a user types it, with
+/// `stdin` as its input and `env` added to its environment; returns its standard output.
+///
+/// # Errors
+///
+/// No kubeconfig, no `kubectl` on `PATH`, or `kubectl` failed (its stderr is in the error).
+pub async fn kubectl(args: &[&str], stdin: &str, env: &[(&str, &Path)]) -> Result<String> {
+    use tokio::io::AsyncWriteExt;
+    let what = format!("kubectl {}", args.join(" "));
+    let mut command = tokio::process::Command::new(KUBECTL_BIN);
+    command
+        .env("KUBECONFIG", kubeconfig()?)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = io(command.spawn(), format!("{what} (is kubectl installed?)"))?;
+    if let Some(mut input) = child.stdin.take() {
+        io(input.write_all(stdin.as_bytes()).await, &what)?;
+    }
+    let output = io(child.wait_with_output().await, &what)?;
+    if !output.status.success() {
+        return Err(Error::Io {
+            what: format!("{what}: {}", String::from_utf8_lossy(&output.stderr).trim()),
+            source: std::io::Error::other(output.status.to_string()),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// A client for the cluster named by `DRYDOCK_E2E_KUBECONFIG`.

@@ -32,7 +32,7 @@ use drydock_api::imagejob::ImageJob;
 use drydock_api::imagelist::ImageList;
 use drydock_api::names::{self, state};
 use drydock_e2e::{
-    FakeNode, POLL, Process, TestNamespace, client, force_delete_pod, kubeconfig, wait_for,
+    FakeNode, POLL, Process, TestNamespace, client, force_delete_pod, kubeconfig, kubectl, wait_for,
 };
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod, PodTemplate};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -492,22 +492,45 @@ impl Cleaner {
         self.manager.as_ref().map(Process::log).unwrap_or_default()
     }
 
-    /// `kubectl apply` of an ImageList.
+    /// `cat <<EOF | kubectl apply -f -` of an ImageList, as the spec writes it; returns the
+    /// list as stored.
     async fn apply(&self, yaml: &str) -> ImageList {
         let list: ImageList = serde_saphyr::from_str(yaml).unwrap();
+        kubectl(&["apply", "-f", "-"], yaml, &[]).await.unwrap();
         Api::<ImageList>::all(self.client.clone())
-            .patch(
-                &list.name_any(),
-                &PatchParams::apply(KUBECTL).force(),
-                &Patch::Apply(&list),
-            )
+            .get(&list.name_any())
             .await
             .unwrap()
     }
 
+    /// `kubectl edit imagelist imagelist` with an editor that adds `image` under the one the
+    /// spec's list holds.
+    async fn edit_add_image(&self, image: &str) {
+        let editor = self.dir.path().join("editor.sh");
+        std::fs::write(
+            &editor,
+            format!(
+                "#!/bin/sh\nsed -i '/docker.io\\/library\\/alpine:3.7.3/{{p;s#docker.io/library/alpine:3.7.3#{image}#}}' \"$1\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        kubectl(
+            &["edit", "imagelist", names::IMAGELIST_NAME],
+            "",
+            &[("KUBE_EDITOR", editor.as_path())],
+        )
+        .await
+        .unwrap();
+    }
+
+    /// `kubectl delete ImageList <name>` (it returns once the list is gone).
     async fn delete_list(&self, name: &str) {
         let api = Api::<ImageList>::all(self.client.clone());
-        let _ = api.delete(name, &DeleteParams::default()).await;
+        kubectl(&["delete", "ImageList", name], "", &[])
+            .await
+            .unwrap();
         wait_for(&format!("ImageList {name} deleted"), RUN_TIMEOUT, || {
             let api = api.clone();
             async move {
@@ -633,22 +656,35 @@ impl Cleaner {
             .unwrap_or_default()
     }
 
-    /// Creates a labelled exclusion ConfigMap, as the spec's two kubectl commands do.
+    /// The spec's two commands: `kubectl create configmap <name> --from-file=<key>` of a file
+    /// holding `text`, then `kubectl label configmap <name> eraser.sh/exclude.list=true`, in the
+    /// manager's namespace.
     async fn exclusion_list(&self, name: &str, key: &str, text: &str) {
-        let configmap: ConfigMap = serde_json::from_value(json!({
-            "metadata": {"name": name, "namespace": self.namespace(),
-                         "labels": {names::EXCLUDE_LIST_LABEL: "true"}},
-            "data": {key: text},
-        }))
-        .unwrap();
-        Api::<ConfigMap>::namespaced(self.client.clone(), &self.namespace())
-            .patch(
+        let file = self.dir.path().join(key);
+        std::fs::write(&file, text).unwrap();
+        let namespace = self.namespace();
+        let from_file = format!("--from-file={}", file.display());
+        kubectl(
+            &[
+                "create",
+                "configmap",
                 name,
-                &PatchParams::apply(KUBECTL).force(),
-                &Patch::Apply(&configmap),
-            )
-            .await
-            .unwrap();
+                &from_file,
+                &format!("--namespace={namespace}"),
+            ],
+            "",
+            &[],
+        )
+        .await
+        .unwrap();
+        let label = format!("{}=true", names::EXCLUDE_LIST_LABEL);
+        kubectl(
+            &["label", "configmap", name, &label, "-n", &namespace],
+            "",
+            &[],
+        )
+        .await
+        .unwrap();
     }
 
     /// Removes everything: the manager first (so it creates nothing more), the ImageLists, the
@@ -837,11 +873,7 @@ async fn the_spec_imagelist_flow_works_verbatim() {
     assert_eq!(c.events("default", &uid, "JobStarted").await.len(), 1);
 
     // kubectl edit that adds an image runs again.
-    let edited = IMAGELIST_YAML.replace(
-        "    - docker.io/library/alpine:3.7.3\n",
-        "    - docker.io/library/alpine:3.7.3\n    - docker.io/library/nginx:latest\n",
-    );
-    c.apply(&edited).await;
+    c.edit_add_image("docker.io/library/nginx:latest").await;
     let list = c.wait_result(2).await;
     assert_eq!(list.status.unwrap().success, 2);
     assert_eq!(c.kubelet.jobs("manual").len(), 2);
