@@ -11,7 +11,7 @@
 //!    nodes. Budget: planning under 50 ms at 5,000 nodes.
 //!
 //! The API requests of a job are counted by the tower-test scenario
-//! `a_whole_job_on_50_nodes_costs_one_create_per_node_plus_seven_calls`.
+//! `a_whole_job_on_50_nodes_costs_one_create_per_node_plus_eight_calls`.
 //!
 //! Run: `cargo bench -p drydock-cleaner --bench manager`
 

@@ -17,7 +17,7 @@
 use std::process::{Command, Output};
 
 use drydock_api::names::{self, state};
-use drydock_e2e::{TestNamespace, client, drydock_bin, kubeconfig};
+use drydock_e2e::{TestNamespace, client, drydock_bin, kubeconfig, kubectl};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
@@ -100,6 +100,20 @@ async fn enable_keeps_an_edited_config_run_asks_for_a_run_and_disable_keeps_the_
     }
     let text = config_text(&client, &ns).await;
     assert!(text.contains("repeatInterval: 48h"), "{text}");
+    // The spec's version check: `kubectl describe configmap -n <ns> eraser-manager-config |
+    // grep tag -C 3` shows the component image tags.
+    let described = kubectl(
+        &["describe", "configmap", "-n", &ns, names::MANAGER_CONFIGMAP],
+        "",
+        &[],
+    )
+    .await
+    .unwrap();
+    let tags = described.lines().filter(|l| l.contains("tag:")).count();
+    assert!(
+        tags >= 3,
+        "collector, scanner and remover tags: {described}"
+    );
 
     // Someone edits the configuration; a plain re-enable keeps it byte for byte.
     let edited = text.replace(
