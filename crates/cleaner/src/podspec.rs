@@ -355,8 +355,9 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
                     ));
                     args.push(format!("--vulndb-cache={}", vulndist::DEFAULT_CACHE_DIR));
                     // It reads image blobs from containerd's content store and, when those were
-                    // discarded, the unpacked snapshots containerd's socket hands out as host
-                    // paths: the root is mounted read-only at the same path, unless configured.
+                    // discarded, the unpacked snapshots containerd's socket (mounted at the
+                    // stages' default endpoint) hands out as host paths: the root is mounted
+                    // read-only at the same path, unless configured.
                     let root = containerd_root(config);
                     let configured = mounts.iter().any(|m| m.mount_path == root);
                     if !configured {
@@ -371,7 +372,6 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
                         mounts.push(mount(CONTAINERD_ROOT_VOLUME, root, true));
                     }
                     args.push(format!("--containerd-root={root}"));
-                    args.push(format!("--runtime-endpoint=unix://{}", paths::CRI_SOCKET));
                 }
                 list.push(container(
                     containers::SCANNER,
@@ -469,6 +469,22 @@ mod tests {
             exclusion_configmaps: vec!["excluded".into()],
             extra_pull_secrets: vec![],
             log_level: "info".into(),
+        }
+    }
+
+    /// No container but the scanner mounts `volume`.
+    fn only_the_scanner_mounts(spec: &PodSpec, volume: &str) {
+        for other in spec.containers.iter().filter(|c| c.name != "scanner") {
+            assert!(
+                !other
+                    .volume_mounts
+                    .as_ref()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m.name == volume),
+                "{} mounts {volume}",
+                other.name
+            );
         }
     }
 
@@ -700,19 +716,7 @@ mod tests {
             "a configured containerd root is not mounted twice"
         );
         assert!(args.contains(&"--containerd-root=/var/lib/containerd".to_owned()));
-        assert!(args.contains(&"--runtime-endpoint=unix:///run/cri/cri.sock".to_owned()));
-        for other in spec.containers.iter().filter(|c| c.name != "scanner") {
-            assert!(
-                !other
-                    .volume_mounts
-                    .as_ref()
-                    .unwrap()
-                    .iter()
-                    .any(|m| m.name == VULNDB_CACHE_VOLUME),
-                "{}",
-                other.name
-            );
-        }
+        only_the_scanner_mounts(spec, VULNDB_CACHE_VOLUME);
     }
 
     #[test]
@@ -761,22 +765,7 @@ mod tests {
                 args.contains(&format!("--containerd-root={root}")),
                 "{args:?}"
             );
-            assert!(
-                args.contains(&"--runtime-endpoint=unix:///run/cri/cri.sock".to_owned()),
-                "{args:?}"
-            );
-            for other in spec.containers.iter().filter(|c| c.name != "scanner") {
-                assert!(
-                    !other
-                        .volume_mounts
-                        .as_ref()
-                        .unwrap()
-                        .iter()
-                        .any(|m| m.name == CONTAINERD_ROOT_VOLUME),
-                    "only the scanner reads containerd's root: {}",
-                    other.name
-                );
-            }
+            only_the_scanner_mounts(spec, CONTAINERD_ROOT_VOLUME);
         }
         let mut custom = Config::default();
         custom.components.scanner.enabled = true;

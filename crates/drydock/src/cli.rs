@@ -173,9 +173,9 @@ pub(crate) struct ScannerArgs {
     /// Directory of the shared pipes.
     #[arg(long, env = "DRYDOCK_PIPE_DIR", default_value = paths::SHARED_DATA)]
     pub(crate) pipe_dir: PathBuf,
-    /// containerd's socket, asked for the unpacked snapshots of images whose layer blobs were
-    /// discarded (containerd serves its own API on the CRI socket).
-    #[arg(long, env = "CONTAINER_RUNTIME_ENDPOINT", default_value = drydock_cri::endpoint::DEFAULT_ENDPOINT)]
+    /// containerd's socket as mounted in the worker pod, asked for the unpacked snapshots of
+    /// images whose layer blobs were discarded (containerd serves its own API on the CRI socket).
+    #[arg(long, env = "DRYDOCK_RUNTIME_ENDPOINT", default_value = WORKER_RUNTIME_ENDPOINT)]
     pub(crate) runtime_endpoint: String,
     #[command(flatten)]
     pub(crate) containerd: ContainerdArgs,
@@ -295,15 +295,15 @@ pub(crate) struct KeepArgs {
     pub(crate) protect: Vec<String>,
 }
 
+/// The runtime socket where the worker pod mounts it (`paths::CRI_SOCKET`), the default of
+/// every worker stage.
+const WORKER_RUNTIME_ENDPOINT: &str = "unix:///run/cri/cri.sock";
+
 /// Flags every worker stage shares.
 #[derive(Debug, Args)]
 pub(crate) struct StageArgs {
     /// The CRI runtime socket as mounted in the worker pod.
-    #[arg(
-        long,
-        env = "DRYDOCK_RUNTIME_ENDPOINT",
-        default_value = "unix:///run/cri/cri.sock"
-    )]
+    #[arg(long, env = "DRYDOCK_RUNTIME_ENDPOINT", default_value = WORKER_RUNTIME_ENDPOINT)]
     pub(crate) runtime_endpoint: String,
     /// Directory of the shared pipes.
     #[arg(long, env = "DRYDOCK_PIPE_DIR", default_value = paths::SHARED_DATA)]
@@ -379,4 +379,20 @@ pub(crate) enum ManifestKind {
     Reboot,
     /// Both of the above.
     All,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_worker_stage_defaults_to_the_socket_the_worker_pod_mounts() {
+        let pod_socket = format!("unix://{}", paths::CRI_SOCKET);
+        assert_eq!(WORKER_RUNTIME_ENDPOINT, pod_socket);
+        let cli = Cli::try_parse_from(["drydock", "scanner"]).unwrap();
+        let Command::Scanner(args) = cli.command else {
+            panic!("not the scanner stage");
+        };
+        assert_eq!(args.runtime_endpoint, pod_socket);
+    }
 }
