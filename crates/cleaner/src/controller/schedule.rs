@@ -699,6 +699,42 @@ mod tests {
         .with_body(json!({"reason": reason, "involvedObject": {"kind": "ImageJob", "name": name}}))
     }
 
+    /// The first look after automatic mode is enabled with `beginImmediately`: the state with
+    /// the clock started (written at resourceVersion 1), the state with the run started (2),
+    /// and the calls in between.
+    fn first_enable() -> (ScheduleState, ScheduleState, Vec<Exchange>) {
+        let clock = ScheduleState {
+            enabled_at: Some(t0()),
+            ..ScheduleState::default()
+        };
+        let started = ScheduleState {
+            last_started: Some(t0()),
+            last_job: Some("imagejob-a1".into()),
+            ..clock.clone()
+        };
+        let mut calls = vec![
+            Exchange::new(
+                Method::POST,
+                format!("/api/v1/namespaces/{NS}/configmaps?&fieldManager=drydock"),
+                state_json(&clock, None, "1"),
+            )
+            .with_body(json!({"metadata": {"name": st::STATE_CONFIGMAP},
+                              "data": {"schedule.json": serde_json::to_string(&clock).unwrap()}})),
+        ];
+        calls.extend(exclusions_ok());
+        calls.extend(automatic_job_creation("imagejob-a1"));
+        calls.push(
+            Exchange::new(Method::PATCH, state_path(), state_json(&started, None, "2")).with_body(
+                json!({
+                    "metadata": {"resourceVersion": "1"},
+                    "data": {"schedule.json": serde_json::to_string(&started).unwrap()}
+                }),
+            ),
+        );
+        calls.push(job_event("JobStarted", "imagejob-a1"));
+        (clock, started, calls)
+    }
+
     async fn tick(
         state: Option<ConfigMap>,
         jobs: &[Arc<ImageJob>],
@@ -756,35 +792,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn enabling_with_begin_immediately_starts_the_clock_and_one_run() {
-        let clock = ScheduleState {
-            enabled_at: Some(t0()),
-            ..ScheduleState::default()
-        };
-        let started = ScheduleState {
-            last_started: Some(t0()),
-            last_job: Some("imagejob-a1".into()),
-            ..clock.clone()
-        };
-        let mut calls = vec![
-            Exchange::new(
-                Method::POST,
-                format!("/api/v1/namespaces/{NS}/configmaps?&fieldManager=drydock"),
-                state_json(&clock, None, "1"),
-            )
-            .with_body(json!({"metadata": {"name": st::STATE_CONFIGMAP},
-                              "data": {"schedule.json": serde_json::to_string(&clock).unwrap()}})),
-        ];
-        calls.extend(exclusions_ok());
-        calls.extend(automatic_job_creation("imagejob-a1"));
-        calls.push(
-            Exchange::new(Method::PATCH, state_path(), state_json(&started, None, "2")).with_body(
-                json!({
-                    "metadata": {"resourceVersion": "1"},
-                    "data": {"schedule.json": serde_json::to_string(&started).unwrap()}
-                }),
-            ),
-        );
-        calls.push(job_event("JobStarted", "imagejob-a1"));
+        let (_, started, calls) = first_enable();
         let (wake, scheduler) = tick(None, &[], config(true, true), calls).await;
         assert_eq!(
             wake,
@@ -1131,39 +1139,18 @@ mod tests {
     /// started a second run. The older copy must not replace the newer one the schedule holds.
     #[tokio::test(start_paused = true)]
     async fn a_cache_behind_the_schedules_own_write_starts_no_second_run() {
-        let clock_state = ScheduleState {
-            enabled_at: Some(t0()),
-            ..ScheduleState::default()
-        };
-        let started = ScheduleState {
-            last_started: Some(t0()),
-            last_job: Some("imagejob-a1".into()),
-            ..clock_state.clone()
-        };
-        let mut calls = vec![Exchange::new(
-            Method::POST,
-            format!("/api/v1/namespaces/{NS}/configmaps?&fieldManager=drydock"),
-            state_json(&clock_state, None, "1"),
-        )];
-        calls.extend(exclusions_ok());
-        calls.extend(automatic_job_creation("imagejob-a1"));
-        calls.push(Exchange::new(
-            Method::PATCH,
-            state_path(),
-            state_json(&started, None, "2"),
-        ));
-        calls.push(job_event("JobStarted", "imagejob-a1"));
-        let (client, verifier) = mock::client(calls);
-        let ctx = context(client, config(true, true));
-        let mut scheduler = Scheduler::default();
-        scheduler.observe(None);
-        let wake = scheduler.tick(&ctx, &[]).await.unwrap();
-        verifier.finish().await;
+        let (clock_state, started, calls) = first_enable();
+        let (wake, mut scheduler) = tick(None, &[], config(true, true), calls).await;
         assert_eq!(wake, Some(at(MISSING_GRACE)));
         // The watch catches up with the first write only; the job is not in its cache yet. Any
-        // call now (a second job) finds the mock closed and fails the tick.
+        // call now (a second job) finds no expected call and fails the tick.
         scheduler.observe(Some(state_cm(&clock_state, None, "1")));
-        let wake = scheduler.tick(&ctx, &[]).await.unwrap();
+        let (client, verifier) = mock::client(vec![]);
+        let wake = scheduler
+            .tick(&context(client, config(true, true)), &[])
+            .await
+            .unwrap();
+        verifier.finish().await;
         assert_eq!(wake, Some(at(MISSING_GRACE)));
         scheduler.observe(Some(state_cm(&started, None, "2")));
         assert_eq!(read_state(scheduler.state.as_ref()).unwrap().0, started);

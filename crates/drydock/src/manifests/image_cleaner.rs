@@ -422,41 +422,30 @@ fn manager_cluster_role() -> ClusterRole {
     }
 }
 
+/// What the manager does with the worker pods and their PodTemplates: creates them per job,
+/// watches them, hands each PodTemplate to its job (`patch`), deletes a finished job's pods at
+/// once by label (`deletecollection`).
+const WORKER_OBJECT_VERBS: &[&str] = &[
+    "get",
+    "list",
+    "watch",
+    "create",
+    "delete",
+    "deletecollection",
+    "patch",
+];
+
 /// The manager's grants in its own namespace: worker pods, their PodTemplates, ConfigMaps
 /// (config, exclusion lists, image lists, state, history).
 fn manager_role(namespace: &str) -> Role {
     Role {
         metadata: meta(MANAGER_ROLE, namespace),
         rules: Some(vec![
-            rule(
-                "",
-                &["pods"],
-                &[
-                    "get",
-                    "list",
-                    "watch",
-                    "create",
-                    "delete",
-                    "deletecollection",
-                    "patch",
-                ],
-            ),
+            rule("", &["pods"], WORKER_OBJECT_VERBS),
             // `patch`: the PodTemplate is created first and handed to its ImageJob afterwards
             // (an owner reference added by a patch), so a crash in between leaves nothing
             // unowned for long.
-            rule(
-                "",
-                &["podtemplates"],
-                &[
-                    "get",
-                    "list",
-                    "watch",
-                    "create",
-                    "delete",
-                    "deletecollection",
-                    "patch",
-                ],
-            ),
+            rule("", &["podtemplates"], WORKER_OBJECT_VERBS),
             rule(
                 "",
                 &["configmaps"],
