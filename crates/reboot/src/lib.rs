@@ -19,6 +19,7 @@
 //! [`hostns`]) and [`metrics`] (kured's gauge and Drydock's, read off the
 //! port calls). Shared Kubernetes plumbing (client, admin server, Events) is `drydock-kube`.
 
+pub mod access;
 pub mod admin;
 pub mod alerts;
 pub mod cluster;
