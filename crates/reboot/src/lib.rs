@@ -103,6 +103,18 @@ pub enum Error {
         holders: Vec<String>,
     },
 
+    /// The HTTP client for the alert blocker and the notifications cannot be built.
+    #[error(
+        "cannot build the HTTP client for {urls}: {reason} (HTTPS needs the system's CA \
+         certificates in the image, or SSL_CERT_FILE / SSL_CERT_DIR pointing at some)"
+    )]
+    HttpClient {
+        /// The URLs that need it (`--flag scheme://host`).
+        urls: String,
+        /// Why it failed.
+        reason: String,
+    },
+
     /// An administrator command could not be carried out (the message says why).
     #[error("{0}")]
     Admin(String),
