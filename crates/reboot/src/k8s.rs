@@ -258,17 +258,18 @@ impl KubeCluster {
         self.poll_node_set(seen).await;
     }
 
-    /// Reads the Nodes last asked for by name every [`NODE_POLL`] until the ones that exist
-    /// differ from `seen`. Nothing asked for: nothing to read, never completes.
+    /// Looks at the Nodes every [`NODE_POLL`] until the set differs from `seen`: a list when
+    /// Nodes may be listed (but not watched), otherwise the Nodes last asked for, by name.
+    /// Nothing to list and nothing asked for: never completes.
     async fn poll_node_set(&self, seen: &ResourceVersion) {
         let wanted = self.wanted.lock().map(|w| w.clone()).unwrap_or_default();
-        if wanted.is_empty() {
+        if wanted.is_empty() && self.access.denied(Permission::ListNodes) {
             return std::future::pending().await;
         }
         loop {
             self.clock.sleep(NODE_POLL).await;
-            if let Ok(found) = self.nodes_named(&wanted).await
-                && node_set_version(found.iter().map(|n| n.name.as_str())) != *seen
+            if let Ok(nodes) = self.list_nodes(&wanted).await
+                && nodes.set_version != *seen
             {
                 return;
             }

@@ -318,3 +318,64 @@ async fn without_node_watch_a_deleted_holder_is_seen_by_reading_it_by_name() {
     assert_eq!(started.elapsed(), Duration::try_from(NODE_POLL).unwrap());
     verifier.finish().await;
 }
+
+/// Allowed to list Nodes but not to watch them: the refused watch is reported once and the
+/// Nodes are listed every [`NODE_POLL`] instead; a deleted Node ends the wait.
+#[tokio::test(start_paused = true)]
+async fn a_refused_node_watch_falls_back_to_listing_every_poll() {
+    let list = |version: &str, names: &[&str]| {
+        json!({
+            "apiVersion": "v1", "kind": "NodeList", "metadata": { "resourceVersion": version },
+            "items": names.iter().map(|n| node(n, "1", json!({}))).collect::<Vec<_>>(),
+        })
+    };
+    let (cluster, verifier) = adapter(vec![
+        Exchange::new(
+            Method::GET,
+            "/api/v1/nodes?&limit=500",
+            list("5", &["n1", "n2"]),
+        ),
+        forbidden(
+            Method::GET,
+            "/api/v1/nodes?&watch=true&timeoutSeconds=290&allowWatchBookmarks=true&resourceVersion=5",
+            "watch",
+            "nodes",
+        ),
+        Exchange::new(Method::GET, "/api/v1/nodes?", list("7", &["n1"])),
+    ]);
+    let started = tokio::time::Instant::now();
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        cluster.node_set_changed(&node_set_version(["n1", "n2"])),
+    )
+    .await
+    .expect("the deleted Node ends the wait");
+    assert_eq!(started.elapsed(), Duration::try_from(NODE_POLL).unwrap());
+    assert!(cluster.access().denied(Permission::WatchNodes));
+    assert!(!cluster.access().denied(Permission::ListNodes));
+    verifier.finish().await;
+}
+
+/// A review the API server refuses leaves the right unknown (assumed until a 403); a granted
+/// one keeps Drydock's own path (watches, Events).
+#[tokio::test(start_paused = true)]
+async fn the_start_up_probe_settles_what_it_can_and_leaves_the_rest_to_the_first_403() {
+    use crate::access::Known;
+    let (cluster, verifier) = adapter(vec![
+        review("list", "nodes", true),
+        review("watch", "nodes", true),
+        Exchange::new(Method::POST, SSAR, json!({})).failing(403, "Forbidden", "no reviews"),
+        review("watch", "daemonsets", false).with_body(json!({ "spec": { "resourceAttributes": {
+                "group": "apps", "namespace": "kube-system", "name": "kured" } } })),
+        review("create", "events", true)
+            .with_body(json!({ "spec": { "resourceAttributes": { "namespace": "default" } } })),
+    ]);
+    cluster.probe_access().await;
+    verifier.finish().await;
+    let access = cluster.access();
+    assert_eq!(access.known(Permission::ListNodes), Known::Granted);
+    assert_eq!(access.known(Permission::WatchNodes), Known::Granted);
+    assert_eq!(access.known(Permission::ListDaemonSet), Known::Unknown);
+    assert_eq!(access.known(Permission::WatchDaemonSet), Known::Denied);
+    assert_eq!(access.known(Permission::CreateEvents), Known::Granted);
+}
