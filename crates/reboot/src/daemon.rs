@@ -10,7 +10,8 @@
 //! - **Hand-over by watch.** A node waiting for the lock sleeps until the lock annotation (or
 //!   the set of Nodes: a deleted holder frees its slot) changes, or a holder's TTL runs out,
 //!   instead of until its next hourly tick. The released slot is taken within one watch
-//!   delivery and one conditional write.
+//!   delivery and one conditional write (within a few seconds of polling where the daemon
+//!   may not watch, as under kured's chart RBAC: [`crate::access`]).
 //! - **The sentinel is watched.** Besides the check every `--period`, a wait ends as soon as
 //!   the sentinel file appears or goes ([`Host::sentinel_changed`], inotify on a real node).
 //! - **Idle is free.** A node whose sentinel says no reboot is needed, and whose last look at

@@ -13,8 +13,7 @@
 //!   Without the rights to watch (kured's chart grants none), it reads the DaemonSet every
 //!   [`LOCK_POLL`] and the lock holders' Nodes every [`NODE_POLL`] instead ([`crate::access`]).
 //! - **Nodes** are listed when the daemon may; otherwise the ones it must know (the lock
-//!   holders) are read by name.
-//! - **Nodes**: cordon and uncordon are one merge patch that also sets or removes the
+//!   holders) are read by name. Cordon and uncordon are one merge patch that also sets or removes the
 //!   ownership annotation ([`CORDON_MARKER_ANNOTATION`]); the PreferNoSchedule taint is a
 //!   merge patch of the whole taint list guarded by the resourceVersion it was computed from.
 //! - **Pods** are listed by `spec.nodeName` in every namespace and evicted through the Eviction
@@ -38,7 +37,8 @@ use k8s_openapi::api::authorization::v1::{
 };
 use k8s_openapi::api::core::v1 as core;
 use kube::api::{
-    Api, ApiResource, DynamicObject, ListParams, PartialObjectMeta, Patch, PatchParams, PostParams,
+    Api, ApiResource, DynamicObject, GetParams, ListParams, PartialObjectMeta, Patch, PatchParams,
+    PostParams,
 };
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Map, Value, json};
@@ -233,13 +233,18 @@ impl KubeCluster {
         std::future::pending::<Watched>().await
     }
 
-    /// Reads the DaemonSet every [`LOCK_POLL`] until its version differs from `seen`.
+    /// Reads the DaemonSet every [`LOCK_POLL`] until its version differs from `seen`. The
+    /// reads are served from the API server's cache (`resourceVersion=0`), which is cheap for
+    /// many waiting nodes and at most a moment behind; the turn that follows reads it afresh.
     async fn poll_daemonset(&self, seen: &ResourceVersion) {
         loop {
             self.clock.sleep(LOCK_POLL).await;
-            match self.daemonsets.get(&self.ds_name).await {
+            match self
+                .daemonsets
+                .get_with(&self.ds_name, &GetParams::any())
+                .await
+            {
                 Ok(ds) if ds.metadata.resource_version.as_deref() != Some(seen.0.as_str()) => {
-                    self.remember(Some(ds));
                     return;
                 }
                 Ok(_) => {}

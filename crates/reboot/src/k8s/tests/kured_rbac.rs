@@ -65,6 +65,15 @@ fn get_ds(version: &str, lock: Option<&str>) -> Exchange {
     Exchange::new(Method::GET, DS, daemonset(version, lock))
 }
 
+/// A waiting node's poll of the DaemonSet, served from the API server's cache.
+fn poll_ds(version: &str, lock: Option<&str>) -> Exchange {
+    Exchange::new(
+        Method::GET,
+        format!("{DS}?&resourceVersion=0"),
+        daemonset(version, lock),
+    )
+}
+
 fn put_ds(read_at: &str, version: &str, lock: Option<&str>) -> Exchange {
     Exchange::new(Method::PUT, format!("{DS}?"), daemonset(version, lock))
         .with_body(json!({ "metadata": { "resourceVersion": read_at } }))
@@ -210,7 +219,7 @@ async fn with_kureds_rbac_a_node_reboots_verified_and_hands_the_lock_to_the_next
         // n2's wait: watching the DaemonSet is refused once, then it reads it every few
         // seconds; its first read sees the free lock.
         forbidden(Method::GET, WATCH_DS_LIST, "list", "daemonsets"),
-        get_ds("13", None),
+        poll_ds("13", None),
         // n2 takes the lock; its first Event is refused, once.
         get_node("n2", node_at("n2", "2", "boot-1", false)),
         get_ds("13", None),
@@ -293,12 +302,12 @@ async fn without_node_watch_a_deleted_holder_is_seen_by_reading_it_by_name() {
         get_ds("11", Some(N1_LOCK)),
         get_node("n1", node_at("n1", "1", "boot-1", false)),
         // Six DaemonSet reads, the sixth together with the holder's Node, which is gone.
-        get_ds("11", Some(N1_LOCK)),
-        get_ds("11", Some(N1_LOCK)),
-        get_ds("11", Some(N1_LOCK)),
-        get_ds("11", Some(N1_LOCK)),
-        get_ds("11", Some(N1_LOCK)),
-        get_ds("11", Some(N1_LOCK)),
+        poll_ds("11", Some(N1_LOCK)),
+        poll_ds("11", Some(N1_LOCK)),
+        poll_ds("11", Some(N1_LOCK)),
+        poll_ds("11", Some(N1_LOCK)),
+        poll_ds("11", Some(N1_LOCK)),
+        poll_ds("11", Some(N1_LOCK)),
         Exchange::new(Method::GET, "/api/v1/nodes/n1", json!({})).failing(
             404,
             "NotFound",
