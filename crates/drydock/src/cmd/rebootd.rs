@@ -33,6 +33,11 @@ const PROGRAM: &str = "kured";
 /// says: kured refreshes its gauge every minute.
 const METRICS_REFRESH: SignedDuration = SignedDuration::from_mins(1);
 
+/// How long the start-up permission reviews may take before the daemon goes on without them
+/// (each unanswered right is then learnt from its first 403): the loop must not wait on an API
+/// server that hangs.
+const ACCESS_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The version kured prints at start-up.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -159,7 +164,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let kube = KubeCluster::new(client, &config.lock, clock).with_access(access);
     // Once, at start: which rights beyond kured's chart this daemon has (each missing one is
     // reported now, and the daemon falls back to what kured's rights allow).
-    kube.probe_access().await;
+    if tokio::time::timeout(ACCESS_PROBE_TIMEOUT, kube.probe_access())
+        .await
+        .is_err()
+    {
+        info!("the API server did not answer the permission reviews; rights are learnt from 403s");
+    }
     let cluster = Metered::new(
         kube,
         metrics.clone(),
