@@ -864,13 +864,66 @@ fn policy(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     }
 }
 
+/// kured's chart RBAC (chart 6.1.0) exactly: the ClusterRole's rules and the release
+/// namespace's Role's.
+fn kureds_chart_rules() -> (Vec<PolicyRule>, Vec<PolicyRule>) {
+    let cluster = vec![
+        policy(&[""], &["nodes"], &["get", "patch"]),
+        policy(&[""], &["pods"], &["list", "delete", "get"]),
+        policy(&["extensions", "apps"], &["daemonsets"], &["get"]),
+        policy(&[""], &["pods/eviction"], &["create"]),
+    ];
+    let lock = vec![PolicyRule {
+        resource_names: Some(vec![DS_NAME.to_owned()]),
+        ..policy(
+            &["extensions", "apps"],
+            &["daemonsets"],
+            &["update", "patch"],
+        )
+    }];
+    (cluster, lock)
+}
+
+/// The rules of Drydock's own reboot manifests (`drydock manifests reboot`), as rendered for
+/// `namespace`: the ClusterRole's and the Role's.
+async fn drydocks_rules(
+    namespace: &str,
+) -> Result<(Vec<PolicyRule>, Vec<PolicyRule>), Box<dyn std::error::Error>> {
+    let out = tokio::process::Command::new(drydock_bin())
+        .args(["manifests", "reboot", "--namespace", namespace])
+        .output()
+        .await?;
+    ensure(out.status.success(), "drydock manifests reboot")?;
+    let text = String::from_utf8(out.stdout)?;
+    let (mut cluster, mut lock) = (Vec::new(), Vec::new());
+    for document in text.split("\n---\n") {
+        let object: serde_json::Value = serde_saphyr::from_str(document)?;
+        let rules = || serde_json::from_value::<Vec<PolicyRule>>(object["rules"].clone());
+        match object["kind"].as_str() {
+            Some("ClusterRole") => cluster = rules()?,
+            Some("Role") => lock = rules()?,
+            _ => {}
+        }
+    }
+    ensure(
+        !cluster.is_empty() && !lock.is_empty(),
+        "the manifests hold a ClusterRole and a Role",
+    )?;
+    Ok((cluster, lock))
+}
+
 impl Harness {
-    /// Creates kured's chart RBAC (chart 6.1.0) exactly, for ServiceAccount [`KURED_ACCOUNT`]
-    /// in this namespace, and makes the daemons run as that account: their kubeconfig is the
-    /// test's, impersonating it (the test control plane mints no ServiceAccount tokens). They
-    /// also run without system CA certificates (`SSL_CERT_FILE`/`SSL_CERT_DIR` empty): the
-    /// kubeconfig's CA is all they trust, as in a pod.
-    async fn run_with_kureds_chart_rbac(&mut self) -> Outcome {
+    /// Creates ServiceAccount [`KURED_ACCOUNT`] in this namespace, bound to a ClusterRole with
+    /// `cluster_rules` and a Role here with `lock_rules`, and makes the daemons run as that
+    /// account: their kubeconfig is the test's, impersonating it (the test control plane mints
+    /// no ServiceAccount tokens). They also run without system CA certificates
+    /// (`SSL_CERT_FILE`/`SSL_CERT_DIR` empty): the kubeconfig's CA is all they trust, as in a
+    /// pod.
+    async fn run_as_account(
+        &mut self,
+        cluster_rules: Vec<PolicyRule>,
+        lock_rules: Vec<PolicyRule>,
+    ) -> Outcome {
         let ns = self.ns.name().to_owned();
         let meta = |name: &str, namespace: Option<&str>| ObjectMeta {
             name: Some(name.to_owned()),
@@ -905,12 +958,7 @@ impl Harness {
                 &pp,
                 &ClusterRole {
                     metadata: meta(&cluster_name, None),
-                    rules: Some(vec![
-                        policy(&[""], &["nodes"], &["get", "patch"]),
-                        policy(&[""], &["pods"], &["list", "delete", "get"]),
-                        policy(&["extensions", "apps"], &["daemonsets"], &["get"]),
-                        policy(&[""], &["pods/eviction"], &["create"]),
-                    ]),
+                    rules: Some(cluster_rules),
                     ..ClusterRole::default()
                 },
             )
@@ -934,14 +982,7 @@ impl Harness {
                 &pp,
                 &Role {
                     metadata: meta(KURED_ACCOUNT, Some(&ns)),
-                    rules: Some(vec![PolicyRule {
-                        resource_names: Some(vec![DS_NAME.to_owned()]),
-                        ..policy(
-                            &["extensions", "apps"],
-                            &["daemonsets"],
-                            &["update", "patch"],
-                        )
-                    }]),
+                    rules: Some(lock_rules),
                 },
             )
             .await?;
@@ -992,7 +1033,8 @@ async fn with_kureds_chart_rbac_nodes_reboot_in_turn_and_the_lock_is_freed() {
     // every few seconds (it may not watch it), not at its next hourly look.
     let flags = ["KURED_PERIOD=1h"];
     run("reboot-kured-rbac", workers(2), &flags, None, async |h| {
-        h.run_with_kureds_chart_rbac().await?;
+        let (cluster, lock) = kureds_chart_rules();
+        h.run_as_account(cluster, lock).await?;
         let w0 = h.node(0);
         let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
         create_pod(&h.client, h.ns.name(), "web-0", &w0, &labels).await?;
@@ -1047,6 +1089,55 @@ async fn with_kureds_chart_rbac_nodes_reboot_in_turn_and_the_lock_is_freed() {
                 "drydock_reboot_permission_missing{verb=\"watch\",resource=\"daemonsets\"} 1"
             ),
             format!("the missing permission is a metric: {metrics}"),
+        )
+    })
+    .await;
+}
+
+/// Drydock's own manifests: under exactly their RBAC (and without CA certificates) no right
+/// the daemon uses is missing, so it keeps its full path (watches, Events) and nothing is
+/// refused.
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn with_drydocks_own_rbac_no_right_is_missing() {
+    let flags = ["KURED_PERIOD=1h"];
+    run("reboot-own-rbac", workers(2), &flags, None, async |h| {
+        let (cluster, lock) = drydocks_rules(h.ns.name()).await?;
+        h.run_as_account(cluster, lock).await?;
+        for node in h.nodes.clone() {
+            h.require_reboot(&node)?;
+        }
+        h.start_all()?;
+        let nodes = h.nodes.clone();
+        h.run_until(
+            "every node rebooted, uncordoned and released",
+            POLLED_ROLLOUT_BOUND,
+            all_rebooted_and_released(&nodes),
+        )
+        .await?;
+        for node in &nodes {
+            let log = h.log(node);
+            ensure(
+                log.contains("rebooted (boot ID changed)"),
+                format!("{node} verified its reboot:\n{log}"),
+            )?;
+            ensure(
+                log.matches("permission granted").count() >= 5,
+                format!("{node} reviewed its rights at start:\n{log}"),
+            )?;
+            ensure(
+                !log.contains("permission missing") && !log.contains("forbidden"),
+                format!("{node} has every right it uses:\n{log}"),
+            )?;
+        }
+        let metrics = h.metrics(&nodes[0]).await;
+        let missing: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("drydock_reboot_permission_missing{") && l.ends_with(" 1"))
+            .collect();
+        ensure(
+            missing.is_empty(),
+            format!("no missing permission in the metrics: {missing:?}"),
         )
     })
     .await;
