@@ -217,7 +217,7 @@ impl Access {
             verb = p.verb(),
             resource = p.resource(),
             fallback = %p.fallback(),
-            "permission missing (kured's chart does not grant it); falling back"
+            "permission missing (one Drydock uses beyond kured's RBAC); falling back"
         );
         true
     }
