@@ -256,3 +256,95 @@ fn a_sentinel_command_runs_through_drydock_itself_in_pid_1s_mount_namespace() {
         assert!(log.contains("exited with 125"), "{log}");
     }
 }
+
+/// A self-signed CA certificate (test data; its key was not kept), base64-encoded PEM as a
+/// kubeconfig's `certificate-authority-data` carries it: with it the Kubernetes client needs
+/// no system roots, as in a pod (the service account's `ca.crt`).
+const TEST_CA_DATA: &str = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJpekNDQVRHZ0F3SUJBZ0lVVWxzMmZ2WnA5THk5YzZFSHRINVFNb0tGTTBVd0NnWUlLb1pJemowRUF3SXcKR2pFWU1CWUdBMVVFQXd3UFpISjVaRzlqYXkxMFpYTjBMV05oTUNBWERUSTJNVEl3TmpFME1UazBObG9ZRHpJeApNall4TVRFeU1UUXhPVFEyV2pBYU1SZ3dGZ1lEVlFRRERBOWtjbmxrYjJOckxYUmxjM1F0WTJFd1dUQVRCZ2NxCmhrak9QUUlCQmdncWhrak9QUU1CQndOQ0FBU1VHS21MUE5UMEFFbERITnVzQVRXSEdicmJhVGk0bzAxRmFFZVkKSjJBY01WNWVzR1YvNHloeEhVSzJPWDRUR1BqSUJFY0pqWWc5OFk0RWNzdTFhN1ZubzFNd1VUQWRCZ05WSFE0RQpGZ1FVTnlheHlnZEpnV2VqcncxVjRzazF5Mit6b1VNd0h3WURWUjBqQkJnd0ZvQVVOeWF4eWdkSmdXZWpydzFWCjRzazF5Mit6b1VNd0R3WURWUjBUQVFIL0JBVXdBd0VCL3pBS0JnZ3Foa2pPUFFRREFnTklBREJGQWlFQXBLdFcKTTJITXplNHJzQnNNUXd3SG43MThsSU1xMVN1N0JCa1dqRk1lVS9vQ0lHWWs2cE5GS2J3RVFQYnRuN0QwNHR5dgpqWTRlMmVCUUpmM28wbHQzbERrNgotLS0tLUVORCBDRVJUSUZJQ0FURS0tLS0tCg==";
+
+/// The unreachable API server, trusted through [`TEST_CA_DATA`] only.
+fn kubeconfig_with_own_ca(dir: &Path) -> std::path::PathBuf {
+    let text = UNREACHABLE_KUBECONFIG.replace(
+        "    server: https://127.0.0.1:1\n",
+        &format!(
+            "    server: https://127.0.0.1:1\n    certificate-authority-data: {TEST_CA_DATA}\n"
+        ),
+    );
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `drydock rebootd` with no system CA certificates: `SSL_CERT_FILE` (an empty file) and
+/// `SSL_CERT_DIR` (an empty directory) replace the system's, as rustls-native-certs reads them.
+fn rebootd_without_ca_certificates(dir: &Path, flags: &[&str]) -> Command {
+    let empty_file = dir.join("no-certs.pem");
+    std::fs::write(&empty_file, "").unwrap();
+    let empty_dir = dir.join("no-certs.d");
+    std::fs::create_dir_all(&empty_dir).unwrap();
+    let mut command = Command::new(BIN);
+    command
+        .arg("rebootd")
+        .args(flags)
+        .arg(format!(
+            "--reboot-sentinel={}",
+            dir.join("reboot-required").display()
+        ))
+        .env("KUBECONFIG", kubeconfig_with_own_ca(dir))
+        .env("KURED_NODE_ID", "n1")
+        .env("SSL_CERT_FILE", empty_file)
+        .env("SSL_CERT_DIR", empty_dir)
+        .stderr(Stdio::piped());
+    command
+}
+
+#[test]
+fn without_ca_certificates_and_without_a_url_the_daemon_starts_and_works() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("reboot-required"), "").unwrap();
+    let port = free_port();
+    let mut child = rebootd_without_ca_certificates(
+        dir.path(),
+        &[
+            "--metrics-host=127.0.0.1",
+            &format!("--metrics-port={port}"),
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Its first turn is taken (and fails only because no API server answers).
+    let turn = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|line| line.contains("turn failed") || line.contains("stopped"));
+    assert!(
+        turn.as_deref().is_some_and(|l| l.contains("turn failed")),
+        "{turn:?}"
+    );
+    let metrics = get(port, "/metrics");
+    assert!(
+        metrics.contains("kured_reboot_required{node=\"n1\"} 1"),
+        "{metrics}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn without_ca_certificates_a_url_needing_https_is_a_clear_error_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rebootd_without_ca_certificates(
+        dir.path(),
+        &["--prometheus-url=https://prometheus.example.com:9090"],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--prometheus-url https://prometheus.example.com:9090"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("CA certificates"), "{stderr}");
+}

@@ -135,7 +135,7 @@ async fn kured(client: NodeClient, config: Config, clock: TokioClock, mut rng: S
         let Ok(Some(node)) = client.get_node(&me).await else {
             continue;
         };
-        let Ok(nodes) = client.list_nodes().await else {
+        let Ok(nodes) = client.list_nodes(&[]).await else {
             continue;
         };
         let directory = nodes.directory();

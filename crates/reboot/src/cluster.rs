@@ -249,8 +249,11 @@ pub trait Cluster {
     /// Reads a Node (`None`: it does not exist).
     fn get_node(&self, name: &str) -> impl Future<Output = ClusterResult<Option<Node>>> + Send;
 
-    /// Lists every Node.
-    fn list_nodes(&self) -> impl Future<Output = ClusterResult<NodeList>> + Send;
+    /// Lists the Nodes: every Node where the adapter may list them, otherwise at least each
+    /// one named in `wanted` that exists (the daemon names the lock holders). The set version
+    /// is comparable only with what the same adapter's [`Cluster::wait_for_change`] sees.
+    fn list_nodes(&self, wanted: &[String])
+    -> impl Future<Output = ClusterResult<NodeList>> + Send;
 
     /// Cordons the Node and sets [`CORDON_MARKER_ANNOTATION`], in one patch.
     fn cordon(&self, node: &str) -> impl Future<Output = ClusterResult<()>> + Send;

@@ -10,7 +10,8 @@
 //! - **Hand-over by watch.** A node waiting for the lock sleeps until the lock annotation (or
 //!   the set of Nodes: a deleted holder frees its slot) changes, or a holder's TTL runs out,
 //!   instead of until its next hourly tick. The released slot is taken within one watch
-//!   delivery and one conditional write.
+//!   delivery and one conditional write (within a few seconds of polling where the daemon
+//!   may not watch, as under kured's chart RBAC: [`crate::access`]).
 //! - **The sentinel is watched.** Besides the check every `--period`, a wait ends as soon as
 //!   the sentinel file appears or goes ([`Host::sentinel_changed`], inotify on a real node).
 //! - **Idle is free.** A node whose sentinel says no reboot is needed, and whose last look at
@@ -250,6 +251,11 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
         }
     }
 
+    /// The cluster port it acts through.
+    pub fn cluster(&self) -> &C {
+        &self.cluster
+    }
+
     /// Runs forever: turn, wait, turn. API errors are retried with back-off; nothing here
     /// exits the process.
     pub async fn run(&mut self) {
@@ -354,7 +360,11 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
         }
         let involved = required || lock.entry(&me).is_some();
         let nodes = if involved {
-            self.cluster.list_nodes().await?
+            let mut nodes = self.cluster.list_nodes(&others(&lock, &me)).await?;
+            if !nodes.nodes.iter().any(|n| n.name == me) {
+                nodes.nodes.push(node.clone());
+            }
+            nodes
         } else {
             Default::default()
         };
@@ -563,7 +573,7 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             if lock.entry(self.me()).is_none() {
                 return Ok(());
             }
-            let nodes = self.cluster.list_nodes().await?;
+            let nodes = self.cluster.list_nodes(&others(&lock, self.me())).await?;
             let (pruned, _) = lock
                 .release(self.me())?
                 .prune(&nodes.directory(), self.clock.now());
@@ -742,6 +752,17 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             debug!(node = %self.me(), %error, "event not recorded");
         }
     }
+}
+
+/// The lock holders other than `me` and the manual pause: the Nodes the lock policy must
+/// know besides its own.
+fn others(lock: &Lock, me: &str) -> Vec<String> {
+    lock.holders()
+        .iter()
+        .filter(|e| !e.is_manual())
+        .map(|e| e.node_id.clone())
+        .filter(|n| n != me)
+        .collect()
 }
 
 /// The reboots recorded in the Node's history annotation.

@@ -42,14 +42,15 @@ pub struct NodeHost {
     method: RebootMethod,
     prometheus: Option<PrometheusBlocker>,
     notify: Vec<NotifyUrl>,
-    http: reqwest::Client,
+    /// Built only when a URL needs it ([`http_client`]).
+    http: Option<reqwest::Client>,
     clock: TokioClock,
     metrics: RebootMetrics,
 }
 
 impl NodeHost {
-    /// The host as `config` describes it. `http` must be built after the crypto provider is
-    /// installed. `launcher` is the `drydock` binary (`std::env::current_exe()`), re-executed
+    /// The host as `config` describes it. `http` is the client [`http_client`] built for
+    /// `config` (`None` when no URL needs one). `launcher` is the `drydock` binary (`std::env::current_exe()`), re-executed
     /// to run host commands in the host's mount namespace.
     ///
     /// A sentinel file is watched (inotify on its directory) when this is called inside a
@@ -57,7 +58,7 @@ impl NodeHost {
     /// alone remains.
     pub fn new(
         config: &Config,
-        http: reqwest::Client,
+        http: Option<reqwest::Client>,
         clock: TokioClock,
         metrics: RebootMetrics,
         launcher: String,
@@ -75,6 +76,73 @@ impl NodeHost {
             metrics,
         }
     }
+}
+
+/// The URLs that are reached over HTTP (the Prometheus alert blocker and every notification
+/// but SMTP), each as `--flag scheme://host[:port]` (no path, user or token: notification URLs
+/// carry secrets).
+pub fn http_targets(config: &Config) -> Vec<String> {
+    let prometheus = config
+        .blockers
+        .prometheus
+        .iter()
+        .map(|p| format!("--prometheus-url {}", origin_of(&p.url)));
+    let notify = config
+        .notify
+        .urls
+        .iter()
+        .filter_map(|url| webhook::request(url, ""))
+        .map(|out| format!("--notify-url {}", origin_of(&out.url)));
+    prometheus.chain(notify).collect()
+}
+
+/// `scheme://host[:port]` of a URL (the text itself when it does not parse).
+fn origin_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or_default();
+            match u.port() {
+                Some(port) => format!("{}://{host}:{port}", u.scheme()),
+                None => format!("{}://{host}", u.scheme()),
+            }
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// The HTTP client for the alert blocker and the notifications, built only when a URL needs
+/// it ([`http_targets`]), so a daemon without such a URL needs no system CA certificates.
+/// The rustls crypto provider must be installed first.
+///
+/// # Errors
+///
+/// The client cannot be built (typically: no system root certificates), naming the URLs.
+pub fn http_client(config: &Config) -> crate::Result<Option<reqwest::Client>> {
+    let targets = http_targets(config);
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    reqwest::Client::builder()
+        .build()
+        .map(Some)
+        .map_err(|e| crate::Error::HttpClient {
+            urls: targets.join(", "),
+            reason: error_chain(&e),
+        })
+}
+
+/// An error and its sources, joined (reqwest's own text hides the root cause).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        source = e.source();
+    }
+    text
 }
 
 /// The inotify watch of a sentinel file, if one can be set up here.
@@ -181,15 +249,18 @@ impl Host for NodeHost {
     }
 
     async fn alert_blockers(&self) -> Vec<String> {
-        match &self.prometheus {
-            Some(blocker) => alerts::blockers(&self.http, blocker, self.clock.now()).await,
-            None => Vec::new(),
+        match (&self.prometheus, &self.http) {
+            (Some(blocker), Some(http)) => alerts::blockers(http, blocker, self.clock.now()).await,
+            // Cannot happen with a client from `http_client`; fail closed, as errors do.
+            (Some(_), None) => vec!["Reboot blocked: no HTTP client for --prometheus-url".into()],
+            (None, _) => Vec::new(),
         }
     }
 
     async fn notify(&self, message: String) {
         for url in &self.notify {
-            if let Err(error) = webhook::send(&self.http, url, &message, self.clock.now()).await {
+            let sent = webhook::send(self.http.as_ref(), url, &message, self.clock.now()).await;
+            if let Err(error) = sent {
                 warn!(node = %self.node, service = url.service(), %error, "notification not sent");
             }
         }
@@ -231,6 +302,39 @@ mod tests {
     use super::*;
 
     const NO_LAUNCHER: &str = "/nonexistent/drydock";
+
+    fn config(flags: &[&str]) -> Config {
+        let argv = ["kured", "--node-id=n1"].iter().chain(flags).copied();
+        crate::config::parse(argv, &std::collections::BTreeMap::new()).unwrap()
+    }
+
+    #[test]
+    fn without_an_http_url_no_client_is_built() {
+        assert!(http_targets(&config(&[])).is_empty());
+        assert!(http_client(&config(&[])).unwrap().is_none());
+        let smtp = "--notify-url=smtp://u:p@mail.example.com:587/?fromAddress=a@example.com&toAddresses=b@example.com";
+        assert!(
+            http_targets(&config(&[smtp])).is_empty(),
+            "SMTP is not HTTP"
+        );
+    }
+
+    #[test]
+    fn the_urls_needing_http_are_named_without_their_secrets() {
+        let c = config(&[
+            "--prometheus-url=http://prometheus.monitoring:9090",
+            "--notify-url=slack://bot@T000/B000/XXXXSECRET",
+        ]);
+        let targets = http_targets(&c);
+        assert_eq!(
+            targets,
+            [
+                "--prometheus-url http://prometheus.monitoring:9090",
+                "--notify-url https://hooks.slack.com"
+            ]
+        );
+        assert!(!targets.concat().contains("SECRET"));
+    }
 
     #[tokio::test]
     async fn the_sentinel_file_is_required_when_it_exists() {
@@ -277,7 +381,7 @@ mod tests {
         drydock_kube::client::install_crypto_provider();
         let host = NodeHost::new(
             &config,
-            reqwest::Client::new(),
+            None,
             TokioClock::system(),
             metrics,
             NO_LAUNCHER.into(),

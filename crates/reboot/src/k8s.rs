@@ -10,30 +10,42 @@
 //!   read is one call.
 //! - **Hand-over** watches the DaemonSet (by name) and the Nodes' metadata, and completes when
 //!   the lock's resourceVersion or the set of Node names differs from what the caller saw.
-//! - **Nodes**: cordon and uncordon are one merge patch that also sets or removes the
+//!   Without the rights to watch (kured's chart grants none), it reads the DaemonSet every
+//!   [`LOCK_POLL`] and the lock holders' Nodes every [`NODE_POLL`] instead ([`crate::access`]).
+//! - **Nodes** are listed when the daemon may; otherwise the ones it must know (the lock
+//!   holders) are read by name. Cordon and uncordon are one merge patch that also sets or removes the
 //!   ownership annotation ([`CORDON_MARKER_ANNOTATION`]); the PreferNoSchedule taint is a
 //!   merge patch of the whole taint list guarded by the resourceVersion it was computed from.
 //! - **Pods** are listed by `spec.nodeName` in every namespace and evicted through the Eviction
 //!   API (policy/v1): 429 means a PodDisruptionBudget refuses, 404 that the pod is gone. An API
 //!   server older than 1.22 knows only policy/v1beta1 Evictions and says so with a 400: the
 //!   eviction is sent again in that version, and every later one too (as `kubectl drain` does).
-//! - **Events** are core/v1 Events on the Node ([`drydock_kube::events`]).
+//! - **Events** are core/v1 Events on the Node ([`drydock_kube::events`]); without the right to
+//!   create them they are skipped.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use drydock_kube::events::NODE_EVENT_NAMESPACE;
 use drydock_kube::events::NodeEvent;
 use drydock_kube::status::{ApiFailure, classify, message};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
 use k8s_openapi::api::core::v1 as core;
 use kube::api::{
-    Api, ApiResource, DynamicObject, ListParams, PartialObjectMeta, Patch, PatchParams, PostParams,
+    Api, ApiResource, DynamicObject, GetParams, ListParams, PartialObjectMeta, Patch, PatchParams,
+    PostParams,
 };
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Map, Value, json};
 
+use crate::access::{
+    Access, FORBIDDEN, LOCK_POLL, NODE_POLL, PERMISSIONS, Permission, is_forbidden,
+};
 use crate::cluster::{
     Clock, Cluster, ClusterError, ClusterResult, Event, EventKind, Eviction, LockRead, Node,
     NodeList, NodePatch, Owner, Pod, PodPhase, ResourceVersion, Seen, Taint, TokioClock,
@@ -63,6 +75,11 @@ pub struct KubeCluster {
     last_daemonset: Arc<Mutex<Option<DynamicObject>>>,
     /// The API server refused a policy/v1 Eviction as an unknown kind: send policy/v1beta1.
     legacy_eviction: Arc<AtomicBool>,
+    /// What the daemon may do beyond kured's RBAC.
+    access: Access,
+    /// The Nodes last asked for by name (when Nodes may not be listed): the ones a wait
+    /// reads to see one deleted.
+    wanted: Arc<Mutex<Vec<String>>>,
 }
 
 impl KubeCluster {
@@ -78,7 +95,74 @@ impl KubeCluster {
             clock,
             last_daemonset: Arc::new(Mutex::new(None)),
             legacy_eviction: Arc::new(AtomicBool::new(false)),
+            access: Access::default(),
+            wanted: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// Uses (and records into) `access`, for example one whose gauge is registered.
+    #[must_use]
+    pub fn with_access(mut self, access: Access) -> KubeCluster {
+        self.access = access;
+        self
+    }
+
+    /// What is known of the daemon's permissions.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// Asks the API server once, with a SelfSubjectAccessReview each (which every
+    /// authenticated user may create), whether the daemon has the rights it uses beyond
+    /// kured's; each missing one is reported now rather than at its first 403. A review that
+    /// fails leaves the permission unknown (assumed granted until a 403).
+    pub async fn probe_access(&self) {
+        let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
+        for p in PERMISSIONS {
+            let (namespace, name) = match p {
+                Permission::ListDaemonSet | Permission::WatchDaemonSet => (
+                    Some(self.daemonsets_namespace()),
+                    Some(self.ds_name.clone()),
+                ),
+                Permission::CreateEvents => (Some(NODE_EVENT_NAMESPACE.to_owned()), None),
+                Permission::ListNodes | Permission::WatchNodes => (None, None),
+            };
+            let review = SelfSubjectAccessReview {
+                spec: SelfSubjectAccessReviewSpec {
+                    resource_attributes: Some(ResourceAttributes {
+                        verb: Some(p.verb().to_owned()),
+                        group: Some(p.group().to_owned()),
+                        resource: Some(p.resource().to_owned()),
+                        namespace,
+                        name,
+                        ..ResourceAttributes::default()
+                    }),
+                    ..SelfSubjectAccessReviewSpec::default()
+                },
+                ..SelfSubjectAccessReview::default()
+            };
+            match api.create(&PostParams::default(), &review).await {
+                Ok(answer) if answer.status.as_ref().is_some_and(|s| s.allowed) => {
+                    self.access.grant(p);
+                }
+                Ok(_) => {
+                    self.access.deny(p);
+                }
+                Err(error) => {
+                    tracing::debug!(
+                        verb = p.verb(),
+                        resource = p.resource(),
+                        %error,
+                        "cannot review the permission; assuming it until a 403"
+                    );
+                }
+            }
+        }
+        self.access.log_granted();
+    }
+
+    fn daemonsets_namespace(&self) -> String {
+        self.daemonsets.namespace().unwrap_or_default().to_owned()
     }
 
     /// Starts from a DaemonSet read elsewhere (the admin commands' first GET), so a lock write
@@ -111,28 +195,126 @@ impl KubeCluster {
     }
 
     async fn daemonset_changed(&self, seen: &ResourceVersion) {
+        if !self.access.denied(Permission::ListDaemonSet)
+            && !self.access.denied(Permission::WatchDaemonSet)
+            && self.watch_daemonset(seen).await == Watched::Changed
+        {
+            return;
+        }
+        self.poll_daemonset(seen).await;
+    }
+
+    /// Watches the DaemonSet until its version differs from `seen`, or until the watch is
+    /// forbidden (the denial is recorded).
+    async fn watch_daemonset(&self, seen: &ResourceVersion) -> Watched {
         let config = watcher::Config::default().fields(&format!("metadata.name={}", self.ds_name));
         let stream = watcher(self.daemonsets.clone(), config)
             .default_backoff()
             .applied_objects();
         let mut stream = std::pin::pin!(stream);
         while let Some(item) = stream.next().await {
-            if let Ok(ds) = item
-                && ds.metadata.resource_version.as_deref() != Some(seen.0.as_str())
+            match item {
+                Ok(ds) if ds.metadata.resource_version.as_deref() != Some(seen.0.as_str()) => {
+                    return Watched::Changed;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    if let Some(p) = forbidden_watch(
+                        &error,
+                        Permission::ListDaemonSet,
+                        Permission::WatchDaemonSet,
+                    ) {
+                        self.access.deny(p);
+                        return Watched::Forbidden;
+                    }
+                }
+            }
+        }
+        std::future::pending::<Watched>().await
+    }
+
+    /// Reads the DaemonSet every [`LOCK_POLL`] until its version differs from `seen`. The
+    /// reads are served from the API server's cache (`resourceVersion=0`), which is cheap for
+    /// many waiting nodes and at most a moment behind; the turn that follows reads it afresh.
+    async fn poll_daemonset(&self, seen: &ResourceVersion) {
+        loop {
+            self.clock.sleep(LOCK_POLL).await;
+            match self
+                .daemonsets
+                .get_with(&self.ds_name, &GetParams::any())
+                .await
+            {
+                Ok(ds) if ds.metadata.resource_version.as_deref() != Some(seen.0.as_str()) => {
+                    return;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::debug!(%error, "cannot read the lock; trying again"),
+            }
+        }
+    }
+
+    async fn node_set_changed(&self, seen: &ResourceVersion) {
+        if !self.access.denied(Permission::ListNodes)
+            && !self.access.denied(Permission::WatchNodes)
+            && self.watch_node_set(seen).await == Watched::Changed
+        {
+            return;
+        }
+        self.poll_node_set(seen).await;
+    }
+
+    /// Looks at the Nodes every [`NODE_POLL`] until the set differs from `seen`: a list when
+    /// Nodes may be listed (but not watched), otherwise the Nodes last asked for, by name.
+    /// Nothing to list and nothing asked for: never completes.
+    async fn poll_node_set(&self, seen: &ResourceVersion) {
+        let wanted = self.wanted.lock().map(|w| w.clone()).unwrap_or_default();
+        if wanted.is_empty() && self.access.denied(Permission::ListNodes) {
+            return std::future::pending().await;
+        }
+        loop {
+            self.clock.sleep(NODE_POLL).await;
+            if let Ok(nodes) = self.list_nodes(&wanted).await
+                && nodes.set_version != *seen
             {
                 return;
             }
         }
     }
 
-    async fn node_set_changed(&self, seen: &ResourceVersion) {
+    /// The Nodes among `names` that exist, read one by one.
+    async fn nodes_named(&self, names: &[String]) -> ClusterResult<Vec<Node>> {
+        let mut found = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(node) = self.get_node(name).await? {
+                found.push(node);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Watches the Nodes' metadata until the set of names differs from `seen`, or until the
+    /// watch is forbidden (the denial is recorded).
+    async fn watch_node_set(&self, seen: &ResourceVersion) -> Watched {
         let api: Api<PartialObjectMeta<core::Node>> = Api::all(self.client.clone());
         let stream = watcher(api, watcher::Config::default()).default_backoff();
         let mut stream = std::pin::pin!(stream);
         let mut names = BTreeSet::new();
         let mut initial = BTreeSet::new();
         let mut synced = false;
-        while let Ok(Some(event)) = stream.try_next().await.map_err(|_| ()) {
+        loop {
+            let event = match stream.try_next().await {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(error) => {
+                    if let Some(p) =
+                        forbidden_watch(&error, Permission::ListNodes, Permission::WatchNodes)
+                    {
+                        self.access.deny(p);
+                        return Watched::Forbidden;
+                    }
+                    continue;
+                }
+            };
             match event {
                 watcher::Event::Init => initial.clear(),
                 watcher::Event::InitApply(meta) => {
@@ -150,12 +332,12 @@ impl KubeCluster {
                 }
             }
             if synced && node_set_version(names.iter().map(String::as_str)) != *seen {
-                return;
+                return Watched::Changed;
             }
         }
         // The stream only ends if the watcher gives up, which it does not with a back-off;
         // never complete on our own (the caller's deadline still applies).
-        std::future::pending::<()>().await;
+        std::future::pending::<Watched>().await
     }
 }
 
@@ -217,7 +399,9 @@ impl Cluster for KubeCluster {
     }
 
     async fn wait_for_change(&self, seen: &Seen) {
+        // Biased: when both poll at the same instant, their reads go out in a fixed order.
         tokio::select! {
+            biased;
             () = self.daemonset_changed(&seen.lock) => {}
             () = self.node_set_changed(&seen.node_set) => {}
         }
@@ -231,13 +415,19 @@ impl Cluster for KubeCluster {
         }
     }
 
-    async fn list_nodes(&self) -> ClusterResult<NodeList> {
-        let list = self
-            .nodes
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| cluster_error("Node", "*", &e))?;
-        let nodes: Vec<Node> = list.items.into_iter().map(node_from).collect();
+    async fn list_nodes(&self, wanted: &[String]) -> ClusterResult<NodeList> {
+        let nodes = if self.access.denied(Permission::ListNodes) {
+            self.by_name(wanted).await?
+        } else {
+            match self.nodes.list(&ListParams::default()).await {
+                Ok(list) => list.items.into_iter().map(node_from).collect(),
+                Err(e) if is_forbidden(&e) => {
+                    self.access.deny(Permission::ListNodes);
+                    self.by_name(wanted).await?
+                }
+                Err(e) => return Err(cluster_error("Node", "*", &e)),
+            }
+        };
         let set_version = node_set_version(nodes.iter().map(|n| n.name.as_str()));
         Ok(NodeList { nodes, set_version })
     }
@@ -332,6 +522,9 @@ impl Cluster for KubeCluster {
     }
 
     async fn emit_event(&self, event: Event) -> ClusterResult<()> {
+        if self.access.denied(Permission::CreateEvents) {
+            return Ok(());
+        }
         let event = NodeEvent {
             node: event.node,
             type_: match event.kind {
@@ -342,13 +535,29 @@ impl Cluster for KubeCluster {
             message: event.message,
             component: EVENT_COMPONENT.to_owned(),
         };
-        drydock_kube::events::publish(&self.client, &event, self.clock.now())
-            .await
-            .map_err(|e| ClusterError::Transient(e.to_string()))
+        match drydock_kube::events::publish(&self.client, &event, self.clock.now()).await {
+            Ok(()) => Ok(()),
+            Err(drydock_kube::Error::Api(e)) if is_forbidden(&e) => {
+                self.access.deny(Permission::CreateEvents);
+                Ok(())
+            }
+            Err(e) => Err(ClusterError::Transient(e.to_string())),
+        }
     }
 }
 
 impl KubeCluster {
+    /// The Nodes among `names` that exist, remembered as the ones a wait reads.
+    async fn by_name(&self, names: &[String]) -> ClusterResult<Vec<Node>> {
+        let mut names = names.to_vec();
+        names.sort();
+        names.dedup();
+        if let Ok(mut wanted) = self.wanted.lock() {
+            wanted.clone_from(&names);
+        }
+        self.nodes_named(&names).await
+    }
+
     async fn merge_patch(&self, node: &str, body: &Value) -> ClusterResult<()> {
         self.nodes
             .patch(node, &PatchParams::default(), &Patch::Merge(body))
@@ -429,6 +638,32 @@ pub fn metadata_patch(patch: &NodePatch) -> Value {
         metadata.insert("labels".into(), Value::Object(labels));
     }
     json!({ "metadata": metadata })
+}
+
+/// How a watch ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Watched {
+    /// What was watched differs from what the caller saw.
+    Changed,
+    /// The API server refused the watch (403): poll instead.
+    Forbidden,
+}
+
+/// The permission a failed watch lacked, if it failed with a 403: `list` when its initial list
+/// was refused, `watch` when the watch itself was.
+fn forbidden_watch(
+    error: &watcher::Error,
+    list: Permission,
+    watch: Permission,
+) -> Option<Permission> {
+    match error {
+        watcher::Error::InitialListFailed(e) if is_forbidden(e) => Some(list),
+        watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) if is_forbidden(e) => {
+            Some(watch)
+        }
+        watcher::Error::WatchError(status) if status.code == FORBIDDEN => Some(watch),
+        _ => None,
+    }
 }
 
 fn cluster_error(kind: &'static str, name: &str, error: &kube::Error) -> ClusterError {

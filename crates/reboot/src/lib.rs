@@ -19,6 +19,7 @@
 //! [`hostns`]) and [`metrics`] (kured's gauge and Drydock's, read off the
 //! port calls). Shared Kubernetes plumbing (client, admin server, Events) is `drydock-kube`.
 
+pub mod access;
 pub mod admin;
 pub mod alerts;
 pub mod cluster;
@@ -100,6 +101,18 @@ pub enum Error {
     PauseWhileHeld {
         /// The live holders.
         holders: Vec<String>,
+    },
+
+    /// The HTTP client for the alert blocker and the notifications cannot be built.
+    #[error(
+        "cannot build the HTTP client for {urls}: {reason} (HTTPS needs the system's CA \
+         certificates in the image, or SSL_CERT_FILE / SSL_CERT_DIR pointing at some)"
+    )]
+    HttpClient {
+        /// The URLs that need it (`--flag scheme://host`).
+        urls: String,
+        /// Why it failed.
+        reason: String,
     },
 
     /// An administrator command could not be carried out (the message says why).

@@ -1010,7 +1010,11 @@ impl Cluster for NodeClient {
         })
     }
 
-    fn list_nodes(&self) -> impl Future<Output = ClusterResult<NodeList>> + Send {
+    /// Lists every Node (`wanted` is for adapters that may not list).
+    fn list_nodes(
+        &self,
+        _wanted: &[String],
+    ) -> impl Future<Output = ClusterResult<NodeList>> + Send {
         self.call("list_nodes", |s, _| {
             Ok(NodeList {
                 nodes: s.nodes.values().map(|n| n.node.clone()).collect(),

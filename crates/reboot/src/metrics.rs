@@ -245,8 +245,8 @@ impl<C: Cluster + Sync> Cluster for Metered<C> {
         self.inner.get_node(name).await
     }
 
-    async fn list_nodes(&self) -> ClusterResult<NodeList> {
-        self.inner.list_nodes().await
+    async fn list_nodes(&self, wanted: &[String]) -> ClusterResult<NodeList> {
+        self.inner.list_nodes(wanted).await
     }
 
     async fn cordon(&self, node: &str) -> ClusterResult<()> {

@@ -125,14 +125,15 @@ pub fn request(url: &NotifyUrl, message: &str) -> Option<Outgoing> {
     })
 }
 
-/// Sends `message` to `url`: an HTTP request, or a mail for `smtp://` (dated `now`), within
-/// [`SEND_TIMEOUT`].
+/// Sends `message` to `url`: an HTTP request with `http`, or a mail for `smtp://` (dated
+/// `now`), within [`SEND_TIMEOUT`].
 ///
 /// # Errors
 ///
-/// The request failed or timed out, or the receiver answered with an error status.
+/// The request failed or timed out, the receiver answered with an error status, or an HTTP
+/// request was needed without a client.
 pub async fn send(
-    http: &reqwest::Client,
+    http: Option<&reqwest::Client>,
     url: &NotifyUrl,
     message: &str,
     now: jiff::Timestamp,
@@ -144,6 +145,7 @@ pub async fn send(
             Err(_) => Err(format!("no answer within {SEND_TIMEOUT:?}")),
         };
     };
+    let http = http.ok_or("no HTTP client (no URL needed one at start)")?;
     let method = reqwest::Method::from_bytes(out.method.as_bytes()).map_err(|e| e.to_string())?;
     let mut builder = http.request(method, &out.url).timeout(SEND_TIMEOUT);
     for (name, value) in &out.headers {
@@ -207,7 +209,7 @@ mod tests {
         ));
         let http = reqwest::Client::new();
         send(
-            &http,
+            Some(&http),
             &url,
             "Rebooting node n1",
             jiff::Timestamp::UNIX_EPOCH,
@@ -220,7 +222,7 @@ mod tests {
         );
         let missing = parse(&format!("generic+http://127.0.0.1:{port}/nope"));
         assert!(
-            send(&http, &missing, "x", jiff::Timestamp::UNIX_EPOCH)
+            send(Some(&http), &missing, "x", jiff::Timestamp::UNIX_EPOCH)
                 .await
                 .unwrap_err()
                 .contains("404")

@@ -152,12 +152,9 @@ async fn send(url: &str, message: &str) -> Result<(), String> {
     let url = NotifyUrl::parse(url).unwrap();
     drydock_kube::client::install_crypto_provider();
     let now = "2026-11-22T03:00:00Z".parse().unwrap();
-    tokio::time::timeout(
-        FAILURE_BOUND,
-        webhook::send(&reqwest::Client::new(), &url, message, now),
-    )
-    .await
-    .expect("the exchange ends")
+    tokio::time::timeout(FAILURE_BOUND, webhook::send(None, &url, message, now))
+        .await
+        .expect("the exchange ends")
 }
 
 #[tokio::test]

@@ -27,7 +27,11 @@ use drydock_e2e::{
 };
 use drydock_reboot::admin::decode_any;
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Api, Client};
 
 /// What a scenario returns: a failure says what did not happen.
@@ -97,6 +101,10 @@ struct Harness {
     ports: BTreeMap<String, u16>,
     boots: BTreeMap<String, u32>,
     history: Vec<Snapshot>,
+    /// Added to the daemons' environment last (it overrides `KUBECONFIG`, for example).
+    env: Vec<(String, String)>,
+    /// Cluster-scoped ClusterRole and ClusterRoleBinding of this test, removed at cleanup.
+    cluster_rbac: Option<String>,
     _kubelet: Kubelet,
 }
 
@@ -140,6 +148,8 @@ impl Harness {
             ports: BTreeMap::new(),
             boots: BTreeMap::new(),
             history: Vec::new(),
+            env: Vec::new(),
+            cluster_rbac: None,
             _kubelet: kubelet,
         })
     }
@@ -197,6 +207,7 @@ impl Harness {
             let (key, value) = f.split_once('=')?;
             Some((key.to_owned(), value.to_owned()))
         }));
+        env.extend(self.env.iter().cloned());
         let log = self.dir.path().join(format!("{node}.log"));
         let process = Process::spawn(&args, &env, &log)?;
         self.daemons.insert(node.to_owned(), process);
@@ -355,6 +366,13 @@ impl Harness {
     async fn cleanup(mut self) {
         for (_, mut daemon) in std::mem::take(&mut self.daemons) {
             let _ = daemon.kill().await;
+        }
+        if let Some(name) = self.cluster_rbac.take() {
+            let dp = kube::api::DeleteParams::default();
+            let roles: Api<ClusterRole> = Api::all(self.client.clone());
+            let bindings: Api<ClusterRoleBinding> = Api::all(self.client.clone());
+            let _ = roles.delete(&name, &dp).await;
+            let _ = bindings.delete(&name, &dp).await;
         }
         let _ = self.ns.cleanup().await;
     }
@@ -825,6 +843,302 @@ async fn notifications_reach_a_generic_webhook_at_drain_reboot_and_uncordon() {
             tokio::time::sleep(POLL).await;
         }
         Ok(())
+    })
+    .await;
+}
+
+/// How long two nodes may take to reboot in turn when the second learns of the freed lock by
+/// reading the DaemonSet every 5 s: far less than the hour its `--period` would take.
+const POLLED_ROLLOUT_BOUND: Duration = Duration::from_secs(60);
+
+/// The ServiceAccount kured's chart runs its daemon as (here in the test's namespace).
+const KURED_ACCOUNT: &str = "kured";
+
+fn policy(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    let strings = |items: &[&str]| items.iter().map(|i| (*i).to_owned()).collect();
+    PolicyRule {
+        api_groups: Some(strings(groups)),
+        resources: Some(strings(resources)),
+        verbs: strings(verbs),
+        ..PolicyRule::default()
+    }
+}
+
+/// kured's chart RBAC (chart 6.1.0) exactly: the ClusterRole's rules and the release
+/// namespace's Role's.
+fn kureds_chart_rules() -> (Vec<PolicyRule>, Vec<PolicyRule>) {
+    let cluster = vec![
+        policy(&[""], &["nodes"], &["get", "patch"]),
+        policy(&[""], &["pods"], &["list", "delete", "get"]),
+        policy(&["extensions", "apps"], &["daemonsets"], &["get"]),
+        policy(&[""], &["pods/eviction"], &["create"]),
+    ];
+    let lock = vec![PolicyRule {
+        resource_names: Some(vec![DS_NAME.to_owned()]),
+        ..policy(
+            &["extensions", "apps"],
+            &["daemonsets"],
+            &["update", "patch"],
+        )
+    }];
+    (cluster, lock)
+}
+
+/// The rules of Drydock's own reboot manifests (`drydock manifests reboot`), as rendered for
+/// `namespace`: the ClusterRole's and the Role's.
+async fn drydocks_rules(
+    namespace: &str,
+) -> Result<(Vec<PolicyRule>, Vec<PolicyRule>), Box<dyn std::error::Error>> {
+    let out = tokio::process::Command::new(drydock_bin())
+        .args(["manifests", "reboot", "--namespace", namespace])
+        .output()
+        .await?;
+    ensure(out.status.success(), "drydock manifests reboot")?;
+    let text = String::from_utf8(out.stdout)?;
+    let (mut cluster, mut lock) = (Vec::new(), Vec::new());
+    for document in text.split("\n---\n") {
+        let object: serde_json::Value = serde_saphyr::from_str(document)?;
+        let rules = || serde_json::from_value::<Vec<PolicyRule>>(object["rules"].clone());
+        match object["kind"].as_str() {
+            Some("ClusterRole") => cluster = rules()?,
+            Some("Role") => lock = rules()?,
+            _ => {}
+        }
+    }
+    ensure(
+        !cluster.is_empty() && !lock.is_empty(),
+        "the manifests hold a ClusterRole and a Role",
+    )?;
+    Ok((cluster, lock))
+}
+
+impl Harness {
+    /// Creates ServiceAccount [`KURED_ACCOUNT`] in this namespace, bound to a ClusterRole with
+    /// `cluster_rules` and a Role here with `lock_rules`, and makes the daemons run as that
+    /// account: their kubeconfig is the test's, impersonating it (the test control plane mints
+    /// no ServiceAccount tokens). They also run without system CA certificates
+    /// (`SSL_CERT_FILE`/`SSL_CERT_DIR` empty): the kubeconfig's CA is all they trust, as in a
+    /// pod.
+    async fn run_as_account(
+        &mut self,
+        cluster_rules: Vec<PolicyRule>,
+        lock_rules: Vec<PolicyRule>,
+    ) -> Outcome {
+        let ns = self.ns.name().to_owned();
+        let meta = |name: &str, namespace: Option<&str>| ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: namespace.map(str::to_owned),
+            labels: Some(BTreeMap::from([(
+                drydock_e2e::E2E_LABEL.to_owned(),
+                "true".to_owned(),
+            )])),
+            ..ObjectMeta::default()
+        };
+        let subject = Subject {
+            kind: "ServiceAccount".to_owned(),
+            name: KURED_ACCOUNT.to_owned(),
+            namespace: Some(ns.clone()),
+            ..Subject::default()
+        };
+        let pp = kube::api::PostParams::default();
+        Api::<ServiceAccount>::namespaced(self.client.clone(), &ns)
+            .create(
+                &pp,
+                &ServiceAccount {
+                    metadata: meta(KURED_ACCOUNT, Some(&ns)),
+                    ..ServiceAccount::default()
+                },
+            )
+            .await?;
+        // Cluster-scoped: a name unique to this test.
+        let cluster_name = self.ns.object_name("kured");
+        self.cluster_rbac = Some(cluster_name.clone());
+        Api::<ClusterRole>::all(self.client.clone())
+            .create(
+                &pp,
+                &ClusterRole {
+                    metadata: meta(&cluster_name, None),
+                    rules: Some(cluster_rules),
+                    ..ClusterRole::default()
+                },
+            )
+            .await?;
+        Api::<ClusterRoleBinding>::all(self.client.clone())
+            .create(
+                &pp,
+                &ClusterRoleBinding {
+                    metadata: meta(&cluster_name, None),
+                    role_ref: RoleRef {
+                        api_group: "rbac.authorization.k8s.io".to_owned(),
+                        kind: "ClusterRole".to_owned(),
+                        name: cluster_name.clone(),
+                    },
+                    subjects: Some(vec![subject.clone()]),
+                },
+            )
+            .await?;
+        Api::<Role>::namespaced(self.client.clone(), &ns)
+            .create(
+                &pp,
+                &Role {
+                    metadata: meta(KURED_ACCOUNT, Some(&ns)),
+                    rules: Some(lock_rules),
+                },
+            )
+            .await?;
+        Api::<RoleBinding>::namespaced(self.client.clone(), &ns)
+            .create(
+                &pp,
+                &RoleBinding {
+                    metadata: meta(KURED_ACCOUNT, Some(&ns)),
+                    role_ref: RoleRef {
+                        api_group: "rbac.authorization.k8s.io".to_owned(),
+                        kind: "Role".to_owned(),
+                        name: KURED_ACCOUNT.to_owned(),
+                    },
+                    subjects: Some(vec![subject]),
+                },
+            )
+            .await?;
+
+        let mut config = kube::config::Kubeconfig::read_from(kubeconfig()?)?;
+        for user in &mut config.auth_infos {
+            if let Some(auth) = user.auth_info.as_mut() {
+                auth.impersonate = Some(format!("system:serviceaccount:{ns}:{KURED_ACCOUNT}"));
+            }
+        }
+        let path = self.dir.path().join("kured-kubeconfig");
+        std::fs::write(&path, serde_json::to_vec(&config)?)?;
+        let no_certs = self.dir.path().join("no-certs");
+        std::fs::create_dir(&no_certs)?;
+        let empty = self.dir.path().join("no-certs.pem");
+        std::fs::write(&empty, "")?;
+        self.env = vec![
+            ("KUBECONFIG".to_owned(), path.display().to_string()),
+            ("SSL_CERT_FILE".to_owned(), empty.display().to_string()),
+            ("SSL_CERT_DIR".to_owned(), no_certs.display().to_string()),
+        ];
+        Ok(())
+    }
+}
+
+/// The acceptance: kured's Helm chart with Drydock's image. The daemons have exactly
+/// the chart's rights and no CA certificates; a drained, verified reboot of one node and then
+/// the next, the lock freed, and each missing right reported once per daemon start, not per
+/// turn.
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn with_kureds_chart_rbac_nodes_reboot_in_turn_and_the_lock_is_freed() {
+    // kured's default period: the waiting node sees the freed lock by reading the DaemonSet
+    // every few seconds (it may not watch it), not at its next hourly look.
+    let flags = ["KURED_PERIOD=1h"];
+    run("reboot-kured-rbac", workers(2), &flags, None, async |h| {
+        let (cluster, lock) = kureds_chart_rules();
+        h.run_as_account(cluster, lock).await?;
+        let w0 = h.node(0);
+        let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
+        create_pod(&h.client, h.ns.name(), "web-0", &w0, &labels).await?;
+        for node in h.nodes.clone() {
+            h.require_reboot(&node)?;
+        }
+        h.start_all()?;
+        let nodes = h.nodes.clone();
+        h.run_until(
+            "every node rebooted, uncordoned and released",
+            POLLED_ROLLOUT_BOUND,
+            all_rebooted_and_released(&nodes),
+        )
+        .await?;
+        let (holders, cordoned) = h.peaks(&BTreeSet::new());
+        ensure(holders <= 1, format!("{holders} holders at once"))?;
+        ensure(cordoned <= 1, format!("{cordoned} nodes cordoned at once"))?;
+        let pods: Api<Pod> = Api::namespaced(h.client.clone(), h.ns.name());
+        ensure(
+            pods.get_opt("web-0").await?.is_none(),
+            "the drain evicted web-0",
+        )?;
+        for node in &nodes {
+            let log = h.log(node);
+            let starts = log.matches("Kubernetes Reboot Daemon").count();
+            ensure(
+                starts >= 2,
+                format!("{node} started, rebooted and started again:\n{log}"),
+            )?;
+            ensure(
+                log.contains("rebooted (boot ID changed)"),
+                format!("{node} verified its reboot:\n{log}"),
+            )?;
+            for missing in ["verb=\"list\" resource=\"nodes\"", "resource=\"events\""] {
+                let reports = log
+                    .lines()
+                    .filter(|l| l.contains("permission missing") && l.contains(missing))
+                    .count();
+                ensure(
+                    reports == starts,
+                    format!("{node}: {missing} reported once per start ({starts}), not {reports}:\n{log}"),
+                )?;
+            }
+            ensure(
+                !log.contains("forbidden"),
+                format!("{node} never made a call kured's RBAC forbids:\n{log}"),
+            )?;
+        }
+        let metrics = h.metrics(&nodes[0]).await;
+        ensure(
+            metrics.contains(
+                "drydock_reboot_permission_missing{verb=\"watch\",resource=\"daemonsets\"} 1"
+            ),
+            format!("the missing permission is a metric: {metrics}"),
+        )
+    })
+    .await;
+}
+
+/// Drydock's own manifests: under exactly their RBAC (and without CA certificates) no right
+/// the daemon uses is missing, so it keeps its full path (watches, Events) and nothing is
+/// refused.
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn with_drydocks_own_rbac_no_right_is_missing() {
+    let flags = ["KURED_PERIOD=1h"];
+    run("reboot-own-rbac", workers(2), &flags, None, async |h| {
+        let (cluster, lock) = drydocks_rules(h.ns.name()).await?;
+        h.run_as_account(cluster, lock).await?;
+        for node in h.nodes.clone() {
+            h.require_reboot(&node)?;
+        }
+        h.start_all()?;
+        let nodes = h.nodes.clone();
+        h.run_until(
+            "every node rebooted, uncordoned and released",
+            POLLED_ROLLOUT_BOUND,
+            all_rebooted_and_released(&nodes),
+        )
+        .await?;
+        for node in &nodes {
+            let log = h.log(node);
+            ensure(
+                log.contains("rebooted (boot ID changed)"),
+                format!("{node} verified its reboot:\n{log}"),
+            )?;
+            ensure(
+                log.matches("permission granted").count() >= 5,
+                format!("{node} reviewed its rights at start:\n{log}"),
+            )?;
+            ensure(
+                !log.contains("permission missing") && !log.contains("forbidden"),
+                format!("{node} has every right it uses:\n{log}"),
+            )?;
+        }
+        let metrics = h.metrics(&nodes[0]).await;
+        let missing: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("drydock_reboot_permission_missing{") && l.ends_with(" 1"))
+            .collect();
+        ensure(
+            missing.is_empty(),
+            format!("no missing permission in the metrics: {missing:?}"),
+        )
     })
     .await;
 }

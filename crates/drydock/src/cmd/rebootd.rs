@@ -14,10 +14,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use drydock_kube::admin::{self, Readiness};
+use drydock_reboot::access::Access;
 use drydock_reboot::cluster::{Clock, Host, TokioClock};
 use drydock_reboot::config::{self, Config, LogFormat, RebootMethod};
 use drydock_reboot::daemon::Daemon;
-use drydock_reboot::host::NodeHost;
+use drydock_reboot::host::{NodeHost, http_client};
 use drydock_reboot::k8s::KubeCluster;
 use drydock_reboot::metrics::{Metered, RebootMetrics};
 use jiff::SignedDuration;
@@ -31,6 +32,11 @@ const PROGRAM: &str = "kured";
 /// How often `kured_reboot_required` and the window gauge are refreshed, whatever `--period`
 /// says: kured refreshes its gauge every minute.
 const METRICS_REFRESH: SignedDuration = SignedDuration::from_mins(1);
+
+/// How long the start-up permission reviews may take before the daemon goes on without them
+/// (each unanswered right is then learnt from its first 403): the loop must not wait on an API
+/// server that hangs.
+const ACCESS_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The version kured prints at start-up.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -128,12 +134,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     drydock_kube::client::install_crypto_provider();
     log_start(&config);
     let client = drydock_kube::client::client(None).await?;
-    let http = reqwest::Client::builder()
-        .build()
-        .context("cannot build the HTTP client for notifications and Prometheus")?;
+    // Only when a URL needs it: without one, no system CA certificates are needed.
+    let http = http_client(&config)?;
 
     let mut registry = Registry::default();
     let metrics = RebootMetrics::register(&mut registry, &config.node_id);
+    let access = Access::register(&mut registry);
     let ready = Readiness::default();
     let addr = admin::listen_address(&config.metrics_host, config.metrics_port);
     let listener = admin::bind(&addr).await?;
@@ -155,8 +161,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .display()
         .to_string();
     let host = NodeHost::new(&config, http, clock, metrics.clone(), launcher);
+    let kube = KubeCluster::new(client, &config.lock, clock).with_access(access);
+    // Once, at start: which rights beyond kured's chart this daemon has (each missing one is
+    // reported now, and the daemon falls back to what kured's rights allow).
+    if tokio::time::timeout(ACCESS_PROBE_TIMEOUT, kube.probe_access())
+        .await
+        .is_err()
+    {
+        info!("the API server did not answer the permission reviews; rights are learnt from 403s");
+    }
     let cluster = Metered::new(
-        KubeCluster::new(client, &config.lock, clock),
+        kube,
         metrics.clone(),
         config.lock.policy.clone(),
         &config.node_id,

@@ -6,7 +6,9 @@
 //!
 //! RBAC is kured's footprint plus what Drydock's daemon does beyond kured: it lists and
 //! watches Nodes (hand-over when a holder's Node vanishes), watches its DaemonSet (a freed
-//! slot is taken at once), and writes Node Events.
+//! slot is taken at once), and creates Node Events. Each extra right only makes the daemon
+//! quicker or more visible: under kured's own chart RBAC it reads the holders' Nodes by name,
+//! polls the DaemonSet and records no Events (`drydock_reboot::access`).
 
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
@@ -89,8 +91,9 @@ pub(crate) fn objects(namespace: &str, image: &RepoTag) -> Reboot {
                 rule("", &["pods/eviction"], &["create"]),
                 // kured's drain reads the DaemonSets of the pods it skips.
                 rule("apps", &["daemonsets"], &["get"]),
-                // Node Events go to the `default` namespace, as kubelet's do.
-                rule("", &["events"], &["create", "patch"]),
+                // Node Events go to the `default` namespace, as kubelet's do; each is created
+                // once, never updated.
+                rule("", &["events"], &["create"]),
             ]),
             ..ClusterRole::default()
         },

@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::config;
+
+mod kured_rbac;
 use crate::daemon::{Daemon, Wake};
 
 const DS: &str = "/apis/apps/v1/namespaces/kube-system/daemonsets/kured";
@@ -165,7 +167,7 @@ async fn the_node_set_version_changes_only_with_the_names() {
         "items": [node("n2", "1", json!({})), node("n1", "2", json!({}))],
     });
     let (cluster, verifier) = adapter(vec![Exchange::new(Method::GET, "/api/v1/nodes?", list)]);
-    let nodes = cluster.list_nodes().await.unwrap();
+    let nodes = cluster.list_nodes(&[]).await.unwrap();
     assert_eq!(nodes.nodes.len(), 2);
     assert_eq!(nodes.set_version, ResourceVersion("n1,n2".into()));
     verifier.finish().await;
