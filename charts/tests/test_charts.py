@@ -420,6 +420,34 @@ def test_the_eraser_charts_values_install_drydock():
     assert config["health"] == {} and config["kind"] == "EraserConfig"
 
 
+@pytest.mark.parametrize("values_file", [None, "eraser-chart-values.yaml"],
+                         ids=["defaults", "eraser-values"])
+def test_drydocks_parser_accepts_the_rendered_eraser_config(values_file, tmp_path):
+    values = load_values(values_file) if values_file else {}
+    objects = render(CLEANER, values, name="eraser", namespace="kube-system")
+    config = next(o for o in find(objects, "ConfigMap")
+                  if o["metadata"]["name"] == "eraser-manager-config")
+    path = tmp_path / "controller_manager_config.yaml"
+    path.write_text(config["data"]["controller_manager_config.yaml"])
+    # The scanner stage reads the whole EraserConfig before anything else; with no index it
+    # then stops, naming the index: getting that far means the config parsed.
+    run = subprocess.run([DRYDOCK, "scanner", "--config", str(path), "--db",
+                          str(tmp_path / "missing.db"), "--pipe-dir", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert run.returncode != 0 and "missing.db" in run.stderr, run.stderr
+
+
+def test_a_config_drydock_rejects_is_reported_by_that_check(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("apiVersion: eraser.sh/v1alpha3\nkind: EraserConfig\n"
+                    "manager: {scheduling: {repeatInterval: bogus}}\n")
+    run = subprocess.run([DRYDOCK, "scanner", "--config", str(path), "--db",
+                          str(tmp_path / "missing.db"), "--pipe-dir", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert run.returncode != 0 and "missing.db" not in run.stderr
+    assert "repeatInterval" in run.stderr
+
+
 def test_image_cleaner_values_are_rendered():
     values = {
         "deploy": {"image": {"repo": "registry.example.com/drydock", "tag": "1.2.3"},
