@@ -148,6 +148,15 @@ def test_helm_lint_strict_passes(chart):
     assert not bad and not report.get("errors"), report
 
 
+@pytest.mark.parametrize("chart,values_file", [(REBOOT, "kured-chart-values.yaml"),
+                                               (CLEANER, "eraser-chart-values.yaml")],
+                         ids=["reboot-kured-values", "image-cleaner-eraser-values"])
+def test_helm_lint_strict_passes_with_the_values_users_have(chart, values_file):
+    report = helm.lint(chart, load_values(values_file), strict=True)
+    bad = [m for m in report.get("messages") or [] if m.get("severity", 0) >= 2]
+    assert not bad and not report.get("errors"), report
+
+
 @pytest.mark.parametrize("chart", [REBOOT, CLEANER], ids=lambda c: c.name)
 def test_chart_versions_follow_the_workspace_version(chart):
     cargo = (ROOT / "Cargo.toml").read_text()
