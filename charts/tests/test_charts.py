@@ -308,6 +308,28 @@ def test_booleans_render_only_when_true(key):
     assert reboot_container({"configuration": {key: False}})["args"] == reboot_container()["args"]
 
 
+def run_daemon_args(args: list[str]) -> subprocess.CompletedProcess:
+    """The reboot daemon with the chart's args (the image's entrypoint is drydock), no cluster:
+    it parses and validates every flag first, then stops at loading the kubeconfig."""
+    return subprocess.run([DRYDOCK, *args], capture_output=True, text=True, timeout=60,
+                          env={"KURED_NODE_ID": "node-1", "KUBECONFIG": "/nonexistent"})
+
+
+def test_the_daemon_accepts_every_flag_the_chart_renders():
+    values = load_values("kured-chart-values.yaml")
+    values["configuration"].update({k: v for k, v, _ in CONFIGURATION})
+    args = reboot_container(values, name="my-release", namespace="kured")["args"]
+    assert len(args) > len(CONFIGURATION), args
+    run = run_daemon_args(args)
+    assert "cannot load the Kubernetes configuration" in run.stderr, run.stderr
+
+
+def test_the_daemon_check_fails_on_a_flag_it_rejects():
+    args = reboot_container({"configuration": {"rebootDays": ["someday"]}})["args"]
+    run = run_daemon_args(args)
+    assert run.returncode != 0 and "someday" in run.stderr, run.stderr
+
+
 def test_the_sentinel_is_the_mounted_host_directory_by_default():
     ds = one(render(REBOOT, {"configuration": {"rebootSentinel": "/run/custom/needs-reboot",
                                                "rebootSentinelCommand": "ignored"}},
