@@ -35,6 +35,8 @@ done
 echo "== cargo test"
 cargo test --workspace --locked
 
+echo "== container image (scripts/build-image.sh)"; scripts/lib/test-image.sh
+
 # End-to-end tests run the real binaries against a real API server. Without a kubeconfig given
 # (DRYDOCK_E2E_KUBECONFIG), a private bare control plane is built and started here (etcd and
 # kube-apiserver, scripts/lib/control-plane.sh); DRYDOCK_E2E=0 skips the tier.
@@ -51,3 +53,5 @@ if [ "${DRYDOCK_E2E:-1}" != 0 ]; then
   cargo build -p drydock --bin drydock --locked
   cargo test -p drydock-e2e --locked -- --ignored
 fi
+
+echo "== Helm charts"; scripts/lib/test-charts.sh

@@ -1,9 +1,11 @@
-//! `drydock`: one multi-call binary for the Image Cleaner's node stages, the node-local clean
-//! and the manifests. Parses flags (clap, with environment-variable forms), sets up logging and
+//! `drydock`: one multi-call binary for every role — the Image Cleaner's manager and node
+//! stages, the reboot daemon, the node-local clean and the manifests. Picks the role
+//! ([`dispatch`]), parses flags (clap, with environment-variable forms), sets up logging and
 //! dispatches; every decision lives in the library crates.
 
 mod cli;
 mod cmd;
+mod dispatch;
 mod logging;
 mod manifests;
 
@@ -12,34 +14,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
-
-/// Program names that select a subcommand, busybox-style: the image links `/collector`,
-/// `/scanner`, `/remover` (Eraser's entrypoints) to `/drydock`, so pod specs written for
-/// Eraser's images run Drydock's stages unchanged.
-const MULTI_CALL_NAMES: [&str; 3] = ["collector", "scanner", "remover"];
-
-/// kured's program name: the image links `/usr/bin/kured` to `/drydock`, so kured manifests
-/// (`/usr/bin/kured --flags`) run `drydock rebootd` unchanged.
-const KURED_NAME: &str = "kured";
-
-/// The arguments with the subcommand inserted when invoked under a multi-call name.
-fn arguments() -> Vec<std::ffi::OsString> {
-    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let program = args
-        .first()
-        .and_then(|arg0| std::path::Path::new(arg0).file_name())
-        .and_then(|name| name.to_str())
-        .map(str::to_owned);
-    if let Some(name) = program
-        .clone()
-        .filter(|name| MULTI_CALL_NAMES.contains(&name.as_str()))
-    {
-        args.insert(1, name.into());
-    } else if program.as_deref() == Some(KURED_NAME) {
-        args.insert(1, "rebootd".into());
-    }
-    args
-}
 
 fn main() -> ExitCode {
     // `drydock __host-exec` (hidden: the reboot daemon re-executes itself with it to run host
@@ -52,9 +26,11 @@ fn main() -> ExitCode {
     {
         return drydock_reboot::hostns::main(raw.get(2..).unwrap_or_default());
     }
-    let args = arguments();
+    // The role: a program name the image links (`/usr/bin/kured`, `/manager`, `/collector`…),
+    // or Eraser's `OTEL_SERVICE_NAME` when only flags are given, or the subcommand.
+    let args = dispatch::resolve(raw, std::env::var_os(dispatch::ROLE_VARIABLE).as_deref());
     // kured's flags go to kured's parser untouched (clap would take `--log-format` as ours).
-    if args.get(1).is_some_and(|a| a == "rebootd") {
+    if args.get(1).is_some_and(|a| a == dispatch::REBOOTD) {
         return cmd::rebootd::main(args.into_iter().skip(2).collect());
     }
     let cli = Cli::parse_from(args);

@@ -133,3 +133,35 @@ fn invoked_as_remover_it_runs_the_remover_stage_like_erasers_entrypoint() {
     assert!(output.status.success());
     assert!(help.contains("--imagelist"), "{help}");
 }
+
+#[test]
+fn flags_only_with_erasers_otel_service_name_run_that_stage() {
+    // Eraser's manager starts its workers with no command: the image's entrypoint, flags only,
+    // and the role in OTEL_SERVICE_NAME.
+    for (service, only_in_that_help) in [
+        ("trivy-scanner", "--vulndb-url"),
+        ("collector", "--scan-disabled"),
+        ("remover", "--imagelist"),
+        ("eraser-manager", "--vulndb-source"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_drydock"))
+            .env("OTEL_SERVICE_NAME", service)
+            .arg("--help")
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{service}");
+        assert!(help.contains(only_in_that_help), "{service}: {help}");
+    }
+}
+
+#[test]
+fn invoked_as_erasers_manager_it_runs_the_manager_and_names_itself_drydock() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("manager");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_drydock"), &link).unwrap();
+    let output = Command::new(&link).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(help.contains("Usage: drydock manager"), "{help}");
+}
