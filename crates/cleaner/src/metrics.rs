@@ -9,6 +9,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -39,6 +40,9 @@ pub struct Metrics {
     pub pods_failed: Counter,
     /// `imagejob_duration_run_seconds`: from the job's creation to its end.
     pub duration: Histogram,
+    /// `drydock_image_cleaner_breaker_open`: 1 while the circuit breaker on job starts is open
+    /// ([`crate::breaker`]); Drydock's own, Eraser had none.
+    pub breaker_open: Gauge,
 }
 
 impl Default for Metrics {
@@ -50,6 +54,7 @@ impl Default for Metrics {
             pods_completed: Counter::default(),
             pods_failed: Counter::default(),
             duration: Histogram::new(DURATION_BUCKETS),
+            breaker_open: Gauge::default(),
         }
     }
 }
@@ -92,6 +97,11 @@ impl Metrics {
             Unit::Seconds,
             metrics.duration.clone(),
         );
+        registry.register(
+            "drydock_image_cleaner_breaker_open",
+            "1 while too many ImageJobs were started in a short window and no more are started",
+            metrics.breaker_open.clone(),
+        );
         metrics
     }
 }
@@ -114,6 +124,7 @@ mod tests {
         metrics.pods_completed.inc_by(2);
         metrics.pods_failed.inc();
         metrics.duration.observe(12.0);
+        metrics.breaker_open.set(1);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         for line in [
@@ -122,6 +133,7 @@ mod tests {
             "pods_completed_run_total 2",
             "pods_failed_run_total 1",
             "imagejob_duration_run_seconds_count 1",
+            "drydock_image_cleaner_breaker_open 1",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

@@ -22,6 +22,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Resource, ResourceExt};
 use tokio::sync::watch;
 
+use crate::breaker::{StartGuard, Verdict};
 use crate::metrics::Metrics;
 use crate::podspec::{self, TemplateInputs};
 use crate::{Error, Result};
@@ -45,6 +46,8 @@ pub const IMAGELIST_KEY: &str = "images";
 pub const JOB_NAME_PREFIX: &str = "imagejob-";
 /// `generateName` of manual jobs' image list ConfigMaps (Eraser's).
 pub const IMAGELIST_CONFIGMAP_PREFIX: &str = "imagelist-";
+/// Reason of the Event (and the ImageList condition) that says the circuit breaker opened.
+pub const BREAKER_REASON: &str = "CircuitOpen";
 /// Namespace of Events about cluster-scoped objects (what kubectl looks in).
 pub const CLUSTER_EVENT_NAMESPACE: &str = "default";
 
@@ -73,6 +76,7 @@ pub struct Context {
     pub settings: Settings,
     config: watch::Sender<Arc<Config>>,
     clock: Clock,
+    starts: std::sync::Mutex<StartGuard>,
 }
 
 impl std::fmt::Debug for Context {
@@ -97,6 +101,7 @@ impl Context {
             settings: Settings::default(),
             config: watch::Sender::new(Arc::new(config)),
             clock: Arc::new(Timestamp::now),
+            starts: std::sync::Mutex::new(StartGuard::default()),
         }
     }
 
@@ -133,9 +138,22 @@ impl Context {
         self.config.borrow().clone()
     }
 
-    /// Replaces the configuration (a reload); watchers see the change.
+    /// Replaces the configuration (a reload); watchers see the change. A configuration change
+    /// is a human's act: it closes the circuit breaker on job starts ([`crate::breaker`]).
     pub fn set_config(&self, config: Config) {
         self.config.send_replace(Arc::new(config));
+        let mut starts = self.start_guard();
+        if starts.is_open() {
+            tracing::info!("configuration changed; ImageJobs may be started again");
+        }
+        starts.reset();
+        self.metrics.breaker_open.set(0);
+    }
+
+    fn start_guard(&self) -> std::sync::MutexGuard<'_, StartGuard> {
+        self.starts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A receiver that sees every later [`Context::set_config`].
@@ -246,6 +264,104 @@ pub struct JobRequest {
     /// The exclusion ConfigMaps to mount (labelled `eraser.sh/exclude.list=true`, plus the
     /// system list), as the exclusions loader found them valid.
     pub exclusions: Vec<String>,
+    /// Labels that identify this start on the ImageJob (the ImageList uid and generation of a
+    /// manual run), so [`preflight`] finds the job again after any failure that follows.
+    pub identity: BTreeMap<String, String>,
+}
+
+/// What a starter must do instead of (or before) creating a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Preflight {
+    /// Nothing stands in the way: create the job.
+    Clear,
+    /// The job for this start exists already (created by this or an earlier process, before a
+    /// write that failed): adopt it, start nothing.
+    Adopt(String),
+    /// Another job of the same controller has not finished: at most one at a time.
+    Busy(String),
+    /// The circuit breaker is open: why, and whether this check opened it.
+    Refused {
+        /// Why (for the log, a condition and an Event).
+        reason: String,
+        /// This check opened the breaker (report it; later refusals are quiet).
+        newly: bool,
+    },
+}
+
+fn unfinished(job: &ImageJob) -> bool {
+    job.metadata.deletion_timestamp.is_none()
+        && !job.status.as_ref().is_some_and(|s| {
+            matches!(
+                s.phase,
+                drydock_api::imagejob::JobPhase::Completed
+                    | drydock_api::imagejob::JobPhase::Failed
+            )
+        })
+}
+
+/// Decides what a start must do, given the controller's ImageJobs as the API server lists them
+/// (pure but for the breaker's memory of starts). `identity` empty never adopts.
+pub fn preflight_decide(
+    jobs: &[ImageJob],
+    identity: &BTreeMap<String, String>,
+    guard: &mut StartGuard,
+    now: Timestamp,
+) -> Preflight {
+    if !identity.is_empty()
+        && let Some(job) = jobs
+            .iter()
+            .find(|job| identity.iter().all(|(k, v)| job.labels().get(k) == Some(v)))
+    {
+        return Preflight::Adopt(job.name_any());
+    }
+    if let Some(job) = jobs.iter().find(|job| unfinished(job)) {
+        return Preflight::Busy(job.name_any());
+    }
+    let created: Vec<Timestamp> = jobs
+        .iter()
+        .filter_map(|job| job.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        .collect();
+    match guard.check(&created, now) {
+        Verdict::Allow => Preflight::Clear,
+        Verdict::Refuse { reason, newly } => Preflight::Refused { reason, newly },
+    }
+}
+
+/// Looks before a start: lists the ImageJobs labelled `eraser.sh/job-owner=<owner>` (one call,
+/// the API server's current view, not a cache that may lag behind a creation) and decides with
+/// [`preflight_decide`]. A breaker that this check opened is logged once and shown by the
+/// `drydock_image_cleaner_breaker_open` metric.
+///
+/// # Errors
+/// [`Error::Kube`] when the list fails.
+pub async fn preflight(
+    ctx: &Context,
+    owner: &str,
+    identity: &BTreeMap<String, String>,
+) -> Result<Preflight> {
+    let api: Api<ImageJob> = Api::all(ctx.client.clone());
+    let selector = format!("{}={owner}", names::JOB_OWNER_LABEL);
+    let jobs = api
+        .list(&kube::api::ListParams::default().labels(&selector))
+        .await
+        .map_err(kube_error("list the ImageJobs before starting one"))?;
+    let now = ctx.now();
+    let verdict = preflight_decide(&jobs.items, identity, &mut ctx.start_guard(), now);
+    if let Preflight::Refused {
+        reason,
+        newly: true,
+    } = &verdict
+    {
+        ctx.metrics.breaker_open.set(1);
+        tracing::error!(owner, %reason, "circuit breaker open: no more ImageJobs are started");
+    }
+    Ok(verdict)
+}
+
+/// Counts a start for the circuit breaker (after [`create_job`] succeeded).
+pub fn count_start(ctx: &Context) {
+    let now = ctx.now();
+    ctx.start_guard().record(now);
 }
 
 fn kube_error(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
@@ -371,10 +487,14 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
     let job = ImageJob {
         metadata: ObjectMeta {
             name: Some(name.clone()),
-            labels: Some(BTreeMap::from([(
-                names::JOB_OWNER_LABEL.to_owned(),
-                job_owner_label(&request.mode).to_owned(),
-            )])),
+            labels: Some({
+                let mut labels = request.identity.clone();
+                labels.insert(
+                    names::JOB_OWNER_LABEL.to_owned(),
+                    job_owner_label(&request.mode).to_owned(),
+                );
+                labels
+            }),
             owner_references: request.owner.clone().map(|owner| vec![owner]),
             ..ObjectMeta::default()
         },
