@@ -62,6 +62,9 @@ pub struct Settings {
     /// The `--log-level` handed to the components; empty means the config's
     /// `manager.logLevel`.
     pub log_level: String,
+    /// Repositories of Drydock's own image besides the default one (the manager's own image):
+    /// worker components from them get Drydock's command ([`podspec::is_drydock_image`]).
+    pub drydock_repositories: Vec<String>,
 }
 
 /// What every controller shares.
@@ -468,6 +471,7 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
         } else {
             ctx.settings.log_level.clone()
         },
+        drydock_repositories: ctx.settings.drydock_repositories.clone(),
     };
     let template = PodTemplate {
         metadata: ObjectMeta {

@@ -67,6 +67,55 @@ pub(crate) struct ManagerArgs {
     /// Writable directory for the index and its builds (an emptyDir in the manager's pod).
     #[arg(long, env = "DRYDOCK_VULNDB_DIR", default_value = vulndist::DEFAULT_CACHE_DIR)]
     pub(crate) vulndb_dir: PathBuf,
+    /// The manager's own image (`REPO:TAG` or `REPO@sha256:…`): worker components from its
+    /// repository are Drydock's and get the stage command, whatever registry it is mirrored
+    /// to. Without it the manager reads the images of its own pod (`POD_NAME`, else the
+    /// hostname, in its namespace).
+    #[arg(long = "image", env = DRYDOCK_IMAGE_ENV, value_name = "IMAGE")]
+    pub(crate) image: Option<String>,
+}
+
+/// The variable Drydock's manifests set to the manager's image.
+pub(crate) const DRYDOCK_IMAGE_ENV: &str = "DRYDOCK_IMAGE";
+/// The variable Drydock's manifests set to the manager pod's name (the downward API).
+pub(crate) const POD_NAME_ENV: &str = "POD_NAME";
+/// Set by the kubelet in every container: the pod's name, unless the pod sets a hostname.
+const HOSTNAME_ENV: &str = "HOSTNAME";
+
+/// The repositories of Drydock's own image as this manager knows it: `--image`, else the
+/// images of its own pod (one GET; a failure, such as a role without `get pods`, is logged
+/// once and leaves only the default repository).
+async fn own_repositories(
+    image: Option<&str>,
+    client: &kube::Client,
+    namespace: &str,
+) -> Vec<String> {
+    if let Some(image) = image.map(str::trim).filter(|i| !i.is_empty()) {
+        return vec![image.to_owned()];
+    }
+    let pod_name = std::env::var(POD_NAME_ENV)
+        .or_else(|_| std::env::var(HOSTNAME_ENV))
+        .unwrap_or_default();
+    if pod_name.is_empty() {
+        return Vec::new();
+    }
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client.clone(), namespace);
+    match pods.get_opt(&pod_name).await {
+        Ok(Some(pod)) => pod
+            .spec
+            .into_iter()
+            .flat_map(|spec| spec.containers)
+            .filter_map(|c| c.image)
+            .collect(),
+        // Not running in a pod (a kubeconfig run): only the default repository.
+        Ok(None) => Vec::new(),
+        Err(error) => {
+            warn!(verb = "get", resource = "pods", pod = %pod_name, %error,
+                "cannot read the manager's own pod to learn its image; worker components get Drydock's command only from the default repository (set --image)");
+            Vec::new()
+        }
+    }
 }
 
 /// `--vulndb-refresh`: a positive Go duration.
@@ -143,9 +192,13 @@ pub(crate) async fn run(
         controller::stopped(shutdown.clone()),
     ));
 
+    let drydock_repositories =
+        own_repositories(args.image.as_deref(), &client, &args.namespace).await;
+    info!(images = ?drydock_repositories, "Drydock's own image, besides the default repository");
     let settings = Settings {
         extra_pull_secrets: pull_secrets(std::env::var(env::ERASER_PULL_SECRET_NAMES).ok()),
         log_level: log_level.to_owned(),
+        drydock_repositories,
     };
     let ctx = Arc::new(
         Context::new(client, args.namespace.clone(), config)

@@ -210,13 +210,23 @@ impl fmt::Display for IntervalHours {
     }
 }
 
-/// Parses `--image REPO:TAG` (a registry port is part of the repository).
+/// Parses `--image REPO:TAG` or `REPO@sha256:…` (a registry port is part of the repository;
+/// a digest is kept as the tag, which [`RepoTag::reference`] writes back with `@`).
 pub(crate) fn parse_image(text: &str) -> Result<RepoTag, String> {
     let name_start = text.rfind('/').map_or(0, |i| i + 1);
+    if let Some((repo, digest)) = text.split_once('@') {
+        return if !repo.is_empty() && drydock_cri::reference::is_digest(digest) {
+            Ok(RepoTag {
+                repo: repo.to_owned(),
+                tag: digest.to_owned(),
+            })
+        } else {
+            Err(format!(
+                "{text:?} is not REPO@sha256:<64 hex digits> (or REPO:TAG)"
+            ))
+        };
+    }
     match text[name_start..].rfind(':') {
-        _ if text.contains('@') => Err(format!(
-            "{text:?}: digests are not supported, give REPO:TAG"
-        )),
         Some(colon) if colon > 0 && name_start + colon + 1 < text.len() => {
             let (repo, tag) = text.split_at(name_start + colon);
             Ok(RepoTag {
@@ -568,6 +578,13 @@ fn deployment(namespace: &str, image: &RepoTag, vulndb_sources: &[String]) -> De
                 value: Some(MANAGER_OTEL_SERVICE_NAME.to_owned()),
                 value_from: None,
             },
+            // The manager's own image: worker components from its repository (a mirror, a
+            // private registry) get Drydock's stage commands (decision record 004).
+            EnvVar {
+                name: crate::cmd::manager::DRYDOCK_IMAGE_ENV.to_owned(),
+                value: Some(image.reference()),
+                value_from: None,
+            },
         ]),
         ports: Some(vec![
             named_port(METRICS_PORT_NAME, METRICS_PORT),
@@ -761,9 +778,46 @@ mod tests {
             "drydock",
             "drydock:",
             "r/d@sha256:abc",
+            "@sha256:2834dc507516af02784808c5f48b7cbe38b8ed5d0f4837f16e78d00deb7e7767",
         ] {
             assert!(parse_image(bad).is_err(), "{bad}");
         }
+        // Pinned by digest: kept as the tag, written back with `@`.
+        let digest = "sha256:2834dc507516af02784808c5f48b7cbe38b8ed5d0f4837f16e78d00deb7e7767";
+        let pinned = parse_image(&format!("registry.example.com/mirror/drydock@{digest}")).unwrap();
+        assert_eq!(pinned.tag, digest);
+        assert_eq!(
+            pinned.reference(),
+            format!("registry.example.com/mirror/drydock@{digest}")
+        );
+    }
+
+    #[test]
+    fn the_manager_is_told_its_own_image_for_the_worker_commands() {
+        let image = parse_image("registry.example.com/mirror/drydock:1.2").unwrap();
+        let objects = fresh(
+            &Options {
+                image,
+                ..Options::default()
+            },
+            IntervalHours::DEFAULT,
+        )
+        .unwrap();
+        let pod = objects
+            .deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.clone())
+            .unwrap();
+        let env = pod.containers[0].env.clone().unwrap();
+        let own = env
+            .iter()
+            .find(|e| e.name == crate::cmd::manager::DRYDOCK_IMAGE_ENV)
+            .and_then(|e| e.value.clone());
+        assert_eq!(
+            own.as_deref(),
+            Some("registry.example.com/mirror/drydock:1.2")
+        );
     }
 
     #[test]
