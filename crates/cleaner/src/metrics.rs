@@ -24,6 +24,15 @@ pub struct NodeLabels {
     pub node_name: String,
 }
 
+/// The labels of a missing permission.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PermissionLabels {
+    /// The RBAC verb.
+    pub verb: String,
+    /// The RBAC resource.
+    pub resource: String,
+}
+
 /// The manager's metrics. Cloning shares the underlying counters.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -43,6 +52,10 @@ pub struct Metrics {
     /// `drydock_image_cleaner_breaker_open`: 1 while the circuit breaker on job starts is open
     /// ([`crate::breaker`]); Drydock's own, Eraser had none.
     pub breaker_open: Gauge,
+    /// `drydock_image_cleaner_permission_missing{verb,resource}`: 1 for each permission the
+    /// API server refused the manager (it then goes on without: no Events, pods deleted one by
+    /// one).
+    pub permission_missing: Family<PermissionLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -55,6 +68,7 @@ impl Default for Metrics {
             pods_failed: Counter::default(),
             duration: Histogram::new(DURATION_BUCKETS),
             breaker_open: Gauge::default(),
+            permission_missing: Family::default(),
         }
     }
 }
@@ -101,6 +115,11 @@ impl Metrics {
             "drydock_image_cleaner_breaker_open",
             "1 while too many ImageJobs were started in a short window and no more are started",
             metrics.breaker_open.clone(),
+        );
+        registry.register(
+            "drydock_image_cleaner_permission_missing",
+            "1 for each permission the manager's role lacks (it goes on without)",
+            metrics.permission_missing.clone(),
         );
         metrics
     }

@@ -80,6 +80,36 @@ pub struct Context {
     config: watch::Sender<Arc<Config>>,
     clock: Clock,
     starts: std::sync::Mutex<StartGuard>,
+    denied: std::sync::Mutex<std::collections::BTreeSet<Permission>>,
+}
+
+/// A permission (verb on resource) the manager's role may lack: Eraser's chart grants neither
+/// `deletecollection` on pods nor anything on Events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Permission {
+    /// The verb, as RBAC spells it.
+    pub verb: &'static str,
+    /// The resource, as RBAC spells it.
+    pub resource: &'static str,
+}
+
+/// `create events`: without it no Event is written (the log and the status still say it).
+pub const CREATE_EVENTS: Permission = Permission {
+    verb: "create",
+    resource: "events",
+};
+/// `deletecollection pods`: without it a job's pods are deleted one by one.
+pub const DELETECOLLECTION_PODS: Permission = Permission {
+    verb: "deletecollection",
+    resource: "pods",
+};
+
+/// Whether the API server answered 403 Forbidden.
+#[must_use]
+pub fn forbidden(error: &kube::Error) -> bool {
+    /// HTTP Forbidden.
+    const FORBIDDEN: u16 = 403;
+    matches!(error, kube::Error::Api(status) if status.code == FORBIDDEN)
 }
 
 impl std::fmt::Debug for Context {
@@ -105,6 +135,7 @@ impl Context {
             config: watch::Sender::new(Arc::new(config)),
             clock: Arc::new(Timestamp::now),
             starts: std::sync::Mutex::new(StartGuard::default()),
+            denied: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 
@@ -153,6 +184,42 @@ impl Context {
         self.metrics.breaker_open.set(0);
     }
 
+    /// Whether the API server refused `permission` before (then the caller takes its fallback
+    /// without asking again).
+    #[must_use]
+    pub fn is_denied(&self, permission: Permission) -> bool {
+        self.denied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&permission)
+    }
+
+    /// Notes that the API server refused `permission`: reported once (a log line naming the
+    /// verb and the resource, and `drydock_image_cleaner_permission_missing{verb,resource}` set
+    /// to 1), never again for the life of the process.
+    pub fn deny(&self, permission: Permission, error: &kube::Error) {
+        let first = self
+            .denied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(permission);
+        if first {
+            self.metrics
+                .permission_missing
+                .get_or_create(&crate::metrics::PermissionLabels {
+                    verb: permission.verb.to_owned(),
+                    resource: permission.resource.to_owned(),
+                })
+                .set(1);
+            tracing::warn!(
+                verb = permission.verb,
+                resource = permission.resource,
+                error = %drydock_kube::status::message(error),
+                "the manager's role lacks this permission; going on without it (reported once)"
+            );
+        }
+    }
+
     fn start_guard(&self) -> std::sync::MutexGuard<'_, StartGuard> {
         self.starts
             .lock()
@@ -180,9 +247,14 @@ impl Context {
             .namespace
             .clone()
             .unwrap_or_else(|| CLUSTER_EVENT_NAMESPACE.to_owned());
+        if self.is_denied(CREATE_EVENTS) {
+            return;
+        }
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        if let Err(error) = api.create(&PostParams::default(), &event).await {
-            tracing::warn!(reason, %error, "cannot write Event");
+        match api.create(&PostParams::default(), &event).await {
+            Ok(_) => {}
+            Err(error) if forbidden(&error) => self.deny(CREATE_EVENTS, &error),
+            Err(error) => tracing::warn!(reason, %error, "cannot write Event"),
         }
     }
 }
