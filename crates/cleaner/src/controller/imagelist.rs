@@ -1680,4 +1680,40 @@ mod tests {
         assert_eq!(action, Action::await_change());
         assert_eq!(decide(&new, &[], &memory), Step::UpToDate);
     }
+
+    /// Eraser's chart role has no Events: the first refusal is reported, later Events are not
+    /// even tried, and the run starts, finishes and lands in the status all the same.
+    #[tokio::test(start_paused = true)]
+    async fn under_erasers_role_without_events_a_run_still_starts_and_records() {
+        let new = list("imagelist", UID, 1, &[ALPINE]);
+        let finished = "2026-03-01T02:58:00Z";
+        let mut calls = vec![no_history()];
+        calls.extend(a_start("imagejob-m1", 1));
+        calls.push(eraser_status(json!({"status": {"observedGeneration": 1}})));
+        calls.push(event("JobStarted", "Normal").failing(
+            403,
+            "Forbidden",
+            "events is forbidden: cannot create resource \"events\"",
+        ));
+        calls.push(history(None, vec![run_of("imagejob-m1", 1, finished)]));
+        calls.push(eraser_status(json!({"status": {"timestamp": finished}})));
+        let (client, verifier) = mock::client(calls);
+        let mut writer: Writer<ImageJob> = Writer::default();
+        writer.apply_watcher_event(&watcher::Event::Init);
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let lc = Arc::new(ListContext::new(
+            Arc::new(context(client, Config::default())),
+            writer.as_reader(),
+        ));
+        reconcile(Arc::new(new.clone()), lc.clone()).await.unwrap();
+        writer.apply_watcher_event(&watcher::Event::Apply(manual(
+            "imagejob-m1",
+            1,
+            JobPhase::Completed,
+        )));
+        let action = reconcile(Arc::new(new), lc.clone()).await.unwrap();
+        assert_eq!(action, Action::await_change());
+        verifier.finish().await;
+        assert!(lc.ctx.is_denied(super::super::CREATE_EVENTS));
+    }
 }

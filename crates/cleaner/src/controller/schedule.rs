@@ -1264,4 +1264,47 @@ mod tests {
         stop.send(true).unwrap();
         task.await.unwrap().unwrap();
     }
+
+    /// Jobs started one after another (each failing at once, say): the sixth within ten
+    /// minutes is not started; the breaker says why once, on the state ConfigMap.
+    #[tokio::test(start_paused = true)]
+    async fn a_run_after_five_in_ten_minutes_is_refused_by_the_breaker() {
+        let request = "2026-03-01T02:59:00Z";
+        let state = ran_an_hour_ago();
+        let recent: Vec<ImageJob> = (1..=5)
+            .map(|n| {
+                let created = t0() - SignedDuration::from_mins(n);
+                (*job(
+                    &format!("imagejob-f{n}"),
+                    names::JOB_OWNER_COLLECTOR,
+                    JobPhase::Failed,
+                    created,
+                ))
+                .clone()
+            })
+            .collect();
+        let mut calls = exclusions_ok();
+        calls.push(Exchange::new(
+            Method::GET,
+            "/apis/eraser.sh/v1/imagejobs?&labelSelector=eraser.sh%2Fjob-owner%3Dimagecollector",
+            json!({"apiVersion": "eraser.sh/v1", "kind": "ImageJobList", "metadata": {}, "items": recent}),
+        ));
+        calls.push(
+            Exchange::new(
+                Method::POST,
+                format!("/api/v1/namespaces/{NS}/events?"),
+                json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"}}),
+            )
+            .with_body(json!({"type": "Warning", "reason": "CircuitOpen",
+                              "involvedObject": {"kind": "ConfigMap", "name": st::STATE_CONFIGMAP}})),
+        );
+        let (wake, _) = tick(
+            Some(state_cm(&state, Some(request), "7")),
+            &[],
+            config(true, true),
+            calls,
+        )
+        .await;
+        assert_eq!(wake, Some(t0() + BLOCKED_RETRY));
+    }
 }
