@@ -397,16 +397,15 @@ fn namespace(name: &str) -> Namespace {
     }
 }
 
-/// The manager's cluster-scoped grants: its two CRs, Nodes (planning), Events.
+/// The manager's cluster-scoped grants: its two CRs, Nodes (planning), Events. Eraser's
+/// chart grants the same but Events; every write the manager makes to its CRs goes to their
+/// status subresource, and its bookkeeping to the jobs' labels at creation and to ConfigMaps,
+/// so it needs no `update` or `patch` on the CRs themselves.
 fn manager_cluster_role() -> ClusterRole {
     ClusterRole {
         metadata: cluster_meta(MANAGER_CLUSTER_ROLE),
         rules: Some(vec![
-            rule(
-                names::GROUP,
-                &["imagelists"],
-                &["get", "list", "watch", "update", "patch"],
-            ),
+            rule(names::GROUP, &["imagelists"], &["get", "list", "watch"]),
             rule(
                 names::GROUP,
                 &["imagelists/status"],
@@ -415,9 +414,7 @@ fn manager_cluster_role() -> ClusterRole {
             rule(
                 names::GROUP,
                 &["imagejobs"],
-                &[
-                    "get", "list", "watch", "create", "delete", "update", "patch",
-                ],
+                &["get", "list", "watch", "create", "delete"],
             ),
             rule(
                 names::GROUP,
@@ -425,25 +422,30 @@ fn manager_cluster_role() -> ClusterRole {
                 &["get", "update", "patch"],
             ),
             rule("", &["nodes"], &["get", "list", "watch"]),
-            rule("", &["events"], &["create", "patch"]),
-            rule("events.k8s.io", &["events"], &["create", "patch"]),
+            // Beyond Eraser's: Events on ImageLists, ImageJobs and ConfigMaps (core/v1, created
+            // once each). Without it the manager writes none and says so once.
+            rule("", &["events"], &["create"]),
         ]),
         ..ClusterRole::default()
     }
 }
 
-/// What the manager does with the worker pods and their PodTemplates: creates them per job,
-/// watches them, hands each PodTemplate to its job (`patch`), deletes a finished job's pods at
-/// once by label (`deletecollection`).
-const WORKER_OBJECT_VERBS: &[&str] = &[
+/// What the manager does with the worker pods: creates them per job, watches them, reads its
+/// own pod (its image, for the workers' commands), deletes a finished job's pods at once by
+/// label (`deletecollection`, beyond Eraser's role; without it they go one by one).
+const WORKER_POD_VERBS: &[&str] = &[
     "get",
     "list",
     "watch",
     "create",
     "delete",
     "deletecollection",
-    "patch",
 ];
+
+/// What the manager does with the PodTemplates: creates one per job, reads it, hands it to its
+/// ImageJob (`patch`: an owner reference added once the job exists), deletes it when the job
+/// cannot be created.
+const POD_TEMPLATE_VERBS: &[&str] = &["get", "list", "watch", "create", "delete", "patch"];
 
 /// The manager's grants in its own namespace: worker pods, their PodTemplates, ConfigMaps
 /// (config, exclusion lists, image lists, state, history).
@@ -451,11 +453,8 @@ fn manager_role(namespace: &str) -> Role {
     Role {
         metadata: meta(MANAGER_ROLE, namespace),
         rules: Some(vec![
-            rule("", &["pods"], WORKER_OBJECT_VERBS),
-            // `patch`: the PodTemplate is created first and handed to its ImageJob afterwards
-            // (an owner reference added by a patch), so a crash in between leaves nothing
-            // unowned for long.
-            rule("", &["podtemplates"], WORKER_OBJECT_VERBS),
+            rule("", &["pods"], WORKER_POD_VERBS),
+            rule("", &["podtemplates"], POD_TEMPLATE_VERBS),
             rule(
                 "",
                 &["configmaps"],
@@ -865,6 +864,60 @@ mod tests {
             subjects,
             ["eraser-controller-manager", "eraser-controller-manager"]
         );
+    }
+
+    /// Eraser's chart role, exactly (`reference/charts.md`): (resource, verbs).
+    const ERASER_GRANTS: [(&str, &[&str]); 9] = [
+        ("nodes", &["get", "list", "watch"]),
+        ("imagejobs", &["create", "delete", "get", "list", "watch"]),
+        ("imagejobs/status", &["get", "patch", "update"]),
+        ("imagelists", &["get", "list", "watch"]),
+        ("imagelists/status", &["get", "patch", "update"]),
+        (
+            "configmaps",
+            &[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ],
+        ),
+        (
+            "pods",
+            &["create", "delete", "get", "list", "update", "watch"],
+        ),
+        (
+            "podtemplates",
+            &[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ],
+        ),
+        ("events", &[]),
+    ];
+
+    #[test]
+    fn the_manager_gets_erasers_grants_plus_events_and_deletecollection_only() {
+        let objects = rendered();
+        let rules = objects
+            .cluster_role
+            .rules
+            .iter()
+            .flatten()
+            .chain(objects.role.rules.iter().flatten());
+        let mut beyond = Vec::new();
+        for rule in rules {
+            for resource in rule.resources.iter().flatten() {
+                let eraser = ERASER_GRANTS
+                    .iter()
+                    .find(|(r, _)| r == resource)
+                    .unwrap_or_else(|| panic!("{resource} is not in Eraser's role"))
+                    .1;
+                for verb in &rule.verbs {
+                    if !eraser.contains(&verb.as_str()) {
+                        beyond.push(format!("{verb} {resource}"));
+                    }
+                }
+            }
+        }
+        beyond.sort();
+        assert_eq!(beyond, ["create events", "deletecollection pods"]);
     }
 
     #[test]
