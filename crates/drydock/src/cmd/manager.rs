@@ -82,26 +82,31 @@ pub(crate) const POD_NAME_ENV: &str = "POD_NAME";
 /// Set by the kubelet in every container: the pod's name, unless the pod sets a hostname.
 const HOSTNAME_ENV: &str = "HOSTNAME";
 
+/// The manager's pod name: `POD_NAME`, else the hostname the kubelet sets to it.
+fn own_pod_name() -> String {
+    std::env::var(POD_NAME_ENV)
+        .or_else(|_| std::env::var(HOSTNAME_ENV))
+        .unwrap_or_default()
+}
+
 /// The repositories of Drydock's own image as this manager knows it: `--image`, else the
-/// images of its own pod (one GET; a failure, such as a role without `get pods`, is logged
-/// once and leaves only the default repository).
+/// images of its own pod `pod_name` (one GET; a failure, such as a role without `get pods`, is
+/// logged once and leaves only the default repository).
 async fn own_repositories(
     image: Option<&str>,
+    pod_name: &str,
     client: &kube::Client,
     namespace: &str,
 ) -> Vec<String> {
     if let Some(image) = image.map(str::trim).filter(|i| !i.is_empty()) {
         return vec![image.to_owned()];
     }
-    let pod_name = std::env::var(POD_NAME_ENV)
-        .or_else(|_| std::env::var(HOSTNAME_ENV))
-        .unwrap_or_default();
     if pod_name.is_empty() {
         return Vec::new();
     }
     let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
         kube::Api::namespaced(client.clone(), namespace);
-    match pods.get_opt(&pod_name).await {
+    match pods.get_opt(pod_name).await {
         Ok(Some(pod)) => pod
             .spec
             .into_iter()
@@ -192,8 +197,13 @@ pub(crate) async fn run(
         controller::stopped(shutdown.clone()),
     ));
 
-    let drydock_repositories =
-        own_repositories(args.image.as_deref(), &client, &args.namespace).await;
+    let drydock_repositories = own_repositories(
+        args.image.as_deref(),
+        &own_pod_name(),
+        &client,
+        &args.namespace,
+    )
+    .await;
     info!(images = ?drydock_repositories, "Drydock's own image, besides the default repository");
     let settings = Settings {
         extra_pull_secrets: pull_secrets(std::env::var(env::ERASER_PULL_SECRET_NAMES).ok()),
@@ -262,7 +272,42 @@ async fn terminated() -> anyhow::Result<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use drydock_kube::mock::{self, Exchange};
+    use http::Method;
+    use serde_json::json;
+
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_manager_learns_its_image_from_the_flag_or_else_from_its_own_pod() {
+        let mirror = "registry.example.com/mirror/drydock:1.2";
+        let (client, verifier) = mock::client(vec![]);
+        let own = own_repositories(Some(mirror), "manager-x", &client, "kube-system").await;
+        assert_eq!(own, [mirror]);
+        verifier.finish().await;
+        // Eraser's chart sets no DRYDOCK_IMAGE: one GET of the pod (its role grants get pods).
+        let (client, verifier) = mock::client(vec![Exchange::new(
+            Method::GET,
+            "/api/v1/namespaces/kube-system/pods/manager-x",
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "manager-x"},
+                   "spec": {"containers": [{"name": "manager", "image": mirror}]}}),
+        )]);
+        let own = own_repositories(None, "manager-x", &client, "kube-system").await;
+        assert_eq!(own, [mirror]);
+        verifier.finish().await;
+        // Refused: only the default repository, no error.
+        let (client, verifier) = mock::client(vec![
+            Exchange::new(
+                Method::GET,
+                "/api/v1/namespaces/kube-system/pods/manager-x",
+                json!({}),
+            )
+            .failing(403, "Forbidden", "pods \"manager-x\" is forbidden"),
+        ]);
+        let own = own_repositories(None, "manager-x", &client, "kube-system").await;
+        assert!(own.is_empty());
+        verifier.finish().await;
+    }
 
     #[test]
     fn the_refresh_period_is_a_positive_go_duration() {
