@@ -534,12 +534,13 @@ pub fn result_status(
     (value, ok, message)
 }
 
-/// Whether `status` already carries `result` (its `timestamp` is the run's end).
+/// Whether `status` already carries `result`: its `timestamp` is the run's end, to the second
+/// (the API server stores `metav1.Time` in whole seconds; the history keeps nanoseconds).
 fn carries(list: &ImageList, result: &JobResult) -> bool {
     list.status
         .as_ref()
         .and_then(|s| s.timestamp.as_ref())
-        .is_some_and(|t| t.0 == result.finished)
+        .is_some_and(|t| t.0.as_second() == result.finished.as_second())
 }
 
 /// One look at an ImageList.
@@ -1715,5 +1716,23 @@ mod tests {
         assert_eq!(action, Action::await_change());
         verifier.finish().await;
         assert!(lc.ctx.is_denied(super::super::CREATE_EVENTS));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_result_stored_in_whole_seconds_is_recognised_after_a_restart() {
+        // Found on a real API server: the history keeps the run's end in nanoseconds, the
+        // status in seconds; a restart wrote the result (and its Event) again.
+        let run = run_of("imagejob-a", 1, "2026-03-01T02:58:00.123456789Z");
+        let stored = history::Run {
+            finished: "2026-03-01T02:58:00Z".parse().unwrap(),
+            ..run.clone()
+        };
+        let done = recorded(
+            list("imagelist", UID, 1, &["alpine"]),
+            &JobResult::of_run(&stored),
+        );
+        let calls = vec![history(Some(&handled(1, "imagejob-a")), vec![run])];
+        let (action, _) = step(&done, vec![], ListMemory::default(), calls).await;
+        assert_eq!(action, Action::await_change());
     }
 }
