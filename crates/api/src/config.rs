@@ -368,10 +368,15 @@ impl Default for RepoTag {
 }
 
 impl RepoTag {
-    /// `repo:tag`.
+    /// `repo:tag`, or `repo@tag` when the tag is a digest (`sha256:…`: an image pinned by
+    /// digest, which a tag separator would make an invalid reference).
     #[must_use]
     pub fn reference(&self) -> String {
-        format!("{}:{}", self.repo, self.tag)
+        if self.tag.contains(':') {
+            format!("{}@{}", self.repo, self.tag)
+        } else {
+            format!("{}:{}", self.repo, self.tag)
+        }
     }
 }
 

@@ -57,6 +57,17 @@ pub mod state {
     pub const MANAGER_SERVICE: &str = "eraser-controller-manager";
     /// Service account of the manager.
     pub const MANAGER_SERVICE_ACCOUNT: &str = "eraser-controller-manager";
+    /// Label on a manual ImageJob: the uid of the ImageList that started it. With
+    /// [`IMAGELIST_GENERATION_LABEL`] it is the bookkeeping of "this generation was run", kept
+    /// where no CRD schema prunes it (Eraser's structural ImageList status drops
+    /// `observedGeneration`), so a restarted manager finds the job it started and adopts it.
+    pub const IMAGELIST_UID_LABEL: &str = "drydock.dev/imagelist-uid";
+    /// Label on a manual ImageJob: the ImageList `metadata.generation` it runs.
+    pub const IMAGELIST_GENERATION_LABEL: &str = "drydock.dev/imagelist-generation";
+    /// Annotation on [`HISTORY_CONFIGMAP`]: the last ImageList generation handled
+    /// (`{"uid":…,"generation":…,"job":…}`), written with the run it belongs to, so the
+    /// bookkeeping outlives the job and the history's trimming.
+    pub const IMAGELIST_HANDLED_ANNOTATION: &str = "drydock.dev/imagelist-handled";
 }
 /// Container names inside a worker pod.
 pub mod containers {

@@ -197,6 +197,38 @@ pub fn fold<'a>(
             (name.clone(), outcome)
         })
         .collect();
+    summarise(outcomes, plan, success_ratio)
+}
+
+/// `fold` with the nodes whose worker pod the API server refused to create (`refused`: node →
+/// the server's reason) counted failed at once instead of waiting out the start timeout. A
+/// node that has a pod after all keeps its pod's outcome.
+#[must_use]
+pub fn with_refused(
+    fold: Fold,
+    refused: &HashMap<String, String>,
+    plan: &NodePlan,
+    success_ratio: f64,
+) -> Fold {
+    if refused.is_empty() {
+        return fold;
+    }
+    let outcomes = fold
+        .nodes
+        .into_iter()
+        .map(|(node, outcome)| match (outcome, refused.get(&node)) {
+            (NodeOutcome::InProgress, Some(reason)) => (
+                node,
+                NodeOutcome::Failed(format!("worker pod refused by the API server: {reason}")),
+            ),
+            (outcome, _) => (node, outcome),
+        })
+        .collect();
+    summarise(outcomes, plan, success_ratio)
+}
+
+/// Counts, ratio and phase of per-node outcomes.
+fn summarise(outcomes: Vec<(String, NodeOutcome)>, plan: &NodePlan, success_ratio: f64) -> Fold {
     let count =
         |wanted: fn(&NodeOutcome) -> bool| outcomes.iter().filter(|(_, o)| wanted(o)).count();
     let succeeded = count(|o| matches!(o, NodeOutcome::Succeeded(_)));

@@ -118,6 +118,54 @@ pub struct Run {
     /// Per node, sorted by name.
     #[serde(default)]
     pub nodes: Vec<NodeRecord>,
+    /// For a manual run: the ImageList generation it ran (from the job's labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imagelist: Option<Handled>,
+}
+
+/// Which ImageList generation a manual job ran: the manager's bookkeeping of "this generation
+/// was handled". Carried by the job's labels while it exists, then by its run in the history
+/// and by the history ConfigMap's annotation, none of which a CRD schema can prune.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Handled {
+    /// The ImageList's uid (a deleted and re-created list is a new one).
+    pub uid: String,
+    /// The `metadata.generation` the job ran.
+    pub generation: i64,
+    /// The ImageJob.
+    pub job: String,
+}
+
+impl Handled {
+    /// The record a job's labels carry (`None` for automatic jobs, and for manual jobs started
+    /// before the labels existed).
+    #[must_use]
+    pub fn of_job(job: &ImageJob) -> Option<Self> {
+        let labels = job.metadata.labels.as_ref()?;
+        let uid = labels.get(names::state::IMAGELIST_UID_LABEL)?;
+        let generation = labels
+            .get(names::state::IMAGELIST_GENERATION_LABEL)?
+            .parse()
+            .ok()?;
+        Some(Self {
+            uid: uid.clone(),
+            generation,
+            job: job.metadata.name.clone().unwrap_or_default(),
+        })
+    }
+
+    /// The annotation value on the history ConfigMap.
+    #[must_use]
+    pub fn to_annotation(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads the annotation value; `None` (with nothing acted on) when it is not one.
+    #[must_use]
+    pub fn from_annotation(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
 }
 
 /// How much history to keep.
@@ -344,6 +392,7 @@ pub fn run_from(
         failed: folded.status.failed,
         skipped: folded.status.skipped,
         nodes,
+        imagelist: Handled::of_job(job),
     }
 }
 
@@ -371,6 +420,7 @@ pub fn run_from_status(job: &ImageJob, finished: Timestamp) -> Run {
         failed: status.failed,
         skipped: status.skipped,
         nodes: Vec::new(),
+        imagelist: Handled::of_job(job),
     }
 }
 
@@ -413,6 +463,7 @@ mod tests {
                     truncated: false,
                 })
                 .collect(),
+            imagelist: None,
         }
     }
 

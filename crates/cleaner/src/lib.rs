@@ -8,6 +8,7 @@
 //! node planning ([`plan`]), worker pod construction ([`podspec`]), status folding ([`fold`])
 //! and the persisted schedule ([`schedule`]); the manager's controllers will call them.
 
+pub mod breaker;
 pub mod clean;
 pub mod controller;
 pub mod decide;

@@ -9,6 +9,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -21,6 +22,15 @@ pub const DURATION_BUCKETS: [f64; 7] = [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0]
 pub struct NodeLabels {
     /// The node.
     pub node_name: String,
+}
+
+/// The labels of a missing permission.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PermissionLabels {
+    /// The RBAC verb.
+    pub verb: String,
+    /// The RBAC resource.
+    pub resource: String,
 }
 
 /// The manager's metrics. Cloning shares the underlying counters.
@@ -39,6 +49,13 @@ pub struct Metrics {
     pub pods_failed: Counter,
     /// `imagejob_duration_run_seconds`: from the job's creation to its end.
     pub duration: Histogram,
+    /// `drydock_image_cleaner_breaker_open`: 1 while the circuit breaker on job starts is open
+    /// ([`crate::breaker`]); Drydock's own, Eraser had none.
+    pub breaker_open: Gauge,
+    /// `drydock_image_cleaner_permission_missing{verb,resource}`: 1 for each permission the
+    /// API server refused the manager (it then goes on without: no Events, pods deleted one by
+    /// one).
+    pub permission_missing: Family<PermissionLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -50,6 +67,8 @@ impl Default for Metrics {
             pods_completed: Counter::default(),
             pods_failed: Counter::default(),
             duration: Histogram::new(DURATION_BUCKETS),
+            breaker_open: Gauge::default(),
+            permission_missing: Family::default(),
         }
     }
 }
@@ -92,6 +111,16 @@ impl Metrics {
             Unit::Seconds,
             metrics.duration.clone(),
         );
+        registry.register(
+            "drydock_image_cleaner_breaker_open",
+            "1 while too many ImageJobs were started in a short window and no more are started",
+            metrics.breaker_open.clone(),
+        );
+        registry.register(
+            "drydock_image_cleaner_permission_missing",
+            "1 for each permission the manager's role lacks (it goes on without)",
+            metrics.permission_missing.clone(),
+        );
         metrics
     }
 }
@@ -114,6 +143,7 @@ mod tests {
         metrics.pods_completed.inc_by(2);
         metrics.pods_failed.inc();
         metrics.duration.observe(12.0);
+        metrics.breaker_open.set(1);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         for line in [
@@ -122,6 +152,7 @@ mod tests {
             "pods_completed_run_total 2",
             "pods_failed_run_total 1",
             "imagejob_duration_run_seconds_count 1",
+            "drydock_image_cleaner_breaker_open 1",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

@@ -9,8 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use drydock_api::config::{Component, Config, DEFAULT_IMAGE_REPO, Resources};
+use drydock_api::config::{Component, Config, DEFAULT_IMAGE_REPO, RepoTag, Resources};
 use drydock_api::names::{self, containers, env, paths};
+use drydock_cri::Reference;
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     HostPathVolumeSource, LocalObjectReference, ObjectFieldSelector, Pod, PodSpec, PodTemplateSpec,
@@ -65,6 +66,28 @@ pub struct TemplateInputs {
     pub extra_pull_secrets: Vec<String>,
     /// The manager's `--log-level`, handed to the components.
     pub log_level: String,
+    /// Repositories whose images are Drydock's own besides the default one: the manager's own
+    /// image (a mirror, a private registry, a chart's `image.repository`). Components from them
+    /// get Drydock's command; any other image keeps its entrypoint
+    /// (`docs/design/004-worker-commands.md`).
+    pub drydock_repositories: Vec<String>,
+}
+
+/// `domain/path` of an image repository or reference (`drydock` is
+/// `docker.io/library/drydock`; a tag or digest is dropped); text that is no reference is
+/// compared as written.
+#[must_use]
+pub fn normalised_repository(text: &str) -> String {
+    Reference::parse(text.trim()).map_or_else(|_| text.trim().to_owned(), |r| r.repository())
+}
+
+/// Whether `image` is Drydock's multi-call image: from the default repository or one of
+/// `known` (the manager's own image), whatever the registry, tag or digest.
+#[must_use]
+pub fn is_drydock_image(image: &RepoTag, known: &[String]) -> bool {
+    let repository = normalised_repository(&image.repo);
+    repository == normalised_repository(DEFAULT_IMAGE_REPO)
+        || known.iter().any(|k| normalised_repository(k) == repository)
 }
 
 // === impl Mode ===
@@ -150,11 +173,17 @@ fn pprof_args(config: &Config) -> [String; 2] {
     ]
 }
 
-/// A component container. Drydock's own image is multi-call: the entrypoint name selects the
-/// stage, as Eraser's per-component images do, so a swapped-in Eraser image runs unchanged.
+/// A component container. Drydock's own image is multi-call: the command names the stage
+/// (`drydock` is `true`), as Eraser's per-component images do by their entrypoint; any other
+/// image gets no command, so a swapped-in Eraser or third-party image runs its own.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one private constructor; every argument is a distinct part of the container"
+)]
 fn container(
     name: &str,
     entrypoint: &str,
+    drydock: bool,
     component: &Component,
     args: Vec<String>,
     mut mounts: Vec<VolumeMount>,
@@ -172,7 +201,7 @@ fn container(
         name: name.to_owned(),
         image: Some(component.image.reference()),
         image_pull_policy: Some("IfNotPresent".to_owned()),
-        command: (component.image.repo == DEFAULT_IMAGE_REPO).then(|| vec![entrypoint.to_owned()]),
+        command: drydock.then(|| vec![entrypoint.to_owned()]),
         args: Some(args),
         env: Some(envs),
         volume_mounts: Some(mounts),
@@ -222,6 +251,8 @@ pub fn containerd_root(config: &Config) -> &'static str {
 pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTemplateSpec {
     let components = &config.components;
     let exclusions = &inputs.exclusion_configmaps;
+    let ours =
+        |component: &Component| is_drydock_image(&component.image, &inputs.drydock_repositories);
     let log_level = format!(
         "--log-level={}",
         if inputs.log_level.is_empty() {
@@ -259,6 +290,7 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
             vec![container(
                 containers::REMOVER,
                 "/remover",
+                ours(&components.remover),
                 &components.remover,
                 args,
                 vec![mount(IMAGELIST_VOLUME, imagelist_dir, true)],
@@ -282,15 +314,19 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
                 container(
                     containers::COLLECTOR,
                     "/collector",
+                    ours(&components.collector),
                     &components.collector,
                     collector_args,
                     shared(),
-                    vec![],
+                    // Eraser sets none on the collector; an entrypoint that tells the stage by
+                    // this variable needs it on every container.
+                    otel(config, containers::COLLECTOR),
                     exclusions,
                 ),
                 container(
                     containers::REMOVER,
                     "/remover",
+                    ours(&components.remover),
                     &components.remover,
                     remover_args,
                     shared(),
@@ -320,7 +356,15 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
                 }
                 let mut args = vec![format!("--config={}", paths::CONFIG_FILE)];
                 args.extend(pprof_args(config));
-                let mut envs = otel(config, containers::SCANNER);
+                let drydock_scanner = ours(&components.scanner);
+                // Eraser's manager names its scanner `trivy-scanner`; a third-party scanner
+                // image gets that name, Drydock's its own stage name.
+                let service = if drydock_scanner {
+                    containers::SCANNER
+                } else {
+                    containers::TRIVY_SCANNER
+                };
+                let mut envs = otel(config, service);
                 envs.push(env_value(
                     env::ERASER_RUNTIME_NAME,
                     config.manager.runtime.name.as_str(),
@@ -329,7 +373,7 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
                     env::CONTAINERD_NAMESPACE,
                     CONTAINERD_K8S_NAMESPACE,
                 ));
-                if components.scanner.image.repo == DEFAULT_IMAGE_REPO {
+                if drydock_scanner {
                     // Drydock's scanner fetches the index from the manager into a per-node
                     // cache (read-write, unlike the hostPaths above); a third-party scanner
                     // image gets Eraser's arguments only.
@@ -376,6 +420,7 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
                 list.push(container(
                     containers::SCANNER,
                     "/scanner",
+                    drydock_scanner,
                     &components.scanner,
                     args,
                     mounts,
@@ -469,7 +514,149 @@ mod tests {
             exclusion_configmaps: vec!["excluded".into()],
             extra_pull_secrets: vec![],
             log_level: "info".into(),
+            drydock_repositories: vec![],
         }
+    }
+
+    /// Every component from `repo` with `tag`.
+    fn all_from(repo: &str, tag: &str) -> Config {
+        let mut config = Config::default();
+        config.components.scanner.enabled = true;
+        for component in [
+            &mut config.components.collector,
+            &mut config.components.scanner,
+            &mut config.components.remover,
+        ] {
+            component.image = RepoTag {
+                repo: repo.into(),
+                tag: tag.into(),
+            };
+        }
+        config
+    }
+
+    /// `(container, command, OTEL_SERVICE_NAME, image)` of each container.
+    fn roles(spec: &PodSpec) -> Vec<(String, Option<Vec<String>>, String, String)> {
+        spec.containers
+            .iter()
+            .map(|c| {
+                let service = c
+                    .env
+                    .as_ref()
+                    .unwrap()
+                    .iter()
+                    .find(|e| e.name == env::OTEL_SERVICE_NAME)
+                    .and_then(|e| e.value.clone())
+                    .unwrap_or_default();
+                (
+                    c.name.clone(),
+                    c.command.clone(),
+                    service,
+                    c.image.clone().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn drydock_roles(image: &str) -> Vec<(String, Option<Vec<String>>, String, String)> {
+        ["collector", "remover", "scanner"]
+            .iter()
+            .map(|stage| {
+                (
+                    (*stage).to_owned(),
+                    Some(vec![format!("/{stage}")]),
+                    (*stage).to_owned(),
+                    image.to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn drydocks_image_from_the_default_repository_gets_the_stage_commands() {
+        let config = all_from(DEFAULT_IMAGE_REPO, "1.2.3");
+        let spec = template(&config, &Mode::Collector, &inputs()).spec.unwrap();
+        assert_eq!(
+            roles(&spec),
+            drydock_roles(&format!("{DEFAULT_IMAGE_REPO}:1.2.3"))
+        );
+    }
+
+    #[test]
+    fn drydocks_image_from_a_mirror_gets_the_stage_commands_when_the_manager_runs_it() {
+        // Issue: with any repository but the default one the containers got flags only, and
+        // the image's entrypoint printed its usage.
+        let mirror = "registry.example.com:5000/mirror/drydock";
+        let config = all_from(mirror, "1.2.3");
+        let mut own = inputs();
+        own.drydock_repositories = vec![format!("{mirror}:1.2.3")];
+        let spec = template(&config, &Mode::Collector, &own).spec.unwrap();
+        assert_eq!(roles(&spec), drydock_roles(&format!("{mirror}:1.2.3")));
+        let manual = Mode::Manual {
+            imagelist_configmap: "imagelist-abcde".into(),
+        };
+        let spec = template(&config, &manual, &own).spec.unwrap();
+        assert_eq!(
+            spec.containers[0].command,
+            Some(vec!["/remover".to_owned()])
+        );
+        // Short names are normalised: docker.io/library/drydock is `drydock`.
+        own.drydock_repositories = vec![
+            "drydock@sha256:2834dc507516af02784808c5f48b7cbe38b8ed5d0f4837f16e78d00deb7e7767"
+                .into(),
+        ];
+        let config = all_from("docker.io/library/drydock", "dev");
+        let spec = template(&config, &Mode::Collector, &own).spec.unwrap();
+        assert!(spec.containers.iter().all(|c| c.command.is_some()));
+    }
+
+    #[test]
+    fn drydocks_image_pinned_by_digest_is_a_valid_reference_and_gets_the_commands() {
+        let digest = "sha256:2834dc507516af02784808c5f48b7cbe38b8ed5d0f4837f16e78d00deb7e7767";
+        let config = all_from(DEFAULT_IMAGE_REPO, digest);
+        let spec = template(&config, &Mode::Collector, &inputs()).spec.unwrap();
+        let image = format!("{DEFAULT_IMAGE_REPO}@{digest}");
+        assert_eq!(roles(&spec), drydock_roles(&image));
+        assert!(drydock_cri::Reference::parse(&image).is_ok());
+    }
+
+    #[test]
+    fn a_third_party_scanner_keeps_its_entrypoint_and_erasers_role_name() {
+        let mut config = all_from(DEFAULT_IMAGE_REPO, "1.2.3");
+        config.components.scanner.image = RepoTag {
+            repo: "ghcr.io/eraser-dev/eraser-trivy-scanner".into(),
+            tag: "v1.4.1".into(),
+        };
+        let spec = template(&config, &Mode::Collector, &inputs()).spec.unwrap();
+        let found = roles(&spec);
+        assert_eq!(
+            found[2],
+            (
+                "scanner".to_owned(),
+                None,
+                "trivy-scanner".to_owned(),
+                "ghcr.io/eraser-dev/eraser-trivy-scanner:v1.4.1".to_owned()
+            )
+        );
+        assert_eq!(found[0].1, Some(vec!["/collector".to_owned()]));
+        let args = spec.containers[2].args.clone().unwrap();
+        assert!(
+            !args.iter().any(|a| a.starts_with("--vulndb-url")),
+            "Eraser's arguments only: {args:?}"
+        );
+        // Eraser's own images everywhere: no command anywhere, every role named.
+        let eraser = all_from("ghcr.io/eraser-dev/remover", "v1.4.1");
+        let spec = template(&eraser, &Mode::Collector, &inputs()).spec.unwrap();
+        let services: Vec<(Option<Vec<String>>, String)> =
+            roles(&spec).into_iter().map(|r| (r.1, r.2)).collect();
+        assert_eq!(
+            services,
+            vec![
+                (None, "collector".to_owned()),
+                (None, "remover".to_owned()),
+                (None, "trivy-scanner".to_owned())
+            ]
+        );
     }
 
     /// No container but the scanner mounts `volume`.

@@ -32,6 +32,9 @@ pub struct Exchange {
     pub status: u16,
     /// The reply's JSON body.
     pub reply: Value,
+    /// Plays the API server's validation: a message means the body is invalid, and the call is
+    /// answered 422 `Invalid` with it instead of the reply.
+    pub validate: Option<fn(&Value) -> Option<String>>,
 }
 
 impl Exchange {
@@ -43,7 +46,15 @@ impl Exchange {
             body: None,
             status: 200,
             reply,
+            validate: None,
         }
+    }
+
+    /// Answers 422 `Invalid` with `validate`'s message when it finds the body invalid (the
+    /// schema of a CRD, as the API server would apply it).
+    pub fn validated_by(mut self, validate: fn(&Value) -> Option<String>) -> Exchange {
+        self.validate = Some(validate);
+        self
     }
 
     /// The request body must include `body`.
@@ -84,15 +95,23 @@ pub fn client(exchanges: Vec<Exchange>) -> (kube::Client, Verifier) {
                 (&expected.method, Some(expected.path.as_str())),
                 "call {index}"
             );
-            if let Some(want) = &expected.body {
+            let mut expected = expected;
+            if expected.body.is_some() || expected.validate.is_some() {
                 let bytes = body.collect_bytes().await.expect("request body");
                 let got: Value = serde_json::from_slice(&bytes).expect("request body is JSON");
-                assert!(
-                    includes(&got, want),
-                    "call {index} ({} {}): body {got} does not include {want}",
-                    expected.method,
-                    expected.path
-                );
+                if let Some(want) = &expected.body {
+                    assert!(
+                        includes(&got, want),
+                        "call {index} ({} {}): body {got} does not include {want}",
+                        expected.method,
+                        expected.path
+                    );
+                }
+                if let Some(message) = expected.validate.and_then(|validate| validate(&got)) {
+                    /// HTTP Unprocessable Entity, the API server's answer to an invalid object.
+                    const INVALID: u16 = 422;
+                    expected = expected.failing(INVALID, "Invalid", &message);
+                }
             }
             let response = Response::builder()
                 .status(expected.status)

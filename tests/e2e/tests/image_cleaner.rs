@@ -84,6 +84,11 @@ struct Settings {
     extra_pull_secrets: Option<String>,
     /// Pod types the kubelet stand-in keeps `Running` from the start.
     hold: Vec<&'static str>,
+    /// Install Eraser's own CRDs (`testdata/eraser-crds.yaml`) instead of Drydock's.
+    eraser_crds: bool,
+    /// Run the manager as its ServiceAccount with exactly Eraser's chart role
+    /// (impersonated: no Events, no `deletecollection` on pods).
+    eraser_rbac: bool,
 }
 
 impl Default for Settings {
@@ -95,6 +100,8 @@ impl Default for Settings {
             pull_secrets: Vec::new(),
             extra_pull_secrets: None,
             hold: Vec::new(),
+            eraser_crds: false,
+            eraser_rbac: false,
         }
     }
 }
@@ -380,7 +387,11 @@ impl Cleaner {
     async fn start(prefix: &str, settings: Settings, linux: &[&str], windows: &[&str]) -> Cleaner {
         let serial = SERIAL.lock().await;
         let client = client().await.unwrap();
-        install_crds(&client).await;
+        if settings.eraser_crds {
+            install_eraser_crds(&client).await;
+        } else {
+            install_crds(&client).await;
+        }
         remove_leftovers(&client).await;
         let _ = Api::<ImageList>::all(client.clone())
             .delete(names::IMAGELIST_NAME, &DeleteParams::default())
@@ -416,8 +427,75 @@ impl Cleaner {
             _serial: serial,
         };
         cleaner.write_config(None).await;
+        if cleaner.settings.eraser_rbac {
+            cleaner.install_eraser_rbac().await;
+        }
         cleaner.spawn_manager();
         cleaner
+    }
+
+    /// The user the manager runs as under Eraser's role: its ServiceAccount.
+    fn manager_user(&self) -> String {
+        format!(
+            "system:serviceaccount:{}:{}",
+            self.namespace(),
+            state::MANAGER_SERVICE_ACCOUNT
+        )
+    }
+
+    /// The cluster-scoped RBAC objects of this test (named after its namespace).
+    fn eraser_rbac_name(&self) -> String {
+        format!("drydock-e2e-eraser-role-{}", self.namespace())
+    }
+
+    /// Eraser's chart role exactly (`reference/charts.md`), bound to the manager's
+    /// ServiceAccount, and a kubeconfig that impersonates that account.
+    async fn install_eraser_rbac(&self) {
+        let ns = self.namespace();
+        let name = self.eraser_rbac_name();
+        let subject = json!([{"kind": "ServiceAccount", "name": state::MANAGER_SERVICE_ACCOUNT, "namespace": ns}]);
+        let cluster_role = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": [
+                {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": ["eraser.sh"], "resources": ["imagejobs"], "verbs": ["create", "delete", "get", "list", "watch"]},
+                {"apiGroups": ["eraser.sh"], "resources": ["imagejobs/status"], "verbs": ["get", "patch", "update"]},
+                {"apiGroups": ["eraser.sh"], "resources": ["imagelists"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": ["eraser.sh"], "resources": ["imagelists/status"], "verbs": ["get", "patch", "update"]},
+            ],
+        });
+        let role = json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": name, "namespace": ns},
+            "rules": [
+                {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]},
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete", "get", "list", "update", "watch"]},
+                {"apiGroups": [""], "resources": ["podtemplates"], "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]},
+            ],
+        });
+        let role_ref = |kind: &str| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name});
+        let objects = [
+            cluster_role,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                   "metadata": {"name": name}, "roleRef": role_ref("ClusterRole"), "subjects": subject}),
+            role,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": name, "namespace": ns}, "roleRef": role_ref("Role"), "subjects": subject}),
+        ];
+        let yaml: String = objects.iter().map(|o| format!("---\n{}\n", o)).collect();
+        kubectl(&["apply", "-f", "-"], &yaml, &[]).await.unwrap();
+        let mut config = kube::config::Kubeconfig::read_from(kubeconfig().unwrap()).unwrap();
+        for user in &mut config.auth_infos {
+            if let Some(auth) = user.auth_info.as_mut() {
+                auth.impersonate = Some(self.manager_user());
+            }
+        }
+        std::fs::write(
+            self.dir.path().join("kubeconfig-eraser-role"),
+            serde_saphyr::to_string(&config).unwrap(),
+        )
+        .unwrap();
     }
 
     fn namespace(&self) -> String {
@@ -453,7 +531,11 @@ impl Cleaner {
     }
 
     fn spawn_manager(&mut self) {
-        let kubeconfig = kubeconfig().unwrap();
+        let kubeconfig = if self.settings.eraser_rbac {
+            self.dir.path().join("kubeconfig-eraser-role")
+        } else {
+            kubeconfig().unwrap()
+        };
         let args: Vec<String> = [
             "manager".to_owned(),
             format!(
@@ -712,6 +794,20 @@ impl Cleaner {
                 .delete(&job, &DeleteParams::default())
                 .await;
         }
+        if self.settings.eraser_rbac {
+            let name = self.eraser_rbac_name();
+            let _ = kubectl(
+                &[
+                    "delete",
+                    "clusterrole,clusterrolebinding",
+                    &name,
+                    "--ignore-not-found",
+                ],
+                "",
+                &[],
+            )
+            .await;
+        }
         self.ns.cleanup().await.unwrap();
     }
 }
@@ -754,13 +850,31 @@ async fn remove_leftovers(client: &Client) {
     );
 }
 
-/// Installs both CRDs (server-side apply) and waits until they are served.
+/// Installs Drydock's two CRDs (server-side apply) and waits until they are served.
 async fn install_crds(client: &Client) {
+    apply_crds(
+        client,
+        vec![
+            drydock_api::crd::imagelist_crd().unwrap(),
+            drydock_api::crd::imagejob_crd().unwrap(),
+        ],
+    )
+    .await;
+}
+
+/// Installs Eraser's CRDs as its chart ships them (the fixture `testdata/eraser-crds.yaml`:
+/// structural status schemas that require Eraser's fields and prune the rest), under the same
+/// field manager as [`install_crds`], so either replaces the other completely, as `helm
+/// upgrade` does.
+async fn install_eraser_crds(client: &Client) {
+    let text = include_str!("../../../testdata/eraser-crds.yaml");
+    apply_crds(client, serde_saphyr::from_multiple(text).unwrap()).await;
+}
+
+/// Applies `crds` (server-side apply) and waits until the ImageLists are served.
+async fn apply_crds(client: &Client, all: Vec<CustomResourceDefinition>) {
     let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    for crd in [
-        drydock_api::crd::imagelist_crd().unwrap(),
-        drydock_api::crd::imagejob_crd().unwrap(),
-    ] {
+    for crd in all {
         crds.patch(
             &crd.name_any(),
             &PatchParams::apply("drydock-e2e").force(),
@@ -1280,5 +1394,82 @@ async fn a_failed_node_fails_the_run_and_the_list_says_so() {
         .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["node"], b.as_str());
+    c.finish().await;
+}
+
+/// Moving from Eraser: with Eraser's CRDs in place (their ImageList status keeps only
+/// `failed`, `skipped`, `success`, `timestamp`, all required) and the manager running with
+/// exactly Eraser's chart role (no Events, no `deletecollection` on pods), one ImageList gives
+/// exactly one ImageJob, its result is written, its pods are deleted, and nothing more starts —
+/// not after a restart, not after an upgrade to Drydock's CRDs — until the list changes.
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn under_erasers_crds_one_imagelist_gives_one_job_and_an_upgrade_keeps_the_bookkeeping() {
+    let settings = Settings {
+        eraser_crds: true,
+        eraser_rbac: true,
+        ..Settings::default()
+    };
+    let mut c = Cleaner::start("ic-eraser-crds", settings, &["a", "b"], &[]).await;
+    let applied = c.apply(IMAGELIST_YAML).await;
+    let uid = applied.uid().unwrap();
+    let list = c
+        .wait_list("the result in Eraser's status fields", |list| {
+            list.status
+                .as_ref()
+                .is_some_and(|s| s.timestamp.is_some() && s.success == 2)
+        })
+        .await;
+    let status = list.status.unwrap();
+    // Nodes of the cluster outside this test's filter count as skipped.
+    assert_eq!((status.success, status.failed), (2, 0), "{status:?}");
+    assert!(
+        status.observed_generation.is_none() && status.conditions.is_empty(),
+        "Eraser's CRD prunes Drydock's own status fields: {status:?}"
+    );
+    c.wait_pods_gone().await;
+    stays("exactly one ImageJob for one ImageList", async || {
+        c.kubelet.jobs("manual").len() == 1
+    })
+    .await;
+    c.restart_manager().await;
+    stays("no second ImageJob after a restart", async || {
+        c.kubelet.jobs("manual").len() == 1
+    })
+    .await;
+    // Eraser's role has no Events: none written, the missing right said once.
+    assert!(c.events("default", &uid, "JobStarted").await.is_empty());
+    // Only the note of the run's start can be refused (no result to carry yet): said once.
+    let log = c.manager_log();
+    assert!(
+        log.matches("is invalid").count() <= 1 && !log.contains("write=\"result\""),
+        "status writes refused:\n{log}"
+    );
+    for (verb, resource) in [("create", "events"), ("deletecollection", "pods")] {
+        let said = format!("verb=\"{verb}\" resource=\"{resource}\"");
+        assert!(
+            log.matches(&said).count() <= 1,
+            "{said} more than once:\n{log}"
+        );
+    }
+
+    // The upgrade: Drydock's CRDs replace Eraser's, the manager restarts; the bookkeeping is
+    // not in the status, so nothing runs again.
+    install_crds(&c.client).await;
+    c.restart_manager().await;
+    stays(
+        "no second ImageJob after the upgrade to Drydock's CRDs",
+        async || c.kubelet.jobs("manual").len() == 1,
+    )
+    .await;
+
+    // The next change runs once, and Drydock's own status fields now stick.
+    c.edit_add_image("docker.io/library/nginx:latest").await;
+    c.wait_result(2).await;
+    stays("one ImageJob per change", async || {
+        c.kubelet.jobs("manual").len() == 2
+    })
+    .await;
+    c.wait_pods_gone().await;
     c.finish().await;
 }

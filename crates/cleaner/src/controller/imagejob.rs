@@ -139,6 +139,9 @@ struct JobMemory {
     /// The final status was written: a pass that still sees the job Running (the cache has not
     /// caught up) must not finish it twice.
     finished: bool,
+    /// Nodes whose worker pod the API server refused to create, with its reason: counted
+    /// failed at once ([`crate::fold::with_refused`]), never retried within the job.
+    refused: HashMap<String, String>,
 }
 
 /// The controller's shared state.
@@ -398,16 +401,57 @@ async fn create_pods(
     };
     for node in nodes {
         let pod = pod_for_node(template, &owner, &ctx.namespace, node);
-        let created = api
-            .create(&post, &pod)
-            .await
-            .map_err(kube_error(format!("create the worker pod on node {node}")))?;
+        let created = match api.create(&post, &pod).await {
+            Ok(created) => created,
+            Err(error) if refused(&error) => {
+                let reason = drydock_kube::status::message(&error);
+                tracing::warn!(imagejob = %name, node = %node, %reason, "the API server refused the worker pod; node counted failed");
+                let first = shared.memory().get_mut(&name).is_some_and(|memory| {
+                    memory.created.insert(node.clone());
+                    let first = !memory.refused.values().any(|r| *r == reason);
+                    memory.refused.insert(node.clone(), reason.clone());
+                    first
+                });
+                if first {
+                    // Once per distinct reason and job: a missing ServiceAccount refuses every
+                    // node the same way.
+                    let note = format!("worker pod on node {node} refused: {reason}");
+                    ctx.event(
+                        job.object_ref(&()),
+                        EventKind::Warning,
+                        FAILED_CREATE_REASON,
+                        &note,
+                    )
+                    .await;
+                }
+                continue;
+            }
+            Err(error) => {
+                return Err(kube_error(format!("create the worker pod on node {node}"))(
+                    error,
+                ));
+            }
+        };
         tracing::info!(imagejob = %name, node = %node, pod = %created.name_any(), "Started worker pod on node");
         if let Some(memory) = shared.memory().get_mut(&name) {
             memory.created.insert(node.clone());
         }
     }
     Ok(())
+}
+
+/// Reason of the warning Event about a worker pod the API server refused (kubelet's and the
+/// Job controller's word for it).
+pub const FAILED_CREATE_REASON: &str = "FailedCreate";
+
+/// A pod creation the API server refuses for this pod, not for now: 400 (bad request), 403
+/// (forbidden: a missing ServiceAccount, Pod Security admission, a quota) or 422 (invalid).
+/// Retrying would be refused the same way; conflicts, throttling and server errors are not
+/// refusals and fail the pass, which is retried.
+fn refused(error: &kube::Error) -> bool {
+    /// The status codes of a refusal.
+    const REFUSALS: [u16; 3] = [400, 403, 422];
+    matches!(error, kube::Error::Api(status) if REFUSALS.contains(&status.code))
 }
 
 /// Takes tokens and creates what they allow; returns when to come back if pods remain.
@@ -492,6 +536,7 @@ async fn start(shared: &Shared, job: &ImageJob) -> Result<Action> {
             created: HashSet::new(),
             progress: (now, 0, 0),
             finished: false,
+            refused: HashMap::new(),
         },
     );
     let nodes = &shared.nodes;
@@ -500,7 +545,17 @@ async fn start(shared: &Shared, job: &ImageJob) -> Result<Action> {
         .filter(|node| nodes.get(&reflector::ObjectRef::new(node)).is_some())
         .collect();
     let again = create_missing(shared, job, &missing, now).await?;
-    Ok(Action::requeue(again.unwrap_or(RUNNING_RECHECK)))
+    // Refused pods count as failed at the next pass: make it soon.
+    let refusals = shared
+        .memory()
+        .get(&name)
+        .is_some_and(|m| !m.refused.is_empty());
+    let recheck = if refusals {
+        CREATION_REQUEUE
+    } else {
+        RUNNING_RECHECK
+    };
+    Ok(Action::requeue(again.unwrap_or(recheck)))
 }
 
 /// Phase `Running`: create what is missing, fold, finish when every node has an outcome.
@@ -531,6 +586,7 @@ async fn running(shared: &Shared, job: &ImageJob) -> Result<Action> {
                     created: HashSet::new(),
                     progress: (now, status.succeeded, status.failed),
                     finished: false,
+                    refused: HashMap::new(),
                 },
             );
             (plan, HashSet::new(), now)
@@ -560,6 +616,12 @@ async fn running(shared: &Shared, job: &ImageJob) -> Result<Action> {
         now,
     );
     drop(nodes);
+    let refused = shared
+        .memory()
+        .get(&name)
+        .map(|m| m.refused.clone())
+        .unwrap_or_default();
+    let folded = crate::fold::with_refused(folded, &refused, &plan, ratio);
     if folded.status.phase == JobPhase::Running {
         let progress = shared.memory().get(&name).map(|m| m.progress);
         let (s, f) = (folded.status.succeeded, folded.status.failed);
@@ -758,12 +820,36 @@ async fn finished(shared: &Shared, job: &ImageJob, phase: JobPhase) -> Result<Ac
         }
         Cleanup::DeletePods(next) => {
             tracing::info!(imagejob = %name, pods = pods.len(), "deleting the worker pods of a finished job");
-            // One call for all of them, however many nodes the job covered.
             let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-            let selector = ListParams::default().labels(&format!("{JOB_NAME_LABEL}={name}"));
-            api.delete_collection(&DeleteParams::background(), &selector)
-                .await
-                .map_err(kube_error(format!("delete the worker pods of {name}")))?;
+            if !ctx.is_denied(super::DELETECOLLECTION_PODS) {
+                // One call for all of them, however many nodes the job covered.
+                let selector = ListParams::default().labels(&format!("{JOB_NAME_LABEL}={name}"));
+                match api
+                    .delete_collection(&DeleteParams::background(), &selector)
+                    .await
+                {
+                    Ok(_) => return Ok(Action::requeue(next)),
+                    Err(error) if super::forbidden(&error) => {
+                        ctx.deny(super::DELETECOLLECTION_PODS, &error);
+                    }
+                    Err(error) => {
+                        return Err(kube_error(format!("delete the worker pods of {name}"))(
+                            error,
+                        ));
+                    }
+                }
+            }
+            // Eraser's role grants `delete` on pods but not `deletecollection`: one by one.
+            for pod in &pods {
+                let pod_name = pod.name_any();
+                match api.delete(&pod_name, &DeleteParams::background()).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(status)) if status.is_not_found() => {}
+                    Err(error) => {
+                        return Err(kube_error(format!("delete worker pod {pod_name}"))(error));
+                    }
+                }
+            }
             Ok(Action::requeue(next))
         }
         Cleanup::Wait(next) => {

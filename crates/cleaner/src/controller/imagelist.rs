@@ -1,29 +1,40 @@
 //! The ImageList controller (manual mode).
 //!
 //! Only the ImageList named `imagelist` is acted on; any other name gets a warning Event and
-//! nothing else. A run starts when the list's `metadata.generation` differs from the
-//! `status.observedGeneration` the controller persisted: on creation (a new object starts at
-//! generation 1 with no status, so delete + re-create runs again) and on every spec change —
-//! but never on a re-apply of an unchanged list, a status update or a manager restart
-//! (Eraser re-ran the list on every restart because it remembered nothing). A spec change
-//! during a run waits for that run, then starts another.
+//! nothing else. A run starts once per `metadata.generation`: on creation (a new object starts
+//! at generation 1, so delete + re-create runs again) and on every spec change — never on a
+//! re-apply of an unchanged list, a status update, a failed write or a manager restart (Eraser
+//! re-ran the list on every restart because it remembered nothing). A spec change during a run
+//! waits for that run, then starts another.
+//!
+//! The bookkeeping ("generation G was run, by job J") lives where no CRD schema prunes it:
+//! the job's labels (`drydock.dev/imagelist-uid`, `drydock.dev/imagelist-generation`) while it
+//! exists, then its run in the history ConfigMap and that ConfigMap's
+//! `drydock.dev/imagelist-handled` annotation. Eraser's structural ImageList status keeps only
+//! `failed`, `skipped`, `success` and `timestamp` (all required), so every status write carries
+//! those four and nothing is decided from `observedGeneration` or the conditions (written for
+//! Drydock's own CRD, pruned by Eraser's). Before creating a job the controller lists its jobs
+//! on the API server and adopts the one already started for the generation
+//! ([`super::preflight`]); only one of its jobs runs at a time, and the circuit breaker
+//! ([`crate::breaker`]) stops starts that come too fast. A status or Event write that fails is
+//! retried as that write, or (refused for good: 422, 403) reported once and skipped.
 //!
 //! An empty `spec.images` or an invalid entry is rejected with a condition and a warning Event;
 //! an unreadable exclusion list blocks the run ([`super::exclusions`]). When the list's job
-//! finishes, its counts go into `ImageList.status` (Eraser's fields), a `Succeeded` or `Failed`
-//! condition and an Event (the ImageJob controller has already written the run, node by node,
-//! into the history before it marked the job finished). The controller only ever looks at
-//! ImageJobs that this
+//! finishes, its counts go into `ImageList.status` (Eraser's fields, `timestamp` = the run's end
+//! as the history holds it, which is also how a recorded result is recognised), a `Succeeded`
+//! or `Failed` condition and an Event. The controller only ever looks at ImageJobs that this
 //! ImageList owns; the schedule's jobs are not its business, nor its jobs the schedule's.
 //!
 //! The decisions are the pure [`decide`]; [`reconcile`] is the IO around it.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use drydock_api::imagejob::{ImageJob, JobPhase};
 use drydock_api::imagelist::{ImageList, ImageListStatus};
-use drydock_api::names;
+use drydock_api::names::{self, state as st};
 use drydock_cri::Reference;
 use drydock_cri::reference::is_digest;
 use futures::StreamExt;
@@ -38,9 +49,9 @@ use kube::{Api, Resource, ResourceExt};
 use tokio::sync::watch;
 
 use super::exclusions;
-use super::{Context, EventKind, FIELD_MANAGER, JobMode, JobRequest, records, stopped};
+use super::{Context, EventKind, FIELD_MANAGER, JobMode, JobRequest, Preflight, records, stopped};
 use crate::decide::ALL_IMAGES;
-use crate::history;
+use crate::history::{self, Handled};
 use crate::{Error, Result};
 
 /// Condition type: a run of this list is in progress.
@@ -60,6 +71,16 @@ pub const VANISHED_GRACE: SignedDuration = SignedDuration::from_mins(2);
 pub const BLOCKED_RETRY: Duration = Duration::from_secs(5 * 60);
 /// Back-off after a failed reconcile (an API error).
 pub const ERROR_RETRY: Duration = Duration::from_secs(30);
+/// When to look again after adopting a job the cache does not show yet (its watch event
+/// usually comes sooner).
+pub const ADOPT_RECHECK: Duration = Duration::from_secs(5);
+
+/// How long to wait before looking again while another job of this controller runs (its end
+/// triggers a look sooner when it is the list's own).
+pub const BUSY_RETRY: Duration = Duration::from_secs(30);
+/// Decisions acted on in one look (read the bookkeeping, record a result, then start): a bound
+/// keeps a bug from spinning.
+const MAX_STEPS: usize = 4;
 
 /// What the ImageList controller shares.
 #[derive(Debug)]
@@ -68,6 +89,46 @@ pub struct ListContext {
     pub ctx: Arc<Context>,
     /// The ImageJobs labelled `eraser.sh/job-owner=imagelist-controller`.
     pub jobs: Store<ImageJob>,
+    memory: Mutex<ListMemory>,
+}
+
+impl ListContext {
+    /// A context over `jobs` with an empty memory (as after a restart).
+    #[must_use]
+    pub fn new(ctx: Arc<Context>, jobs: Store<ImageJob>) -> Self {
+        Self {
+            ctx,
+            jobs,
+            memory: Mutex::new(ListMemory::default()),
+        }
+    }
+
+    fn memory(&self) -> MutexGuard<'_, ListMemory> {
+        self.memory.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What the controller remembers between looks. Everything that decides whether a run starts
+/// is also in the cluster (the job's labels, the history ConfigMap); this only saves calls and
+/// repeated reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListMemory {
+    /// The ImageList uid whose bookkeeping was read from the history ConfigMap.
+    pub looked: Option<String>,
+    /// The last generation handled, as this process knows it.
+    pub handled: Option<Handled>,
+    /// When this process started (or adopted) `handled.job`: a job missing from the cache and
+    /// from the history is only declared gone after [`VANISHED_GRACE`].
+    pub started_at: Option<Timestamp>,
+    /// The result of `handled.job` as the history holds it.
+    pub result: Option<JobResult>,
+    /// Jobs whose result is in the list's status (or whose status write was refused for good).
+    pub recorded: BTreeSet<String>,
+    /// The uid and generation last rejected as invalid (reported once).
+    pub rejected: Option<(String, i64)>,
+    /// Status writes the API server refused (422 under Eraser's CRD, 403 without the right),
+    /// by what was written: each is reported once, then skipped quietly.
+    pub refused: BTreeSet<String>,
 }
 
 /// What to do with an ImageList.
@@ -79,18 +140,11 @@ pub enum Step {
     UpToDate,
     /// A run of this list is in progress; its end triggers the next look.
     AwaitJob(String),
-    /// A run of this list finished and its result is not in the status yet.
+    /// Read the bookkeeping from the history ConfigMap (once per process and list).
+    Look,
+    /// The list's last run may not be in the status yet: put its result there (a no-op when
+    /// `status.timestamp` already is the run's end).
     Record(String),
-    /// The run in the status is not among the list's jobs: just created and not cached yet, or
-    /// finished and deleted before the controller saw it finish (its result is then in the
-    /// history, written before the job was marked finished). `overdue` once the job has been
-    /// missing longer than [`VANISHED_GRACE`].
-    Missing {
-        /// The job.
-        job: String,
-        /// Missing for longer than the grace.
-        overdue: bool,
-    },
     /// The spec cannot be run: why.
     Reject(String),
     /// Start a run with these images for this generation.
@@ -127,13 +181,6 @@ fn condition<'a>(status: Option<&'a ImageListStatus>, type_: &str) -> Option<&'a
     status?.conditions.iter().find(|c| c.type_ == type_)
 }
 
-/// The job the status says is running (from the `Running` condition the controller wrote).
-#[must_use]
-pub fn running_job(status: Option<&ImageListStatus>) -> Option<&str> {
-    let running = condition(status, RUNNING).filter(|c| c.status == "True")?;
-    running.message.strip_prefix("ImageJob ")?.split(' ').next()
-}
-
 fn finished(job: &ImageJob) -> bool {
     job.status
         .as_ref()
@@ -153,13 +200,29 @@ pub fn owned_by(job: &ImageJob, list: &ImageList) -> bool {
             .is_some_and(|v| v == names::JOB_OWNER_IMAGELIST)
 }
 
+/// The later of two records of the same list (by generation).
+fn newer(a: Option<Handled>, b: Option<Handled>) -> Option<Handled> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.generation > a.generation { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Decides what to do with `list`, given the ImageJobs in the cache (any owner; only the
-/// list's own are looked at).
+/// list's own are looked at) and what this process remembers (pure).
+///
+/// A generation counts as handled when a job was started for it: the job's labels say so while
+/// it exists, the history afterwards, and (with Drydock's own CRD, or lists handled by earlier
+/// versions) `status.observedGeneration`. Nothing here depends on a status field that Eraser's
+/// structural CRD prunes.
 #[must_use]
-pub fn decide(list: &ImageList, jobs: &[Arc<ImageJob>], now: Timestamp) -> Step {
+pub fn decide(list: &ImageList, jobs: &[Arc<ImageJob>], memory: &ListMemory) -> Step {
     if list.name_any() != names::IMAGELIST_NAME {
         return Step::WrongName;
     }
+    let Some(uid) = list.metadata.uid.as_deref() else {
+        return Step::UpToDate;
+    };
     if list.metadata.deletion_timestamp.is_some() {
         return Step::UpToDate;
     }
@@ -171,19 +234,25 @@ pub fn decide(list: &ImageList, jobs: &[Arc<ImageJob>], now: Timestamp) -> Step 
     if let Some(job) = own.iter().find(|job| !finished(job)) {
         return Step::AwaitJob(job.name_any());
     }
-    let status = list.status.as_ref();
-    if let Some(running) = running_job(status) {
-        if own.iter().any(|job| job.name_any() == running) {
-            return Step::Record(running.to_owned());
-        }
-        let since = condition(status, RUNNING).map_or(now, |c| c.last_transition_time.0);
-        return Step::Missing {
-            job: running.to_owned(),
-            overdue: now.duration_since(since) > VANISHED_GRACE,
-        };
+    if memory.looked.as_deref() != Some(uid) {
+        return Step::Look;
+    }
+    let remembered = memory.handled.clone().filter(|h| h.uid == uid);
+    let latest = own
+        .iter()
+        .filter_map(|job| Handled::of_job(job))
+        .fold(remembered, |acc, h| newer(acc, Some(h)));
+    if let Some(latest) = &latest
+        && !memory.recorded.contains(&latest.job)
+    {
+        return Step::Record(latest.job.clone());
     }
     let generation = list.metadata.generation.unwrap_or(1);
-    if status.and_then(|s| s.observed_generation) == Some(generation) {
+    let observed = list.status.as_ref().and_then(|s| s.observed_generation);
+    let handled = latest.map(|h| h.generation).max(observed);
+    if handled.is_some_and(|h| h >= generation)
+        || memory.rejected.as_ref() == Some(&(uid.to_owned(), generation))
+    {
         return Step::UpToDate;
     }
     match validate_images(&list.spec.images) {
@@ -298,23 +367,96 @@ fn old_conditions(list: &ImageList) -> Vec<Condition> {
         .unwrap_or_default()
 }
 
-async fn patch_status(ctx: &Context, list: &ImageList, status: serde_json::Value) -> Result<()> {
-    let api: Api<ImageList> = Api::all(ctx.client.clone());
+/// A status body valid under Eraser's structural CRD as under Drydock's (pure): Eraser's four
+/// required fields (`timestamp`, `success`, `failed`, `skipped`) come from `result`, else are
+/// carried over from the current status; Drydock's `conditions` and `observedGeneration` ride
+/// along (Eraser's CRD prunes them, and nothing is decided from them). Only a list that never
+/// finished a run and has no result to carry lacks the four fields; Eraser's CRD refuses that
+/// write, which is then reported once ([`ListMemory::refused`]).
+#[must_use]
+pub fn status_body(
+    list: &ImageList,
+    result: Option<&JobResult>,
+    conditions: Vec<Condition>,
+    observed_generation: Option<i64>,
+) -> serde_json::Value {
+    let mut body = serde_json::Map::new();
+    let carried = list.status.as_ref().and_then(|s| {
+        s.timestamp
+            .as_ref()
+            .map(|t| (t.0, s.success, s.failed, s.skipped))
+    });
+    let counts = result
+        .map(|r| (r.finished, r.succeeded, r.failed, r.skipped))
+        .or(carried);
+    if let Some((timestamp, success, failed, skipped)) = counts {
+        body.insert("timestamp".into(), serde_json::json!(Time(timestamp)));
+        body.insert("success".into(), success.into());
+        body.insert("failed".into(), failed.into());
+        body.insert("skipped".into(), skipped.into());
+    }
+    if let Some(generation) = observed_generation {
+        body.insert("observedGeneration".into(), generation.into());
+    }
+    body.insert("conditions".into(), serde_json::json!(conditions));
+    serde_json::Value::Object(body)
+}
+
+/// A write the API server refuses for good (it would be refused again unchanged): 422, the
+/// status does not fit the installed CRD's schema; 403, the manager's role lacks the right.
+fn refused_for_good(error: &kube::Error) -> bool {
+    /// HTTP Forbidden.
+    const FORBIDDEN: u16 = 403;
+    /// HTTP Unprocessable Entity: the object is invalid under the CRD's schema.
+    const INVALID: u16 = 422;
+    matches!(error, kube::Error::Api(s) if s.code == FORBIDDEN || s.code == INVALID)
+}
+
+/// How a status write went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// Stored.
+    Done,
+    /// Refused for good (reported once); the caller goes on without it.
+    Refused,
+}
+
+/// Writes `status` (one merge patch of the status subresource). A refusal for good is reported
+/// once per `what` and returned as [`Written::Refused`]; anything else (a timeout, a 5xx) is an
+/// error, so the caller retries this write, and only this write.
+async fn patch_status(
+    lc: &ListContext,
+    list: &ImageList,
+    what: &str,
+    status: serde_json::Value,
+) -> Result<Written> {
+    let api: Api<ImageList> = Api::all(lc.ctx.client.clone());
     let params = PatchParams {
         field_manager: Some(FIELD_MANAGER.to_owned()),
         ..PatchParams::default()
     };
-    api.patch_status(
-        &list.name_any(),
-        &params,
-        &Patch::Merge(serde_json::json!({ "status": status })),
-    )
-    .await
-    .map_err(|source| Error::Kube {
-        action: format!("update the status of ImageList {}", list.name_any()),
-        source: Box::new(source),
-    })?;
-    Ok(())
+    let name = list.name_any();
+    match api
+        .patch_status(
+            &name,
+            &params,
+            &Patch::Merge(serde_json::json!({ "status": status })),
+        )
+        .await
+    {
+        Ok(_) => Ok(Written::Done),
+        Err(error) if refused_for_good(&error) => {
+            if lc.memory().refused.insert(what.to_owned()) {
+                tracing::warn!(imagelist = %name, write = what, error = %drydock_kube::status::message(&error),
+                    "the API server refuses this ImageList status write; going on without it (reported once)");
+            }
+            Ok(Written::Refused)
+        }
+        Err(source) => Err(Error::Kube {
+            action: format!("update the status of ImageList {name} ({what})"),
+            source: Box::new(source),
+        }),
+    }
 }
 
 /// What a finished job reports to its ImageList.
@@ -367,37 +509,38 @@ impl JobResult {
     }
 }
 
-/// The result of a finished job as the ImageList status carries it (pure).
+/// The result of a finished job as the ImageList status carries it (pure): the status body,
+/// whether it succeeded, and the message. `generation` is the one the job ran.
 #[must_use]
 pub fn result_status(
     list: &ImageList,
     result: &JobResult,
+    generation: i64,
     now: Timestamp,
 ) -> (serde_json::Value, bool, String) {
-    let status = result;
     let ok = result.completed;
-    let generation = condition(list.status.as_ref(), RUNNING)
-        .and_then(|c| c.observed_generation)
-        .unwrap_or_else(|| list.metadata.generation.unwrap_or(1));
     let message = format!(
         "ImageJob {} {}: {} of {} nodes succeeded, {} failed, {} skipped",
         result.job,
         if ok { "completed" } else { "failed" },
-        status.succeeded,
-        status.desired,
-        status.failed,
-        status.skipped
+        result.succeeded,
+        result.desired,
+        result.failed,
+        result.skipped
     );
     let reason = if ok { "JobCompleted" } else { "JobFailed" };
     let conditions = ended_conditions(old_conditions(list), ok, reason, &message, generation, now);
-    let value = serde_json::json!({
-        "timestamp": Time(result.finished),
-        "success": status.succeeded,
-        "failed": status.failed,
-        "skipped": status.skipped,
-        "conditions": conditions,
-    });
+    let value = status_body(list, Some(result), conditions, Some(generation));
     (value, ok, message)
+}
+
+/// Whether `status` already carries `result`: its `timestamp` is the run's end, to the second
+/// (the API server stores `metav1.Time` in whole seconds; the history keeps nanoseconds).
+fn carries(list: &ImageList, result: &JobResult) -> bool {
+    list.status
+        .as_ref()
+        .and_then(|s| s.timestamp.as_ref())
+        .is_some_and(|t| t.0.as_second() == result.finished.as_second())
 }
 
 /// One look at an ImageList.
@@ -405,108 +548,125 @@ pub fn result_status(
 /// # Errors
 /// An API call failed; the controller retries after [`ERROR_RETRY`].
 pub async fn reconcile(list: Arc<ImageList>, lc: Arc<ListContext>) -> Result<Action> {
-    let ctx = &lc.ctx;
     // Decide only on a complete picture of the list's jobs (the store fills at start-up).
     if lc.jobs.wait_until_ready().await.is_err() {
         return Ok(Action::requeue(ERROR_RETRY));
     }
-    let now = ctx.now();
-    let step = decide(&list, &lc.jobs.state(), now);
     let name = list.name_any();
-    tracing::debug!(imagelist = %name, ?step, "reconcile");
-    match step {
-        Step::WrongName => {
-            let note = format!(
-                "only the ImageList named {:?} is acted on; {name:?} is ignored",
-                names::IMAGELIST_NAME
-            );
-            tracing::warn!(imagelist = %name, "Ignoring unsupported imagelist name");
-            ctx.event(
-                list_reference(&list),
-                EventKind::Warning,
-                "UnsupportedName",
-                &note,
-            )
-            .await;
-            Ok(Action::await_change())
-        }
-        Step::UpToDate => Ok(Action::await_change()),
-        Step::AwaitJob(_) => Ok(Action::requeue(VANISHED_GRACE.unsigned_abs())),
-        Step::Reject(why) => {
-            let generation = list.metadata.generation.unwrap_or(1);
-            let conditions = ended_conditions(
-                old_conditions(&list),
-                false,
-                "InvalidSpec",
-                &why,
-                generation,
-                now,
-            );
-            patch_status(
-                ctx,
-                &list,
-                serde_json::json!({"observedGeneration": generation, "conditions": conditions}),
-            )
-            .await?;
-            tracing::warn!(imagelist = %name, reason = %why, "ImageList rejected; nothing removed");
-            ctx.event(
-                list_reference(&list),
-                EventKind::Warning,
-                "InvalidSpec",
-                &format!("{why}; nothing was removed"),
-            )
-            .await;
-            Ok(Action::await_change())
-        }
-        Step::Missing { job, overdue } => {
-            if let Some(run) = records::find(ctx, &job).await? {
-                return record(ctx, &list, &JobResult::of_run(&run), now).await;
+    for _ in 0..MAX_STEPS {
+        let step = decide(&list, &lc.jobs.state(), &lc.memory());
+        tracing::debug!(imagelist = %name, ?step, "reconcile");
+        match step {
+            Step::WrongName => {
+                let note = format!(
+                    "only the ImageList named {:?} is acted on; {name:?} is ignored",
+                    names::IMAGELIST_NAME
+                );
+                tracing::warn!(imagelist = %name, "Ignoring unsupported imagelist name");
+                lc.ctx
+                    .event(
+                        list_reference(&list),
+                        EventKind::Warning,
+                        "UnsupportedName",
+                        &note,
+                    )
+                    .await;
+                return Ok(Action::await_change());
             }
-            if !overdue {
-                return Ok(Action::requeue(VANISHED_GRACE.unsigned_abs()));
+            Step::UpToDate => return Ok(Action::await_change()),
+            Step::AwaitJob(_) => return Ok(Action::requeue(VANISHED_GRACE.unsigned_abs())),
+            Step::Look => look(&lc, &list).await?,
+            Step::Record(job) => {
+                if let Some(action) = record(&lc, &list, &job).await? {
+                    return Ok(action);
+                }
             }
-            let generation = list.metadata.generation.unwrap_or(1);
-            let message = format!("ImageJob {job} is gone and left no result in the history");
-            let conditions = ended_conditions(
-                old_conditions(&list),
-                false,
-                "JobDeleted",
-                &message,
-                generation,
-                now,
-            );
-            patch_status(ctx, &list, serde_json::json!({ "conditions": conditions })).await?;
-            ctx.event(
-                list_reference(&list),
-                EventKind::Warning,
-                "JobDeleted",
-                &message,
-            )
-            .await;
-            Ok(Action::await_change())
+            Step::Reject(why) => return reject(&lc, &list, &why).await,
+            Step::Start { images, generation } => {
+                return start(&lc, &list, images, generation).await;
+            }
         }
-        Step::Record(job_name) => {
-            let jobs = lc.jobs.state();
-            let Some(job) = jobs.iter().find(|j| j.name_any() == job_name) else {
-                return Ok(Action::requeue(Duration::ZERO));
-            };
-            // The ImageJob controller wrote the run into the history before marking it
-            // finished; the list carries the counts.
-            record(ctx, &list, &JobResult::of_job(job, now), now).await
-        }
-        Step::Start { images, generation } => start(ctx, &list, images, generation, now).await,
     }
+    Ok(Action::requeue(ERROR_RETRY))
 }
 
-async fn record(
-    ctx: &Context,
-    list: &ImageList,
-    result: &JobResult,
-    now: Timestamp,
-) -> Result<Action> {
-    let (status, ok, message) = result_status(list, result, now);
-    patch_status(ctx, list, status).await?;
-    tracing::info!(imagelist = %list.name_any(), imagejob = %result.job, ok, "{message}");
+/// Reads the bookkeeping of `list` from the history ConfigMap into the memory.
+async fn look(lc: &ListContext, list: &ImageList) -> Result<()> {
+    let uid = list.metadata.uid.clone().unwrap_or_default();
+    let (history, handled) = records::read(&lc.ctx).await?;
+    let mut memory = lc.memory();
+    let stored = handled.filter(|h| h.uid == uid);
+    memory.handled = newer(memory.handled.clone().filter(|h| h.uid == uid), stored);
+    if let Some(job) = memory.handled.as_ref().map(|h| h.job.clone()) {
+        memory.result = history
+            .runs
+            .iter()
+            .rev()
+            .find(|r| r.job == job)
+            .map(JobResult::of_run);
+    }
+    memory.looked = Some(uid);
+    Ok(())
+}
+
+/// The result of `job`: from the memory, the history, or (finished by someone else and never
+/// recorded) the job itself. `None` while the job is neither finished nor anywhere.
+async fn result_of(lc: &ListContext, job: &str) -> Result<Option<JobResult>> {
+    let remembered = lc.memory().result.clone().filter(|r| r.job == job);
+    if remembered.is_some() {
+        return Ok(remembered);
+    }
+    if let Some(run) = records::find(&lc.ctx, job).await? {
+        let result = JobResult::of_run(&run);
+        lc.memory().result = Some(result.clone());
+        return Ok(Some(result));
+    }
+    let cached = lc.jobs.state();
+    Ok(cached
+        .iter()
+        .find(|j| j.name_any() == job && finished(j))
+        .map(|j| JobResult::of_job(j, lc.ctx.now())))
+}
+
+/// Puts the result of the list's last run into its status (once). Returns `None` to go on
+/// deciding, or when to look again.
+async fn record(lc: &ListContext, list: &ImageList, job: &str) -> Result<Option<Action>> {
+    let ctx = &lc.ctx;
+    let now = ctx.now();
+    let generation = lc
+        .memory()
+        .handled
+        .as_ref()
+        .filter(|h| h.job == job)
+        .map(|h| h.generation)
+        .or_else(|| {
+            lc.jobs
+                .state()
+                .iter()
+                .find(|j| j.name_any() == job)
+                .and_then(|j| Handled::of_job(j))
+                .map(|h| h.generation)
+        })
+        .unwrap_or_else(|| list.metadata.generation.unwrap_or(1));
+    let result = match result_of(lc, job).await? {
+        Some(result) => result,
+        None => {
+            let started = lc.memory().started_at.unwrap_or(now);
+            if now.duration_since(started) <= VANISHED_GRACE {
+                // Just created and not cached yet.
+                return Ok(Some(Action::requeue(VANISHED_GRACE.unsigned_abs())));
+            }
+            return vanished(lc, list, job, generation).await.map(Some);
+        }
+    };
+    if carries(list, &result) {
+        lc.memory().recorded.insert(job.to_owned());
+        return Ok(None);
+    }
+    let (status, ok, message) = result_status(list, &result, generation, now);
+    patch_status(lc, list, "result", status).await?;
+    lc.memory().recorded.insert(job.to_owned());
+    tracing::info!(imagelist = %list.name_any(), imagejob = %job, ok, "{message}");
     let (kind, reason) = if ok {
         (EventKind::Normal, "JobCompleted")
     } else {
@@ -514,16 +674,97 @@ async fn record(
     };
     ctx.event(list_reference(list), kind, reason, &message)
         .await;
+    Ok(None)
+}
+
+/// The list's job is gone and left no result: a failed run goes into the history (keeping
+/// the bookkeeping: that generation was run), the status and an Event say so.
+async fn vanished(
+    lc: &ListContext,
+    list: &ImageList,
+    job: &str,
+    generation: i64,
+) -> Result<Action> {
+    let ctx = &lc.ctx;
+    let now = ctx.now();
+    let uid = list.metadata.uid.clone().unwrap_or_default();
+    let started = lc.memory().started_at.unwrap_or(now);
+    let run = history::Run {
+        job: job.to_owned(),
+        mode: history::RunMode::Manual,
+        started,
+        finished: now,
+        phase: history::RunPhase::Failed,
+        desired: 0,
+        succeeded: 0,
+        failed: 0,
+        skipped: 0,
+        nodes: Vec::new(),
+        imagelist: Some(Handled {
+            uid,
+            generation,
+            job: job.to_owned(),
+        }),
+    };
+    let result = JobResult::of_run(&run);
+    records::append(ctx, run).await?;
+    lc.memory().result = Some(result.clone());
+    let message = format!("ImageJob {job} is gone and left no result in the history");
+    let conditions = ended_conditions(
+        old_conditions(list),
+        false,
+        "JobDeleted",
+        &message,
+        generation,
+        now,
+    );
+    let status = status_body(list, Some(&result), conditions, Some(generation));
+    patch_status(lc, list, "result", status).await?;
+    lc.memory().recorded.insert(job.to_owned());
+    ctx.event(
+        list_reference(list),
+        EventKind::Warning,
+        "JobDeleted",
+        &message,
+    )
+    .await;
+    Ok(Action::await_change())
+}
+
+async fn reject(lc: &ListContext, list: &ImageList, why: &str) -> Result<Action> {
+    let ctx = &lc.ctx;
+    let name = list.name_any();
+    let generation = list.metadata.generation.unwrap_or(1);
+    let conditions = ended_conditions(
+        old_conditions(list),
+        false,
+        "InvalidSpec",
+        why,
+        generation,
+        ctx.now(),
+    );
+    let status = status_body(list, None, conditions, Some(generation));
+    patch_status(lc, list, "rejection", status).await?;
+    lc.memory().rejected = Some((list.metadata.uid.clone().unwrap_or_default(), generation));
+    tracing::warn!(imagelist = %name, reason = %why, "ImageList rejected; nothing removed");
+    ctx.event(
+        list_reference(list),
+        EventKind::Warning,
+        "InvalidSpec",
+        &format!("{why}; nothing was removed"),
+    )
+    .await;
     Ok(Action::await_change())
 }
 
 async fn start(
-    ctx: &Context,
+    lc: &ListContext,
     list: &ImageList,
     images: Vec<String>,
     generation: i64,
-    now: Timestamp,
 ) -> Result<Action> {
+    let ctx = &lc.ctx;
+    let now = ctx.now();
     let found = exclusions::load(ctx).await?;
     if !found.usable() {
         let problem = found.problem();
@@ -540,7 +781,8 @@ async fn start(
                 generation,
                 now,
             );
-            patch_status(ctx, list, serde_json::json!({ "conditions": conditions })).await?;
+            let status = status_body(list, None, conditions, None);
+            patch_status(lc, list, "blocked", status).await?;
             ctx.event(
                 list_reference(list),
                 EventKind::Warning,
@@ -559,23 +801,79 @@ async fn start(
         })?;
     // `blockOwnerDeletion` would need the imagelists/finalizers permission.
     owner.block_owner_deletion = None;
+    let identity = BTreeMap::from([
+        (st::IMAGELIST_UID_LABEL.to_owned(), owner.uid.clone()),
+        (
+            st::IMAGELIST_GENERATION_LABEL.to_owned(),
+            generation.to_string(),
+        ),
+    ]);
+    let handled = |job: String| Handled {
+        uid: owner.uid.clone(),
+        generation,
+        job,
+    };
+    match super::preflight(ctx, names::JOB_OWNER_IMAGELIST, &identity).await? {
+        Preflight::Clear => {}
+        Preflight::Adopt(job) => {
+            tracing::info!(imagelist = %list.name_any(), imagejob = %job, generation, "adopted the job already started for this generation");
+            let mut memory = lc.memory();
+            memory.handled = Some(handled(job));
+            memory.started_at = Some(now);
+            return Ok(Action::requeue(ADOPT_RECHECK));
+        }
+        Preflight::Busy(job) => {
+            tracing::info!(imagelist = %list.name_any(), imagejob = %job, "another ImageList run has not finished; waiting for it");
+            return Ok(Action::requeue(BUSY_RETRY));
+        }
+        Preflight::Refused { reason, newly } => {
+            if newly {
+                let conditions = ended_conditions(
+                    old_conditions(list),
+                    false,
+                    super::BREAKER_REASON,
+                    &reason,
+                    generation,
+                    now,
+                );
+                let status = status_body(list, None, conditions, None);
+                patch_status(lc, list, "breaker", status).await?;
+                ctx.event(
+                    list_reference(list),
+                    EventKind::Warning,
+                    super::BREAKER_REASON,
+                    &reason,
+                )
+                .await;
+            }
+            return Ok(Action::requeue(BLOCKED_RETRY));
+        }
+    }
     let job = super::create_job(
         ctx,
         JobRequest {
             mode: JobMode::Manual { images },
-            owner: Some(owner),
+            owner: Some(owner.clone()),
             exclusions: found.valid,
+            identity,
         },
     )
     .await?;
-    let conditions = started_conditions(old_conditions(list), &job, generation, now);
-    patch_status(
-        ctx,
-        list,
-        serde_json::json!({"observedGeneration": generation, "conditions": conditions}),
-    )
-    .await?;
+    super::count_start(ctx);
+    {
+        let mut memory = lc.memory();
+        memory.handled = Some(handled(job.clone()));
+        memory.started_at = Some(now);
+        memory.result = None;
+    }
     tracing::info!(imagelist = %list.name_any(), imagejob = %job, generation, "started manual run");
+    // From here on the job is started whatever fails: the status write and the Event are best
+    // effort, and a failure of either never reaches the decision again (the job's labels do).
+    let conditions = started_conditions(old_conditions(list), &job, generation, now);
+    let status = status_body(list, None, conditions, Some(generation));
+    if let Err(error) = patch_status(lc, list, "start", status).await {
+        tracing::warn!(imagelist = %list.name_any(), imagejob = %job, %error, "cannot note the run's start in the ImageList status");
+    }
     ctx.event(
         list_reference(list),
         EventKind::Normal,
@@ -608,10 +906,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: watch::Receiver<bool>) -> Result<(
     .reflect(writer)
     .touched_objects();
     let exclusion_selector = format!("{}=true", names::EXCLUDE_LIST_LABEL);
-    let lc = Arc::new(ListContext {
-        ctx: ctx.clone(),
-        jobs,
-    });
+    let lc = Arc::new(ListContext::new(ctx.clone(), jobs));
     Controller::new(
         Api::<ImageList>::all(client.clone()),
         watcher::Config::default(),
@@ -645,10 +940,17 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::controller::tests::{NS, context, t0};
+    use crate::controller::tests::{NS, context, eraser_imagelist_status, t0};
 
     const EVENTS: &str = "/api/v1/namespaces/default/events?";
     const STATUS: &str = "/apis/eraser.sh/v1/imagelists/imagelist/status?&fieldManager=drydock";
+    const OWN_JOBS: &str =
+        "/apis/eraser.sh/v1/imagejobs?&labelSelector=eraser.sh%2Fjob-owner%3Dimagelist-controller";
+    const UID: &str = "list-uid";
+
+    fn history_path() -> String {
+        format!("/api/v1/namespaces/{NS}/configmaps/drydock-image-cleaner-history")
+    }
 
     fn list(name: &str, uid: &str, generation: i64, images: &[&str]) -> ImageList {
         let mut list = ImageList::new(
@@ -662,25 +964,25 @@ mod tests {
         list
     }
 
-    fn handled(mut list: ImageList, generation: i64, running: Option<&str>) -> ImageList {
-        let now = t0();
-        let conditions = match running {
-            Some(job) => started_conditions(vec![], job, generation, now),
-            None => ended_conditions(
-                vec![],
-                true,
-                "JobCompleted",
-                "ImageJob old completed",
-                generation,
-                now,
-            ),
-        };
+    /// The list after its run `result` was recorded (Eraser's four fields only, as Eraser's CRD
+    /// keeps them).
+    fn recorded(mut list: ImageList, result: &JobResult) -> ImageList {
         list.status = Some(ImageListStatus {
-            observed_generation: Some(generation),
-            conditions,
+            timestamp: Some(Time(result.finished)),
+            success: result.succeeded,
+            failed: result.failed,
+            skipped: result.skipped,
             ..ImageListStatus::default()
         });
         list
+    }
+
+    fn handled(generation: i64, job: &str) -> Handled {
+        Handled {
+            uid: UID.into(),
+            generation,
+            job: job.into(),
+        }
     }
 
     fn job(name: &str, owner_uid: Option<&str>, label: &str, phase: JobPhase) -> ImageJob {
@@ -708,8 +1010,16 @@ mod tests {
         job
     }
 
-    fn manual(name: &str, phase: JobPhase) -> ImageJob {
-        job(name, Some("list-uid"), names::JOB_OWNER_IMAGELIST, phase)
+    /// A manual job of the list, labelled with the generation it runs.
+    fn manual(name: &str, generation: i64, phase: JobPhase) -> ImageJob {
+        let mut job = job(name, Some(UID), names::JOB_OWNER_IMAGELIST, phase);
+        let labels = job.metadata.labels.get_or_insert_default();
+        labels.insert(st::IMAGELIST_UID_LABEL.into(), UID.into());
+        labels.insert(
+            st::IMAGELIST_GENERATION_LABEL.into(),
+            generation.to_string(),
+        );
+        job
     }
 
     fn automatic(name: &str, phase: JobPhase) -> ImageJob {
@@ -730,19 +1040,45 @@ mod tests {
         jobs.into_iter().map(Arc::new).collect()
     }
 
-    async fn run_reconcile(
-        list: ImageList,
+    fn looked() -> ListMemory {
+        ListMemory {
+            looked: Some(UID.into()),
+            ..ListMemory::default()
+        }
+    }
+
+    /// One reconcile against the expected calls, starting from `memory` (a fresh process:
+    /// `ListMemory::default()`); returns the action and the memory after it.
+    async fn step(
+        list: &ImageList,
         jobs: Vec<ImageJob>,
+        memory: ListMemory,
         exchanges: Vec<Exchange>,
-    ) -> Action {
+    ) -> (Action, ListMemory) {
         let (client, verifier) = mock::client(exchanges);
-        let lc = Arc::new(ListContext {
-            ctx: Arc::new(context(client, Config::default())),
-            jobs: store(jobs),
-        });
-        let action = reconcile(Arc::new(list), lc).await.unwrap();
+        step_in(
+            context(client, Config::default()),
+            list,
+            jobs,
+            memory,
+            verifier,
+        )
+        .await
+    }
+
+    async fn step_in(
+        ctx: Context,
+        list: &ImageList,
+        jobs: Vec<ImageJob>,
+        memory: ListMemory,
+        verifier: mock::Verifier,
+    ) -> (Action, ListMemory) {
+        let lc = Arc::new(ListContext::new(Arc::new(ctx), store(jobs)));
+        *lc.memory() = memory;
+        let action = reconcile(Arc::new(list.clone()), lc.clone()).await.unwrap();
         verifier.finish().await;
-        action
+        let memory = lc.memory().clone();
+        (action, memory)
     }
 
     fn event(reason: &str, kind: &str) -> Exchange {
@@ -758,6 +1094,60 @@ mod tests {
     fn list_reply() -> Value {
         json!({"apiVersion": "eraser.sh/v1", "kind": "ImageList", "metadata": {"name": "imagelist"},
                "spec": {"images": []}})
+    }
+
+    /// A status write checked against Eraser's CRD (the fixture): answered 422 when invalid.
+    fn eraser_status(body: Value) -> Exchange {
+        Exchange::new(Method::PATCH, STATUS, list_reply())
+            .with_body(body)
+            .validated_by(eraser_imagelist_status)
+    }
+
+    fn history(handled: Option<&Handled>, runs: Vec<history::Run>) -> Exchange {
+        let mut annotations = serde_json::Map::new();
+        if let Some(h) = handled {
+            annotations.insert(
+                st::IMAGELIST_HANDLED_ANNOTATION.into(),
+                h.to_annotation().into(),
+            );
+        }
+        Exchange::new(
+            Method::GET,
+            history_path(),
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": st::HISTORY_CONFIGMAP, "namespace": NS,
+                                "annotations": annotations},
+                   "data": {"history.json": history::History { runs }.to_json()}}),
+        )
+    }
+
+    fn no_history() -> Exchange {
+        Exchange::new(Method::GET, history_path(), json!({})).failing(404, "NotFound", "not found")
+    }
+
+    fn run_of(job: &str, generation: i64, finished: &str) -> history::Run {
+        history::Run {
+            job: job.into(),
+            mode: history::RunMode::Manual,
+            started: "2026-03-01T02:50:00Z".parse().unwrap(),
+            finished: finished.parse().unwrap(),
+            phase: history::RunPhase::Completed,
+            desired: 3,
+            succeeded: 2,
+            failed: 0,
+            skipped: 1,
+            nodes: vec![],
+            imagelist: Some(handled(generation, job)),
+        }
+    }
+
+    fn own_jobs(items: Vec<ImageJob>) -> Exchange {
+        Exchange::new(
+            Method::GET,
+            OWN_JOBS,
+            json!({"apiVersion": "eraser.sh/v1", "kind": "ImageJobList", "metadata": {},
+                   "items": items}),
+        )
     }
 
     fn exclusion_lists(items: Value) -> Vec<Exchange> {
@@ -778,7 +1168,7 @@ mod tests {
         ]
     }
 
-    fn job_creation(name: &str) -> Vec<Exchange> {
+    fn job_creation(name: &str, generation: i64) -> Vec<Exchange> {
         let owner = json!({"metadata": {"ownerReferences": [{"apiVersion": "eraser.sh/v1", "kind": "ImageJob",
                                                               "name": name, "uid": "job-uid", "controller": true}]}});
         vec![
@@ -800,9 +1190,11 @@ mod tests {
                        "metadata": {"name": name, "uid": "job-uid"}}),
             )
             .with_body(json!({"metadata": {
-                "labels": {"eraser.sh/job-owner": "imagelist-controller"},
+                "labels": {"eraser.sh/job-owner": "imagelist-controller",
+                           "drydock.dev/imagelist-uid": UID,
+                           "drydock.dev/imagelist-generation": generation.to_string()},
                 "ownerReferences": [{"apiVersion": "eraser.sh/v1", "kind": "ImageList",
-                                     "name": "imagelist", "uid": "list-uid", "controller": true}]
+                                     "name": "imagelist", "uid": UID, "controller": true}]
             }})),
             Exchange::new(
                 Method::PATCH,
@@ -818,6 +1210,16 @@ mod tests {
             .with_body(owner),
         ]
     }
+
+    /// Everything a start does up to the job's creation, for a list with nothing handled yet.
+    fn a_start(name: &str, generation: i64) -> Vec<Exchange> {
+        let mut calls = exclusion_lists(json!([]));
+        calls.push(own_jobs(vec![]));
+        calls.extend(job_creation(name, generation));
+        calls
+    }
+
+    const ALPINE: &str = "docker.io/library/alpine:3.7.3";
 
     #[test]
     fn images_must_be_present_and_valid() {
@@ -843,59 +1245,90 @@ mod tests {
 
     #[test]
     fn a_list_runs_once_per_generation_and_delete_plus_create_runs_again() {
-        let new = list("imagelist", "list-uid", 1, &["alpine"]);
+        let new = list("imagelist", UID, 1, &["alpine"]);
+        assert_eq!(decide(&new, &[], &ListMemory::default()), Step::Look);
         assert!(matches!(
-            decide(&new, &[], t0()),
+            decide(&new, &[], &looked()),
             Step::Start { generation: 1, .. }
         ));
-        let done = handled(new.clone(), 1, None);
+        let memory = ListMemory {
+            handled: Some(handled(1, "imagejob-a")),
+            recorded: ["imagejob-a".to_owned()].into(),
+            ..looked()
+        };
         assert_eq!(
-            decide(&done, &[], t0()),
+            decide(&new, &[], &memory),
             Step::UpToDate,
             "re-apply or restart"
         );
-        let mut edited = done.clone();
+        let mut edited = new.clone();
         edited.metadata.generation = Some(2);
         assert!(matches!(
-            decide(&edited, &[], t0()),
+            decide(&edited, &[], &memory),
             Step::Start { generation: 2, .. }
         ));
-        // Re-created: a new uid, generation 1, no status; the old list's finished job is not its.
+        // Re-created: a new uid, generation 1; the old list's bookkeeping is not its.
         let recreated = list("imagelist", "new-uid", 1, &["alpine"]);
-        let old_job = arcs(vec![manual("imagejob-old", JobPhase::Completed)]);
+        let old_job = arcs(vec![manual("imagejob-old", 1, JobPhase::Completed)]);
+        let memory = ListMemory {
+            looked: Some("new-uid".into()),
+            ..memory
+        };
         assert!(matches!(
-            decide(&recreated, &old_job, t0()),
+            decide(&recreated, &old_job, &memory),
             Step::Start { .. }
         ));
     }
 
     #[test]
-    fn a_spec_change_during_a_run_waits_for_it_then_records_then_runs_again() {
-        let mut edited = handled(
-            list("imagelist", "list-uid", 1, &["alpine"]),
-            1,
-            Some("imagejob-a"),
-        );
-        edited.metadata.generation = Some(2);
-        let running = arcs(vec![manual("imagejob-a", JobPhase::Running)]);
+    fn the_jobs_labels_are_the_bookkeeping_whatever_the_status_says() {
+        // Eraser's CRD pruned observedGeneration and the conditions: the status says nothing.
+        let new = list("imagelist", UID, 1, &["alpine"]);
+        let running = arcs(vec![manual("imagejob-a", 1, JobPhase::Running)]);
         assert_eq!(
-            decide(&edited, &running, t0()),
-            Step::AwaitJob("imagejob-a".into())
+            decide(&new, &running, &ListMemory::default()),
+            Step::AwaitJob("imagejob-a".into()),
+            "no read needed while the job runs"
         );
-        let done = arcs(vec![manual("imagejob-a", JobPhase::Completed)]);
+        let done = arcs(vec![manual("imagejob-a", 1, JobPhase::Completed)]);
         assert_eq!(
-            decide(&edited, &done, t0()),
+            decide(&new, &done, &looked()),
             Step::Record("imagejob-a".into())
         );
-        let (status, ok, _) = result_status(&edited, &JobResult::of_job(&done[0], t0()), t0());
-        assert!(ok);
-        let mut recorded = edited.clone();
-        let mut new_status = recorded.status.clone().unwrap();
-        new_status.conditions = serde_json::from_value(status["conditions"].clone()).unwrap();
-        recorded.status = Some(new_status);
-        assert_eq!(running_job(recorded.status.as_ref()), None);
+        let memory = ListMemory {
+            recorded: ["imagejob-a".to_owned()].into(),
+            ..looked()
+        };
+        assert_eq!(decide(&new, &done, &memory), Step::UpToDate);
+        // Lists handled by earlier versions (Drydock's CRD) keep their observedGeneration.
+        let mut legacy = new.clone();
+        legacy.status = Some(ImageListStatus {
+            observed_generation: Some(1),
+            ..ImageListStatus::default()
+        });
+        assert_eq!(decide(&legacy, &[], &looked()), Step::UpToDate);
+    }
+
+    #[test]
+    fn a_spec_change_during_a_run_waits_for_it_then_records_then_runs_again() {
+        let mut edited = list("imagelist", UID, 2, &["alpine"]);
+        edited.metadata.generation = Some(2);
+        let running = arcs(vec![manual("imagejob-a", 1, JobPhase::Running)]);
+        assert_eq!(
+            decide(&edited, &running, &looked()),
+            Step::AwaitJob("imagejob-a".into())
+        );
+        let done = arcs(vec![manual("imagejob-a", 1, JobPhase::Completed)]);
+        assert_eq!(
+            decide(&edited, &done, &looked()),
+            Step::Record("imagejob-a".into())
+        );
+        let memory = ListMemory {
+            recorded: ["imagejob-a".to_owned()].into(),
+            ..looked()
+        };
         assert!(matches!(
-            decide(&recorded, &done, t0()),
+            decide(&edited, &done, &memory),
             Step::Start { generation: 2, .. }
         ));
     }
@@ -903,7 +1336,7 @@ mod tests {
     #[test]
     fn manual_runs_ignore_the_schedules_jobs() {
         // Eraser's ImageList controller counted every ImageJob as its own.
-        let new = list("imagelist", "list-uid", 1, &["alpine"]);
+        let new = list("imagelist", UID, 1, &["alpine"]);
         let foreign = arcs(vec![
             automatic("imagejob-auto", JobPhase::Running),
             job(
@@ -913,29 +1346,39 @@ mod tests {
                 JobPhase::Running,
             ),
         ]);
-        assert!(matches!(decide(&new, &foreign, t0()), Step::Start { .. }));
+        assert!(matches!(
+            decide(&new, &foreign, &looked()),
+            Step::Start { .. }
+        ));
     }
 
     #[test]
-    fn a_started_job_missing_from_the_cache_is_awaited_then_declared_gone() {
-        let list = handled(
-            list("imagelist", "list-uid", 1, &["alpine"]),
-            1,
-            Some("imagejob-a"),
+    fn every_status_written_is_valid_under_erasers_crd_once_a_run_finished() {
+        let new = list("imagelist", UID, 1, &["alpine"]);
+        let result = JobResult::of_run(&run_of("imagejob-a", 1, "2026-03-01T02:58:00Z"));
+        let (body, ok, _) = result_status(&new, &result, 1, t0());
+        assert!(ok);
+        assert_eq!(
+            eraser_imagelist_status(&json!({ "status": body })),
+            None,
+            "{body}"
         );
-        let missing = |overdue| Step::Missing {
-            job: "imagejob-a".into(),
-            overdue,
-        };
-        assert_eq!(decide(&list, &[], t0()), missing(false));
-        let later = t0().checked_add(SignedDuration::from_mins(3)).unwrap();
-        assert_eq!(decide(&list, &[], later), missing(true));
+        // Later writes (a start, a rejection) carry the last result's four fields.
+        let done = recorded(new, &result);
+        let body = status_body(&done, None, vec![], Some(2));
+        assert_eq!(
+            eraser_imagelist_status(&json!({ "status": body })),
+            None,
+            "{body}"
+        );
+        assert_eq!(body["timestamp"], "2026-03-01T02:58:00Z");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_first_run_of_a_new_list_creates_a_job_and_records_the_generation() {
-        let mut calls = exclusion_lists(json!([]));
-        calls.extend(job_creation("imagejob-m1"));
+    async fn the_first_run_of_a_new_list_creates_one_labelled_job() {
+        let new = list("imagelist", UID, 1, &[ALPINE]);
+        let mut calls = vec![no_history()];
+        calls.extend(a_start("imagejob-m1", 1));
         calls.push(
             Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
                 "observedGeneration": 1,
@@ -943,33 +1386,169 @@ mod tests {
             }})),
         );
         calls.push(event("JobStarted", "Normal"));
-        let new = list(
-            "imagelist",
-            "list-uid",
-            1,
-            &["docker.io/library/alpine:3.7.3"],
-        );
-        run_reconcile(new, vec![], calls).await;
+        let (action, memory) = step(&new, vec![], ListMemory::default(), calls).await;
+        assert_eq!(action, Action::await_change());
+        assert_eq!(memory.handled, Some(handled(1, "imagejob-m1")));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_unchanged_list_makes_no_call_at_all_after_a_restart() {
-        // Eraser #1169-like: its controller re-ran the list on every manager start.
-        let done = handled(list("imagelist", "list-uid", 3, &["alpine"]), 3, None);
-        let old = manual("imagejob-old", JobPhase::Completed);
-        let action = run_reconcile(done, vec![old], vec![]).await;
+    async fn under_erasers_crd_a_refused_status_write_starts_no_second_job() {
+        // The issue: Eraser's CRD refused the status write (422) and every later look started
+        // another job. The write is refused here too, by the fixture's schema.
+        let new = list("imagelist", UID, 1, &[ALPINE]);
+        let mut calls = vec![no_history()];
+        calls.extend(a_start("imagejob-m1", 1));
+        calls.push(eraser_status(json!({"status": {"observedGeneration": 1}})));
+        calls.push(event("JobStarted", "Normal"));
+        let (action, memory) = step(&new, vec![], ListMemory::default(), calls).await;
         assert_eq!(action, Action::await_change());
-        let running = handled(
-            list("imagelist", "list-uid", 3, &["alpine"]),
-            3,
-            Some("imagejob-a"),
+        assert!(memory.refused.contains("start"));
+
+        // The list's watch fires again before the job reaches the cache: no job, no status
+        // write; one look in the history for a result, then wait.
+        let (action, memory) = step(&new, vec![], memory, vec![no_history()]).await;
+        assert_eq!(action, Action::requeue(VANISHED_GRACE.unsigned_abs()));
+        // Running, then finished: one result write, valid under Eraser's CRD, then nothing.
+        let running = vec![manual("imagejob-m1", 1, JobPhase::Running)];
+        let (_, memory) = step(&new, running, memory, vec![]).await;
+        let finished = "2026-03-01T02:58:00Z";
+        let done = vec![manual("imagejob-m1", 1, JobPhase::Completed)];
+        let calls = vec![
+            history(None, vec![run_of("imagejob-m1", 1, finished)]),
+            eraser_status(
+                json!({"status": {"timestamp": finished, "success": 2, "failed": 0,
+                                            "skipped": 1}}),
+            ),
+            event("JobCompleted", "Normal"),
+        ];
+        let (action, memory) = step(&new, done.clone(), memory, calls).await;
+        assert_eq!(action, Action::await_change());
+        let (action, _) = step(&new, done, memory, vec![]).await;
+        assert_eq!(action, Action::await_change());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_forbidden_status_write_starts_no_second_job_either() {
+        let new = list("imagelist", UID, 1, &[ALPINE]);
+        let mut calls = vec![no_history()];
+        calls.extend(a_start("imagejob-m1", 1));
+        calls.push(Exchange::new(Method::PATCH, STATUS, json!({})).failing(
+            403,
+            "Forbidden",
+            "imagelists.eraser.sh \"imagelist\" is forbidden",
+        ));
+        calls.push(event("JobStarted", "Normal"));
+        let (_, memory) = step(&new, vec![], ListMemory::default(), calls).await;
+        // A failing Event write is never retried as a start either.
+        let (_, memory) = step(&new, vec![], memory, vec![no_history()]).await;
+        assert_eq!(memory.handled, Some(handled(1, "imagejob-m1")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_result_write_that_fails_for_now_is_retried_as_that_write_only() {
+        let new = list("imagelist", UID, 1, &[ALPINE]);
+        let finished = "2026-03-01T02:58:00Z";
+        let done = vec![manual("imagejob-a", 1, JobPhase::Completed)];
+        let (client, verifier) = mock::client(vec![
+            history(None, vec![run_of("imagejob-a", 1, finished)]),
+            Exchange::new(Method::PATCH, STATUS, json!({})).failing(
+                500,
+                "InternalError",
+                "etcd timeout",
+            ),
+        ]);
+        let lc = Arc::new(ListContext::new(
+            Arc::new(context(client, Config::default())),
+            store(done.clone()),
+        ));
+        *lc.memory() = looked();
+        assert!(reconcile(Arc::new(new.clone()), lc.clone()).await.is_err());
+        verifier.finish().await;
+        let memory = lc.memory().clone();
+        let calls = vec![
+            eraser_status(json!({"status": {"timestamp": finished}})),
+            event("JobCompleted", "Normal"),
+        ];
+        step(&new, done, memory, calls).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restarted_manager_adopts_the_running_job_and_starts_nothing() {
+        let new = list("imagelist", UID, 1, &[ALPINE]);
+        // The cache has the job: nothing to read, nothing to write.
+        let running = vec![manual("imagejob-a", 1, JobPhase::Running)];
+        let (action, _) = step(&new, running.clone(), ListMemory::default(), vec![]).await;
+        assert_eq!(action, Action::requeue(VANISHED_GRACE.unsigned_abs()));
+        // The cache lags behind: the API server's list finds the job before any creation.
+        let mut calls = vec![no_history()];
+        calls.extend(exclusion_lists(json!([])));
+        calls.push(own_jobs(running));
+        let (action, memory) = step(&new, vec![], ListMemory::default(), calls).await;
+        assert_eq!(action, Action::requeue(ADOPT_RECHECK));
+        assert_eq!(memory.handled, Some(handled(1, "imagejob-a")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unchanged_list_makes_one_read_after_a_restart() {
+        // Eraser #1169-like: its controller re-ran the list on every manager start. The job is
+        // long gone; the history ConfigMap keeps the bookkeeping.
+        let run = run_of("imagejob-a", 3, "2026-03-01T02:58:00Z");
+        let done = recorded(
+            list("imagelist", UID, 3, &["alpine"]),
+            &JobResult::of_run(&run),
         );
-        run_reconcile(
-            running,
-            vec![manual("imagejob-a", JobPhase::Running)],
-            vec![],
-        )
-        .await;
+        let calls = vec![history(Some(&handled(3, "imagejob-a")), vec![run])];
+        let (action, memory) = step(&done, vec![], ListMemory::default(), calls).await;
+        assert_eq!(action, Action::await_change());
+        let (_, _) = step(&done, vec![], memory, vec![]).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn another_job_of_the_controller_still_running_delays_the_start() {
+        let new = list("imagelist", UID, 1, &[ALPINE]);
+        let old = job(
+            "imagejob-old",
+            Some("old-uid"),
+            names::JOB_OWNER_IMAGELIST,
+            JobPhase::Running,
+        );
+        let mut calls = exclusion_lists(json!([]));
+        calls.push(own_jobs(vec![old]));
+        let (action, _) = step(&new, vec![], looked(), calls).await;
+        assert_eq!(action, Action::requeue(BUSY_RETRY));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn too_many_starts_open_the_breaker_which_says_why_once() {
+        let new = list("imagelist", UID, 1, &[ALPINE]);
+        let mut full = crate::breaker::StartGuard {
+            starts: vec![t0(); crate::breaker::MAX_STARTS],
+            ..crate::breaker::StartGuard::default()
+        };
+        let crate::breaker::Verdict::Refuse { reason, .. } = full.check(&[], t0()) else {
+            panic!("the guard must refuse");
+        };
+        let mut calls = exclusion_lists(json!([]));
+        calls.push(own_jobs(vec![]));
+        calls.push(
+            Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
+                "conditions": ended_conditions(vec![], false, "CircuitOpen", &reason, 1, t0())}})),
+        );
+        calls.push(event("CircuitOpen", "Warning"));
+        let (client, verifier) = mock::client(calls);
+        let ctx = context(client, Config::default());
+        for _ in 0..crate::breaker::MAX_STARTS {
+            super::super::count_start(&ctx);
+        }
+        let lc = Arc::new(ListContext::new(Arc::new(ctx), store(vec![])));
+        *lc.memory() = looked();
+        let action = reconcile(Arc::new(new.clone()), lc.clone()).await.unwrap();
+        verifier.finish().await;
+        assert_eq!(action, Action::requeue(BLOCKED_RETRY));
+        assert_eq!(lc.ctx.metrics.breaker_open.get(), 1);
+        // A configuration change closes it.
+        lc.ctx.set_config(Config::default());
+        assert_eq!(lc.ctx.metrics.breaker_open.get(), 0);
     }
 
     #[tokio::test(start_paused = true)]
@@ -984,31 +1563,30 @@ mod tests {
             .with_body(json!({"type": "Warning", "reason": "UnsupportedName",
                                   "involvedObject": {"kind": "ImageList", "name": "my-list"}})),
         ];
-        run_reconcile(other, vec![], calls).await;
+        step(&other, vec![], ListMemory::default(), calls).await;
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_empty_list_gets_a_condition_and_an_event_and_no_job() {
-        let empty = list("imagelist", "list-uid", 1, &[]);
+    async fn an_empty_list_gets_a_condition_and_an_event_once_and_no_job() {
+        let empty = list("imagelist", UID, 1, &[]);
         let calls = vec![
-            Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
+            no_history(),
+            // Eraser's CRD refuses it (no run finished yet to carry): reported once, not fatal.
+            eraser_status(json!({"status": {
                 "observedGeneration": 1,
                 "conditions": ended_conditions(vec![], false, "InvalidSpec",
                                                "spec.images is empty: nothing to remove", 1, t0()),
             }})),
             event("InvalidSpec", "Warning"),
         ];
-        run_reconcile(empty, vec![], calls).await;
+        let (action, memory) = step(&empty, vec![], ListMemory::default(), calls).await;
+        assert_eq!(action, Action::await_change());
+        let (_, _) = step(&empty, vec![], memory, vec![]).await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_unreadable_exclusion_list_blocks_the_run_with_events() {
-        let new = list(
-            "imagelist",
-            "list-uid",
-            1,
-            &["docker.io/library/alpine:3.7.3"],
-        );
+        let new = list("imagelist", UID, 1, &[ALPINE]);
         let broken = json!({"metadata": {"name": "excluded", "namespace": NS},
                             "data": {"sample.json": "{\"excluded\": ["}});
         let problem =
@@ -1026,22 +1604,24 @@ mod tests {
             }})),
         );
         calls.push(event("ExclusionListInvalid", "Warning"));
-        let action = run_reconcile(new, vec![], calls).await;
+        let (action, _) = step(&new, vec![], looked(), calls).await;
         assert_eq!(action, Action::requeue(BLOCKED_RETRY));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_finished_job_lands_in_the_status_and_an_event() {
-        let running = handled(
-            list("imagelist", "list-uid", 1, &["alpine"]),
-            1,
-            Some("imagejob-a"),
-        );
+        let new = list("imagelist", UID, 1, &["alpine"]);
+        let mut failed = run_of("imagejob-a", 1, "2026-03-01T03:00:00Z");
+        failed.phase = history::RunPhase::Failed;
+        failed.desired = 4;
+        failed.failed = 1;
         let calls = vec![
+            history(None, vec![failed]),
             Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
                 "timestamp": "2026-03-01T03:00:00Z", "success": 2, "failed": 1, "skipped": 1,
+                "observedGeneration": 1,
                 "conditions": ended_conditions(
-                    started_conditions(vec![], "imagejob-a", 1, t0()),
+                    vec![],
                     false,
                     "JobFailed",
                     "ImageJob imagejob-a failed: 2 of 4 nodes succeeded, 1 failed, 1 skipped",
@@ -1051,64 +1631,108 @@ mod tests {
             }})),
             event("JobFailed", "Warning"),
         ];
-        run_reconcile(running, vec![manual("imagejob-a", JobPhase::Failed)], calls).await;
+        let done = vec![manual("imagejob-a", 1, JobPhase::Failed)];
+        step(&new, done, looked(), calls).await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_job_deleted_before_it_was_seen_finishing_is_read_back_from_the_history() {
         // delayOnSuccess 0s: the job can be gone before this controller sees it finish; the
         // ImageJob controller wrote the run into the history before marking it finished.
-        let running = handled(
-            list("imagelist", "list-uid", 1, &["alpine"]),
-            1,
-            Some("imagejob-a"),
-        );
-        let finished: Timestamp = "2026-03-01T02:58:00Z".parse().unwrap();
-        let run = history::Run {
-            job: "imagejob-a".into(),
-            mode: history::RunMode::Manual,
-            started: "2026-03-01T02:50:00Z".parse().unwrap(),
-            finished,
-            phase: history::RunPhase::Completed,
-            desired: 3,
-            succeeded: 2,
-            failed: 0,
-            skipped: 1,
-            nodes: vec![],
+        let new = list("imagelist", UID, 1, &["alpine"]);
+        let memory = ListMemory {
+            handled: Some(handled(1, "imagejob-a")),
+            started_at: Some(t0()),
+            ..looked()
         };
-        let history_json = history::History { runs: vec![run] }.to_json();
-        let history_path =
-            format!("/api/v1/namespaces/{NS}/configmaps/drydock-image-cleaner-history");
-        let message = "ImageJob imagejob-a completed: 2 of 3 nodes succeeded, 0 failed, 1 skipped";
         let calls = vec![
-            Exchange::new(
-                Method::GET,
-                history_path.clone(),
-                json!({"apiVersion": "v1", "kind": "ConfigMap",
-                       "metadata": {"name": "drydock-image-cleaner-history", "namespace": NS},
-                       "data": {"history.json": history_json}}),
-            ),
+            history(None, vec![run_of("imagejob-a", 1, "2026-03-01T02:58:00Z")]),
             Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
-                "timestamp": "2026-03-01T02:58:00Z", "success": 2, "failed": 0, "skipped": 1,
-                "conditions": ended_conditions(
-                    started_conditions(vec![], "imagejob-a", 1, t0()),
-                    true,
-                    "JobCompleted",
-                    message,
-                    1,
-                    t0(),
-                ),
-            }})),
+                "timestamp": "2026-03-01T02:58:00Z", "success": 2, "failed": 0, "skipped": 1}})),
             event("JobCompleted", "Normal"),
         ];
-        run_reconcile(running.clone(), vec![], calls).await;
-        // Not in the history either (just created, not cached yet): look again later.
-        let calls = vec![Exchange::new(Method::GET, history_path, json!({})).failing(
-            404,
-            "NotFound",
-            "not found",
-        )];
-        let action = run_reconcile(running, vec![], calls).await;
-        assert_eq!(action, Action::requeue(VANISHED_GRACE.unsigned_abs()));
+        step(&new, vec![], memory.clone(), calls).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_job_gone_without_a_result_is_recorded_failed_once_the_grace_is_over() {
+        let new = list("imagelist", UID, 1, &["alpine"]);
+        let started = t0() - VANISHED_GRACE - SignedDuration::from_secs(1);
+        let memory = ListMemory {
+            handled: Some(handled(1, "imagejob-a")),
+            started_at: Some(started),
+            ..looked()
+        };
+        let calls = vec![
+            no_history(),
+            // The failed run keeps the bookkeeping in the history.
+            no_history(),
+            Exchange::new(
+                Method::POST,
+                format!("/api/v1/namespaces/{NS}/configmaps?&fieldManager=drydock"),
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "h"}}),
+            )
+            .with_body(json!({"metadata": {"annotations": {
+                st::IMAGELIST_HANDLED_ANNOTATION: handled(1, "imagejob-a").to_annotation()}}})),
+            eraser_status(json!({"status": {"timestamp": "2026-03-01T03:00:00Z", "success": 0}})),
+            event("JobDeleted", "Warning"),
+        ];
+        let (action, memory) = step(&new, vec![], memory, calls).await;
+        assert_eq!(action, Action::await_change());
+        assert_eq!(decide(&new, &[], &memory), Step::UpToDate);
+    }
+
+    /// Eraser's chart role has no Events: the first refusal is reported, later Events are not
+    /// even tried, and the run starts, finishes and lands in the status all the same.
+    #[tokio::test(start_paused = true)]
+    async fn under_erasers_role_without_events_a_run_still_starts_and_records() {
+        let new = list("imagelist", UID, 1, &[ALPINE]);
+        let finished = "2026-03-01T02:58:00Z";
+        let mut calls = vec![no_history()];
+        calls.extend(a_start("imagejob-m1", 1));
+        calls.push(eraser_status(json!({"status": {"observedGeneration": 1}})));
+        calls.push(event("JobStarted", "Normal").failing(
+            403,
+            "Forbidden",
+            "events is forbidden: cannot create resource \"events\"",
+        ));
+        calls.push(history(None, vec![run_of("imagejob-m1", 1, finished)]));
+        calls.push(eraser_status(json!({"status": {"timestamp": finished}})));
+        let (client, verifier) = mock::client(calls);
+        let mut writer: Writer<ImageJob> = Writer::default();
+        writer.apply_watcher_event(&watcher::Event::Init);
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let lc = Arc::new(ListContext::new(
+            Arc::new(context(client, Config::default())),
+            writer.as_reader(),
+        ));
+        reconcile(Arc::new(new.clone()), lc.clone()).await.unwrap();
+        writer.apply_watcher_event(&watcher::Event::Apply(manual(
+            "imagejob-m1",
+            1,
+            JobPhase::Completed,
+        )));
+        let action = reconcile(Arc::new(new), lc.clone()).await.unwrap();
+        assert_eq!(action, Action::await_change());
+        verifier.finish().await;
+        assert!(lc.ctx.is_denied(super::super::CREATE_EVENTS));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_result_stored_in_whole_seconds_is_recognised_after_a_restart() {
+        // Found on a real API server: the history keeps the run's end in nanoseconds, the
+        // status in seconds; a restart wrote the result (and its Event) again.
+        let run = run_of("imagejob-a", 1, "2026-03-01T02:58:00.123456789Z");
+        let stored = history::Run {
+            finished: "2026-03-01T02:58:00Z".parse().unwrap(),
+            ..run.clone()
+        };
+        let done = recorded(
+            list("imagelist", UID, 1, &["alpine"]),
+            &JobResult::of_run(&stored),
+        );
+        let calls = vec![history(Some(&handled(1, "imagejob-a")), vec![run])];
+        let (action, _) = step(&done, vec![], ListMemory::default(), calls).await;
+        assert_eq!(action, Action::await_change());
     }
 }

@@ -22,6 +22,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Resource, ResourceExt};
 use tokio::sync::watch;
 
+use crate::breaker::{StartGuard, Verdict};
 use crate::metrics::Metrics;
 use crate::podspec::{self, TemplateInputs};
 use crate::{Error, Result};
@@ -45,6 +46,8 @@ pub const IMAGELIST_KEY: &str = "images";
 pub const JOB_NAME_PREFIX: &str = "imagejob-";
 /// `generateName` of manual jobs' image list ConfigMaps (Eraser's).
 pub const IMAGELIST_CONFIGMAP_PREFIX: &str = "imagelist-";
+/// Reason of the Event (and the ImageList condition) that says the circuit breaker opened.
+pub const BREAKER_REASON: &str = "CircuitOpen";
 /// Namespace of Events about cluster-scoped objects (what kubectl looks in).
 pub const CLUSTER_EVENT_NAMESPACE: &str = "default";
 
@@ -59,6 +62,9 @@ pub struct Settings {
     /// The `--log-level` handed to the components; empty means the config's
     /// `manager.logLevel`.
     pub log_level: String,
+    /// Repositories of Drydock's own image besides the default one (the manager's own image):
+    /// worker components from them get Drydock's command ([`podspec::is_drydock_image`]).
+    pub drydock_repositories: Vec<String>,
 }
 
 /// What every controller shares.
@@ -73,6 +79,37 @@ pub struct Context {
     pub settings: Settings,
     config: watch::Sender<Arc<Config>>,
     clock: Clock,
+    starts: std::sync::Mutex<StartGuard>,
+    denied: std::sync::Mutex<std::collections::BTreeSet<Permission>>,
+}
+
+/// A permission (verb on resource) the manager's role may lack: Eraser's chart grants neither
+/// `deletecollection` on pods nor anything on Events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Permission {
+    /// The verb, as RBAC spells it.
+    pub verb: &'static str,
+    /// The resource, as RBAC spells it.
+    pub resource: &'static str,
+}
+
+/// `create events`: without it no Event is written (the log and the status still say it).
+pub const CREATE_EVENTS: Permission = Permission {
+    verb: "create",
+    resource: "events",
+};
+/// `deletecollection pods`: without it a job's pods are deleted one by one.
+pub const DELETECOLLECTION_PODS: Permission = Permission {
+    verb: "deletecollection",
+    resource: "pods",
+};
+
+/// Whether the API server answered 403 Forbidden.
+#[must_use]
+pub fn forbidden(error: &kube::Error) -> bool {
+    /// HTTP Forbidden.
+    const FORBIDDEN: u16 = 403;
+    matches!(error, kube::Error::Api(status) if status.code == FORBIDDEN)
 }
 
 impl std::fmt::Debug for Context {
@@ -97,6 +134,8 @@ impl Context {
             settings: Settings::default(),
             config: watch::Sender::new(Arc::new(config)),
             clock: Arc::new(Timestamp::now),
+            starts: std::sync::Mutex::new(StartGuard::default()),
+            denied: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 
@@ -133,9 +172,58 @@ impl Context {
         self.config.borrow().clone()
     }
 
-    /// Replaces the configuration (a reload); watchers see the change.
+    /// Replaces the configuration (a reload); watchers see the change. A configuration change
+    /// is a human's act: it closes the circuit breaker on job starts ([`crate::breaker`]).
     pub fn set_config(&self, config: Config) {
         self.config.send_replace(Arc::new(config));
+        let mut starts = self.start_guard();
+        if starts.is_open() {
+            tracing::info!("configuration changed; ImageJobs may be started again");
+        }
+        starts.reset();
+        self.metrics.breaker_open.set(0);
+    }
+
+    /// Whether the API server refused `permission` before (then the caller takes its fallback
+    /// without asking again).
+    #[must_use]
+    pub fn is_denied(&self, permission: Permission) -> bool {
+        self.denied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&permission)
+    }
+
+    /// Notes that the API server refused `permission`: reported once (a log line naming the
+    /// verb and the resource, and `drydock_image_cleaner_permission_missing{verb,resource}` set
+    /// to 1), never again for the life of the process.
+    pub fn deny(&self, permission: Permission, error: &kube::Error) {
+        let first = self
+            .denied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(permission);
+        if first {
+            self.metrics
+                .permission_missing
+                .get_or_create(&crate::metrics::PermissionLabels {
+                    verb: permission.verb.to_owned(),
+                    resource: permission.resource.to_owned(),
+                })
+                .set(1);
+            tracing::warn!(
+                verb = permission.verb,
+                resource = permission.resource,
+                error = %drydock_kube::status::message(error),
+                "the manager's role lacks this permission; going on without it (reported once)"
+            );
+        }
+    }
+
+    fn start_guard(&self) -> std::sync::MutexGuard<'_, StartGuard> {
+        self.starts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A receiver that sees every later [`Context::set_config`].
@@ -159,9 +247,14 @@ impl Context {
             .namespace
             .clone()
             .unwrap_or_else(|| CLUSTER_EVENT_NAMESPACE.to_owned());
+        if self.is_denied(CREATE_EVENTS) {
+            return;
+        }
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        if let Err(error) = api.create(&PostParams::default(), &event).await {
-            tracing::warn!(reason, %error, "cannot write Event");
+        match api.create(&PostParams::default(), &event).await {
+            Ok(_) => {}
+            Err(error) if forbidden(&error) => self.deny(CREATE_EVENTS, &error),
+            Err(error) => tracing::warn!(reason, %error, "cannot write Event"),
         }
     }
 }
@@ -246,6 +339,104 @@ pub struct JobRequest {
     /// The exclusion ConfigMaps to mount (labelled `eraser.sh/exclude.list=true`, plus the
     /// system list), as the exclusions loader found them valid.
     pub exclusions: Vec<String>,
+    /// Labels that identify this start on the ImageJob (the ImageList uid and generation of a
+    /// manual run), so [`preflight`] finds the job again after any failure that follows.
+    pub identity: BTreeMap<String, String>,
+}
+
+/// What a starter must do instead of (or before) creating a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Preflight {
+    /// Nothing stands in the way: create the job.
+    Clear,
+    /// The job for this start exists already (created by this or an earlier process, before a
+    /// write that failed): adopt it, start nothing.
+    Adopt(String),
+    /// Another job of the same controller has not finished: at most one at a time.
+    Busy(String),
+    /// The circuit breaker is open: why, and whether this check opened it.
+    Refused {
+        /// Why (for the log, a condition and an Event).
+        reason: String,
+        /// This check opened the breaker (report it; later refusals are quiet).
+        newly: bool,
+    },
+}
+
+fn unfinished(job: &ImageJob) -> bool {
+    job.metadata.deletion_timestamp.is_none()
+        && !job.status.as_ref().is_some_and(|s| {
+            matches!(
+                s.phase,
+                drydock_api::imagejob::JobPhase::Completed
+                    | drydock_api::imagejob::JobPhase::Failed
+            )
+        })
+}
+
+/// Decides what a start must do, given the controller's ImageJobs as the API server lists them
+/// (pure but for the breaker's memory of starts). `identity` empty never adopts.
+pub fn preflight_decide(
+    jobs: &[ImageJob],
+    identity: &BTreeMap<String, String>,
+    guard: &mut StartGuard,
+    now: Timestamp,
+) -> Preflight {
+    if !identity.is_empty()
+        && let Some(job) = jobs
+            .iter()
+            .find(|job| identity.iter().all(|(k, v)| job.labels().get(k) == Some(v)))
+    {
+        return Preflight::Adopt(job.name_any());
+    }
+    if let Some(job) = jobs.iter().find(|job| unfinished(job)) {
+        return Preflight::Busy(job.name_any());
+    }
+    let created: Vec<Timestamp> = jobs
+        .iter()
+        .filter_map(|job| job.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        .collect();
+    match guard.check(&created, now) {
+        Verdict::Allow => Preflight::Clear,
+        Verdict::Refuse { reason, newly } => Preflight::Refused { reason, newly },
+    }
+}
+
+/// Looks before a start: lists the ImageJobs labelled `eraser.sh/job-owner=<owner>` (one call,
+/// the API server's current view, not a cache that may lag behind a creation) and decides with
+/// [`preflight_decide`]. A breaker that this check opened is logged once and shown by the
+/// `drydock_image_cleaner_breaker_open` metric.
+///
+/// # Errors
+/// [`Error::Kube`] when the list fails.
+pub async fn preflight(
+    ctx: &Context,
+    owner: &str,
+    identity: &BTreeMap<String, String>,
+) -> Result<Preflight> {
+    let api: Api<ImageJob> = Api::all(ctx.client.clone());
+    let selector = format!("{}={owner}", names::JOB_OWNER_LABEL);
+    let jobs = api
+        .list(&kube::api::ListParams::default().labels(&selector))
+        .await
+        .map_err(kube_error("list the ImageJobs before starting one"))?;
+    let now = ctx.now();
+    let verdict = preflight_decide(&jobs.items, identity, &mut ctx.start_guard(), now);
+    if let Preflight::Refused {
+        reason,
+        newly: true,
+    } = &verdict
+    {
+        ctx.metrics.breaker_open.set(1);
+        tracing::error!(owner, %reason, "circuit breaker open: no more ImageJobs are started");
+    }
+    Ok(verdict)
+}
+
+/// Counts a start for the circuit breaker (after [`create_job`] succeeded).
+pub fn count_start(ctx: &Context) {
+    let now = ctx.now();
+    ctx.start_guard().record(now);
 }
 
 fn kube_error(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
@@ -352,6 +543,7 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
         } else {
             ctx.settings.log_level.clone()
         },
+        drydock_repositories: ctx.settings.drydock_repositories.clone(),
     };
     let template = PodTemplate {
         metadata: ObjectMeta {
@@ -371,10 +563,14 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
     let job = ImageJob {
         metadata: ObjectMeta {
             name: Some(name.clone()),
-            labels: Some(BTreeMap::from([(
-                names::JOB_OWNER_LABEL.to_owned(),
-                job_owner_label(&request.mode).to_owned(),
-            )])),
+            labels: Some({
+                let mut labels = request.identity.clone();
+                labels.insert(
+                    names::JOB_OWNER_LABEL.to_owned(),
+                    job_owner_label(&request.mode).to_owned(),
+                );
+                labels
+            }),
             owner_references: request.owner.clone().map(|owner| vec![owner]),
             ..ObjectMeta::default()
         },

@@ -13,11 +13,11 @@ use drydock_api::names::state;
 use drydock_kube::status::{ApiFailure, classify};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::Api;
 use kube::api::PostParams;
+use kube::{Api, ResourceExt};
 
 use super::{Context, FIELD_MANAGER, MANAGED_BY_LABEL};
-use crate::history::{self, History, Limits, Run};
+use crate::history::{self, Handled, History, Limits, Run};
 use crate::{Error, Result};
 
 /// Attempts of the read-modify-write before giving up: a conflict means another writer
@@ -31,11 +31,13 @@ fn kube_error(action: &str) -> impl FnOnce(kube::Error) -> Error + '_ {
     }
 }
 
-/// The history ConfigMap holding `history`, at `resource_version` when replacing.
+/// The history ConfigMap holding `history` and the ImageList bookkeeping `handled`, at
+/// `resource_version` when replacing.
 #[must_use]
 pub fn history_configmap(
     namespace: &str,
     history: &History,
+    handled: Option<&Handled>,
     resource_version: Option<String>,
 ) -> ConfigMap {
     ConfigMap {
@@ -46,6 +48,12 @@ pub fn history_configmap(
                 MANAGED_BY_LABEL.0.to_owned(),
                 MANAGED_BY_LABEL.1.to_owned(),
             )])),
+            annotations: handled.map(|h| {
+                BTreeMap::from([(
+                    state::IMAGELIST_HANDLED_ANNOTATION.to_owned(),
+                    h.to_annotation(),
+                )])
+            }),
             resource_version,
             ..ObjectMeta::default()
         },
@@ -55,6 +63,47 @@ pub fn history_configmap(
         )])),
         ..ConfigMap::default()
     }
+}
+
+/// The ImageList bookkeeping kept on the history ConfigMap (`None` when absent or unreadable).
+#[must_use]
+pub fn handled_of(configmap: &ConfigMap) -> Option<Handled> {
+    configmap
+        .annotations()
+        .get(state::IMAGELIST_HANDLED_ANNOTATION)
+        .and_then(|text| Handled::from_annotation(text))
+}
+
+/// Which bookkeeping to keep when `run` is recorded over `old`: the run's when it is for another
+/// list (the old one was deleted and re-created) or a later generation of the same one.
+#[must_use]
+pub fn newer_handled(old: Option<Handled>, run: Option<&Handled>) -> Option<Handled> {
+    match (old, run) {
+        (Some(old), Some(new)) if old.uid == new.uid && old.generation > new.generation => {
+            Some(old)
+        }
+        (_, Some(new)) => Some(new.clone()),
+        (old, None) => old,
+    }
+}
+
+/// The history and the ImageList bookkeeping, as stored (one read).
+///
+/// # Errors
+/// [`Error::Kube`] when the read fails (an absent or unreadable history finds nothing).
+pub async fn read(ctx: &Context) -> Result<(History, Option<Handled>)> {
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let current = api
+        .get_opt(state::HISTORY_CONFIGMAP)
+        .await
+        .map_err(kube_error("read the history ConfigMap"))?;
+    let text = current
+        .as_ref()
+        .and_then(|cm| cm.data.as_ref())
+        .and_then(|d| d.get(state::HISTORY_KEY))
+        .map(String::as_str);
+    let handled = current.as_ref().and_then(handled_of);
+    Ok((History::parse(text).unwrap_or_default(), handled))
 }
 
 /// The run of `job` in the history, if it is there (one read).
@@ -96,6 +145,8 @@ pub async fn append(ctx: &Context, run: Run) -> Result<()> {
             .get_opt(state::HISTORY_CONFIGMAP)
             .await
             .map_err(kube_error("read the history ConfigMap"))?;
+        let old_handled = current.as_ref().and_then(handled_of);
+        let handled = newer_handled(old_handled.clone(), run.imagelist.as_ref());
         let (old, resource_version) = match &current {
             Some(cm) => {
                 let text = cm
@@ -112,10 +163,10 @@ pub async fn append(ctx: &Context, run: Run) -> Result<()> {
             None => (History::default(), None),
         };
         let new = history::append(old.clone(), run.clone(), Limits::default());
-        if current.is_some() && new == old {
+        if current.is_some() && new == old && handled == old_handled {
             return Ok(());
         }
-        let object = history_configmap(&ctx.namespace, &new, resource_version);
+        let object = history_configmap(&ctx.namespace, &new, handled.as_ref(), resource_version);
         let written = if current.is_some() {
             api.replace(state::HISTORY_CONFIGMAP, &post, &object).await
         } else {
@@ -157,6 +208,7 @@ mod tests {
             failed: 0,
             skipped: 0,
             nodes: vec![],
+            imagelist: None,
         }
     }
 

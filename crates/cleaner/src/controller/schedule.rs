@@ -32,7 +32,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use tokio::sync::watch;
 
-use super::{Context, EventKind, FIELD_MANAGER, JobMode, JobRequest, exclusions, stopped};
+use super::{
+    Context, EventKind, FIELD_MANAGER, JobMode, JobRequest, Preflight, exclusions, stopped,
+};
 use crate::schedule::{self, Next, ScheduleState};
 use crate::{Error, Result};
 
@@ -436,15 +438,40 @@ impl Scheduler {
                         return Ok(Some(now.saturating_add(BLOCKED_RETRY).unwrap_or(now)));
                     }
                     self.blocked = None;
+                    match super::preflight(ctx, names::JOB_OWNER_COLLECTOR, &BTreeMap::new())
+                        .await?
+                    {
+                        Preflight::Clear => {}
+                        // The cache has not caught up with a job the API server lists: its
+                        // watch event wakes the loop, which then adopts or awaits it.
+                        Preflight::Adopt(job) | Preflight::Busy(job) => {
+                            tracing::debug!(imagejob = %job, "a job of the schedule is still running");
+                            return Ok(Some(now.saturating_add(CONFLICT_RETRY).unwrap_or(now)));
+                        }
+                        Preflight::Refused { reason, newly } => {
+                            if newly {
+                                ctx.event(
+                                    state_reference(ctx),
+                                    EventKind::Warning,
+                                    super::BREAKER_REASON,
+                                    &reason,
+                                )
+                                .await;
+                            }
+                            return Ok(Some(now.saturating_add(BLOCKED_RETRY).unwrap_or(now)));
+                        }
+                    }
                     let job = super::create_job(
                         ctx,
                         JobRequest {
                             mode: JobMode::Automatic,
                             owner: None,
                             exclusions: found.valid,
+                            identity: BTreeMap::new(),
                         },
                     )
                     .await?;
+                    super::count_start(ctx);
                     let started = |state: &mut ScheduleState| {
                         state.last_started = Some(now);
                         state.last_finished = None;
@@ -670,6 +697,12 @@ mod tests {
 
     fn automatic_job_creation(name: &str) -> Vec<Exchange> {
         vec![
+            // The API server's own list before any creation: no job of the schedule runs.
+            Exchange::new(
+                Method::GET,
+                "/apis/eraser.sh/v1/imagejobs?&labelSelector=eraser.sh%2Fjob-owner%3Dimagecollector",
+                json!({"apiVersion": "eraser.sh/v1", "kind": "ImageJobList", "metadata": {}, "items": []}),
+            ),
             Exchange::new(
                 Method::POST,
                 format!("/api/v1/namespaces/{NS}/podtemplates?&fieldManager=drydock"),
@@ -1230,5 +1263,48 @@ mod tests {
         verifier.finish().await;
         stop.send(true).unwrap();
         task.await.unwrap().unwrap();
+    }
+
+    /// Jobs started one after another (each failing at once, say): the sixth within ten
+    /// minutes is not started; the breaker says why once, on the state ConfigMap.
+    #[tokio::test(start_paused = true)]
+    async fn a_run_after_five_in_ten_minutes_is_refused_by_the_breaker() {
+        let request = "2026-03-01T02:59:00Z";
+        let state = ran_an_hour_ago();
+        let recent: Vec<ImageJob> = (1..=5)
+            .map(|n| {
+                let created = t0() - SignedDuration::from_mins(n);
+                (*job(
+                    &format!("imagejob-f{n}"),
+                    names::JOB_OWNER_COLLECTOR,
+                    JobPhase::Failed,
+                    created,
+                ))
+                .clone()
+            })
+            .collect();
+        let mut calls = exclusions_ok();
+        calls.push(Exchange::new(
+            Method::GET,
+            "/apis/eraser.sh/v1/imagejobs?&labelSelector=eraser.sh%2Fjob-owner%3Dimagecollector",
+            json!({"apiVersion": "eraser.sh/v1", "kind": "ImageJobList", "metadata": {}, "items": recent}),
+        ));
+        calls.push(
+            Exchange::new(
+                Method::POST,
+                format!("/api/v1/namespaces/{NS}/events?"),
+                json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"}}),
+            )
+            .with_body(json!({"type": "Warning", "reason": "CircuitOpen",
+                              "involvedObject": {"kind": "ConfigMap", "name": st::STATE_CONFIGMAP}})),
+        );
+        let (wake, _) = tick(
+            Some(state_cm(&state, Some(request), "7")),
+            &[],
+            config(true, true),
+            calls,
+        )
+        .await;
+        assert_eq!(wake, Some(t0() + BLOCKED_RETRY));
     }
 }

@@ -74,6 +74,7 @@ async fn an_automatic_job_creates_its_podtemplate_first_then_the_job_then_reowns
             mode: JobMode::Automatic,
             owner: None,
             exclusions: vec![],
+            identity: BTreeMap::new(),
         },
     )
     .await
@@ -150,6 +151,7 @@ async fn a_manual_job_puts_its_images_in_an_immutable_configmap_owned_by_the_job
             },
             owner: Some(imagelist_owner),
             exclusions: vec![],
+            identity: BTreeMap::new(),
         },
     )
     .await
@@ -187,6 +189,7 @@ async fn a_job_that_cannot_be_created_takes_its_podtemplate_with_it() {
             mode: JobMode::Automatic,
             owner: None,
             exclusions: vec![],
+            identity: BTreeMap::new(),
         },
     )
     .await
@@ -210,4 +213,95 @@ async fn the_controllers_stop_within_the_grace_after_shutdown_even_without_an_ap
     stop.send(true).unwrap();
     let stopped = tokio::time::timeout(STOP_GRACE * 2, running).await;
     assert!(matches!(stopped, Ok(Ok(Ok(())))), "{stopped:?}");
+}
+
+/// The ImageList and ImageJob status schemas of Eraser's CRDs (the repository's fixture
+/// `testdata/eraser-crds.yaml`, as Eraser's chart installs them), by kind.
+fn eraser_status_schema(kind: &str) -> Value {
+    let text = include_str!("../../../../testdata/eraser-crds.yaml");
+    let crds: Vec<Value> = serde_saphyr::from_multiple(text).unwrap();
+    let crd = crds
+        .iter()
+        .find(|crd| crd["spec"]["names"]["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} CRD in the fixture"));
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"].clone()
+}
+
+/// What Eraser's structural CRD says of a status write `{"status": …}` on a `kind` that has no
+/// status yet (the write that broke the issue: required fields missing, a field of the wrong
+/// type), in the API server's words; `None` when valid. Unknown fields are pruned, not refused.
+fn eraser_status_problem(kind: &str, body: &Value) -> Option<String> {
+    let schema = eraser_status_schema(kind);
+    let status = body.get("status")?;
+    let mut problems = Vec::new();
+    for field in schema["required"].as_array().unwrap() {
+        let field = field.as_str().unwrap();
+        if status.get(field).is_none_or(Value::is_null) {
+            problems.push(format!("status.{field}: Required value"));
+        }
+    }
+    for (field, spec) in schema["properties"].as_object().unwrap() {
+        let Some(value) = status.get(field).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let ok = match spec["type"].as_str() {
+            Some("integer") => value.is_i64(),
+            Some("string") if spec["format"] == "date-time" => value
+                .as_str()
+                .is_some_and(|s| s.parse::<Timestamp>().is_ok()),
+            Some("string") => value.is_string(),
+            _ => true,
+        };
+        if !ok {
+            problems.push(format!("status.{field}: Invalid value: {value}"));
+        }
+    }
+    (!problems.is_empty())
+        .then(|| format!("{kind}.eraser.sh is invalid: [{}]", problems.join(", ")))
+}
+
+/// [`eraser_status_problem`] for ImageLists, as a mock validator.
+pub(crate) fn eraser_imagelist_status(body: &Value) -> Option<String> {
+    eraser_status_problem("ImageList", body)
+}
+
+/// [`eraser_status_problem`] for ImageJobs, as a mock validator.
+pub(crate) fn eraser_imagejob_status(body: &Value) -> Option<String> {
+    eraser_status_problem("ImageJob", body)
+}
+
+#[test]
+fn the_eraser_schema_check_refuses_what_the_api_server_refused() {
+    // The write of the issue: conditions and observedGeneration only.
+    let drydock_only = json!({"status": {"observedGeneration": 1, "conditions": []}});
+    let problem = eraser_imagelist_status(&drydock_only).unwrap();
+    assert_eq!(
+        problem,
+        "ImageList.eraser.sh is invalid: [status.failed: Required value, status.skipped: Required value, status.success: Required value, status.timestamp: Required value]"
+    );
+    let complete = json!({"status": {"timestamp": "2026-03-01T03:00:00Z", "success": 1,
+                                      "failed": 0, "skipped": 0, "conditions": []}});
+    assert_eq!(eraser_imagelist_status(&complete), None);
+    let job = json!({"status": {"phase": "Running", "desired": 2, "succeeded": 0, "failed": 0,
+                                "skipped": 0}});
+    assert_eq!(eraser_imagejob_status(&job), None);
+    assert!(eraser_imagejob_status(&json!({"status": {"phase": "Running"}})).is_some());
+}
+
+#[test]
+fn every_imagejob_status_the_manager_writes_is_valid_under_erasers_crd() {
+    use drydock_api::imagejob::{ImageJobStatus, JobPhase};
+    for phase in [
+        JobPhase::New,
+        JobPhase::Running,
+        JobPhase::Completed,
+        JobPhase::Failed,
+    ] {
+        let status = ImageJobStatus {
+            phase,
+            ..ImageJobStatus::default()
+        };
+        let body = json!({ "status": status });
+        assert_eq!(eraser_imagejob_status(&body), None, "{body}");
+    }
 }

@@ -86,9 +86,9 @@ pub(crate) struct EnableArgs {
     /// configured interval, or 168 (one week) on a first install.
     #[arg(long, value_name = "N")]
     pub(crate) interval_hours: Option<IntervalHours>,
-    /// The manager's image (`REPO:TAG`); worker components using the same repository follow
-    /// its tag. Default: this build's.
-    #[arg(long, value_name = "REPO:TAG", value_parser = image_cleaner::parse_image)]
+    /// The manager's image (`REPO:TAG` or `REPO@sha256:…`, any registry or mirror); worker
+    /// components using the same repository follow its tag. Default: this build's.
+    #[arg(long, value_name = "IMAGE", value_parser = image_cleaner::parse_image)]
     pub(crate) image: Option<RepoTag>,
     /// OSV data for the manager's vulnerability index: an `http(s)://` URL of an `all.zip`
     /// (a mirror) or a path mounted into its pod. Repeatable; replaces the manager's sources.

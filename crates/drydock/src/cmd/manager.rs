@@ -67,6 +67,60 @@ pub(crate) struct ManagerArgs {
     /// Writable directory for the index and its builds (an emptyDir in the manager's pod).
     #[arg(long, env = "DRYDOCK_VULNDB_DIR", default_value = vulndist::DEFAULT_CACHE_DIR)]
     pub(crate) vulndb_dir: PathBuf,
+    /// The manager's own image (`REPO:TAG` or `REPO@sha256:…`): worker components from its
+    /// repository are Drydock's and get the stage command, whatever registry it is mirrored
+    /// to. Without it the manager reads the images of its own pod (`POD_NAME`, else the
+    /// hostname, in its namespace).
+    #[arg(long = "image", env = DRYDOCK_IMAGE_ENV, value_name = "IMAGE")]
+    pub(crate) image: Option<String>,
+}
+
+/// The variable Drydock's manifests set to the manager's image.
+pub(crate) const DRYDOCK_IMAGE_ENV: &str = "DRYDOCK_IMAGE";
+/// The variable Drydock's manifests set to the manager pod's name (the downward API).
+pub(crate) const POD_NAME_ENV: &str = "POD_NAME";
+/// Set by the kubelet in every container: the pod's name, unless the pod sets a hostname.
+const HOSTNAME_ENV: &str = "HOSTNAME";
+
+/// The manager's pod name: `POD_NAME`, else the hostname the kubelet sets to it.
+fn own_pod_name() -> String {
+    std::env::var(POD_NAME_ENV)
+        .or_else(|_| std::env::var(HOSTNAME_ENV))
+        .unwrap_or_default()
+}
+
+/// The repositories of Drydock's own image as this manager knows it: `--image`, else the
+/// images of its own pod `pod_name` (one GET; a failure, such as a role without `get pods`, is
+/// logged once and leaves only the default repository).
+async fn own_repositories(
+    image: Option<&str>,
+    pod_name: &str,
+    client: &kube::Client,
+    namespace: &str,
+) -> Vec<String> {
+    if let Some(image) = image.map(str::trim).filter(|i| !i.is_empty()) {
+        return vec![image.to_owned()];
+    }
+    if pod_name.is_empty() {
+        return Vec::new();
+    }
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client.clone(), namespace);
+    match pods.get_opt(pod_name).await {
+        Ok(Some(pod)) => pod
+            .spec
+            .into_iter()
+            .flat_map(|spec| spec.containers)
+            .filter_map(|c| c.image)
+            .collect(),
+        // Not running in a pod (a kubeconfig run): only the default repository.
+        Ok(None) => Vec::new(),
+        Err(error) => {
+            warn!(verb = "get", resource = "pods", pod = %pod_name, %error,
+                "cannot read the manager's own pod to learn its image; worker components get Drydock's command only from the default repository (set --image)");
+            Vec::new()
+        }
+    }
 }
 
 /// `--vulndb-refresh`: a positive Go duration.
@@ -143,9 +197,18 @@ pub(crate) async fn run(
         controller::stopped(shutdown.clone()),
     ));
 
+    let drydock_repositories = own_repositories(
+        args.image.as_deref(),
+        &own_pod_name(),
+        &client,
+        &args.namespace,
+    )
+    .await;
+    info!(images = ?drydock_repositories, "Drydock's own image, besides the default repository");
     let settings = Settings {
         extra_pull_secrets: pull_secrets(std::env::var(env::ERASER_PULL_SECRET_NAMES).ok()),
         log_level: log_level.to_owned(),
+        drydock_repositories,
     };
     let ctx = Arc::new(
         Context::new(client, args.namespace.clone(), config)
@@ -209,7 +272,42 @@ async fn terminated() -> anyhow::Result<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use drydock_kube::mock::{self, Exchange};
+    use http::Method;
+    use serde_json::json;
+
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_manager_learns_its_image_from_the_flag_or_else_from_its_own_pod() {
+        let mirror = "registry.example.com/mirror/drydock:1.2";
+        let (client, verifier) = mock::client(vec![]);
+        let own = own_repositories(Some(mirror), "manager-x", &client, "kube-system").await;
+        assert_eq!(own, [mirror]);
+        verifier.finish().await;
+        // Eraser's chart sets no DRYDOCK_IMAGE: one GET of the pod (its role grants get pods).
+        let (client, verifier) = mock::client(vec![Exchange::new(
+            Method::GET,
+            "/api/v1/namespaces/kube-system/pods/manager-x",
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "manager-x"},
+                   "spec": {"containers": [{"name": "manager", "image": mirror}]}}),
+        )]);
+        let own = own_repositories(None, "manager-x", &client, "kube-system").await;
+        assert_eq!(own, [mirror]);
+        verifier.finish().await;
+        // Refused: only the default repository, no error.
+        let (client, verifier) = mock::client(vec![
+            Exchange::new(
+                Method::GET,
+                "/api/v1/namespaces/kube-system/pods/manager-x",
+                json!({}),
+            )
+            .failing(403, "Forbidden", "pods \"manager-x\" is forbidden"),
+        ]);
+        let own = own_repositories(None, "manager-x", &client, "kube-system").await;
+        assert!(own.is_empty());
+        verifier.finish().await;
+    }
 
     #[test]
     fn the_refresh_period_is_a_positive_go_duration() {

@@ -210,13 +210,23 @@ impl fmt::Display for IntervalHours {
     }
 }
 
-/// Parses `--image REPO:TAG` (a registry port is part of the repository).
+/// Parses `--image REPO:TAG` or `REPO@sha256:…` (a registry port is part of the repository;
+/// a digest is kept as the tag, which [`RepoTag::reference`] writes back with `@`).
 pub(crate) fn parse_image(text: &str) -> Result<RepoTag, String> {
     let name_start = text.rfind('/').map_or(0, |i| i + 1);
+    if let Some((repo, digest)) = text.split_once('@') {
+        return if !repo.is_empty() && drydock_cri::reference::is_digest(digest) {
+            Ok(RepoTag {
+                repo: repo.to_owned(),
+                tag: digest.to_owned(),
+            })
+        } else {
+            Err(format!(
+                "{text:?} is not REPO@sha256:<64 hex digits> (or REPO:TAG)"
+            ))
+        };
+    }
     match text[name_start..].rfind(':') {
-        _ if text.contains('@') => Err(format!(
-            "{text:?}: digests are not supported, give REPO:TAG"
-        )),
         Some(colon) if colon > 0 && name_start + colon + 1 < text.len() => {
             let (repo, tag) = text.split_at(name_start + colon);
             Ok(RepoTag {
@@ -387,16 +397,15 @@ fn namespace(name: &str) -> Namespace {
     }
 }
 
-/// The manager's cluster-scoped grants: its two CRs, Nodes (planning), Events.
+/// The manager's cluster-scoped grants: its two CRs, Nodes (planning), Events. Eraser's
+/// chart grants the same but Events; every write the manager makes to its CRs goes to their
+/// status subresource, and its bookkeeping to the jobs' labels at creation and to ConfigMaps,
+/// so it needs no `update` or `patch` on the CRs themselves.
 fn manager_cluster_role() -> ClusterRole {
     ClusterRole {
         metadata: cluster_meta(MANAGER_CLUSTER_ROLE),
         rules: Some(vec![
-            rule(
-                names::GROUP,
-                &["imagelists"],
-                &["get", "list", "watch", "update", "patch"],
-            ),
+            rule(names::GROUP, &["imagelists"], &["get", "list", "watch"]),
             rule(
                 names::GROUP,
                 &["imagelists/status"],
@@ -405,9 +414,7 @@ fn manager_cluster_role() -> ClusterRole {
             rule(
                 names::GROUP,
                 &["imagejobs"],
-                &[
-                    "get", "list", "watch", "create", "delete", "update", "patch",
-                ],
+                &["get", "list", "watch", "create", "delete"],
             ),
             rule(
                 names::GROUP,
@@ -415,25 +422,30 @@ fn manager_cluster_role() -> ClusterRole {
                 &["get", "update", "patch"],
             ),
             rule("", &["nodes"], &["get", "list", "watch"]),
-            rule("", &["events"], &["create", "patch"]),
-            rule("events.k8s.io", &["events"], &["create", "patch"]),
+            // Beyond Eraser's: Events on ImageLists, ImageJobs and ConfigMaps (core/v1, created
+            // once each). Without it the manager writes none and says so once.
+            rule("", &["events"], &["create"]),
         ]),
         ..ClusterRole::default()
     }
 }
 
-/// What the manager does with the worker pods and their PodTemplates: creates them per job,
-/// watches them, hands each PodTemplate to its job (`patch`), deletes a finished job's pods at
-/// once by label (`deletecollection`).
-const WORKER_OBJECT_VERBS: &[&str] = &[
+/// What the manager does with the worker pods: creates them per job, watches them, reads its
+/// own pod (its image, for the workers' commands), deletes a finished job's pods at once by
+/// label (`deletecollection`, beyond Eraser's role; without it they go one by one).
+const WORKER_POD_VERBS: &[&str] = &[
     "get",
     "list",
     "watch",
     "create",
     "delete",
     "deletecollection",
-    "patch",
 ];
+
+/// What the manager does with the PodTemplates: creates one per job, reads it, hands it to its
+/// ImageJob (`patch`: an owner reference added once the job exists), deletes it when the job
+/// cannot be created.
+const POD_TEMPLATE_VERBS: &[&str] = &["get", "list", "watch", "create", "delete", "patch"];
 
 /// The manager's grants in its own namespace: worker pods, their PodTemplates, ConfigMaps
 /// (config, exclusion lists, image lists, state, history).
@@ -441,11 +453,8 @@ fn manager_role(namespace: &str) -> Role {
     Role {
         metadata: meta(MANAGER_ROLE, namespace),
         rules: Some(vec![
-            rule("", &["pods"], WORKER_OBJECT_VERBS),
-            // `patch`: the PodTemplate is created first and handed to its ImageJob afterwards
-            // (an owner reference added by a patch), so a crash in between leaves nothing
-            // unowned for long.
-            rule("", &["podtemplates"], WORKER_OBJECT_VERBS),
+            rule("", &["pods"], WORKER_POD_VERBS),
+            rule("", &["podtemplates"], POD_TEMPLATE_VERBS),
             rule(
                 "",
                 &["configmaps"],
@@ -566,6 +575,13 @@ fn deployment(namespace: &str, image: &RepoTag, vulndb_sources: &[String]) -> De
             EnvVar {
                 name: env::OTEL_SERVICE_NAME.to_owned(),
                 value: Some(MANAGER_OTEL_SERVICE_NAME.to_owned()),
+                value_from: None,
+            },
+            // The manager's own image: worker components from its repository (a mirror, a
+            // private registry) get Drydock's stage commands (decision record 004).
+            EnvVar {
+                name: crate::cmd::manager::DRYDOCK_IMAGE_ENV.to_owned(),
+                value: Some(image.reference()),
                 value_from: None,
             },
         ]),
@@ -761,9 +777,46 @@ mod tests {
             "drydock",
             "drydock:",
             "r/d@sha256:abc",
+            "@sha256:2834dc507516af02784808c5f48b7cbe38b8ed5d0f4837f16e78d00deb7e7767",
         ] {
             assert!(parse_image(bad).is_err(), "{bad}");
         }
+        // Pinned by digest: kept as the tag, written back with `@`.
+        let digest = "sha256:2834dc507516af02784808c5f48b7cbe38b8ed5d0f4837f16e78d00deb7e7767";
+        let pinned = parse_image(&format!("registry.example.com/mirror/drydock@{digest}")).unwrap();
+        assert_eq!(pinned.tag, digest);
+        assert_eq!(
+            pinned.reference(),
+            format!("registry.example.com/mirror/drydock@{digest}")
+        );
+    }
+
+    #[test]
+    fn the_manager_is_told_its_own_image_for_the_worker_commands() {
+        let image = parse_image("registry.example.com/mirror/drydock:1.2").unwrap();
+        let objects = fresh(
+            &Options {
+                image,
+                ..Options::default()
+            },
+            IntervalHours::DEFAULT,
+        )
+        .unwrap();
+        let pod = objects
+            .deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.clone())
+            .unwrap();
+        let env = pod.containers[0].env.clone().unwrap();
+        let own = env
+            .iter()
+            .find(|e| e.name == crate::cmd::manager::DRYDOCK_IMAGE_ENV)
+            .and_then(|e| e.value.clone());
+        assert_eq!(
+            own.as_deref(),
+            Some("registry.example.com/mirror/drydock:1.2")
+        );
     }
 
     #[test]
@@ -811,6 +864,60 @@ mod tests {
             subjects,
             ["eraser-controller-manager", "eraser-controller-manager"]
         );
+    }
+
+    /// Eraser's chart role, exactly (`reference/charts.md`): (resource, verbs).
+    const ERASER_GRANTS: [(&str, &[&str]); 9] = [
+        ("nodes", &["get", "list", "watch"]),
+        ("imagejobs", &["create", "delete", "get", "list", "watch"]),
+        ("imagejobs/status", &["get", "patch", "update"]),
+        ("imagelists", &["get", "list", "watch"]),
+        ("imagelists/status", &["get", "patch", "update"]),
+        (
+            "configmaps",
+            &[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ],
+        ),
+        (
+            "pods",
+            &["create", "delete", "get", "list", "update", "watch"],
+        ),
+        (
+            "podtemplates",
+            &[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ],
+        ),
+        ("events", &[]),
+    ];
+
+    #[test]
+    fn the_manager_gets_erasers_grants_plus_events_and_deletecollection_only() {
+        let objects = rendered();
+        let rules = objects
+            .cluster_role
+            .rules
+            .iter()
+            .flatten()
+            .chain(objects.role.rules.iter().flatten());
+        let mut beyond = Vec::new();
+        for rule in rules {
+            for resource in rule.resources.iter().flatten() {
+                let eraser = ERASER_GRANTS
+                    .iter()
+                    .find(|(r, _)| r == resource)
+                    .unwrap_or_else(|| panic!("{resource} is not in Eraser's role"))
+                    .1;
+                for verb in &rule.verbs {
+                    if !eraser.contains(&verb.as_str()) {
+                        beyond.push(format!("{verb} {resource}"));
+                    }
+                }
+            }
+        }
+        beyond.sort();
+        assert_eq!(beyond, ["create events", "deletecollection pods"]);
     }
 
     #[test]

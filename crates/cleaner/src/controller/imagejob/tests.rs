@@ -689,3 +689,129 @@ fn stripping_keeps_what_planning_and_folding_read() {
     assert!(remover_summary(&p).is_some());
     assert_eq!(p.spec.as_ref().unwrap().node_name.as_deref(), Some("a"));
 }
+
+/// Eraser's chart role, and only it: `deletecollection` on pods and everything on Events answer
+/// 403 (as the API server does for every call outside a role). The run completes, its pods are
+/// deleted one by one, and each missing permission is asked for once and reported once.
+#[tokio::test(start_paused = true)]
+async fn with_erasers_chart_role_a_run_completes_and_deletes_its_pods_one_by_one() {
+    let names = ["a", "b"];
+    let nodes: Vec<Node> = names.iter().map(|n| node(n, &[], true)).collect();
+    let mut calls = vec![
+        get_template(),
+        patch_status(json!({"phase": "Running", "desired": 2})),
+    ];
+    calls.extend(names.iter().map(|n| create_pod(n)));
+    let mut record = record_run("Normal", "Completed");
+    let event = record.pop().unwrap();
+    calls.extend(record);
+    calls.push(event.failing(
+        403,
+        "Forbidden",
+        "events is forbidden: User \"system:serviceaccount:eraser-system:eraser-controller-manager\" cannot create resource \"events\"",
+    ));
+    calls.push(patch_status(json!({"phase": "Completed", "succeeded": 2})));
+    calls.push(delete_pods().failing(
+        403,
+        "Forbidden",
+        "pods is forbidden: cannot deletecollection resource \"pods\"",
+    ));
+    for n in names {
+        calls.push(
+            Exchange::new(
+                Method::DELETE,
+                format!("/api/v1/namespaces/{NS}/pods/eraser-{n}-x1?"),
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": format!("eraser-{n}-x1")}}),
+            )
+            .with_body(json!({"propagationPolicy": "Background"})),
+        );
+    }
+    calls.push(Exchange::new(
+        Method::DELETE,
+        format!("/apis/eraser.sh/v1/imagejobs/{JOB}?"),
+        job_reply(),
+    ));
+    let (client, verifier) = mock::client(calls);
+    let mut f = fixture(client, Config::default(), nodes, vec![], t0());
+    reconcile(job(None), f.shared.clone()).await.unwrap();
+    for n in names {
+        f.pod_writer
+            .apply_watcher_event(&watcher::Event::Apply(pod(n, "Succeeded", at(5), &[])));
+    }
+    f.clock.set(at(60));
+    reconcile(job(running(2, 0)), f.shared.clone())
+        .await
+        .unwrap();
+    let completed = job(Some(ImageJobStatus {
+        phase: JobPhase::Completed,
+        desired: 2,
+        succeeded: 2,
+        delete_after: Some(Time(at(60))),
+        ..ImageJobStatus::default()
+    }));
+    reconcile(completed.clone(), f.shared.clone())
+        .await
+        .unwrap();
+    terminating(&mut f, &names, at(61));
+    reconcile(completed, f.shared.clone()).await.unwrap();
+    // Later Events are not even attempted (the mock would fail on any extra call).
+    f.shared
+        .ctx
+        .event(
+            job(None).object_ref(&()),
+            EventKind::Normal,
+            "Anything",
+            "not sent",
+        )
+        .await;
+    verifier.finish().await;
+    let missing = &f.shared.ctx.metrics.permission_missing;
+    for (verb, resource) in [("create", "events"), ("deletecollection", "pods")] {
+        let labels = crate::metrics::PermissionLabels {
+            verb: verb.into(),
+            resource: resource.into(),
+        };
+        assert_eq!(missing.get_or_create(&labels).get(), 1, "{verb} {resource}");
+    }
+}
+
+/// Issue 11: a worker pod the API server refuses (its ServiceAccount is missing) is reported at
+/// once — a warning Event with the server's reason — and its node counts failed at the next
+/// pass, instead of after the start timeout.
+#[tokio::test(start_paused = true)]
+async fn a_refused_worker_pod_is_reported_at_once_and_its_node_counted_failed() {
+    let reason = "pods \"eraser-a-\" is forbidden: error looking up service account eraser-system/eraser-imagejob-pods: serviceaccount \"eraser-imagejob-pods\" not found";
+    let mut calls = vec![
+        get_template(),
+        patch_status(json!({"phase": "Running", "desired": 2})),
+        create_pod("a").failing(403, "Forbidden", reason),
+        Exchange::new(
+            Method::POST,
+            "/api/v1/namespaces/default/events?",
+            json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1"}}),
+        )
+        .with_body(json!({
+            "type": "Warning", "reason": "FailedCreate",
+            "message": format!("worker pod on node a refused: {reason}"),
+            "involvedObject": {"kind": "ImageJob", "name": JOB}
+        })),
+        // The same refusal on the next node: counted, not announced again.
+        create_pod("b").failing(403, "Forbidden", reason),
+    ];
+    calls.extend(record_run("Warning", "Failed"));
+    calls.push(patch_status(
+        json!({"phase": "Failed", "desired": 2, "failed": 2, "succeeded": 0}),
+    ));
+    let (client, verifier) = mock::client(calls);
+    let nodes = vec![node("a", &[], true), node("b", &[], true)];
+    let f = fixture(client, Config::default(), nodes, vec![], t0());
+    let action = reconcile(job(None), f.shared.clone()).await.unwrap();
+    requeue(&action, CREATION_REQUEUE);
+    // One second later, far inside the start timeout: both nodes failed, the job ends.
+    f.clock.set(at(1));
+    reconcile(job(running(2, 0)), f.shared.clone())
+        .await
+        .unwrap();
+    verifier.finish().await;
+    assert_eq!(f.shared.ctx.metrics.pods_failed.get(), 2);
+}

@@ -443,6 +443,7 @@ fn run_record(job: &str, finished: &str) -> Run {
                 truncated: false,
             },
         ],
+        imagelist: None,
     }
 }
 
