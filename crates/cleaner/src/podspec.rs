@@ -69,7 +69,7 @@ pub struct TemplateInputs {
     /// Repositories whose images are Drydock's own besides the default one: the manager's own
     /// image (a mirror, a private registry, a chart's `image.repository`). Components from them
     /// get Drydock's command; any other image keeps its entrypoint
-    /// (`docs/design/004-worker-commands.md`).
+    /// (`docs/design/006-worker-commands.md`).
     pub drydock_repositories: Vec<String>,
 }
 
