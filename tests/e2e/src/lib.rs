@@ -3,9 +3,13 @@
 //! The tests run where a cluster is reachable: set `DRYDOCK_E2E_KUBECONFIG` to a kubeconfig
 //! and run `cargo test -p drydock-e2e -- --ignored`. `scripts/test.sh` does so, against a
 //! private control plane it starts itself (`scripts/lib/control-plane.sh`) unless the variable
-//! names another cluster. A bare control plane (API server and etcd, no kubelet, no
-//! controllers) is enough: the tests create fake Node objects, play the kubelet for the pods bound to them
-//! ([`Kubelet`]) and run `drydock` processes on this machine, one per fake Node.
+//! names another cluster. A standard control plane without kubelets is enough (API server with
+//! its default admission plugins, kube-controller-manager; no scheduler): the tests create fake
+//! Node objects that renew their Lease as a kubelet does ([`create_node`]), play the kubelet for
+//! the pods bound to them ([`Kubelet`]) and run `drydock` processes on this machine, one per fake
+//! Node. Like an install, a test creates the ServiceAccounts its pods name
+//! ([`TestNamespace::create_service_account`]): ServiceAccount admission refuses a pod whose
+//! account does not exist.
 //!
 //! The `drydock` binary is `DRYDOCK_E2E_BIN` when set, otherwise `drydock` next to the test
 //! executable's profile directory (`<target>/debug/drydock`, built by `cargo build -p
@@ -23,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -45,6 +50,16 @@ pub const POLL: Duration = Duration::from_millis(250);
 /// The image of the pods the tests create. No kubelet runs them; any valid reference works,
 /// and this one exists should a real kubelet ever pick a pod up.
 pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
+
+/// The namespace of the Nodes' heartbeat Leases.
+pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+
+/// How long a fake Node's Lease is valid, as a kubelet writes it (its default 40 s, the node
+/// lifecycle controller's grace period).
+const NODE_LEASE_SECONDS: i32 = 40;
+
+/// How often a fake Node's Lease is renewed: a kubelet renews at a quarter of the duration.
+const NODE_LEASE_RENEW: Duration = Duration::from_secs(10);
 
 /// The field manager of every write the helpers make.
 const FIELD_MANAGER: &str = "drydock-e2e";
@@ -241,8 +256,8 @@ pub struct TestNamespace {
 
 impl TestNamespace {
     /// Creates a namespace named after `prefix` (made unique), with its `default`
-    /// ServiceAccount (a bare control plane has no controller to create it, and pod admission
-    /// needs it).
+    /// ServiceAccount (the controller manager creates it too, but not before the test's first
+    /// pod may need it).
     ///
     /// # Errors
     ///
@@ -258,20 +273,23 @@ impl TestNamespace {
             .create(&PostParams::default(), &namespace)
             .await
             .context(format!("create namespace {name}"))?;
-        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
-        let account: ServiceAccount =
-            serde_json::from_value(json!({ "metadata": { "name": "default" } }))
-                .map_err(|e| io_other("service account object", e))?;
-        match accounts.create(&PostParams::default(), &account).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 409 => {}
-            Err(e) => return Err(e).context(format!("create {name}/default service account")),
-        }
+        create_service_account(client, &name, "default", None).await?;
         Ok(TestNamespace {
             client: client.clone(),
             name,
             nodes: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Creates the ServiceAccount `name` in the namespace, as an install does for the pods
+    /// that name it (ServiceAccount admission refuses a pod whose account is missing), with
+    /// `automountServiceAccountToken: false`. An existing account is kept.
+    ///
+    /// # Errors
+    ///
+    /// The API call failed.
+    pub async fn create_service_account(&self, name: &str) -> Result<()> {
+        create_service_account(&self.client, &self.name, name, Some(false)).await
     }
 
     /// The namespace's name.
@@ -351,6 +369,34 @@ impl TestNamespace {
     }
 }
 
+/// Creates the ServiceAccount `namespace/name` (with `automountServiceAccountToken` when
+/// given); an existing one is kept.
+///
+/// # Errors
+///
+/// The API call failed.
+pub async fn create_service_account(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    automount: Option<bool>,
+) -> Result<()> {
+    let mut object = json!({ "metadata": { "name": name } });
+    if let Some(automount) = automount {
+        object["automountServiceAccountToken"] = json!(automount);
+    }
+    let account: ServiceAccount =
+        serde_json::from_value(object).map_err(|e| io_other("service account object", e))?;
+    match Api::<ServiceAccount>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &account)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(e) => Err(e).context(format!("create service account {namespace}/{name}")),
+    }
+}
+
 fn io_other(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Io {
         what: what.to_owned(),
@@ -404,8 +450,11 @@ impl FakeNode {
     }
 }
 
-/// Creates `node`, then writes its status (boot ID, `Ready`) through the status subresource,
-/// as a kubelet would. Prefer [`TestNamespace::create_node`], which also removes it.
+/// Creates `node`, then writes its status (boot ID, `Ready`) through the status subresource
+/// and its heartbeat Lease (`kube-node-lease/<name>`, owned by the Node), as a kubelet would.
+/// A task renews the Lease every [`NODE_LEASE_RENEW`] until the Lease or the Node is gone or
+/// the test's runtime ends, so the node lifecycle controller keeps the Node `Ready`. Prefer
+/// [`TestNamespace::create_node`], which also removes it.
 ///
 /// # Errors
 ///
@@ -421,11 +470,57 @@ pub async fn create_node(client: &Client, node: &FakeNode) -> Result<Node> {
     }))
     .map_err(|e| io_other("node object", e))?;
     let nodes: Api<Node> = Api::all(client.clone());
-    nodes
+    let created = nodes
         .create(&PostParams::default(), &object)
         .await
         .context(format!("create node {}", node.name))?;
-    set_node_status(client, &node.name, &node.boot_id, true).await
+    let status = set_node_status(client, &node.name, &node.boot_id, true).await?;
+    let uid = created.metadata.uid.unwrap_or_default();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NODE_LEASE_NAMESPACE);
+    let lease: Lease = serde_json::from_value(json!({
+        "metadata": {
+            "name": node.name,
+            "ownerReferences": [{
+                "apiVersion": "v1", "kind": "Node", "name": node.name, "uid": uid,
+            }],
+        },
+        "spec": {
+            "holderIdentity": node.name,
+            "leaseDurationSeconds": NODE_LEASE_SECONDS,
+            "renewTime": micro_now(),
+        },
+    }))
+    .map_err(|e| io_other("lease object", e))?;
+    leases
+        .create(&PostParams::default(), &lease)
+        .await
+        .context(format!("create the lease of node {}", node.name))?;
+    let name = node.name.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(NODE_LEASE_RENEW).await;
+            let patch = json!({ "spec": { "renewTime": micro_now() } });
+            match leases
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Err(kube::Error::Api(status)) if status.code == 404 => break,
+                // A failed renewal is retried at the next period, as a kubelet does.
+                _ => {}
+            }
+        }
+    });
+    Ok(status)
+}
+
+/// Now as a `MicroTime` (RFC 3339 with microseconds), the form a Lease's times take.
+fn micro_now() -> String {
+    let now = jiff::Timestamp::now();
+    format!(
+        "{}.{:06}Z",
+        now.strftime("%Y-%m-%dT%H:%M:%S"),
+        now.subsec_microsecond()
+    )
 }
 
 /// Writes a Node's status as its kubelet would after (re)starting: `bootID` and the `Ready`
