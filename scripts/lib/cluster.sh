@@ -312,10 +312,11 @@ if unknown:
                 if cid not in unknown:
                     continue
                 labels = json.loads(ctr("containers", "info", cid) or "{}").get("Labels") or {}
+                # A pod's sandbox (pause) container has no container name label.
                 names[cid] = "%s %s/%s/%s" % (
                     node, labels.get("io.kubernetes.pod.namespace", "?"),
                     labels.get("io.kubernetes.pod.name", "?"),
-                    labels.get("io.kubernetes.container.name", "?"))
+                    labels.get("io.kubernetes.container.name", "(sandbox)"))
         except (OSError, IndexError, ValueError, subprocess.SubprocessError):
             continue
 json.dump(state, open(path + ".new", "w"))

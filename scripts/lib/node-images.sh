@@ -10,6 +10,7 @@
 #                                                    build if there is one, else the debug
 #                                                    build; debug info stripped), the shared
 #                                                    libraries it links (from `ldd`), and the
+#                                                    system CA bundle, the
 #                                                    names other manifests call (/manager,
 #                                                    /collector, /remover, /trivy-scanner,
 #                                                    /scanner, /usr/bin/kured), ENTRYPOINT drydock
@@ -104,6 +105,10 @@ drydock_image() {
     mkdir -p "$w/root$(dirname "$lib")"
     cp -L "$lib" "$w/root$lib"
   done
+  # The CA bundle: TLS clients (the daemon's notifications, the manager's index sources) load
+  # the system roots at start.
+  mkdir -p "$w/root/etc/ssl/certs"
+  cp /etc/ssl/certs/ca-certificates.crt "$w/root/etc/ssl/certs/ca-certificates.crt"
   local name
   for name in "${ROLE_LINKS[@]}"; do
     [ "$name" = usr/bin/kured ] && { ln -s drydock "$w/root/usr/bin/kured"; continue; }

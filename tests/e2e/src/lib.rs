@@ -18,7 +18,7 @@
 //! Everything a test creates lives in its own namespace ([`TestNamespace`]) or is registered
 //! with it (fake Nodes are cluster-scoped), and [`TestNamespace::cleanup`] removes it all.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -866,3 +866,144 @@ pub async fn http_get(port: u16, path: &str) -> String {
         .map(|(_, body)| body.to_owned())
         .unwrap_or_default()
 }
+
+/// The variable naming the directory of a real-node cluster (`scripts/lib/cluster.sh up DIR`):
+/// set, the real-node tests run against it; unset, they return at once.
+pub const CLUSTER_ENV: &str = "DRYDOCK_E2E_CLUSTER";
+
+/// The variable naming the Drydock image reference imported into the real nodes.
+pub const IMAGE_ENV: &str = "DRYDOCK_E2E_IMAGE";
+
+/// A real-node cluster started by `scripts/lib/cluster.sh`: its directory, and the harness
+/// commands on its nodes. The tests run inside the cluster's network namespace (`cluster.sh
+/// run DIR cargo test …`), where its API server is reachable.
+#[derive(Clone, Debug)]
+pub struct RealCluster {
+    dir: PathBuf,
+    image: String,
+}
+
+impl RealCluster {
+    /// The cluster named by `DRYDOCK_E2E_CLUSTER`, or `None` when the variable is unset (the
+    /// real-node tier is not running). The image is `DRYDOCK_E2E_IMAGE`, by default the
+    /// harness's own reference.
+    pub fn from_env() -> Option<RealCluster> {
+        let dir = std::env::var_os(CLUSTER_ENV).filter(|v| !v.is_empty())?;
+        let image = std::env::var(IMAGE_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| DEFAULT_REAL_IMAGE.to_owned());
+        Some(RealCluster {
+            dir: PathBuf::from(dir),
+            image,
+        })
+    }
+
+    /// The cluster's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The Drydock image reference every node holds.
+    pub fn image(&self) -> &str {
+        &self.image
+    }
+
+    /// The directory DaemonSets mount for the harness's reboot stand-in (`<dir>/harness`,
+    /// holding `nsenter`).
+    pub fn harness_dir(&self) -> PathBuf {
+        self.dir.join("harness")
+    }
+
+    /// Runs `scripts/lib/cluster.sh <args>` for this cluster; returns its standard output.
+    ///
+    /// # Errors
+    ///
+    /// The script could not run or failed (its stderr is in the error).
+    pub async fn harness(&self, args: &[&str]) -> Result<String> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lib/cluster.sh");
+        let what = format!("cluster.sh {}", args.join(" "));
+        let output = io(
+            tokio::process::Command::new("bash")
+                .arg(&script)
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .await,
+            &what,
+        )?;
+        if !output.status.success() {
+            return Err(Error::Io {
+                what: format!("{what}: {}", String::from_utf8_lossy(&output.stderr).trim()),
+                source: std::io::Error::other(output.status.to_string()),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Runs `command` on `node` (its mount, PID and network namespaces).
+    ///
+    /// # Errors
+    ///
+    /// The command failed.
+    pub async fn on_node(&self, node: &str, command: &[&str]) -> Result<String> {
+        let dir = self.dir.display().to_string();
+        let mut args = vec!["node", &dir, node];
+        args.extend_from_slice(command);
+        self.harness(&args).await
+    }
+
+    /// Imports an OCI archive into every node's containerd.
+    ///
+    /// # Errors
+    ///
+    /// The import failed.
+    pub async fn import(&self, archive: &Path) -> Result<()> {
+        let dir = self.dir.display().to_string();
+        let archive = archive.display().to_string();
+        self.harness(&["import", &dir, &archive]).await.map(|_| ())
+    }
+
+    /// The image references `node`'s containerd holds (namespace `k8s.io`).
+    ///
+    /// # Errors
+    ///
+    /// `ctr` failed.
+    pub async fn images(&self, node: &str) -> Result<BTreeSet<String>> {
+        let out = self
+            .on_node(
+                node,
+                &[
+                    "ctr",
+                    "--address",
+                    "/run/containerd/containerd.sock",
+                    "-n",
+                    "k8s.io",
+                    "images",
+                    "ls",
+                    "-q",
+                ],
+            )
+            .await?;
+        Ok(out.lines().map(str::to_owned).collect())
+    }
+
+    /// The peak memory of every container the nodes ran since the cluster started (cgroup v1
+    /// `memory.max_usage_in_bytes`, sampled every second): one line `MiB node ns/pod/container`.
+    ///
+    /// # Errors
+    ///
+    /// The harness failed.
+    pub async fn memory_peaks(&self) -> Result<String> {
+        let dir = self.dir.display().to_string();
+        self.harness(&["mem", &dir]).await
+    }
+
+    /// The cluster's reboot log: one line per reboot the harness carried out.
+    pub fn reboots(&self) -> String {
+        std::fs::read_to_string(self.dir.join("reboots.log")).unwrap_or_default()
+    }
+}
+
+/// The Drydock image reference `scripts/lib/cluster.sh` imports unless told another.
+pub const DEFAULT_REAL_IMAGE: &str = "ghcr.io/drydock-dev/drydock:e2e";
