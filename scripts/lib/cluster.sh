@@ -16,6 +16,7 @@
 #   cluster.sh reboot DIR NODE    reboot NODE: every process of the node killed (containerd,
 #                                 kubelet, shims, containers), its runtime state and /run
 #                                 dropped, a new boot ID, containerd and kubelet started again
+#   cluster.sh www DIR            the base URL of DIR/www, served over HTTP inside the namespace
 #   cluster.sh mem DIR            peak memory (cgroup v1 memory.max_usage_in_bytes, sampled
 #                                 every second since `up`) per container: "MiB pod/container"
 #
@@ -48,11 +49,15 @@ DNS_ADDRESS=$NET_PREFIX.2
 NODE_IP_BASE=10
 POD_PREFIX=10.244
 SERVICE_CIDR=10.96.0.0/16
+# A static file server on the API server's address, for data pods fetch over HTTP (an OSV
+# mirror for the manager's index): DIR/www at http://API_ADDRESS:WWW_PORT/.
+WWW_PORT=8000
 # How long a node may take to register Ready, and the whole cluster to settle.
 READY_SECONDS=180
-# How often the DNS records are refreshed from the Services, the reboot requests looked for
-# and the containers' memory sampled.
+# How often the reboot requests are looked for and the containers' memory sampled, and how
+# often the DNS records are refreshed from the Services (a kubectl call, ~0.2 s).
 LOOP_SECONDS=1
+DNS_SECONDS=0.5
 # Host directories a node binds its own over (created empty if missing).
 NODE_DIRS=(/var/lib/containerd /var/log/pods /var/log/containers)
 
@@ -221,10 +226,20 @@ halt() {
   local dir=$1 node=$2 n=$dir/nodes/$2 pid init
   pid=$(cat "$n/init.pid" 2>/dev/null) || return 0
   init=$(node_init "$dir" "$node")
+  # The node's containers, whose cgroups runc cannot remove once it is killed with them.
+  local containers=
+  [ -n "$init" ] && containers=$(on_node "$dir" "$node" ctr --address /run/containerd/containerd.sock \
+    -n k8s.io containers ls -q 2>/dev/null) || true
   [ -n "$init" ] && kill -9 "$init" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$pid" 2>/dev/null || true
   rm -f "$n/init.pid"
+  local id cgroup
+  for id in $containers; do
+    for cgroup in /sys/fs/cgroup/*/k8s.io/"$id"; do
+      [ -d "$cgroup" ] && rmdir "$cgroup" 2>/dev/null || true
+    done
+  done
   # The mount namespace died with the node's last process; what it mounted is gone.
   find "$n/run" -mindepth 1 -delete 2>/dev/null || rm -rf "${n:?}/run/"* 2>/dev/null || true
 }
@@ -249,21 +264,31 @@ wait_nodes_ready() {
   return 1
 }
 
-# The background loops: DNS records from the Services, reboot requests, memory samples.
+# The background loops: DNS records from the Services; reboot requests and memory samples.
 loops() {
   local dir=$1
-  cat > "$dir/loops.sh" <<SH
+  # The DNS records first, in a loop of their own: a new Service's name must resolve before
+  # the pods that were created with it look it up.
+  cat > "$dir/dns-loop.sh" <<SH
 #!/bin/bash
-# Refreshes the DNS hosts file from the Services (dnsmasq re-reads it on SIGHUP), reboots the
-# nodes that asked for it, samples the containers' peak memory.
+# Refreshes the DNS hosts file from the Services; dnsmasq re-reads it on SIGHUP.
 while :; do
   kubectl --kubeconfig "$dir/kubeconfig" get services -A \\
-    -o jsonpath='{range .items[*]}{.spec.clusterIP} {.metadata.name}.{.metadata.namespace}.svc.cluster.local{"\n"}{end}' \\
+    -o jsonpath='{range .items[*]}{.spec.clusterIP} {.metadata.name}.{.metadata.namespace}.svc.cluster.local{"\\n"}{end}' \\
     2>/dev/null | awk '\$1 ~ /^[0-9.]+\$/' > "$dir/dns/hosts.new"
   if ! cmp -s "$dir/dns/hosts.new" "$dir/dns/hosts"; then
     mv "$dir/dns/hosts.new" "$dir/dns/hosts"
     kill -HUP "\$(cat "$dir/dnsmasq.pid")" 2>/dev/null
   fi
+  sleep $DNS_SECONDS
+done
+SH
+  chmod +x "$dir/dns-loop.sh"
+  start_bg "$dir" dns-loop "$dir/dns-loop.sh"
+  cat > "$dir/loops.sh" <<SH
+#!/bin/bash
+# Reboots the nodes that asked for it, samples the containers' peak memory.
+while :; do
   for request in "$dir"/harness/requests/*; do
     [ -f "\$request" ] || continue
     node=\$(basename "\$request")
@@ -378,13 +403,16 @@ SH
   echo "nameserver $DNS_ADDRESS" > "$dir/resolv.conf"
   start_bg "$dir" dnsmasq dnsmasq --keep-in-foreground --no-resolv --no-hosts \
     --listen-address="$DNS_ADDRESS" --bind-interfaces --addn-hosts="$dir/dns/hosts" \
-    --local=/cluster.local/ --pid-file= --user=root --log-facility=-
+    --local=/cluster.local/ --pid-file= --user=root --log-facility=- --log-queries
   start_bg "$dir" kube-proxy "$CACHE/kube-proxy-$K8S_VERSION" \
     --kubeconfig="$dir/cp/kube-proxy.kubeconfig" --hostname-override="${NODES[0]}" \
     --proxy-mode=iptables --masquerade-all --cluster-cidr="$POD_PREFIX.0.0/16" \
     --conntrack-max-per-core=0 --conntrack-tcp-timeout-established=0 \
     --conntrack-tcp-timeout-close-wait=0 --oom-score-adj=0 \
     --metrics-bind-address=127.0.0.1:10249 --healthz-bind-address=127.0.0.1:10256
+
+  mkdir -p "$dir/www"
+  start_bg "$dir" www python3 -m http.server --bind "$API_ADDRESS" --directory "$dir/www" "$WWW_PORT"
 
   echo "== nodes: ${NODES[*]}" >&2
   for i in "${!NODES[@]}"; do
@@ -428,7 +456,7 @@ down() {
   local dir=$1 node pid
   [ -d "$dir" ] || return 0
   dir=$(cd "$dir" && pwd)
-  for name in loops kube-proxy dnsmasq; do
+  for name in loops dns-loop www kube-proxy dnsmasq; do
     pid=$(cat "$dir/$name.pid" 2>/dev/null) || continue
     pkill -9 -P "$pid" 2>/dev/null || true
     kill -9 "$pid" 2>/dev/null || true
@@ -453,5 +481,6 @@ case "${1:-}" in
     ;;
   reboot) reboot_node "${2:?usage: cluster.sh reboot DIR NODE}" "${3:?usage: cluster.sh reboot DIR NODE}" ;;
   mem) mem "${2:?usage: cluster.sh mem DIR}" ;;
-  *) echo "usage: cluster.sh up DIR | down DIR | run DIR CMD… | node DIR NODE CMD… | import DIR FILE | reboot DIR NODE | mem DIR" >&2; exit 2 ;;
+  www) echo "http://$API_ADDRESS:$WWW_PORT" ;;
+  *) echo "usage: cluster.sh up DIR | down DIR | run DIR CMD… | node DIR NODE CMD… | import DIR FILE | reboot DIR NODE | mem DIR | www DIR" >&2; exit 2 ;;
 esac

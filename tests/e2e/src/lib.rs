@@ -915,6 +915,22 @@ impl RealCluster {
         self.dir.join("harness")
     }
 
+    /// The directory the harness serves over HTTP inside the cluster's network namespace
+    /// (`<dir>/www`, at [`Self::www_url`]).
+    pub fn www_dir(&self) -> PathBuf {
+        self.dir.join("www")
+    }
+
+    /// The base URL (no trailing slash) at which pods reach [`Self::www_dir`].
+    ///
+    /// # Errors
+    ///
+    /// The harness failed.
+    pub async fn www_url(&self) -> Result<String> {
+        let dir = self.dir.display().to_string();
+        Ok(self.harness(&["www", &dir]).await?.trim().to_owned())
+    }
+
     /// Runs `scripts/lib/cluster.sh <args>` for this cluster; returns its standard output.
     ///
     /// # Errors

@@ -11,13 +11,18 @@
 //! on one node's `/var/run` → that node cordoned, a Deployment's pod evicted and Ready again on
 //! the other node, the reboot command run (kured's explicit `nsenter` prefix, pointing at the
 //! harness's stand-in: the harness reboots the node), a new boot ID, the node uncordoned and the
-//! lock freed; then the other node. Peak memory per container is printed from the nodes'
-//! cgroups.
+//! lock freed; then the other node. `drydock image-cleaner enable --image <the nodes' image>
+//! --vulndb-source <an OSV all.zip served inside the namespace>` → the manager Ready, the
+//! automatic run's worker pods on every node (the scanners fetch the index from the manager's
+//! Service by DNS name), the unused vulnerable image gone from every node while the image of
+//! running pods, a clean image, the pause image and Drydock's stay, the worker pods gone. Peak
+//! memory per container is printed from the nodes' cgroups.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use drydock_api::imagejob::{ImageJob, JobPhase};
 use drydock_e2e::{RealCluster, TestNamespace, boot_id, client, get_node, is_cordoned, kubectl};
 use drydock_reboot::admin::decode_any;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
@@ -356,4 +361,279 @@ async fn a_sentinel_reboots_each_node_in_turn_through_cordon_drain_and_a_new_boo
         .collect();
     eprintln!("pods at the end: {names:?}");
     ns.cleanup().await.unwrap();
+}
+
+/// The sample images of the Image Cleaner scenario (`scripts/lib/build-image.sh`): a Debian
+/// 12 layout with libssl3 3.0.11-1~deb12u2 (vulnerable under the OSV records served) unless a
+/// clean dpkg status is given.
+const VULNERABLE_UNUSED: &str = "docker.io/library/drydock-rn-vulnerable:1";
+const VULNERABLE_RUNNING: &str = "docker.io/library/drydock-rn-running:1";
+const CLEAN_UNUSED: &str = "docker.io/library/drydock-rn-clean:1";
+/// A dpkg status with no vulnerable package (zlib1g only).
+const CLEAN_STATUS: &str = "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\n\
+Source: zlib\nVersion: 1:1.2.13.dfsg-1\n\n";
+/// How long the automatic run may take: the manager's start and index build, worker pods on
+/// every node (collector, scanner with the index download, remover), their removal.
+const RUN_BOUND: Duration = Duration::from_secs(300);
+
+/// Builds a sample image archive in `dir` (`scripts/lib/build-image.sh`).
+fn sample_image(
+    dir: &std::path::Path,
+    reference: &str,
+    status: Option<&str>,
+) -> std::path::PathBuf {
+    let out = dir.join(format!("{}.tar", reference.replace(['/', ':'], "_")));
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lib/build-image.sh");
+    let mut command = std::process::Command::new("bash");
+    command.arg(script).arg(&out).arg(reference);
+    if let Some(status) = status {
+        let file = dir.join("status");
+        std::fs::write(&file, status).unwrap();
+        command.env("STATUS_FILE", file);
+    }
+    assert!(
+        command.status().unwrap().success(),
+        "build-image.sh {reference}"
+    );
+    out
+}
+
+/// The OSV records of the repository's demo (`testdata/osv`) as an `all.zip` in the harness's
+/// web directory; returns the URL pods fetch it from.
+async fn serve_osv(cluster: &RealCluster) -> String {
+    let osv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/osv");
+    let target = cluster.www_dir().join("osv");
+    std::fs::create_dir_all(&target).unwrap();
+    let records: Vec<std::path::PathBuf> = std::fs::read_dir(&osv)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    let status = std::process::Command::new("python3")
+        .args(["-m", "zipfile", "-c"])
+        .arg(target.join("all.zip"))
+        .args(&records)
+        .status()
+        .unwrap();
+    assert!(status.success(), "zip the OSV records");
+    format!("{}/osv/all.zip", cluster.www_url().await.unwrap())
+}
+
+#[tokio::test]
+#[ignore = "needs a real-node cluster (DRYDOCK_E2E_CLUSTER, scripts/lib/cluster.sh)"]
+async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerable_images() {
+    let Some(cluster) = cluster() else { return };
+    let client = client().await.unwrap();
+    let ns = TestNamespace::create(&client, "rn-cleaner").await.unwrap();
+    let namespace = ns.name().to_owned();
+    let work = tempfile::tempdir().unwrap();
+    for (reference, status) in [
+        (VULNERABLE_UNUSED, None),
+        (VULNERABLE_RUNNING, None),
+        (CLEAN_UNUSED, Some(CLEAN_STATUS)),
+    ] {
+        let archive = sample_image(work.path(), reference, status);
+        cluster.import(&archive).await.unwrap();
+    }
+    // A pod on every node keeps the running image in use.
+    for node in NODES {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {
+                "name": format!("user-{node}"), "namespace": namespace, "labels": {"app": "user"},
+            },
+            "spec": {
+                "nodeName": node,
+                "terminationGracePeriodSeconds": 1,
+                "automountServiceAccountToken": false,
+                "containers": [{
+                    "name": "app", "image": VULNERABLE_RUNNING, "imagePullPolicy": "Never",
+                }],
+            },
+        }))
+        .unwrap();
+        apply(&[serde_json::to_value(&pod).unwrap()]).await;
+    }
+    until(
+        "the user pods Ready on every node",
+        START_BOUND,
+        async || {
+            let users = ready_pods_by_node(&client, &namespace, "app=user").await;
+            NODES.iter().all(|n| users.contains_key(*n)).then_some(())
+        },
+        async || cleaner_context(&cluster, &namespace).await,
+    )
+    .await;
+
+    let url = serve_osv(&cluster).await;
+    drydock(&[
+        "image-cleaner",
+        "enable",
+        "-n",
+        &namespace,
+        "--image",
+        cluster.image(),
+        "--vulndb-source",
+        &url,
+    ]);
+    // The manager Ready, so its Service has an endpoint and the scanners reach the index. The
+    // run `enable` starts at once comes before that and its scanners find no index (a finding
+    // of this tier, see docs/design/005-real-node-tier.md); the run asked for now is the one
+    // checked.
+    until(
+        "the manager pod Ready",
+        START_BOUND,
+        async || {
+            let managers =
+                ready_pods_by_node(&client, &namespace, "control-plane=controller-manager").await;
+            (!managers.is_empty()).then_some(())
+        },
+        async || cleaner_context(&cluster, &namespace).await,
+    )
+    .await;
+    let first = until(
+        "the first automatic run over",
+        RUN_BOUND,
+        async || {
+            let jobs = Api::<ImageJob>::all(client.clone())
+                .list(&ListParams::default())
+                .await
+                .ok()?;
+            let job = jobs.items.into_iter().next()?;
+            let phase = job.status.as_ref().map(|s| s.phase.clone())?;
+            matches!(phase, JobPhase::Completed | JobPhase::Failed).then(|| (job.name_any(), phase))
+        },
+        async || cleaner_context(&cluster, &namespace).await,
+    )
+    .await;
+    println!(
+        "the automatic run enable started: {} {:?}",
+        first.0, first.1
+    );
+    drydock(&["image-cleaner", "run", "-n", &namespace]);
+
+    // The run asked for: its worker pods on every node (a job other than the first).
+    let mut workers_seen: BTreeMap<String, String> = BTreeMap::new();
+    let job = until(
+        "the asked run's worker pods on every node",
+        RUN_BOUND,
+        async || {
+            let pods = Api::<Pod>::namespaced(client.clone(), &namespace)
+                .list(&ListParams::default().labels("drydock.dev/imagejob"))
+                .await
+                .ok()?;
+            let mut job = None;
+            for pod in pods.items {
+                let label = pod.labels().get("drydock.dev/imagejob").cloned();
+                if label.as_deref() == Some(first.0.as_str()) {
+                    continue;
+                }
+                if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
+                    workers_seen.insert(node, pod.name_any());
+                    job = label;
+                }
+            }
+            if NODES.iter().all(|n| workers_seen.contains_key(*n)) {
+                job
+            } else {
+                None
+            }
+        },
+        async || cleaner_context(&cluster, &namespace).await,
+    )
+    .await;
+    until(
+        "the unused vulnerable image gone from every node, the worker pods gone",
+        RUN_BOUND,
+        async || {
+            for node in NODES {
+                if cluster.images(node).await.ok()?.contains(VULNERABLE_UNUSED) {
+                    return None;
+                }
+            }
+            let workers = Api::<Pod>::namespaced(client.clone(), &namespace)
+                .list(&ListParams::default().labels(&format!("drydock.dev/imagejob={job}")))
+                .await
+                .ok()?;
+            workers.items.is_empty().then_some(())
+        },
+        async || cleaner_context(&cluster, &namespace).await,
+    )
+    .await;
+    for node in NODES {
+        let images = cluster.images(node).await.unwrap();
+        for kept in [
+            VULNERABLE_RUNNING,
+            CLEAN_UNUSED,
+            PAUSE_IMAGE,
+            cluster.image(),
+        ] {
+            assert!(images.contains(kept), "{kept} stays on {node}: {images:?}");
+        }
+    }
+    println!(
+        "peak memory per container (MiB node namespace/pod/container):\n{}",
+        cluster.memory_peaks().await.unwrap()
+    );
+    ns.cleanup().await.unwrap();
+}
+
+/// Runs `drydock <args> --kubeconfig <the cluster's>` and checks that it succeeded.
+fn drydock(args: &[&str]) {
+    let output = std::process::Command::new(drydock_e2e::drydock_bin())
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(drydock_e2e::kubeconfig().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "drydock {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The manager's log, the worker pods' logs and the pods, for a failure message.
+async fn cleaner_context(cluster: &RealCluster, namespace: &str) -> String {
+    let pods = kubectl(&["get", "pods", "-n", namespace, "-o", "wide"], "", &[])
+        .await
+        .unwrap_or_else(|e| e.to_string());
+    let manager = kubectl(
+        &[
+            "logs",
+            "-n",
+            namespace,
+            "deploy/eraser-controller-manager",
+            "--tail=40",
+        ],
+        "",
+        &[],
+    )
+    .await
+    .unwrap_or_else(|e| e.to_string());
+    let workers = kubectl(
+        &[
+            "logs",
+            "-n",
+            namespace,
+            "-l",
+            "drydock.dev/imagejob",
+            "--all-containers",
+            "--prefix",
+            "--tail=20",
+        ],
+        "",
+        &[],
+    )
+    .await
+    .unwrap_or_else(|e| e.to_string());
+    let mut images = String::new();
+    for node in NODES {
+        images.push_str(&format!(
+            "--- images on {node}\n{:?}\n",
+            cluster.images(node).await.unwrap_or_default()
+        ));
+    }
+    format!("--- pods\n{pods}--- manager\n{manager}--- workers\n{workers}{images}")
 }
