@@ -41,8 +41,10 @@ IMAGE_BUILDER=${DRYDOCK_IMAGE_BUILDER:-scripts/lib/node-images.sh drydock}
 PAUSE_REF=registry.k8s.io/pause:3.2
 K8S_VERSION=1.20.2
 CACHE=${DRYDOCK_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/drydock}
-# The namespace's addresses: the API server and the DNS on an interface of their own (a bridge with no ports: no dummy module here), the nodes'
-# InternalIPs next to them, and one pod subnet (and bridge) per node.
+# The namespace's addresses: the API server and the DNS on an interface of their own (a bridge
+# with no ports: there is no dummy module here), the nodes' InternalIPs next to them, one pod
+# subnet (and bridge) per node, and the Services' range (control-plane.sh's), routed to that
+# interface so that processes of the namespace itself (tests, hostNetwork pods) reach Services.
 NET_PREFIX=10.250.0
 API_ADDRESS=$NET_PREFIX.1
 DNS_ADDRESS=$NET_PREFIX.2
@@ -373,6 +375,7 @@ up() {
   for i in "${!NODES[@]}"; do
     in_netns "$dir" ip addr add "$NET_PREFIX.$((NODE_IP_BASE + i))/32" dev dd0
   done
+  in_netns "$dir" ip route add "$SERVICE_CIDR" dev dd0
   in_netns "$dir" sysctl -qw net.ipv4.ip_forward=1
   touch /run/xtables.lock
   for d in "${NODE_DIRS[@]}"; do mkdir -p "$d"; done

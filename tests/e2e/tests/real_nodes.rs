@@ -510,6 +510,37 @@ async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerabl
         "the automatic run enable started: {} {:?}",
         first.0, first.1
     );
+    // A failed run's pods are kept (`delayOnFailure`, 24 h) with their collector and remover
+    // still running, holding their CPU requests: the next run's pods, bound to the node
+    // without the scheduler, would be refused (OutOfcpu) on these small nodes. An operator
+    // deletes them after reading them; so does the test.
+    let selector = format!("drydock.dev/imagejob={}", first.0);
+    kubectl(
+        &["delete", "pods", "-n", &namespace, "-l", &selector],
+        "",
+        &[],
+    )
+    .await
+    .unwrap();
+    // The kubelets count a deleted pod's requests until they drop it themselves: wait until
+    // neither lists the failed run's pods (the kubelet's own pod list, through the API
+    // server's node proxy).
+    until(
+        "the kubelets dropped the failed run's pods",
+        START_BOUND,
+        async || {
+            for node in NODES {
+                let path = format!("/api/v1/nodes/{node}/proxy/pods");
+                let pods = kubectl(&["get", "--raw", &path], "", &[]).await.ok()?;
+                if pods.contains(&first.0) {
+                    return None;
+                }
+            }
+            Some(())
+        },
+        async || cleaner_context(&cluster, &namespace).await,
+    )
+    .await;
     drydock(&["image-cleaner", "run", "-n", &namespace]);
 
     // The run asked for: its worker pods on every node (a job other than the first).
