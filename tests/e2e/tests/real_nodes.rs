@@ -500,7 +500,7 @@ async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerabl
                 .await
                 .ok()?;
             let job = jobs.items.into_iter().next()?;
-            let phase = job.status.as_ref().map(|s| s.phase.clone())?;
+            let phase = job.status.as_ref().map(|s| s.phase)?;
             matches!(phase, JobPhase::Completed | JobPhase::Failed).then(|| (job.name_any(), phase))
         },
         async || cleaner_context(&cluster, &namespace).await,
