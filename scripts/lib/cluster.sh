@@ -356,7 +356,7 @@ up() {
   local dir=$1
   [ "$(id -u)" = 0 ] || die "needs root (network, mount and PID namespaces)"
   [ ! -e "$dir" ] || [ -z "$(ls -A "$dir")" ] || die "$dir is not empty"
-  scripts/lib/install-deps.sh containernetworking-plugins dnsmasq-base iptables conntrack \
+  scripts/lib/install-deps.sh containernetworking-plugins dnsmasq-base iptables conntrack iproute2 \
     gcc libc6-dev >&2
   command -v kubectl >/dev/null || scripts/lib/install-deps.sh kubernetes-client >&2
   scripts/lib/control-plane.sh build >/dev/null
