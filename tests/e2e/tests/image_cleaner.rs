@@ -473,6 +473,9 @@ impl Cleaner {
             format!("--kubeconfig={}", kubeconfig.display()),
             "--metrics-addr=127.0.0.1:0".to_owned(),
             "--health-addr=127.0.0.1:0".to_owned(),
+            // Not the default 0.0.0.0:8890: another manager on this machine (a parallel run)
+            // would hold it.
+            "--vulndb-addr=127.0.0.1:0".to_owned(),
         ]
         .into();
         let mut env = vec![("RUST_LOG".to_owned(), "info".to_owned())];
