@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 e2e_dir=
+cluster_dir=
 teardown() {
+  [ -n "$cluster_dir" ] && scripts/lib/cluster.sh down "$cluster_dir"
   for base in /tmp/ctrd.*; do
     [ -d "$base" ] && scripts/lib/ctrd-down.sh "$base" --rm
   done
@@ -55,3 +57,18 @@ if [ "${DRYDOCK_E2E:-1}" != 0 ]; then
 fi
 
 echo "== Helm charts"; scripts/lib/test-charts.sh
+
+# The real-node tier: real kubelets (each with its own containerd + runc) run Drydock's image
+# in a cluster inside a network namespace (scripts/lib/cluster.sh, needs root);
+# DRYDOCK_REAL_NODES=0 skips it.
+if [ "${DRYDOCK_REAL_NODES:-1}" != 0 ]; then
+  echo "== real-node cluster"
+  cargo build -p drydock --bin drydock --locked
+  cargo test -p drydock-e2e --locked --test real_nodes --no-run
+  cluster_dir=$(mktemp -d /tmp/drydock-cluster.XXXXXX)
+  scripts/lib/cluster.sh up "$cluster_dir"
+  echo "== cargo test -p drydock-e2e --test real_nodes -- --ignored (real nodes: $cluster_dir)"
+  scripts/lib/cluster.sh run "$cluster_dir" env DRYDOCK_E2E_CLUSTER="$cluster_dir" \
+    DRYDOCK_E2E_KUBECONFIG="$cluster_dir/kubeconfig" \
+    cargo test -p drydock-e2e --locked --offline --test real_nodes -- --ignored --test-threads=1 --nocapture
+fi

@@ -3,9 +3,13 @@
 //! The tests run where a cluster is reachable: set `DRYDOCK_E2E_KUBECONFIG` to a kubeconfig
 //! and run `cargo test -p drydock-e2e -- --ignored`. `scripts/test.sh` does so, against a
 //! private control plane it starts itself (`scripts/lib/control-plane.sh`) unless the variable
-//! names another cluster. A bare control plane (API server and etcd, no kubelet, no
-//! controllers) is enough: the tests create fake Node objects, play the kubelet for the pods bound to them
-//! ([`Kubelet`]) and run `drydock` processes on this machine, one per fake Node.
+//! names another cluster. A standard control plane without kubelets is enough (API server with
+//! its default admission plugins, kube-controller-manager; no scheduler): the tests create fake
+//! Node objects that renew their Lease as a kubelet does ([`create_node`]), play the kubelet for
+//! the pods bound to them ([`Kubelet`]) and run `drydock` processes on this machine, one per fake
+//! Node. Like an install, a test creates the ServiceAccounts its pods name
+//! ([`TestNamespace::create_service_account`]): ServiceAccount admission refuses a pod whose
+//! account does not exist.
 //!
 //! The `drydock` binary is `DRYDOCK_E2E_BIN` when set, otherwise `drydock` next to the test
 //! executable's profile directory (`<target>/debug/drydock`, built by `cargo build -p
@@ -14,7 +18,7 @@
 //! Everything a test creates lives in its own namespace ([`TestNamespace`]) or is registered
 //! with it (fake Nodes are cluster-scoped), and [`TestNamespace::cleanup`] removes it all.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -23,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -45,6 +50,16 @@ pub const POLL: Duration = Duration::from_millis(250);
 /// The image of the pods the tests create. No kubelet runs them; any valid reference works,
 /// and this one exists should a real kubelet ever pick a pod up.
 pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
+
+/// The namespace of the Nodes' heartbeat Leases.
+pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+
+/// How long a fake Node's Lease is valid, as a kubelet writes it (its default 40 s, the node
+/// lifecycle controller's grace period).
+const NODE_LEASE_SECONDS: i32 = 40;
+
+/// How often a fake Node's Lease is renewed: a kubelet renews at a quarter of the duration.
+const NODE_LEASE_RENEW: Duration = Duration::from_secs(10);
 
 /// The field manager of every write the helpers make.
 const FIELD_MANAGER: &str = "drydock-e2e";
@@ -241,8 +256,8 @@ pub struct TestNamespace {
 
 impl TestNamespace {
     /// Creates a namespace named after `prefix` (made unique), with its `default`
-    /// ServiceAccount (a bare control plane has no controller to create it, and pod admission
-    /// needs it).
+    /// ServiceAccount (the controller manager creates it too, but not before the test's first
+    /// pod may need it).
     ///
     /// # Errors
     ///
@@ -258,20 +273,23 @@ impl TestNamespace {
             .create(&PostParams::default(), &namespace)
             .await
             .context(format!("create namespace {name}"))?;
-        let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
-        let account: ServiceAccount =
-            serde_json::from_value(json!({ "metadata": { "name": "default" } }))
-                .map_err(|e| io_other("service account object", e))?;
-        match accounts.create(&PostParams::default(), &account).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 409 => {}
-            Err(e) => return Err(e).context(format!("create {name}/default service account")),
-        }
+        create_service_account(client, &name, "default", None).await?;
         Ok(TestNamespace {
             client: client.clone(),
             name,
             nodes: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Creates the ServiceAccount `name` in the namespace, as an install does for the pods
+    /// that name it (ServiceAccount admission refuses a pod whose account is missing), with
+    /// `automountServiceAccountToken: false`. An existing account is kept.
+    ///
+    /// # Errors
+    ///
+    /// The API call failed.
+    pub async fn create_service_account(&self, name: &str) -> Result<()> {
+        create_service_account(&self.client, &self.name, name, Some(false)).await
     }
 
     /// The namespace's name.
@@ -351,6 +369,34 @@ impl TestNamespace {
     }
 }
 
+/// Creates the ServiceAccount `namespace/name` (with `automountServiceAccountToken` when
+/// given); an existing one is kept.
+///
+/// # Errors
+///
+/// The API call failed.
+pub async fn create_service_account(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    automount: Option<bool>,
+) -> Result<()> {
+    let mut object = json!({ "metadata": { "name": name } });
+    if let Some(automount) = automount {
+        object["automountServiceAccountToken"] = json!(automount);
+    }
+    let account: ServiceAccount =
+        serde_json::from_value(object).map_err(|e| io_other("service account object", e))?;
+    match Api::<ServiceAccount>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &account)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(e) => Err(e).context(format!("create service account {namespace}/{name}")),
+    }
+}
+
 fn io_other(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Io {
         what: what.to_owned(),
@@ -404,8 +450,11 @@ impl FakeNode {
     }
 }
 
-/// Creates `node`, then writes its status (boot ID, `Ready`) through the status subresource,
-/// as a kubelet would. Prefer [`TestNamespace::create_node`], which also removes it.
+/// Creates `node`, then writes its status (boot ID, `Ready`) through the status subresource
+/// and its heartbeat Lease (`kube-node-lease/<name>`, owned by the Node), as a kubelet would.
+/// A task renews the Lease every [`NODE_LEASE_RENEW`] until the Lease or the Node is gone or
+/// the test's runtime ends, so the node lifecycle controller keeps the Node `Ready`. Prefer
+/// [`TestNamespace::create_node`], which also removes it.
 ///
 /// # Errors
 ///
@@ -421,11 +470,57 @@ pub async fn create_node(client: &Client, node: &FakeNode) -> Result<Node> {
     }))
     .map_err(|e| io_other("node object", e))?;
     let nodes: Api<Node> = Api::all(client.clone());
-    nodes
+    let created = nodes
         .create(&PostParams::default(), &object)
         .await
         .context(format!("create node {}", node.name))?;
-    set_node_status(client, &node.name, &node.boot_id, true).await
+    let status = set_node_status(client, &node.name, &node.boot_id, true).await?;
+    let uid = created.metadata.uid.unwrap_or_default();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NODE_LEASE_NAMESPACE);
+    let lease: Lease = serde_json::from_value(json!({
+        "metadata": {
+            "name": node.name,
+            "ownerReferences": [{
+                "apiVersion": "v1", "kind": "Node", "name": node.name, "uid": uid,
+            }],
+        },
+        "spec": {
+            "holderIdentity": node.name,
+            "leaseDurationSeconds": NODE_LEASE_SECONDS,
+            "renewTime": micro_now(),
+        },
+    }))
+    .map_err(|e| io_other("lease object", e))?;
+    leases
+        .create(&PostParams::default(), &lease)
+        .await
+        .context(format!("create the lease of node {}", node.name))?;
+    let name = node.name.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(NODE_LEASE_RENEW).await;
+            let patch = json!({ "spec": { "renewTime": micro_now() } });
+            match leases
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Err(kube::Error::Api(status)) if status.code == 404 => break,
+                // A failed renewal is retried at the next period, as a kubelet does.
+                _ => {}
+            }
+        }
+    });
+    Ok(status)
+}
+
+/// Now as a `MicroTime` (RFC 3339 with microseconds), the form a Lease's times take.
+fn micro_now() -> String {
+    let now = jiff::Timestamp::now();
+    format!(
+        "{}.{:06}Z",
+        now.strftime("%Y-%m-%dT%H:%M:%S"),
+        now.subsec_microsecond()
+    )
 }
 
 /// Writes a Node's status as its kubelet would after (re)starting: `bootID` and the `Ready`
@@ -771,3 +866,160 @@ pub async fn http_get(port: u16, path: &str) -> String {
         .map(|(_, body)| body.to_owned())
         .unwrap_or_default()
 }
+
+/// The variable naming the directory of a real-node cluster (`scripts/lib/cluster.sh up DIR`):
+/// set, the real-node tests run against it; unset, they return at once.
+pub const CLUSTER_ENV: &str = "DRYDOCK_E2E_CLUSTER";
+
+/// The variable naming the Drydock image reference imported into the real nodes.
+pub const IMAGE_ENV: &str = "DRYDOCK_E2E_IMAGE";
+
+/// A real-node cluster started by `scripts/lib/cluster.sh`: its directory, and the harness
+/// commands on its nodes. The tests run inside the cluster's network namespace (`cluster.sh
+/// run DIR cargo test …`), where its API server is reachable.
+#[derive(Clone, Debug)]
+pub struct RealCluster {
+    dir: PathBuf,
+    image: String,
+}
+
+impl RealCluster {
+    /// The cluster named by `DRYDOCK_E2E_CLUSTER`, or `None` when the variable is unset (the
+    /// real-node tier is not running). The image is `DRYDOCK_E2E_IMAGE`, by default the
+    /// harness's own reference.
+    pub fn from_env() -> Option<RealCluster> {
+        let dir = std::env::var_os(CLUSTER_ENV).filter(|v| !v.is_empty())?;
+        let image = std::env::var(IMAGE_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| DEFAULT_REAL_IMAGE.to_owned());
+        Some(RealCluster {
+            dir: PathBuf::from(dir),
+            image,
+        })
+    }
+
+    /// The cluster's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The Drydock image reference every node holds.
+    pub fn image(&self) -> &str {
+        &self.image
+    }
+
+    /// The directory DaemonSets mount for the harness's reboot stand-in (`<dir>/harness`,
+    /// holding `nsenter`).
+    pub fn harness_dir(&self) -> PathBuf {
+        self.dir.join("harness")
+    }
+
+    /// The directory the harness serves over HTTP inside the cluster's network namespace
+    /// (`<dir>/www`, at [`Self::www_url`]).
+    pub fn www_dir(&self) -> PathBuf {
+        self.dir.join("www")
+    }
+
+    /// The base URL (no trailing slash) at which pods reach [`Self::www_dir`].
+    ///
+    /// # Errors
+    ///
+    /// The harness failed.
+    pub async fn www_url(&self) -> Result<String> {
+        let dir = self.dir.display().to_string();
+        Ok(self.harness(&["www", &dir]).await?.trim().to_owned())
+    }
+
+    /// Runs `scripts/lib/cluster.sh <args>` for this cluster; returns its standard output.
+    ///
+    /// # Errors
+    ///
+    /// The script could not run or failed (its stderr is in the error).
+    pub async fn harness(&self, args: &[&str]) -> Result<String> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lib/cluster.sh");
+        let what = format!("cluster.sh {}", args.join(" "));
+        let output = io(
+            tokio::process::Command::new("bash")
+                .arg(&script)
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .await,
+            &what,
+        )?;
+        if !output.status.success() {
+            return Err(Error::Io {
+                what: format!("{what}: {}", String::from_utf8_lossy(&output.stderr).trim()),
+                source: std::io::Error::other(output.status.to_string()),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Runs `command` on `node` (its mount, PID and network namespaces).
+    ///
+    /// # Errors
+    ///
+    /// The command failed.
+    pub async fn on_node(&self, node: &str, command: &[&str]) -> Result<String> {
+        let dir = self.dir.display().to_string();
+        let mut args = vec!["node", &dir, node];
+        args.extend_from_slice(command);
+        self.harness(&args).await
+    }
+
+    /// Imports an OCI archive into every node's containerd.
+    ///
+    /// # Errors
+    ///
+    /// The import failed.
+    pub async fn import(&self, archive: &Path) -> Result<()> {
+        let dir = self.dir.display().to_string();
+        let archive = archive.display().to_string();
+        self.harness(&["import", &dir, &archive]).await.map(|_| ())
+    }
+
+    /// The image references `node`'s containerd holds (namespace `k8s.io`).
+    ///
+    /// # Errors
+    ///
+    /// `ctr` failed.
+    pub async fn images(&self, node: &str) -> Result<BTreeSet<String>> {
+        let out = self
+            .on_node(
+                node,
+                &[
+                    "ctr",
+                    "--address",
+                    "/run/containerd/containerd.sock",
+                    "-n",
+                    "k8s.io",
+                    "images",
+                    "ls",
+                    "-q",
+                ],
+            )
+            .await?;
+        Ok(out.lines().map(str::to_owned).collect())
+    }
+
+    /// The peak memory of every container the nodes ran since the cluster started (cgroup v1
+    /// `memory.max_usage_in_bytes`, sampled every second): one line `MiB node ns/pod/container`.
+    ///
+    /// # Errors
+    ///
+    /// The harness failed.
+    pub async fn memory_peaks(&self) -> Result<String> {
+        let dir = self.dir.display().to_string();
+        self.harness(&["mem", &dir]).await
+    }
+
+    /// The cluster's reboot log: one line per reboot the harness carried out.
+    pub fn reboots(&self) -> String {
+        std::fs::read_to_string(self.dir.join("reboots.log")).unwrap_or_default()
+    }
+}
+
+/// The Drydock image reference `scripts/lib/cluster.sh` imports unless told another.
+pub const DEFAULT_REAL_IMAGE: &str = "registry.example.com/mirror/drydock:e2e";

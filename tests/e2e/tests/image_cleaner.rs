@@ -53,6 +53,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 const QUIET: Duration = Duration::from_secs(15);
 /// Time for the manager's ConfigMap watch to deliver a configuration update.
 const RELOAD_SETTLE: Duration = Duration::from_secs(5);
+/// How long an Event may lag behind the status change it reports.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The label restricting every run's node filter to this test's fake Nodes.
 const RUN_LABEL: &str = "drydock.dev/e2e-run";
 /// The image of the spec's example.
@@ -397,6 +399,10 @@ impl Cleaner {
             .delete(names::IMAGELIST_NAME, &DeleteParams::default())
             .await;
         let ns = TestNamespace::create(&client, prefix).await.unwrap();
+        // What an install creates for the worker pods (ServiceAccount admission needs it).
+        ns.create_service_account(names::WORKER_SERVICE_ACCOUNT)
+            .await
+            .unwrap();
         let namespace = ns.name().to_owned();
         for suffix in linux.iter().chain(windows) {
             let node = FakeNode::new(ns.object_name(suffix)).label(RUN_LABEL, &namespace);
@@ -549,6 +555,9 @@ impl Cleaner {
             format!("--kubeconfig={}", kubeconfig.display()),
             "--metrics-addr=127.0.0.1:0".to_owned(),
             "--health-addr=127.0.0.1:0".to_owned(),
+            // Not the default 0.0.0.0:8890: another manager on this machine (a parallel run)
+            // would hold it.
+            "--vulndb-addr=127.0.0.1:0".to_owned(),
         ]
         .into();
         let mut env = vec![("RUST_LOG".to_owned(), "info".to_owned())];
@@ -674,6 +683,26 @@ impl Cleaner {
             .await
             .map(|l| l.items)
             .unwrap_or_default()
+    }
+
+    /// Events with `reason` about the object with `uid`, once there are at least `count` (an
+    /// Event is written after the status change the test saw first; on a busy machine a
+    /// moment later), or what there is after [`EVENT_TIMEOUT`].
+    async fn wait_events(
+        &self,
+        namespace: &str,
+        uid: &str,
+        reason: &str,
+        count: usize,
+    ) -> Vec<Event> {
+        let until = tokio::time::Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let events = self.events(namespace, uid, reason).await;
+            if events.len() >= count || tokio::time::Instant::now() >= until {
+                return events;
+            }
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     async fn events_by_name(&self, namespace: &str, name: &str, reason: &str) -> Vec<Event> {
@@ -947,8 +976,16 @@ async fn the_spec_imagelist_flow_works_verbatim() {
         assert_eq!(spec.containers[0].name, "remover");
     }
     assert_eq!(c.kubelet.jobs("manual").len(), 1);
-    assert_eq!(c.events("default", &uid, "JobStarted").await.len(), 1);
-    assert_eq!(c.events("default", &uid, "JobCompleted").await.len(), 1);
+    assert_eq!(
+        c.wait_events("default", &uid, "JobStarted", 1).await.len(),
+        1
+    );
+    assert_eq!(
+        c.wait_events("default", &uid, "JobCompleted", 1)
+            .await
+            .len(),
+        1
+    );
 
     // The worker pods go once the work is done (delayOnSuccess 0s here; AKS: within 10 min).
     c.wait_pods_gone().await;
@@ -984,7 +1021,10 @@ async fn the_spec_imagelist_flow_works_verbatim() {
         async || c.kubelet.jobs("manual").len() == 1 && c.worker_pods().await.is_empty(),
     )
     .await;
-    assert_eq!(c.events("default", &uid, "JobStarted").await.len(), 1);
+    assert_eq!(
+        c.wait_events("default", &uid, "JobStarted", 1).await.len(),
+        1
+    );
 
     // kubectl edit that adds an image runs again.
     c.edit_add_image("docker.io/library/nginx:latest").await;
@@ -1053,7 +1093,7 @@ async fn a_bad_imagelist_is_reported_and_removes_nothing() {
             .any(|c| c.message.contains("empty"))
     );
     assert_eq!(
-        c.events("default", &empty.uid().unwrap(), "InvalidSpec")
+        c.wait_events("default", &empty.uid().unwrap(), "InvalidSpec", 1)
             .await
             .len(),
         1
@@ -1071,7 +1111,7 @@ async fn a_bad_imagelist_is_reported_and_removes_nothing() {
     })
     .await;
     assert_eq!(
-        c.events("default", &bad.uid().unwrap(), "InvalidSpec")
+        c.wait_events("default", &bad.uid().unwrap(), "InvalidSpec", 2)
             .await
             .len(),
         2
@@ -1380,7 +1420,7 @@ async fn a_failed_node_fails_the_run_and_the_list_says_so() {
             .any(|c| c.type_ == "Failed" && c.status == "True" && c.reason == "JobFailed")
     );
     assert_eq!(
-        c.events("default", &applied.uid().unwrap(), "JobFailed")
+        c.wait_events("default", &applied.uid().unwrap(), "JobFailed", 1)
             .await
             .len(),
         1
