@@ -797,6 +797,70 @@ pub async fn fetch(http: &reqwest::Client, url: &str, cache_dir: &Path) -> Resul
     }
 }
 
+/// How long a scanner with no cached index keeps asking the manager for its first one. A run
+/// can start before the manager's pod is Ready (its Service has no endpoint yet: the request
+/// fails to connect) or before its first build is done (503); failing at once would fail that
+/// run on every node of a fresh install. Five minutes covers a manager's start and a first
+/// build from mounted or mirrored OSV data; past it the scanner fails, and removes nothing.
+pub const FIRST_INDEX_PATIENCE: Duration = Duration::from_secs(5 * 60);
+/// The first wait between two asks for the first index; doubled per ask up to
+/// [`FIRST_INDEX_RETRY_MAX`].
+pub const FIRST_INDEX_RETRY_INITIAL: Duration = Duration::from_secs(2);
+/// The longest wait between two asks for the first index: the scanner starts within this long
+/// of the index becoming available.
+pub const FIRST_INDEX_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// The wait after the `attempt`-th failed ask (1 for the first):
+/// [`FIRST_INDEX_RETRY_INITIAL`] doubled per ask, at most [`FIRST_INDEX_RETRY_MAX`].
+#[must_use]
+pub fn first_index_delay(attempt: u32) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(u32::BITS - 1);
+    FIRST_INDEX_RETRY_INITIAL
+        .checked_mul(1_u32 << doublings)
+        .map_or(FIRST_INDEX_RETRY_MAX, |d| d.min(FIRST_INDEX_RETRY_MAX))
+}
+
+/// Whether a failed [`fetch`] may succeed if asked again: the manager unreachable or not
+/// ready, or bytes that did not match their ETag (a build swapped in mid-download). A
+/// malformed URL or an unusable cache directory will not get better.
+fn worth_asking_again(error: &Error) -> bool {
+    matches!(error, Error::Fetch { .. } | Error::Integrity { .. })
+}
+
+/// [`fetch`], asked again while it fails in a way that may pass and `patience` lasts (see
+/// [`FIRST_INDEX_PATIENCE`]). Only a node with no cached index can fail here: with a cache,
+/// [`fetch`] falls back on it at once. `sleep` waits (tokio's `sleep` in the scanner; time is
+/// an argument, so tests pass their own).
+///
+/// # Errors
+/// The last failure of [`fetch`], when it is not worth asking again or patience ran out.
+pub async fn fetch_patiently<S, F>(
+    http: &reqwest::Client,
+    url: &str,
+    cache_dir: &Path,
+    patience: Duration,
+    mut sleep: S,
+) -> Result<Fetched>
+where
+    S: FnMut(Duration) -> F,
+    F: std::future::Future<Output = ()>,
+{
+    let mut waited = Duration::ZERO;
+    let mut attempt = 0_u32;
+    loop {
+        match fetch(http, url, cache_dir).await {
+            Err(error) if worth_asking_again(&error) && waited < patience => {
+                attempt = attempt.saturating_add(1);
+                let delay = first_index_delay(attempt).min(patience.saturating_sub(waited));
+                warn!(url, %error, attempt, retry_in_seconds = delay.as_secs(), "the manager's vulnerability index is not available yet; asking again");
+                sleep(delay).await;
+                waited = waited.saturating_add(delay);
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 enum Revalidated {
     NotModified,
     Downloaded {
@@ -909,6 +973,14 @@ mod tests {
     use super::*;
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn first_index_asks_double_their_wait_up_to_the_cap() {
+        let waits: Vec<u64> = (1..=7).map(|n| first_index_delay(n).as_secs()).collect();
+        assert_eq!(waits, [2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(first_index_delay(0), FIRST_INDEX_RETRY_INITIAL);
+        assert_eq!(first_index_delay(u32::MAX), FIRST_INDEX_RETRY_MAX);
+    }
 
     #[test]
     fn source_values_are_urls_or_paths_and_bad_ones_are_named() {

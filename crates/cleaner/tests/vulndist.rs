@@ -347,6 +347,96 @@ async fn before_the_first_build_the_endpoint_answers_503_and_a_node_without_cach
 }
 
 #[tokio::test]
+async fn a_node_without_cache_waits_for_the_managers_first_build_then_downloads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = vulndb(vec![Source::Path(fixtures())], dir.path());
+    let (base, log, _stop) = start(vulndist::router(db.clone())).await;
+    let url = format!("{base}{}", vulndist::PATH);
+    let cache = tempfile::tempdir().unwrap();
+    let http = vulndist::fetch_client().unwrap();
+    // The manager finishes its first build during the scanner's second wait.
+    let waits: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let sleep = |delay: Duration| {
+        let (db, waits) = (db.clone(), waits.clone());
+        async move {
+            let count = {
+                let mut waits = waits.lock().unwrap();
+                waits.push(delay);
+                waits.len()
+            };
+            if count == 2 {
+                db.build_once(now()).await.unwrap();
+            }
+        }
+    };
+    let fetched = vulndist::fetch_patiently(
+        &http,
+        &url,
+        cache.path(),
+        vulndist::FIRST_INDEX_PATIENCE,
+        sleep,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(fetched.outcome, Outcome::Downloaded),
+        "{fetched:?}"
+    );
+    assert_eq!(
+        *waits.lock().unwrap(),
+        [Duration::from_secs(2), Duration::from_secs(4)]
+    );
+    let statuses: Vec<StatusCode> = log.lock().unwrap().iter().map(|s| s.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::OK
+        ]
+    );
+    Index::open(&fetched.index).unwrap();
+}
+
+#[tokio::test]
+async fn a_node_without_cache_gives_up_when_patience_runs_out_and_a_bad_url_is_not_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = vulndb(vec![Source::Path(fixtures())], dir.path());
+    let (base, log, _stop) = start(vulndist::router(db)).await;
+    let url = format!("{base}{}", vulndist::PATH);
+    let cache = tempfile::tempdir().unwrap();
+    let http = vulndist::fetch_client().unwrap();
+    let mut waits = Vec::new();
+    let error = vulndist::fetch_patiently(&http, &url, cache.path(), Duration::from_secs(5), |d| {
+        waits.push(d);
+        async {}
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("503"), "{error}");
+    // 2 s, then what is left of the 5 s.
+    assert_eq!(waits, [Duration::from_secs(2), Duration::from_secs(3)]);
+    assert_eq!(log.lock().unwrap().len(), 3);
+
+    let mut asked = 0;
+    let error = vulndist::fetch_patiently(
+        &http,
+        "not a url",
+        cache.path(),
+        Duration::from_secs(5),
+        |_| {
+            asked += 1;
+            async {}
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, Error::Input { .. }), "{error}");
+    assert_eq!(asked, 0);
+}
+
+#[tokio::test]
 async fn concurrent_fetches_on_one_node_download_once() {
     let server_dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();

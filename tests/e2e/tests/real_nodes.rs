@@ -22,7 +22,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use drydock_api::imagejob::{ImageJob, JobPhase};
 use drydock_e2e::{RealCluster, TestNamespace, boot_id, client, get_node, is_cordoned, kubectl};
 use drydock_reboot::admin::decode_any;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
@@ -476,77 +475,14 @@ async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerabl
         "--vulndb-source",
         &url,
     ]);
-    // The manager Ready, so its Service has an endpoint and the scanners reach the index. The
-    // run `enable` starts at once comes before that and its scanners find no index (a finding
-    // of this tier, see docs/design/005-real-node-tier.md); the run asked for now is the one
-    // checked.
-    until(
-        "the manager pod Ready",
-        START_BOUND,
-        async || {
-            let managers =
-                ready_pods_by_node(&client, &namespace, "control-plane=controller-manager").await;
-            (!managers.is_empty()).then_some(())
-        },
-        async || cleaner_context(&cluster, &namespace).await,
-    )
-    .await;
-    let first = until(
-        "the first automatic run over",
-        RUN_BOUND,
-        async || {
-            let jobs = Api::<ImageJob>::all(client.clone())
-                .list(&ListParams::default())
-                .await
-                .ok()?;
-            let job = jobs.items.into_iter().next()?;
-            let phase = job.status.as_ref().map(|s| s.phase)?;
-            matches!(phase, JobPhase::Completed | JobPhase::Failed).then(|| (job.name_any(), phase))
-        },
-        async || cleaner_context(&cluster, &namespace).await,
-    )
-    .await;
-    println!(
-        "the automatic run enable started: {} {:?}",
-        first.0, first.1
-    );
-    // A failed run's pods are kept (`delayOnFailure`, 24 h) with their collector and remover
-    // still running, holding their CPU requests: the next run's pods, bound to the node
-    // without the scheduler, would be refused (OutOfcpu) on these small nodes. An operator
-    // deletes them after reading them; so does the test.
-    let selector = format!("drydock.dev/imagejob={}", first.0);
-    kubectl(
-        &["delete", "pods", "-n", &namespace, "-l", &selector],
-        "",
-        &[],
-    )
-    .await
-    .unwrap();
-    // The kubelets count a deleted pod's requests until they drop it themselves: wait until
-    // neither lists the failed run's pods (the kubelet's own pod list, through the API
-    // server's node proxy).
-    until(
-        "the kubelets dropped the failed run's pods",
-        START_BOUND,
-        async || {
-            for node in NODES {
-                let path = format!("/api/v1/nodes/{node}/proxy/pods");
-                let pods = kubectl(&["get", "--raw", &path], "", &[]).await.ok()?;
-                if pods.contains(&first.0) {
-                    return None;
-                }
-            }
-            Some(())
-        },
-        async || cleaner_context(&cluster, &namespace).await,
-    )
-    .await;
-    drydock(&["image-cleaner", "run", "-n", &namespace]);
-
-    // The run asked for: its worker pods on every node (a job other than the first).
+    // The run `enable` starts at once: it may come before the manager pod is Ready (its
+    // Service has no endpoint yet, a finding of this tier, docs/design/005-real-node-tier.md);
+    // its scanners then wait for the index (`vulndist::FIRST_INDEX_PATIENCE`) instead of
+    // failing the run on every node.
+    // Its worker pods on every node.
     let mut workers_seen: BTreeMap<String, String> = BTreeMap::new();
     let job = until(
-        "the asked run's worker pods on every node",
+        "the first run's worker pods on every node",
         RUN_BOUND,
         async || {
             let pods = Api::<Pod>::namespaced(client.clone(), &namespace)
@@ -556,9 +492,6 @@ async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerabl
             let mut job = None;
             for pod in pods.items {
                 let label = pod.labels().get("drydock.dev/imagejob").cloned();
-                if label.as_deref() == Some(first.0.as_str()) {
-                    continue;
-                }
                 if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
                     workers_seen.insert(node, pod.name_any());
                     job = label;
@@ -574,6 +507,7 @@ async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerabl
     )
     .await;
     until(
+        // A failed run keeps its pods (`delayOnFailure`): gone pods mean the run succeeded.
         "the unused vulnerable image gone from every node, the worker pods gone",
         RUN_BOUND,
         async || {

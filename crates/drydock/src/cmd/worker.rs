@@ -91,10 +91,19 @@ pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The index from the manager, through the node cache (see `drydock_cleaner::vulndist::fetch`).
+/// The index from the manager, through the node cache; a node without a cached index waits a
+/// bounded time for the manager's first one (see `drydock_cleaner::vulndist::fetch_patiently`).
 async fn fetch_index(url: &str, cache: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     let http = vulndist::fetch_client()?;
-    let fetched = vulndist::fetch(&http, url, cache).await.with_context(|| {
+    let fetched = vulndist::fetch_patiently(
+        &http,
+        url,
+        cache,
+        vulndist::FIRST_INDEX_PATIENCE,
+        tokio::time::sleep,
+    )
+    .await
+    .with_context(|| {
         format!(
             "no vulnerability index to scan with (from {url}, cache {})",
             cache.display()
