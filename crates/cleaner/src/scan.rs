@@ -273,6 +273,44 @@ pub async fn run_scanner<S: ScanImage>(
     Ok(summary)
 }
 
+/// How long a scanner that cannot scan waits for its pod's collector and remover to take the
+/// empty hand-over ([`release_peers`]). Live peers need milliseconds to a few seconds (the
+/// collector lists the runtime, the remover polls once a second); past this the stage exits
+/// anyway.
+pub const RELEASE_BOUND: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Lets the collector and the remover of a scanner's pod finish when the scanner cannot scan
+/// (no index, a bad config): it takes the collector's list, hands the remover an empty one and
+/// waits for its `complete`, so every container ends, the pod ends Failed (the stage still
+/// exits non-zero) and nothing is removed. Without it both peers wait on their pipes for ever,
+/// and the failed pod, kept for `delayOnFailure`, holds its resource requests and starves the
+/// next run's pods on that node. Bounded by `bound` ([`RELEASE_BOUND`]).
+///
+/// # Errors
+/// A pipe failure, or `bound` passed before the peers took their turns.
+pub async fn release_peers(pipe_dir: &PipeDir, bound: std::time::Duration) -> Result<()> {
+    let complete = pipe_dir.path(pipes::ERASE_COMPLETE_SCAN);
+    let collected = pipe_dir.path(pipes::COLLECT_SCAN);
+    let erase = pipe_dir.path(pipes::SCAN_ERASE);
+    let hand_over = async {
+        make_fifo(&complete)?;
+        wait_for(&collected).await;
+        read_all(&collected).await?;
+        let empty = drydock_api::pipe::encode(&[])?;
+        write_all(&erase, empty).await?;
+        await_complete(&complete).await
+    };
+    tokio::time::timeout(bound, hand_over)
+        .await
+        .map_err(|_| crate::Error::Io {
+            path: pipe_dir.path("").display().to_string(),
+            message: format!(
+                "the collector and remover did not take the empty hand-over within {}s",
+                bound.as_secs()
+            ),
+        })?
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -347,6 +385,44 @@ mod tests {
                 .unwrap()
         );
         (stage.await.unwrap().unwrap(), received)
+    }
+
+    #[tokio::test]
+    async fn a_scanner_that_cannot_scan_hands_the_remover_an_empty_list_so_the_pod_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipes = PipeDir::new(dir.path());
+        let collector = tokio::spawn({
+            let pipes = pipes.clone();
+            async move {
+                let payload = drydock_api::pipe::encode(&[image("sha256:a")]).unwrap();
+                write_all(&pipes.path(pipes::COLLECT_SCAN), payload).await
+            }
+        });
+        let remover = tokio::spawn({
+            let pipes = pipes.clone();
+            async move {
+                let erase = pipes.path(pipes::SCAN_ERASE);
+                wait_for(&erase).await;
+                let received = read_all(&erase).await.unwrap();
+                crate::pipes::signal_complete(&pipes.path(pipes::ERASE_COMPLETE_SCAN))
+                    .await
+                    .unwrap();
+                drydock_api::pipe::decode(&received, "scanErase").unwrap()
+            }
+        });
+        release_peers(&pipes, RELEASE_BOUND).await.unwrap();
+        collector.await.unwrap().unwrap();
+        assert!(remover.await.unwrap().is_empty(), "nothing is removed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_no_peers_the_release_gives_up_within_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = release_peers(&PipeDir::new(dir.path()), Duration::from_secs(5))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("within 5s"), "{error}");
     }
 
     fn verdicts() -> HashMap<String, Verdict> {

@@ -802,6 +802,7 @@ pub async fn fetch(http: &reqwest::Client, url: &str, cache_dir: &Path) -> Resul
 /// fails to connect) or before its first build is done (503); failing at once would fail that
 /// run on every node of a fresh install. Five minutes covers a manager's start and a first
 /// build from mounted or mirrored OSV data; past it the scanner fails, and removes nothing.
+/// The scanner's `--vulndb-wait` default (`5m`) says the same.
 pub const FIRST_INDEX_PATIENCE: Duration = Duration::from_secs(5 * 60);
 /// The first wait between two asks for the first index; doubled per ask up to
 /// [`FIRST_INDEX_RETRY_MAX`].

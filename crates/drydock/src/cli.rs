@@ -170,6 +170,11 @@ pub(crate) struct ScannerArgs {
     /// The node's cache of the index fetched from --vulndb-url, shared by the runs on a node.
     #[arg(long, env = "DRYDOCK_VULNDB_CACHE", value_name = "DIR", default_value = drydock_cleaner::vulndist::DEFAULT_CACHE_DIR)]
     pub(crate) vulndb_cache: PathBuf,
+    /// How long a node with no cached index waits for the manager's first one (Go duration;
+    /// the manager may not be Ready yet when a run starts right after an install). Past it the
+    /// stage fails and nothing is removed.
+    #[arg(long, env = "DRYDOCK_VULNDB_WAIT", value_name = "DURATION", default_value = "5m", value_parser = parse_wait)]
+    pub(crate) vulndb_wait: std::time::Duration,
     /// Directory of the shared pipes.
     #[arg(long, env = "DRYDOCK_PIPE_DIR", default_value = paths::SHARED_DATA)]
     pub(crate) pipe_dir: PathBuf,
@@ -379,6 +384,14 @@ pub(crate) enum ManifestKind {
     Reboot,
     /// Both of the above.
     All,
+}
+
+/// `--vulndb-wait`: a Go duration, zero or more.
+fn parse_wait(value: &str) -> Result<std::time::Duration, String> {
+    let parsed: drydock_api::GoDuration = value.parse().map_err(|e| format!("{e}"))?;
+    parsed
+        .to_std()
+        .ok_or_else(|| format!("{value:?} is a negative duration"))
 }
 
 #[cfg(test)]

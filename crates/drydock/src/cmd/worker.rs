@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use anyhow::Context;
 use drydock_cleaner::inventory::{ContainerdImages, ContainerdScanner, ImageScanner};
-use drydock_cleaner::scan::{OnBlockingThreads, run_scanner};
+use drydock_cleaner::scan::{OnBlockingThreads, RELEASE_BOUND, release_peers, run_scanner};
 use drydock_cleaner::vulndist::{self, Outcome};
 use drydock_vuln::Index;
 
@@ -53,6 +53,33 @@ pub(crate) async fn remover(args: RemoverArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
+    let pipes = PipeDir::new(&args.pipe_dir);
+    let scanner = match prepare_scanner(&args).await {
+        Ok(prepared) => prepared,
+        Err(err) => {
+            // Nothing to scan with: the collector and remover still get their turns (an empty
+            // list: nothing is removed) so the pod ends instead of holding its requests.
+            if let Err(release) = release_peers(&pipes, RELEASE_BOUND).await {
+                warn!(error = %release, "could not release the collector and remover");
+            }
+            return Err(err);
+        }
+    };
+    let (mut scanner, delete_failed, timeouts) = scanner;
+    run_scanner(&mut scanner, &pipes, delete_failed, &timeouts).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The scanner stage's image access with its index, the config's `deleteFailedImages` and its
+/// timeouts.
+type PreparedScanner = (
+    OnBlockingThreads<ContainerdScanner<fn() -> jiff::Timestamp>>,
+    bool,
+    drydock_vuln::config::TimeoutConfig,
+);
+
+/// The scanner stage's config, index and image access, before any pipe is touched.
+async fn prepare_scanner(args: &ScannerArgs) -> anyhow::Result<PreparedScanner> {
     let source = args.config.display().to_string();
     let text =
         std::fs::read_to_string(&args.config).with_context(|| format!("reading {source}"))?;
@@ -64,9 +91,9 @@ pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
     )?;
     let snapshots = snapshot_source(args.runtime_endpoint.parse()?, &args.containerd, &config);
     let db = match &args.vulndb_url {
-        // Before any pipe is touched: without an index the stage fails, the remover never
-        // gets a list, and nothing is removed (whatever deleteFailedImages says).
-        Some(url) => fetch_index(url, &args.vulndb_cache).await?,
+        // Without an index the stage fails, the remover gets an empty list, and nothing is
+        // removed (whatever deleteFailedImages says).
+        Some(url) => fetch_index(url, &args.vulndb_cache, args.vulndb_wait).await?,
         None => args.db.clone().unwrap_or_else(|| config.db_path().into()),
     };
     let index = Index::open(&db)?;
@@ -79,36 +106,27 @@ pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
         )
         .with_snapshots(snapshots),
         scanner: ImageScanner::new(index, config),
-        clock: jiff::Timestamp::now,
+        clock: jiff::Timestamp::now as fn() -> jiff::Timestamp,
     };
-    run_scanner(
-        &mut OnBlockingThreads::new(scanner),
-        &PipeDir::new(&args.pipe_dir),
-        delete_failed,
-        &timeouts,
-    )
-    .await?;
-    Ok(ExitCode::SUCCESS)
+    Ok((OnBlockingThreads::new(scanner), delete_failed, timeouts))
 }
 
 /// The index from the manager, through the node cache; a node without a cached index waits a
 /// bounded time for the manager's first one (see `drydock_cleaner::vulndist::fetch_patiently`).
-async fn fetch_index(url: &str, cache: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+async fn fetch_index(
+    url: &str,
+    cache: &std::path::Path,
+    patience: std::time::Duration,
+) -> anyhow::Result<std::path::PathBuf> {
     let http = vulndist::fetch_client()?;
-    let fetched = vulndist::fetch_patiently(
-        &http,
-        url,
-        cache,
-        vulndist::FIRST_INDEX_PATIENCE,
-        tokio::time::sleep,
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "no vulnerability index to scan with (from {url}, cache {})",
-            cache.display()
-        )
-    })?;
+    let fetched = vulndist::fetch_patiently(&http, url, cache, patience, tokio::time::sleep)
+        .await
+        .with_context(|| {
+            format!(
+                "no vulnerability index to scan with (from {url}, cache {})",
+                cache.display()
+            )
+        })?;
     let digest = fetched.digest.as_deref().unwrap_or("unknown");
     match &fetched.outcome {
         Outcome::Downloaded => {
