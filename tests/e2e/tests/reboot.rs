@@ -408,35 +408,43 @@ fn all_rebooted_and_released(nodes: &[String]) -> impl Fn(&Snapshot) -> bool + '
     }
 }
 
+/// The common roll-out: pod `web-0` on the first node, every node marked as needing a reboot,
+/// every daemon started; within `bound` every node rebooted, uncordoned and released, never two
+/// holding the lock or cordoned at once (`--concurrency=1`), and web-0 evicted by the drain.
+async fn roll_out_one_at_a_time(h: &mut Harness, bound: Duration) -> Outcome {
+    let w0 = h.node(0);
+    let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
+    create_pod(&h.client, h.ns.name(), "web-0", &w0, &labels).await?;
+    for node in h.nodes.clone() {
+        h.require_reboot(&node)?;
+    }
+    h.start_all()?;
+    let nodes = h.nodes.clone();
+    h.run_until(
+        "every node rebooted, uncordoned and released",
+        bound,
+        all_rebooted_and_released(&nodes),
+    )
+    .await?;
+    let (holders, cordoned) = h.peaks(&BTreeSet::new());
+    ensure(
+        holders <= 1,
+        format!("{holders} holders at once with --concurrency=1"),
+    )?;
+    ensure(cordoned <= 1, format!("{cordoned} nodes cordoned at once"))?;
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), h.ns.name());
+    ensure(
+        pods.get_opt("web-0").await?.is_none(),
+        "the drain evicted web-0",
+    )
+}
+
 #[tokio::test]
 #[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
 async fn nodes_reboot_one_at_a_time_are_drained_and_come_back_schedulable() {
     run("reboot-one", workers(3), &[], None, async |h| {
-        let w0 = h.node(0);
-        let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
-        create_pod(&h.client, h.ns.name(), "web-0", &w0, &labels).await?;
-        for node in h.nodes.clone() {
-            h.require_reboot(&node)?;
-        }
-        h.start_all()?;
+        roll_out_one_at_a_time(h, ROLLOUT_BOUND).await?;
         let nodes = h.nodes.clone();
-        h.run_until(
-            "every node rebooted, uncordoned and released",
-            ROLLOUT_BOUND,
-            all_rebooted_and_released(&nodes),
-        )
-        .await?;
-        let (holders, cordoned) = h.peaks(&BTreeSet::new());
-        ensure(
-            holders <= 1,
-            format!("{holders} holders at once with --concurrency=1"),
-        )?;
-        ensure(cordoned <= 1, format!("{cordoned} nodes cordoned at once"))?;
-        let pods: Api<Pod> = Api::namespaced(h.client.clone(), h.ns.name());
-        ensure(
-            pods.get_opt("web-0").await?.is_none(),
-            "the drain evicted web-0",
-        )?;
         for node in &nodes {
             let log = h.log(node);
             ensure(
@@ -1035,28 +1043,8 @@ async fn with_kureds_chart_rbac_nodes_reboot_in_turn_and_the_lock_is_freed() {
     run("reboot-kured-rbac", workers(2), &flags, None, async |h| {
         let (cluster, lock) = kureds_chart_rules();
         h.run_as_account(cluster, lock).await?;
-        let w0 = h.node(0);
-        let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
-        create_pod(&h.client, h.ns.name(), "web-0", &w0, &labels).await?;
-        for node in h.nodes.clone() {
-            h.require_reboot(&node)?;
-        }
-        h.start_all()?;
+        roll_out_one_at_a_time(h, POLLED_ROLLOUT_BOUND).await?;
         let nodes = h.nodes.clone();
-        h.run_until(
-            "every node rebooted, uncordoned and released",
-            POLLED_ROLLOUT_BOUND,
-            all_rebooted_and_released(&nodes),
-        )
-        .await?;
-        let (holders, cordoned) = h.peaks(&BTreeSet::new());
-        ensure(holders <= 1, format!("{holders} holders at once"))?;
-        ensure(cordoned <= 1, format!("{cordoned} nodes cordoned at once"))?;
-        let pods: Api<Pod> = Api::namespaced(h.client.clone(), h.ns.name());
-        ensure(
-            pods.get_opt("web-0").await?.is_none(),
-            "the drain evicted web-0",
-        )?;
         for node in &nodes {
             let log = h.log(node);
             let starts = log.matches("Kubernetes Reboot Daemon").count();

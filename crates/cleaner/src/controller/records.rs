@@ -92,18 +92,28 @@ pub fn newer_handled(old: Option<Handled>, run: Option<&Handled>) -> Option<Hand
 /// # Errors
 /// [`Error::Kube`] when the read fails (an absent or unreadable history finds nothing).
 pub async fn read(ctx: &Context) -> Result<(History, Option<Handled>)> {
+    let current = stored(ctx).await?;
+    let handled = current.as_ref().and_then(handled_of);
+    Ok((
+        History::parse(history_text(current.as_ref())).unwrap_or_default(),
+        handled,
+    ))
+}
+
+/// The history ConfigMap as stored, if there is one (one read).
+async fn stored(ctx: &Context) -> Result<Option<ConfigMap>> {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let current = api
-        .get_opt(state::HISTORY_CONFIGMAP)
+    api.get_opt(state::HISTORY_CONFIGMAP)
         .await
-        .map_err(kube_error("read the history ConfigMap"))?;
-    let text = current
-        .as_ref()
+        .map_err(kube_error("read the history ConfigMap"))
+}
+
+/// The history document in the stored ConfigMap.
+fn history_text(stored: Option<&ConfigMap>) -> Option<&str> {
+    stored
         .and_then(|cm| cm.data.as_ref())
         .and_then(|d| d.get(state::HISTORY_KEY))
-        .map(String::as_str);
-    let handled = current.as_ref().and_then(handled_of);
-    Ok((History::parse(text).unwrap_or_default(), handled))
+        .map(String::as_str)
 }
 
 /// The run of `job` in the history, if it is there (one read).
@@ -111,17 +121,8 @@ pub async fn read(ctx: &Context) -> Result<(History, Option<Handled>)> {
 /// # Errors
 /// [`Error::Kube`] when the read fails (an absent or unreadable history finds nothing).
 pub async fn find(ctx: &Context, job: &str) -> Result<Option<Run>> {
-    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let current = api
-        .get_opt(state::HISTORY_CONFIGMAP)
-        .await
-        .map_err(kube_error("read the history ConfigMap"))?;
-    let text = current
-        .as_ref()
-        .and_then(|cm| cm.data.as_ref())
-        .and_then(|d| d.get(state::HISTORY_KEY))
-        .map(String::as_str);
-    Ok(History::parse(text)
+    let current = stored(ctx).await?;
+    Ok(History::parse(history_text(current.as_ref()))
         .ok()
         .and_then(|h| h.runs.into_iter().rev().find(|r| r.job == job)))
 }
