@@ -496,6 +496,10 @@ def test_image_cleaner_values_are_rendered():
     pod = dep["spec"]["template"]["spec"]
     c = pod["containers"][0]
     assert c["image"] == "registry.example.com/drydock:1.2.3"
+    # The manager knows its own (mirrored) image, so its worker containers get Drydock's
+    # stage commands although the image is not under Drydock's default repository.
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["DRYDOCK_IMAGE"] == "registry.example.com/drydock:1.2.3"
     assert c["args"][2:] == ["--vulndb-source=http://mirror.internal/osv/Debian/all.zip",
                              "--log-level=debug"]
     assert pod["priorityClassName"] == "high" and pod["tolerations"] == [{"operator": "Exists"}]
