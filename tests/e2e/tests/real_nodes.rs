@@ -75,6 +75,28 @@ fn manifests(kind: &str, namespace: &str, image: &str) -> Vec<Value> {
         .collect()
 }
 
+/// kured's Helm chart's ClusterRole rules, exactly (chart 6.1.0): no list or watch of Nodes or
+/// DaemonSets, no Events.
+fn kureds_chart_cluster_rules() -> Value {
+    json!([
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "patch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "delete", "get"]},
+        {"apiGroups": ["extensions", "apps"], "resources": ["daemonsets"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
+    ])
+}
+
+/// kured's Helm chart's Role rules in its namespace: update and patch of its own DaemonSet
+/// (the lock) only.
+fn kureds_chart_lock_rules(daemonset: &str) -> Value {
+    json!([{
+        "apiGroups": ["extensions", "apps"],
+        "resources": ["daemonsets"],
+        "resourceNames": [daemonset],
+        "verbs": ["update", "patch"],
+    }])
+}
+
 /// `kubectl apply -f -` of `objects`, as a user applies rendered manifests.
 async fn apply(objects: &[Value]) {
     let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
@@ -187,9 +209,16 @@ async fn a_sentinel_reboots_each_node_in_turn_through_cordon_drain_and_a_new_boo
 
     // The rendered manifests, with what an operator adds for this machine: the reboot command
     // (kured's explicit nsenter prefix, here the harness's stand-in, mounted from the host) and
-    // a short period.
+    // a short period. The RBAC is kured's chart's, exactly: Drydock's image swapped into
+    // kured's install must work with the rights that install grants (Drydock's own rules are
+    // proved by the fake-node tier).
     let mut objects = manifests("reboot", &namespace, cluster.image());
     for object in &mut objects {
+        match object["kind"].as_str() {
+            Some("ClusterRole") => object["rules"] = kureds_chart_cluster_rules(),
+            Some("Role") => object["rules"] = kureds_chart_lock_rules("kured"),
+            _ => {}
+        }
         if object["kind"] != "DaemonSet" {
             continue;
         }
