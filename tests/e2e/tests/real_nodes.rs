@@ -565,6 +565,42 @@ async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerabl
             assert!(images.contains(kept), "{kept} stays on {node}: {images:?}");
         }
     }
+
+    // Then the seed's manual flow: an ImageList named `imagelist` with "*" removes every unused
+    // image that no exclusion keeps, on every node, and its worker pods go.
+    let imagelist = "apiVersion: eraser.sh/v1\nkind: ImageList\nmetadata:\n  name: imagelist\nspec:\n  images:\n    - \"*\"\n";
+    kubectl(&["apply", "-f", "-"], imagelist, &[])
+        .await
+        .unwrap();
+    until(
+        "the ImageList run: every unused image gone from every node, its worker pods gone",
+        RUN_BOUND,
+        async || {
+            for node in NODES {
+                if cluster.images(node).await.ok()?.contains(CLEAN_UNUSED) {
+                    return None;
+                }
+            }
+            let workers = Api::<Pod>::namespaced(client.clone(), &namespace)
+                .list(&ListParams::default().labels("drydock.dev/imagejob"))
+                .await
+                .ok()?;
+            workers.items.is_empty().then_some(())
+        },
+        async || cleaner_context(&cluster, &namespace).await,
+    )
+    .await;
+    for node in NODES {
+        let images = cluster.images(node).await.unwrap();
+        // In use (a running pod's image, the sandbox image) or excluded (Drydock's own image,
+        // by the eraser-system-exclusion list): kept.
+        for kept in [VULNERABLE_RUNNING, PAUSE_IMAGE, cluster.image()] {
+            assert!(images.contains(kept), "{kept} stays on {node}: {images:?}");
+        }
+    }
+    kubectl(&["delete", "imagelist", "imagelist"], "", &[])
+        .await
+        .unwrap();
     println!(
         "peak memory per container (MiB node namespace/pod/container):\n{}",
         cluster.memory_peaks().await.unwrap()
