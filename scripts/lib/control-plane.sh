@@ -165,6 +165,21 @@ start() {
   echo $! > "$dir/$name.pid"
 }
 
+# Waits until the admin's GET of URL succeeds while component NAME (DIR/NAME.pid) runs, for at
+# most READY_SECONDS; otherwise prints WHAT and the component's log, stops everything, fails.
+await() {
+  local dir=$1 name=$2 url=$3 what=$4
+  for _ in $(seq "$READY_SECONDS"); do
+    kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null || break
+    curl -sfk -H "Authorization: Bearer $TOKEN" "$url" >/dev/null && return 0
+    sleep 1
+  done
+  echo "$what (within ${READY_SECONDS} s); its log:" >&2
+  tail -n 30 "$dir/$name.log" >&2
+  down "$dir"
+  exit 1
+}
+
 up() {
   local dir=$1
   build_missing
@@ -212,21 +227,7 @@ up() {
     --service-account-issuer=https://kubernetes.default.svc \
     --service-cluster-ip-range=10.96.0.0/16 --endpoint-reconciler-type=lease \
     --kubelet-preferred-address-types=InternalIP
-  local ready=
-  for _ in $(seq "$READY_SECONDS"); do
-    kill -0 "$(cat "$dir/apiserver.pid")" 2>/dev/null || break
-    if curl -sfk -H "Authorization: Bearer $TOKEN" "https://$address:$port/readyz" >/dev/null; then
-      ready=1
-      break
-    fi
-    sleep 1
-  done
-  if [ -z "$ready" ]; then
-    echo "kube-apiserver did not become ready (within ${READY_SECONDS} s); its log:" >&2
-    tail -n 30 "$dir/apiserver.log" >&2
-    down "$dir"
-    exit 1
-  fi
+  await "$dir" apiserver "https://$address:$port/readyz" "kube-apiserver did not become ready"
   local ca=$dir/certs/apiserver.crt
   write_kubeconfig "$dir/kubeconfig" "$TOKEN" "$address" "$port" "$ca"
   write_kubeconfig "$dir/controller-manager.kubeconfig" "$cm_token" "$address" "$port" "$ca"
@@ -250,22 +251,9 @@ up() {
       --kubeconfig="$dir/scheduler.kubeconfig" --leader-elect=false --port=0 --secure-port=0
   fi
   # Ready for tests once the controller manager has given `default` its ServiceAccount.
-  ready=
-  for _ in $(seq "$READY_SECONDS"); do
-    kill -0 "$(cat "$dir/controller-manager.pid")" 2>/dev/null || break
-    if curl -sfk -H "Authorization: Bearer $TOKEN" \
-      "https://$address:$port/api/v1/namespaces/default/serviceaccounts/default" >/dev/null; then
-      ready=1
-      break
-    fi
-    sleep 1
-  done
-  if [ -z "$ready" ]; then
-    echo "kube-controller-manager created no ServiceAccount (within ${READY_SECONDS} s); its log:" >&2
-    tail -n 30 "$dir/controller-manager.log" >&2
-    down "$dir"
-    exit 1
-  fi
+  await "$dir" controller-manager \
+    "https://$address:$port/api/v1/namespaces/default/serviceaccounts/default" \
+    "kube-controller-manager created no ServiceAccount"
   echo "control plane ready: $dir/kubeconfig" >&2
 }
 
