@@ -461,9 +461,10 @@ def test_drydocks_parser_accepts_the_rendered_eraser_config(values_file, tmp_pat
     path = tmp_path / "controller_manager_config.yaml"
     path.write_text(config["data"]["controller_manager_config.yaml"])
     # The scanner stage reads the whole EraserConfig before anything else; with no index it
-    # then stops, naming the index: getting that far means the config parsed.
+    # then stops, naming the index: getting that far means the config parsed. No pipe
+    # directory: outside a pod there are no collector and remover to hand an empty list to.
     run = subprocess.run([DRYDOCK, "scanner", "--config", str(path), "--db",
-                          str(tmp_path / "missing.db"), "--pipe-dir", str(tmp_path)],
+                          str(tmp_path / "missing.db"), "--pipe-dir", str(tmp_path / "no-pod")],
                          capture_output=True, text=True)
     assert run.returncode != 0 and "missing.db" in run.stderr, run.stderr
 
@@ -473,7 +474,7 @@ def test_a_config_drydock_rejects_is_reported_by_that_check(tmp_path):
     path.write_text("apiVersion: eraser.sh/v1alpha3\nkind: EraserConfig\n"
                     "manager: {scheduling: {repeatInterval: bogus}}\n")
     run = subprocess.run([DRYDOCK, "scanner", "--config", str(path), "--db",
-                          str(tmp_path / "missing.db"), "--pipe-dir", str(tmp_path)],
+                          str(tmp_path / "missing.db"), "--pipe-dir", str(tmp_path / "no-pod")],
                          capture_output=True, text=True)
     assert run.returncode != 0 and "missing.db" not in run.stderr
     assert "repeatInterval" in run.stderr

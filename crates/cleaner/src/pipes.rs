@@ -47,6 +47,13 @@ impl PipeDir {
     pub fn path(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
+
+    /// Whether the directory exists (in a worker pod it is the shared emptyDir, so it always
+    /// does; a stage run outside a pod has none and no peers).
+    #[must_use]
+    pub fn exists(&self) -> bool {
+        self.root.is_dir()
+    }
 }
 
 /// Creates a FIFO unless one already exists.

@@ -284,11 +284,15 @@ pub const RELEASE_BOUND: std::time::Duration = std::time::Duration::from_secs(12
 /// waits for its `complete`, so every container ends, the pod ends Failed (the stage still
 /// exits non-zero) and nothing is removed. Without it both peers wait on their pipes for ever,
 /// and the failed pod, kept for `delayOnFailure`, holds its resource requests and starves the
-/// next run's pods on that node. Bounded by `bound` ([`RELEASE_BOUND`]).
+/// next run's pods on that node. Bounded by `bound` ([`RELEASE_BOUND`]). Without a pipe
+/// directory (the stage run outside a pod) there are no peers, and it returns at once.
 ///
 /// # Errors
 /// A pipe failure, or `bound` passed before the peers took their turns.
 pub async fn release_peers(pipe_dir: &PipeDir, bound: std::time::Duration) -> Result<()> {
+    if !pipe_dir.exists() {
+        return Ok(());
+    }
     let complete = pipe_dir.path(pipes::ERASE_COMPLETE_SCAN);
     let collected = pipe_dir.path(pipes::COLLECT_SCAN);
     let erase = pipe_dir.path(pipes::SCAN_ERASE);
@@ -413,6 +417,16 @@ mod tests {
         release_peers(&pipes, RELEASE_BOUND).await.unwrap();
         collector.await.unwrap().unwrap();
         assert!(remover.await.unwrap().is_empty(), "nothing is removed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_pipe_directory_there_are_no_peers_to_wait_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = tokio::time::Instant::now();
+        release_peers(&PipeDir::new(dir.path().join("absent")), RELEASE_BOUND)
+            .await
+            .unwrap();
+        assert_eq!(started.elapsed(), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]
