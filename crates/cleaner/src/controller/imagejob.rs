@@ -184,12 +184,18 @@ impl Shared {
         self.memory.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The worker pods of job `job` in the manager's namespace, from the cache.
+    ///
+    /// Sorted by name: the cache is a hash map, and pods deleted one by one (or logged) in a
+    /// stable order make runs reproducible.
     fn job_pods(&self, job: &str) -> Vec<Arc<Pod>> {
         let namespace = self.ctx.namespace.as_str();
-        self.pods.state_filter(|pod| {
+        let mut pods = self.pods.state_filter(|pod| {
             pod.metadata.namespace.as_deref() == Some(namespace)
                 && pod.labels().get(JOB_NAME_LABEL).is_some_and(|j| j == job)
-        })
+        });
+        pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        pods
     }
 }
 
