@@ -84,6 +84,15 @@ pub enum Error {
         /// What failed (connection, HTTP status with the start of the body, size limit).
         message: String,
     },
+    /// The server refused the request itself (an HTTP client error other than 408 and 429: a
+    /// wrong path, a missing file, no access). Asking again cannot help.
+    #[error("fetching {url}: {message}")]
+    Refused {
+        /// What was fetched.
+        url: String,
+        /// The HTTP status with the start of the body.
+        message: String,
+    },
     /// Downloaded bytes do not match the digest they were announced with.
     #[error("{url}: the body's digest is {actual}, its ETag announced {expected}; not used")]
     Integrity {

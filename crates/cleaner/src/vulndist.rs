@@ -550,14 +550,26 @@ async fn status_error(response: reqwest::Response, url: &str) -> Error {
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     let body: String = body.trim().chars().take(MAX_ERROR_BODY_CHARS).collect();
-    Error::Fetch {
-        url: url.to_owned(),
-        message: if body.is_empty() {
-            format!("HTTP {status}")
-        } else {
-            format!("HTTP {status}: {body}")
-        },
+    let url = url.to_owned();
+    let message = if body.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {body}")
+    };
+    if is_final(status) {
+        Error::Refused { url, message }
+    } else {
+        Error::Fetch { url, message }
     }
+}
+
+/// Whether an HTTP status says the request itself is wrong, so that asking again cannot help:
+/// a client error, except 408 (the server gave up waiting) and 429 (asked too often), which
+/// pass with time. Server errors (the manager's 503 before its first build) may pass too.
+fn is_final(status: StatusCode) -> bool {
+    status.is_client_error()
+        && status != StatusCode::REQUEST_TIMEOUT
+        && status != StatusCode::TOO_MANY_REQUESTS
 }
 
 async fn download_source(http: &reqwest::Client, url: &reqwest::Url, file: &Path) -> Result<()> {
@@ -823,7 +835,8 @@ pub fn first_index_delay(attempt: u32) -> Duration {
 
 /// Whether a failed [`fetch`] may succeed if asked again: the manager unreachable or not
 /// ready, or bytes that did not match their ETag (a build swapped in mid-download). A
-/// malformed URL or an unusable cache directory will not get better.
+/// malformed URL, a request the server refuses ([`Error::Refused`]: a wrong path answers 404
+/// for ever) or an unusable cache directory will not get better.
 fn worth_asking_again(error: &Error) -> bool {
     matches!(error, Error::Fetch { .. } | Error::Integrity { .. })
 }

@@ -399,7 +399,7 @@ async fn a_node_without_cache_waits_for_the_managers_first_build_then_downloads_
 }
 
 #[tokio::test]
-async fn a_node_without_cache_gives_up_when_patience_runs_out_and_a_bad_url_is_not_retried() {
+async fn a_node_without_cache_gives_up_in_time_and_never_retries_a_bad_url_or_path() {
     let dir = tempfile::tempdir().unwrap();
     let db = vulndb(vec![Source::Path(fixtures())], dir.path());
     let (base, log, _stop) = start(vulndist::router(db)).await;
@@ -434,6 +434,29 @@ async fn a_node_without_cache_gives_up_when_patience_runs_out_and_a_bad_url_is_n
     .unwrap_err();
     assert!(matches!(error, Error::Input { .. }), "{error}");
     assert_eq!(asked, 0);
+
+    // A path the manager does not serve answers 404 for ever: asked once, named, not retried
+    // for the five minutes of patience (a typo in --vulndb-url fails the run at once).
+    let wrong = format!("{base}/v1/no-such-index");
+    let before = log.lock().unwrap().len();
+    let mut asked = 0;
+    let error = vulndist::fetch_patiently(
+        &http,
+        &wrong,
+        cache.path(),
+        vulndist::FIRST_INDEX_PATIENCE,
+        |_| {
+            asked += 1;
+            async {}
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, Error::Refused { .. }), "{error}");
+    assert!(error.to_string().contains("404"), "{error}");
+    assert!(error.to_string().contains(&wrong), "{error}");
+    assert_eq!(asked, 0);
+    assert_eq!(log.lock().unwrap().len(), before + 1);
 }
 
 #[tokio::test]
