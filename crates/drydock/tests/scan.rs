@@ -191,6 +191,69 @@ fn scan_reports_an_oci_archive_as_vulnerable_and_exits_zero_unless_asked() {
     );
 }
 
+/// Builds a sample image archive with `scripts/lib/build-image.sh`; `status` replaces the
+/// default dpkg status (libssl3 + zlib1g).
+fn build_archive(dir: &Path, file: &str, name: &str, status: Option<&Path>) -> PathBuf {
+    let archive = dir.join(file);
+    let mut command = Command::new(repo_root().join("scripts/lib/build-image.sh"));
+    command.arg(&archive).arg(name);
+    if let Some(status) = status {
+        command.env("STATUS_FILE", status);
+    }
+    succeeded(&command.output().unwrap(), "build-image.sh");
+    archive
+}
+
+#[test]
+fn scan_exits_1_naming_why_for_a_truncated_archive_and_0_for_a_clean_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_index(dir.path());
+    let status = dir.path().join("status");
+    std::fs::write(&status, CLEAN_STATUS).unwrap();
+    let clean = build_archive(dir.path(), "clean.tar", CLEAN, Some(&status));
+    let vulnerable = build_archive(dir.path(), "vulnerable.tar", VULNERABLE, None);
+    let bytes = std::fs::read(&vulnerable).unwrap();
+    let truncated = dir.path().join("truncated.tar");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let garbage = dir.path().join("garbage.tar");
+    std::fs::write(&garbage, b"not an image at all").unwrap();
+    let (db, clean) = (db.to_str().unwrap(), clean.to_str().unwrap());
+
+    let output = drydock(&["scan", "--db", db, clean, "--exit-code", "5"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+
+    for broken in [&truncated, &garbage] {
+        let broken = broken.to_str().unwrap();
+        // With the clean image alongside, and with --exit-code for findings: still 1.
+        for extra in [&[][..], &["--exit-code", "5"][..]] {
+            let mut args = vec!["scan", "--db", db, clean, broken];
+            args.extend_from_slice(extra);
+            let output = drydock(&args);
+            let (stdout, stderr) = (
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr),
+            );
+            assert_eq!(output.status.code(), Some(1), "{args:?}: {stdout}{stderr}");
+            assert!(stdout.contains("FAILED"), "{stdout}");
+            let why = stderr
+                .lines()
+                .find(|line| line.contains(broken))
+                .unwrap_or_else(|| panic!("stderr does not name {broken}: {stderr}"));
+            assert!(why.contains("not scanned"), "{why}");
+            assert!(
+                why.contains("not an OCI archive"),
+                "the reason is given: {why}"
+            );
+            assert_eq!(stderr.matches(broken).count(), 1, "said once: {stderr}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn clean_with_a_vulndb_removes_the_vulnerable_image_and_keeps_the_clean_one() {
     let dir = tempfile::tempdir().unwrap();
