@@ -150,6 +150,9 @@ pub struct Published {
     pub bytes: u64,
     /// When it was built.
     pub built_at: Timestamp,
+    /// OSV records the build skipped as unreadable (named in its logs and `drydock vulndb
+    /// info`).
+    pub skipped: u64,
 }
 
 impl Published {
@@ -283,18 +286,20 @@ impl VulnDb {
             });
         }
         let built = staging.path().join(INDEX_FILE);
-        let (digest, bytes) = tokio::task::spawn_blocking({
+        let (digest, bytes, skipped) = tokio::task::spawn_blocking({
             let built = built.clone();
-            move || -> Result<(String, u64)> {
+            move || -> Result<(String, u64, u64)> {
                 let report = index::build(&inputs, &built, now)?;
                 Index::open(&built)?;
                 info!(
                     records = report.records,
                     advisories = report.advisories,
                     withdrawn = report.withdrawn,
+                    skipped = report.skipped,
                     "vulnerability index built"
                 );
-                sha256_file(&built)
+                let (digest, bytes) = sha256_file(&built)?;
+                Ok((digest, bytes, report.skipped))
             }
         })
         .await
@@ -306,6 +311,7 @@ impl VulnDb {
             digest,
             bytes,
             built_at: now,
+            skipped,
         };
         let target = self.index_path();
         {
@@ -328,20 +334,21 @@ impl VulnDb {
         }
         let loaded = tokio::task::spawn_blocking({
             let path = path.clone();
-            move || -> Result<(Timestamp, String, u64)> {
-                let built_at = Index::open(&path)?.info()?.built_at;
+            move || -> Result<(Timestamp, String, u64, u64)> {
+                let info = Index::open(&path)?.info()?;
                 let (digest, bytes) = sha256_file(&path)?;
-                Ok((built_at, digest, bytes))
+                Ok((info.built_at, digest, bytes, info.skipped))
             }
         })
         .await;
         match loaded {
-            Ok(Ok((built_at, digest, bytes))) => {
+            Ok(Ok((built_at, digest, bytes, skipped))) => {
                 info!(path = %path.display(), %digest, %built_at, "serving the vulnerability index left by a previous start");
                 let published = Published {
                     digest,
                     bytes,
                     built_at,
+                    skipped,
                 };
                 *self.inner.current.write().await = Some(published.clone());
                 self.inner

@@ -98,6 +98,81 @@ fn vulndb_info_describes_the_index_it_built() {
     assert!(String::from_utf8_lossy(&table.stdout).contains("Debian:12"));
 }
 
+/// Writes `total` Debian 12 records into `dir`, those at `bad` positions with an integer
+/// `modified` (what a real dump once carried).
+fn write_records(dir: &Path, total: usize, bad: impl Fn(usize) -> bool) {
+    std::fs::create_dir_all(dir).unwrap();
+    for n in 0..total {
+        let text = if bad(n) {
+            format!(r#"{{"id":"DEBIAN-CVE-2099-{n}","modified":5}}"#)
+        } else {
+            format!(
+                r#"{{"id":"DEBIAN-CVE-2099-{n}","schema_version":"9.0.0","affected":[{{"package":{{"ecosystem":"Debian:12","name":"pkg{n}"}},"ranges":[{{"type":"ECOSYSTEM","events":[{{"introduced":"0"}}]}}]}}]}}"#
+            )
+        };
+        std::fs::write(dir.join(format!("DEBIAN-CVE-2099-{n:03}.json")), text).unwrap();
+    }
+}
+
+#[test]
+fn vulndb_build_skips_and_names_a_bad_record_and_fails_once_on_a_bad_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mostly_good, half_bad) = (dir.path().join("good"), dir.path().join("bad"));
+    write_records(&mostly_good, 100, |n| n == 42);
+    write_records(&half_bad, 100, |n| n % 2 == 0);
+    let db = dir.path().join("vuln.db");
+    let db = db.to_str().unwrap();
+
+    let output = drydock(&[
+        "vulndb",
+        "build",
+        "--osv",
+        mostly_good.to_str().unwrap(),
+        "-o",
+        db,
+    ]);
+    succeeded(&output, "vulndb build");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains("skipped 1 unreadable record(s) of 100"),
+        "{table}"
+    );
+    assert!(
+        table.contains("DEBIAN-CVE-2099-042.json: invalid type: integer `5`"),
+        "{table}"
+    );
+    let info = drydock(&["vulndb", "info", db, "--format", "json"]);
+    succeeded(&info, "vulndb info");
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["skipped"], 1, "{info:#}");
+    assert_eq!(info["records"], 99, "{info:#}");
+
+    let output = drydock(&[
+        "vulndb",
+        "build",
+        "--osv",
+        half_bad.to_str().unwrap(),
+        "-o",
+        db,
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("50 of 100 records unreadable"), "{stderr}");
+    assert!(stderr.contains("DEBIAN-CVE-2099-000.json"), "{stderr}");
+    let failure = stderr
+        .lines()
+        .find(|l| l.contains("\"failed\""))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(
+        failure.matches("50 of 100").count(),
+        1,
+        "the error is said once: {failure}"
+    );
+    // The failed build left the previous index in place.
+    let info = drydock(&["vulndb", "info", db, "--format", "json"]);
+    succeeded(&info, "vulndb info after a failed build");
+}
+
 #[test]
 fn scan_reports_an_oci_archive_as_vulnerable_and_exits_zero_unless_asked() {
     let dir = tempfile::tempdir().unwrap();
