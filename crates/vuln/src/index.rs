@@ -33,13 +33,15 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
+
+mod zipdir;
 
 use crate::advisory::{StoredAdvisory, ecosystem_scheme};
 use crate::matching::{lookup_key, match_advisories};
@@ -57,6 +59,10 @@ const APPLICATION_ID: i64 = 0x4452_5956;
 /// The largest OSV record read from a source. Real records are at most a few MB (kernel
 /// records listing many versions); anything bigger is not a record.
 const MAX_RECORD_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Bytes read past an entry's compressed data for its local header: 30 fixed bytes plus a name
+/// and an extra field of at most 64 KiB each.
+const LOCAL_HEADER_ALLOWANCE: u64 = 30 + 2 * 65_535;
 
 /// Parsed (ecosystem, package) lookups an [`Index`] keeps, so that images sharing base
 /// packages (most images on a node) skip SQLite and parsing. Beyond this many the cache is
@@ -471,27 +477,44 @@ impl Builder<'_> {
     }
 
     fn zip(&mut self, position: i64, path: &Path) -> Result<()> {
-        let file = File::open(path).map_err(|e| source_error(path, e))?;
-        let mut archive = zip::ZipArchive::new(file).map_err(|e| Error::OsvSource {
+        let mut file = File::open(path).map_err(|e| source_error(path, e))?;
+        let len = file.metadata().map_err(|e| source_error(path, e))?.len();
+        // Offsets, sizes and CRCs only (24 bytes an entry), not the zip crate's whole directory:
+        // the build's memory does not grow with the dump.
+        let entries = zipdir::read(&mut file, len).map_err(|reason| Error::OsvSource {
             input: path.display().to_string(),
-            reason: format!("not a readable zip: {e}"),
+            reason: format!("not a readable zip: {reason}"),
         })?;
         self.zip_tally = Some(Tally::default());
-        for i in 0..archive.len() {
-            let mut entry = match archive.by_index(i) {
-                Ok(entry) => entry,
-                Err(e) => {
-                    self.skip(&format!("{}:#{i}", path.display()), &e.to_string());
-                    continue;
-                }
-            };
+        for (i, entry) in entries.iter().enumerate() {
+            let at = format!("{}:#{i}", path.display());
+            if let Err(e) = file.seek(SeekFrom::Start(entry.offset)) {
+                self.skip(&at, &e.to_string());
+                continue;
+            }
+            let mut reader = BufReader::new((&file).take(entry.compressed.saturating_add(
+                // The local header (30 bytes, the name, the extra field) precedes the data.
+                LOCAL_HEADER_ALLOWANCE,
+            )));
+            let options = zip::ZipReadOptions::new()
+                .override_compressed_size(entry.compressed)
+                .override_crc(entry.crc);
+            let mut entry =
+                match zip::read::read_zipfile_from_stream_with_options(&mut reader, options) {
+                    Ok(Some(entry)) => entry,
+                    Ok(None) => {
+                        self.skip(&at, "no local header at the directory's offset");
+                        continue;
+                    }
+                    Err(e) => {
+                        self.skip(&at, &e.to_string());
+                        continue;
+                    }
+                };
             let entry_name = match entry.name() {
                 Ok(entry_name) => entry_name.into_owned(),
                 Err(e) => {
-                    self.skip(
-                        &format!("{}:#{i}", path.display()),
-                        &format!("bad entry name: {e}"),
-                    );
+                    self.skip(&at, &format!("bad entry name: {e}"));
                     continue;
                 }
             };
@@ -511,6 +534,7 @@ impl Builder<'_> {
                 self.skip(&name, &format!("larger than {MAX_RECORD_BYTES} bytes"));
                 continue;
             }
+            drop(entry);
             self.record(position, &name, &bytes)?;
         }
         let tally = self.zip_tally.take().unwrap_or_default();

@@ -367,6 +367,29 @@ fn write_synthetic_zip(path: &Path, total: usize, bad: impl Fn(usize) -> bool) {
 }
 
 #[test]
+fn a_zip_written_with_data_descriptors_reads_like_any_other() {
+    // Go's zip writer (OSV's exporter) leaves sizes out of the local headers.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seekable = dir.path().join("seekable.zip");
+    write_synthetic_zip(&seekable, 50, |_| false);
+    let streamed = dir.path().join("streamed.zip");
+    let mut zip = zip::ZipWriter::new_stream(std::fs::File::create(&streamed).expect("zip"));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for n in 0..50 {
+        zip.start_file(format!("DEBIAN-CVE-2099-{n}.json"), options)
+            .expect("entry starts");
+        zip.write_all(synthetic_record(n).as_bytes())
+            .expect("entry written");
+    }
+    zip.finish().expect("zip finishes");
+    let a = index::build(&[&seekable], &dir.path().join("a.db"), built_at()).expect("builds");
+    let b = index::build(&[&streamed], &dir.path().join("b.db"), built_at()).expect("builds");
+    assert_eq!((a.records, a.advisories, a.skipped), (50, 50, 0));
+    assert_eq!((b.records, b.advisories, b.skipped), (50, 50, 0));
+}
+
+#[test]
 fn one_bad_record_in_a_thousand_is_skipped_counted_and_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let zip_path = dir.path().join("all.zip");
