@@ -56,6 +56,9 @@ pub struct Metrics {
     /// API server refused the manager (it then goes on without: no Events, pods deleted one by
     /// one).
     pub permission_missing: Family<PermissionLabels, Gauge>,
+    /// `drydock_vulndb_records_skipped`: OSV records the served vulnerability index skipped
+    /// as unreadable (named in the build's logs and `drydock vulndb info`).
+    pub vulndb_records_skipped: Gauge,
 }
 
 impl Default for Metrics {
@@ -69,6 +72,7 @@ impl Default for Metrics {
             duration: Histogram::new(DURATION_BUCKETS),
             breaker_open: Gauge::default(),
             permission_missing: Family::default(),
+            vulndb_records_skipped: Gauge::default(),
         }
     }
 }
@@ -120,6 +124,11 @@ impl Metrics {
             "drydock_image_cleaner_permission_missing",
             "1 for each permission the manager's role lacks (it goes on without)",
             metrics.permission_missing.clone(),
+        );
+        registry.register(
+            "drydock_vulndb_records_skipped",
+            "OSV records the served vulnerability index skipped as unreadable",
+            metrics.vulndb_records_skipped.clone(),
         );
         metrics
     }

@@ -10,6 +10,9 @@
 //! [`VulnDb::build_once`] per refresh, [`VulnDb::refresh_loop`]), [`router`] and [`serve`].
 //! A failed build leaves the last good index in place; before the first good build the endpoint
 //! answers 503, and a node's scanner then fails before it hands anything to the remover.
+//! URL sources are kept under [`SOURCES_DIR`] with their `ETag` / `Last-Modified` and
+//! revalidated at each refresh (`If-None-Match`, `If-Modified-Since`): an unchanged dump costs
+//! a `304` and no body; the index is then rebuilt from the kept files.
 //!
 //! Worker side: [`fetch`] keeps `index.sqlite` and `index.etag` in the cache directory, under a
 //! lock file so that several pods on one node do not interleave; a download is written to a
@@ -56,6 +59,12 @@ pub const DEFAULT_REFRESH: Duration = Duration::from_secs(24 * 3600);
 pub const INDEX_FILE: &str = "index.sqlite";
 /// The node cache's record of the cached index's ETag (`sha256:<hex>`, no quotes).
 pub const ETAG_FILE: &str = "index.etag";
+/// Directory under the manager's data directory where downloaded dumps are kept between
+/// refreshes, each next to its validators, so an unchanged dump is not downloaded again.
+pub const SOURCES_DIR: &str = "sources";
+/// Suffix of a kept dump's validators file (its `ETag` and `Last-Modified`, one per line).
+const VALIDATORS_SUFFIX: &str = ".validators";
+
 /// The node cache's lock file: one fetch at a time per node.
 const LOCK_FILE: &str = ".lock";
 /// The content type of the index (the registered SQLite media type).
@@ -150,6 +159,9 @@ pub struct Published {
     pub bytes: u64,
     /// When it was built.
     pub built_at: Timestamp,
+    /// OSV records the build skipped as unreadable (named in its logs and `drydock vulndb
+    /// info`).
+    pub skipped: u64,
 }
 
 impl Published {
@@ -171,6 +183,9 @@ pub struct Status {
     pub failures: u32,
     /// The last failure, if the last attempt failed.
     pub last_error: Option<String>,
+    /// Body bytes downloaded from URL sources by the last attempt (0 when every dump was
+    /// unchanged: answered `304 Not Modified`).
+    pub fetched_bytes: u64,
 }
 
 /// Settings of the manager side.
@@ -266,12 +281,17 @@ impl VulnDb {
             .prefix(".build-")
             .tempdir_in(&settings.dir)
             .map_err(|e| Error::io(&settings.dir, &e))?;
+        let kept = settings.dir.join(SOURCES_DIR);
+        tokio::fs::create_dir_all(&kept)
+            .await
+            .map_err(|e| Error::io(&kept, &e))?;
         let mut inputs = Vec::with_capacity(settings.sources.len());
+        let mut fetched_bytes = 0;
         for (position, source) in settings.sources.iter().enumerate() {
             inputs.push(match source {
                 Source::Url(url) => {
-                    let file = staging.path().join(download_name(position, url));
-                    download_source(&self.inner.http, url, &file).await?;
+                    let file = kept.join(download_name(position, url));
+                    fetched_bytes += download_source(&self.inner.http, url, &file).await?;
                     file
                 }
                 Source::Path(path) => {
@@ -283,18 +303,20 @@ impl VulnDb {
             });
         }
         let built = staging.path().join(INDEX_FILE);
-        let (digest, bytes) = tokio::task::spawn_blocking({
+        let (digest, bytes, skipped) = tokio::task::spawn_blocking({
             let built = built.clone();
-            move || -> Result<(String, u64)> {
+            move || -> Result<(String, u64, u64)> {
                 let report = index::build(&inputs, &built, now)?;
                 Index::open(&built)?;
                 info!(
                     records = report.records,
                     advisories = report.advisories,
                     withdrawn = report.withdrawn,
+                    skipped = report.skipped,
                     "vulnerability index built"
                 );
-                sha256_file(&built)
+                let (digest, bytes) = sha256_file(&built)?;
+                Ok((digest, bytes, report.skipped))
             }
         })
         .await
@@ -306,6 +328,7 @@ impl VulnDb {
             digest,
             bytes,
             built_at: now,
+            skipped,
         };
         let target = self.index_path();
         {
@@ -315,7 +338,10 @@ impl VulnDb {
                 .map_err(|e| Error::io(&target, &e))?;
             *current = Some(published.clone());
         }
-        info!(digest = %published.digest, bytes = published.bytes, "serving a new vulnerability index");
+        info!(digest = %published.digest, bytes = published.bytes, fetched_bytes, "serving a new vulnerability index");
+        self.inner
+            .status
+            .send_modify(|s| s.fetched_bytes = fetched_bytes);
         Ok(published)
     }
 
@@ -328,20 +354,21 @@ impl VulnDb {
         }
         let loaded = tokio::task::spawn_blocking({
             let path = path.clone();
-            move || -> Result<(Timestamp, String, u64)> {
-                let built_at = Index::open(&path)?.info()?.built_at;
+            move || -> Result<(Timestamp, String, u64, u64)> {
+                let info = Index::open(&path)?.info()?;
                 let (digest, bytes) = sha256_file(&path)?;
-                Ok((built_at, digest, bytes))
+                Ok((info.built_at, digest, bytes, info.skipped))
             }
         })
         .await;
         match loaded {
-            Ok(Ok((built_at, digest, bytes))) => {
+            Ok(Ok((built_at, digest, bytes, skipped))) => {
                 info!(path = %path.display(), %digest, %built_at, "serving the vulnerability index left by a previous start");
                 let published = Published {
                     digest,
                     bytes,
                     built_at,
+                    skipped,
                 };
                 *self.inner.current.write().await = Some(published.clone());
                 self.inner
@@ -572,22 +599,122 @@ fn is_final(status: StatusCode) -> bool {
         && status != StatusCode::TOO_MANY_REQUESTS
 }
 
-async fn download_source(http: &reqwest::Client, url: &reqwest::Url, file: &Path) -> Result<()> {
+/// A kept dump's HTTP validators, as its server sent them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// The `ETag` header, quotes included.
+    pub etag: Option<String>,
+    /// The `Last-Modified` header.
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    /// Reads the validators file's text: `etag <value>` and `last-modified <value>` lines;
+    /// anything else is ignored (the worst case is one full download).
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
+        let mut validators = Self::default();
+        for line in text.lines() {
+            match line.split_once(' ') {
+                Some(("etag", value)) => validators.etag = Some(value.to_owned()),
+                Some(("last-modified", value)) => {
+                    validators.last_modified = Some(value.to_owned());
+                }
+                _ => {}
+            }
+        }
+        validators
+    }
+
+    /// The validators file's text.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        for (key, value) in [("etag", &self.etag), ("last-modified", &self.last_modified)] {
+            if let Some(value) = value {
+                text.push_str(&format!("{key} {value}\n"));
+            }
+        }
+        text
+    }
+
+    /// From a response's headers (values that are not visible ASCII are dropped).
+    fn from_headers(headers: &reqwest::header::HeaderMap) -> Self {
+        let get = |name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Self {
+            etag: get(reqwest::header::ETAG),
+            last_modified: get(reqwest::header::LAST_MODIFIED),
+        }
+    }
+}
+
+/// Brings the kept copy of `url` at `file` up to date with a conditional GET (`If-None-Match`
+/// and `If-Modified-Since` from the kept validators): a `304` keeps the file, a `200` replaces
+/// it atomically. Returns the body bytes downloaded.
+async fn download_source(http: &reqwest::Client, url: &reqwest::Url, file: &Path) -> Result<u64> {
     let name = url.as_str();
     let fetch_error = |e: reqwest::Error| Error::Fetch {
         url: name.to_owned(),
         message: e.to_string(),
     };
-    let mut response = http.get(url.clone()).send().await.map_err(fetch_error)?;
+    let validators_path = PathBuf::from(format!("{}{VALIDATORS_SUFFIX}", file.display()));
+    let kept = if file.is_file() {
+        tokio::fs::read_to_string(&validators_path)
+            .await
+            .map(|text| Validators::parse(&text))
+            .ok()
+    } else {
+        None
+    };
+    let mut request = http.get(url.clone());
+    if let Some(kept) = &kept {
+        if let Some(etag) = &kept.etag {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        if let Some(date) = &kept.last_modified {
+            request = request.header(reqwest::header::IF_MODIFIED_SINCE, date);
+        }
+    }
+    let mut response = request.send().await.map_err(fetch_error)?;
+    if response.status() == reqwest::StatusCode::NOT_MODIFIED && kept.is_some() {
+        info!(
+            url = name,
+            "OSV data unchanged (304): the kept copy is used"
+        );
+        return Ok(0);
+    }
     if !response.status().is_success() {
         return Err(status_error(response, name).await);
     }
-    let mut out = tokio::fs::File::create(file)
+    let validators = Validators::from_headers(response.headers());
+    let partial = PathBuf::from(format!("{}.partial", file.display()));
+    let mut out = tokio::fs::File::create(&partial)
+        .await
+        .map_err(|e| Error::io(&partial, &e))?;
+    let streamed = stream_to_file(&mut response, &mut out, &partial, name, MAX_SOURCE_BYTES).await;
+    let bytes = match streamed {
+        Ok((_, bytes)) => bytes,
+        Err(error) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(error);
+        }
+    };
+    // The old validators go first: a crash between the renames costs one full download,
+    // never a stale file under new validators.
+    let _ = tokio::fs::remove_file(&validators_path).await;
+    tokio::fs::rename(&partial, file)
         .await
         .map_err(|e| Error::io(file, &e))?;
-    let (_, bytes) = stream_to_file(&mut response, &mut out, file, name, MAX_SOURCE_BYTES).await?;
+    tokio::fs::write(&validators_path, validators.render())
+        .await
+        .map_err(|e| Error::io(&validators_path, &e))?;
     info!(url = name, bytes, "downloaded OSV data");
-    Ok(())
+    Ok(bytes)
 }
 
 /// The routes of the index endpoint: `GET` and `HEAD` [`PATH`].
@@ -985,6 +1112,22 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validators_round_trip_and_garbage_reads_as_none() {
+        let validators = Validators {
+            etag: Some("\"sha256:ab\"".to_owned()),
+            last_modified: Some("Sun, 06 Dec 2026 10:00:00 GMT".to_owned()),
+        };
+        assert_eq!(Validators::parse(&validators.render()), validators);
+        assert_eq!(
+            Validators::parse("garbage\n\0\netag"),
+            Validators::default()
+        );
+        let etag_only = Validators::parse("etag W/\"x\"\n");
+        assert_eq!(etag_only.etag.as_deref(), Some("W/\"x\""));
+        assert_eq!(etag_only.last_modified, None);
+    }
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 

@@ -15,8 +15,8 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use drydock_cleaner::Error;
 use drydock_cleaner::vulndist::{
-    self, DEFAULT_REFRESH, ETAG_FILE, INDEX_FILE, Outcome, Published, Settings, Source, Status,
-    VulnDb,
+    self, DEFAULT_REFRESH, ETAG_FILE, INDEX_FILE, Outcome, Published, SOURCES_DIR, Settings,
+    Source, Status, VulnDb,
 };
 use drydock_vuln::Index;
 use jiff::Timestamp;
@@ -535,11 +535,24 @@ async fn a_url_source_is_downloaded_and_compiled_and_a_failing_one_keeps_the_las
         published.digest,
         "the last good index stays in place"
     );
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(leftovers, [INDEX_FILE], "no scratch files are left");
+    let listing = |dir: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        listing(dir.path()),
+        [INDEX_FILE, SOURCES_DIR],
+        "no scratch files are left"
+    );
+    assert_eq!(
+        listing(&dir.path().join(SOURCES_DIR)),
+        ["0-all.zip", "0-all.zip.validators"],
+        "only the good dump is kept, for the next refresh's revalidation"
+    );
 }
 
 #[tokio::test]
@@ -712,4 +725,112 @@ async fn an_index_left_by_a_previous_start_is_served_at_once_and_rebuilt_when_du
         "rebuilt when its period is over"
     );
     refresh.abort();
+}
+
+/// An OSV mirror serving one `all.zip` whose bytes the test can swap; it honours
+/// `If-None-Match` the way GCS does (a quoted digest ETag, `304` with no body).
+async fn mirror(body: Arc<Mutex<Vec<u8>>>) -> (String, Log, oneshot::Sender<()>) {
+    let router = Router::new().route(
+        "/Debian/all.zip",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let body = body.lock().unwrap().clone();
+            async move {
+                let etag = format!("\"{}\"", sha256(&body));
+                let unchanged = headers
+                    .get(header::IF_NONE_MATCH)
+                    .is_some_and(|v| v.to_str().unwrap() == etag);
+                let mut response = if unchanged {
+                    Response::builder()
+                        .status(StatusCode::NOT_MODIFIED)
+                        .body(axum::body::Body::empty())
+                } else {
+                    Response::builder()
+                        .status(StatusCode::OK)
+                        .body(axum::body::Body::from(body))
+                }
+                .unwrap();
+                response
+                    .headers_mut()
+                    .insert(header::ETAG, etag.parse().unwrap());
+                response
+            }
+        }),
+    );
+    let (base, log, stop) = start(router).await;
+    (format!("{base}/Debian/all.zip"), log, stop)
+}
+
+/// A zip of the fixture records, `changed` of them with a newer `modified` and fixed version.
+fn changed_zip(changed: usize) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (n, path) in paths.iter().enumerate() {
+        let mut record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        if n < changed {
+            record["modified"] = "2026-02-01T00:00:00Z".into();
+        }
+        zip.start_file(
+            path.file_name().unwrap().to_string_lossy(),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        zip.write_all(record.to_string().as_bytes()).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+#[tokio::test]
+async fn a_refresh_revalidates_kept_dumps_and_downloads_only_a_changed_one() {
+    let body = Arc::new(Mutex::new(changed_zip(0)));
+    let full = body.lock().unwrap().len() as u64;
+    let (url, log, _stop) = mirror(body.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = vulndb(vec![url.parse().unwrap()], dir.path());
+    let status = db.subscribe();
+
+    let first = db.build_once(now()).await.unwrap();
+    assert_eq!(
+        status.borrow().fetched_bytes,
+        full,
+        "the first build downloads the dump"
+    );
+    let records = || {
+        Index::open(&dir.path().join(INDEX_FILE))
+            .unwrap()
+            .info()
+            .unwrap()
+            .records
+    };
+    let first_records = records();
+
+    // Unchanged: a 304, no body, and the index rebuilt from the kept copy.
+    let second = db.build_once(now()).await.unwrap();
+    assert_eq!(
+        status.borrow().fetched_bytes,
+        0,
+        "an unchanged dump is not downloaded"
+    );
+    assert_eq!(records(), first_records);
+    assert_eq!(
+        second.digest, first.digest,
+        "the same data and time give the same index"
+    );
+    let seen = log.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[1].status, StatusCode::NOT_MODIFIED, "{seen:?}");
+    assert!(seen[1].if_none_match.is_some(), "{seen:?}");
+
+    // Changed upstream: downloaded again, whole (OSV's dumps have no per-record delta).
+    *body.lock().unwrap() = changed_zip(2);
+    db.build_once(now()).await.unwrap();
+    let changed = body.lock().unwrap().len() as u64;
+    assert_eq!(status.borrow().fetched_bytes, changed);
+    assert_eq!(log.lock().unwrap()[2].status, StatusCode::OK);
 }

@@ -51,6 +51,10 @@ pub(crate) enum Command {
     /// Lists images and containers, keeps every image in use (containers in any state, the
     /// pod sandbox image, pinned images) or excluded, and removes the rest — or only the
     /// images named with --image. Try --dry-run first.
+    ///
+    /// Exit status: 0 when every chosen image was removed (or, with --dry-run, would be), 2
+    /// when some removals failed, 1 when the run itself failed (runtime unreachable, bad
+    /// flags, unreadable --vulndb).
     Clean(CleanArgs),
     /// Worker stage: list unused images and hand them to the scanner or remover (Eraser pipes).
     Collector(CollectorArgs),
@@ -59,13 +63,20 @@ pub(crate) enum Command {
     /// Print Drydock's Kubernetes manifests (for GitOps).
     Manifests(ManifestsArgs),
     /// Compile OSV vulnerability data into the scanner's index, or describe an index.
+    ///
+    /// Exit status: 0 when the index was written (or read), 1 otherwise; nothing is replaced
+    /// by a failed build.
     Vulndb(VulndbArgs),
     /// Scan images for vulnerable OS packages and end-of-life OSes.
     ///
     /// Each IMAGE is an OCI layout directory, an OCI archive tar, a docker-archive tar
     /// (`docker save`), or the name, ID or digest of an image held by containerd (read from its
-    /// content store under --containerd-root, found through the CRI runtime). Exits 0 when it
-    /// scanned, whatever the verdicts, unless --exit-code is given.
+    /// content store under --containerd-root, found through the CRI runtime).
+    ///
+    /// Exit status: 1 when any image could not be read or scanned (a truncated or garbage
+    /// archive, unreadable layers, a timeout: the reason is in the report and on stderr) or
+    /// the scan could not start (no index, runtime unreachable); otherwise the --exit-code
+    /// value when any image is non-compliant; otherwise 0.
     Scan(ScanArgs),
     /// Worker stage: scan the images handed over by the collector and hand the vulnerable,
     /// end-of-life (and failed, with `deleteFailedImages`) ones to the remover (Eraser pipes).
@@ -141,7 +152,8 @@ pub(crate) struct ScanArgs {
     /// The CRI runtime socket, used to find containerd images by name.
     #[arg(long, env = "CONTAINER_RUNTIME_ENDPOINT", default_value = drydock_cri::endpoint::DEFAULT_ENDPOINT)]
     pub(crate) runtime_endpoint: String,
-    /// Exit with this code when any image is non-compliant or could not be scanned.
+    /// Exit with this code when any image is non-compliant (an image that could not be
+    /// scanned exits 1 whatever this says).
     #[arg(long, env = "DRYDOCK_EXIT_CODE", value_name = "N")]
     pub(crate) exit_code: Option<u8>,
     /// Result format: a table for people, or JSON (findings, OS, EOL, verdict, timings).

@@ -68,11 +68,56 @@ fn main() -> ExitCode {
         Err(err) => {
             // One line, in the format the logs use: JSON for log pipelines, plain for people.
             if json_logs {
-                tracing::error!(error = %format!("{err:#}"), "failed");
+                tracing::error!(error = %error_chain(&err), "failed");
             } else {
-                eprintln!("drydock: error: {err:#}");
+                eprintln!("drydock: error: {}", error_chain(&err));
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes on one line, each said once: a cause whose text the message
+/// before it already holds (errors that print their source, like a serde or SQLite error
+/// inside a vulnerability-index error) is left out instead of repeated.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let inner = serde_json::from_str::<String>("5").unwrap_err();
+        let text = inner.to_string();
+        let err = anyhow::Error::new(drydock_vuln::Error::InvalidOsvRecord {
+            input: "all.zip:X.json".to_owned(),
+            source: inner,
+        })
+        .context("building vuln.db");
+        let line = error_chain(&err);
+        assert_eq!(line.matches(&text).count(), 1, "{line}");
+        assert!(
+            line.starts_with("building vuln.db: invalid OSV record all.zip:X.json"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn distinct_causes_are_all_said() {
+        let err = anyhow::anyhow!("no such file").context("reading a.yaml");
+        assert_eq!(error_chain(&err), "reading a.yaml: no such file");
     }
 }

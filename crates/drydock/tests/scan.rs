@@ -98,6 +98,81 @@ fn vulndb_info_describes_the_index_it_built() {
     assert!(String::from_utf8_lossy(&table.stdout).contains("Debian:12"));
 }
 
+/// Writes `total` Debian 12 records into `dir`, those at `bad` positions with an integer
+/// `modified` (what a real dump once carried).
+fn write_records(dir: &Path, total: usize, bad: impl Fn(usize) -> bool) {
+    std::fs::create_dir_all(dir).unwrap();
+    for n in 0..total {
+        let text = if bad(n) {
+            format!(r#"{{"id":"DEBIAN-CVE-2099-{n}","modified":5}}"#)
+        } else {
+            format!(
+                r#"{{"id":"DEBIAN-CVE-2099-{n}","schema_version":"9.0.0","affected":[{{"package":{{"ecosystem":"Debian:12","name":"pkg{n}"}},"ranges":[{{"type":"ECOSYSTEM","events":[{{"introduced":"0"}}]}}]}}]}}"#
+            )
+        };
+        std::fs::write(dir.join(format!("DEBIAN-CVE-2099-{n:03}.json")), text).unwrap();
+    }
+}
+
+#[test]
+fn vulndb_build_skips_and_names_a_bad_record_and_fails_once_on_a_bad_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mostly_good, half_bad) = (dir.path().join("good"), dir.path().join("bad"));
+    write_records(&mostly_good, 100, |n| n == 42);
+    write_records(&half_bad, 100, |n| n % 2 == 0);
+    let db = dir.path().join("vuln.db");
+    let db = db.to_str().unwrap();
+
+    let output = drydock(&[
+        "vulndb",
+        "build",
+        "--osv",
+        mostly_good.to_str().unwrap(),
+        "-o",
+        db,
+    ]);
+    succeeded(&output, "vulndb build");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains("skipped 1 unreadable record(s) of 100"),
+        "{table}"
+    );
+    assert!(
+        table.contains("DEBIAN-CVE-2099-042.json: invalid type: integer `5`"),
+        "{table}"
+    );
+    let info = drydock(&["vulndb", "info", db, "--format", "json"]);
+    succeeded(&info, "vulndb info");
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["skipped"], 1, "{info:#}");
+    assert_eq!(info["records"], 99, "{info:#}");
+
+    let output = drydock(&[
+        "vulndb",
+        "build",
+        "--osv",
+        half_bad.to_str().unwrap(),
+        "-o",
+        db,
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("50 of 100 records unreadable"), "{stderr}");
+    assert!(stderr.contains("DEBIAN-CVE-2099-000.json"), "{stderr}");
+    let failure = stderr
+        .lines()
+        .find(|l| l.contains("\"failed\""))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(
+        failure.matches("50 of 100").count(),
+        1,
+        "the error is said once: {failure}"
+    );
+    // The failed build left the previous index in place.
+    let info = drydock(&["vulndb", "info", db, "--format", "json"]);
+    succeeded(&info, "vulndb info after a failed build");
+}
+
 #[test]
 fn scan_reports_an_oci_archive_as_vulnerable_and_exits_zero_unless_asked() {
     let dir = tempfile::tempdir().unwrap();
@@ -189,6 +264,69 @@ fn scan_reports_an_oci_archive_as_vulnerable_and_exits_zero_unless_asked() {
         "{}",
         String::from_utf8_lossy(&high.stdout)
     );
+}
+
+/// Builds a sample image archive with `scripts/lib/build-image.sh`; `status` replaces the
+/// default dpkg status (libssl3 + zlib1g).
+fn build_archive(dir: &Path, file: &str, name: &str, status: Option<&Path>) -> PathBuf {
+    let archive = dir.join(file);
+    let mut command = Command::new(repo_root().join("scripts/lib/build-image.sh"));
+    command.arg(&archive).arg(name);
+    if let Some(status) = status {
+        command.env("STATUS_FILE", status);
+    }
+    succeeded(&command.output().unwrap(), "build-image.sh");
+    archive
+}
+
+#[test]
+fn scan_exits_1_naming_why_for_a_truncated_archive_and_0_for_a_clean_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_index(dir.path());
+    let status = dir.path().join("status");
+    std::fs::write(&status, CLEAN_STATUS).unwrap();
+    let clean = build_archive(dir.path(), "clean.tar", CLEAN, Some(&status));
+    let vulnerable = build_archive(dir.path(), "vulnerable.tar", VULNERABLE, None);
+    let bytes = std::fs::read(&vulnerable).unwrap();
+    let truncated = dir.path().join("truncated.tar");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let garbage = dir.path().join("garbage.tar");
+    std::fs::write(&garbage, b"not an image at all").unwrap();
+    let (db, clean) = (db.to_str().unwrap(), clean.to_str().unwrap());
+
+    let output = drydock(&["scan", "--db", db, clean, "--exit-code", "5"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+
+    for broken in [&truncated, &garbage] {
+        let broken = broken.to_str().unwrap();
+        // With the clean image alongside, and with --exit-code for findings: still 1.
+        for extra in [&[][..], &["--exit-code", "5"][..]] {
+            let mut args = vec!["scan", "--db", db, clean, broken];
+            args.extend_from_slice(extra);
+            let output = drydock(&args);
+            let (stdout, stderr) = (
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr),
+            );
+            assert_eq!(output.status.code(), Some(1), "{args:?}: {stdout}{stderr}");
+            assert!(stdout.contains("FAILED"), "{stdout}");
+            let why = stderr
+                .lines()
+                .find(|line| line.contains(broken))
+                .unwrap_or_else(|| panic!("stderr does not name {broken}: {stderr}"));
+            assert!(why.contains("not scanned"), "{why}");
+            assert!(
+                why.contains("not an OCI archive"),
+                "the reason is given: {why}"
+            );
+            assert_eq!(stderr.matches(broken).count(), 1, "said once: {stderr}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -386,7 +524,8 @@ async fn an_image_whose_layer_blobs_were_discarded_is_scanned_from_its_snapshots
     let endpoint = ctrd.endpoint().to_string();
     let root = ctrd.root();
     let root_arg = root.to_str().unwrap();
-    let scan = |images: &[&str]| {
+    // Exits 1 when an image could not be scanned (unscannable included), else 0.
+    let scan = |images: &[&str], status: i32| {
         let output = drydock(
             &[
                 &[
@@ -404,10 +543,15 @@ async fn an_image_whose_layer_blobs_were_discarded_is_scanned_from_its_snapshots
             ]
             .concat(),
         );
-        succeeded(&output, "scan");
+        assert_eq!(
+            output.status.code(),
+            Some(status),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         serde_json::from_slice::<Value>(&output.stdout).unwrap()
     };
-    let from_blobs = scan(&[VULNERABLE]);
+    let from_blobs = scan(&[VULNERABLE], 0);
     assert_eq!(
         from_blobs["images"][0]["verdict"], "nonCompliant",
         "{from_blobs:#}"
@@ -423,7 +567,7 @@ async fn an_image_whose_layer_blobs_were_discarded_is_scanned_from_its_snapshots
         .unwrap();
     succeeded(&removed, "ctr snapshots rm");
 
-    let report = scan(&[VULNERABLE, GONE]);
+    let report = scan(&[VULNERABLE, GONE], 1);
     assert_eq!(
         without_timings(&report["images"][0]),
         without_timings(&from_blobs["images"][0]),

@@ -9,9 +9,15 @@
 //!   (ecosystem, package) the reduced advisory: `ECOSYSTEM` ranges, `versions`, grouping keys
 //!   (CVE IDs from the ID, `aliases` and `upstream`) and the vendor and CVSS severities. Only OS
 //!   ecosystems are indexed ([`crate::advisory::ecosystem_scheme`]); records of language
-//!   ecosystems are counted but not stored. A record that does not parse fails the build with
-//!   an error naming the file (inside a zip: `all.zip:ID.json`): a partial index would hide
-//!   vulnerabilities.
+//!   ecosystems are counted but not stored. Unknown fields and newer `schema_version`s are
+//!   read (the fields matching needs are stable). A record that cannot be read (bad JSON, a
+//!   field of the wrong type, too large, a damaged zip entry) is skipped, counted and named
+//!   (inside a zip: `all.zip:ID.json`), as osv-scanner does, so one odd record upstream does
+//!   not stop every refresh; the build fails only when more than [`MAX_UNREADABLE_PER_MILLE`]
+//!   of a source (or of one zip dump in it) is unreadable, naming the first few: then the
+//!   data, not a record, is broken, and an index missing that much would hide
+//!   vulnerabilities. The skipped records are kept in the index's meta table for
+//!   [`Index::info`].
 //! - The index is written to a temporary file next to `out` and renamed over it, so readers see
 //!   the old index or the new one, never half of one.
 //! - [`Index::open`] checks the SQLite `application_id` and `user_version`: a corrupt file, a
@@ -27,7 +33,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -35,10 +41,12 @@ use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 
+mod zipdir;
+
 use crate::advisory::{StoredAdvisory, ecosystem_scheme};
 use crate::matching::{lookup_key, match_advisories};
 use crate::osv::OsvRecord;
-use crate::{Advisory, Error, Finding, Os, Package, Result, parse_osv_record};
+use crate::{Advisory, Error, Finding, Os, Package, Result};
 
 /// The index layout version; bump it on any change to the tables or the stored advisory, so
 /// an old index is rejected with "rebuild" instead of misread.
@@ -52,14 +60,37 @@ const APPLICATION_ID: i64 = 0x4452_5956;
 /// records listing many versions); anything bigger is not a record.
 const MAX_RECORD_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Bytes read past an entry's compressed data for its local header: 30 fixed bytes plus a name
+/// and an extra field of at most 64 KiB each.
+const LOCAL_HEADER_ALLOWANCE: u64 = 30 + 2 * 65_535;
+
 /// Parsed (ecosystem, package) lookups an [`Index`] keeps, so that images sharing base
 /// packages (most images on a node) skip SQLite and parsing. Beyond this many the cache is
 /// cleared: 4096 packages of ~50 advisories is a few tens of MB at most.
 const MAX_CACHED_LOOKUPS: usize = 4096;
 
+/// SQLite's page cache during a build, in KiB: the build's memory is this plus one record
+/// and a zip's directory, whatever the data's size (dirty pages beyond it spill to the file,
+/// which is only renamed into place when complete). 2 MiB is SQLite's own default, made
+/// explicit because the manager's container has 30 MiB in all (Eraser's chart).
+const BUILD_CACHE_KIB: u32 = 2048;
+
 /// Meta keys.
 const META_BUILT_AT: &str = "built_at";
 const META_BUILDER: &str = "builder";
+/// JSON list of [`Unreadable`] (absent in indexes built before it existed: nothing skipped).
+const META_UNREADABLE: &str = "unreadable";
+
+/// Unreadable records a source (or one zip dump in it) may hold before the build fails, per
+/// thousand records read from it. 50 ‰ (one in twenty): upstream dumps have carried a few odd
+/// records at a time (a field of a new type, a truncated entry), which are noise to skip;
+/// beyond one in twenty the dump itself or this parser is broken, and an index silently
+/// missing that share of a distro's advisories would pass vulnerable images.
+pub const MAX_UNREADABLE_PER_MILLE: u64 = 50;
+
+/// Unreadable records named (in the logs, the report and the index) per source; the rest
+/// are counted. Enough to find the pattern, bounded so a broken dump does not flood the logs.
+pub const NAMED_UNREADABLE: usize = 5;
 
 /// Tables, created in one transaction by [`build`].
 const SCHEMA: &str = "
@@ -124,6 +155,33 @@ pub struct BuildReport {
     pub duplicates: u64,
     /// Stored (record, package) advisories.
     pub advisories: u64,
+    /// Unreadable records skipped, over all sources.
+    pub skipped: u64,
+    /// Per source with unreadable records: how many, and the first few named.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// The unreadable records of one source, skipped by [`build`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unreadable {
+    /// The source as given to [`build`].
+    pub source: String,
+    /// Records skipped.
+    pub skipped: u64,
+    /// Records read from the source, readable or not.
+    pub read: u64,
+    /// The first [`NAMED_UNREADABLE`], in reading order.
+    pub first: Vec<SkippedRecord>,
+}
+
+/// One unreadable record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SkippedRecord {
+    /// The record's file (`all.zip:ID.json` inside a zip).
+    pub name: String,
+    /// Why it could not be read.
+    pub reason: String,
 }
 
 /// Record counts of one source.
@@ -170,6 +228,10 @@ pub struct IndexInfo {
     pub records: u64,
     /// Withdrawn records skipped.
     pub withdrawn: u64,
+    /// Unreadable records skipped at build time.
+    pub skipped: u64,
+    /// Per source with unreadable records: how many, and the first few named.
+    pub unreadable: Vec<Unreadable>,
 }
 
 // === impl IndexInfo ===
@@ -189,9 +251,10 @@ impl IndexInfo {
 ///
 /// # Errors
 ///
-/// [`Error::OsvSource`] for an unreadable source or zip, [`Error::InvalidOsvRecord`] for a
-/// record that does not parse (naming the file, inside a zip `all.zip:ID.json`),
-/// [`Error::Index`]/[`Error::IndexDb`] when the index cannot be written.
+/// [`Error::OsvSource`] for an unreadable source or zip, [`Error::TooManyUnreadable`] when
+/// more than [`MAX_UNREADABLE_PER_MILLE`] of a source's records cannot be read (naming the
+/// first few, inside a zip `all.zip:ID.json`), [`Error::Index`]/[`Error::IndexDb`] when the
+/// index cannot be written.
 pub fn build(sources: &[impl AsRef<Path>], out: &Path, now: Timestamp) -> Result<BuildReport> {
     let out_name = out.display().to_string();
     let dir = match out.parent() {
@@ -214,6 +277,7 @@ pub fn build(sources: &[impl AsRef<Path>], out: &Path, now: Timestamp) -> Result
     // The file is renamed into place only when complete: no journal or fsync per statement.
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+         PRAGMA cache_size = -{BUILD_CACHE_KIB}; PRAGMA temp_store = FILE;
          PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
     ))
     .map_err(db)?;
@@ -222,11 +286,13 @@ pub fn build(sources: &[impl AsRef<Path>], out: &Path, now: Timestamp) -> Result
     let mut builder = Builder {
         tx: &tx,
         out: &out_name,
-        seen: HashMap::new(),
         duplicates: 0,
         advisories: 0,
         by_record_index: false,
+        source_tally: Tally::default(),
+        zip_tally: None,
     };
+    let mut unreadable = Vec::new();
     for (position, source) in sources.iter().enumerate() {
         let position = to_i64(position);
         let source = source.as_ref();
@@ -236,17 +302,33 @@ pub fn build(sources: &[impl AsRef<Path>], out: &Path, now: Timestamp) -> Result
             params![position, name],
         )
         .map_err(db)?;
+        builder.source_tally = Tally::default();
         builder.source(position, source)?;
+        let tally = std::mem::take(&mut builder.source_tally);
+        tally.check(&name)?;
+        if tally.skipped > 0 {
+            tracing::warn!(
+                source = %name,
+                skipped = tally.skipped,
+                read = tally.read,
+                "unreadable OSV records skipped"
+            );
+            unreadable.push(tally.into_unreadable(name));
+        }
     }
     let (duplicates, advisories) = (builder.duplicates, builder.advisories);
     tx.execute_batch(COUNTS).map_err(db)?;
+    let unreadable_json = serde_json::to_string(&unreadable)
+        .map_err(|e| index_error(&out_name, format!("cannot encode the skipped records: {e}")))?;
     tx.execute(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2), (?3, ?4)",
+        "INSERT INTO meta (key, value) VALUES (?1, ?2), (?3, ?4), (?5, ?6)",
         params![
             META_BUILT_AT,
             now.to_string(),
             META_BUILDER,
             concat!("drydock-vuln ", env!("CARGO_PKG_VERSION")),
+            META_UNREADABLE,
+            unreadable_json,
         ],
     )
     .map_err(db)?;
@@ -268,19 +350,84 @@ pub fn build(sources: &[impl AsRef<Path>], out: &Path, now: Timestamp) -> Result
         ecosystems,
         duplicates,
         advisories,
+        skipped: unreadable.iter().map(|u| u.skipped).sum(),
+        unreadable,
     })
+}
+
+/// Records read from one source or zip dump, and the unreadable ones among them.
+#[derive(Debug, Default)]
+struct Tally {
+    read: u64,
+    skipped: u64,
+    first: Vec<SkippedRecord>,
+}
+
+// === impl Tally ===
+
+impl Tally {
+    fn readable(&mut self) {
+        self.read += 1;
+    }
+
+    fn unreadable(&mut self, name: &str, reason: &str) {
+        self.read += 1;
+        self.skipped += 1;
+        if self.first.len() < NAMED_UNREADABLE {
+            self.first.push(SkippedRecord {
+                name: name.to_owned(),
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    /// Fails when more than [`MAX_UNREADABLE_PER_MILLE`] of the records read are unreadable.
+    fn check(&self, input: &str) -> Result<()> {
+        if !too_many_unreadable(self.skipped, self.read) {
+            return Ok(());
+        }
+        let first = self
+            .first
+            .iter()
+            .map(|r| format!("{}: {}", r.name, r.reason))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(Error::TooManyUnreadable {
+            input: input.to_owned(),
+            skipped: self.skipped,
+            read: self.read,
+            limit_per_mille: MAX_UNREADABLE_PER_MILLE,
+            first,
+        })
+    }
+
+    fn into_unreadable(self, source: String) -> Unreadable {
+        Unreadable {
+            source,
+            skipped: self.skipped,
+            read: self.read,
+            first: self.first,
+        }
+    }
+}
+
+/// Whether `skipped` of `read` records is more than [`MAX_UNREADABLE_PER_MILLE`].
+pub fn too_many_unreadable(skipped: u64, read: u64) -> bool {
+    skipped.saturating_mul(1000) > read.saturating_mul(MAX_UNREADABLE_PER_MILLE)
 }
 
 /// Ingests records into the transaction of one build.
 struct Builder<'a> {
     tx: &'a rusqlite::Transaction<'a>,
     out: &'a str,
-    /// Record ID → its `modified`, for duplicates.
-    seen: HashMap<String, Option<String>>,
     duplicates: u64,
     advisories: u64,
     /// Whether the index on `advisories(record)` exists (created at the first replacement).
     by_record_index: bool,
+    /// Records of the source being read.
+    source_tally: Tally,
+    /// Records of the zip dump being read, if any.
+    zip_tally: Option<Tally>,
 }
 
 // === impl Builder ===
@@ -330,55 +477,114 @@ impl Builder<'_> {
     }
 
     fn zip(&mut self, position: i64, path: &Path) -> Result<()> {
-        let file = File::open(path).map_err(|e| source_error(path, e))?;
-        let mut archive = zip::ZipArchive::new(file).map_err(|e| Error::OsvSource {
+        let mut file = File::open(path).map_err(|e| source_error(path, e))?;
+        let len = file.metadata().map_err(|e| source_error(path, e))?.len();
+        // Offsets, sizes and CRCs only (24 bytes an entry), not the zip crate's whole directory:
+        // the build's memory does not grow with the dump.
+        let entries = zipdir::read(&mut file, len).map_err(|reason| Error::OsvSource {
             input: path.display().to_string(),
-            reason: format!("not a readable zip: {e}"),
+            reason: format!("not a readable zip: {reason}"),
         })?;
-        for i in 0..archive.len() {
-            let mut entry = archive.by_index(i).map_err(|e| Error::OsvSource {
-                input: format!("{}:#{i}", path.display()),
-                reason: e.to_string(),
-            })?;
-            let entry_name = entry.name().map_err(|e| Error::OsvSource {
-                input: format!("{}:#{i}", path.display()),
-                reason: format!("bad entry name: {e}"),
-            })?;
+        self.zip_tally = Some(Tally::default());
+        for (i, entry) in entries.iter().enumerate() {
+            let at = format!("{}:#{i}", path.display());
+            if let Err(e) = file.seek(SeekFrom::Start(entry.offset)) {
+                self.skip(&at, &e.to_string());
+                continue;
+            }
+            let mut reader = BufReader::new((&file).take(entry.compressed.saturating_add(
+                // The local header (30 bytes, the name, the extra field) precedes the data.
+                LOCAL_HEADER_ALLOWANCE,
+            )));
+            let options = zip::ZipReadOptions::new()
+                .override_compressed_size(entry.compressed)
+                .override_crc(entry.crc);
+            let mut entry =
+                match zip::read::read_zipfile_from_stream_with_options(&mut reader, options) {
+                    Ok(Some(entry)) => entry,
+                    Ok(None) => {
+                        self.skip(&at, "no local header at the directory's offset");
+                        continue;
+                    }
+                    Err(e) => {
+                        self.skip(&at, &e.to_string());
+                        continue;
+                    }
+                };
+            let entry_name = match entry.name() {
+                Ok(entry_name) => entry_name.into_owned(),
+                Err(e) => {
+                    self.skip(&at, &format!("bad entry name: {e}"));
+                    continue;
+                }
+            };
             let name = format!("{}:{entry_name}", path.display());
             if entry.is_dir() || !entry_name.ends_with(".json") {
                 continue;
             }
             let mut bytes = Vec::new();
-            (&mut entry)
+            if let Err(e) = (&mut entry)
                 .take(MAX_RECORD_BYTES + 1)
                 .read_to_end(&mut bytes)
-                .map_err(|e| Error::OsvSource {
-                    input: name.clone(),
-                    reason: e.to_string(),
-                })?;
-            if bytes.len() as u64 > MAX_RECORD_BYTES {
-                return Err(Error::OsvSource {
-                    input: name,
-                    reason: format!("larger than {MAX_RECORD_BYTES} bytes"),
-                });
+            {
+                self.skip(&name, &e.to_string());
+                continue;
             }
+            if bytes.len() as u64 > MAX_RECORD_BYTES {
+                self.skip(&name, &format!("larger than {MAX_RECORD_BYTES} bytes"));
+                continue;
+            }
+            drop(entry);
             self.record(position, &name, &bytes)?;
         }
-        Ok(())
+        let tally = self.zip_tally.take().unwrap_or_default();
+        tally.check(&path.display().to_string())
+    }
+
+    /// Counts an unreadable record in the source and the zip being read, logging the first
+    /// few of the source.
+    fn skip(&mut self, name: &str, reason: &str) {
+        if self.source_tally.first.len() < NAMED_UNREADABLE {
+            tracing::warn!(
+                record = name,
+                error = reason,
+                "unreadable OSV record skipped"
+            );
+        }
+        self.source_tally.unreadable(name, reason);
+        if let Some(zip) = &mut self.zip_tally {
+            zip.unreadable(name, reason);
+        }
     }
 
     fn record(&mut self, position: i64, name: &str, bytes: &[u8]) -> Result<()> {
-        let record = parse_osv_record(name, bytes)?;
-        if let Some(previous) = self.seen.get(&record.id) {
+        let record = match serde_json::from_slice::<OsvRecord>(bytes) {
+            Ok(record) => record,
+            Err(e) => {
+                self.skip(name, &e.to_string());
+                return Ok(());
+            }
+        };
+        self.source_tally.readable();
+        if let Some(zip) = &mut self.zip_tally {
+            zip.readable();
+        }
+        // Looked up in the records table, not a map in memory: the build's memory stays
+        // bounded by SQLite's page cache whatever the number of records.
+        let previous: Option<Option<String>> = self
+            .tx
+            .prepare_cached("SELECT modified FROM records WHERE id = ?1")
+            .and_then(|mut s| s.query_row([&record.id], |row| row.get(0)).optional())
+            .map_err(|e| self.db(e))?;
+        if let Some(previous) = previous {
             // RFC 3339 timestamps in UTC order as strings; a missing `modified` is oldest.
-            if record.modified <= *previous {
+            if record.modified <= previous {
                 self.duplicates += 1;
                 return Ok(());
             }
             self.remove(&record.id)?;
             self.duplicates += 1;
         }
-        self.seen.insert(record.id.clone(), record.modified.clone());
         self.insert(position, name, &record)
     }
 
@@ -568,6 +774,11 @@ impl Index {
             .map_err(|e| self.corrupt(format!("bad build time: {e}")))?;
         let sources = source_counts(&self.conn).map_err(|e| self.db(e))?;
         let ecosystems = ecosystem_counts(&self.conn).map_err(|e| self.db(e))?;
+        let unreadable: Vec<Unreadable> = match meta(META_UNREADABLE)? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| self.corrupt(format!("bad list of skipped records: {e}")))?,
+            None => Vec::new(),
+        };
         Ok(IndexInfo {
             path: self.path.clone(),
             schema_version: SCHEMA_VERSION,
@@ -577,6 +788,8 @@ impl Index {
             withdrawn: sources.iter().map(|s| s.withdrawn).sum(),
             sources,
             ecosystems,
+            skipped: unreadable.iter().map(|u| u.skipped).sum(),
+            unreadable,
         })
     }
 

@@ -80,6 +80,23 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// More than [`index::MAX_UNREADABLE_PER_MILLE`] of a source's records cannot be read.
+    #[error(
+        "OSV source {input}: {skipped} of {read} records unreadable (more than {limit_per_mille} per thousand); first: {first}"
+    )]
+    TooManyUnreadable {
+        /// The source, or the zip dump inside it.
+        input: String,
+        /// Unreadable records.
+        skipped: u64,
+        /// Records read, readable or not.
+        read: u64,
+        /// The limit, per thousand records.
+        limit_per_mille: u64,
+        /// The first few unreadable records with their reasons.
+        first: String,
+    },
+
     /// An OSV source (directory, zip or file) could not be read.
     #[error("OSV source {input}: {reason}")]
     OsvSource {

@@ -336,22 +336,174 @@ fn zip_in_an_osv_scanner_layout_directory_is_found() {
     assert_eq!(report.records, DEBIAN12_RECORDS);
 }
 
+/// A Debian 12 record `DEBIAN-CVE-2099-<n>` for package `pkg<n>`, with fields of a newer
+/// schema this reader does not know.
+fn synthetic_record(n: usize) -> String {
+    format!(
+        r#"{{"schema_version":"9.9.0","id":"DEBIAN-CVE-2099-{n}","modified":"2026-01-01T00:00:00Z",
+        "future_field":{{"nested":[1,2]}},
+        "affected":[{{"package":{{"ecosystem":"Debian:12","name":"pkg{n}","purl":"pkg:deb/debian/pkg{n}"}},
+        "ranges":[{{"type":"ECOSYSTEM","events":[{{"introduced":"0"}},{{"fixed":"1.0-1"}}]}}]}}]}}"#
+    )
+}
+
+/// Writes a zip of `total` synthetic records, where those at `bad` positions have an integer
+/// `modified` (the error a real dump produced).
+fn write_synthetic_zip(path: &Path, total: usize, bad: impl Fn(usize) -> bool) {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).expect("zip is writable"));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for n in 0..total {
+        let text = if bad(n) {
+            format!(r#"{{"id":"DEBIAN-CVE-2099-{n}","modified":5}}"#)
+        } else {
+            synthetic_record(n)
+        };
+        zip.start_file(format!("DEBIAN-CVE-2099-{n}.json"), options)
+            .expect("entry starts");
+        zip.write_all(text.as_bytes()).expect("entry written");
+    }
+    zip.finish().expect("zip finishes");
+}
+
 #[test]
-fn bad_record_inside_a_zip_fails_the_build_naming_the_entry() {
+fn a_zip_written_with_data_descriptors_reads_like_any_other() {
+    // Go's zip writer (OSV's exporter) leaves sizes out of the local headers.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seekable = dir.path().join("seekable.zip");
+    write_synthetic_zip(&seekable, 50, |_| false);
+    let streamed = dir.path().join("streamed.zip");
+    let mut zip = zip::ZipWriter::new_stream(std::fs::File::create(&streamed).expect("zip"));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for n in 0..50 {
+        zip.start_file(format!("DEBIAN-CVE-2099-{n}.json"), options)
+            .expect("entry starts");
+        zip.write_all(synthetic_record(n).as_bytes())
+            .expect("entry written");
+    }
+    zip.finish().expect("zip finishes");
+    let a = index::build(&[&seekable], &dir.path().join("a.db"), built_at()).expect("builds");
+    let b = index::build(&[&streamed], &dir.path().join("b.db"), built_at()).expect("builds");
+    assert_eq!((a.records, a.advisories, a.skipped), (50, 50, 0));
+    assert_eq!((b.records, b.advisories, b.skipped), (50, 50, 0));
+}
+
+#[test]
+fn one_bad_record_in_a_thousand_is_skipped_counted_and_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let zip_path = dir.path().join("all.zip");
-    write_zip(
-        &zip_path,
-        &["debian12"],
-        &[("BROKEN-1.json", "{\"id\": 7}")],
-    );
+    write_synthetic_zip(&zip_path, 1000, |n| n == 437);
     let out = dir.path().join("vuln.db");
-    let err = index::build(&[&zip_path], &out, built_at()).expect_err("a bad record fails");
+    let report = index::build(&[&zip_path], &out, built_at()).expect("one bad record is skipped");
+    assert_eq!(
+        report.records, 999,
+        "newer schema_version and unknown fields are read"
+    );
+    assert_eq!(report.skipped, 1);
+    let [unreadable] = &report.unreadable[..] else {
+        panic!(
+            "one source with unreadable records: {:?}",
+            report.unreadable
+        );
+    };
+    assert_eq!(unreadable.source, zip_path.display().to_string());
+    assert_eq!((unreadable.skipped, unreadable.read), (1, 1000));
+    let [skipped] = &unreadable.first[..] else {
+        panic!("the bad record is named: {unreadable:?}");
+    };
+    assert!(
+        skipped.name.ends_with("all.zip:DEBIAN-CVE-2099-437.json"),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped.reason.contains("invalid type: integer `5`"),
+        "{skipped:?}"
+    );
+
+    let index = Index::open(&out).expect("index opens");
+    let info = index.info().expect("info");
+    assert_eq!(info.skipped, 1);
+    assert_eq!(
+        info.unreadable, report.unreadable,
+        "the index remembers what was skipped"
+    );
+    assert_eq!(
+        index
+            .records_for("Debian:12", "pkg437")
+            .expect("lookup")
+            .len(),
+        0
+    );
+    assert_eq!(
+        index
+            .records_for("Debian:12", "pkg438")
+            .expect("lookup")
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_dump_with_half_its_records_bad_fails_naming_the_first_few() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zip_path = dir.path().join("all.zip");
+    write_synthetic_zip(&zip_path, 1000, |n| n % 2 == 1);
+    let out = dir.path().join("vuln.db");
+    let err = index::build(&[&zip_path], &out, built_at()).expect_err("half bad fails");
+    let Error::TooManyUnreadable {
+        skipped,
+        read,
+        ref first,
+        ..
+    } = err
+    else {
+        panic!("not a TooManyUnreadable: {err}");
+    };
+    assert_eq!((skipped, read), (500, 1000));
     let text = err.to_string();
-    assert!(text.contains("all.zip:BROKEN-1.json"), "{text}");
+    for n in [1, 3, 5, 7, 9] {
+        assert!(
+            first.contains(&format!("all.zip:DEBIAN-CVE-2099-{n}.json")),
+            "{text}"
+        );
+    }
+    assert!(
+        !first.contains("DEBIAN-CVE-2099-11.json"),
+        "only the first few: {text}"
+    );
+    assert!(text.contains("500 of 1000"), "{text}");
     assert!(!out.exists(), "no index is left behind");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("readable").collect();
     assert_eq!(leftovers.len(), 1, "only the zip remains: {leftovers:?}");
+}
+
+#[test]
+fn the_share_of_unreadable_records_fails_just_past_one_in_twenty() {
+    assert!(!index::too_many_unreadable(50, 1000));
+    assert!(index::too_many_unreadable(51, 1000));
+    assert!(!index::too_many_unreadable(0, 0));
+    assert!(
+        index::too_many_unreadable(1, 1),
+        "a lone bad record file fails"
+    );
+}
+
+#[test]
+fn one_bad_zip_among_good_sources_fails_on_its_own_share() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = dir.path().join("osv");
+    std::fs::create_dir_all(layout.join("Debian")).expect("mkdir");
+    std::fs::create_dir_all(layout.join("Alpine")).expect("mkdir");
+    write_synthetic_zip(&layout.join("Debian/all.zip"), 1000, |_| false);
+    // 10 of 30 bad: a third of this dump, but 1 % of the directory.
+    write_synthetic_zip(&layout.join("Alpine/all.zip"), 30, |n| n < 10);
+    let err = index::build(&[&layout], &dir.path().join("v.db"), built_at())
+        .expect_err("the broken dump fails");
+    assert!(
+        matches!(&err, Error::TooManyUnreadable { input, .. } if input.ends_with("Alpine/all.zip")),
+        "{err}"
+    );
 }
 
 #[test]

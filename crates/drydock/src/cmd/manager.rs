@@ -188,6 +188,10 @@ pub(crate) async fn run(
         dir: args.vulndb_dir.clone(),
         refresh: args.vulndb_refresh,
     })?;
+    let skipped_gauge = tokio::spawn(follow_skipped(
+        vulndb.subscribe(),
+        metrics.vulndb_records_skipped.clone(),
+    ));
     let vulndb_listener = tokio::net::TcpListener::bind(&args.vulndb_addr)
         .await
         .with_context(|| format!("cannot listen on --vulndb-addr {}", args.vulndb_addr))?;
@@ -234,6 +238,7 @@ pub(crate) async fn run(
         Err(_) => warn!("controllers did not stop within {SHUTDOWN_GRACE:?}; exiting anyway"),
     }
     reloader.abort();
+    skipped_gauge.abort();
     for server in servers {
         server.await.context("admin server task")??;
     }
@@ -268,6 +273,24 @@ async fn terminated() -> anyhow::Result<&'static str> {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     })
+}
+
+/// Keeps `drydock_vulndb_records_skipped` at the served index's count of unreadable records.
+async fn follow_skipped(
+    mut status: tokio::sync::watch::Receiver<vulndist::Status>,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+) {
+    loop {
+        let skipped = status
+            .borrow_and_update()
+            .published
+            .as_ref()
+            .map(|p| p.skipped);
+        gauge.set(i64::try_from(skipped.unwrap_or(0)).unwrap_or(i64::MAX));
+        if status.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! `drydock scan`: scan images from files (OCI layout, OCI archive, docker-archive) or held by
-//! containerd, print a table or JSON, and exit 0 unless `--exit-code` asks otherwise.
+//! containerd, print a table or JSON, and exit with a status that tells the truth
+//! ([`exit_status`]): 1 when an image could not be read or scanned, else the `--exit-code` for
+//! findings, else 0.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -204,14 +206,44 @@ pub(crate) async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         }
         Output::Table => write!(stdout, "{}", render(&report))?,
     }
-    let flagged = report
-        .images
+    drop(stdout);
+    let verdicts: Vec<&Verdict> = report.images.iter().map(ImageScan::verdict).collect();
+    let status = exit_status(&verdicts, args.exit_code);
+    if status == EXIT_NOT_SCANNED {
+        // Said once on stderr too, so a pipeline that keeps only stdout's JSON still sees why.
+        for scan in &report.images {
+            if let Verdict::Failed { reason } | Verdict::Unscannable { reason } = scan.verdict() {
+                eprintln!(
+                    "drydock: error: {}: not scanned: {}",
+                    scan.image,
+                    one_line(reason)
+                );
+            }
+        }
+    }
+    Ok(ExitCode::from(status))
+}
+
+/// Exit status when at least one image could not be read or scanned (a truncated or garbage
+/// archive, a missing layer, a timeout): what Trivy exits on a scan error, so a CI pipeline
+/// does not pass an image nobody looked at.
+pub(crate) const EXIT_NOT_SCANNED: u8 = 1;
+
+/// The exit status of a scan with these verdicts: [`EXIT_NOT_SCANNED`] when any image failed
+/// or was unscannable (this wins over findings: the report is incomplete), else `exit_code`
+/// when any image is non-compliant, else 0.
+pub(crate) fn exit_status(verdicts: &[&Verdict], exit_code: Option<u8>) -> u8 {
+    let not_scanned = verdicts
         .iter()
-        .any(|scan| !matches!(scan.verdict(), Verdict::Ok));
-    Ok(match args.exit_code {
-        Some(code) if flagged => ExitCode::from(code),
-        _ => ExitCode::SUCCESS,
-    })
+        .any(|v| matches!(v, Verdict::Failed { .. } | Verdict::Unscannable { .. }));
+    let flagged = verdicts
+        .iter()
+        .any(|v| matches!(v, Verdict::NonCompliant { .. }));
+    match exit_code {
+        _ if not_scanned => EXIT_NOT_SCANNED,
+        Some(code) if flagged => code,
+        _ => 0,
+    }
 }
 
 /// Scans an OCI layout directory, an OCI archive or a docker-archive.
@@ -356,5 +388,37 @@ fn one_line(reason: &str) -> String {
         format!("{cut}…")
     } else {
         flat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn non_compliant() -> Verdict {
+        Verdict::NonCompliant {
+            findings: Vec::new(),
+            eol: true,
+        }
+    }
+
+    #[test]
+    fn an_image_not_scanned_exits_1_whatever_exit_code_says() {
+        let failed = Verdict::failed("truncated tar");
+        let unscannable = Verdict::Unscannable {
+            reason: "layers discarded".to_owned(),
+        };
+        assert_eq!(exit_status(&[&Verdict::Ok, &failed], None), 1);
+        assert_eq!(exit_status(&[&unscannable], None), 1);
+        assert_eq!(exit_status(&[&non_compliant(), &failed], Some(5)), 1);
+        assert_eq!(exit_status(&[&failed], Some(0)), 1);
+    }
+
+    #[test]
+    fn findings_exit_with_exit_code_only_when_asked() {
+        assert_eq!(exit_status(&[&Verdict::Ok, &non_compliant()], None), 0);
+        assert_eq!(exit_status(&[&Verdict::Ok, &non_compliant()], Some(5)), 5);
+        assert_eq!(exit_status(&[&Verdict::Ok], Some(5)), 0);
+        assert_eq!(exit_status(&[], Some(5)), 0);
     }
 }

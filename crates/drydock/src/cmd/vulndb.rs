@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use drydock_vuln::index::{self, EcosystemCount, Index, SourceCount};
+use drydock_vuln::index::{self, EcosystemCount, Index, SourceCount, Unreadable};
 use jiff::{SignedDuration, Timestamp, Unit};
 
 use crate::cli::{Output, VulndbArgs, VulndbBuildArgs, VulndbCommand, VulndbInfoArgs};
@@ -42,6 +42,7 @@ fn build(args: &VulndbBuildArgs) -> anyhow::Result<ExitCode> {
                 report.withdrawn,
                 report.duplicates
             )?;
+            write!(stdout, "{}", unreadable_lines(&report.unreadable))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -76,6 +77,7 @@ fn info(args: &VulndbInfoArgs) -> anyhow::Result<ExitCode> {
                 info.builder,
                 human_age(info.age(now))
             )?;
+            write!(stdout, "{}", unreadable_lines(&info.unreadable))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -103,6 +105,27 @@ fn counts_table(sources: &[SourceCount], ecosystems: &[EcosystemCount]) -> Strin
         }))
         .collect();
     table::render(["KIND", "NAME", "RECORDS", "WITHDRAWN"], &rows)
+}
+
+/// Per source with unreadable records: the count, then the first few by name and reason.
+fn unreadable_lines(unreadable: &[Unreadable]) -> String {
+    let mut out = String::new();
+    for source in unreadable {
+        out.push_str(&format!(
+            "skipped {} unreadable record(s) of {} in {}:\n",
+            source.skipped, source.read, source.source
+        ));
+        for record in &source.first {
+            out.push_str(&format!("  {}: {}\n", record.name, record.reason));
+        }
+        if source.skipped > source.first.len() as u64 {
+            out.push_str(&format!(
+                "  … and {} more\n",
+                source.skipped - source.first.len() as u64
+            ));
+        }
+    }
+    out
 }
 
 /// `3d 4h`, `12m`, or `in the future` for clock skew.
