@@ -76,20 +76,30 @@ RUST_LOG=warn "$DRYDOCK" manager --config="$W/config.yaml" --namespace="$NS" \
   --vulndb-addr=127.0.0.1:0 --vulndb-source="$W/all.zip" --vulndb-dir="$W/vulndb" \
   > "$W/manager.log" 2>&1 &
 manager_pid=$!
-hwm() { awk '/^VmHWM/ {print $2}' "/proc/$manager_pid/status"; }
+# VmHWM counts the binary's resident text too (file pages, reclaimable); the anonymous part
+# (heap: the caches) is sampled at every look, its peak kept.
+status_kb() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$manager_pid/status"; }
+anon_peak=0
+sample() {
+  local anon
+  anon=$(status_kb RssAnon)
+  [ "${anon:-0}" -gt "$anon_peak" ] && anon_peak=$anon
+  return 0
+}
 pods=0
 start=$(date +%s)
 while [ "$pods" -lt "$NODES" ]; do
   kill -0 "$manager_pid" 2>/dev/null || { echo "the manager exited:" >&2; tail -20 "$W/manager.log" >&2; exit 1; }
   sleep 2
+  sample
   pods=$(kubectl get pods -n "$NS" --no-headers 2>/dev/null | wc -l)
   if [ $(( $(date +%s) - start )) -gt 1800 ]; then
     echo "only $pods of $NODES worker pods after 30 min" >&2; exit 1
   fi
 done
 echo "   $pods worker pods in $(( $(date +%s) - start )) s; settling ${SETTLE_S} s" >&2
-sleep "$SETTLE_S"
-kb=$(hwm)
-mib=$(awk -v kb="$kb" 'BEGIN { printf "%.1f", kb / 1024 }')
-echo "manager peak RSS (VmHWM) with $NODES nodes and $pods worker pods cached: $mib MiB (limit ${LIMIT_MIB} MiB)"
+for _ in $(seq "$SETTLE_S"); do sleep 1; sample; done
+kb=$(status_kb VmHWM)
+mib() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
+echo "manager with $NODES nodes and $pods worker pods cached: peak RSS (VmHWM) $(mib "$kb") MiB, of it anonymous (sampled peak) $(mib "$anon_peak") MiB (limit ${LIMIT_MIB} MiB)"
 awk -v kb="$kb" -v lim="$LIMIT_MIB" 'BEGIN { exit !(kb < lim * 1024) }'

@@ -7,16 +7,28 @@
 //! (`scripts/test.sh` does). Without `DRYDOCK_E2E_CLUSTER` every test returns at once: the
 //! fake-node tier runs `--ignored` against a cluster with no kubelet.
 //!
-//! Covered: the reboot DaemonSet of `drydock manifests reboot` on every node; a sentinel file
-//! on one node's `/var/run` → that node cordoned, a Deployment's pod evicted and Ready again on
-//! the other node, the reboot command run (kured's explicit `nsenter` prefix, pointing at the
-//! harness's stand-in: the harness reboots the node), a new boot ID, the node uncordoned and the
-//! lock freed; then the other node. `drydock image-cleaner enable --image <the nodes' image>
-//! --vulndb-source <an OSV all.zip served inside the namespace>` → the manager Ready, the
-//! automatic run's worker pods on every node (the scanners fetch the index from the manager's
-//! Service by DNS name), the unused vulnerable image gone from every node while the image of
-//! running pods, a clean image, the pause image and Drydock's stay, the worker pods gone. Peak
-//! memory per container is printed from the nodes' cgroups.
+//! Covered (each scenario clears what it leaves cluster-wide, so all share one cluster):
+//! - the reboot DaemonSet of `drydock manifests reboot` under exactly kured's chart RBAC, and
+//!   `helm install` of the reboot chart with kured's values file: on every node; a sentinel on
+//!   one node's `/var/run` → that node cordoned, a Deployment's pod evicted and Ready again on
+//!   the other node, the reboot command run (kured's explicit `nsenter` prefix, pointing at the
+//!   harness's stand-in: the harness reboots the node), a new boot ID, the node uncordoned and
+//!   the lock freed; then the other node; in the Helm variant that node was cordoned by an admin
+//!   and stays cordoned;
+//! - `drydock image-cleaner enable --image <the nodes' image> --vulndb-source <an OSV all.zip
+//!   served inside the namespace>` and `helm install` of the image-cleaner chart with Eraser's
+//!   values file: the manager Ready, the automatic run's worker pods on every node (every
+//!   container the nodes' image; the scanners fetch the index from the manager's Service by DNS
+//!   name), the unused vulnerable image gone from every node while the image of running pods, a
+//!   clean image, the pause image and Drydock's stay, the worker pods gone; with Helm, `kubectl
+//!   logs <pod> -c collector|trivy-scanner|remover` show the per-image lines; with `enable`, the
+//!   manager pod deleted mid-run and its successor finishing that one run, then the seed's
+//!   ImageList `*` flow;
+//! - Eraser's own worker pods (as Eraser's manager writes them: no command, Eraser's flags,
+//!   env, securityContext and mounts) running Drydock's image, automatic (collector + remover)
+//!   and manual (remover + ImageList ConfigMap).
+//!
+//! Peak memory per container is printed from the nodes' cgroups.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
 use std::collections::BTreeMap;
