@@ -71,7 +71,7 @@ for f in "$W"/nodes-*.json; do kubectl create -f "$f" >/dev/null; done
 echo "   created in $(( $(date +%s) - start )) s" >&2
 
 echo "== manager (release binary $DRYDOCK)" >&2
-RUST_LOG=warn "$DRYDOCK" manager --config="$W/config.yaml" --namespace="$NS" \
+"$DRYDOCK" manager --config="$W/config.yaml" --namespace="$NS" \
   --kubeconfig="$KUBECONFIG" --metrics-addr=127.0.0.1:0 --health-addr=127.0.0.1:0 \
   --vulndb-addr=127.0.0.1:0 --vulndb-source="$W/all.zip" --vulndb-dir="$W/vulndb" \
   > "$W/manager.log" 2>&1 &
@@ -99,6 +99,12 @@ while [ "$pods" -lt "$NODES" ]; do
 done
 echo "   $pods worker pods in $(( $(date +%s) - start )) s; settling ${SETTLE_S} s" >&2
 for _ in $(seq "$SETTLE_S"); do sleep 1; sample; done
+# One worker pod per node is expected; more names what went wrong.
+kubectl get pods -n "$NS" -o jsonpath='{range .items[*]}{.spec.nodeName} {.metadata.ownerReferences[0].name}{"\n"}{end}' \
+  | sort | uniq -c | awk '$1 > 1 {n++; if (n <= 5) print "   more than one worker pod:", $0} END {print "   nodes with more than one worker pod:", n + 0}' >&2
+kubectl get imagejobs -o custom-columns=NAME:.metadata.name,PHASE:.status.phase,DESIRED:.status.desired --no-headers >&2
+grep -ciE '"level":"(WARN|ERROR)"' "$W/manager.log" | sed 's/^/   manager warnings and errors: /' >&2 || true
+grep -iE '"level":"(WARN|ERROR)"' "$W/manager.log" | cut -c1-300 | sort | uniq | head -5 >&2 || true
 kb=$(status_kb VmHWM)
 mib() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
 echo "manager with $NODES nodes and $pods worker pods cached: peak RSS (VmHWM) $(mib "$kb") MiB, of it anonymous (sampled peak) $(mib "$anon_peak") MiB (limit ${LIMIT_MIB} MiB)"

@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use drydock_e2e::{RealCluster, TestNamespace, boot_id, client, get_node, is_cordoned, kubectl};
 use drydock_reboot::admin::decode_any;
+use drydock_reboot::daemon::REBOOT_HISTORY_ANNOTATION;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::ListParams;
@@ -215,7 +216,7 @@ async fn reboot_context(cluster: &RealCluster, namespace: &str) -> String {
 async fn a_sentinel_reboots_each_node_in_turn_through_cordon_drain_and_a_new_boot() {
     let Some(cluster) = cluster() else { return };
     let client = client().await.unwrap();
-    clear_reboot_cluster_objects().await;
+    clear_reboot_cluster_objects(&cluster).await;
     let ns = TestNamespace::create(&client, "rn-reboot").await.unwrap();
     let namespace = ns.name().to_owned();
     let harness = cluster.harness_dir().display().to_string();
@@ -253,7 +254,7 @@ async fn a_sentinel_reboots_each_node_in_turn_through_cordon_drain_and_a_new_boo
     apply(&objects).await;
     reboot_each_node(&cluster, &client, &namespace, None).await;
     ns.cleanup().await.unwrap();
-    clear_reboot_cluster_objects().await;
+    clear_reboot_cluster_objects(&cluster).await;
 }
 
 /// How long after its reboot an admin-cordoned node is looked at again: several daemon
@@ -265,7 +266,7 @@ const ADMIN_CORDON_SETTLE: Duration = Duration::from_secs(10);
 async fn helm_install_with_kureds_values_reboots_each_node_and_keeps_an_admins_cordon() {
     let Some(cluster) = cluster() else { return };
     let client = client().await.unwrap();
-    clear_reboot_cluster_objects().await;
+    clear_reboot_cluster_objects(&cluster).await;
     let ns = TestNamespace::create(&client, "rn-helm-reboot")
         .await
         .unwrap();
@@ -301,13 +302,43 @@ async fn helm_install_with_kureds_values_reboots_each_node_and_keeps_an_admins_c
     reboot_each_node(&cluster, &client, &namespace, Some(NODES[1])).await;
     helm(&["uninstall", DS_NAME, &namespace]);
     ns.cleanup().await.unwrap();
-    clear_reboot_cluster_objects().await;
+    clear_reboot_cluster_objects(&cluster).await;
 }
 
 /// Cluster-scoped objects a reboot install leaves when its namespace goes (the ClusterRole
 /// and binding are named after the release, `kured`): removed before and after each reboot
 /// scenario, so the manifests and the Helm install can follow each other on one cluster.
-async fn clear_reboot_cluster_objects() {
+///
+/// The nodes' reboot history is cleared too: the daemon's reboot-loop guard counts every
+/// reboot of the last 24 h on the Node, whichever scenario made it, and a third pass over one
+/// cluster would be blocked by it. Daemons a failed scenario left running are stopped and its
+/// sentinels removed: a lingering daemon would otherwise reboot a node in the next scenario.
+async fn clear_reboot_cluster_objects(cluster: &RealCluster) {
+    let name = format!("metadata.name={DS_NAME}");
+    kubectl(
+        &[
+            "delete",
+            "daemonsets",
+            "--all-namespaces",
+            "--field-selector",
+            &name,
+            "--wait=false",
+        ],
+        "",
+        &[],
+    )
+    .await
+    .unwrap();
+    for node in NODES {
+        cluster
+            .on_node(node, &["rm", "-f", "/run/reboot-required"])
+            .await
+            .unwrap();
+    }
+    let unset = format!("{REBOOT_HISTORY_ANNOTATION}-");
+    kubectl(&["annotate", "nodes", "--all", &unset], "", &[])
+        .await
+        .unwrap();
     for kind in ["clusterrolebinding", "clusterrole"] {
         kubectl(
             &[
