@@ -73,9 +73,11 @@ pub mod state {
 pub mod containers {
     /// Lists unused images and hands them on.
     pub const COLLECTOR: &str = "collector";
-    /// Drydock's built-in scanner (Eraser's is `trivy-scanner`).
+    /// The scanner stage's name (its program `/scanner`, its `OTEL_SERVICE_NAME` when the
+    /// image is Drydock's).
     pub const SCANNER: &str = "scanner";
-    /// Eraser's scanner container name, still recognised.
+    /// The scanner container's name, Eraser's, whatever the image (`kubectl logs -c
+    /// trivy-scanner`); also the scanner's `OTEL_SERVICE_NAME` under a third-party image.
     pub const TRIVY_SCANNER: &str = "trivy-scanner";
     /// Removes images.
     pub const REMOVER: &str = "remover";

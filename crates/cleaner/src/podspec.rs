@@ -417,8 +417,10 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
                     }
                     args.push(format!("--containerd-root={root}"));
                 }
+                // Eraser's container name whatever the image: `kubectl logs <pod> -c
+                // trivy-scanner` is how users (and the AKS document) read the scan.
                 list.push(container(
-                    containers::SCANNER,
+                    containers::TRIVY_SCANNER,
                     "/scanner",
                     drydock_scanner,
                     &components.scanner,
@@ -559,17 +561,21 @@ mod tests {
     }
 
     fn drydock_roles(image: &str) -> Vec<(String, Option<Vec<String>>, String, String)> {
-        ["collector", "remover", "scanner"]
-            .iter()
-            .map(|stage| {
-                (
-                    (*stage).to_owned(),
-                    Some(vec![format!("/{stage}")]),
-                    (*stage).to_owned(),
-                    image.to_owned(),
-                )
-            })
-            .collect()
+        [
+            ("collector", "collector"),
+            ("remover", "remover"),
+            ("trivy-scanner", "scanner"),
+        ]
+        .iter()
+        .map(|(name, stage)| {
+            (
+                (*name).to_owned(),
+                Some(vec![format!("/{stage}")]),
+                (*stage).to_owned(),
+                image.to_owned(),
+            )
+        })
+        .collect()
     }
 
     #[test]
@@ -632,7 +638,7 @@ mod tests {
         assert_eq!(
             found[2],
             (
-                "scanner".to_owned(),
+                "trivy-scanner".to_owned(),
                 None,
                 "trivy-scanner".to_owned(),
                 "ghcr.io/eraser-dev/eraser-trivy-scanner:v1.4.1".to_owned()
@@ -661,7 +667,7 @@ mod tests {
 
     /// No container but the scanner mounts `volume`.
     fn only_the_scanner_mounts(spec: &PodSpec, volume: &str) {
-        for other in spec.containers.iter().filter(|c| c.name != "scanner") {
+        for other in spec.containers.iter().filter(|c| c.name != "trivy-scanner") {
             assert!(
                 !other
                     .volume_mounts
@@ -757,7 +763,10 @@ mod tests {
         config.manager.runtime.address = "unix:///run/k3s/containerd/containerd.sock".into();
         let t = template(&config, &Mode::Collector, &inputs());
         let spec = t.spec.as_ref().unwrap();
-        assert_eq!(names_of(spec), vec!["collector", "remover", "scanner"]);
+        assert_eq!(
+            names_of(spec),
+            vec!["collector", "remover", "trivy-scanner"]
+        );
         assert_eq!(
             spec.containers[0].args.as_ref().unwrap()[0],
             "--scan-disabled=false"
@@ -842,7 +851,7 @@ mod tests {
         let scanner = spec
             .containers
             .iter()
-            .find(|c| c.name == "scanner")
+            .find(|c| c.name == "trivy-scanner")
             .unwrap();
         let args = scanner.args.as_ref().unwrap();
         assert!(
@@ -934,7 +943,7 @@ mod tests {
             let scanner = spec
                 .containers
                 .iter()
-                .find(|c| c.name == "scanner")
+                .find(|c| c.name == "trivy-scanner")
                 .unwrap();
             let mount = scanner
                 .volume_mounts

@@ -8,8 +8,9 @@
 //!   the binary;
 //! - with the image's default entrypoint and flags only, as Eraser's manager starts its worker
 //!   containers (no `command`): the role is what Eraser's manager writes into the container's
-//!   `OTEL_SERVICE_NAME` (`collector`, `trivy-scanner`, `remover`; `eraser-manager` for the
-//!   manager itself);
+//!   `OTEL_SERVICE_NAME` (`trivy-scanner`, `remover`; `eraser-manager` for the manager
+//!   itself); the collector, which Eraser gives no such variable, is told by its
+//!   `--scan-disabled` flag;
 //! - as `drydock <subcommand> …`, the normal command line.
 //!
 //! The decision is a pure function ([`resolve`]) over the arguments and the variable's value,
@@ -53,6 +54,11 @@ const SERVICE_ROLES: [(&str, &str); 5] = [
     (containers::REMOVER, containers::REMOVER),
 ];
 
+/// The flag only Eraser's collector takes. Eraser's manager sets no `OTEL_SERVICE_NAME` on
+/// the collector container (the remover and the scanner get one), so under the default
+/// entrypoint with flags only this flag is what names the collector.
+const COLLECTOR_FLAG: &str = "--scan-disabled";
+
 /// The name of the environment variable consulted by [`resolve`].
 pub(crate) const ROLE_VARIABLE: &str = env::OTEL_SERVICE_NAME;
 
@@ -77,7 +83,8 @@ fn service_role(service: &OsStr) -> Option<&'static str> {
 /// The argument vector with the subcommand the invocation implies inserted after `argv[0]`:
 /// the program name's role first (and `argv[0]` becomes `drydock`, the name clap shows in
 /// usage and errors); otherwise, when `argv[1]` is a flag or absent, the role of
-/// `otel_service_name`; otherwise `args` unchanged (the normal command line, which also
+/// `otel_service_name`, or the collector when no service name selects a role and the flags
+/// hold [`COLLECTOR_FLAG`]; otherwise `args` unchanged (the normal command line, which also
 /// covers an unknown service name).
 pub(crate) fn resolve(mut args: Vec<OsString>, otel_service_name: Option<&OsStr>) -> Vec<OsString> {
     let Some(argv0) = args.first_mut() else {
@@ -91,8 +98,17 @@ pub(crate) fn resolve(mut args: Vec<OsString>, otel_service_name: Option<&OsStr>
     let flags_only = args
         .get(1)
         .is_none_or(|first| first.as_encoded_bytes().starts_with(b"-"));
-    if flags_only && let Some(role) = otel_service_name.and_then(service_role) {
+    if !flags_only {
+        return args;
+    }
+    if let Some(role) = otel_service_name.and_then(service_role) {
         args.insert(1, role.into());
+    } else if args.iter().skip(1).any(|a| {
+        let flag = a.as_encoded_bytes();
+        flag == COLLECTOR_FLAG.as_bytes()
+            || flag.starts_with(format!("{COLLECTOR_FLAG}=").as_bytes())
+    }) {
+        args.insert(1, containers::COLLECTOR.into());
     }
     args
 }
@@ -153,6 +169,38 @@ mod tests {
                 "{service}"
             );
         }
+    }
+
+    #[test]
+    fn erasers_collector_container_has_no_service_name_and_is_told_by_its_flag() {
+        // Exactly the arguments Eraser's manager gives its collector container.
+        let eraser = [
+            "/drydock",
+            "--scan-disabled=false",
+            "--enable-pprof=false",
+            "--pprof-port=6060",
+        ];
+        let mut expected = eraser.to_vec();
+        expected.insert(1, "collector");
+        assert_eq!(resolved(&eraser, None), argv(&expected));
+        assert_eq!(
+            resolved(&["/drydock", "--scan-disabled"], Some("unknown-service")),
+            argv(&["/drydock", "collector", "--scan-disabled"])
+        );
+        // A service name that selects a role wins; a subcommand given stays.
+        assert_eq!(
+            resolved(&["/drydock", "--scan-disabled=true"], Some("remover")),
+            argv(&["/drydock", "remover", "--scan-disabled=true"])
+        );
+        assert_eq!(
+            resolved(&["/drydock", "clean", "--scan-disabled=true"], None),
+            argv(&["/drydock", "clean", "--scan-disabled=true"])
+        );
+        // Other flags alone are not the collector's.
+        assert_eq!(
+            resolved(&["/drydock", "--scan-disabled-not"], None),
+            argv(&["/drydock", "--scan-disabled-not"])
+        );
     }
 
     #[test]

@@ -39,7 +39,18 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client> {
             .await
             .map_err(|e| Error::Config(e.to_string()))?,
     };
-    kube::Client::try_from(config).map_err(Error::Client)
+    kube::Client::try_from(without_resends(config)).map_err(Error::Client)
+}
+
+/// `config` with kube's default retry layer off. That layer re-sends any request answered
+/// 429, 503 or 504, POSTs included; after a 503 or 504 the API server may have acted already
+/// ("may still be processing the request"), so a re-sent pod creation (worker pods have a
+/// `generateName`) makes a second worker pod on the node, a re-sent Event a second Event.
+/// Every caller retries on its own terms instead (controllers requeue the whole pass, after
+/// their caches show what the first attempt did; the reboot daemon's loop runs again).
+fn without_resends(mut config: kube::Config) -> kube::Config {
+    config.default_retry = false;
+    config
 }
 
 #[cfg(test)]
@@ -59,6 +70,16 @@ mod tests {
         let client = client(Some(&path)).await;
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(client.map_err(|e| e.to_string()).is_ok());
+    }
+
+    #[test]
+    fn requests_are_never_resent_behind_the_callers_back() {
+        let config = kube::Config::new("https://127.0.0.1:1".parse().unwrap());
+        assert!(
+            config.default_retry,
+            "kube's default: re-send on 429/503/504"
+        );
+        assert!(!without_resends(config).default_retry);
     }
 
     #[tokio::test]

@@ -7,16 +7,28 @@
 //! (`scripts/test.sh` does). Without `DRYDOCK_E2E_CLUSTER` every test returns at once: the
 //! fake-node tier runs `--ignored` against a cluster with no kubelet.
 //!
-//! Covered: the reboot DaemonSet of `drydock manifests reboot` on every node; a sentinel file
-//! on one node's `/var/run` → that node cordoned, a Deployment's pod evicted and Ready again on
-//! the other node, the reboot command run (kured's explicit `nsenter` prefix, pointing at the
-//! harness's stand-in: the harness reboots the node), a new boot ID, the node uncordoned and the
-//! lock freed; then the other node. `drydock image-cleaner enable --image <the nodes' image>
-//! --vulndb-source <an OSV all.zip served inside the namespace>` → the manager Ready, the
-//! automatic run's worker pods on every node (the scanners fetch the index from the manager's
-//! Service by DNS name), the unused vulnerable image gone from every node while the image of
-//! running pods, a clean image, the pause image and Drydock's stay, the worker pods gone. Peak
-//! memory per container is printed from the nodes' cgroups.
+//! Covered (each scenario clears what it leaves cluster-wide, so all share one cluster):
+//! - the reboot DaemonSet of `drydock manifests reboot` under exactly kured's chart RBAC, and
+//!   `helm install` of the reboot chart with kured's values file: on every node; a sentinel on
+//!   one node's `/var/run` → that node cordoned, a Deployment's pod evicted and Ready again on
+//!   the other node, the reboot command run (kured's explicit `nsenter` prefix, pointing at the
+//!   harness's stand-in: the harness reboots the node), a new boot ID, the node uncordoned and
+//!   the lock freed; then the other node; in the Helm variant that node was cordoned by an admin
+//!   and stays cordoned;
+//! - `drydock image-cleaner enable --image <the nodes' image> --vulndb-source <an OSV all.zip
+//!   served inside the namespace>` and `helm install` of the image-cleaner chart with Eraser's
+//!   values file: the manager Ready, the automatic run's worker pods on every node (every
+//!   container the nodes' image; the scanners fetch the index from the manager's Service by DNS
+//!   name), the unused vulnerable image gone from every node while the image of running pods, a
+//!   clean image, the pause image and Drydock's stay, the worker pods gone; with Helm, `kubectl
+//!   logs <pod> -c collector|trivy-scanner|remover` show the per-image lines; with `enable`, the
+//!   manager pod deleted mid-run and its successor finishing that one run, then the seed's
+//!   ImageList `*` flow;
+//! - Eraser's own worker pods (as Eraser's manager writes them: no command, Eraser's flags,
+//!   env, securityContext and mounts) running Drydock's image, automatic (collector + remover)
+//!   and manual (remover + ImageList ConfigMap).
+//!
+//! Peak memory per container is printed from the nodes' cgroups.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
 
 use std::collections::BTreeMap;
@@ -24,8 +36,9 @@ use std::time::Duration;
 
 use drydock_e2e::{RealCluster, TestNamespace, boot_id, client, get_node, is_cordoned, kubectl};
 use drydock_reboot::admin::decode_any;
+use drydock_reboot::daemon::REBOOT_HISTORY_ANNOTATION;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
@@ -203,6 +216,7 @@ async fn reboot_context(cluster: &RealCluster, namespace: &str) -> String {
 async fn a_sentinel_reboots_each_node_in_turn_through_cordon_drain_and_a_new_boot() {
     let Some(cluster) = cluster() else { return };
     let client = client().await.unwrap();
+    clear_reboot_cluster_objects(&cluster).await;
     let ns = TestNamespace::create(&client, "rn-reboot").await.unwrap();
     let namespace = ns.name().to_owned();
     let harness = cluster.harness_dir().display().to_string();
@@ -238,7 +252,129 @@ async fn a_sentinel_reboots_each_node_in_turn_through_cordon_drain_and_a_new_boo
         args.push(json!(format!("--period={PERIOD}")));
     }
     apply(&objects).await;
+    reboot_each_node(&cluster, &client, &namespace, None).await;
+    ns.cleanup().await.unwrap();
+    clear_reboot_cluster_objects(&cluster).await;
+}
 
+/// How long after its reboot an admin-cordoned node is looked at again: several daemon
+/// periods, in which a wrong uncordon would have happened.
+const ADMIN_CORDON_SETTLE: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+#[ignore = "needs a real-node cluster (DRYDOCK_E2E_CLUSTER, scripts/lib/cluster.sh)"]
+async fn helm_install_with_kureds_values_reboots_each_node_and_keeps_an_admins_cordon() {
+    let Some(cluster) = cluster() else { return };
+    let client = client().await.unwrap();
+    clear_reboot_cluster_objects(&cluster).await;
+    let ns = TestNamespace::create(&client, "rn-helm-reboot")
+        .await
+        .unwrap();
+    let namespace = ns.name().to_owned();
+    let harness = cluster.harness_dir().display().to_string();
+    // kured's own values file, with what an operator of this machine sets: the mirrored image,
+    // the reboot command (kured's explicit nsenter prefix, the harness's stand-in mounted from
+    // the host) and a short period.
+    let (repo, tag) = repo_and_tag(cluster.image());
+    let mut values = chart_values("kured-chart-values.yaml");
+    values["image"]["repository"] = json!(repo);
+    values["image"]["tag"] = json!(tag);
+    values["configuration"]["rebootCommand"] = json!(format!(
+        "{harness}/nsenter -m/proc/1/ns/mnt -- /bin/systemctl reboot"
+    ));
+    values["configuration"]["period"] = json!(PERIOD);
+    values["volumes"] = json!([{
+        "name": "harness", "hostPath": {"path": harness, "type": "Directory"},
+    }]);
+    values["volumeMounts"] = json!([{"name": "harness", "mountPath": harness}]);
+    let work = tempfile::tempdir().unwrap();
+    let values_file = work.path().join("values.json");
+    std::fs::write(&values_file, values.to_string()).unwrap();
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../charts/reboot");
+    helm(&[
+        "install",
+        &chart.display().to_string(),
+        DS_NAME,
+        &namespace,
+        &values_file.display().to_string(),
+    ]);
+    // The second node is cordoned by an admin before its sentinel appears.
+    reboot_each_node(&cluster, &client, &namespace, Some(NODES[1])).await;
+    helm(&["uninstall", DS_NAME, &namespace]);
+    ns.cleanup().await.unwrap();
+    clear_reboot_cluster_objects(&cluster).await;
+}
+
+/// Cluster-scoped objects a reboot install leaves when its namespace goes (the ClusterRole
+/// and binding are named after the release, `kured`): removed before and after each reboot
+/// scenario, so the manifests and the Helm install can follow each other on one cluster.
+///
+/// The nodes' reboot history is cleared too: the daemon's reboot-loop guard counts every
+/// reboot of the last 24 h on the Node, whichever scenario made it, and a third pass over one
+/// cluster would be blocked by it. Daemons a failed scenario left running are stopped and its
+/// sentinels removed: a lingering daemon would otherwise reboot a node in the next scenario.
+async fn clear_reboot_cluster_objects(cluster: &RealCluster) {
+    let name = format!("metadata.name={DS_NAME}");
+    kubectl(
+        &[
+            "delete",
+            "daemonsets",
+            "--all-namespaces",
+            "--field-selector",
+            &name,
+            "--wait=false",
+        ],
+        "",
+        &[],
+    )
+    .await
+    .unwrap();
+    for node in NODES {
+        cluster
+            .on_node(node, &["rm", "-f", "/run/reboot-required"])
+            .await
+            .unwrap();
+    }
+    let unset = format!("{REBOOT_HISTORY_ANNOTATION}-");
+    kubectl(&["annotate", "nodes", "--all", &unset], "", &[])
+        .await
+        .unwrap();
+    for kind in ["clusterrolebinding", "clusterrole"] {
+        kubectl(
+            &[
+                "delete",
+                kind,
+                DS_NAME,
+                "--ignore-not-found",
+                "--wait=false",
+            ],
+            "",
+            &[],
+        )
+        .await
+        .unwrap();
+    }
+}
+
+/// The reboot scenario once the daemons are installed in `namespace`: a Deployment's replica
+/// to move; then, node by node, the workload put on the node, a sentinel written there → the
+/// node cordoned, holding the lock, the harness's reboot, a new boot ID, the lock freed, the
+/// workload Ready on the other node, the sentinel gone. `admin_cordoned`, when given, is
+/// cordoned by "an admin" just before its sentinel appears: it must stay cordoned after its
+/// reboot; every other node ends uncordoned. Each node reboots exactly once.
+async fn reboot_each_node(
+    cluster: &RealCluster,
+    client: &Client,
+    namespace: &str,
+    admin_cordoned: Option<&str>,
+) {
+    let reboots_before = |node: &str| {
+        cluster
+            .reboots()
+            .matches(&format!("reboot {node}\n"))
+            .count()
+    };
+    let earlier: Vec<usize> = NODES.iter().map(|n| reboots_before(n)).collect();
     // A workload the drain must move: one replica, on whichever node.
     let deployment: Deployment = serde_json::from_value(json!({
         "metadata": {"name": "web", "namespace": namespace},
@@ -264,20 +400,20 @@ async fn a_sentinel_reboots_each_node_in_turn_through_cordon_drain_and_a_new_boo
         "the reboot daemon Ready on every node and the workload Ready",
         START_BOUND,
         async || {
-            let daemons = ready_pods_by_node(&client, &namespace, "name=kured").await;
-            let web = ready_pods_by_node(&client, &namespace, "app=web").await;
+            let daemons = ready_pods_by_node(client, namespace, "name=kured").await;
+            let web = ready_pods_by_node(client, namespace, "app=web").await;
             (NODES.iter().all(|n| daemons.contains_key(*n)) && !web.is_empty()).then_some(())
         },
-        async || reboot_context(&cluster, &namespace).await,
+        async || reboot_context(cluster, namespace).await,
     )
     .await;
 
     for node in NODES {
         let other = NODES.iter().find(|n| **n != node).unwrap();
-        let before = boot_id(&get_node(&client, node).await.unwrap());
+        let before = boot_id(&get_node(client, node).await.unwrap());
         assert!(!before.is_empty(), "{node} reports a boot ID");
         // Put the workload on this node first, so its drain has something to evict.
-        let web = ready_pods_by_node(&client, &namespace, "app=web").await;
+        let web = ready_pods_by_node(client, namespace, "app=web").await;
         if !web.contains_key(node) {
             kubectl(&["cordon", other], "", &[]).await.unwrap();
             kubectl(
@@ -285,7 +421,7 @@ async fn a_sentinel_reboots_each_node_in_turn_through_cordon_drain_and_a_new_boo
                     "delete",
                     "pods",
                     "-n",
-                    &namespace,
+                    namespace,
                     "-l",
                     "app=web",
                     "--wait=false",
@@ -299,15 +435,19 @@ async fn a_sentinel_reboots_each_node_in_turn_through_cordon_drain_and_a_new_boo
                 &format!("the workload Ready on {node}"),
                 START_BOUND,
                 async || {
-                    ready_pods_by_node(&client, &namespace, "app=web")
+                    ready_pods_by_node(client, namespace, "app=web")
                         .await
                         .contains_key(node)
                         .then_some(())
                 },
-                async || reboot_context(&cluster, &namespace).await,
+                async || reboot_context(cluster, namespace).await,
             )
             .await;
             kubectl(&["uncordon", other], "", &[]).await.unwrap();
+        }
+        let by_admin = admin_cordoned == Some(node);
+        if by_admin {
+            kubectl(&["cordon", node], "", &[]).await.unwrap();
         }
 
         cluster
@@ -323,24 +463,29 @@ async fn a_sentinel_reboots_each_node_in_turn_through_cordon_drain_and_a_new_boo
             .unwrap();
         let mut cordoned = false;
         let mut held = false;
+        let end_state = if by_admin {
+            "still cordoned (by the admin)"
+        } else {
+            "uncordoned"
+        };
         until(
-            &format!("{node} rebooted (new boot ID), uncordoned, lock free, workload on {other}"),
+            &format!("{node} rebooted (new boot ID), {end_state}, lock free, workload on {other}"),
             REBOOT_BOUND,
             async || {
-                let current = get_node(&client, node).await.ok()?;
+                let current = get_node(client, node).await.ok()?;
                 cordoned |= is_cordoned(&current);
-                let holders = lock_holders(&client, &namespace).await;
+                let holders = lock_holders(client, namespace).await;
                 held |= holders.iter().any(|h| h == node);
-                let web = ready_pods_by_node(&client, &namespace, "app=web").await;
-                let daemons = ready_pods_by_node(&client, &namespace, "name=kured").await;
+                let web = ready_pods_by_node(client, namespace, "app=web").await;
+                let daemons = ready_pods_by_node(client, namespace, "name=kured").await;
                 let done = boot_id(&current) != before
-                    && !is_cordoned(&current)
+                    && is_cordoned(&current) == by_admin
                     && holders.is_empty()
                     && web.contains_key(*other)
                     && daemons.contains_key(node);
                 done.then_some(())
             },
-            async || reboot_context(&cluster, &namespace).await,
+            async || reboot_context(cluster, namespace).await,
         )
         .await;
         assert!(cordoned, "{node} was cordoned before its reboot");
@@ -363,23 +508,27 @@ async fn a_sentinel_reboots_each_node_in_turn_through_cordon_drain_and_a_new_boo
             .unwrap();
         assert_eq!(sentinel.trim(), "gone", "the reboot cleared {node}'s /run");
     }
-    // Each node rebooted exactly once.
-    for node in NODES {
+    // Each node rebooted exactly once in this scenario; the admin's cordon stayed.
+    for (node, earlier) in NODES.iter().zip(earlier) {
         assert_eq!(
-            cluster
-                .reboots()
-                .matches(&format!("reboot {node}\n"))
-                .count(),
-            1,
+            reboots_before(node),
+            earlier + 1,
             "{node} rebooted once: {}",
             cluster.reboots()
         );
+    }
+    if let Some(node) = admin_cordoned {
+        // Still cordoned a while after its reboot (not uncordoned late either).
+        tokio::time::sleep(ADMIN_CORDON_SETTLE).await;
+        let current = get_node(client, node).await.unwrap();
+        assert!(is_cordoned(&current), "{node} stays cordoned by its admin");
+        kubectl(&["uncordon", node], "", &[]).await.unwrap();
     }
     println!(
         "peak memory per container (MiB node namespace/pod/container):\n{}",
         cluster.memory_peaks().await.unwrap()
     );
-    let names: Vec<String> = Api::<Pod>::namespaced(client.clone(), &namespace)
+    let names: Vec<String> = Api::<Pod>::namespaced(client.clone(), namespace)
         .list(&ListParams::default())
         .await
         .unwrap()
@@ -388,7 +537,6 @@ async fn a_sentinel_reboots_each_node_in_turn_through_cordon_drain_and_a_new_boo
         .map(ResourceExt::name_any)
         .collect();
     eprintln!("pods at the end: {names:?}");
-    ns.cleanup().await.unwrap();
 }
 
 /// The sample images of the Image Cleaner scenario (`scripts/lib/build-image.sh`): a Debian
@@ -448,13 +596,55 @@ async fn serve_osv(cluster: &RealCluster) -> String {
     format!("{}/osv/all.zip", cluster.www_url().await.unwrap())
 }
 
-#[tokio::test]
-#[ignore = "needs a real-node cluster (DRYDOCK_E2E_CLUSTER, scripts/lib/cluster.sh)"]
-async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerable_images() {
-    let Some(cluster) = cluster() else { return };
-    let client = client().await.unwrap();
-    let ns = TestNamespace::create(&client, "rn-cleaner").await.unwrap();
-    let namespace = ns.name().to_owned();
+/// The Image Cleaner's cluster-scoped objects a namespace's deletion leaves behind (its
+/// ClusterRole and binding have fixed names, Eraser's; ImageJobs and the ImageList are
+/// cluster-scoped): removed before and after each cleaner scenario, so an `enable` and a
+/// `helm install` can follow each other on one cluster (Helm refuses to adopt objects it did
+/// not create). A manager a failed scenario left running is stopped too: it would clean the
+/// nodes under the next scenario's feet.
+async fn clear_cleaner_cluster_objects() {
+    kubectl(
+        &[
+            "delete",
+            "deployments",
+            "--all-namespaces",
+            "-l",
+            MANAGER_LABEL,
+            "--wait=false",
+        ],
+        "",
+        &[],
+    )
+    .await
+    .unwrap();
+    for args in [
+        &["delete", "clusterrolebinding", "eraser-manager-rolebinding"][..],
+        &["delete", "clusterrole", "eraser-manager-role"],
+        &["delete", "imagejobs", "--all"],
+        &["delete", "imagelist", "imagelist"],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--ignore-not-found", "--wait=false"]);
+        if let Err(err) = kubectl(&args, "", &[]).await {
+            // Before any install the CRDs (so the resource types) do not exist yet.
+            let text = err.to_string();
+            assert!(
+                text.contains("doesn't have a resource type"),
+                "kubectl {}: {text}",
+                args.join(" ")
+            );
+        }
+    }
+}
+
+/// Imports the sample images into every node and keeps [`VULNERABLE_RUNNING`] in use with a
+/// pod on every node; returns when those pods are Ready. The archives live in the returned
+/// directory.
+async fn prepare_cleaner_nodes(
+    cluster: &RealCluster,
+    client: &Client,
+    namespace: &str,
+) -> tempfile::TempDir {
     let work = tempfile::tempdir().unwrap();
     for (reference, status) in [
         (VULNERABLE_UNUSED, None),
@@ -464,7 +654,6 @@ async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerabl
         let archive = sample_image(work.path(), reference, status);
         cluster.import(&archive).await.unwrap();
     }
-    // A pod on every node keeps the running image in use.
     for node in NODES {
         let pod: Pod = serde_json::from_value(json!({
             "metadata": {
@@ -486,12 +675,242 @@ async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerabl
         "the user pods Ready on every node",
         START_BOUND,
         async || {
-            let users = ready_pods_by_node(&client, &namespace, "app=user").await;
+            let users = ready_pods_by_node(client, namespace, "app=user").await;
             NODES.iter().all(|n| users.contains_key(*n)).then_some(())
         },
-        async || cleaner_context(&cluster, &namespace).await,
+        async || cleaner_context(cluster, namespace).await,
     )
     .await;
+    work
+}
+
+/// The label every worker pod carries: the name of its ImageJob.
+const JOB_LABEL: &str = "drydock.dev/imagejob";
+
+/// The worker pods of `namespace` (every job's, or `job`'s).
+async fn worker_pods(client: &Client, namespace: &str, job: Option<&str>) -> Option<Vec<Pod>> {
+    let selector = job.map_or_else(|| JOB_LABEL.to_owned(), |j| format!("{JOB_LABEL}={j}"));
+    Api::<Pod>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .ok()
+        .map(|l| l.items)
+}
+
+/// The per-image lines `kubectl logs <pod> -c <container>` must show for the automatic run:
+/// the collector lists the unused image, the scanner finds it vulnerable, the remover removes
+/// it (Eraser's container names, as the AKS document reads them).
+const WORKER_LOG_LINES: [(&str, &str); 3] = [
+    ("collector", "images collected"),
+    ("trivy-scanner", "vulnerable image found"),
+    ("remover", "removed image"),
+];
+
+/// How the automatic run is checked beyond its outcome.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RunChecks {
+    /// Also every worker's container logs, read while the pods are kept (`delayOnSuccess`
+    /// above zero).
+    Logs,
+    /// The manager pod deleted once the workers run: its successor (the Deployment's) must
+    /// finish that run and start no second one.
+    ManagerDeleted,
+}
+
+/// The manager pods' label (Eraser's Deployment selector).
+const MANAGER_LABEL: &str = "control-plane=controller-manager";
+
+/// The runs of the history ConfigMap, oldest first, as `(job, mode, phase)`.
+async fn history_runs(client: &Client, namespace: &str) -> Vec<(String, String, String)> {
+    let Ok(cm) = Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .get("drydock-image-cleaner-history")
+        .await
+    else {
+        return Vec::new();
+    };
+    let text = cm
+        .data
+        .and_then(|mut d| d.remove("history.json"))
+        .unwrap_or_default();
+    let history: Value = serde_json::from_str(&text).unwrap_or_default();
+    history["runs"]
+        .as_array()
+        .map(|runs| {
+            runs.iter()
+                .map(|r| {
+                    let field = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+                    (field("job"), field("mode"), field("phase"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Follows the automatic run of the manager in `namespace`: worker pods on every node whose
+/// every container runs the nodes' Drydock image; (with [`RunChecks::Logs`]) each pod
+/// succeeds and its containers' logs show the per-image lines; the unused vulnerable image
+/// goes from every node while the running, clean, pause and Drydock images stay; the worker
+/// pods are gone afterwards (a failed run keeps its pods: gone means succeeded).
+async fn automatic_run(cluster: &RealCluster, client: &Client, namespace: &str, checks: RunChecks) {
+    let mut workers_seen: BTreeMap<String, Pod> = BTreeMap::new();
+    let job = until(
+        "the first run's worker pods on every node",
+        RUN_BOUND,
+        async || {
+            let mut job = None;
+            for pod in worker_pods(client, namespace, None).await? {
+                let label = pod.labels().get(JOB_LABEL).cloned();
+                if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
+                    workers_seen.insert(node, pod);
+                    job = label;
+                }
+            }
+            if NODES.iter().all(|n| workers_seen.contains_key(*n)) {
+                job
+            } else {
+                None
+            }
+        },
+        async || cleaner_context(cluster, namespace).await,
+    )
+    .await;
+    for (node, pod) in &workers_seen {
+        let spec = pod.spec.as_ref().unwrap();
+        let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["collector", "remover", "trivy-scanner"],
+            "Eraser's container names on {node}"
+        );
+        for container in &spec.containers {
+            assert_eq!(
+                container.image.as_deref(),
+                Some(cluster.image()),
+                "{} on {node} runs the nodes' Drydock image",
+                container.name
+            );
+        }
+    }
+    if checks == RunChecks::ManagerDeleted {
+        // The run can start before the manager is Ready (readiness comes after the index).
+        let before = until(
+            "the manager pod Ready",
+            START_BOUND,
+            async || {
+                let ready = ready_pods_by_node(client, namespace, MANAGER_LABEL).await;
+                ready.values().next().map(ResourceExt::name_any)
+            },
+            async || cleaner_context(cluster, namespace).await,
+        )
+        .await;
+        kubectl(
+            &["delete", "pod", "-n", namespace, &before, "--wait=false"],
+            "",
+            &[],
+        )
+        .await
+        .unwrap();
+        until(
+            "the manager's successor Ready",
+            START_BOUND,
+            async || {
+                let now = ready_pods_by_node(client, namespace, MANAGER_LABEL).await;
+                now.values().any(|p| p.name_any() != before).then_some(())
+            },
+            async || cleaner_context(cluster, namespace).await,
+        )
+        .await;
+    }
+    if checks == RunChecks::Logs {
+        let pods: Vec<String> = until(
+            "every worker pod Succeeded",
+            RUN_BOUND,
+            async || {
+                let pods = worker_pods(client, namespace, Some(&job)).await?;
+                let done = pods.len() == NODES.len()
+                    && pods.iter().all(|p| {
+                        p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded")
+                    });
+                done.then(|| pods.iter().map(ResourceExt::name_any).collect())
+            },
+            async || cleaner_context(cluster, namespace).await,
+        )
+        .await;
+        for pod in &pods {
+            for (container, line) in WORKER_LOG_LINES {
+                let logs = kubectl(&["logs", "-n", namespace, pod, "-c", container], "", &[])
+                    .await
+                    .unwrap();
+                assert!(
+                    logs.lines()
+                        .any(|l| l.contains(line) && l.contains(VULNERABLE_UNUSED)),
+                    "kubectl logs {pod} -c {container} shows {line:?} for {VULNERABLE_UNUSED}:\n{logs}"
+                );
+            }
+        }
+    }
+    until(
+        "the unused vulnerable image gone from every node, the worker pods gone",
+        RUN_BOUND,
+        async || {
+            for node in NODES {
+                if cluster.images(node).await.ok()?.contains(VULNERABLE_UNUSED) {
+                    return None;
+                }
+            }
+            worker_pods(client, namespace, Some(&job))
+                .await?
+                .is_empty()
+                .then_some(())
+        },
+        async || cleaner_context(cluster, namespace).await,
+    )
+    .await;
+    for node in NODES {
+        let images = cluster.images(node).await.unwrap();
+        for kept in [
+            VULNERABLE_RUNNING,
+            CLEAN_UNUSED,
+            PAUSE_IMAGE,
+            cluster.image(),
+        ] {
+            assert!(images.contains(kept), "{kept} stays on {node}: {images:?}");
+        }
+    }
+    // One run, that job's, and it completed: a successor that started a second run (or lost
+    // the first) shows here; no worker pod of another job is left running.
+    let runs = until(
+        "the run in the history",
+        START_BOUND,
+        async || {
+            let runs = history_runs(client, namespace).await;
+            (!runs.is_empty()).then_some(runs)
+        },
+        async || cleaner_context(cluster, namespace).await,
+    )
+    .await;
+    assert_eq!(
+        runs,
+        [(job.clone(), "automatic".to_owned(), "Completed".to_owned())],
+        "the history holds the one automatic run"
+    );
+    let left = worker_pods(client, namespace, None).await.unwrap();
+    assert!(
+        left.is_empty(),
+        "no second run's workers: {:?}",
+        left.iter().map(ResourceExt::name_any).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a real-node cluster (DRYDOCK_E2E_CLUSTER, scripts/lib/cluster.sh)"]
+async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerable_images() {
+    let Some(cluster) = cluster() else { return };
+    let client = client().await.unwrap();
+    clear_cleaner_cluster_objects().await;
+    let ns = TestNamespace::create(&client, "rn-cleaner").await.unwrap();
+    let namespace = ns.name().to_owned();
+    let _work = prepare_cleaner_nodes(&cluster, &client, &namespace).await;
 
     let url = serve_osv(&cluster).await;
     drydock(&[
@@ -508,63 +927,8 @@ async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerabl
     // Service has no endpoint yet, a finding of this tier, docs/design/005-real-node-tier.md);
     // its scanners then wait for the index (`vulndist::FIRST_INDEX_PATIENCE`) instead of
     // failing the run on every node.
-    // Its worker pods on every node.
-    let mut workers_seen: BTreeMap<String, String> = BTreeMap::new();
-    let job = until(
-        "the first run's worker pods on every node",
-        RUN_BOUND,
-        async || {
-            let pods = Api::<Pod>::namespaced(client.clone(), &namespace)
-                .list(&ListParams::default().labels("drydock.dev/imagejob"))
-                .await
-                .ok()?;
-            let mut job = None;
-            for pod in pods.items {
-                let label = pod.labels().get("drydock.dev/imagejob").cloned();
-                if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
-                    workers_seen.insert(node, pod.name_any());
-                    job = label;
-                }
-            }
-            if NODES.iter().all(|n| workers_seen.contains_key(*n)) {
-                job
-            } else {
-                None
-            }
-        },
-        async || cleaner_context(&cluster, &namespace).await,
-    )
-    .await;
-    until(
-        // A failed run keeps its pods (`delayOnFailure`): gone pods mean the run succeeded.
-        "the unused vulnerable image gone from every node, the worker pods gone",
-        RUN_BOUND,
-        async || {
-            for node in NODES {
-                if cluster.images(node).await.ok()?.contains(VULNERABLE_UNUSED) {
-                    return None;
-                }
-            }
-            let workers = Api::<Pod>::namespaced(client.clone(), &namespace)
-                .list(&ListParams::default().labels(&format!("drydock.dev/imagejob={job}")))
-                .await
-                .ok()?;
-            workers.items.is_empty().then_some(())
-        },
-        async || cleaner_context(&cluster, &namespace).await,
-    )
-    .await;
-    for node in NODES {
-        let images = cluster.images(node).await.unwrap();
-        for kept in [
-            VULNERABLE_RUNNING,
-            CLEAN_UNUSED,
-            PAUSE_IMAGE,
-            cluster.image(),
-        ] {
-            assert!(images.contains(kept), "{kept} stays on {node}: {images:?}");
-        }
-    }
+    // The manager pod is deleted in the middle of that run: its successor finishes it.
+    automatic_run(&cluster, &client, &namespace, RunChecks::ManagerDeleted).await;
 
     // Then the seed's manual flow: an ImageList named `imagelist` with "*" removes every unused
     // image that no exclusion keeps, on every node, and its worker pods go.
@@ -581,11 +945,10 @@ async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerabl
                     return None;
                 }
             }
-            let workers = Api::<Pod>::namespaced(client.clone(), &namespace)
-                .list(&ListParams::default().labels("drydock.dev/imagejob"))
-                .await
-                .ok()?;
-            workers.items.is_empty().then_some(())
+            worker_pods(&client, &namespace, None)
+                .await?
+                .is_empty()
+                .then_some(())
         },
         async || cleaner_context(&cluster, &namespace).await,
     )
@@ -598,14 +961,109 @@ async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerabl
             assert!(images.contains(kept), "{kept} stays on {node}: {images:?}");
         }
     }
-    kubectl(&["delete", "imagelist", "imagelist"], "", &[])
-        .await
-        .unwrap();
     println!(
         "peak memory per container (MiB node namespace/pod/container):\n{}",
         cluster.memory_peaks().await.unwrap()
     );
     ns.cleanup().await.unwrap();
+    clear_cleaner_cluster_objects().await;
+}
+
+/// `helm install` / `helm uninstall` through Helm's library (`scripts/lib/helm.py`; there is
+/// no helm binary), against the test's cluster.
+fn helm(args: &[&str]) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lib/helm.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .env(
+            drydock_e2e::KUBECONFIG_ENV,
+            drydock_e2e::kubeconfig().unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "helm {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A values file of the chart tests (`charts/tests/testdata`), as JSON.
+fn chart_values(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../charts/tests/testdata")
+        .join(name);
+    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `image` split into the chart's `repo` and `tag` (at the last `:` after the last `/`).
+fn repo_and_tag(image: &str) -> (&str, &str) {
+    let slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[slash..].rfind(':') {
+        Some(colon) => (&image[..slash + colon], &image[slash + colon + 1..]),
+        None => (image, ""),
+    }
+}
+
+/// How long succeeded worker pods are kept in the Helm scenario (`delayOnSuccess`), so their
+/// logs can be read: the test reads them as soon as every pod has succeeded.
+const LOG_WINDOW: &str = "30s";
+
+#[tokio::test]
+#[ignore = "needs a real-node cluster (DRYDOCK_E2E_CLUSTER, scripts/lib/cluster.sh)"]
+async fn helm_install_with_erasers_values_runs_the_workers_and_their_logs_show_each_image() {
+    let Some(cluster) = cluster() else { return };
+    let client = client().await.unwrap();
+    clear_cleaner_cluster_objects().await;
+    let ns = TestNamespace::create(&client, "rn-helm-cleaner")
+        .await
+        .unwrap();
+    let namespace = ns.name().to_owned();
+    let work = prepare_cleaner_nodes(&cluster, &client, &namespace).await;
+
+    // Eraser's own values file, with what this install adds: the mirrored image, the index
+    // source, and succeeded pods kept long enough to read their logs.
+    let url = serve_osv(&cluster).await;
+    let (repo, tag) = repo_and_tag(cluster.image());
+    let mut values = chart_values("eraser-chart-values.yaml");
+    values["deploy"]["image"]["repo"] = json!(repo);
+    values["deploy"]["image"]["tag"] = json!(tag);
+    values["vulndb"] = json!({"sources": [url]});
+    values["runtimeConfig"]["manager"]["imageJob"]["cleanup"]["delayOnSuccess"] = json!(LOG_WINDOW);
+    let values_file = work.path().join("values.json");
+    std::fs::write(&values_file, values.to_string()).unwrap();
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../charts/image-cleaner");
+    helm(&[
+        "install",
+        &chart.display().to_string(),
+        "eraser",
+        &namespace,
+        &values_file.display().to_string(),
+    ]);
+
+    until(
+        "the manager pod Ready",
+        START_BOUND,
+        async || {
+            (!ready_pods_by_node(&client, &namespace, "control-plane=controller-manager")
+                .await
+                .is_empty())
+            .then_some(())
+        },
+        async || cleaner_context(&cluster, &namespace).await,
+    )
+    .await;
+    automatic_run(&cluster, &client, &namespace, RunChecks::Logs).await;
+
+    helm(&["uninstall", "eraser", &namespace]);
+    println!(
+        "peak memory per container (MiB node namespace/pod/container):\n{}",
+        cluster.memory_peaks().await.unwrap()
+    );
+    ns.cleanup().await.unwrap();
+    clear_cleaner_cluster_objects().await;
 }
 
 /// Runs `drydock <args> --kubeconfig <the cluster's>` and checks that it succeeded.
@@ -666,4 +1124,231 @@ async fn cleaner_context(cluster: &RealCluster, namespace: &str) -> String {
         ));
     }
     format!("--- pods\n{pods}--- manager\n{manager}--- workers\n{workers}{images}")
+}
+
+/// Eraser's worker pods' shared pipes directory.
+const SHARED_DATA: &str = "/run/eraser.sh/shared-data";
+/// Where Eraser mounts the node's runtime socket in every worker container.
+const CRI_SOCKET: &str = "/run/cri/cri.sock";
+/// The node's containerd socket (`manager.runtime.address`'s path).
+const NODE_CONTAINERD_SOCKET: &str = "/run/containerd/containerd.sock";
+/// The ServiceAccount Eraser's manager gives every worker pod.
+const ERASER_WORKER_ACCOUNT: &str = "eraser-imagejob-pods";
+
+/// Eraser's `pkg/utils/security_context.go`, the remover's securityContext.
+fn erasers_security_context() -> Value {
+    json!({
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": true,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    })
+}
+
+/// A container as Eraser's manager writes it for Drydock's image: no `command` (the image's
+/// entrypoint runs), Eraser's flags, the runtime socket at `/run/cri/cri.sock`, `NODE_NAME`,
+/// the exclusion ConfigMap at Eraser's relative mount path.
+fn erasers_container(
+    name: &str,
+    image: &str,
+    args: &[&str],
+    mut env: Vec<Value>,
+    mut mounts: Vec<Value>,
+) -> Value {
+    env.push(
+        json!({"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}),
+    );
+    mounts.push(json!({"name": "runtime-sock-volume", "mountPath": CRI_SOCKET}));
+    mounts.push(json!({"name": "excluded", "mountPath": "exclude-excluded"}));
+    json!({
+        "name": name,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "args": args,
+        "env": env,
+        "volumeMounts": mounts,
+    })
+}
+
+/// A worker pod as Eraser's manager creates it on `node` (its ImageJob controller's pod edits):
+/// `restartPolicy: Never`, its ServiceAccount, every taint tolerated, the node set directly,
+/// the runtime socket volume first, then `volumes`.
+fn erasers_pod(
+    namespace: &str,
+    name: &str,
+    node: &str,
+    containers: Vec<Value>,
+    volumes: Vec<Value>,
+) -> Value {
+    let mut all = vec![
+        json!({"name": "runtime-sock-volume", "hostPath": {"path": NODE_CONTAINERD_SOCKET}}),
+        json!({"name": "excluded", "configMap": {"name": "excluded"}}),
+    ];
+    all.extend(volumes);
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": "eraser-worker"}},
+        "spec": {
+            "nodeName": node,
+            "restartPolicy": "Never",
+            "serviceAccountName": ERASER_WORKER_ACCOUNT,
+            "tolerations": [{"operator": "Exists"}],
+            "containers": containers,
+            "volumes": all,
+        },
+    })
+}
+
+/// The phase of pod `name`, once it has ended.
+async fn ended_phase(client: &Client, namespace: &str, name: &str) -> Option<String> {
+    let pod = Api::<Pod>::namespaced(client.clone(), namespace)
+        .get(name)
+        .await
+        .ok()?;
+    let phase = pod.status?.phase?;
+    matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+}
+
+#[tokio::test]
+#[ignore = "needs a real-node cluster (DRYDOCK_E2E_CLUSTER, scripts/lib/cluster.sh)"]
+async fn erasers_own_worker_pods_run_drydocks_image() {
+    let Some(cluster) = cluster() else { return };
+    let client = client().await.unwrap();
+    let ns = TestNamespace::create(&client, "rn-eraser-pods")
+        .await
+        .unwrap();
+    let namespace = ns.name().to_owned();
+    let _work = prepare_cleaner_nodes(&cluster, &client, &namespace).await;
+    ns.create_service_account(ERASER_WORKER_ACCOUNT)
+        .await
+        .unwrap();
+    // An exclusion list as Eraser's documentation creates it: Drydock's own image and the
+    // clean sample stay whatever the workers decide.
+    let (repo, _) = repo_and_tag(cluster.image());
+    let excluded = json!({"excluded": [format!("{repo}:*"), CLEAN_UNUSED]});
+    apply(&[json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {
+            "name": "excluded", "namespace": namespace,
+            "labels": {"eraser.sh/exclude.list": "true"},
+        },
+        "data": {"sample.json": excluded.to_string()},
+    })])
+    .await;
+    // The manual run's image list, as Eraser's manager writes it (key `images`, a JSON array).
+    apply(&[json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "imagelist-rn", "namespace": namespace},
+        "data": {"images": json!([VULNERABLE_UNUSED, VULNERABLE_RUNNING, CLEAN_UNUSED]).to_string()},
+    })])
+    .await;
+
+    let shared = || json!({"name": "shared-data", "mountPath": SHARED_DATA});
+    let otel = |service: &str| {
+        vec![
+            json!({"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": ""}),
+            json!({"name": "OTEL_SERVICE_NAME", "value": service}),
+        ]
+    };
+    let image = cluster.image();
+    // Automatic mode without the scanner on node-a: collector (no OTEL variable, as Eraser
+    // writes it) hands the unused, non-excluded images to the remover.
+    let mut remover = erasers_container(
+        "remover",
+        image,
+        &[
+            "--log-level=info",
+            "--enable-pprof=false",
+            "--pprof-port=6060",
+        ],
+        otel("remover"),
+        vec![shared()],
+    );
+    remover["securityContext"] = erasers_security_context();
+    let collector_pod = erasers_pod(
+        &namespace,
+        "eraser-node-a-rn",
+        NODES[0],
+        vec![
+            erasers_container(
+                "collector",
+                image,
+                &[
+                    "--scan-disabled=true",
+                    "--enable-pprof=false",
+                    "--pprof-port=6060",
+                ],
+                Vec::new(),
+                vec![shared()],
+            ),
+            remover,
+        ],
+        vec![json!({"name": "shared-data", "emptyDir": {}})],
+    );
+    // Manual mode on node-b: one remover with the ImageList's ConfigMap.
+    let mut manual = erasers_container(
+        "remover",
+        image,
+        &[
+            "--imagelist=/run/eraser.sh/imagelist/images",
+            "--log-level=info",
+        ],
+        otel("remover"),
+        vec![json!({"name": "imagelist", "mountPath": "/run/eraser.sh/imagelist"})],
+    );
+    manual["securityContext"] = erasers_security_context();
+    let manual_pod = erasers_pod(
+        &namespace,
+        "eraser-node-b-rn",
+        NODES[1],
+        vec![manual],
+        vec![json!({"name": "imagelist", "configMap": {"name": "imagelist-rn"}})],
+    );
+    apply(&[collector_pod, manual_pod]).await;
+
+    for pod in ["eraser-node-a-rn", "eraser-node-b-rn"] {
+        let phase = until(
+            &format!("{pod} ended"),
+            RUN_BOUND,
+            async || ended_phase(&client, &namespace, pod).await,
+            async || cleaner_context(&cluster, &namespace).await,
+        )
+        .await;
+        let logs = kubectl(
+            &[
+                "logs",
+                "-n",
+                &namespace,
+                pod,
+                "--all-containers",
+                "--prefix",
+            ],
+            "",
+            &[],
+        )
+        .await
+        .unwrap_or_default();
+        assert_eq!(phase, "Succeeded", "{pod} succeeded:\n{logs}");
+        assert!(
+            logs.lines()
+                .any(|l| l.contains("removed image") && l.contains(VULNERABLE_UNUSED)),
+            "{pod}'s remover removed {VULNERABLE_UNUSED}:\n{logs}"
+        );
+    }
+    for node in NODES {
+        let images = cluster.images(node).await.unwrap();
+        assert!(
+            !images.contains(VULNERABLE_UNUSED),
+            "{VULNERABLE_UNUSED} gone from {node}: {images:?}"
+        );
+        for kept in [
+            VULNERABLE_RUNNING,
+            CLEAN_UNUSED,
+            PAUSE_IMAGE,
+            cluster.image(),
+        ] {
+            assert!(images.contains(kept), "{kept} stays on {node}: {images:?}");
+        }
+    }
+    ns.cleanup().await.unwrap();
 }

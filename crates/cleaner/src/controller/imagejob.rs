@@ -504,6 +504,14 @@ async fn create_missing(
 async fn start(shared: &Shared, job: &ImageJob) -> Result<Action> {
     let ctx = &shared.ctx;
     let name = job.name_any();
+    // A pass before the cache shows this job `Running` (its status write's watch event lags
+    // behind the pod events that trigger passes, as under load): this process started it, so
+    // it is running, not new. Starting it again would plan afresh and create a second pod on
+    // every node whose first one the pod cache does not show yet.
+    let started = shared.memory().contains_key(&name);
+    if started {
+        return running(shared, job).await;
+    }
     let now = ctx.now();
     let Some(template) = read_template(ctx, &name).await? else {
         return fail_unrun(

@@ -371,6 +371,30 @@ async fn pod_creation_is_rate_limited_across_passes_without_waiting() {
     verifier.finish().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_pass_before_the_cache_shows_the_job_running_creates_no_second_pod() {
+    let names: Vec<String> = (0..60).map(|i| format!("n{i:02}")).collect();
+    let mut calls = vec![
+        get_template(),
+        patch_status(json!({"phase": "Running", "desired": 60})),
+    ];
+    calls.extend(names[..50].iter().map(|n| create_pod(n)));
+    // The next pass sees the job still new (the status write's event has not arrived) and
+    // the pods not yet: it creates the remaining ten, no template read, no status write and
+    // no second pod on the first fifty nodes (the real-node memory bench found 5,034 pods
+    // for 5,000 nodes).
+    calls.extend(names[50..].iter().map(|n| create_pod(n)));
+    let (client, verifier) = mock::client(calls);
+    let nodes = names.iter().map(|n| node(n, &[], true)).collect();
+    let f = fixture(client, Config::default(), nodes, vec![], t0());
+    let action = reconcile(job(None), f.shared.clone()).await.unwrap();
+    requeue(&action, CREATION_REQUEUE);
+    f.clock.set(at(1));
+    let action = reconcile(job(None), f.shared.clone()).await.unwrap();
+    requeue(&action, RUNNING_RECHECK);
+    verifier.finish().await;
+}
+
 #[test]
 fn the_token_bucket_refills_at_its_rate_up_to_its_size() {
     let mut bucket = TokenBucket::new(20.0, 50.0);
