@@ -2,8 +2,9 @@
 //! the validated, immutable [`Config`].
 //!
 //! Flag names, types and defaults are kured 1.23's (`cmd/kured/main.go`), so existing
-//! manifests and Helm values work unchanged. Two Drydock flags are added:
-//! `--allow-concurrent-control-plane-reboots` and `--max-reboots-per-day`.
+//! manifests and Helm values work unchanged. Drydock's own flags are added:
+//! `--allow-concurrent-control-plane-reboots`, `--max-reboots-per-day` and
+//! `--reboot-on-request` (off by default, so a kured manifest behaves as under kured).
 //!
 //! **Precedence.** kured ≥ 1.16.2 applies `KURED_<FLAG>` (upper case, `-` → `_`) *after*
 //! parsing the command line, so the environment overrides the command line; for list flags
@@ -274,6 +275,11 @@ pub struct KuredArgs {
     /// stops and reports instead (0 disables the guard).
     #[arg(long, default_value = "3", value_parser = parse_int)]
     pub max_reboots_per_day: i64,
+
+    /// Drydock: also reboot when the Node carries a request from `drydock reboot now` (an
+    /// idle daemon then reads its Node every minute).
+    #[arg(long, default_value = "false", default_missing_value = "true", num_args = 0..=1, require_equals = true, action = ArgAction::Set, value_parser = parse_bool)]
+    pub reboot_on_request: bool,
 }
 
 /// Parses the command line and the `KURED_*` environment with kured's precedence, then
@@ -513,6 +519,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Reboot-loop guard: reboots allowed in 24 h before the node stops (`None`: no guard).
     pub max_reboots_per_day: Option<u32>,
+    /// `--reboot-on-request`: a request annotation on the Node counts as "reboot required"
+    /// ([`crate::request`]).
+    pub reboot_on_request: bool,
     /// Non-fatal findings to log at start-up.
     pub warnings: Vec<String>,
 }
@@ -854,6 +863,7 @@ impl Config {
             metrics_port,
             log_format,
             max_reboots_per_day: (max_reboots_per_day > 0).then_some(max_reboots_per_day),
+            reboot_on_request: args.reboot_on_request,
             warnings,
         })
     }

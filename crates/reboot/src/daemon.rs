@@ -41,6 +41,7 @@ use crate::machine::{
     BlockReason, DrainStatus, NodeFacts, Observation, REBOOT_GRACE, RENEW_DIVISOR, ReleaseReason,
     Step, decide,
 };
+use crate::request::{REBOOT_REQUEST_ANNOTATION, REQUEST_POLL, RequestState};
 
 /// How long a drain waits before retrying an eviction a PodDisruptionBudget refused. It is
 /// the 5 s kubectl's drain library waited before v0.35 made the delay the caller's choice.
@@ -330,8 +331,8 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
     pub async fn tick(&mut self) -> Result<Wake> {
         let now = self.clock.now();
         let next_period = self.at(now, self.config.period);
-        let required = self.host.reboot_required().await;
-        if self.clean && !required {
+        let sentinel = self.host.reboot_required().await;
+        if self.clean && !sentinel && !self.config.reboot_on_request {
             debug!(node = %self.me(), "Reboot not required");
             return Ok(Wake::At(next_period));
         }
@@ -341,6 +342,13 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             warn!(node = %me, "own Node not found");
             return Ok(Wake::At(next_period));
         };
+        let request = self.request(&node);
+        let required = sentinel || request.is_active();
+        let idle_wake = Wake::At(self.idle_wake(now, next_period));
+        if self.clean && !required {
+            debug!(node = %me, "Reboot not required");
+            return Ok(idle_wake);
+        }
         let read = self.cluster.read_lock().await?;
         let lock = match Lock::decode_for(read.value.as_deref(), &self.config.lock.policy) {
             Ok(lock) => lock,
@@ -369,7 +377,8 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             Default::default()
         };
         let directory = nodes.directory();
-        let window_open = self.config.window.contains(now);
+        // A forced request starts outside the window; nothing else about it is special.
+        let window_open = self.config.window.contains(now) || request.is_forced();
         let blockers = if required && window_open && lock.entry(&me).is_none() {
             self.blockers().await?
         } else {
@@ -410,14 +419,13 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
                 info!(node = %me, "Reboot not required");
                 self.set_taint(&node, false).await?;
                 self.clean = true;
-                Ok(Wake::At(next_period))
+                Ok(idle_wake)
             }
             Step::WaitForWindow => {
                 self.set_taint(&node, false).await?;
                 let opening = self.config.window.next_opening(now);
-                Ok(Wake::At(
-                    opening.map_or(next_period, |o| o.min(next_period)),
-                ))
+                let wake = self.idle_wake(now, next_period);
+                Ok(Wake::At(opening.map_or(wake, |o| o.min(wake))))
             }
             Step::Blocked(reason) => {
                 let message = match reason {
@@ -430,7 +438,7 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
                 info!(node = %me, "{message}");
                 self.event(EventKind::Warning, "RebootBlocked", message)
                     .await;
-                Ok(Wake::At(next_period))
+                Ok(idle_wake)
             }
             Step::WaitForLock(busy) => {
                 info!(node = %me, "{busy}");
@@ -543,6 +551,35 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
         }
     }
 
+    /// The Node's on-demand reboot request, when `--reboot-on-request` is on.
+    fn request(&self, node: &Node) -> RequestState {
+        if !self.config.reboot_on_request {
+            return RequestState::None;
+        }
+        let annotation = node.annotations.get(REBOOT_REQUEST_ANNOTATION);
+        let state = RequestState::of(annotation.map(String::as_str), &node.boot_id);
+        match &state {
+            RequestState::Invalid(error) => {
+                warn!(node = %self.me(), %error, "ignoring the reboot request");
+            }
+            RequestState::Active(r) => {
+                debug!(node = %self.me(), requested = %r.requested, force = r.force, "reboot requested");
+            }
+            RequestState::None => {}
+        }
+        state
+    }
+
+    /// When a daemon with nothing to do looks again: at its next period, and every
+    /// [`REQUEST_POLL`] with `--reboot-on-request`.
+    fn idle_wake(&self, now: Timestamp, next_period: Timestamp) -> Timestamp {
+        if self.config.reboot_on_request {
+            next_period.min(self.at(now, REQUEST_POLL))
+        } else {
+            next_period
+        }
+    }
+
     /// When a held entry's lease is renewed next (none without a TTL).
     fn renew_at(&self, entry: &LockEntry) -> Option<Timestamp> {
         let ttl = self.config.lock.policy.ttl;
@@ -615,6 +652,13 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             patch
                 .annotations
                 .insert(KURED_REBOOT_IN_PROGRESS_ANNOTATION.to_owned(), None);
+        }
+        if self.config.reboot_on_request && node.annotations.contains_key(REBOOT_REQUEST_ANNOTATION)
+        {
+            // Satisfied by this reboot (and inactive anyway under the new boot ID).
+            patch
+                .annotations
+                .insert(REBOOT_REQUEST_ANNOTATION.to_owned(), None);
         }
         if uncordon {
             for label in &self.config.post_reboot_labels {
@@ -1092,6 +1136,148 @@ mod tests {
                 "Node n1 rebooted & uncordoned successfully!"
             ]
         );
+        task.abort();
+    }
+
+    /// `drydock reboot now` on `node`, as the annotation it writes.
+    fn request(c: &MemoryCluster, node: &str, force: bool) {
+        let boot_id = c.node(node).unwrap().boot_id;
+        let text = crate::request::RebootRequest {
+            boot_id,
+            requested: c.clock().now(),
+            force,
+        }
+        .encode()
+        .unwrap();
+        c.set_node_annotation(node, REBOOT_REQUEST_ANNOTATION, Some(&text));
+    }
+
+    const ON_REQUEST: &str = "--reboot-on-request";
+
+    /// 10:00-11:00 UTC: closed at the origin (03:00).
+    const CLOSED_WINDOW: [&str; 2] = ["--start-time=10:00", "--end-time=11:00"];
+
+    #[tokio::test(start_paused = true)]
+    async fn a_requested_reboot_happens_once_and_the_request_is_cleared() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        let task = start(&c, "n1", &[ON_REQUEST, "--period=1h"]);
+        sleep(&c, SignedDuration::from_mins(5)).await;
+        assert!(!c.reboots().contains_key("n1"));
+        request(&c, "n1", false);
+        sleep(&c, SignedDuration::from_mins(2)).await;
+        assert_eq!(
+            c.reboots().get("n1").map(Vec::len),
+            Some(1),
+            "picked up within a request poll, not the hourly period"
+        );
+        sleep(&c, SignedDuration::from_hours(3)).await;
+        assert_eq!(c.reboots()["n1"].len(), 1, "one reboot per request");
+        let node = c.node("n1").unwrap();
+        assert!(!node.annotations.contains_key(REBOOT_REQUEST_ANNOTATION));
+        assert!(!node.unschedulable);
+        assert!(c.lock_holders().is_empty());
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_waits_for_the_window_unless_forced() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        let flags = [ON_REQUEST, CLOSED_WINDOW[0], CLOSED_WINDOW[1]];
+        let task = start(&c, "n1", &flags);
+        request(&c, "n1", false);
+        sleep(&c, SignedDuration::from_hours(2)).await;
+        assert!(c.lock_history().is_empty(), "the window is closed");
+        request(&c, "n1", true);
+        sleep(&c, SignedDuration::from_mins(2)).await;
+        assert_eq!(c.reboots().get("n1").map(Vec::len), Some(1));
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_forced_request_never_passes_a_blocker_or_the_lock() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        c.add_node(NodeSpec::worker("n2"));
+        c.add_pod("shop", "db-0", "db", "n1", Owner::Other("db-sts".into()));
+        c.set_lock(Some(
+            r#"{"nodeID":"n2","metadata":{"unschedulable":false},"created":"2026-11-22T02:59:00Z","TTL":0}"#,
+        ));
+        let flags = [ON_REQUEST, CLOSED_WINDOW[0], CLOSED_WINDOW[1]];
+        let blocked = start(
+            &c,
+            "n1",
+            &[&flags[..], &["--blocking-pod-selector=app=db"]].concat(),
+        );
+        request(&c, "n1", true);
+        request(&c, "n2", true);
+        sleep(&c, SignedDuration::from_hours(1)).await;
+        assert!(c.reboots().is_empty());
+        assert_eq!(c.lock_holders(), ["n2"], "n1 is blocked by db-0");
+        blocked.abort();
+        c.set_lock(None);
+        c.add_node(NodeSpec::worker("n3"));
+        c.set_lock(Some(
+            r#"{"nodeID":"n3","metadata":{"unschedulable":false},"created":"2026-11-22T02:59:00Z","TTL":0}"#,
+        ));
+        let waiting = start(&c, "n2", &flags);
+        sleep(&c, SignedDuration::from_hours(1)).await;
+        assert!(c.reboots().is_empty(), "n2 waits for n3's lock");
+        c.set_lock(None);
+        sleep(&c, SignedDuration::from_mins(2)).await;
+        assert_eq!(c.reboots().get("n2").map(Vec::len), Some(1));
+        waiting.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_cancelled_while_waiting_is_never_acted_on() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        c.add_node(NodeSpec::worker("n2"));
+        c.set_lock(Some(
+            r#"{"nodeID":"n2","metadata":{"unschedulable":false},"created":"2026-11-22T02:59:00Z","TTL":0}"#,
+        ));
+        let task = start(&c, "n1", &[ON_REQUEST]);
+        request(&c, "n1", false);
+        sleep(&c, SignedDuration::from_mins(10)).await;
+        c.set_node_annotation("n1", REBOOT_REQUEST_ANNOTATION, None);
+        sleep(&c, SignedDuration::from_mins(2)).await;
+        c.set_lock(None);
+        sleep(&c, SignedDuration::from_hours(2)).await;
+        assert!(c.reboots().is_empty());
+        assert!(
+            c.lock_history()
+                .iter()
+                .all(|(_, h)| !h.contains(&"n1".to_owned())),
+            "{:?}",
+            c.lock_history()
+        );
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn under_kureds_flags_a_request_is_ignored_and_idle_stays_free() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        request(&c, "n1", true);
+        let task = start(&c, "n1", &[]);
+        sleep(&c, SignedDuration::from_mins(1)).await;
+        assert_eq!(c.api_calls("n1"), 2, "one Node read and one lock read");
+        sleep(&c, SignedDuration::from_hours(24)).await;
+        assert_eq!(c.api_calls("n1"), 2);
+        assert!(c.reboots().is_empty());
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreadable_request_is_ignored() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        c.set_node_annotation("n1", REBOOT_REQUEST_ANNOTATION, Some("please"));
+        let task = start(&c, "n1", &[ON_REQUEST]);
+        sleep(&c, SignedDuration::from_hours(2)).await;
+        assert!(c.reboots().is_empty());
         task.abort();
     }
 }

@@ -667,6 +667,17 @@ impl MemoryCluster {
         }
     }
 
+    /// Sets (`Some`) or removes (`None`) an annotation on a Node, as `kubectl annotate` (or
+    /// `drydock reboot now`) does.
+    pub fn set_node_annotation(&self, node: &str, key: &str, value: Option<&str>) {
+        if let Some(n) = self.state().nodes.get_mut(node) {
+            match value {
+                Some(v) => n.node.annotations.insert(key.to_owned(), v.to_owned()),
+                None => n.node.annotations.remove(key),
+            };
+        }
+    }
+
     /// Deletes a Node (scale-in): its pods go with it (controllers recreate theirs
     /// elsewhere) and its daemon stops for good.
     pub fn delete_node(&self, node: &str) {
