@@ -308,6 +308,14 @@ def test_booleans_render_only_when_true(key):
     assert reboot_container({"configuration": {key: False}})["args"] == reboot_container()["args"]
 
 
+def test_reboot_on_request_is_on_by_default_and_can_be_turned_off():
+    assert "--reboot-on-request=true" in reboot_container()["args"]
+    kured_values = load_values("kured-chart-values.yaml")
+    assert "--reboot-on-request=true" in reboot_container(kured_values)["args"]
+    off = reboot_container({"configuration": {"rebootOnRequest": False}})["args"]
+    assert not any("reboot-on-request" in a for a in off), off
+
+
 def run_daemon_args(args: list[str]) -> subprocess.CompletedProcess:
     """The reboot daemon with the chart's args (the image's entrypoint is drydock), no cluster:
     it parses and validates every flag first, then stops at loading the kubeconfig."""

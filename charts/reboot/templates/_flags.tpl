@@ -38,6 +38,7 @@ useRebootSentinelHostPath (the mounted file is passed by the DaemonSet template)
   (list "concurrency" "concurrency")
   (list "allowConcurrentControlPlaneReboots" "allow-concurrent-control-plane-reboots")
   (list "maxRebootsPerDay" "max-reboots-per-day")
+  (list "rebootOnRequest" "reboot-on-request")
 -}}
 {{- $lists := list
   (list "blockingPodSelector" "blocking-pod-selector")

@@ -363,6 +363,35 @@ impl Harness {
             .await?)
     }
 
+    /// Runs `drydock reboot <words…>` against this test's DaemonSet.
+    async fn admin_with(
+        &self,
+        words: &[&str],
+    ) -> Result<std::process::Output, Box<dyn std::error::Error>> {
+        Ok(tokio::process::Command::new(drydock_bin())
+            .arg("reboot")
+            .args(words)
+            .args(["--ds-namespace", self.ns.name(), "--kubeconfig"])
+            .arg(kubeconfig()?)
+            .output()
+            .await?)
+    }
+
+    /// Gives the DaemonSet's pod template these daemon flags, where `drydock reboot` reads the
+    /// daemons' configuration (the test's daemons run on this machine with `self.flags`).
+    async fn set_daemonset_args(&self, args: &[&str]) -> Outcome {
+        let patch = serde_json::json!({ "spec": { "template": { "spec": {
+            "containers": [{ "name": DS_NAME, "args": args }] } } } });
+        Api::<DaemonSet>::namespaced(self.client.clone(), self.ns.name())
+            .patch(
+                DS_NAME,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Strategic(&patch),
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn cleanup(mut self) {
         for (_, mut daemon) in std::mem::take(&mut self.daemons) {
             let _ = daemon.kill().await;
@@ -744,6 +773,109 @@ async fn the_admin_pause_stops_reboots_and_resume_lets_them_go() {
         )
         .await?;
         Ok(())
+    })
+    .await;
+}
+
+/// A one-hour window starting two hours from now (UTC): closed for the whole test.
+fn closed_window_flags() -> [String; 2] {
+    let hour = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .hour();
+    let start = (hour + 2) % 24;
+    let end = (hour + 3) % 24;
+    [
+        format!("--start-time={start:02}:00"),
+        format!("--end-time={end:02}:00"),
+    ]
+}
+
+const REQUEST_KEY: &str = drydock_reboot::request::REBOOT_REQUEST_ANNOTATION;
+
+async fn request_annotation(
+    h: &Harness,
+    node: &str,
+) -> Result<Option<String>, Box<dyn std::error::Error>> {
+    let node = get_node(&h.client, node).await?;
+    Ok(node
+        .metadata
+        .annotations
+        .and_then(|mut a| a.remove(REQUEST_KEY)))
+}
+
+fn stdout_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn reboot_now_reboots_one_node_through_the_cluster_and_cancel_withdraws_it() {
+    let [start, end] = closed_window_flags();
+    let flags = ["--reboot-on-request=true", start.as_str(), end.as_str()];
+    run("reboot-now", workers(2), &flags, None, async |h| {
+        let (w0, w1) = (h.node(0), h.node(1));
+        h.set_daemonset_args(&["--reboot-on-request=true"]).await?;
+        let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
+        create_pod(&h.client, h.ns.name(), "web-1", &w1, &labels).await?;
+        h.start_all()?;
+
+        // Without --force the request waits for the (closed) window.
+        let asked = h.admin_with(&["now", &w1]).await?;
+        ensure(
+            asked.status.success() && stdout_of(&asked).contains("requested (boot ID boot-0)"),
+            format!("drydock reboot now: {asked:?}"),
+        )?;
+        h.watch_quietly("outside the window nothing happens", QUIET_SPELL, |s| {
+            !s.holders.is_empty() || !s.cordoned.is_empty() || s.rebooted(&w1)
+        })
+        .await?;
+        let status = stdout_of(&h.admin_with(&["status"]).await?);
+        ensure(
+            status.contains(&format!(
+                "Reboots requested (drydock reboot now):\n  {w1} since "
+            )),
+            format!("status: {status}"),
+        )?;
+
+        // Cancel withdraws it.
+        let cancelled = h.admin_with(&["cancel", &w1]).await?;
+        ensure(
+            cancelled.status.success() && stdout_of(&cancelled).contains("withdrawn"),
+            format!("drydock reboot cancel: {cancelled:?}"),
+        )?;
+        ensure(
+            request_annotation(h, &w1).await?.is_none(),
+            "cancel removed the request",
+        )?;
+
+        // --force starts outside the window: lock, cordon, drain, reboot, uncordon, release.
+        let forced = h.admin_with(&["now", &w1, "--force"]).await?;
+        ensure(
+            forced.status.success() && stdout_of(&forced).contains("not for the window"),
+            format!("drydock reboot now --force: {forced:?}"),
+        )?;
+        h.run_until(
+            "the forced reboot of the requested node",
+            ROLLOUT_BOUND,
+            |s| s.rebooted(&w1) && s.holders.is_empty() && s.cordoned.is_empty(),
+        )
+        .await?;
+        let last = h.history.last().cloned().unwrap_or_default();
+        ensure(!last.rebooted(&w0), "only the requested node rebooted")?;
+        ensure(
+            request_annotation(h, &w1).await?.is_none(),
+            "the verified reboot removed the request",
+        )?;
+        let pods: Api<Pod> = Api::namespaced(h.client.clone(), h.ns.name());
+        ensure(
+            pods.get_opt("web-1").await?.is_none(),
+            "the drain evicted web-1",
+        )?;
+        // The satisfied request does not come back as another reboot.
+        h.watch_quietly("one reboot per request", QUIET_SPELL, |s| {
+            s.boots.get(&w1).is_some_and(|b| b != "boot-1") || !s.holders.is_empty()
+        })
+        .await
     })
     .await;
 }

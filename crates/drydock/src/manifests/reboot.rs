@@ -30,6 +30,8 @@ use super::{
 /// kured's name for every object: the DaemonSet (which carries the lock), its account and
 /// roles.
 pub(crate) const NAME: &str = "kured";
+/// Honour `drydock reboot now` requests (`drydock_reboot::request`); kured's manifests lack it.
+const REBOOT_ON_REQUEST_FLAG: &str = "--reboot-on-request=true";
 /// The pod label kured's DaemonSet selects on.
 const SELECTOR_LABEL: (&str, &str) = ("name", NAME);
 /// kured's metrics port (`/metrics`; Drydock also serves `/healthz` and `/readyz` there).
@@ -129,6 +131,8 @@ fn daemonset(namespace: &str, image: &RepoTag) -> DaemonSet {
     if namespace != KURED_DEFAULT_NAMESPACE {
         args.push(format!("--ds-namespace={namespace}"));
     }
+    // Drydock's own: `drydock reboot now NODE` works out of the box (the chart's default too).
+    args.push(REBOOT_ON_REQUEST_FLAG.to_owned());
     let probe = |path: &str| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_owned()),
