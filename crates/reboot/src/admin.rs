@@ -503,12 +503,12 @@ impl Status {
     pub fn render(&self, now: Timestamp) -> String {
         let mut out = String::new();
         let config = &self.config;
-        let open = if config.window.contains(now) {
+        let open = if config.schedule.contains(now) {
             "yes"
         } else {
             "no"
         };
-        let _ = writeln!(out, "Window: {} (open now: {open})", config.window);
+        let _ = writeln!(out, "Window: {} (open now: {open})", config.schedule);
         let _ = writeln!(
             out,
             "Lock: {}/{} {} ({:?} format, concurrency {})",

@@ -3,8 +3,9 @@
 //!
 //! Flag names, types and defaults are kured 1.23's (`cmd/kured/main.go`), so existing
 //! manifests and Helm values work unchanged. Drydock's own flags are added:
-//! `--allow-concurrent-control-plane-reboots`, `--max-reboots-per-day` and
-//! `--reboot-on-request` (off by default, so a kured manifest behaves as under kured).
+//! `--allow-concurrent-control-plane-reboots`, `--max-reboots-per-day`,
+//! `--reboot-on-request` (off by default, so a kured manifest behaves as under kured) and the
+//! repeatable `--window` (more windows, monthly days; none by default).
 //!
 //! **Precedence.** kured ≥ 1.16.2 applies `KURED_<FLAG>` (upper case, `-` → `_`) *after*
 //! parsing the command line, so the environment overrides the command line; for list flags
@@ -28,7 +29,9 @@ use crate::gocompat::{format_duration, parse_bool, parse_duration, parse_int, sh
 use crate::lock::LockPolicy;
 use crate::notify::NotifyUrl;
 use crate::selector::{LabelSelector, NodeLabel, label_key};
-use crate::window::{Weekdays, Window, parse_time_of_day, resolve_time_zone};
+use crate::window::{
+    Schedule, Weekdays, Window, parse_time_of_day, parse_window, resolve_time_zone,
+};
 use crate::{Error, Result};
 
 /// The prefix kured puts in front of a flag's upper-cased name to form its environment variable.
@@ -280,6 +283,12 @@ pub struct KuredArgs {
     /// idle daemon then reads its Node every minute).
     #[arg(long, default_value = "false", default_missing_value = "true", num_args = 0..=1, require_equals = true, action = ArgAction::Set, value_parser = parse_bool)]
     pub reboot_on_request: bool,
+
+    /// Drydock: another maintenance window, `DAYS START-END [TIME-ZONE]` (e.g. `first-sun
+    /// 01:00-05:00 Europe/Berlin`); repeatable, or `;`-separated. A node may start when any
+    /// window is open.
+    #[arg(long, value_delimiter = ';', action = ArgAction::Append)]
+    pub window: Vec<String>,
 }
 
 /// Parses the command line and the `KURED_*` environment with kured's precedence, then
@@ -493,8 +502,10 @@ pub struct Config {
     pub reboot_method: RebootMethod,
     /// Wait after the drain, before the reboot (never negative).
     pub reboot_delay: SignedDuration,
-    /// When reboots may happen.
+    /// kured's window (`--reboot-days`, `--start-time`, `--end-time`, `--time-zone`).
     pub window: Window,
+    /// The windows in force: kured's and every `--window`; what the daemon goes by.
+    pub schedule: Schedule,
     /// Maintain kured's node annotations.
     pub annotate_nodes: bool,
     /// The lock.
@@ -656,6 +667,14 @@ impl Config {
         let tz = resolve_time_zone(&args.time_zone, tz_env)
             .map_err(|e| invalid("time-zone", &args.time_zone, e))?;
         let window = Window::new(days, start, end, tz, &args.time_zone);
+        let extra = args
+            .window
+            .iter()
+            .map(|w| w.trim())
+            .filter(|w| !w.is_empty())
+            .map(|w| parse_window(w, tz_env).map_err(|e| invalid("window", w, e)))
+            .collect::<Result<Vec<Window>>>()?;
+        let schedule = Schedule::new(window.clone(), extra);
 
         if args.concurrency < 0 {
             return Err(invalid(
@@ -841,6 +860,7 @@ impl Config {
             reboot_method,
             reboot_delay,
             window,
+            schedule,
             annotate_nodes: args.annotate_nodes,
             lock,
             drain,
@@ -971,10 +991,20 @@ mod tests {
                 "--{flag}"
             );
         }
+        let extra: Vec<&str> = defaults
+            .keys()
+            .copied()
+            .filter(|f| !kured.iter().any(|(k, _)| k == f))
+            .collect();
         assert_eq!(
-            defaults.len(),
-            kured.len() + 2,
-            "only the two Drydock flags are extra"
+            extra,
+            [
+                "allow-concurrent-control-plane-reboots",
+                "max-reboots-per-day",
+                "reboot-on-request",
+                "window"
+            ],
+            "only Drydock's own flags are extra"
         );
     }
 
@@ -1376,5 +1406,50 @@ mod tests {
             c.window.time_zone(),
             &resolve_time_zone("Europe/Rome", None).unwrap()
         );
+    }
+
+    #[test]
+    fn window_flags_repeat_and_the_environment_adds_more() {
+        let c = parse_with(
+            &[
+                "--node-id=n1",
+                "--window=sat,sun 01:00-05:00",
+                "--window=first-mon 22:00-02:00 Europe/Berlin",
+            ],
+            &[("KURED_WINDOW", "last-fri 3am-4am; wed 12-13")],
+        )
+        .unwrap();
+        let windows: Vec<String> = c
+            .schedule
+            .windows()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                "Sun---------------Sat between 01:00 and 05:00 UTC",
+                "first-mon between 22:00 and 02:00 Europe/Berlin",
+                "last-fri between 03:00 and 04:00 UTC",
+                "---------Wed--------- between 12:00 and 13:00 UTC",
+            ],
+            "kured's default window gives way to --window"
+        );
+        assert_eq!(c.window, crate::window::Window::always());
+    }
+
+    #[test]
+    fn without_window_flags_the_schedule_is_kureds_window() {
+        let c = config(&["--reboot-days=sat", "--start-time=2am", "--end-time=4am"]);
+        assert_eq!(c.schedule.windows(), [c.window.clone()]);
+    }
+
+    #[test]
+    fn a_bad_window_flag_names_the_flag_and_the_value() {
+        let error = parse_with(&["--node-id=n1", "--window=someday 1-2"], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--window (KURED_WINDOW)"), "{error}");
+        assert!(error.contains("someday"), "{error}");
     }
 }

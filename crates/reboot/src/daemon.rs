@@ -378,7 +378,7 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
         };
         let directory = nodes.directory();
         // A forced request starts outside the window; nothing else about it is special.
-        let window_open = self.config.window.contains(now) || request.is_forced();
+        let window_open = self.config.schedule.contains(now) || request.is_forced();
         let blockers = if required && window_open && lock.entry(&me).is_none() {
             self.blockers().await?
         } else {
@@ -423,7 +423,7 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             }
             Step::WaitForWindow => {
                 self.set_taint(&node, false).await?;
-                let opening = self.config.window.next_opening(now);
+                let opening = self.config.schedule.next_opening(now);
                 let wake = self.idle_wake(now, next_period);
                 Ok(Wake::At(opening.map_or(wake, |o| o.min(wake))))
             }
@@ -534,7 +534,7 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
                     ReleaseReason::NoLongerRequired => Wake::Now,
                     ReleaseReason::WindowClosed => Wake::At(
                         self.config
-                            .window
+                            .schedule
                             .next_opening(now)
                             .map_or(next_period, |o| o.min(next_period)),
                     ),
