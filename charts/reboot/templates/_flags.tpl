@@ -45,6 +45,7 @@ useRebootSentinelHostPath (the mounted file is passed by the DaemonSet template)
   (list "rebootDays" "reboot-days")
   (list "preRebootNodeLabels" "pre-reboot-node-labels")
   (list "postRebootNodeLabels" "post-reboot-node-labels")
+  (list "windows" "window")
 -}}
 {{- range $scalars }}
 {{- $value := get $c (index . 0) }}

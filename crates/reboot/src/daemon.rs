@@ -1280,4 +1280,22 @@ mod tests {
         assert!(c.reboots().is_empty());
         task.abort();
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_monthly_window_holds_the_reboot_until_the_first_sunday() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1").needing_reboot());
+        // The origin is the fourth Sunday of November 2026; the next first Sunday is Dec 6.
+        let task = start(&c, "n1", &["--window=first-sun 01:00-05:00"]);
+        let opening: Timestamp = "2026-12-06T01:00:00Z".parse().unwrap();
+        c.clock()
+            .sleep_until(opening - SignedDuration::from_mins(1))
+            .await;
+        assert!(c.lock_history().is_empty(), "closed until the first Sunday");
+        sleep(&c, SignedDuration::from_mins(30)).await;
+        let reboots = c.reboots();
+        assert_eq!(reboots.get("n1").map(Vec::len), Some(1));
+        assert!(reboots["n1"][0] >= opening, "{:?}", reboots["n1"]);
+        task.abort();
+    }
 }
