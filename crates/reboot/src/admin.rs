@@ -196,10 +196,9 @@ pub fn plan_request(
     let annotation = node.annotations.get(REBOOT_REQUEST_ANNOTATION);
     if let RequestState::Active(standing) =
         RequestState::of(annotation.map(String::as_str), &node.boot_id)
+        && standing.force == force
     {
-        if standing.force == force {
-            return Err(standing);
-        }
+        return Err(standing);
     }
     Ok(RebootRequest {
         boot_id: node.boot_id.clone(),

@@ -1441,7 +1441,7 @@ mod tests {
     #[test]
     fn without_window_flags_the_schedule_is_kureds_window() {
         let c = config(&["--reboot-days=sat", "--start-time=2am", "--end-time=4am"]);
-        assert_eq!(c.schedule.windows(), [c.window.clone()]);
+        assert_eq!(c.schedule.windows(), std::slice::from_ref(&c.window));
     }
 
     #[test]
