@@ -33,6 +33,9 @@ use crate::cluster::{
 };
 use crate::config::{self, Config};
 use crate::daemon::KURED_REBOOT_IN_PROGRESS_ANNOTATION;
+use crate::forecast::{
+    REBOOT_DURATION_ANNOTATION, median, parse_duration_annotation, predict_finish,
+};
 use crate::k8s::KubeCluster;
 use crate::lock::{Lock, LockFormat, MANUAL_HOLDER};
 use crate::machine::CORDON_MARKER_ANNOTATION;
@@ -419,6 +422,7 @@ impl Admin {
             .map_err(|e| api_error("Nodes", e))?;
         let mut needing = Vec::new();
         let mut requests = Vec::new();
+        let mut durations = Vec::new();
         for node in nodes.items {
             let boot_id = node
                 .status
@@ -427,6 +431,12 @@ impl Admin {
                 .map(|i| i.boot_id.clone())
                 .unwrap_or_default();
             let annotations = node.metadata.annotations.unwrap_or_default();
+            if let Some(took) = annotations
+                .get(REBOOT_DURATION_ANNOTATION)
+                .and_then(|t| parse_duration_annotation(t))
+            {
+                durations.push(took);
+            }
             if let Some(text) = annotations.get(REBOOT_REQUEST_ANNOTATION) {
                 requests.push((
                     node.metadata.name.clone().unwrap_or_default(),
@@ -462,6 +472,7 @@ impl Admin {
             lock,
             needing,
             requests,
+            durations,
             blocked,
         })
     }
@@ -489,8 +500,77 @@ pub struct Status {
     pub needing: Vec<NeedingReboot>,
     /// Nodes carrying a `drydock reboot now` request, and what it amounts to now.
     pub requests: Vec<(String, RequestState)>,
+    /// Every Node's measured duration of its last reboot hold.
+    pub durations: Vec<SignedDuration>,
     /// The latest `RebootBlocked` Event per node: when, and its message.
     pub blocked: BTreeMap<String, (Timestamp, String)>,
+}
+
+impl Status {
+    /// The nodes still to reboot, in order: live lock holders, then nodes recorded as needing
+    /// a reboot (`--annotate-nodes`), then standing requests; each once.
+    pub fn queue(&self, now: Timestamp) -> Vec<String> {
+        let mut queue: Vec<String> = Vec::new();
+        let holders = self
+            .lock
+            .holders()
+            .iter()
+            .filter(|h| !h.is_manual() && !h.is_expired(now))
+            .map(|h| h.node_id.clone());
+        let needing = self.needing.iter().map(|n| n.node.clone());
+        let requested = self
+            .requests
+            .iter()
+            .filter(|(_, state)| state.is_active())
+            .map(|(node, _)| node.clone());
+        for node in holders.chain(needing).chain(requested) {
+            if !queue.contains(&node) {
+                queue.push(node);
+            }
+        }
+        queue
+    }
+
+    /// The queue and its predicted finish.
+    fn render_queue(&self, out: &mut String, now: Timestamp) {
+        let queue = self.queue(now);
+        let _ = writeln!(out, "Queue: {} node(s) to reboot", queue.len());
+        if !queue.is_empty() {
+            let _ = writeln!(out, "  {}", queue.join(", "));
+        }
+        let Some(per_node) = median(&self.durations) else {
+            let _ = writeln!(
+                out,
+                "Estimated finish: unknown (no reboot measured yet: {REBOOT_DURATION_ANNOTATION})"
+            );
+            return;
+        };
+        let concurrency = self.config.lock.policy.concurrency;
+        let measured = format!(
+            "median {:#} per node over {} measured, concurrency {concurrency}",
+            rounded(per_node),
+            self.durations.len()
+        );
+        match predict_finish(
+            queue.len(),
+            concurrency,
+            per_node,
+            &self.config.schedule,
+            now,
+        ) {
+            Some(t) => {
+                let t = t.round(jiff::Unit::Second).unwrap_or(t);
+                let _ = writeln!(
+                    out,
+                    "Estimated finish: {t} (in {:#}; {measured})",
+                    rounded(t.duration_since(now))
+                );
+            }
+            None => {
+                let _ = writeln!(out, "Estimated finish: never (no window opens again)");
+            }
+        }
+    }
 }
 
 fn rounded(d: SignedDuration) -> SignedDuration {
@@ -575,6 +655,7 @@ impl Status {
                 RequestState::Invalid(why) => writeln!(out, "  {node}: ignored: {why}"),
             };
         }
+        self.render_queue(&mut out, now);
         let _ = writeln!(
             out,
             "Blocked (latest {REBOOT_BLOCKED_REASON} Event per node):"
@@ -835,9 +916,11 @@ mod tests {
                             CORDON_MARKER_ANNOTATION: "true" } } },
                         { "metadata": { "name": "n3" } },
                         { "metadata": { "name": "n4", "annotations": {
+                            REBOOT_DURATION_ANNOTATION: "600",
                             REBOOT_REQUEST_ANNOTATION: request_text("boot-4", true) } },
                           "status": { "nodeInfo": node_info("boot-4") } },
                         { "metadata": { "name": "n5", "annotations": {
+                            REBOOT_DURATION_ANNOTATION: "1200",
                             REBOOT_REQUEST_ANNOTATION: request_text("boot-4", false) } },
                           "status": { "nodeInfo": node_info("boot-5") } },
                     ],
@@ -881,6 +964,17 @@ mod tests {
         );
         assert!(
             text.contains("  n1: Reboot blocked: matching pods: [db-0] (1m ago)\n"),
+            "{text}"
+        );
+        // n2 holds the lock, n1 needs a reboot, n4 is requested (n5's request is done). The
+        // window (Mon, Tue 02:00-04:00) is closed on this Sunday: Monday 02:00 + 10 min, then
+        // the next two back to back within the window.
+        assert!(
+            text.contains(
+                "Queue: 3 node(s) to reboot\n  n2, n1, n4\nEstimated finish: \
+                 2026-11-23T02:30:00Z (in 23h 30m; median 10m per node over 2 measured, \
+                 concurrency 1)\n"
+            ),
             "{text}"
         );
         verifier.finish().await;

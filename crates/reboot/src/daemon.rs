@@ -36,6 +36,7 @@ use crate::cluster::{
     PodPhase, Seen,
 };
 use crate::config::{Config, DrainConfig, MessageTemplates};
+use crate::forecast::REBOOT_DURATION_ANNOTATION;
 use crate::lock::{Lock, LockEntry};
 use crate::machine::{
     BlockReason, DrainStatus, NodeFacts, Observation, REBOOT_GRACE, RENEW_DIVISOR, ReleaseReason,
@@ -510,7 +511,11 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             }
             Step::AwaitBoot { issued } => Ok(Wake::At(soon(self.at(issued, REBOOT_GRACE)))),
             Step::VerifyAndUncordon { uncordon, .. } => {
-                self.finish_reboot(&node, uncordon, now).await?;
+                let acquired = entry
+                    .as_ref()
+                    .and_then(|e| e.drydock.as_ref())
+                    .and_then(|d| d.acquired);
+                self.finish_reboot(&node, uncordon, acquired, now).await?;
                 self.release().await?;
                 self.forget_hold();
                 Ok(Wake::Now)
@@ -624,7 +629,13 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
 
     /// The reboot is verified: uncordon (when the cordon was made for it), record it in the
     /// history once, apply the post-reboot labels and send the uncordon notification.
-    async fn finish_reboot(&self, node: &Node, uncordon: bool, now: Timestamp) -> Result<()> {
+    async fn finish_reboot(
+        &self,
+        node: &Node,
+        uncordon: bool,
+        acquired: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<()> {
         let me = self.me();
         if uncordon {
             self.cluster.uncordon(me).await?;
@@ -632,6 +643,14 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
         let mut patch = NodePatch::default();
         let recorded = node.annotations.get(VERIFIED_BOOT_ANNOTATION);
         if recorded != Some(&node.boot_id) {
+            // How long the hold took, for `drydock reboot status`'s forecast.
+            if let Some(acquired) = acquired.filter(|a| *a <= now) {
+                let seconds = now.duration_since(acquired).as_secs().max(1);
+                patch.annotations.insert(
+                    REBOOT_DURATION_ANNOTATION.to_owned(),
+                    Some(seconds.to_string()),
+                );
+            }
             let mut history = reboot_history(node);
             history.push(now);
             let skip = history.len().saturating_sub(REBOOT_HISTORY_LEN);
@@ -1118,6 +1137,14 @@ mod tests {
         assert_eq!(reboot_history(&node).len(), 1);
         assert_eq!(node.labels["rebooted"], "yes");
         assert_eq!(node.annotations[VERIFIED_BOOT_ANNOTATION], "n1-boot-1");
+        let took = crate::forecast::parse_duration_annotation(
+            &node.annotations[REBOOT_DURATION_ANNOTATION],
+        )
+        .unwrap();
+        assert!(
+            took > SignedDuration::from_secs(30) && took < SignedDuration::from_mins(30),
+            "{took:?}"
+        );
         assert!(
             !node
                 .annotations

@@ -25,6 +25,7 @@ pub mod alerts;
 pub mod cluster;
 pub mod config;
 pub mod daemon;
+pub mod forecast;
 pub mod gocompat;
 pub mod host;
 pub mod hostns;

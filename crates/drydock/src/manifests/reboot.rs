@@ -327,7 +327,11 @@ mod tests {
         let c = &pod.containers[0];
         assert_eq!(
             c.args.as_deref().unwrap(),
-            ["rebootd", "--reboot-sentinel=/sentinel/reboot-required"]
+            [
+                "rebootd",
+                "--reboot-sentinel=/sentinel/reboot-required",
+                "--reboot-on-request=true"
+            ]
         );
         assert_eq!(c.security_context.as_ref().unwrap().privileged, Some(true));
         assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 8080);
