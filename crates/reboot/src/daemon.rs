@@ -15,7 +15,9 @@
 //! - **The sentinel is watched.** Besides the check every `--period`, a wait ends as soon as
 //!   the sentinel file appears or goes ([`Host::sentinel_changed`], inotify on a real node).
 //! - **Idle is free.** A node whose sentinel says no reboot is needed, and whose last look at
-//!   the cluster found nothing of its own to finish, makes no API call at all.
+//!   the cluster found nothing of its own to finish, makes no API call at all; with
+//!   `--reboot-on-request` it reads its own Node once every [`REQUEST_POLL`] for a
+//!   `drydock reboot now` request ([`crate::request`]), and nothing else.
 //! - **Drain like `kubectl drain`, bounded.** Pods owned by a DaemonSet and mirror pods are
 //!   skipped; each pod is evicted through the Eviction API; a PodDisruptionBudget refusal
 //!   (429) is retried after [`PDB_RETRY`] (kured ≥ 1.22 retries in a tight loop); evicted
@@ -1323,6 +1325,24 @@ mod tests {
         let reboots = c.reboots();
         assert_eq!(reboots.get("n1").map(Vec::len), Some(1));
         assert!(reboots["n1"][0] >= opening, "{:?}", reboots["n1"]);
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_requests_on_an_idle_node_reads_only_its_node_once_a_minute() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        let task = start(&c, "n1", &[ON_REQUEST]);
+        sleep(&c, SignedDuration::from_secs(30)).await;
+        let first_look = c.api_calls("n1");
+        assert_eq!(first_look, 2, "one Node read and one lock read");
+        sleep(&c, SignedDuration::from_hours(1)).await;
+        assert_eq!(
+            c.api_calls("n1") - first_look,
+            60,
+            "one Node read per minute"
+        );
+        assert!(c.lock_history().is_empty());
         task.abort();
     }
 }
