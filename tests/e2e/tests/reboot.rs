@@ -871,6 +871,25 @@ async fn reboot_now_reboots_one_node_through_the_cluster_and_cancel_withdraws_it
             pods.get_opt("web-1").await?.is_none(),
             "the drain evicted web-1",
         )?;
+        // The reboot was measured, and the forecast uses it (other tests' Nodes, in the same
+        // API server, may be measured and queued too: no counts here).
+        let measured = get_node(&h.client, &w1)
+            .await?
+            .metadata
+            .annotations
+            .and_then(|mut a| a.remove(drydock_reboot::forecast::REBOOT_DURATION_ANNOTATION));
+        ensure(
+            measured
+                .as_deref()
+                .and_then(drydock_reboot::forecast::parse_duration_annotation)
+                .is_some(),
+            format!("the reboot's duration is recorded on {w1}: {measured:?}"),
+        )?;
+        let status = stdout_of(&h.admin_with(&["status"]).await?);
+        ensure(
+            status.contains("\nEstimated finish: ") && status.contains(" measured, concurrency 1)"),
+            format!("status after the reboot: {status}"),
+        )?;
         // The satisfied request does not come back as another reboot.
         h.watch_quietly("one reboot per request", QUIET_SPELL, |s| {
             s.boots.get(&w1).is_some_and(|b| b != "boot-1") || !s.holders.is_empty()
