@@ -285,6 +285,9 @@ CONFIGURATION = [
     ("concurrency", 2, ["--concurrency=2"]),
     ("allowConcurrentControlPlaneReboots", True, ["--allow-concurrent-control-plane-reboots=true"]),
     ("maxRebootsPerDay", 5, ["--max-reboots-per-day=5"]),
+    ("zoneLabel", "example.com/rack", ["--zone-label=example.com/rack"]),
+    ("maxNodesPerZone", 2, ["--max-nodes-per-zone=2"]),
+    ("maxZones", 1, ["--max-zones=1"]),
     ("windows", ["sat,sun 01:00-05:00", "first-sun 00:00-06:00 Europe/Berlin"],
      ["--window=sat,sun 01:00-05:00", "--window=first-sun 00:00-06:00 Europe/Berlin"]),
 ]

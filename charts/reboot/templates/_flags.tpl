@@ -39,6 +39,9 @@ useRebootSentinelHostPath (the mounted file is passed by the DaemonSet template)
   (list "allowConcurrentControlPlaneReboots" "allow-concurrent-control-plane-reboots")
   (list "maxRebootsPerDay" "max-reboots-per-day")
   (list "rebootOnRequest" "reboot-on-request")
+  (list "zoneLabel" "zone-label")
+  (list "maxNodesPerZone" "max-nodes-per-zone")
+  (list "maxZones" "max-zones")
 -}}
 {{- $lists := list
   (list "blockingPodSelector" "blocking-pod-selector")

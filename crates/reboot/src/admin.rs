@@ -597,6 +597,18 @@ impl Status {
             self.lock.format(),
             config.lock.policy.concurrency
         );
+        let limits = &config.zones.limits;
+        if limits.is_active() {
+            let per_zone = limits
+                .per_zone
+                .map_or("any number per zone".to_owned(), |n| {
+                    format!("at most {n} node(s) per zone")
+                });
+            let zones = limits.zones.map_or("any number of zones".to_owned(), |n| {
+                format!("at most {n} zone(s) at once")
+            });
+            let _ = writeln!(out, "  zones ({}): {per_zone}, {zones}", config.zones.label);
+        }
         if self.lock.holders().is_empty() {
             let _ = writeln!(out, "  no holder");
         }
@@ -611,9 +623,14 @@ impl Status {
                 (false, true) => " (expired)",
                 (false, false) => "",
             };
+            let zone = holder
+                .drydock
+                .as_ref()
+                .and_then(|d| d.zone.as_deref())
+                .map_or(String::new(), |z| format!(", zone {z:?}"));
             let _ = writeln!(
                 out,
-                "  held by {} for {:#}, TTL {ttl}{state}",
+                "  held by {} for {:#}, TTL {ttl}{zone}{state}",
                 holder.node_id,
                 rounded(now.duration_since(holder.created))
             );
@@ -1120,6 +1137,35 @@ mod tests {
         assert_eq!(
             admin.cancel_reboot("n1").await.unwrap(),
             CancelOutcome::NotRequested
+        );
+        verifier.finish().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn status_shows_the_zone_limits_and_each_holders_zone() {
+        let args = ["--concurrency=3", "--max-nodes-per-zone=1"];
+        let lock = r#"{"maxOwners":3,"locks":[{"nodeID":"n2","metadata":{"unschedulable":false},"created":"2026-11-22T02:50:00Z","TTL":0,"drydock":{"zone":"eu-1a"}}]}"#;
+        let (mut admin, verifier) = connect(vec![
+            Exchange::new(Method::GET, DS, daemonset("10", &args, Some(lock))),
+            Exchange::new(
+                Method::GET,
+                "/api/v1/nodes?",
+                json!({ "apiVersion": "v1", "kind": "NodeList", "metadata": {}, "items": [] }),
+            ),
+            Exchange::new(
+                Method::GET,
+                "/api/v1/namespaces/default/events?&fieldSelector=reason%3DRebootBlocked",
+                json!({ "apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": [] }),
+            ),
+        ])
+        .await;
+        let text = admin.status().await.unwrap().render(now());
+        assert!(
+            text.contains(
+                "  zones (topology.kubernetes.io/zone): at most 1 node(s) per zone, any number \
+                 of zones\n  held by n2 for 10m, TTL none, zone \"eu-1a\"\n"
+            ),
+            "{text}"
         );
         verifier.finish().await;
     }

@@ -4,8 +4,9 @@
 //! Flag names, types and defaults are kured 1.23's (`cmd/kured/main.go`), so existing
 //! manifests and Helm values work unchanged. Drydock's own flags are added:
 //! `--allow-concurrent-control-plane-reboots`, `--max-reboots-per-day`,
-//! `--reboot-on-request` (off by default, so a kured manifest behaves as under kured) and the
-//! repeatable `--window` (more windows, monthly days; none by default).
+//! `--reboot-on-request` (off by default, so a kured manifest behaves as under kured), the
+//! repeatable `--window` (more windows, monthly days; none by default) and the zone limits
+//! `--zone-label`, `--max-nodes-per-zone`, `--max-zones` (none by default).
 //!
 //! **Precedence.** kured ≥ 1.16.2 applies `KURED_<FLAG>` (upper case, `-` → `_`) *after*
 //! parsing the command line, so the environment overrides the command line; for list flags
@@ -26,7 +27,7 @@ use jiff::SignedDuration;
 use regex::Regex;
 
 use crate::gocompat::{format_duration, parse_bool, parse_duration, parse_int, shlex_split};
-use crate::lock::LockPolicy;
+use crate::lock::{LockPolicy, ZoneLimits};
 use crate::notify::NotifyUrl;
 use crate::selector::{LabelSelector, NodeLabel, label_key};
 use crate::window::{
@@ -289,6 +290,18 @@ pub struct KuredArgs {
     /// window is open.
     #[arg(long, value_delimiter = ';', action = ArgAction::Append)]
     pub window: Vec<String>,
+
+    /// Drydock: the Node label naming its zone, for --max-nodes-per-zone and --max-zones.
+    #[arg(long, default_value = "topology.kubernetes.io/zone")]
+    pub zone_label: String,
+
+    /// Drydock: at most this many nodes of one zone reboot at once (0: no limit).
+    #[arg(long, default_value = "0", value_parser = parse_int)]
+    pub max_nodes_per_zone: i64,
+
+    /// Drydock: nodes of at most this many zones reboot at once (0: no limit).
+    #[arg(long, default_value = "0", value_parser = parse_int)]
+    pub max_zones: i64,
 }
 
 /// Parses the command line and the `KURED_*` environment with kured's precedence, then
@@ -384,6 +397,15 @@ pub struct LockConfig {
     pub policy: LockPolicy,
     /// Wait before releasing (never negative).
     pub release_delay: SignedDuration,
+}
+
+/// Zone-aware concurrency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneConfig {
+    /// The Node label naming the zone.
+    pub label: String,
+    /// The limits (none by default).
+    pub limits: ZoneLimits,
 }
 
 /// How the node is drained.
@@ -530,6 +552,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Reboot-loop guard: reboots allowed in 24 h before the node stops (`None`: no guard).
     pub max_reboots_per_day: Option<u32>,
+    /// `--zone-label`, `--max-nodes-per-zone`, `--max-zones`.
+    pub zones: ZoneConfig,
     /// `--reboot-on-request`: a request annotation on the Node counts as "reboot required"
     /// ([`crate::request`]).
     pub reboot_on_request: bool,
@@ -850,6 +874,19 @@ impl Config {
                 "must not be negative (0 disables the guard)",
             ));
         }
+        let zone_limit = |flag: &'static str, value: i64| -> Result<Option<u32>> {
+            let limit = u32::try_from(value)
+                .map_err(|_| invalid(flag, value, "must be 0 (no limit) or a positive count"))?;
+            Ok((limit > 0).then_some(limit))
+        };
+        let zones = ZoneConfig {
+            label: label_key(&args.zone_label)
+                .map_err(|e| invalid("zone-label", &args.zone_label, e))?,
+            limits: ZoneLimits {
+                per_zone: zone_limit("max-nodes-per-zone", args.max_nodes_per_zone)?,
+                zones: zone_limit("max-zones", args.max_zones)?,
+            },
+        };
         let max_reboots_per_day = u32::try_from(args.max_reboots_per_day)
             .map_err(|_| invalid("max-reboots-per-day", args.max_reboots_per_day, "too large"))?;
 
@@ -884,6 +921,7 @@ impl Config {
             log_format,
             max_reboots_per_day: (max_reboots_per_day > 0).then_some(max_reboots_per_day),
             reboot_on_request: args.reboot_on_request,
+            zones,
             warnings,
         })
     }
@@ -1000,9 +1038,12 @@ mod tests {
             extra,
             [
                 "allow-concurrent-control-plane-reboots",
+                "max-nodes-per-zone",
                 "max-reboots-per-day",
+                "max-zones",
                 "reboot-on-request",
-                "window"
+                "window",
+                "zone-label"
             ],
             "only Drydock's own flags are extra"
         );
@@ -1451,5 +1492,26 @@ mod tests {
             .to_string();
         assert!(error.contains("--window (KURED_WINDOW)"), "{error}");
         assert!(error.contains("someday"), "{error}");
+    }
+
+    #[test]
+    fn zone_limits_are_off_by_default_and_parse_when_given() {
+        let c = config(&[]);
+        assert!(!c.zones.limits.is_active());
+        assert_eq!(c.zones.label, "topology.kubernetes.io/zone");
+        let c = config(&[
+            "--zone-label=example.com/rack",
+            "--max-nodes-per-zone=2",
+            "--max-zones=1",
+        ]);
+        assert_eq!(c.zones.label, "example.com/rack");
+        assert_eq!(c.zones.limits.per_zone, Some(2));
+        assert_eq!(c.zones.limits.zones, Some(1));
+        assert_eq!(flag_error(&["--max-zones=-1"]), "max-zones");
+        assert_eq!(
+            flag_error(&["--max-nodes-per-zone=-3"]),
+            "max-nodes-per-zone"
+        );
+        assert_eq!(flag_error(&["--zone-label=not a label"]), "zone-label");
     }
 }

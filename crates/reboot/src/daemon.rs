@@ -39,7 +39,7 @@ use crate::cluster::{
 };
 use crate::config::{Config, DrainConfig, MessageTemplates};
 use crate::forecast::REBOOT_DURATION_ANNOTATION;
-use crate::lock::{Lock, LockEntry};
+use crate::lock::{Lock, LockEntry, ZoneView};
 use crate::machine::{
     BlockReason, DrainStatus, NodeFacts, Observation, REBOOT_GRACE, RENEW_DIVISOR, ReleaseReason,
     Step, decide,
@@ -388,6 +388,25 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             Vec::new()
         };
         let history = reboot_history(&node);
+        let zone_config = &self.config.zones;
+        let zones: BTreeMap<String, String> = if zone_config.limits.is_active() {
+            nodes
+                .nodes
+                .iter()
+                .filter_map(|n| Some((n.name.clone(), n.labels.get(&zone_config.label)?.clone())))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        let my_zone = node
+            .labels
+            .get(&zone_config.label)
+            .map_or("", String::as_str);
+        let zone = zone_config.limits.is_active().then_some(ZoneView {
+            zone: my_zone,
+            limits: &zone_config.limits,
+            zones: &zones,
+        });
         let step = decide(&Observation {
             node: NodeFacts {
                 name: &me,
@@ -405,6 +424,7 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             max_reboots_per_day: self.config.max_reboots_per_day,
             drain: &self.drain,
             force_reboot: self.config.drain.force_reboot,
+            zone,
             now,
         })?;
         debug!(node = %me, ?step, "decided");

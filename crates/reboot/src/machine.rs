@@ -22,7 +22,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::Result;
 use crate::lock::{
-    Acquire, AcquireRequest, Busy, Lock, LockEntry, LockPolicy, NodeDirectory, NodeRole,
+    Acquire, AcquireRequest, Busy, Lock, LockEntry, LockPolicy, NodeDirectory, NodeRole, ZoneView,
 };
 
 /// The Node annotation the IO layer sets in the same patch as Drydock's cordon (and removes
@@ -113,6 +113,8 @@ pub struct Observation<'a> {
     pub drain: &'a DrainStatus,
     /// `--force-reboot`: reboot even when the drain failed.
     pub force_reboot: bool,
+    /// This node's zone and the zone limits, when any is set (`None`: kured's lock).
+    pub zone: Option<ZoneView<'a>>,
     /// The time of the observation.
     pub now: Timestamp,
 }
@@ -358,7 +360,13 @@ fn decide_waiting(obs: &Observation<'_>) -> Step {
         cordoned_before: obs.node.cordon.is_cordoned(),
         boot_id: obs.node.boot_id,
     };
-    match obs.lock.acquire(&request, obs.policy, obs.nodes, obs.now) {
+    let acquired = match obs.zone {
+        Some(view) => obs
+            .lock
+            .acquire_in_zone(&request, obs.policy, obs.nodes, obs.now, view),
+        None => obs.lock.acquire(&request, obs.policy, obs.nodes, obs.now),
+    };
+    match acquired {
         Acquire::Take(lock) => Step::Acquire(lock),
         Acquire::Busy(busy) => Step::WaitForLock(busy),
         // Unreachable: the node has no entry, so it cannot already hold one.
@@ -450,6 +458,7 @@ mod tests {
                 max_reboots_per_day: Some(3),
                 drain: &self.drain,
                 force_reboot: self.force_reboot,
+                zone: None,
                 now: self.now,
             })
             .unwrap()
@@ -681,6 +690,7 @@ mod tests {
             max_reboots_per_day: None,
             drain: &DrainStatus::NotStarted,
             force_reboot: false,
+            zone: None,
             now: now(),
         })
         .unwrap() else {

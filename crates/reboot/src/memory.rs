@@ -154,7 +154,12 @@ pub struct NodeSpec {
     pub cordoned: bool,
     /// The sentinel exists from the start.
     pub needs_reboot: bool,
+    /// Its zone (label [`ZONE_LABEL`]), if any.
+    pub zone: Option<String>,
 }
+
+/// The zone label the simulated Nodes carry (the default `--zone-label`).
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
 impl NodeSpec {
     /// A schedulable worker that needs no reboot.
@@ -164,6 +169,15 @@ impl NodeSpec {
             role: NodeRole::Worker,
             cordoned: false,
             needs_reboot: false,
+            zone: None,
+        }
+    }
+
+    /// In this zone.
+    pub fn in_zone(self, zone: impl Into<String>) -> NodeSpec {
+        NodeSpec {
+            zone: Some(zone.into()),
+            ..self
         }
     }
 
@@ -547,6 +561,9 @@ impl MemoryCluster {
             ("kubernetes.io/hostname".to_owned(), spec.name.clone()),
             ("kubernetes.io/os".to_owned(), "linux".to_owned()),
         ]);
+        if let Some(zone) = &spec.zone {
+            labels.insert(ZONE_LABEL.to_owned(), zone.clone());
+        }
         if spec.role == NodeRole::ControlPlane {
             labels.insert(
                 crate::cluster::CONTROL_PLANE_LABEL.to_owned(),

@@ -58,9 +58,15 @@ fn timings() -> Timings {
     }
 }
 
+/// The zone of node `i` when the fleet spans `zones` zones.
+fn zone_of(i: usize, zones: usize) -> String {
+    format!("zone-{}", i % zones)
+}
+
 /// A fleet of [`NODES`] nodes that all need a reboot, with DaemonSet and mirror pods, a bare
-/// pod on an operator-cordoned node, and three apps, two of them under tight budgets.
-fn fleet(seed: u64, chaos: Chaos) -> (MemoryCluster, BTreeSet<String>) {
+/// pod on an operator-cordoned node, and three apps, two of them under tight budgets; its
+/// nodes spread round-robin over `zones` zones (0: no zone labels).
+fn fleet_in_zones(seed: u64, chaos: Chaos, zones: usize) -> (MemoryCluster, BTreeSet<String>) {
     let cluster = MemoryCluster::new(seed, origin(), timings(), chaos);
     let mut cordoned = BTreeSet::new();
     for i in 0..NODES {
@@ -72,6 +78,11 @@ fn fleet(seed: u64, chaos: Chaos) -> (MemoryCluster, BTreeSet<String>) {
             NodeSpec::worker(&n).cordoned()
         } else {
             NodeSpec::worker(&n)
+        };
+        let spec = if zones > 0 {
+            spec.in_zone(zone_of(i, zones))
+        } else {
+            spec
         };
         cluster.add_node(spec.needing_reboot());
         cluster.add_pod(
@@ -146,15 +157,19 @@ struct Outcome {
 }
 
 async fn rollout(seed: u64, concurrency: u32) -> Outcome {
+    rollout_in_zones(seed, concurrency, 0, &[]).await
+}
+
+async fn rollout_in_zones(seed: u64, concurrency: u32, zones: usize, extra: &[&str]) -> Outcome {
     let chaos = Chaos {
         read_crash_percent: 3,
         write_crash_percent: 25,
     };
-    let (cluster, operator_cordoned) = fleet(seed, chaos);
+    let (cluster, operator_cordoned) = fleet_in_zones(seed, chaos, zones);
     let mut tasks = Vec::new();
     for n in cluster.node_names() {
         let c = cluster.clone();
-        let config = config(&n, concurrency, &[]);
+        let config = config(&n, concurrency, extra);
         tasks.push(tokio::spawn(async move { c.run_drydock(config).await }));
     }
     let deleter = tokio::spawn(delete_a_lock_holder(cluster.clone()));
@@ -281,6 +296,54 @@ async fn fifty_nodes_three_at_a_time_never_disrupt_more_than_three_or_two_contro
         assert!(
             o.cluster.peaks().disrupted > 1,
             "seed {seed}: concurrency was never used"
+        );
+        runs.push(o);
+    }
+    assert_crashes_hit_every_step(&runs);
+}
+
+/// Zones of the zoned rollout, and its limits.
+const ZONES: usize = 4;
+const MAX_PER_ZONE: usize = 2;
+const MAX_ZONES: usize = 2;
+
+#[tokio::test(start_paused = true)]
+async fn fifty_nodes_in_four_zones_never_exceed_two_per_zone_or_two_zones_at_once() {
+    let zone_by_node: BTreeMap<String, String> =
+        (0..NODES).map(|i| (name(i), zone_of(i, ZONES))).collect();
+    let mut runs = Vec::new();
+    for seed in [5, 6] {
+        let flags = [
+            format!("--max-nodes-per-zone={MAX_PER_ZONE}"),
+            format!("--max-zones={MAX_ZONES}"),
+        ];
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let o = rollout_in_zones(seed, 6, ZONES, &flags).await;
+        assert_safe_and_complete(&o, MAX_PER_ZONE * MAX_ZONES, seed);
+        let (mut most_zones, mut most_per_zone) = (0, 0);
+        for (at, holders) in o.cluster.lock_history() {
+            let mut per_zone: BTreeMap<&str, usize> = BTreeMap::new();
+            for h in &holders {
+                *per_zone.entry(zone_by_node[h].as_str()).or_default() += 1;
+            }
+            assert!(
+                per_zone.values().all(|n| *n <= MAX_PER_ZONE),
+                "seed {seed}: {at}: {per_zone:?}"
+            );
+            assert!(
+                per_zone.len() <= MAX_ZONES,
+                "seed {seed}: {at}: {per_zone:?}"
+            );
+            most_zones = most_zones.max(per_zone.len());
+            most_per_zone = most_per_zone.max(per_zone.values().copied().max().unwrap_or(0));
+        }
+        assert_eq!(
+            most_zones, MAX_ZONES,
+            "seed {seed}: the zone limit was reached"
+        );
+        assert_eq!(
+            most_per_zone, MAX_PER_ZONE,
+            "seed {seed}: the per-zone limit was reached"
         );
         runs.push(o);
     }
