@@ -302,6 +302,17 @@ pub struct KuredArgs {
     /// Drydock: nodes of at most this many zones reboot at once (0: no limit).
     #[arg(long, default_value = "0", value_parser = parse_int)]
     pub max_zones: i64,
+
+    /// Drydock: a node back from its reboot hands the lock on only once the workloads its
+    /// drain evicted are whole again (all replicas ready, their PodDisruptionBudgets allowing
+    /// a disruption), or --health-gate-timeout passed.
+    #[arg(long, default_value = "false", default_missing_value = "true", num_args = 0..=1, require_equals = true, action = ArgAction::Set, value_parser = parse_bool)]
+    pub health_gate: bool,
+
+    /// Drydock: the longest the health gate holds the lock (positive); on timeout the lock
+    /// passes on with a warning Event and a notification.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub health_gate_timeout: SignedDuration,
 }
 
 /// Parses the command line and the `KURED_*` environment with kured's precedence, then
@@ -557,6 +568,8 @@ pub struct Config {
     /// `--reboot-on-request`: a request annotation on the Node counts as "reboot required"
     /// ([`crate::request`]).
     pub reboot_on_request: bool,
+    /// `--health-gate`: the gate's timeout when it is on (`None`: kured's hand-over).
+    pub health_gate: Option<SignedDuration>,
     /// Non-fatal findings to log at start-up.
     pub warnings: Vec<String>,
 }
@@ -887,6 +900,13 @@ impl Config {
                 zones: zone_limit("max-zones", args.max_zones)?,
             },
         };
+        if !args.health_gate_timeout.is_positive() {
+            return Err(invalid(
+                "health-gate-timeout",
+                format_duration(args.health_gate_timeout),
+                "must be positive",
+            ));
+        }
         let max_reboots_per_day = u32::try_from(args.max_reboots_per_day)
             .map_err(|_| invalid("max-reboots-per-day", args.max_reboots_per_day, "too large"))?;
 
@@ -921,6 +941,7 @@ impl Config {
             log_format,
             max_reboots_per_day: (max_reboots_per_day > 0).then_some(max_reboots_per_day),
             reboot_on_request: args.reboot_on_request,
+            health_gate: args.health_gate.then_some(args.health_gate_timeout),
             zones,
             warnings,
         })
@@ -1038,6 +1059,8 @@ mod tests {
             extra,
             [
                 "allow-concurrent-control-plane-reboots",
+                "health-gate",
+                "health-gate-timeout",
                 "max-nodes-per-zone",
                 "max-reboots-per-day",
                 "max-zones",
@@ -1073,7 +1096,29 @@ mod tests {
         assert_eq!(c.metrics_port, 8080);
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.max_reboots_per_day, Some(3));
+        assert_eq!(c.health_gate, None, "kured hands the lock on at once");
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn the_health_gate_is_off_by_default_and_its_timeout_must_be_positive() {
+        assert_eq!(
+            config(&["--health-gate"]).health_gate,
+            Some(SignedDuration::from_mins(10))
+        );
+        assert_eq!(
+            config(&["--health-gate=true", "--health-gate-timeout=90s"]).health_gate,
+            Some(SignedDuration::from_secs(90))
+        );
+        assert_eq!(config(&["--health-gate-timeout=90s"]).health_gate, None);
+        assert_eq!(
+            flag_error(&["--health-gate-timeout=0s"]),
+            "health-gate-timeout"
+        );
+        assert_eq!(
+            flag_error(&["--health-gate-timeout=-5m"]),
+            "health-gate-timeout"
+        );
     }
 
     #[test]

@@ -23,6 +23,10 @@
 //!   (429) is retried after [`PDB_RETRY`] (kured ≥ 1.22 retries in a tight loop); evicted
 //!   pods are waited for; `--drain-timeout` ends the drain. The lease is renewed between
 //!   rounds, because the drain is not one blocking call.
+//! - **Health-gated hand-over** (`--health-gate`). The drain remembers the controllers of the
+//!   pods it evicted and the reboot step writes them into the lock entry; once back and
+//!   uncordoned, the node keeps (and renews) its entry until they are whole again or
+//!   `--health-gate-timeout` passed ([`crate::health`]), then releases it.
 //! - **Uncordon first, then release** (after `--lock-release-delay`), so the spacing between
 //!   reboots never keeps the node cordoned, and a crash in between leaves a held lock to
 //!   finish rather than an orphaned cordon.
@@ -39,10 +43,11 @@ use crate::cluster::{
 };
 use crate::config::{Config, DrainConfig, MessageTemplates};
 use crate::forecast::REBOOT_DURATION_ANNOTATION;
+use crate::health::{self, Workload, WorkloadHealth};
 use crate::lock::{Lock, LockEntry, ZoneView};
 use crate::machine::{
-    BlockReason, DrainStatus, NodeFacts, Observation, REBOOT_GRACE, RENEW_DIVISOR, ReleaseReason,
-    Step, decide,
+    BlockReason, DrainStatus, HealthGate, NodeFacts, Observation, REBOOT_GRACE, RENEW_DIVISOR,
+    ReleaseReason, Step, decide,
 };
 use crate::request::{REBOOT_REQUEST_ANNOTATION, REQUEST_POLL, RequestState};
 
@@ -124,6 +129,7 @@ pub struct Drainer {
     started: Timestamp,
     retry_at: BTreeMap<String, Timestamp>,
     logged: BTreeSet<String>,
+    evicted: BTreeSet<Workload>,
 }
 
 /// One node's reboot daemon over the ports `C` (cluster), `H` (host) and `K` (clock).
@@ -151,6 +157,7 @@ impl Drainer {
             started: now,
             retry_at: BTreeMap::new(),
             logged: BTreeSet::new(),
+            evicted: BTreeSet::new(),
         }
     }
 
@@ -163,6 +170,21 @@ impl Drainer {
                 .pod_selector
                 .as_ref()
                 .is_none_or(|s| s.matches(&pod.labels))
+    }
+
+    /// The controllers of the pods this drain evicted (or found terminating), in order.
+    pub fn evicted(&self) -> Vec<Workload> {
+        self.evicted.iter().cloned().collect()
+    }
+
+    /// Remembers an evicted pod's controller (bare pods have none to wait for).
+    fn remember(&mut self, pod: &Pod) {
+        if let Owner::Other(controller) = &pod.owner {
+            self.evicted.insert(Workload {
+                namespace: pod.namespace.clone(),
+                controller: controller.clone(),
+            });
+        }
     }
 
     /// One round: evicts every remaining pod that is due, and says when to go on.
@@ -201,6 +223,7 @@ impl Drainer {
         for pod in &pods {
             let key = format!("{}/{}", pod.namespace, pod.name);
             let wake = if pod.terminating {
+                self.remember(pod);
                 if self.logged.insert(format!("{key}@{}", pod.uid)) {
                     info!(node, pod = %key, "waiting for pod to be deleted");
                 }
@@ -214,6 +237,7 @@ impl Drainer {
                 {
                     Eviction::Evicted => {
                         self.retry_at.remove(&key);
+                        self.remember(pod);
                         info!(node, pod = %key, "evicting pod");
                         poll
                     }
@@ -407,6 +431,20 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             limits: &zone_config.limits,
             zones: &zones,
         });
+        let evicted = self
+            .drainer
+            .as_ref()
+            .map(Drainer::evicted)
+            .unwrap_or_default();
+        let health = match (self.config.health_gate, lock.entry(&me)) {
+            (Some(_), Some(entry)) => self.gate_health(entry).await?,
+            _ => Vec::new(),
+        };
+        let health_gate = self.config.health_gate.map(|timeout| HealthGate {
+            timeout,
+            evicted: &evicted,
+            health: &health,
+        });
         let step = decide(&Observation {
             node: NodeFacts {
                 name: &me,
@@ -425,6 +463,7 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             drain: &self.drain,
             force_reboot: self.config.drain.force_reboot,
             zone,
+            health_gate,
             now,
         })?;
         debug!(node = %me, ?step, "decided");
@@ -575,7 +614,78 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
                 info!(node = %me, "uncordoned: Drydock's cordon without the lock");
                 Ok(Wake::Now)
             }
+            Step::Recovered {
+                uncordon,
+                lock: new,
+            } => {
+                let acquired = entry
+                    .as_ref()
+                    .and_then(|e| e.drydock.as_ref())
+                    .and_then(|d| d.acquired);
+                self.finish_reboot(&node, uncordon, acquired, now).await?;
+                if self.write(&new, &read.version).await? {
+                    info!(node = %me, "back; holding the lock until the evicted workloads are whole");
+                    self.event(
+                        EventKind::Normal,
+                        "RebootHealthGate",
+                        "waiting for the evicted workloads to be whole again".into(),
+                    )
+                    .await;
+                }
+                self.forget_hold();
+                Ok(Wake::Now)
+            }
+            Step::AwaitHealth { waiting, next } => {
+                let waiting = describe(&waiting);
+                info!(node = %me, %waiting, "holding the lock: workloads not whole yet");
+                Ok(Wake::At(soon(next)))
+            }
+            Step::HandOver {
+                timed_out,
+                uncordon,
+                ..
+            } => {
+                if uncordon {
+                    self.cluster.uncordon(&me).await?;
+                }
+                if timed_out.is_empty() {
+                    info!(node = %me, "the evicted workloads are whole; handing the lock on");
+                } else {
+                    let message = format!(
+                        "health gate timed out; handing the lock on while {}",
+                        describe(&timed_out)
+                    );
+                    warn!(node = %me, "{message}");
+                    self.event(
+                        EventKind::Warning,
+                        "RebootHealthGateTimeout",
+                        message.clone(),
+                    )
+                    .await;
+                    self.host.notify(format!("Node {me}: {message}")).await;
+                }
+                self.release().await?;
+                self.forget_hold();
+                Ok(Wake::Now)
+            }
         }
+    }
+
+    /// The health of the workloads a held entry in the gate recorded (none before the gate).
+    async fn gate_health(&self, entry: &LockEntry) -> Result<Vec<(Workload, WorkloadHealth)>> {
+        let Some(fields) = entry.drydock.as_ref().filter(|d| d.back_since.is_some()) else {
+            return Ok(Vec::new());
+        };
+        let (workloads, errors) = health::parse_evicted(&fields.evicted);
+        for error in errors {
+            warn!(node = %self.me(), %error, "not waiting for this workload");
+        }
+        let mut health = Vec::with_capacity(workloads.len());
+        for workload in workloads {
+            let h = self.cluster.workload_health(&workload).await?;
+            health.push((workload, h));
+        }
+        Ok(health)
     }
 
     /// The Node's on-demand reboot request, when `--reboot-on-request` is on.
@@ -860,6 +970,15 @@ pub fn reboot_history(node: &Node) -> Vec<Timestamp> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The workloads a gate waits for, for logs and Events: `shop/ReplicaSet/web (1/3 ready), …`.
+fn describe(waiting: &[(Workload, String)]) -> String {
+    let parts: Vec<String> = waiting
+        .iter()
+        .map(|(w, why)| format!("{w} ({why})"))
+        .collect();
+    parts.join(", ")
 }
 
 fn release_message(reason: &ReleaseReason) -> String {

@@ -27,6 +27,7 @@ pub mod config;
 pub mod daemon;
 pub mod forecast;
 pub mod gocompat;
+pub mod health;
 pub mod host;
 pub mod hostns;
 pub mod k8s;

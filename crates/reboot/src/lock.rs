@@ -107,6 +107,14 @@ pub struct DrydockFields {
     /// are on ([`ZoneLimits`]), so the limits are judged from the lock itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
+    /// The workloads whose pods the drain evicted (`namespace/Kind/name`), written with the
+    /// reboot when the health gate is on ([`crate::health`]): the hold ends only once they are
+    /// whole again, and a restarted daemon reads them back from here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evicted: Vec<String>,
+    /// When the node was verified back and uncordoned while the health gate holds the entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back_since: Option<Timestamp>,
     /// Fields this version does not know, kept as read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -1087,6 +1095,8 @@ mod tests {
                             reboot_attempts: attempts,
                             manual,
                             zone: None,
+                            evicted: Vec::new(),
+                            back_since: None,
                             extra: Map::new(),
                         }),
                         extra,

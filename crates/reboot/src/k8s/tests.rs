@@ -265,7 +265,7 @@ async fn pods_are_listed_by_node_name_with_their_owner_and_mirror_status() {
     let pods = cluster.list_pods("n1").await.unwrap();
     assert_eq!(pods[0].owner, Owner::DaemonSet);
     assert!(pods[1].mirror && pods[1].owner == Owner::None);
-    assert_eq!(pods[2].owner, Owner::Other("ReplicaSet".into()));
+    assert_eq!(pods[2].owner, Owner::Other("ReplicaSet/w".into()));
     assert!(pods[2].terminating && pods[2].phase == PodPhase::Succeeded);
     verifier.finish().await;
 }
