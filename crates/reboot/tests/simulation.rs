@@ -349,3 +349,117 @@ async fn fifty_nodes_in_four_zones_never_exceed_two_per_zone_or_two_zones_at_onc
     }
     assert_crashes_hit_every_step(&runs);
 }
+
+/// The health gate's timeout in the gated rollout: shorter than the default so that the
+/// broken workload costs minutes, not hours, of virtual time.
+const GATE_TIMEOUT: SignedDuration = SignedDuration::from_mins(3);
+/// What a hand-over may take beyond the timeout: one gate poll, a daemon restart after a
+/// crash, and the API round trips of the release.
+const GATE_SLACK: SignedDuration = SignedDuration::from_secs(30);
+/// What crashes may add between a node's reboot and its gate starting: daemon restarts
+/// (up to 10 s each) after crashed calls.
+const GATE_RESTARTS: SignedDuration = SignedDuration::from_mins(2);
+
+#[tokio::test(start_paused = true)]
+async fn with_the_health_gate_a_workload_that_never_comes_back_holds_the_lock_no_longer_than_the_timeout()
+ {
+    let (seed, concurrency) = (7, 2);
+    let chaos = Chaos {
+        read_crash_percent: 3,
+        write_crash_percent: 25,
+    };
+    let (cluster, operator_cordoned) = fleet_in_zones(seed, chaos, 0);
+    // The cache's replacement pods never become ready; web and db come back.
+    cluster.break_workload("cache-rs");
+    let timeout = format!("--health-gate-timeout={}s", GATE_TIMEOUT.as_secs());
+    let flags = ["--health-gate", timeout.as_str()];
+    let mut tasks = Vec::new();
+    for n in cluster.node_names() {
+        let c = cluster.clone();
+        let config = config(&n, concurrency, &flags);
+        tasks.push(tokio::spawn(async move { c.run_drydock(config).await }));
+    }
+    let deleter = tokio::spawn(delete_a_lock_holder(cluster.clone()));
+    run_until_finished(&cluster).await;
+    let deleted = deleter.await.unwrap();
+    for t in tasks {
+        t.abort();
+    }
+    let o = Outcome {
+        cluster,
+        operator_cordoned,
+        deleted,
+    };
+    assert_safe_and_complete(&o, 2, seed);
+
+    // Each node's gate: from its RebootHealthGate Event to leaving the lock.
+    let c = &o.cluster;
+    let history = c.lock_history();
+    let events = c.events();
+    let released_after = |node: &str, since: Timestamp| {
+        history
+            .iter()
+            .find(|(at, holders)| *at >= since && !holders.iter().any(|h| h == node))
+            .map(|(at, _)| *at)
+    };
+    let (mut gated, mut timed_out, mut whole) = (0, BTreeSet::new(), 0);
+    for (_, e) in &events {
+        if e.reason == "RebootHealthGateTimeout" {
+            timed_out.insert(e.node.clone());
+        }
+    }
+    for (at, e) in &events {
+        if e.reason != "RebootHealthGate" {
+            continue;
+        }
+        gated += 1;
+        let Some(released) = released_after(&e.node, *at) else {
+            assert_eq!(e.node, o.deleted, "seed {seed}: {} never released", e.node);
+            continue;
+        };
+        let held = released.duration_since(*at);
+        assert!(
+            held <= GATE_TIMEOUT + GATE_SLACK,
+            "seed {seed}: {} held the lock {held} after it came back",
+            e.node
+        );
+        if !timed_out.contains(&e.node) {
+            whole += 1;
+        }
+    }
+    // Every node, Events lost to crashes or not: from its reboot to leaving the lock, no more
+    // than the reboot's downtime, the timeout and a few restarts.
+    let bound = timings().reboot_downtime.1 + GATE_TIMEOUT + GATE_RESTARTS;
+    let mut longest = SignedDuration::ZERO;
+    for (node, times) in c.reboots() {
+        let Some(released) = released_after(&node, times[0]) else {
+            assert_eq!(node, o.deleted, "seed {seed}: {node} never released");
+            continue;
+        };
+        longest = longest.max(released.duration_since(times[0]));
+    }
+    assert!(
+        longest <= bound,
+        "seed {seed}: a hold lasted {longest} after its reboot"
+    );
+    eprintln!(
+        "seed {seed}: longest hold after a reboot {longest:#} (bound {bound:#}); \
+         {gated} gated hand-overs, {} timed out, {whole} whole",
+        timed_out.len()
+    );
+    assert!(
+        !timed_out.is_empty(),
+        "seed {seed}: the broken cache never timed a gate out"
+    );
+    assert!(whole > 0, "seed {seed}: no gate opened on whole workloads");
+    let notified: BTreeSet<String> = c
+        .notifications()
+        .into_iter()
+        .filter(|(_, _, m)| m.contains("health gate timed out"))
+        .map(|(_, node, _)| node)
+        .collect();
+    assert_eq!(
+        notified, timed_out,
+        "seed {seed}: a notification per timeout"
+    );
+}
