@@ -32,6 +32,9 @@ use super::{
 pub(crate) const NAME: &str = "kured";
 /// Honour `drydock reboot now` requests (`drydock_reboot::request`); kured's manifests lack it.
 const REBOOT_ON_REQUEST_FLAG: &str = "--reboot-on-request=true";
+/// Hand the lock on only once the evicted workloads are whole (`drydock_reboot::health`);
+/// kured's manifests lack it, so there the lock passes on at once.
+const HEALTH_GATE_FLAG: &str = "--health-gate=true";
 /// The pod label kured's DaemonSet selects on.
 const SELECTOR_LABEL: (&str, &str) = ("name", NAME);
 /// kured's metrics port (`/metrics`; Drydock also serves `/healthz` and `/readyz` there).
@@ -96,6 +99,13 @@ pub(crate) fn objects(namespace: &str, image: &RepoTag) -> Reboot {
                 // Node Events go to the `default` namespace, as kubelet's do; each is created
                 // once, never updated.
                 rule("", &["events"], &["create"]),
+                // The health gate reads the evicted pods' controllers and their budgets.
+                rule(
+                    "apps",
+                    &["deployments", "replicasets", "statefulsets"],
+                    &["get"],
+                ),
+                rule("policy", &["poddisruptionbudgets"], &["list"]),
             ]),
             ..ClusterRole::default()
         },
@@ -133,6 +143,7 @@ fn daemonset(namespace: &str, image: &RepoTag) -> DaemonSet {
     }
     // Drydock's own: `drydock reboot now NODE` works out of the box (the chart's default too).
     args.push(REBOOT_ON_REQUEST_FLAG.to_owned());
+    args.push(HEALTH_GATE_FLAG.to_owned());
     let probe = |path: &str| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_owned()),
@@ -293,6 +304,10 @@ mod tests {
             "pods/eviction:create",
             "daemonsets:get",
             "events:create",
+            "replicasets:get",
+            "statefulsets:get",
+            "deployments:get",
+            "poddisruptionbudgets:list",
         ] {
             assert!(
                 cluster.iter().any(|g| g == needed),
@@ -330,7 +345,8 @@ mod tests {
             [
                 "rebootd",
                 "--reboot-sentinel=/sentinel/reboot-required",
-                "--reboot-on-request=true"
+                "--reboot-on-request=true",
+                "--health-gate=true"
             ]
         );
         assert_eq!(c.security_context.as_ref().unwrap().privileged, Some(true));
