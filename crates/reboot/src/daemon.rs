@@ -682,7 +682,11 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
         }
         let mut health = Vec::with_capacity(workloads.len());
         for workload in workloads {
-            let h = self.cluster.workload_health(&workload).await?;
+            // A failed read holds the gate, never past its timeout: the turn goes on to decide.
+            let h = match self.cluster.workload_health(&workload).await {
+                Ok(h) => h,
+                Err(e) => WorkloadHealth::Unreadable(e.to_string()),
+            };
             health.push((workload, h));
         }
         Ok(health)

@@ -72,6 +72,9 @@ pub enum WorkloadHealth {
     /// It cannot be read (no permission, a kind the gate does not know): the gate does not
     /// wait for it, as kured would not.
     Unknown(String),
+    /// Reading it failed (the API server is unreachable): the gate keeps waiting, but only
+    /// until its timeout.
+    Unreadable(String),
 }
 
 impl WorkloadHealth {
@@ -85,6 +88,7 @@ impl WorkloadHealth {
                 budgets,
             } => ready >= desired && budgets.iter().all(|allowed| *allowed >= 1),
             WorkloadHealth::Gone | WorkloadHealth::Unknown(_) => true,
+            WorkloadHealth::Unreadable(_) => false,
         }
     }
 
@@ -105,6 +109,7 @@ impl WorkloadHealth {
                 }
             }
             WorkloadHealth::Gone | WorkloadHealth::Unknown(_) => None,
+            WorkloadHealth::Unreadable(why) => Some(format!("cannot read it: {why}")),
         }
     }
 }
@@ -240,6 +245,19 @@ mod tests {
                 waiting: vec![(w("web"), "0/3 ready".into())]
             }
         );
+    }
+
+    #[test]
+    fn a_failed_read_holds_the_gate_until_the_timeout_only() {
+        let health = [(w("web"), WorkloadHealth::Unreadable("API down".into()))];
+        assert!(matches!(
+            decide(&health, t0(), DEFAULT_TIMEOUT, t0()),
+            Gate::Wait { .. }
+        ));
+        assert!(matches!(
+            decide(&health, t0(), DEFAULT_TIMEOUT, t0() + DEFAULT_TIMEOUT),
+            Gate::TimedOut { .. }
+        ));
     }
 
     #[test]

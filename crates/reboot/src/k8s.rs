@@ -547,6 +547,17 @@ impl Cluster for KubeCluster {
         let pdbs: Api<PodDisruptionBudget> = Api::namespaced(self.client.clone(), ns);
         let budgets = match pdbs.list(&ListParams::default()).await {
             Ok(list) => budgets_over(&list.items, &replicas.labels),
+            // An API server before 1.21 serves budgets as policy/v1beta1 only.
+            Err(e) if classify(&e) == ApiFailure::NotFound => {
+                match self.legacy_budgets(ns, &replicas.labels).await {
+                    Ok(budgets) => budgets,
+                    Err(e) if is_forbidden(&e) => {
+                        self.gate_forbidden("PodDisruptionBudget");
+                        Vec::new()
+                    }
+                    Err(e) => return Err(cluster_error("PodDisruptionBudget", ns, &e)),
+                }
+            }
             // Without the right to list budgets, the replicas alone decide.
             Err(e) if is_forbidden(&e) => {
                 self.gate_forbidden("PodDisruptionBudget");
@@ -600,6 +611,37 @@ impl KubeCluster {
             );
         }
         WorkloadHealth::Unknown(format!("{what}: forbidden"))
+    }
+
+    /// The policy/v1beta1 budgets of `namespace` over pods with `labels` (the fields the gate
+    /// reads are the same as in policy/v1).
+    async fn legacy_budgets(
+        &self,
+        namespace: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<i32>, kube::Error> {
+        let resource = ApiResource {
+            group: "policy".into(),
+            version: "v1beta1".into(),
+            api_version: "policy/v1beta1".into(),
+            kind: "PodDisruptionBudget".into(),
+            plural: "poddisruptionbudgets".into(),
+        };
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &resource);
+        let list = api.list(&ListParams::default()).await?;
+        let budgets: Vec<PodDisruptionBudget> = list
+            .items
+            .into_iter()
+            .filter_map(|o| {
+                let mut value = serde_json::to_value(o).ok()?;
+                // Read as policy/v1, whose typed form checks apiVersion and kind.
+                value["apiVersion"] = json!("policy/v1");
+                value["kind"] = json!("PodDisruptionBudget");
+                serde_json::from_value(value).ok()
+            })
+            .collect();
+        Ok(budgets_over(&budgets, labels))
     }
 
     /// A controller's replicas and pod template labels (`None`: it does not exist).

@@ -1281,3 +1281,147 @@ async fn with_drydocks_own_rbac_no_right_is_missing() {
     })
     .await;
 }
+
+/// The health gate's e2e Deployment: one replica; no scheduler runs, so the test binds its
+/// pods ([`bind`]).
+async fn create_deployment(client: &Client, namespace: &str) -> Outcome {
+    let deployment: k8s_openapi::api::apps::v1::Deployment =
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": { "name": "web", "namespace": namespace },
+            "spec": {
+                "replicas": 1,
+                "selector": { "matchLabels": { "app": "web" } },
+                "template": {
+                    "metadata": { "labels": { "app": "web" } },
+                    "spec": {
+                        "terminationGracePeriodSeconds": 0,
+                        "containers": [{ "name": "web", "image": "example.invalid/web:1" }],
+                    },
+                },
+            },
+        }))?;
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), namespace)
+        .create(&Default::default(), &deployment)
+        .await?;
+    Ok(())
+}
+
+/// The live pods labelled `app=web` (not being deleted).
+async fn web_pods(
+    client: &Client,
+    namespace: &str,
+) -> Result<Vec<Pod>, Box<dyn std::error::Error>> {
+    let pods = Api::<Pod>::namespaced(client.clone(), namespace)
+        .list(&kube::api::ListParams::default().labels("app=web"))
+        .await?;
+    Ok(pods
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect())
+}
+
+/// Binds a pod to a Node, as the scheduler does.
+async fn bind(client: &Client, namespace: &str, pod: &str, node: &str) -> Outcome {
+    let binding = serde_json::json!({
+        "apiVersion": "v1", "kind": "Binding",
+        "metadata": { "name": pod, "namespace": namespace },
+        "target": { "apiVersion": "v1", "kind": "Node", "name": node },
+    });
+    Api::<Pod>::namespaced(client.clone(), namespace)
+        .create_subresource::<serde_json::Value, serde_json::Value>(
+            "binding",
+            pod,
+            &Default::default(),
+            &binding,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Marks a pod Running and Ready, as its kubelet does once the readiness probe passes.
+async fn make_ready(client: &Client, namespace: &str, name: &str) -> Outcome {
+    let patch = serde_json::json!({ "status": {
+        "phase": "Running",
+        "conditions": [{ "type": "Ready", "status": "True" }],
+    }});
+    Api::<Pod>::namespaced(client.clone(), namespace)
+        .patch_status(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn with_the_health_gate_the_lock_waits_for_the_evicted_deployment_to_be_ready_again() {
+    let flags = ["--health-gate=true", "--health-gate-timeout=10m"];
+    run("reboot-gate", workers(2), &flags, None, async |h| {
+        let (w0, w1) = (h.node(0), h.node(1));
+        let ns = h.ns.name().to_owned();
+        create_deployment(&h.client, &ns).await?;
+        let first = drydock_e2e::wait_for("the web pod", ROLLOUT_BOUND, || async {
+            Ok(web_pods(&h.client, &ns)
+                .await
+                .ok()
+                .and_then(|pods| pods.into_iter().next()))
+        })
+        .await?;
+        let first_name = first.metadata.name.clone().unwrap_or_default();
+        bind(&h.client, &ns, &first_name, &w0).await?;
+        make_ready(&h.client, &ns, &first_name).await?;
+
+        h.require_reboot(&w0)?;
+        h.start_all()?;
+        // Back with a new boot ID and uncordoned, but the replacement pod is not ready: the
+        // node keeps its lock entry, which records the evicted ReplicaSet.
+        let back = h
+            .run_until("w0 back and uncordoned", ROLLOUT_BOUND, |s| {
+                s.rebooted(&w0) && s.cordoned.is_empty()
+            })
+            .await?;
+        ensure(
+            back.holders == [w0.clone()],
+            format!("w0 still holds the lock: {back:?}"),
+        )?;
+        let annotation = back.annotation.clone().unwrap_or_default();
+        ensure(
+            annotation.contains("backSince") && annotation.contains("ReplicaSet/web-"),
+            format!("the entry records the gate: {annotation}"),
+        )?;
+        tokio::time::sleep(QUIET_SPELL).await;
+        let held = h.snapshot().await?;
+        ensure(
+            held.holders == [w0.clone()],
+            format!("the gate holds: {held:?}"),
+        )?;
+        ensure(
+            h.log(&w0)
+                .contains("holding the lock: workloads not whole yet"),
+            format!("w0 logs why it holds the lock:\n{}", h.log(&w0)),
+        )?;
+
+        // The replacement is placed on w1 and becomes ready: the gate opens, the lock goes.
+        let pods = web_pods(&h.client, &ns).await?;
+        let replacement = pods
+            .iter()
+            .filter_map(|p| p.metadata.name.clone())
+            .find(|n| *n != first_name)
+            .ok_or("the ReplicaSet made a replacement pod")?;
+        bind(&h.client, &ns, &replacement, &w1).await?;
+        make_ready(&h.client, &ns, &replacement).await?;
+        h.run_until("the lock released", ROLLOUT_BOUND, |s| s.holders.is_empty())
+            .await?;
+        ensure(
+            h.log(&w0)
+                .contains("the evicted workloads are whole; handing the lock on"),
+            "w0 hands over because the workload is whole, not on timeout",
+        )?;
+        Ok(())
+    })
+    .await;
+}
