@@ -353,17 +353,33 @@ async fn fifty_nodes_in_four_zones_never_exceed_two_per_zone_or_two_zones_at_onc
 /// The health gate's timeout in the gated rollout: shorter than the default so that the
 /// broken workload costs minutes, not hours, of virtual time.
 const GATE_TIMEOUT: SignedDuration = SignedDuration::from_mins(3);
-/// What a hand-over may take beyond the timeout: one gate poll, a daemon restart after a
-/// crash, and the API round trips of the release.
-const GATE_SLACK: SignedDuration = SignedDuration::from_secs(30);
+/// What a hand-over may take beyond the timeout: one gate poll, the API round trips of the
+/// release, and daemon restarts (up to 10 s each) when crashes (25 % of writes) cut the
+/// release's write several times in a row.
+const GATE_SLACK: SignedDuration = SignedDuration::from_secs(90);
 /// What crashes may add between a node's reboot and its gate starting: daemon restarts
 /// (up to 10 s each) after crashed calls.
 const GATE_RESTARTS: SignedDuration = SignedDuration::from_mins(2);
 
+/// The seeds of the gated rollout: 7 in CI; `DRYDOCK_GATE_SEEDS=N` runs seeds 1..=N.
+fn gate_seeds() -> Vec<u64> {
+    match std::env::var("DRYDOCK_GATE_SEEDS") {
+        Ok(n) => (1..=n.parse::<u64>().unwrap()).collect(),
+        Err(_) => vec![7],
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn with_the_health_gate_a_workload_that_never_comes_back_holds_the_lock_no_longer_than_the_timeout()
  {
-    let (seed, concurrency) = (7, 2);
+    for seed in gate_seeds() {
+        gated_rollout(seed).await;
+    }
+}
+
+/// 50 nodes, two at a time, with the gate on and the cache's replacements never ready.
+async fn gated_rollout(seed: u64) {
+    let concurrency = 2;
     let chaos = Chaos {
         read_crash_percent: 3,
         write_crash_percent: 25,
@@ -403,6 +419,7 @@ async fn with_the_health_gate_a_workload_that_never_comes_back_holds_the_lock_no
             .map(|(at, _)| *at)
     };
     let (mut gated, mut timed_out, mut whole) = (0, BTreeSet::new(), 0);
+    let mut longest_gate = SignedDuration::ZERO;
     for (_, e) in &events {
         if e.reason == "RebootHealthGateTimeout" {
             timed_out.insert(e.node.clone());
@@ -418,6 +435,7 @@ async fn with_the_health_gate_a_workload_that_never_comes_back_holds_the_lock_no
             continue;
         };
         let held = released.duration_since(*at);
+        longest_gate = longest_gate.max(held);
         assert!(
             held <= GATE_TIMEOUT + GATE_SLACK,
             "seed {seed}: {} held the lock {held} after it came back",
@@ -443,7 +461,8 @@ async fn with_the_health_gate_a_workload_that_never_comes_back_holds_the_lock_no
         "seed {seed}: a hold lasted {longest} after its reboot"
     );
     eprintln!(
-        "seed {seed}: longest hold after a reboot {longest:#} (bound {bound:#}); \
+        "seed {seed}: longest gate {longest_gate:#}, longest hold after a reboot {longest:#} \
+         (bound {bound:#}); \
          {gated} gated hand-overs, {} timed out, {whole} whole",
         timed_out.len()
     );
