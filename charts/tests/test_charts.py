@@ -285,6 +285,12 @@ CONFIGURATION = [
     ("concurrency", 2, ["--concurrency=2"]),
     ("allowConcurrentControlPlaneReboots", True, ["--allow-concurrent-control-plane-reboots=true"]),
     ("maxRebootsPerDay", 5, ["--max-reboots-per-day=5"]),
+    ("zoneLabel", "example.com/rack", ["--zone-label=example.com/rack"]),
+    ("maxNodesPerZone", 2, ["--max-nodes-per-zone=2"]),
+    ("maxZones", 1, ["--max-zones=1"]),
+    ("healthGateTimeout", "5m", ["--health-gate-timeout=5m"]),
+    ("windows", ["sat,sun 01:00-05:00", "first-sun 00:00-06:00 Europe/Berlin"],
+     ["--window=sat,sun 01:00-05:00", "--window=first-sun 00:00-06:00 Europe/Berlin"]),
 ]
 
 
@@ -306,6 +312,20 @@ def test_every_configuration_key_renders_as_kureds_chart_does(key, value, flags)
 @pytest.mark.parametrize("key", [k for k, v, _ in CONFIGURATION if v is True])
 def test_booleans_render_only_when_true(key):
     assert reboot_container({"configuration": {key: False}})["args"] == reboot_container()["args"]
+
+
+def test_reboot_on_request_is_on_by_default_and_can_be_turned_off():
+    assert "--reboot-on-request=true" in reboot_container()["args"]
+    kured_values = load_values("kured-chart-values.yaml")
+    assert "--reboot-on-request=true" in reboot_container(kured_values)["args"]
+    off = reboot_container({"configuration": {"rebootOnRequest": False}})["args"]
+    assert not any("reboot-on-request" in a for a in off), off
+
+
+def test_health_gate_is_on_by_default_and_off_with_kureds_flags_only():
+    assert "--health-gate=true" in reboot_container()["args"]
+    off = reboot_container({"configuration": {"healthGate": False}})["args"]
+    assert not any("health-gate" in a for a in off), off
 
 
 def run_daemon_args(args: list[str]) -> subprocess.CompletedProcess:

@@ -38,12 +38,19 @@ useRebootSentinelHostPath (the mounted file is passed by the DaemonSet template)
   (list "concurrency" "concurrency")
   (list "allowConcurrentControlPlaneReboots" "allow-concurrent-control-plane-reboots")
   (list "maxRebootsPerDay" "max-reboots-per-day")
+  (list "rebootOnRequest" "reboot-on-request")
+  (list "healthGate" "health-gate")
+  (list "healthGateTimeout" "health-gate-timeout")
+  (list "zoneLabel" "zone-label")
+  (list "maxNodesPerZone" "max-nodes-per-zone")
+  (list "maxZones" "max-zones")
 -}}
 {{- $lists := list
   (list "blockingPodSelector" "blocking-pod-selector")
   (list "rebootDays" "reboot-days")
   (list "preRebootNodeLabels" "pre-reboot-node-labels")
   (list "postRebootNodeLabels" "post-reboot-node-labels")
+  (list "windows" "window")
 -}}
 {{- range $scalars }}
 {{- $value := get $c (index . 0) }}

@@ -12,6 +12,11 @@
 //! Printed: makespan (first start to the last release) and its ratio, the idle time of the
 //! lock between holders (p50/p99) for 10 and 50 nodes, and the API calls per hour of an idle
 //! node that needs no reboot. Budgets: Drydock's idle p99 under 5 s, and zero idle calls.
+//!
+//! Then the health-gated hand-over (`--health-gate`, as Drydock's chart runs it) against
+//! kured's model and Drydock without the gate, with every rescheduled pod ready exactly
+//! [`GATED_POD_START`] after it is placed: the gate's price in makespan for never handing the
+//! lock on while the evicted workloads are short.
 
 use std::collections::BTreeMap;
 
@@ -34,6 +39,9 @@ const KURED_PHASE_A_TICK: SignedDuration = SignedDuration::from_mins(1);
 /// kured's pause after a lock write conflict (`daemonsetlock.go`).
 const KURED_CONFLICT_RETRY: SignedDuration = SignedDuration::from_secs(1);
 
+/// Pods are ready this long after being rescheduled, in the health-gate comparison.
+const GATED_POD_START: SignedDuration = SignedDuration::from_secs(30);
+
 /// How long the idle node is watched.
 const IDLE_HOURS: i64 = 24;
 
@@ -41,12 +49,31 @@ fn origin() -> Timestamp {
     "2026-11-22T03:00:00Z".parse().expect("a valid timestamp")
 }
 
+/// Who runs on each node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Strategy {
+    /// Drydock with kured's flags.
+    Drydock,
+    /// Drydock with `--health-gate` (default timeout).
+    Gated,
+    /// kured 1.23's loop.
+    Kured,
+}
+
 fn config(node: &str) -> Config {
     config::parse(["drydock", &format!("--node-id={node}")], &BTreeMap::new()).expect("valid flags")
 }
 
-fn fleet(seed: u64, nodes: usize) -> MemoryCluster {
-    let cluster = MemoryCluster::new(seed, origin(), Timings::default(), Chaos::default());
+fn gated_config(node: &str) -> Config {
+    config::parse(
+        ["drydock", &format!("--node-id={node}"), "--health-gate"],
+        &BTreeMap::new(),
+    )
+    .expect("valid flags")
+}
+
+fn fleet(seed: u64, nodes: usize, timings: Timings) -> MemoryCluster {
+    let cluster = MemoryCluster::new(seed, origin(), timings, Chaos::default());
     for i in 0..nodes {
         let n = format!("n{i:02}");
         cluster.add_node(NodeSpec::worker(&n).needing_reboot());
@@ -173,12 +200,17 @@ struct Run {
     gaps: Vec<SignedDuration>,
 }
 
-async fn rollout(seed: u64, nodes: usize, kured_strategy: bool) -> Run {
-    let cluster = fleet(seed, nodes);
+async fn rollout(seed: u64, nodes: usize, strategy: Strategy, timings: Timings) -> Run {
+    let cluster = fleet(seed, nodes, timings);
+    let kured_strategy = strategy == Strategy::Kured;
     let mut tasks = Vec::new();
     for (index, n) in cluster.node_names().into_iter().enumerate() {
         let c = cluster.clone();
-        let config = config(&n);
+        let config = if strategy == Strategy::Gated {
+            gated_config(&n)
+        } else {
+            config(&n)
+        };
         let clock = cluster.clock();
         let node_seed = seed.wrapping_mul(1_000_003).wrapping_add(index as u64);
         tasks.push(tokio::spawn(async move {
@@ -233,11 +265,11 @@ struct Summary {
     gaps: usize,
 }
 
-async fn measure(nodes: usize, kured_strategy: bool) -> Summary {
+async fn measure(nodes: usize, strategy: Strategy, timings: Timings) -> Summary {
     let mut makespans = SignedDuration::ZERO;
     let mut gaps = Vec::new();
     for seed in 1..=SEEDS {
-        let run = rollout(seed, nodes, kured_strategy).await;
+        let run = rollout(seed, nodes, strategy, timings).await;
         makespans += run.makespan;
         gaps.extend(run.gaps);
     }
@@ -290,8 +322,8 @@ fn main() {
         );
         let mut within_budget = true;
         for nodes in [10, 50] {
-            let drydock = measure(nodes, false).await;
-            let kured = measure(nodes, true).await;
+            let drydock = measure(nodes, Strategy::Drydock, Timings::default()).await;
+            let kured = measure(nodes, Strategy::Kured, Timings::default()).await;
             for (name, s) in [("drydock", &drydock), ("kured", &kured)] {
                 println!(
                     "{nodes:>5} {name:>8} {:>11} {:>10} {:>10} {:>6}",
@@ -304,6 +336,29 @@ fn main() {
             let ratio = kured.makespan.as_secs_f64() / drydock.makespan.as_secs_f64();
             println!("{nodes:>5} makespan kured/drydock = {ratio:.2}x");
             within_budget &= drydock.p99 < IDLE_P99_BUDGET;
+        }
+        let timings = Timings {
+            pod_start: (GATED_POD_START, GATED_POD_START),
+            ..Timings::default()
+        };
+        println!(
+            "health-gated hand-over (--health-gate), pods ready {} after reschedule",
+            human(GATED_POD_START)
+        );
+        println!("{:>5} {:>8} {:>11}", "nodes", "strategy", "makespan");
+        for nodes in [10, 50] {
+            let gated = measure(nodes, Strategy::Gated, timings).await;
+            let drydock = measure(nodes, Strategy::Drydock, timings).await;
+            let kured = measure(nodes, Strategy::Kured, timings).await;
+            for (name, s) in [("gated", &gated), ("drydock", &drydock), ("kured", &kured)] {
+                println!("{nodes:>5} {name:>8} {:>11}", human(s.makespan));
+            }
+            let secs = |s: &Summary| s.makespan.as_secs_f64();
+            println!(
+                "{nodes:>5} makespan kured/gated = {:.2}x, gated/drydock = {:.2}x",
+                secs(&kured) / secs(&gated),
+                secs(&gated) / secs(&drydock)
+            );
         }
         let (startup, per_hour) = idle_calls_per_hour().await;
         println!(

@@ -1,4 +1,5 @@
-//! The administrator's commands (`drydock reboot status | pause | resume`) against the API.
+//! The administrator's commands (`drydock reboot status | pause | resume | now | cancel`)
+//! against the API.
 //!
 //! The DaemonSet is the source of truth: the lock lives in its annotation, and the daemons'
 //! flags (concurrency, window, lock annotation, …) are read from its pod template (literal
@@ -12,6 +13,11 @@
 //! write a lock in the other format, and refuses while a node holds the lock (a pause must
 //! not take a slot from under a rebooting node). `status` also lists the Nodes and the
 //! `RebootBlocked` Events.
+//!
+//! `now NODE [--force]` and `cancel NODE` ([`crate::request`]): after the DaemonSet's GET, one
+//! GET of the Node (its boot ID, and the request already there) and at most one merge patch
+//! of its request annotation. `now` refuses when the daemons do not run with
+//! `--reboot-on-request` (they would ignore the request).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -22,12 +28,18 @@ use k8s_openapi::api::core::v1::{Event, Node};
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, ListParams};
 
-use crate::cluster::{Cluster, ClusterError, LockRead, ResourceVersion, TokioClock};
+use crate::cluster::{
+    Cluster, ClusterError, LockRead, Node as NodeFacts, NodePatch, ResourceVersion, TokioClock,
+};
 use crate::config::{self, Config};
 use crate::daemon::KURED_REBOOT_IN_PROGRESS_ANNOTATION;
+use crate::forecast::{
+    REBOOT_DURATION_ANNOTATION, median, parse_duration_annotation, predict_finish,
+};
 use crate::k8s::KubeCluster;
 use crate::lock::{Lock, LockFormat, MANUAL_HOLDER};
 use crate::machine::CORDON_MARKER_ANNOTATION;
+use crate::request::{REBOOT_REQUEST_ANNOTATION, RebootRequest, RequestState};
 use crate::{Error, Result};
 
 /// How many times `pause` and `resume` read and write when daemons keep writing the lock in
@@ -159,6 +171,45 @@ pub fn plan_resume(read: Option<&str>, config: &Config) -> Result<Option<Lock>> 
     Ok(Some(lock))
 }
 
+/// What `reboot now` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// The request is written.
+    Requested(RebootRequest),
+    /// The same request already stands; nothing written.
+    AlreadyRequested(RebootRequest),
+}
+
+/// What `reboot cancel` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The request annotation is removed.
+    Cancelled,
+    /// There was none; nothing written.
+    NotRequested,
+}
+
+/// What `reboot now` makes of the Node it read: the request to write, or `Err` with the one
+/// that already stands (same `force`).
+pub fn plan_request(
+    node: &NodeFacts,
+    force: bool,
+    now: Timestamp,
+) -> std::result::Result<RebootRequest, RebootRequest> {
+    let annotation = node.annotations.get(REBOOT_REQUEST_ANNOTATION);
+    if let RequestState::Active(standing) =
+        RequestState::of(annotation.map(String::as_str), &node.boot_id)
+        && standing.force == force
+    {
+        return Err(standing);
+    }
+    Ok(RebootRequest {
+        boot_id: node.boot_id.clone(),
+        requested: now,
+        force,
+    })
+}
+
 /// A connection to one reboot DaemonSet, for the admin commands.
 pub struct Admin {
     client: kube::Client,
@@ -283,6 +334,74 @@ impl Admin {
         })
     }
 
+    async fn node(&self, name: &str) -> Result<NodeFacts> {
+        self.cluster
+            .get_node(name)
+            .await?
+            .ok_or_else(|| Error::Admin(format!("Node {name} not found")))
+    }
+
+    /// Asks for `node`'s reboot: it waits for the lock and the window like any other, or
+    /// only for the lock and the blockers with `force`.
+    ///
+    /// # Errors
+    ///
+    /// The daemons do not run with `--reboot-on-request`, the Node does not exist, or the API
+    /// failed.
+    pub async fn request_reboot(
+        &mut self,
+        node: &str,
+        force: bool,
+        now: Timestamp,
+    ) -> Result<RequestOutcome> {
+        if !self.config.reboot_on_request {
+            return Err(Error::Admin(format!(
+                "the daemons of DaemonSet {}/{} do not run with --reboot-on-request, so they \
+                 would ignore the request; add the flag (Drydock's chart and manifests set it)",
+                self.config.lock.ds_namespace, self.config.lock.ds_name
+            )));
+        }
+        let facts = self.node(node).await?;
+        if facts.boot_id.is_empty() {
+            return Err(Error::Admin(format!(
+                "Node {node} reports no boot ID (status.nodeInfo.bootID): is its kubelet up?"
+            )));
+        }
+        match plan_request(&facts, force, now) {
+            Err(standing) => Ok(RequestOutcome::AlreadyRequested(standing)),
+            Ok(request) => {
+                let patch = NodePatch {
+                    annotations: BTreeMap::from([(
+                        REBOOT_REQUEST_ANNOTATION.to_owned(),
+                        Some(request.encode()?),
+                    )]),
+                    ..NodePatch::default()
+                };
+                self.cluster.patch_node(node, &patch).await?;
+                Ok(RequestOutcome::Requested(request))
+            }
+        }
+    }
+
+    /// Withdraws `node`'s request. A node that already holds the lock for it releases the lock
+    /// (and its cordon) at its next look, unless the reboot was already issued.
+    ///
+    /// # Errors
+    ///
+    /// The Node does not exist, or the API failed.
+    pub async fn cancel_reboot(&mut self, node: &str) -> Result<CancelOutcome> {
+        let facts = self.node(node).await?;
+        if !facts.annotations.contains_key(REBOOT_REQUEST_ANNOTATION) {
+            return Ok(CancelOutcome::NotRequested);
+        }
+        let patch = NodePatch {
+            annotations: BTreeMap::from([(REBOOT_REQUEST_ANNOTATION.to_owned(), None)]),
+            ..NodePatch::default()
+        };
+        self.cluster.patch_node(node, &patch).await?;
+        Ok(CancelOutcome::Cancelled)
+    }
+
     /// Reads what `status` shows: the lock, the Nodes, the `RebootBlocked` Events.
     ///
     /// # Errors
@@ -302,8 +421,28 @@ impl Admin {
             .await
             .map_err(|e| api_error("Nodes", e))?;
         let mut needing = Vec::new();
+        let mut requests = Vec::new();
+        let mut durations = Vec::new();
         for node in nodes.items {
+            let boot_id = node
+                .status
+                .as_ref()
+                .and_then(|s| s.node_info.as_ref())
+                .map(|i| i.boot_id.clone())
+                .unwrap_or_default();
             let annotations = node.metadata.annotations.unwrap_or_default();
+            if let Some(took) = annotations
+                .get(REBOOT_DURATION_ANNOTATION)
+                .and_then(|t| parse_duration_annotation(t))
+            {
+                durations.push(took);
+            }
+            if let Some(text) = annotations.get(REBOOT_REQUEST_ANNOTATION) {
+                requests.push((
+                    node.metadata.name.clone().unwrap_or_default(),
+                    RequestState::of(Some(text), &boot_id),
+                ));
+            }
             if let Some(since) = annotations.get(KURED_REBOOT_IN_PROGRESS_ANNOTATION) {
                 needing.push(NeedingReboot {
                     node: node.metadata.name.unwrap_or_default(),
@@ -332,6 +471,8 @@ impl Admin {
             config: self.config.clone(),
             lock,
             needing,
+            requests,
+            durations,
             blocked,
         })
     }
@@ -357,8 +498,79 @@ pub struct Status {
     pub lock: Lock,
     /// Nodes needing a reboot (kured's in-progress annotation, `--annotate-nodes`).
     pub needing: Vec<NeedingReboot>,
+    /// Nodes carrying a `drydock reboot now` request, and what it amounts to now.
+    pub requests: Vec<(String, RequestState)>,
+    /// Every Node's measured duration of its last reboot hold.
+    pub durations: Vec<SignedDuration>,
     /// The latest `RebootBlocked` Event per node: when, and its message.
     pub blocked: BTreeMap<String, (Timestamp, String)>,
+}
+
+impl Status {
+    /// The nodes still to reboot, in order: live lock holders, then nodes recorded as needing
+    /// a reboot (`--annotate-nodes`), then standing requests; each once.
+    pub fn queue(&self, now: Timestamp) -> Vec<String> {
+        let mut queue: Vec<String> = Vec::new();
+        let holders = self
+            .lock
+            .holders()
+            .iter()
+            .filter(|h| !h.is_manual() && !h.is_expired(now))
+            .map(|h| h.node_id.clone());
+        let needing = self.needing.iter().map(|n| n.node.clone());
+        let requested = self
+            .requests
+            .iter()
+            .filter(|(_, state)| state.is_active())
+            .map(|(node, _)| node.clone());
+        for node in holders.chain(needing).chain(requested) {
+            if !queue.contains(&node) {
+                queue.push(node);
+            }
+        }
+        queue
+    }
+
+    /// The queue and its predicted finish.
+    fn render_queue(&self, out: &mut String, now: Timestamp) {
+        let queue = self.queue(now);
+        let _ = writeln!(out, "Queue: {} node(s) to reboot", queue.len());
+        if !queue.is_empty() {
+            let _ = writeln!(out, "  {}", queue.join(", "));
+        }
+        let Some(per_node) = median(&self.durations) else {
+            let _ = writeln!(
+                out,
+                "Estimated finish: unknown (no reboot measured yet: {REBOOT_DURATION_ANNOTATION})"
+            );
+            return;
+        };
+        let concurrency = self.config.lock.policy.concurrency;
+        let measured = format!(
+            "median {:#} per node over {} measured, concurrency {concurrency}",
+            rounded(per_node),
+            self.durations.len()
+        );
+        match predict_finish(
+            queue.len(),
+            concurrency,
+            per_node,
+            &self.config.schedule,
+            now,
+        ) {
+            Some(t) => {
+                let t = t.round(jiff::Unit::Second).unwrap_or(t);
+                let _ = writeln!(
+                    out,
+                    "Estimated finish: {t} (in {:#}; {measured})",
+                    rounded(t.duration_since(now))
+                );
+            }
+            None => {
+                let _ = writeln!(out, "Estimated finish: never (no window opens again)");
+            }
+        }
+    }
 }
 
 fn rounded(d: SignedDuration) -> SignedDuration {
@@ -370,12 +582,12 @@ impl Status {
     pub fn render(&self, now: Timestamp) -> String {
         let mut out = String::new();
         let config = &self.config;
-        let open = if config.window.contains(now) {
+        let open = if config.schedule.contains(now) {
             "yes"
         } else {
             "no"
         };
-        let _ = writeln!(out, "Window: {} (open now: {open})", config.window);
+        let _ = writeln!(out, "Window: {} (open now: {open})", config.schedule);
         let _ = writeln!(
             out,
             "Lock: {}/{} {} ({:?} format, concurrency {})",
@@ -385,6 +597,18 @@ impl Status {
             self.lock.format(),
             config.lock.policy.concurrency
         );
+        let limits = &config.zones.limits;
+        if limits.is_active() {
+            let per_zone = limits
+                .per_zone
+                .map_or("any number per zone".to_owned(), |n| {
+                    format!("at most {n} node(s) per zone")
+                });
+            let zones = limits.zones.map_or("any number of zones".to_owned(), |n| {
+                format!("at most {n} zone(s) at once")
+            });
+            let _ = writeln!(out, "  zones ({}): {per_zone}, {zones}", config.zones.label);
+        }
         if self.lock.holders().is_empty() {
             let _ = writeln!(out, "  no holder");
         }
@@ -399,9 +623,14 @@ impl Status {
                 (false, true) => " (expired)",
                 (false, false) => "",
             };
+            let zone = holder
+                .drydock
+                .as_ref()
+                .and_then(|d| d.zone.as_deref())
+                .map_or(String::new(), |z| format!(", zone {z:?}"));
             let _ = writeln!(
                 out,
-                "  held by {} for {:#}, TTL {ttl}{state}",
+                "  held by {} for {:#}, TTL {ttl}{zone}{state}",
                 holder.node_id,
                 rounded(now.duration_since(holder.created))
             );
@@ -421,6 +650,29 @@ impl Status {
             };
             let _ = writeln!(out, "  {} since {}{cordoned}", n.node, n.since);
         }
+        let _ = writeln!(out, "Reboots requested (drydock reboot now):");
+        if self.requests.is_empty() {
+            let _ = writeln!(out, "  none");
+        }
+        for (node, state) in &self.requests {
+            let _ = match state {
+                RequestState::Active(r) => writeln!(
+                    out,
+                    "  {node} since {}{}",
+                    r.requested,
+                    if r.force {
+                        ", forced (ignores the window)"
+                    } else {
+                        ""
+                    }
+                ),
+                RequestState::None => {
+                    writeln!(out, "  {node}: done (the node rebooted since the request)")
+                }
+                RequestState::Invalid(why) => writeln!(out, "  {node}: ignored: {why}"),
+            };
+        }
+        self.render_queue(&mut out, now);
         let _ = writeln!(
             out,
             "Blocked (latest {REBOOT_BLOCKED_REASON} Event per node):"
@@ -680,6 +932,14 @@ mod tests {
                             KURED_REBOOT_IN_PROGRESS_ANNOTATION: "2026-11-22T02:00:00Z",
                             CORDON_MARKER_ANNOTATION: "true" } } },
                         { "metadata": { "name": "n3" } },
+                        { "metadata": { "name": "n4", "annotations": {
+                            REBOOT_DURATION_ANNOTATION: "600",
+                            REBOOT_REQUEST_ANNOTATION: request_text("boot-4", true) } },
+                          "status": { "nodeInfo": node_info("boot-4") } },
+                        { "metadata": { "name": "n5", "annotations": {
+                            REBOOT_DURATION_ANNOTATION: "1200",
+                            REBOOT_REQUEST_ANNOTATION: request_text("boot-4", false) } },
+                          "status": { "nodeInfo": node_info("boot-5") } },
                     ],
                 }),
             ),
@@ -713,7 +973,198 @@ mod tests {
         );
         assert!(!text.contains("n3"), "{text}");
         assert!(
+            text.contains(
+                "Reboots requested (drydock reboot now):\n  n4 since 2026-11-22T02:30:00Z, \
+                 forced (ignores the window)\n  n5: done (the node rebooted since the request)\n"
+            ),
+            "{text}"
+        );
+        assert!(
             text.contains("  n1: Reboot blocked: matching pods: [db-0] (1m ago)\n"),
+            "{text}"
+        );
+        // n2 holds the lock, n1 needs a reboot, n4 is requested (n5's request is done). The
+        // window (Mon, Tue 02:00-04:00) is closed on this Sunday: Monday 02:00 + 10 min, then
+        // the next two back to back within the window.
+        assert!(
+            text.contains(
+                "Queue: 3 node(s) to reboot\n  n2, n1, n4\nEstimated finish: \
+                 2026-11-23T02:30:00Z (in 23h 30m; median 10m per node over 2 measured, \
+                 concurrency 1)\n"
+            ),
+            "{text}"
+        );
+        verifier.finish().await;
+    }
+
+    const NODE: &str = "/api/v1/nodes/n1";
+
+    fn node_info(boot_id: &str) -> Value {
+        json!({
+            "bootID": boot_id, "architecture": "amd64", "containerRuntimeVersion": "",
+            "kernelVersion": "", "kubeProxyVersion": "", "kubeletVersion": "", "machineID": "",
+            "operatingSystem": "linux", "osImage": "", "systemUUID": "",
+        })
+    }
+
+    fn request_text(boot_id: &str, force: bool) -> String {
+        RebootRequest {
+            boot_id: boot_id.into(),
+            requested: "2026-11-22T02:30:00Z".parse().unwrap(),
+            force,
+        }
+        .encode()
+        .unwrap()
+    }
+
+    /// Node n1 running `boot_id`, with a request annotation if given.
+    fn node(boot_id: &str, request: Option<&str>) -> Value {
+        let mut annotations = json!({});
+        if let Some(r) = request {
+            annotations[REBOOT_REQUEST_ANNOTATION] = json!(r);
+        }
+        json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": { "name": "n1", "resourceVersion": "7", "annotations": annotations },
+            "status": { "nodeInfo": node_info(boot_id) },
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reboot_now_writes_a_request_for_the_current_boot() {
+        let args = ["--reboot-on-request"];
+        let written = RebootRequest {
+            boot_id: "boot-1".into(),
+            requested: now(),
+            force: true,
+        };
+        let (mut admin, verifier) = connect(vec![
+            Exchange::new(Method::GET, DS, daemonset("10", &args, None)),
+            Exchange::new(Method::GET, NODE, node("boot-1", None)),
+            Exchange::new(Method::PATCH, format!("{NODE}?"), node("boot-1", None))
+                .with_body(json!({ "metadata": { "annotations": {
+                    REBOOT_REQUEST_ANNOTATION: written.encode().unwrap() } } })),
+        ])
+        .await;
+        assert_eq!(
+            admin.request_reboot("n1", true, now()).await.unwrap(),
+            RequestOutcome::Requested(written)
+        );
+        verifier.finish().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reboot_now_twice_writes_once_but_a_stale_request_is_replaced() {
+        let args = ["--reboot-on-request"];
+        let standing = request_text("boot-1", false);
+        let (mut admin, verifier) = connect(vec![
+            Exchange::new(Method::GET, DS, daemonset("10", &args, None)),
+            Exchange::new(Method::GET, NODE, node("boot-1", Some(&standing))),
+            // Satisfied by a reboot since: a new request for boot-2.
+            Exchange::new(Method::GET, NODE, node("boot-2", Some(&standing))),
+            Exchange::new(Method::PATCH, format!("{NODE}?"), node("boot-2", None)).with_body(
+                json!({ "metadata": { "annotations": {
+                    REBOOT_REQUEST_ANNOTATION: RebootRequest {
+                        boot_id: "boot-2".into(), requested: now(), force: false,
+                    }.encode().unwrap() } } }),
+            ),
+        ])
+        .await;
+        assert!(matches!(
+            admin.request_reboot("n1", false, now()).await.unwrap(),
+            RequestOutcome::AlreadyRequested(r) if r.boot_id == "boot-1"
+        ));
+        assert!(matches!(
+            admin.request_reboot("n1", false, now()).await.unwrap(),
+            RequestOutcome::Requested(r) if r.boot_id == "boot-2"
+        ));
+        verifier.finish().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reboot_now_is_refused_when_the_daemons_would_ignore_it() {
+        let (mut admin, verifier) = connect(vec![Exchange::new(
+            Method::GET,
+            DS,
+            daemonset("10", &[], None),
+        )])
+        .await;
+        let error = admin
+            .request_reboot("n1", false, now())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("kube-system/kured do not run with --reboot-on-request"),
+            "{error}"
+        );
+        verifier.finish().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reboot_now_on_a_missing_node_says_so() {
+        let args = ["--reboot-on-request"];
+        let (mut admin, verifier) = connect(vec![
+            Exchange::new(Method::GET, DS, daemonset("10", &args, None)),
+            Exchange::new(Method::GET, NODE, json!({})).failing(
+                404,
+                "NotFound",
+                r#"nodes "n1" not found"#,
+            ),
+        ])
+        .await;
+        let error = admin.request_reboot("n1", false, now()).await.unwrap_err();
+        assert_eq!(error.to_string(), "Node n1 not found");
+        verifier.finish().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancel_removes_the_request_and_is_a_no_op_without_one() {
+        let standing = request_text("boot-1", true);
+        let (mut admin, verifier) = connect(vec![
+            Exchange::new(Method::GET, DS, daemonset("10", &[], None)),
+            Exchange::new(Method::GET, NODE, node("boot-1", Some(&standing))),
+            Exchange::new(Method::PATCH, format!("{NODE}?"), node("boot-1", None)).with_body(
+                json!({ "metadata": { "annotations": { REBOOT_REQUEST_ANNOTATION: null } } }),
+            ),
+            Exchange::new(Method::GET, NODE, node("boot-1", None)),
+        ])
+        .await;
+        assert_eq!(
+            admin.cancel_reboot("n1").await.unwrap(),
+            CancelOutcome::Cancelled
+        );
+        assert_eq!(
+            admin.cancel_reboot("n1").await.unwrap(),
+            CancelOutcome::NotRequested
+        );
+        verifier.finish().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn status_shows_the_zone_limits_and_each_holders_zone() {
+        let args = ["--concurrency=3", "--max-nodes-per-zone=1"];
+        let lock = r#"{"maxOwners":3,"locks":[{"nodeID":"n2","metadata":{"unschedulable":false},"created":"2026-11-22T02:50:00Z","TTL":0,"drydock":{"zone":"eu-1a"}}]}"#;
+        let (mut admin, verifier) = connect(vec![
+            Exchange::new(Method::GET, DS, daemonset("10", &args, Some(lock))),
+            Exchange::new(
+                Method::GET,
+                "/api/v1/nodes?",
+                json!({ "apiVersion": "v1", "kind": "NodeList", "metadata": {}, "items": [] }),
+            ),
+            Exchange::new(
+                Method::GET,
+                "/api/v1/namespaces/default/events?&fieldSelector=reason%3DRebootBlocked",
+                json!({ "apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": [] }),
+            ),
+        ])
+        .await;
+        let text = admin.status().await.unwrap().render(now());
+        assert!(
+            text.contains(
+                "  zones (topology.kubernetes.io/zone): at most 1 node(s) per zone, any number \
+                 of zones\n  held by n2 for 10m, TTL none, zone \"eu-1a\"\n"
+            ),
             "{text}"
         );
         verifier.finish().await;

@@ -16,6 +16,7 @@ use std::future::Future;
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::health::{Workload, WorkloadHealth};
 use crate::lock::{NodeDirectory, NodeRole};
 use crate::machine::{CORDON_MARKER_ANNOTATION, CordonState};
 
@@ -281,6 +282,14 @@ pub trait Cluster {
 
     /// Records an Event on a Node.
     fn emit_event(&self, event: Event) -> impl Future<Output = ClusterResult<()>> + Send;
+
+    /// Reads how whole an evicted pod's controller is, for the health gate: its replicas and
+    /// the PodDisruptionBudgets over its pods. A missing permission is
+    /// [`WorkloadHealth::Unknown`], not an error: the gate then does not wait for it.
+    fn workload_health(
+        &self,
+        workload: &Workload,
+    ) -> impl Future<Output = ClusterResult<WorkloadHealth>> + Send;
 }
 
 /// The node the daemon runs on.

@@ -2,8 +2,11 @@
 //! the validated, immutable [`Config`].
 //!
 //! Flag names, types and defaults are kured 1.23's (`cmd/kured/main.go`), so existing
-//! manifests and Helm values work unchanged. Two Drydock flags are added:
-//! `--allow-concurrent-control-plane-reboots` and `--max-reboots-per-day`.
+//! manifests and Helm values work unchanged. Drydock's own flags are added:
+//! `--allow-concurrent-control-plane-reboots`, `--max-reboots-per-day`,
+//! `--reboot-on-request` (off by default, so a kured manifest behaves as under kured), the
+//! repeatable `--window` (more windows, monthly days; none by default) and the zone limits
+//! `--zone-label`, `--max-nodes-per-zone`, `--max-zones` (none by default).
 //!
 //! **Precedence.** kured ≥ 1.16.2 applies `KURED_<FLAG>` (upper case, `-` → `_`) *after*
 //! parsing the command line, so the environment overrides the command line; for list flags
@@ -24,10 +27,12 @@ use jiff::SignedDuration;
 use regex::Regex;
 
 use crate::gocompat::{format_duration, parse_bool, parse_duration, parse_int, shlex_split};
-use crate::lock::LockPolicy;
+use crate::lock::{LockPolicy, ZoneLimits};
 use crate::notify::NotifyUrl;
 use crate::selector::{LabelSelector, NodeLabel, label_key};
-use crate::window::{Weekdays, Window, parse_time_of_day, resolve_time_zone};
+use crate::window::{
+    Schedule, Weekdays, Window, parse_time_of_day, parse_window, resolve_time_zone,
+};
 use crate::{Error, Result};
 
 /// The prefix kured puts in front of a flag's upper-cased name to form its environment variable.
@@ -274,6 +279,40 @@ pub struct KuredArgs {
     /// stops and reports instead (0 disables the guard).
     #[arg(long, default_value = "3", value_parser = parse_int)]
     pub max_reboots_per_day: i64,
+
+    /// Drydock: also reboot when the Node carries a request from `drydock reboot now` (an
+    /// idle daemon then reads its Node every minute).
+    #[arg(long, default_value = "false", default_missing_value = "true", num_args = 0..=1, require_equals = true, action = ArgAction::Set, value_parser = parse_bool)]
+    pub reboot_on_request: bool,
+
+    /// Drydock: another maintenance window, `DAYS START-END [TIME-ZONE]` (e.g. `first-sun
+    /// 01:00-05:00 Europe/Berlin`); repeatable, or `;`-separated. A node may start when any
+    /// window is open.
+    #[arg(long, value_delimiter = ';', action = ArgAction::Append)]
+    pub window: Vec<String>,
+
+    /// Drydock: the Node label naming its zone, for --max-nodes-per-zone and --max-zones.
+    #[arg(long, default_value = "topology.kubernetes.io/zone")]
+    pub zone_label: String,
+
+    /// Drydock: at most this many nodes of one zone reboot at once (0: no limit).
+    #[arg(long, default_value = "0", value_parser = parse_int)]
+    pub max_nodes_per_zone: i64,
+
+    /// Drydock: nodes of at most this many zones reboot at once (0: no limit).
+    #[arg(long, default_value = "0", value_parser = parse_int)]
+    pub max_zones: i64,
+
+    /// Drydock: a node back from its reboot hands the lock on only once the workloads its
+    /// drain evicted are whole again (all replicas ready, their PodDisruptionBudgets allowing
+    /// a disruption), or --health-gate-timeout passed.
+    #[arg(long, default_value = "false", default_missing_value = "true", num_args = 0..=1, require_equals = true, action = ArgAction::Set, value_parser = parse_bool)]
+    pub health_gate: bool,
+
+    /// Drydock: the longest the health gate holds the lock (positive); on timeout the lock
+    /// passes on with a warning Event and a notification.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub health_gate_timeout: SignedDuration,
 }
 
 /// Parses the command line and the `KURED_*` environment with kured's precedence, then
@@ -369,6 +408,15 @@ pub struct LockConfig {
     pub policy: LockPolicy,
     /// Wait before releasing (never negative).
     pub release_delay: SignedDuration,
+}
+
+/// Zone-aware concurrency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneConfig {
+    /// The Node label naming the zone.
+    pub label: String,
+    /// The limits (none by default).
+    pub limits: ZoneLimits,
 }
 
 /// How the node is drained.
@@ -487,8 +535,10 @@ pub struct Config {
     pub reboot_method: RebootMethod,
     /// Wait after the drain, before the reboot (never negative).
     pub reboot_delay: SignedDuration,
-    /// When reboots may happen.
+    /// kured's window (`--reboot-days`, `--start-time`, `--end-time`, `--time-zone`).
     pub window: Window,
+    /// The windows in force: kured's and every `--window`; what the daemon goes by.
+    pub schedule: Schedule,
     /// Maintain kured's node annotations.
     pub annotate_nodes: bool,
     /// The lock.
@@ -513,6 +563,13 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Reboot-loop guard: reboots allowed in 24 h before the node stops (`None`: no guard).
     pub max_reboots_per_day: Option<u32>,
+    /// `--zone-label`, `--max-nodes-per-zone`, `--max-zones`.
+    pub zones: ZoneConfig,
+    /// `--reboot-on-request`: a request annotation on the Node counts as "reboot required"
+    /// ([`crate::request`]).
+    pub reboot_on_request: bool,
+    /// `--health-gate`: the gate's timeout when it is on (`None`: kured's hand-over).
+    pub health_gate: Option<SignedDuration>,
     /// Non-fatal findings to log at start-up.
     pub warnings: Vec<String>,
 }
@@ -647,6 +704,14 @@ impl Config {
         let tz = resolve_time_zone(&args.time_zone, tz_env)
             .map_err(|e| invalid("time-zone", &args.time_zone, e))?;
         let window = Window::new(days, start, end, tz, &args.time_zone);
+        let extra = args
+            .window
+            .iter()
+            .map(|w| w.trim())
+            .filter(|w| !w.is_empty())
+            .map(|w| parse_window(w, tz_env).map_err(|e| invalid("window", w, e)))
+            .collect::<Result<Vec<Window>>>()?;
+        let schedule = Schedule::new(window.clone(), extra);
 
         if args.concurrency < 0 {
             return Err(invalid(
@@ -822,6 +887,26 @@ impl Config {
                 "must not be negative (0 disables the guard)",
             ));
         }
+        let zone_limit = |flag: &'static str, value: i64| -> Result<Option<u32>> {
+            let limit = u32::try_from(value)
+                .map_err(|_| invalid(flag, value, "must be 0 (no limit) or a positive count"))?;
+            Ok((limit > 0).then_some(limit))
+        };
+        let zones = ZoneConfig {
+            label: label_key(&args.zone_label)
+                .map_err(|e| invalid("zone-label", &args.zone_label, e))?,
+            limits: ZoneLimits {
+                per_zone: zone_limit("max-nodes-per-zone", args.max_nodes_per_zone)?,
+                zones: zone_limit("max-zones", args.max_zones)?,
+            },
+        };
+        if !args.health_gate_timeout.is_positive() {
+            return Err(invalid(
+                "health-gate-timeout",
+                format_duration(args.health_gate_timeout),
+                "must be positive",
+            ));
+        }
         let max_reboots_per_day = u32::try_from(args.max_reboots_per_day)
             .map_err(|_| invalid("max-reboots-per-day", args.max_reboots_per_day, "too large"))?;
 
@@ -832,6 +917,7 @@ impl Config {
             reboot_method,
             reboot_delay,
             window,
+            schedule,
             annotate_nodes: args.annotate_nodes,
             lock,
             drain,
@@ -854,6 +940,9 @@ impl Config {
             metrics_port,
             log_format,
             max_reboots_per_day: (max_reboots_per_day > 0).then_some(max_reboots_per_day),
+            reboot_on_request: args.reboot_on_request,
+            health_gate: args.health_gate.then_some(args.health_gate_timeout),
+            zones,
             warnings,
         })
     }
@@ -961,10 +1050,25 @@ mod tests {
                 "--{flag}"
             );
         }
+        let extra: Vec<&str> = defaults
+            .keys()
+            .copied()
+            .filter(|f| !kured.iter().any(|(k, _)| k == f))
+            .collect();
         assert_eq!(
-            defaults.len(),
-            kured.len() + 2,
-            "only the two Drydock flags are extra"
+            extra,
+            [
+                "allow-concurrent-control-plane-reboots",
+                "health-gate",
+                "health-gate-timeout",
+                "max-nodes-per-zone",
+                "max-reboots-per-day",
+                "max-zones",
+                "reboot-on-request",
+                "window",
+                "zone-label"
+            ],
+            "only Drydock's own flags are extra"
         );
     }
 
@@ -992,7 +1096,29 @@ mod tests {
         assert_eq!(c.metrics_port, 8080);
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.max_reboots_per_day, Some(3));
+        assert_eq!(c.health_gate, None, "kured hands the lock on at once");
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn the_health_gate_is_off_by_default_and_its_timeout_must_be_positive() {
+        assert_eq!(
+            config(&["--health-gate"]).health_gate,
+            Some(SignedDuration::from_mins(10))
+        );
+        assert_eq!(
+            config(&["--health-gate=true", "--health-gate-timeout=90s"]).health_gate,
+            Some(SignedDuration::from_secs(90))
+        );
+        assert_eq!(config(&["--health-gate-timeout=90s"]).health_gate, None);
+        assert_eq!(
+            flag_error(&["--health-gate-timeout=0s"]),
+            "health-gate-timeout"
+        );
+        assert_eq!(
+            flag_error(&["--health-gate-timeout=-5m"]),
+            "health-gate-timeout"
+        );
     }
 
     #[test]
@@ -1366,5 +1492,71 @@ mod tests {
             c.window.time_zone(),
             &resolve_time_zone("Europe/Rome", None).unwrap()
         );
+    }
+
+    #[test]
+    fn window_flags_repeat_and_the_environment_adds_more() {
+        let c = parse_with(
+            &[
+                "--node-id=n1",
+                "--window=sat,sun 01:00-05:00",
+                "--window=first-mon 22:00-02:00 Europe/Berlin",
+            ],
+            &[("KURED_WINDOW", "last-fri 3am-4am; wed 12-13")],
+        )
+        .unwrap();
+        let windows: Vec<String> = c
+            .schedule
+            .windows()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                "Sun---------------Sat between 01:00 and 05:00 UTC",
+                "first-mon between 22:00 and 02:00 Europe/Berlin",
+                "last-fri between 03:00 and 04:00 UTC",
+                "---------Wed--------- between 12:00 and 13:00 UTC",
+            ],
+            "kured's default window gives way to --window"
+        );
+        assert_eq!(c.window, crate::window::Window::always());
+    }
+
+    #[test]
+    fn without_window_flags_the_schedule_is_kureds_window() {
+        let c = config(&["--reboot-days=sat", "--start-time=2am", "--end-time=4am"]);
+        assert_eq!(c.schedule.windows(), std::slice::from_ref(&c.window));
+    }
+
+    #[test]
+    fn a_bad_window_flag_names_the_flag_and_the_value() {
+        let error = parse_with(&["--node-id=n1", "--window=someday 1-2"], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--window (KURED_WINDOW)"), "{error}");
+        assert!(error.contains("someday"), "{error}");
+    }
+
+    #[test]
+    fn zone_limits_are_off_by_default_and_parse_when_given() {
+        let c = config(&[]);
+        assert!(!c.zones.limits.is_active());
+        assert_eq!(c.zones.label, "topology.kubernetes.io/zone");
+        let c = config(&[
+            "--zone-label=example.com/rack",
+            "--max-nodes-per-zone=2",
+            "--max-zones=1",
+        ]);
+        assert_eq!(c.zones.label, "example.com/rack");
+        assert_eq!(c.zones.limits.per_zone, Some(2));
+        assert_eq!(c.zones.limits.zones, Some(1));
+        assert_eq!(flag_error(&["--max-zones=-1"]), "max-zones");
+        assert_eq!(
+            flag_error(&["--max-nodes-per-zone=-3"]),
+            "max-nodes-per-zone"
+        );
+        assert_eq!(flag_error(&["--zone-label=not a label"]), "zone-label");
     }
 }

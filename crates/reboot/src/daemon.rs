@@ -15,12 +15,18 @@
 //! - **The sentinel is watched.** Besides the check every `--period`, a wait ends as soon as
 //!   the sentinel file appears or goes ([`Host::sentinel_changed`], inotify on a real node).
 //! - **Idle is free.** A node whose sentinel says no reboot is needed, and whose last look at
-//!   the cluster found nothing of its own to finish, makes no API call at all.
+//!   the cluster found nothing of its own to finish, makes no API call at all; with
+//!   `--reboot-on-request` it reads its own Node once every [`REQUEST_POLL`] for a
+//!   `drydock reboot now` request ([`crate::request`]), and nothing else.
 //! - **Drain like `kubectl drain`, bounded.** Pods owned by a DaemonSet and mirror pods are
 //!   skipped; each pod is evicted through the Eviction API; a PodDisruptionBudget refusal
 //!   (429) is retried after [`PDB_RETRY`] (kured ≥ 1.22 retries in a tight loop); evicted
 //!   pods are waited for; `--drain-timeout` ends the drain. The lease is renewed between
 //!   rounds, because the drain is not one blocking call.
+//! - **Health-gated hand-over** (`--health-gate`). The drain remembers the controllers of the
+//!   pods it evicted and the reboot step writes them into the lock entry; once back and
+//!   uncordoned, the node keeps (and renews) its entry until they are whole again or
+//!   `--health-gate-timeout` passed ([`crate::health`]), then releases it.
 //! - **Uncordon first, then release** (after `--lock-release-delay`), so the spacing between
 //!   reboots never keeps the node cordoned, and a crash in between leaves a held lock to
 //!   finish rather than an orphaned cordon.
@@ -36,11 +42,14 @@ use crate::cluster::{
     PodPhase, Seen,
 };
 use crate::config::{Config, DrainConfig, MessageTemplates};
-use crate::lock::{Lock, LockEntry};
+use crate::forecast::REBOOT_DURATION_ANNOTATION;
+use crate::health::{self, Workload, WorkloadHealth};
+use crate::lock::{Lock, LockEntry, ZoneView};
 use crate::machine::{
-    BlockReason, DrainStatus, NodeFacts, Observation, REBOOT_GRACE, RENEW_DIVISOR, ReleaseReason,
-    Step, decide,
+    BlockReason, DrainStatus, HealthGate, NodeFacts, Observation, REBOOT_GRACE, RENEW_DIVISOR,
+    ReleaseReason, Step, decide,
 };
+use crate::request::{REBOOT_REQUEST_ANNOTATION, REQUEST_POLL, RequestState};
 
 /// How long a drain waits before retrying an eviction a PodDisruptionBudget refused. It is
 /// the 5 s kubectl's drain library waited before v0.35 made the delay the caller's choice.
@@ -120,6 +129,7 @@ pub struct Drainer {
     started: Timestamp,
     retry_at: BTreeMap<String, Timestamp>,
     logged: BTreeSet<String>,
+    evicted: BTreeSet<Workload>,
 }
 
 /// One node's reboot daemon over the ports `C` (cluster), `H` (host) and `K` (clock).
@@ -147,6 +157,7 @@ impl Drainer {
             started: now,
             retry_at: BTreeMap::new(),
             logged: BTreeSet::new(),
+            evicted: BTreeSet::new(),
         }
     }
 
@@ -159,6 +170,21 @@ impl Drainer {
                 .pod_selector
                 .as_ref()
                 .is_none_or(|s| s.matches(&pod.labels))
+    }
+
+    /// The controllers of the pods this drain evicted (or found terminating), in order.
+    pub fn evicted(&self) -> Vec<Workload> {
+        self.evicted.iter().cloned().collect()
+    }
+
+    /// Remembers an evicted pod's controller (bare pods have none to wait for).
+    fn remember(&mut self, pod: &Pod) {
+        if let Owner::Other(controller) = &pod.owner {
+            self.evicted.insert(Workload {
+                namespace: pod.namespace.clone(),
+                controller: controller.clone(),
+            });
+        }
     }
 
     /// One round: evicts every remaining pod that is due, and says when to go on.
@@ -197,6 +223,7 @@ impl Drainer {
         for pod in &pods {
             let key = format!("{}/{}", pod.namespace, pod.name);
             let wake = if pod.terminating {
+                self.remember(pod);
                 if self.logged.insert(format!("{key}@{}", pod.uid)) {
                     info!(node, pod = %key, "waiting for pod to be deleted");
                 }
@@ -210,6 +237,7 @@ impl Drainer {
                 {
                     Eviction::Evicted => {
                         self.retry_at.remove(&key);
+                        self.remember(pod);
                         info!(node, pod = %key, "evicting pod");
                         poll
                     }
@@ -330,8 +358,8 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
     pub async fn tick(&mut self) -> Result<Wake> {
         let now = self.clock.now();
         let next_period = self.at(now, self.config.period);
-        let required = self.host.reboot_required().await;
-        if self.clean && !required {
+        let sentinel = self.host.reboot_required().await;
+        if self.clean && !sentinel && !self.config.reboot_on_request {
             debug!(node = %self.me(), "Reboot not required");
             return Ok(Wake::At(next_period));
         }
@@ -341,6 +369,13 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             warn!(node = %me, "own Node not found");
             return Ok(Wake::At(next_period));
         };
+        let request = self.request(&node);
+        let required = sentinel || request.is_active();
+        let idle_wake = Wake::At(self.idle_wake(now, next_period));
+        if self.clean && !required {
+            debug!(node = %me, "Reboot not required");
+            return Ok(idle_wake);
+        }
         let read = self.cluster.read_lock().await?;
         let lock = match Lock::decode_for(read.value.as_deref(), &self.config.lock.policy) {
             Ok(lock) => lock,
@@ -369,13 +404,47 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             Default::default()
         };
         let directory = nodes.directory();
-        let window_open = self.config.window.contains(now);
+        // A forced request starts outside the window; nothing else about it is special.
+        let window_open = self.config.schedule.contains(now) || request.is_forced();
         let blockers = if required && window_open && lock.entry(&me).is_none() {
             self.blockers().await?
         } else {
             Vec::new()
         };
         let history = reboot_history(&node);
+        let zone_config = &self.config.zones;
+        let zones: BTreeMap<String, String> = if zone_config.limits.is_active() {
+            nodes
+                .nodes
+                .iter()
+                .filter_map(|n| Some((n.name.clone(), n.labels.get(&zone_config.label)?.clone())))
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        let my_zone = node
+            .labels
+            .get(&zone_config.label)
+            .map_or("", String::as_str);
+        let zone = zone_config.limits.is_active().then_some(ZoneView {
+            zone: my_zone,
+            limits: &zone_config.limits,
+            zones: &zones,
+        });
+        let evicted = self
+            .drainer
+            .as_ref()
+            .map(Drainer::evicted)
+            .unwrap_or_default();
+        let health = match (self.config.health_gate, lock.entry(&me)) {
+            (Some(_), Some(entry)) => self.gate_health(entry).await?,
+            _ => Vec::new(),
+        };
+        let health_gate = self.config.health_gate.map(|timeout| HealthGate {
+            timeout,
+            evicted: &evicted,
+            health: &health,
+        });
         let step = decide(&Observation {
             node: NodeFacts {
                 name: &me,
@@ -393,6 +462,8 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             max_reboots_per_day: self.config.max_reboots_per_day,
             drain: &self.drain,
             force_reboot: self.config.drain.force_reboot,
+            zone,
+            health_gate,
             now,
         })?;
         debug!(node = %me, ?step, "decided");
@@ -410,14 +481,13 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
                 info!(node = %me, "Reboot not required");
                 self.set_taint(&node, false).await?;
                 self.clean = true;
-                Ok(Wake::At(next_period))
+                Ok(idle_wake)
             }
             Step::WaitForWindow => {
                 self.set_taint(&node, false).await?;
-                let opening = self.config.window.next_opening(now);
-                Ok(Wake::At(
-                    opening.map_or(next_period, |o| o.min(next_period)),
-                ))
+                let opening = self.config.schedule.next_opening(now);
+                let wake = self.idle_wake(now, next_period);
+                Ok(Wake::At(opening.map_or(wake, |o| o.min(wake))))
             }
             Step::Blocked(reason) => {
                 let message = match reason {
@@ -430,7 +500,7 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
                 info!(node = %me, "{message}");
                 self.event(EventKind::Warning, "RebootBlocked", message)
                     .await;
-                Ok(Wake::At(next_period))
+                Ok(idle_wake)
             }
             Step::WaitForLock(busy) => {
                 info!(node = %me, "{busy}");
@@ -502,7 +572,11 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             }
             Step::AwaitBoot { issued } => Ok(Wake::At(soon(self.at(issued, REBOOT_GRACE)))),
             Step::VerifyAndUncordon { uncordon, .. } => {
-                self.finish_reboot(&node, uncordon, now).await?;
+                let acquired = entry
+                    .as_ref()
+                    .and_then(|e| e.drydock.as_ref())
+                    .and_then(|d| d.acquired);
+                self.finish_reboot(&node, uncordon, acquired, now).await?;
                 self.release().await?;
                 self.forget_hold();
                 Ok(Wake::Now)
@@ -526,7 +600,7 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
                     ReleaseReason::NoLongerRequired => Wake::Now,
                     ReleaseReason::WindowClosed => Wake::At(
                         self.config
-                            .window
+                            .schedule
                             .next_opening(now)
                             .map_or(next_period, |o| o.min(next_period)),
                     ),
@@ -540,6 +614,110 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
                 info!(node = %me, "uncordoned: Drydock's cordon without the lock");
                 Ok(Wake::Now)
             }
+            Step::Recovered {
+                uncordon,
+                lock: new,
+            } => {
+                let acquired = entry
+                    .as_ref()
+                    .and_then(|e| e.drydock.as_ref())
+                    .and_then(|d| d.acquired);
+                self.finish_reboot(&node, uncordon, acquired, now).await?;
+                if self.write(&new, &read.version).await? {
+                    info!(node = %me, "back; holding the lock until the evicted workloads are whole");
+                    self.event(
+                        EventKind::Normal,
+                        "RebootHealthGate",
+                        "waiting for the evicted workloads to be whole again".into(),
+                    )
+                    .await;
+                }
+                self.forget_hold();
+                Ok(Wake::Now)
+            }
+            Step::AwaitHealth { waiting, next } => {
+                let waiting = describe(&waiting);
+                info!(node = %me, %waiting, "holding the lock: workloads not whole yet");
+                Ok(Wake::At(soon(next)))
+            }
+            Step::HandOver {
+                timed_out,
+                uncordon,
+                ..
+            } => {
+                if uncordon {
+                    self.cluster.uncordon(&me).await?;
+                }
+                if timed_out.is_empty() {
+                    info!(node = %me, "the evicted workloads are whole; handing the lock on");
+                } else {
+                    let message = format!(
+                        "health gate timed out; handing the lock on while {}",
+                        describe(&timed_out)
+                    );
+                    warn!(node = %me, "{message}");
+                    self.event(
+                        EventKind::Warning,
+                        "RebootHealthGateTimeout",
+                        message.clone(),
+                    )
+                    .await;
+                    self.host.notify(format!("Node {me}: {message}")).await;
+                }
+                self.release().await?;
+                self.forget_hold();
+                Ok(Wake::Now)
+            }
+        }
+    }
+
+    /// The health of the workloads a held entry in the gate recorded (none before the gate).
+    async fn gate_health(&self, entry: &LockEntry) -> Result<Vec<(Workload, WorkloadHealth)>> {
+        let Some(fields) = entry.drydock.as_ref().filter(|d| d.back_since.is_some()) else {
+            return Ok(Vec::new());
+        };
+        let (workloads, errors) = health::parse_evicted(&fields.evicted);
+        for error in errors {
+            warn!(node = %self.me(), %error, "not waiting for this workload");
+        }
+        let mut health = Vec::with_capacity(workloads.len());
+        for workload in workloads {
+            // A failed read holds the gate, never past its timeout: the turn goes on to decide.
+            let h = match self.cluster.workload_health(&workload).await {
+                Ok(h) => h,
+                Err(e) => WorkloadHealth::Unreadable(e.to_string()),
+            };
+            health.push((workload, h));
+        }
+        Ok(health)
+    }
+
+    /// The Node's on-demand reboot request, when `--reboot-on-request` is on.
+    fn request(&self, node: &Node) -> RequestState {
+        if !self.config.reboot_on_request {
+            return RequestState::None;
+        }
+        let annotation = node.annotations.get(REBOOT_REQUEST_ANNOTATION);
+        let state = RequestState::of(annotation.map(String::as_str), &node.boot_id);
+        match &state {
+            RequestState::Invalid(error) => {
+                warn!(node = %self.me(), %error, "ignoring the reboot request");
+            }
+            RequestState::Active(r) => {
+                debug!(node = %self.me(), requested = %r.requested, force = r.force, "reboot requested");
+            }
+            RequestState::None => {}
+        }
+        state
+    }
+
+    /// When a daemon with nothing to do looks again: at its next period, and every
+    /// [`REQUEST_POLL`] with `--reboot-on-request`.
+    fn idle_wake(&self, now: Timestamp, next_period: Timestamp) -> Timestamp {
+        if self.config.reboot_on_request {
+            next_period.min(self.at(now, REQUEST_POLL))
+        } else {
+            next_period
         }
     }
 
@@ -587,7 +765,13 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
 
     /// The reboot is verified: uncordon (when the cordon was made for it), record it in the
     /// history once, apply the post-reboot labels and send the uncordon notification.
-    async fn finish_reboot(&self, node: &Node, uncordon: bool, now: Timestamp) -> Result<()> {
+    async fn finish_reboot(
+        &self,
+        node: &Node,
+        uncordon: bool,
+        acquired: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<()> {
         let me = self.me();
         if uncordon {
             self.cluster.uncordon(me).await?;
@@ -595,6 +779,14 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
         let mut patch = NodePatch::default();
         let recorded = node.annotations.get(VERIFIED_BOOT_ANNOTATION);
         if recorded != Some(&node.boot_id) {
+            // How long the hold took, for `drydock reboot status`'s forecast.
+            if let Some(acquired) = acquired.filter(|a| *a <= now) {
+                let seconds = now.duration_since(acquired).as_secs().max(1);
+                patch.annotations.insert(
+                    REBOOT_DURATION_ANNOTATION.to_owned(),
+                    Some(seconds.to_string()),
+                );
+            }
             let mut history = reboot_history(node);
             history.push(now);
             let skip = history.len().saturating_sub(REBOOT_HISTORY_LEN);
@@ -615,6 +807,13 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
             patch
                 .annotations
                 .insert(KURED_REBOOT_IN_PROGRESS_ANNOTATION.to_owned(), None);
+        }
+        if self.config.reboot_on_request && node.annotations.contains_key(REBOOT_REQUEST_ANNOTATION)
+        {
+            // Satisfied by this reboot (and inactive anyway under the new boot ID).
+            patch
+                .annotations
+                .insert(REBOOT_REQUEST_ANNOTATION.to_owned(), None);
         }
         if uncordon {
             for label in &self.config.post_reboot_labels {
@@ -775,6 +974,15 @@ pub fn reboot_history(node: &Node) -> Vec<Timestamp> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The workloads a gate waits for, for logs and Events: `shop/ReplicaSet/web (1/3 ready), …`.
+fn describe(waiting: &[(Workload, String)]) -> String {
+    let parts: Vec<String> = waiting
+        .iter()
+        .map(|(w, why)| format!("{w} ({why})"))
+        .collect();
+    parts.join(", ")
 }
 
 fn release_message(reason: &ReleaseReason) -> String {
@@ -1074,6 +1282,14 @@ mod tests {
         assert_eq!(reboot_history(&node).len(), 1);
         assert_eq!(node.labels["rebooted"], "yes");
         assert_eq!(node.annotations[VERIFIED_BOOT_ANNOTATION], "n1-boot-1");
+        let took = crate::forecast::parse_duration_annotation(
+            &node.annotations[REBOOT_DURATION_ANNOTATION],
+        )
+        .unwrap();
+        assert!(
+            took > SignedDuration::from_secs(30) && took < SignedDuration::from_mins(30),
+            "{took:?}"
+        );
         assert!(
             !node
                 .annotations
@@ -1092,6 +1308,184 @@ mod tests {
                 "Node n1 rebooted & uncordoned successfully!"
             ]
         );
+        task.abort();
+    }
+
+    /// `drydock reboot now` on `node`, as the annotation it writes.
+    fn request(c: &MemoryCluster, node: &str, force: bool) {
+        let boot_id = c.node(node).unwrap().boot_id;
+        let text = crate::request::RebootRequest {
+            boot_id,
+            requested: c.clock().now(),
+            force,
+        }
+        .encode()
+        .unwrap();
+        c.set_node_annotation(node, REBOOT_REQUEST_ANNOTATION, Some(&text));
+    }
+
+    const ON_REQUEST: &str = "--reboot-on-request";
+
+    /// 10:00-11:00 UTC: closed at the origin (03:00).
+    const CLOSED_WINDOW: [&str; 2] = ["--start-time=10:00", "--end-time=11:00"];
+
+    #[tokio::test(start_paused = true)]
+    async fn a_requested_reboot_happens_once_and_the_request_is_cleared() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        let task = start(&c, "n1", &[ON_REQUEST, "--period=1h"]);
+        sleep(&c, SignedDuration::from_mins(5)).await;
+        assert!(!c.reboots().contains_key("n1"));
+        request(&c, "n1", false);
+        sleep(&c, SignedDuration::from_mins(2)).await;
+        assert_eq!(
+            c.reboots().get("n1").map(Vec::len),
+            Some(1),
+            "picked up within a request poll, not the hourly period"
+        );
+        sleep(&c, SignedDuration::from_hours(3)).await;
+        assert_eq!(c.reboots()["n1"].len(), 1, "one reboot per request");
+        let node = c.node("n1").unwrap();
+        assert!(!node.annotations.contains_key(REBOOT_REQUEST_ANNOTATION));
+        assert!(!node.unschedulable);
+        assert!(c.lock_holders().is_empty());
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_waits_for_the_window_unless_forced() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        let flags = [ON_REQUEST, CLOSED_WINDOW[0], CLOSED_WINDOW[1]];
+        let task = start(&c, "n1", &flags);
+        request(&c, "n1", false);
+        sleep(&c, SignedDuration::from_hours(2)).await;
+        assert!(c.lock_history().is_empty(), "the window is closed");
+        request(&c, "n1", true);
+        sleep(&c, SignedDuration::from_mins(2)).await;
+        assert_eq!(c.reboots().get("n1").map(Vec::len), Some(1));
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_forced_request_never_passes_a_blocker_or_the_lock() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        c.add_node(NodeSpec::worker("n2"));
+        c.add_pod("shop", "db-0", "db", "n1", Owner::Other("db-sts".into()));
+        c.set_lock(Some(
+            r#"{"nodeID":"n2","metadata":{"unschedulable":false},"created":"2026-11-22T02:59:00Z","TTL":0}"#,
+        ));
+        let flags = [ON_REQUEST, CLOSED_WINDOW[0], CLOSED_WINDOW[1]];
+        let blocked = start(
+            &c,
+            "n1",
+            &[&flags[..], &["--blocking-pod-selector=app=db"]].concat(),
+        );
+        request(&c, "n1", true);
+        request(&c, "n2", true);
+        sleep(&c, SignedDuration::from_hours(1)).await;
+        assert!(c.reboots().is_empty());
+        assert_eq!(c.lock_holders(), ["n2"], "n1 is blocked by db-0");
+        blocked.abort();
+        c.set_lock(None);
+        c.add_node(NodeSpec::worker("n3"));
+        c.set_lock(Some(
+            r#"{"nodeID":"n3","metadata":{"unschedulable":false},"created":"2026-11-22T02:59:00Z","TTL":0}"#,
+        ));
+        let waiting = start(&c, "n2", &flags);
+        sleep(&c, SignedDuration::from_hours(1)).await;
+        assert!(c.reboots().is_empty(), "n2 waits for n3's lock");
+        c.set_lock(None);
+        sleep(&c, SignedDuration::from_mins(2)).await;
+        assert_eq!(c.reboots().get("n2").map(Vec::len), Some(1));
+        waiting.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_cancelled_while_waiting_is_never_acted_on() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        c.add_node(NodeSpec::worker("n2"));
+        c.set_lock(Some(
+            r#"{"nodeID":"n2","metadata":{"unschedulable":false},"created":"2026-11-22T02:59:00Z","TTL":0}"#,
+        ));
+        let task = start(&c, "n1", &[ON_REQUEST]);
+        request(&c, "n1", false);
+        sleep(&c, SignedDuration::from_mins(10)).await;
+        c.set_node_annotation("n1", REBOOT_REQUEST_ANNOTATION, None);
+        sleep(&c, SignedDuration::from_mins(2)).await;
+        c.set_lock(None);
+        sleep(&c, SignedDuration::from_hours(2)).await;
+        assert!(c.reboots().is_empty());
+        assert!(
+            c.lock_history()
+                .iter()
+                .all(|(_, h)| !h.contains(&"n1".to_owned())),
+            "{:?}",
+            c.lock_history()
+        );
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn under_kureds_flags_a_request_is_ignored_and_idle_stays_free() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        request(&c, "n1", true);
+        let task = start(&c, "n1", &[]);
+        sleep(&c, SignedDuration::from_mins(1)).await;
+        assert_eq!(c.api_calls("n1"), 2, "one Node read and one lock read");
+        sleep(&c, SignedDuration::from_hours(24)).await;
+        assert_eq!(c.api_calls("n1"), 2);
+        assert!(c.reboots().is_empty());
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreadable_request_is_ignored() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        c.set_node_annotation("n1", REBOOT_REQUEST_ANNOTATION, Some("please"));
+        let task = start(&c, "n1", &[ON_REQUEST]);
+        sleep(&c, SignedDuration::from_hours(2)).await;
+        assert!(c.reboots().is_empty());
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_monthly_window_holds_the_reboot_until_the_first_sunday() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1").needing_reboot());
+        // The origin is the fourth Sunday of November 2026; the next first Sunday is Dec 6.
+        let task = start(&c, "n1", &["--window=first-sun 01:00-05:00"]);
+        let opening: Timestamp = "2026-12-06T01:00:00Z".parse().unwrap();
+        c.clock()
+            .sleep_until(opening - SignedDuration::from_mins(1))
+            .await;
+        assert!(c.lock_history().is_empty(), "closed until the first Sunday");
+        sleep(&c, SignedDuration::from_mins(30)).await;
+        let reboots = c.reboots();
+        assert_eq!(reboots.get("n1").map(Vec::len), Some(1));
+        assert!(reboots["n1"][0] >= opening, "{:?}", reboots["n1"]);
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_requests_on_an_idle_node_reads_only_its_node_once_a_minute() {
+        let c = cluster();
+        c.add_node(NodeSpec::worker("n1"));
+        let task = start(&c, "n1", &[ON_REQUEST]);
+        sleep(&c, SignedDuration::from_secs(30)).await;
+        let first_look = c.api_calls("n1");
+        assert_eq!(first_look, 2, "one Node read and one lock read");
+        sleep(&c, SignedDuration::from_hours(1)).await;
+        assert_eq!(
+            c.api_calls("n1") - first_look,
+            60,
+            "one Node read per minute"
+        );
+        assert!(c.lock_history().is_empty());
         task.abort();
     }
 }

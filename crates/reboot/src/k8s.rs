@@ -31,11 +31,13 @@ use drydock_kube::events::NODE_EVENT_NAMESPACE;
 use drydock_kube::events::NodeEvent;
 use drydock_kube::status::{ApiFailure, classify, message};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector as KubeSelector;
 use kube::api::{
     Api, ApiResource, DynamicObject, GetParams, ListParams, PartialObjectMeta, Patch, PatchParams,
     PostParams,
@@ -51,6 +53,7 @@ use crate::cluster::{
     NodeList, NodePatch, Owner, Pod, PodPhase, ResourceVersion, Seen, Taint, TokioClock,
 };
 use crate::config::LockConfig;
+use crate::health::{Workload, WorkloadHealth};
 use crate::machine::CORDON_MARKER_ANNOTATION;
 
 /// The annotation kubelet puts on the API mirror of a static pod.
@@ -77,6 +80,8 @@ pub struct KubeCluster {
     legacy_eviction: Arc<AtomicBool>,
     /// What the daemon may do beyond kured's RBAC.
     access: Access,
+    /// The health gate was refused a read (403) once already: reported once, not per turn.
+    gate_denied: Arc<AtomicBool>,
     /// The Nodes last asked for by name (when Nodes may not be listed): the ones a wait
     /// reads to see one deleted.
     wanted: Arc<Mutex<Vec<String>>>,
@@ -96,6 +101,7 @@ impl KubeCluster {
             last_daemonset: Arc::new(Mutex::new(None)),
             legacy_eviction: Arc::new(AtomicBool::new(false)),
             access: Access::default(),
+            gate_denied: Arc::new(AtomicBool::new(false)),
             wanted: Arc::new(Mutex::new(Vec::new())),
         }
     }
@@ -521,6 +527,52 @@ impl Cluster for KubeCluster {
         }
     }
 
+    async fn workload_health(&self, workload: &Workload) -> ClusterResult<WorkloadHealth> {
+        let Some((kind, name)) = workload.controller.split_once('/') else {
+            return Ok(WorkloadHealth::Unknown(format!(
+                "controller {:?} is not KIND/NAME",
+                workload.controller
+            )));
+        };
+        if !GATED_KINDS.contains(&kind) {
+            return Ok(WorkloadHealth::Unknown(format!("{kind} is not gated")));
+        }
+        let ns = workload.namespace.as_str();
+        let replicas = match self.controller(ns, kind, name).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(WorkloadHealth::Gone),
+            Err(e) if is_forbidden(&e) => return Ok(self.gate_forbidden(kind)),
+            Err(e) => return Err(cluster_error("workload", &workload.to_string(), &e)),
+        };
+        let pdbs: Api<PodDisruptionBudget> = Api::namespaced(self.client.clone(), ns);
+        let budgets = match pdbs.list(&ListParams::default()).await {
+            Ok(list) => budgets_over(&list.items, &replicas.labels),
+            // An API server before 1.21 serves budgets as policy/v1beta1 only.
+            Err(e) if classify(&e) == ApiFailure::NotFound => {
+                match self.legacy_budgets(ns, &replicas.labels).await {
+                    Ok(budgets) => budgets,
+                    Err(e) if is_forbidden(&e) => {
+                        self.gate_forbidden("PodDisruptionBudget");
+                        Vec::new()
+                    }
+                    Err(e) => return Err(cluster_error("PodDisruptionBudget", ns, &e)),
+                }
+            }
+            // Without the right to list budgets, the replicas alone decide.
+            Err(e) if is_forbidden(&e) => {
+                self.gate_forbidden("PodDisruptionBudget");
+                Vec::new()
+            }
+            Err(e) => return Err(cluster_error("PodDisruptionBudget", ns, &e)),
+        };
+        let count = |n: i32| u32::try_from(n).unwrap_or(0);
+        Ok(WorkloadHealth::Observed {
+            desired: count(replicas.desired),
+            ready: count(replicas.ready),
+            budgets,
+        })
+    }
+
     async fn emit_event(&self, event: Event) -> ClusterResult<()> {
         if self.access.denied(Permission::CreateEvents) {
             return Ok(());
@@ -547,6 +599,108 @@ impl Cluster for KubeCluster {
 }
 
 impl KubeCluster {
+    /// A 403 on a health-gate read: reported once; the gate then does not wait for it, as
+    /// kured would not (kured's chart grants no read of workloads or budgets).
+    fn gate_forbidden(&self, what: &str) -> WorkloadHealth {
+        if !self.gate_denied.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                what,
+                "the health gate may not read workloads or PodDisruptionBudgets (grant get on \
+                 deployments, replicasets, statefulsets and list on poddisruptionbudgets); \
+                 handing the lock on without waiting for them"
+            );
+        }
+        WorkloadHealth::Unknown(format!("{what}: forbidden"))
+    }
+
+    /// The policy/v1beta1 budgets of `namespace` over pods with `labels` (the fields the gate
+    /// reads are the same as in policy/v1).
+    async fn legacy_budgets(
+        &self,
+        namespace: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<i32>, kube::Error> {
+        let resource = ApiResource {
+            group: "policy".into(),
+            version: "v1beta1".into(),
+            api_version: "policy/v1beta1".into(),
+            kind: "PodDisruptionBudget".into(),
+            plural: "poddisruptionbudgets".into(),
+        };
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &resource);
+        let list = api.list(&ListParams::default()).await?;
+        let budgets: Vec<PodDisruptionBudget> = list
+            .items
+            .into_iter()
+            .filter_map(|o| {
+                let mut value = serde_json::to_value(o).ok()?;
+                // Read as policy/v1, whose typed form checks apiVersion and kind.
+                value["apiVersion"] = json!("policy/v1");
+                value["kind"] = json!("PodDisruptionBudget");
+                serde_json::from_value(value).ok()
+            })
+            .collect();
+        Ok(budgets_over(&budgets, labels))
+    }
+
+    /// A controller's replicas and pod template labels (`None`: it does not exist).
+    async fn controller(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<Replicas>, kube::Error> {
+        let client = self.client.clone();
+        match kind {
+            "ReplicaSet" => Ok(Api::<ReplicaSet>::namespaced(client, namespace)
+                .get_opt(name)
+                .await?
+                .map(|rs| {
+                    let spec = rs.spec.unwrap_or_default();
+                    Replicas {
+                        desired: spec.replicas.unwrap_or(DEFAULT_REPLICAS),
+                        ready: rs.status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                        labels: spec
+                            .template
+                            .and_then(|t| t.metadata?.labels)
+                            .unwrap_or_default(),
+                    }
+                })),
+            "StatefulSet" => Ok(Api::<StatefulSet>::namespaced(client, namespace)
+                .get_opt(name)
+                .await?
+                .map(|sts| {
+                    let spec = sts.spec.unwrap_or_default();
+                    Replicas {
+                        desired: spec.replicas.unwrap_or(DEFAULT_REPLICAS),
+                        ready: sts.status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                        labels: spec
+                            .template
+                            .metadata
+                            .and_then(|m| m.labels)
+                            .unwrap_or_default(),
+                    }
+                })),
+            "Deployment" => Ok(Api::<Deployment>::namespaced(client, namespace)
+                .get_opt(name)
+                .await?
+                .map(|d| {
+                    let spec = d.spec.unwrap_or_default();
+                    Replicas {
+                        desired: spec.replicas.unwrap_or(DEFAULT_REPLICAS),
+                        ready: d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                        labels: spec
+                            .template
+                            .metadata
+                            .and_then(|m| m.labels)
+                            .unwrap_or_default(),
+                    }
+                })),
+            _ => Ok(None),
+        }
+    }
+
     /// The Nodes among `names` that exist, remembered as the ones a wait reads.
     async fn by_name(&self, names: &[String]) -> ClusterResult<Vec<Node>> {
         let mut names = names.to_vec();
@@ -679,6 +833,63 @@ fn cluster_error(kind: &'static str, name: &str, error: &kube::Error) -> Cluster
     }
 }
 
+/// The controllers the health gate reads (a Job's pods or a custom controller's are not
+/// waited for).
+pub const GATED_KINDS: [&str; 3] = ["ReplicaSet", "StatefulSet", "Deployment"];
+
+/// `spec.replicas` when unset, as the API server defaults it.
+const DEFAULT_REPLICAS: i32 = 1;
+
+/// A controller's replica counts and the labels its pods get.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Replicas {
+    desired: i32,
+    ready: i32,
+    labels: std::collections::BTreeMap<String, String>,
+}
+
+/// `status.disruptionsAllowed` of each budget whose selector selects pods with `labels`.
+pub fn budgets_over(
+    budgets: &[PodDisruptionBudget],
+    labels: &std::collections::BTreeMap<String, String>,
+) -> Vec<i32> {
+    budgets
+        .iter()
+        .filter(|b| {
+            b.spec
+                .as_ref()
+                .and_then(|s| s.selector.as_ref())
+                .is_some_and(|sel| selector_selects(sel, labels))
+        })
+        .map(|b| b.status.as_ref().map_or(0, |s| s.disruptions_allowed))
+        .collect()
+}
+
+/// Whether a metav1 label selector selects `labels` (policy/v1: an empty selector selects
+/// every pod; an unknown operator selects none).
+pub fn selector_selects(
+    selector: &KubeSelector,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    let exact = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let expressions = selector.match_expressions.iter().flatten().all(|e| {
+        let value = labels.get(&e.key);
+        let values = e.values.as_deref().unwrap_or_default();
+        match e.operator.as_str() {
+            "In" => value.is_some_and(|v| values.contains(v)),
+            "NotIn" => value.is_none_or(|v| !values.contains(v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            _ => false,
+        }
+    });
+    exact && expressions
+}
+
 /// What the daemon reads from a Node.
 pub fn node_from(node: core::Node) -> Node {
     let spec = node.spec.unwrap_or_default();
@@ -716,7 +927,7 @@ pub fn pod_from(pod: core::Pod) -> Pod {
         .find(|o| o.controller == Some(true))
         .map_or(Owner::None, |o| match o.kind.as_str() {
             "DaemonSet" => Owner::DaemonSet,
-            _ => Owner::Other(o.kind),
+            _ => Owner::Other(format!("{}/{}", o.kind, o.name)),
         });
     let annotations = meta.annotations.unwrap_or_default();
     let phase = match pod.status.and_then(|s| s.phase).as_deref() {

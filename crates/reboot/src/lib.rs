@@ -25,7 +25,9 @@ pub mod alerts;
 pub mod cluster;
 pub mod config;
 pub mod daemon;
+pub mod forecast;
 pub mod gocompat;
+pub mod health;
 pub mod host;
 pub mod hostns;
 pub mod k8s;
@@ -34,6 +36,7 @@ pub mod machine;
 pub mod memory;
 pub mod metrics;
 pub mod notify;
+pub mod request;
 /// Label selectors and node labels, shared with the Image Cleaner (they live in `drydock-api`).
 pub use drydock_api::selector;
 pub mod smtp;
@@ -119,6 +122,17 @@ pub enum Error {
     #[error("{0}")]
     Admin(String),
 
+    /// A Node's reboot-request annotation is not a request.
+    #[error(
+        "reboot request annotation {value:?} is not a request ({reason}); expected \
+         {{\"bootID\":…,\"requested\":…,\"force\":…}}"
+    )]
+    RequestDecode {
+        /// The annotation's value.
+        value: String,
+        /// What was wrong with it.
+        reason: String,
+    },
     /// A release or renewal was asked of a node that does not hold the lock.
     #[error("node {node} does not hold the lock")]
     NotLockHolder {

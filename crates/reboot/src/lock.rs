@@ -103,6 +103,18 @@ pub struct DrydockFields {
     /// Set on a manual pause lock written by `drydock reboot pause`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub manual: bool,
+    /// The holder's zone (its `--zone-label` value, `""` without one), written when zone limits
+    /// are on ([`ZoneLimits`]), so the limits are judged from the lock itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// The workloads whose pods the drain evicted (`namespace/Kind/name`), written with the
+    /// reboot when the health gate is on ([`crate::health`]): the hold ends only once they are
+    /// whole again, and a restarted daemon reads them back from here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evicted: Vec<String>,
+    /// When the node was verified back and uncordoned while the health gate holds the entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back_since: Option<Timestamp>,
     /// Fields this version does not know, kept as read.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -289,6 +301,18 @@ pub enum Busy {
         /// The control-plane holder.
         holder: String,
     },
+    /// `--max-nodes-per-zone` holders are in this node's zone already.
+    ZoneFull {
+        /// The zone.
+        zone: String,
+        /// Its holders.
+        holders: Vec<String>,
+    },
+    /// `--max-zones` zones other than this node's have holders already.
+    TooManyZones {
+        /// The zones with holders.
+        zones: Vec<String>,
+    },
 }
 
 impl fmt::Display for Busy {
@@ -300,8 +324,46 @@ impl fmt::Display for Busy {
                 "Lock already held by control-plane node {holder}; one control-plane node \
                  reboots at a time"
             ),
+            Busy::ZoneFull { zone, holders } => write!(
+                f,
+                "Lock already held by {} in zone {zone:?} (--max-nodes-per-zone)",
+                holders.join(", ")
+            ),
+            Busy::TooManyZones { zones } => write!(
+                f,
+                "Lock already held in zones {} (--max-zones)",
+                zones.join(", ")
+            ),
         }
     }
+}
+
+/// Drydock's zone-aware concurrency (`--max-nodes-per-zone`, `--max-zones`), on top of
+/// `--concurrency`: both `None` (the default) is kured's behaviour.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ZoneLimits {
+    /// At most this many holders in one zone.
+    pub per_zone: Option<u32>,
+    /// At most this many distinct zones among the holders.
+    pub zones: Option<u32>,
+}
+
+impl ZoneLimits {
+    /// Whether any limit is set.
+    pub fn is_active(&self) -> bool {
+        self.per_zone.is_some() || self.zones.is_some()
+    }
+}
+
+/// A node's zone and the zone limits, for [`Lock::acquire_in_zone`].
+#[derive(Clone, Copy, Debug)]
+pub struct ZoneView<'a> {
+    /// The acquiring node's zone (`""` without a zone label).
+    pub zone: &'a str,
+    /// The limits.
+    pub limits: &'a ZoneLimits,
+    /// Every Node's zone by name, from its `--zone-label`.
+    pub zones: &'a BTreeMap<String, String>,
 }
 
 /// The outcome of [`Lock::acquire`].
@@ -514,6 +576,70 @@ impl Lock {
             holders,
             extra: self.extra.clone(),
         })
+    }
+
+    /// [`Lock::acquire`] under zone limits: the slot is taken only if, with it, no zone has
+    /// more than `limits.per_zone` holders and no more than `limits.zones` zones have holders;
+    /// the new entry records the node's zone. A holder's zone is the one its entry records,
+    /// else the one `view.zones` (from the Nodes' labels) gives, else `""`. Manual pause
+    /// entries are in no zone. Without limits this is [`Lock::acquire`] exactly.
+    pub fn acquire_in_zone(
+        &self,
+        request: &AcquireRequest<'_>,
+        policy: &LockPolicy,
+        nodes: &NodeDirectory,
+        now: Timestamp,
+        view: ZoneView<'_>,
+    ) -> Acquire {
+        let ZoneView {
+            zone,
+            limits,
+            zones,
+        } = view;
+        let taken = self.acquire(request, policy, nodes, now);
+        let Acquire::Take(lock) = taken else {
+            return taken;
+        };
+        if !limits.is_active() {
+            return Acquire::Take(lock);
+        }
+        let others: Vec<(&str, &str)> = lock
+            .holders
+            .iter()
+            .filter(|e| e.node_id != request.node && !e.is_manual())
+            .map(|e| {
+                let recorded = e.drydock.as_ref().and_then(|d| d.zone.as_deref());
+                let labelled = zones.get(&e.node_id).map(String::as_str);
+                (e.node_id.as_str(), recorded.or(labelled).unwrap_or(""))
+            })
+            .collect();
+        if let Some(limit) = limits.per_zone {
+            let same: Vec<String> = others
+                .iter()
+                .filter(|(_, z)| *z == zone)
+                .map(|(n, _)| (*n).to_owned())
+                .collect();
+            if same.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+                return Acquire::Busy(Busy::ZoneFull {
+                    zone: zone.to_owned(),
+                    holders: same,
+                });
+            }
+        }
+        if let Some(limit) = limits.zones {
+            let held: std::collections::BTreeSet<&str> = others.iter().map(|(_, z)| *z).collect();
+            if !held.contains(zone) && held.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+                return Acquire::Busy(Busy::TooManyZones {
+                    zones: held.into_iter().map(str::to_owned).collect(),
+                });
+            }
+        }
+        match lock.update(request.node, |e| {
+            e.drydock.get_or_insert_with(Default::default).zone = Some(zone.to_owned());
+        }) {
+            Ok(stamped) => Acquire::Take(stamped),
+            Err(_) => Acquire::Take(lock),
+        }
     }
 
     /// Renews `node`'s lease: `created` becomes `now` (so kured readers see a fresh lock too)
@@ -968,12 +1094,90 @@ mod tests {
                             reboot_issued: issued.map(|s| Timestamp::from_second(s).unwrap()),
                             reboot_attempts: attempts,
                             manual,
+                            zone: None,
+                            evicted: Vec::new(),
+                            back_since: None,
                             extra: Map::new(),
                         }),
                         extra,
                     }
                 },
             )
+    }
+
+    fn zoned(zone_of: &[(&str, &str)]) -> BTreeMap<String, String> {
+        zone_of
+            .iter()
+            .map(|(n, z)| ((*n).to_owned(), (*z).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn zone_limits_hold_the_lock_per_zone_and_across_zones_and_stamp_the_zone() {
+        let now = ts("2024-07-17T12:00:00Z");
+        let fresh = "2024-07-17T11:59:00Z";
+        let nodes = workers(&["a1", "a2", "b1", "c1", "me"]);
+        let zones = zoned(&[
+            ("a1", "a"),
+            ("a2", "a"),
+            ("b1", "b"),
+            ("c1", "c"),
+            ("me", "a"),
+        ]);
+        let limits = ZoneLimits {
+            per_zone: Some(1),
+            zones: Some(2),
+        };
+        let view = |zone| ZoneView {
+            zone,
+            limits: &limits,
+            zones: &zones,
+        };
+        let p = policy(5);
+        let acquire =
+            |lock: &Lock, zone| lock.acquire_in_zone(&request("me"), &p, &nodes, now, view(zone));
+        let a_held = multi(vec![entry("a1", fresh, 0)]);
+        assert_eq!(
+            acquire(&a_held, "a"),
+            Acquire::Busy(Busy::ZoneFull {
+                zone: "a".into(),
+                holders: vec!["a1".into()]
+            })
+        );
+        let b_and_c = multi(vec![entry("b1", fresh, 0), entry("c1", fresh, 0)]);
+        assert_eq!(
+            acquire(&b_and_c, "a"),
+            Acquire::Busy(Busy::TooManyZones {
+                zones: vec!["b".into(), "c".into()]
+            })
+        );
+        let Acquire::Take(taken) = acquire(&multi(vec![entry("b1", fresh, 0)]), "a") else {
+            panic!("a second zone is allowed");
+        };
+        let mine = taken.entry("me").unwrap().drydock.as_ref().unwrap();
+        assert_eq!(mine.zone.as_deref(), Some("a"));
+        assert!(taken.encode().unwrap().unwrap().contains(r#""zone":"a""#));
+        // The zone an entry records wins over the Node's label (which may have changed).
+        let mut recorded = entry("b1", fresh, 0);
+        recorded.drydock = Some(DrydockFields {
+            zone: Some("a".into()),
+            ..DrydockFields::default()
+        });
+        assert!(matches!(
+            acquire(&multi(vec![recorded]), "a"),
+            Acquire::Busy(Busy::ZoneFull { .. })
+        ));
+        // Without limits, exactly kured's acquire.
+        let none = ZoneLimits::default();
+        let plain = ZoneView {
+            zone: "a",
+            limits: &none,
+            zones: &zones,
+        };
+        assert_eq!(
+            a_held.acquire_in_zone(&request("me"), &p, &nodes, now, plain),
+            a_held.acquire(&request("me"), &p, &nodes, now)
+        );
     }
 
     proptest! {

@@ -21,8 +21,9 @@
 use jiff::{SignedDuration, Timestamp};
 
 use crate::Result;
+use crate::health::{self, Gate, Workload, WorkloadHealth};
 use crate::lock::{
-    Acquire, AcquireRequest, Busy, Lock, LockEntry, LockPolicy, NodeDirectory, NodeRole,
+    Acquire, AcquireRequest, Busy, Lock, LockEntry, LockPolicy, NodeDirectory, NodeRole, ZoneView,
 };
 
 /// The Node annotation the IO layer sets in the same patch as Drydock's cordon (and removes
@@ -88,6 +89,19 @@ pub enum DrainStatus {
     Failed(String),
 }
 
+/// The health gate's view (`--health-gate`): what this process's drain evicted, and the health
+/// of the workloads the held entry records ([`crate::health`]).
+#[derive(Clone, Copy, Debug)]
+pub struct HealthGate<'a> {
+    /// `--health-gate-timeout`: the longest a node back from its reboot holds the lock.
+    pub timeout: SignedDuration,
+    /// The workloads this process's drain evicted during the current hold.
+    pub evicted: &'a [Workload],
+    /// The health of each workload in the held entry's `evicted` list, read while the entry
+    /// is in the gate (empty otherwise).
+    pub health: &'a [(Workload, WorkloadHealth)],
+}
+
 /// Everything [`decide`] looks at.
 #[derive(Clone, Copy, Debug)]
 pub struct Observation<'a> {
@@ -113,6 +127,10 @@ pub struct Observation<'a> {
     pub drain: &'a DrainStatus,
     /// `--force-reboot`: reboot even when the drain failed.
     pub force_reboot: bool,
+    /// This node's zone and the zone limits, when any is set (`None`: kured's lock).
+    pub zone: Option<ZoneView<'a>>,
+    /// The health gate, when on (`None`: kured's hand-over, at once after the uncordon).
+    pub health_gate: Option<HealthGate<'a>>,
     /// The time of the observation.
     pub now: Timestamp,
 }
@@ -202,6 +220,32 @@ pub enum Step {
     /// The node carries Drydock's cordon but no longer holds the lock (the lease was lost, or
     /// the pod stopped between release and uncordon): uncordon it.
     RestoreCordon,
+    /// The node rebooted and its drain evicted workloads, with the health gate on: uncordon it
+    /// if `uncordon`, record the reboot as [`Step::VerifyAndUncordon`] does, and keep the
+    /// entry by writing `lock` (it records when the node came back).
+    Recovered {
+        /// Whether to uncordon (only a cordon Drydock or kured made for the reboot).
+        uncordon: bool,
+        /// The lock with this node's entry in the gate.
+        lock: Lock,
+    },
+    /// The node is back but workloads it evicted are not whole yet; look again at `next`.
+    AwaitHealth {
+        /// The workloads still short, with why.
+        waiting: Vec<(Workload, String)>,
+        /// When to look again (never after the gate's timeout).
+        next: Timestamp,
+    },
+    /// The gate opened (or timed out with `timed_out` still short: warn and notify): release
+    /// the lock by writing `lock`, uncordoning first if `uncordon`.
+    HandOver {
+        /// The workloads still short when the timeout passed (empty: the gate opened).
+        timed_out: Vec<(Workload, String)>,
+        /// Whether to uncordon (the node still carries Drydock's cordon).
+        uncordon: bool,
+        /// The lock without this node's entry.
+        lock: Lock,
+    },
 }
 
 /// Whether ending a hold should uncordon the node: only a cordon Drydock made (marked), or the
@@ -251,10 +295,30 @@ fn decide_holding(obs: &Observation<'_>, entry: &LockEntry) -> Result<Step> {
         })
     };
 
+    // The node is back and uncordoned; the entry is held until its workloads are whole.
+    if let Some(since) = entry.drydock.as_ref().and_then(|d| d.back_since) {
+        return decide_gate(obs, entry, since, uncordon);
+    }
+
     // Verify: a new boot ID proves the reboot; so does a gone sentinel for an entry without
     // a recorded boot ID (kured's lock, handed over in a rollout).
     match entry.boot_id() {
         Some(recorded) if recorded != obs.node.boot_id => {
+            let evicted = entry
+                .drydock
+                .as_ref()
+                .is_some_and(|d| !d.evicted.is_empty());
+            if obs.health_gate.is_some() && evicted {
+                let (now, ttl) = (obs.now, obs.policy.ttl);
+                return Ok(Step::Recovered {
+                    uncordon,
+                    lock: obs.lock.update(me, |e| {
+                        e.drydock.get_or_insert_with(Default::default).back_since = Some(now);
+                        e.created = now;
+                        e.ttl = ttl;
+                    })?,
+                });
+            }
             return Ok(Step::VerifyAndUncordon {
                 uncordon,
                 lock: obs.lock.release(me)?,
@@ -288,10 +352,12 @@ fn decide_holding(obs: &Observation<'_>, entry: &LockEntry) -> Result<Step> {
     let fields = entry.drydock.clone().unwrap_or_default();
     let issue_reboot = |attempts: u32| -> Result<Step> {
         let now = obs.now;
+        let evicted = obs.health_gate.map_or(&[][..], |g| g.evicted);
         Ok(Step::Reboot(obs.lock.update(me, |e| {
             let f = e.drydock.get_or_insert_with(Default::default);
             f.reboot_issued = Some(now);
             f.reboot_attempts = attempts;
+            record_evicted(&mut f.evicted, evicted);
         })?))
     };
 
@@ -332,6 +398,46 @@ fn decide_holding(obs: &Observation<'_>, entry: &LockEntry) -> Result<Step> {
     }
 }
 
+/// Adds `evicted` to an entry's list, sorted and without duplicates (a restarted pod drains
+/// again and may find some of the same workloads).
+fn record_evicted(list: &mut Vec<String>, evicted: &[Workload]) {
+    list.extend(evicted.iter().map(ToString::to_string));
+    list.sort();
+    list.dedup();
+}
+
+/// The node's entry is in the health gate since `since`.
+fn decide_gate(
+    obs: &Observation<'_>,
+    entry: &LockEntry,
+    since: Timestamp,
+    uncordon: bool,
+) -> Result<Step> {
+    let me = obs.node.name;
+    if needs_renewal(entry, obs.policy, obs.now) {
+        return Ok(Step::Renew(obs.lock.renew(me, obs.policy, obs.now)?));
+    }
+    // Only Drydock's own cordon is undone here: the node was uncordoned before the gate, so
+    // a cordon now is one the pod did not get to undo, or an operator's.
+    let uncordon = uncordon && obs.node.cordon == CordonState::CordonedByDrydock;
+    let hand_over = |timed_out| -> Result<Step> {
+        Ok(Step::HandOver {
+            timed_out,
+            uncordon,
+            lock: obs.lock.release(me)?,
+        })
+    };
+    // The gate was switched off (a rollout to kured's flags) while the entry waited in it.
+    let Some(gate) = obs.health_gate else {
+        return hand_over(Vec::new());
+    };
+    match health::decide(gate.health, since, gate.timeout, obs.now) {
+        Gate::Open => hand_over(Vec::new()),
+        Gate::TimedOut { waiting } => hand_over(waiting),
+        Gate::Wait { waiting, next } => Ok(Step::AwaitHealth { waiting, next }),
+    }
+}
+
 /// The node has no entry in the lock.
 fn decide_waiting(obs: &Observation<'_>) -> Step {
     if obs.node.cordon == CordonState::CordonedByDrydock {
@@ -358,7 +464,13 @@ fn decide_waiting(obs: &Observation<'_>) -> Step {
         cordoned_before: obs.node.cordon.is_cordoned(),
         boot_id: obs.node.boot_id,
     };
-    match obs.lock.acquire(&request, obs.policy, obs.nodes, obs.now) {
+    let acquired = match obs.zone {
+        Some(view) => obs
+            .lock
+            .acquire_in_zone(&request, obs.policy, obs.nodes, obs.now, view),
+        None => obs.lock.acquire(&request, obs.policy, obs.nodes, obs.now),
+    };
+    match acquired {
         Acquire::Take(lock) => Step::Acquire(lock),
         Acquire::Busy(busy) => Step::WaitForLock(busy),
         // Unreachable: the node has no entry, so it cannot already hold one.
@@ -411,6 +523,9 @@ mod tests {
         recent_reboots: Vec<Timestamp>,
         drain: DrainStatus,
         force_reboot: bool,
+        gate: Option<SignedDuration>,
+        evicted: Vec<Workload>,
+        health: Vec<(Workload, WorkloadHealth)>,
         now: Timestamp,
     }
 
@@ -428,6 +543,9 @@ mod tests {
                 recent_reboots: Vec::new(),
                 drain: DrainStatus::NotStarted,
                 force_reboot: false,
+                gate: None,
+                evicted: Vec::new(),
+                health: Vec::new(),
                 now: now(),
             }
         }
@@ -450,6 +568,12 @@ mod tests {
                 max_reboots_per_day: Some(3),
                 drain: &self.drain,
                 force_reboot: self.force_reboot,
+                zone: None,
+                health_gate: self.gate.map(|timeout| HealthGate {
+                    timeout,
+                    evicted: &self.evicted,
+                    health: &self.health,
+                }),
                 now: self.now,
             })
             .unwrap()
@@ -466,7 +590,14 @@ mod tests {
                 }
                 Step::Cordon => self.cordon = CordonState::CordonedByDrydock,
                 Step::Drain => self.drain = DrainStatus::Succeeded,
+                Step::Recovered { uncordon, lock } => {
+                    if *uncordon {
+                        self.cordon = CordonState::Schedulable;
+                    }
+                    self.lock = lock.clone();
+                }
                 Step::VerifyAndUncordon { uncordon, lock }
+                | Step::HandOver { uncordon, lock, .. }
                 | Step::Release { uncordon, lock, .. } => {
                     if *uncordon {
                         self.cordon = CordonState::Schedulable;
@@ -490,6 +621,7 @@ mod tests {
                     | Step::WaitForWindow
                     | Step::Blocked(_)
                     | Step::WaitForLock(_)
+                    | Step::AwaitHealth { .. }
                     | Step::AwaitBoot { .. } => break,
                     _ => self.apply(&step),
                 }
@@ -516,6 +648,9 @@ mod tests {
                 Step::VerifyAndUncordon { .. } => "VerifyAndUncordon",
                 Step::Release { .. } => "Release",
                 Step::RestoreCordon => "RestoreCordon",
+                Step::Recovered { .. } => "Recovered",
+                Step::AwaitHealth { .. } => "AwaitHealth",
+                Step::HandOver { .. } => "HandOver",
             })
             .collect()
     }
@@ -681,6 +816,8 @@ mod tests {
             max_reboots_per_day: None,
             drain: &DrainStatus::NotStarted,
             force_reboot: false,
+            zone: None,
+            health_gate: None,
             now: now(),
         })
         .unwrap() else {
@@ -895,9 +1032,147 @@ mod tests {
                 recent_reboots: (0..reboots).map(|i| now() - SignedDuration::from_hours(i as i64 * 3)).collect(),
                 drain,
                 force_reboot,
+                gate: None,
+                evicted: Vec::new(),
+                health: Vec::new(),
                 now: now(),
             }
         }
+    }
+
+    fn web() -> Workload {
+        Workload {
+            namespace: "shop".into(),
+            controller: "ReplicaSet/web".into(),
+        }
+    }
+
+    fn web_health(ready: u32) -> Vec<(Workload, WorkloadHealth)> {
+        vec![(
+            web(),
+            WorkloadHealth::Observed {
+                desired: 3,
+                ready,
+                budgets: vec![i32::from(ready == 3)],
+            },
+        )]
+    }
+
+    /// A node with the gate on that drained `web`, rebooted and came back.
+    fn gated_and_back() -> Scenario {
+        let mut s = Scenario {
+            gate: Some(health::DEFAULT_TIMEOUT),
+            evicted: vec![web()],
+            ..Scenario::needs_reboot()
+        };
+        s.run();
+        s.boot_id = "boot-b".into();
+        s.reboot_required = false;
+        s.evicted.clear(); // a new pod after the reboot: the drain's memory is gone
+        s
+    }
+
+    #[test]
+    fn the_reboot_records_the_evicted_workloads_in_the_lock_entry() {
+        let s = gated_and_back();
+        let fields = s.lock.entry(ME).unwrap().drydock.clone().unwrap();
+        assert_eq!(fields.evicted, ["shop/ReplicaSet/web"]);
+        assert_eq!(fields.back_since, None);
+    }
+
+    #[test]
+    fn with_the_gate_a_node_back_uncordons_but_keeps_the_lock_until_its_workloads_are_whole() {
+        let mut s = gated_and_back();
+        s.health = web_health(1);
+        let steps = s.run();
+        assert_eq!(kinds(&steps), ["Recovered", "AwaitHealth"]);
+        assert!(matches!(steps[0], Step::Recovered { uncordon: true, .. }));
+        assert_eq!(s.cordon, CordonState::Schedulable);
+        let entry = s.lock.entry(ME).unwrap();
+        assert_eq!(entry.drydock.as_ref().unwrap().back_since, Some(now()));
+        assert!(matches!(
+            &steps[1],
+            Step::AwaitHealth { waiting, next } if waiting[0].1 == "1/3 ready" && *next == now() + health::POLL
+        ));
+
+        s.health = web_health(3);
+        s.now = now() + SignedDuration::from_secs(40);
+        let steps = s.run();
+        assert_eq!(kinds(&steps), ["HandOver", "Idle"]);
+        assert!(matches!(
+            &steps[0],
+            Step::HandOver { timed_out, uncordon: false, .. } if timed_out.is_empty()
+        ));
+        assert_eq!(s.lock.encode().unwrap(), None);
+    }
+
+    #[test]
+    fn a_workload_that_never_comes_back_holds_the_lock_until_the_timeout_only() {
+        let mut s = gated_and_back();
+        s.health = web_health(0);
+        s.run();
+        s.now = now() + health::DEFAULT_TIMEOUT - SignedDuration::from_secs(1);
+        assert!(matches!(s.step(), Step::AwaitHealth { .. }));
+        s.now = now() + health::DEFAULT_TIMEOUT;
+        assert!(matches!(
+            s.step(),
+            Step::HandOver { timed_out, .. } if timed_out == [(web(), "0/3 ready".to_owned())]
+        ));
+    }
+
+    #[test]
+    fn a_restarted_pod_resumes_the_gate_from_the_lock_entry() {
+        let mut s = gated_and_back();
+        s.health = web_health(2);
+        s.run();
+        // Nothing of the first pod survives but the lock and the Node.
+        s.drain = DrainStatus::NotStarted;
+        s.now = now() + SignedDuration::from_mins(3);
+        assert!(matches!(s.step(), Step::AwaitHealth { .. }));
+    }
+
+    #[test]
+    fn the_gate_renews_the_lease_while_it_waits() {
+        let mut s = gated_and_back();
+        s.policy.ttl = SignedDuration::from_mins(30);
+        s.gate = Some(SignedDuration::from_hours(1));
+        s.health = web_health(0);
+        s.run();
+        s.now = now() + SignedDuration::from_mins(9);
+        assert!(matches!(s.step(), Step::AwaitHealth { .. }));
+        s.now = now() + SignedDuration::from_mins(11);
+        let step = s.step();
+        assert!(matches!(step, Step::Renew(_)), "{step:?}");
+        s.apply(&step);
+        assert!(matches!(s.step(), Step::AwaitHealth { .. }));
+    }
+
+    #[test]
+    fn without_the_gate_or_without_evictions_the_hand_over_is_kureds() {
+        // kured's flags: no gate, the hold ends with the uncordon as before.
+        let mut s = Scenario::needs_reboot();
+        s.run();
+        s.boot_id = "boot-b".into();
+        s.reboot_required = false;
+        assert_eq!(kinds(&s.run()), ["VerifyAndUncordon", "Idle"]);
+        // The gate on, but the drain evicted nothing: nothing to wait for.
+        let mut s = Scenario {
+            gate: Some(health::DEFAULT_TIMEOUT),
+            ..Scenario::needs_reboot()
+        };
+        s.run();
+        s.boot_id = "boot-b".into();
+        s.reboot_required = false;
+        assert_eq!(kinds(&s.run()), ["VerifyAndUncordon", "Idle"]);
+    }
+
+    #[test]
+    fn an_entry_in_the_gate_is_handed_over_when_the_gate_is_switched_off() {
+        let mut s = gated_and_back();
+        s.health = web_health(0);
+        s.run();
+        s.gate = None;
+        assert_eq!(kinds(&s.run()), ["HandOver", "Idle"]);
     }
 
     proptest! {

@@ -20,7 +20,7 @@
 //! Randomness comes from one seeded [`SimRng`], and every map is ordered, so a seed replays
 //! the same run on tokio's current-thread runtime.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -33,11 +33,18 @@ use crate::cluster::{
 };
 use crate::config::Config;
 use crate::daemon::Daemon;
+use crate::health::{Workload, WorkloadHealth};
 use crate::lock::NodeRole;
 use crate::machine::CORDON_MARKER_ANNOTATION;
 
 /// The API calls that only read (the others write).
-const READS: [&str; 4] = ["get_node", "read_lock", "list_nodes", "list_pods"];
+const READS: [&str; 5] = [
+    "get_node",
+    "read_lock",
+    "list_nodes",
+    "list_pods",
+    "workload_health",
+];
 
 /// The taint effect of `--prefer-no-schedule-taint`.
 const PREFER_NO_SCHEDULE: &str = "PreferNoSchedule";
@@ -154,7 +161,12 @@ pub struct NodeSpec {
     pub cordoned: bool,
     /// The sentinel exists from the start.
     pub needs_reboot: bool,
+    /// Its zone (label [`ZONE_LABEL`]), if any.
+    pub zone: Option<String>,
 }
+
+/// The zone label the simulated Nodes carry (the default `--zone-label`).
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
 impl NodeSpec {
     /// A schedulable worker that needs no reboot.
@@ -164,6 +176,15 @@ impl NodeSpec {
             role: NodeRole::Worker,
             cordoned: false,
             needs_reboot: false,
+            zone: None,
+        }
+    }
+
+    /// In this zone.
+    pub fn in_zone(self, zone: impl Into<String>) -> NodeSpec {
+        NodeSpec {
+            zone: Some(zone.into()),
+            ..self
         }
     }
 
@@ -260,6 +281,9 @@ struct State {
     nodes: BTreeMap<String, SimNode>,
     pods: BTreeMap<(String, String), SimPod>,
     budgets: Vec<Budget>,
+    /// Controllers whose replacement pods never become ready (a broken rollout, an image
+    /// that no longer pulls).
+    broken: BTreeSet<String>,
     lock: Option<String>,
     ds_version: u64,
     node_set_version: u64,
@@ -326,10 +350,53 @@ impl State {
         for key in pending {
             let target = self.least_loaded(&ready);
             let start = self.rng.duration(self.timings.pod_start);
+            let broken = &self.broken;
             if let Some(p) = self.pods.get_mut(&key) {
                 p.node = Some(target);
-                p.ready_at = now.checked_add(start).ok();
+                let never = matches!(&p.pod.owner, Owner::Other(c) if broken.contains(c));
+                p.ready_at = if never {
+                    None
+                } else {
+                    now.checked_add(start).ok()
+                };
             }
+        }
+    }
+
+    /// A controller's replicas and its budgets' allowed disruptions, as a controller and the
+    /// disruption controller would report them.
+    fn workload_health(&self, workload: &Workload, now: Timestamp) -> WorkloadHealth {
+        let mine: Vec<&SimPod> = self
+            .pods
+            .values()
+            .filter(|p| p.gone_at.is_none() && p.pod.namespace == workload.namespace)
+            .filter(|p| matches!(&p.pod.owner, Owner::Other(c) if *c == workload.controller))
+            .collect();
+        let Some(app) = mine.first().and_then(|p| p.pod.labels.get("app")) else {
+            return WorkloadHealth::Gone;
+        };
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let ready = mine.iter().filter(|p| self.healthy(p, now)).count();
+        let budgets = self
+            .budgets
+            .iter()
+            .filter(|b| b.namespace == workload.namespace && b.app == *app)
+            .map(|b| {
+                let healthy = self
+                    .pods
+                    .values()
+                    .filter(|p| {
+                        p.pod.namespace == b.namespace && p.pod.labels.get("app") == Some(app)
+                    })
+                    .filter(|p| self.healthy(p, now))
+                    .count();
+                i32::try_from(healthy.saturating_sub(b.min_available)).unwrap_or(i32::MAX)
+            })
+            .collect();
+        WorkloadHealth::Observed {
+            desired: count(mine.len()),
+            ready: count(ready),
+            budgets,
         }
     }
 
@@ -504,6 +571,7 @@ impl MemoryCluster {
                     nodes: BTreeMap::new(),
                     pods: BTreeMap::new(),
                     budgets: Vec::new(),
+                    broken: BTreeSet::new(),
                     lock: None,
                     ds_version: 1,
                     node_set_version: 1,
@@ -547,6 +615,9 @@ impl MemoryCluster {
             ("kubernetes.io/hostname".to_owned(), spec.name.clone()),
             ("kubernetes.io/os".to_owned(), "linux".to_owned()),
         ]);
+        if let Some(zone) = &spec.zone {
+            labels.insert(ZONE_LABEL.to_owned(), zone.clone());
+        }
         if spec.role == NodeRole::ControlPlane {
             labels.insert(
                 crate::cluster::CONTROL_PLANE_LABEL.to_owned(),
@@ -635,6 +706,11 @@ impl MemoryCluster {
         }
     }
 
+    /// Makes the pods `controller` creates from now on never become ready.
+    pub fn break_workload(&self, controller: &str) {
+        self.state().broken.insert(controller.to_owned());
+    }
+
     /// Adds a PodDisruptionBudget over the pods labelled `app=<app>`.
     pub fn add_budget(&self, namespace: &str, app: &str, min_available: usize) {
         self.state().budgets.push(Budget {
@@ -664,6 +740,17 @@ impl MemoryCluster {
             // One waiter (the node's daemon); `notify_one` keeps the change for it if it is
             // busy now, as the kernel queues inotify events.
             n.sentinel_watch.notify_one();
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) an annotation on a Node, as `kubectl annotate` (or
+    /// `drydock reboot now`) does.
+    pub fn set_node_annotation(&self, node: &str, key: &str, value: Option<&str>) {
+        if let Some(n) = self.state().nodes.get_mut(node) {
+            match value {
+                Some(v) => n.node.annotations.insert(key.to_owned(), v.to_owned()),
+                None => n.node.annotations.remove(key),
+            };
         }
     }
 
@@ -1115,6 +1202,16 @@ impl Cluster for NodeClient {
         self.call("emit_event", move |s, now| {
             s.events.push((now, event));
             Ok(())
+        })
+    }
+
+    fn workload_health(
+        &self,
+        workload: &Workload,
+    ) -> impl Future<Output = ClusterResult<WorkloadHealth>> + Send {
+        let workload = workload.clone();
+        self.call("workload_health", move |s, now| {
+            Ok(s.workload_health(&workload, now))
         })
     }
 }

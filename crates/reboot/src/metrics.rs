@@ -20,6 +20,7 @@ use crate::cluster::{
     Cluster, ClusterResult, Event, Eviction, LockRead, Node, NodeList, NodePatch, Pod,
     ResourceVersion, Seen,
 };
+use crate::health::{Workload, WorkloadHealth};
 use crate::lock::{Lock, LockPolicy};
 
 /// The `node` label of kured's gauge.
@@ -279,6 +280,10 @@ impl<C: Cluster + Sync> Cluster for Metered<C> {
     async fn emit_event(&self, event: Event) -> ClusterResult<()> {
         self.metrics.observe_event(&event.reason, &event.message);
         self.inner.emit_event(event).await
+    }
+
+    async fn workload_health(&self, workload: &Workload) -> ClusterResult<WorkloadHealth> {
+        self.inner.workload_health(workload).await
     }
 }
 

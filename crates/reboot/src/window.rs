@@ -9,6 +9,10 @@
 //! - a start later than the end wraps midnight: open from the start to midnight and from
 //!   midnight to the end.
 //!
+//! Drydock adds monthly days ([`MonthlyDay`]: "first Sunday", "last Friday") and several windows
+//! at once ([`Schedule`], from the repeatable `--window` flag, [`parse_window`]): a node may
+//! start when any of them is open.
+//!
 //! Drydock compares *wall-clock* times in the zone, so a window behaves the same on the days
 //! daylight-saving time changes (a 23 h or 25 h day) as on any other; kured shifts by 24
 //! absolute hours instead, which only differs within the skipped or repeated hour. Zones come
@@ -23,6 +27,89 @@ use jiff::{Timestamp, ToSpan};
 /// How many days ahead [`Window::next_opening`] looks: a full week plus one day covers every
 /// weekday set, including a window that opens just after midnight of the same weekday.
 const NEXT_OPENING_HORIZON_DAYS: i32 = 8;
+
+/// How far ahead [`Window::next_opening`] looks when the window has monthly days: the longest
+/// gap between two "first Sunday"s is five weeks, plus a day for a window wrapping midnight,
+/// plus margin.
+const MONTHLY_HORIZON_DAYS: i32 = 40;
+
+/// Which occurrence of a weekday in its month.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nth {
+    /// Days 1-7.
+    First,
+    /// Days 8-14.
+    Second,
+    /// Days 15-21.
+    Third,
+    /// Days 22-28.
+    Fourth,
+    /// The last seven days of the month.
+    Last,
+}
+
+/// A monthly day: the `nth` `weekday` of every month (`first-sun`, `last-fri`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MonthlyDay {
+    /// Which occurrence.
+    pub nth: Nth,
+    /// Which weekday.
+    pub weekday: Weekday,
+}
+
+impl MonthlyDay {
+    /// Parses `first-sun`, `2nd-tuesday`, `last-fri` (ordinal `first`/`1st` … `fourth`/`4th`
+    /// or `last`, a dash, a weekday as `--reboot-days` takes it).
+    pub fn parse(item: &str) -> Result<MonthlyDay, String> {
+        let err = || {
+            format!(
+                "unknown monthly day {item:?} (use first|second|third|fourth|last-<weekday>, \
+                 e.g. first-sun)"
+            )
+        };
+        let (ordinal, day) = item.split_once('-').ok_or_else(err)?;
+        let nth = match ordinal.to_ascii_lowercase().as_str() {
+            "first" | "1st" => Nth::First,
+            "second" | "2nd" => Nth::Second,
+            "third" | "3rd" => Nth::Third,
+            "fourth" | "4th" => Nth::Fourth,
+            "last" => Nth::Last,
+            _ => return Err(err()),
+        };
+        let weekday = parse_weekday(day).map_err(|e| format!("{}: {e}", err()))?;
+        Ok(MonthlyDay { nth, weekday })
+    }
+
+    /// Whether `date` is this day of its month.
+    pub fn matches(self, date: Date) -> bool {
+        if date.weekday() != self.weekday {
+            return false;
+        }
+        let week = (date.day() - 1) / 7;
+        match self.nth {
+            Nth::First => week == 0,
+            Nth::Second => week == 1,
+            Nth::Third => week == 2,
+            Nth::Fourth => week == 3,
+            Nth::Last => date.day() + 7 > date.days_in_month(),
+        }
+    }
+}
+
+impl fmt::Display for MonthlyDay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nth = match self.nth {
+            Nth::First => "first",
+            Nth::Second => "second",
+            Nth::Third => "third",
+            Nth::Fourth => "fourth",
+            Nth::Last => "last",
+        };
+        let day = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+        let index = usize::try_from(self.weekday.to_sunday_zero_offset()).unwrap_or(0);
+        write!(f, "{nth}-{}", day.get(index).copied().unwrap_or("?"))
+    }
+}
 
 /// A set of weekdays, as given to `--reboot-days`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -183,6 +270,8 @@ pub fn resolve_time_zone(name: &str, tz_env: Option<&str>) -> Result<TimeZone, S
 #[derive(Clone, Debug, PartialEq)]
 pub struct Window {
     days: Weekdays,
+    /// Monthly days the window also opens on (only from `--window`).
+    monthly: Vec<MonthlyDay>,
     start: Time,
     /// The end time, already extended to the last nanosecond of its second.
     end: Time,
@@ -201,6 +290,7 @@ impl Window {
             .unwrap_or(end);
         Window {
             days,
+            monthly: Vec::new(),
             start: start.with().subsec_nanosecond(0).build().unwrap_or(start),
             end,
             tz,
@@ -219,9 +309,26 @@ impl Window {
         )
     }
 
+    /// This window, also open on `monthly` days.
+    #[must_use]
+    pub fn with_monthly(mut self, monthly: Vec<MonthlyDay>) -> Window {
+        self.monthly = monthly;
+        self
+    }
+
     /// The weekdays the window opens on.
     pub fn days(&self) -> Weekdays {
         self.days
+    }
+
+    /// The monthly days the window opens on.
+    pub fn monthly(&self) -> &[MonthlyDay] {
+        &self.monthly
+    }
+
+    /// Whether the window opens on this calendar day.
+    fn opens_on(&self, date: Date) -> bool {
+        self.days.contains(date.weekday()) || self.monthly.iter().any(|m| m.matches(date))
     }
 
     /// The zone the window's times are read in.
@@ -237,7 +344,7 @@ impl Window {
     /// Whether a reboot may happen at `now`.
     pub fn contains(&self, now: Timestamp) -> bool {
         let local = now.to_zoned(self.tz.clone()).datetime();
-        if !self.days.contains(local.weekday()) {
+        if !self.opens_on(local.date()) {
             return false;
         }
         let t = local.time();
@@ -255,9 +362,14 @@ impl Window {
             return Some(now);
         }
         let today: Date = now.to_zoned(self.tz.clone()).date();
-        (0..=NEXT_OPENING_HORIZON_DAYS)
+        let horizon = if self.monthly.is_empty() {
+            NEXT_OPENING_HORIZON_DAYS
+        } else {
+            MONTHLY_HORIZON_DAYS
+        };
+        (0..=horizon)
             .filter_map(|offset| today.checked_add(offset.days()).ok())
-            .filter(|day| self.days.contains(day.weekday()))
+            .filter(|day| self.opens_on(*day))
             .flat_map(|day| {
                 let midnight = self.wraps_midnight().then(|| day.to_datetime(Time::MIN));
                 [midnight, Some(day.to_datetime(self.start))]
@@ -287,13 +399,20 @@ impl Window {
 }
 
 /// Prints the window as kured's start-up line does:
-/// `SunMonTueWedThuFriSat between 00:00 and 23:59 UTC`.
+/// `SunMonTueWedThuFriSat between 00:00 and 23:59 UTC`; monthly days follow the weekdays
+/// (`first-sun between …`, or `---Mon… and first-sun between …`).
 impl fmt::Display for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let monthly: Vec<String> = self.monthly.iter().map(ToString::to_string).collect();
+        let days = match (self.days.is_empty(), monthly.is_empty()) {
+            (_, true) => self.days.to_string(),
+            (true, false) => monthly.join(","),
+            (false, false) => format!("{} and {}", self.days, monthly.join(",")),
+        };
         write!(
             f,
             "{} between {:02}:{:02} and {:02}:{:02} {}",
-            self.days,
+            days,
             self.start.hour(),
             self.start.minute(),
             self.end.hour(),
@@ -303,9 +422,103 @@ impl fmt::Display for Window {
     }
 }
 
+/// Parses one `--window` value: `DAYS START-END [TIME-ZONE]`, fields separated by spaces.
+/// `DAYS` is a comma list of weekdays (as `--reboot-days`: `sat`, `sunday`, `0`), monthly days
+/// (`first-sun`, `last-fri`, [`MonthlyDay::parse`]) or `*` for every day; `START` and `END`
+/// take `--start-time`'s forms (`02:00`, `2am`); the zone defaults to UTC (`Local` reads
+/// `tz_env`, as `--time-zone` does). Example: `sat,sun 01:00-05:00 Europe/Berlin`.
+///
+/// # Errors
+///
+/// A message naming the value and the part that is wrong.
+pub fn parse_window(spec: &str, tz_env: Option<&str>) -> Result<Window, String> {
+    let wrong = |why: String| {
+        format!(
+            "window {spec:?}: {why} (expected \"DAYS START-END [TIME-ZONE]\", e.g. \"first-sun 01:00-05:00 UTC\")"
+        )
+    };
+    let fields: Vec<&str> = spec.split_whitespace().collect();
+    let (days_text, times, tz_name) = match fields.as_slice() {
+        [days, times] => (*days, *times, "UTC"),
+        [days, times, tz] => (*days, *times, *tz),
+        _ => return Err(wrong(format!("{} fields", fields.len()))),
+    };
+    let mut days = Weekdays::NONE;
+    let mut monthly = Vec::new();
+    for item in days_text
+        .split(',')
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+    {
+        if item == "*" {
+            days = Weekdays::ALL;
+        } else if item.contains('-') {
+            monthly.push(MonthlyDay::parse(item).map_err(wrong)?);
+        } else {
+            days = days.with(parse_weekday(item).map_err(wrong)?);
+        }
+    }
+    if days.is_empty() && monthly.is_empty() {
+        return Err(wrong("no days".to_owned()));
+    }
+    let (start, end) = times
+        .split_once('-')
+        .ok_or_else(|| wrong(format!("{times:?} is not START-END")))?;
+    let start = parse_time_of_day(start).map_err(wrong)?;
+    let end = parse_time_of_day(end).map_err(wrong)?;
+    let tz = resolve_time_zone(tz_name, tz_env).map_err(wrong)?;
+    Ok(Window::new(days, start, end, tz, tz_name).with_monthly(monthly))
+}
+
+/// The windows in force: kured's window (`--reboot-days`, `--start-time`, `--end-time`,
+/// `--time-zone`) and every `--window`. A node may start when any of them is open. Given
+/// `--window`s, kured's window counts only when its flags narrow it: its default (always open)
+/// would otherwise make every `--window` moot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule(Vec<Window>);
+
+impl Schedule {
+    /// The windows in force from kured's window and the `--window`s.
+    pub fn new(kured: Window, extra: Vec<Window>) -> Schedule {
+        if extra.is_empty() {
+            return Schedule(vec![kured]);
+        }
+        let mut windows = Vec::with_capacity(extra.len() + 1);
+        if kured != Window::always() {
+            windows.push(kured);
+        }
+        windows.extend(extra);
+        Schedule(windows)
+    }
+
+    /// The windows, kured's first when it counts.
+    pub fn windows(&self) -> &[Window] {
+        &self.0
+    }
+
+    /// Whether any window is open at `now`.
+    pub fn contains(&self, now: Timestamp) -> bool {
+        self.0.iter().any(|w| w.contains(now))
+    }
+
+    /// The earliest opening of any window at or after `now` (`None`: none ever opens).
+    pub fn next_opening(&self, now: Timestamp) -> Option<Timestamp> {
+        self.0.iter().filter_map(|w| w.next_opening(now)).min()
+    }
+}
+
+/// The windows joined by `; or `: one window prints as kured's start-up line.
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&text.join("; or "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::SignedDuration;
     use proptest::prelude::*;
 
     fn window(days: &str, start: &str, end: &str, tz: &str) -> Window {
@@ -653,6 +866,167 @@ mod tests {
             let swapped = Window::new(w.days, end, start, w.tz.clone(), "swapped");
             prop_assume!(start != end);
             prop_assert_ne!(w.contains(now), swapped.contains(now));
+        }
+    }
+
+    fn date(s: &str) -> Date {
+        s.parse().unwrap()
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn monthly_days_match_their_week_of_the_month() {
+        // November 2026 starts on a Sunday: Sundays are the 1st, 8th, 15th, 22nd and 29th.
+        let first = MonthlyDay::parse("first-sun").unwrap();
+        assert!(first.matches(date("2026-11-01")));
+        assert!(!first.matches(date("2026-11-08")));
+        assert!(!first.matches(date("2026-11-02")), "a Monday");
+        let fourth = MonthlyDay::parse("4th-Sunday").unwrap();
+        assert!(fourth.matches(date("2026-11-22")));
+        let last = MonthlyDay::parse("last-sun").unwrap();
+        assert!(last.matches(date("2026-11-29")));
+        assert!(!last.matches(date("2026-11-22")));
+        // February 2026 has 28 days: its last Saturday is the 28th, also its fourth.
+        assert!(
+            MonthlyDay::parse("last-sat")
+                .unwrap()
+                .matches(date("2026-02-28"))
+        );
+        assert!(
+            MonthlyDay::parse("fourth-6")
+                .unwrap()
+                .matches(date("2026-02-28"))
+        );
+        assert_eq!(last.to_string(), "last-sun");
+    }
+
+    #[test]
+    fn a_window_flag_parses_days_times_and_zone() {
+        let w = parse_window("first-sun,sat 01:00-05:00 Europe/Berlin", None).unwrap();
+        assert_eq!(
+            w.to_string(),
+            "------------------Sat and first-sun between 01:00 and 05:00 Europe/Berlin"
+        );
+        // 2026-11-01 is the first Sunday; 01:30 in Berlin is 00:30 UTC.
+        assert!(w.contains(at("2026-11-01T00:30:00Z")));
+        assert!(!w.contains(at("2026-11-08T00:30:00Z")));
+        assert!(w.contains(at("2026-11-07T00:30:00Z")), "a Saturday");
+        let every = parse_window("* 10pm-2am", None).unwrap();
+        assert!(every.wraps_midnight());
+        assert_eq!(
+            every.to_string(),
+            "SunMonTueWedThuFriSat between 22:00 and 02:00 UTC"
+        );
+    }
+
+    #[test]
+    fn a_garbage_window_is_refused_naming_it() {
+        for bad in [
+            "",
+            "sun",
+            "sun 01:00",
+            "sun 01:00-",
+            "sun 1-2-3",
+            "fifth-sun 01:00-02:00",
+            "first-xyz 01:00-02:00",
+            "someday 01:00-02:00",
+            ", 01:00-02:00",
+            "sun 01:00-02:00 Mars/Olympus",
+            "sun 01:00-02:00 UTC extra",
+            "sun 25:00-02:00",
+        ] {
+            let error = parse_window(bad, None).unwrap_err();
+            assert!(error.contains(&format!("{bad:?}")), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_next_monthly_opening_is_found_weeks_ahead() {
+        let w = parse_window("first-sun 01:00-05:00", None).unwrap();
+        // From the fourth Sunday of November to the first Sunday of December (the 6th).
+        assert_eq!(
+            w.next_opening(at("2026-11-22T03:00:00Z")),
+            Some(at("2026-12-06T01:00:00Z"))
+        );
+        let last = parse_window("last-fri 23:00-01:00", None).unwrap();
+        // Judged by calendar day, as kured judges a wrapping window: the last Friday (the
+        // 27th) is open from its midnight to 01:00 and from 23:00.
+        assert_eq!(
+            last.next_opening(at("2026-11-22T03:00:00Z")),
+            Some(at("2026-11-27T00:00:00Z"))
+        );
+        assert_eq!(
+            last.next_opening(at("2026-11-27T01:30:00Z")),
+            Some(at("2026-11-27T23:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn kureds_default_window_gives_way_to_window_flags_but_a_narrowed_one_adds_to_them() {
+        let monthly = parse_window("first-sun 01:00-05:00", None).unwrap();
+        let fourth_sunday_3am = at("2026-11-22T03:00:00Z");
+        let only = super::Schedule::new(Window::always(), vec![monthly.clone()]);
+        assert!(!only.contains(fourth_sunday_3am));
+        assert_eq!(only.windows().len(), 1);
+        let kured = window("sun", "02:00", "04:00", "UTC");
+        let both = super::Schedule::new(kured.clone(), vec![monthly.clone()]);
+        assert!(both.contains(fourth_sunday_3am), "kured's window is open");
+        assert!(
+            both.contains(at("2026-12-06T01:30:00Z")),
+            "the monthly one is"
+        );
+        assert!(!both.contains(at("2026-12-06T05:30:00Z")));
+        assert_eq!(
+            both.next_opening(at("2026-11-22T05:00:00Z")),
+            Some(at("2026-11-29T02:00:00Z"))
+        );
+        assert_eq!(
+            both.to_string(),
+            "Sun------------------ between 02:00 and 04:00 UTC; or first-sun between 01:00 and 05:00 UTC"
+        );
+        let alone = super::Schedule::new(kured.clone(), Vec::new());
+        assert_eq!(alone.windows(), [kured]);
+        assert_eq!(
+            super::Schedule::new(Window::always(), Vec::new()).windows(),
+            [Window::always()]
+        );
+    }
+
+    fn arb_monthly_window() -> impl Strategy<Value = Window> {
+        (
+            prop::sample::select(vec!["first", "second", "third", "fourth", "last"]),
+            prop::sample::select(vec!["sun", "mon", "wed", "sat"]),
+            0_i8..24,
+            0_i8..24,
+            prop::sample::select(vec!["UTC", "Europe/Berlin", "America/Los_Angeles"]),
+        )
+            .prop_map(|(nth, day, start, end, tz)| {
+                parse_window(&format!("{nth}-{day} {start:02}:00-{end:02}:30 {tz}"), None).unwrap()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn the_next_monthly_opening_is_open_and_nothing_before_it_is(
+            w in arb_monthly_window(),
+            secs in 1_767_225_600_i64..1_798_761_600,
+        ) {
+            let now = Timestamp::from_second(secs).unwrap();
+            let next = w.next_opening(now);
+            prop_assert!(next.is_some(), "a monthly window opens every month");
+            let next = next.unwrap();
+            prop_assert!(next >= now && w.contains(next));
+            let step = SignedDuration::from_mins(15);
+            let mut t = now;
+            while t + step < next {
+                prop_assert!(!w.contains(t), "{t} is open before {next}");
+                t += step;
+            }
         }
     }
 }

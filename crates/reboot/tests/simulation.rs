@@ -58,9 +58,15 @@ fn timings() -> Timings {
     }
 }
 
+/// The zone of node `i` when the fleet spans `zones` zones.
+fn zone_of(i: usize, zones: usize) -> String {
+    format!("zone-{}", i % zones)
+}
+
 /// A fleet of [`NODES`] nodes that all need a reboot, with DaemonSet and mirror pods, a bare
-/// pod on an operator-cordoned node, and three apps, two of them under tight budgets.
-fn fleet(seed: u64, chaos: Chaos) -> (MemoryCluster, BTreeSet<String>) {
+/// pod on an operator-cordoned node, and three apps, two of them under tight budgets; its
+/// nodes spread round-robin over `zones` zones (0: no zone labels).
+fn fleet_in_zones(seed: u64, chaos: Chaos, zones: usize) -> (MemoryCluster, BTreeSet<String>) {
     let cluster = MemoryCluster::new(seed, origin(), timings(), chaos);
     let mut cordoned = BTreeSet::new();
     for i in 0..NODES {
@@ -72,6 +78,11 @@ fn fleet(seed: u64, chaos: Chaos) -> (MemoryCluster, BTreeSet<String>) {
             NodeSpec::worker(&n).cordoned()
         } else {
             NodeSpec::worker(&n)
+        };
+        let spec = if zones > 0 {
+            spec.in_zone(zone_of(i, zones))
+        } else {
+            spec
         };
         cluster.add_node(spec.needing_reboot());
         cluster.add_pod(
@@ -146,15 +157,19 @@ struct Outcome {
 }
 
 async fn rollout(seed: u64, concurrency: u32) -> Outcome {
+    rollout_in_zones(seed, concurrency, 0, &[]).await
+}
+
+async fn rollout_in_zones(seed: u64, concurrency: u32, zones: usize, extra: &[&str]) -> Outcome {
     let chaos = Chaos {
         read_crash_percent: 3,
         write_crash_percent: 25,
     };
-    let (cluster, operator_cordoned) = fleet(seed, chaos);
+    let (cluster, operator_cordoned) = fleet_in_zones(seed, chaos, zones);
     let mut tasks = Vec::new();
     for n in cluster.node_names() {
         let c = cluster.clone();
-        let config = config(&n, concurrency, &[]);
+        let config = config(&n, concurrency, extra);
         tasks.push(tokio::spawn(async move { c.run_drydock(config).await }));
     }
     let deleter = tokio::spawn(delete_a_lock_holder(cluster.clone()));
@@ -285,4 +300,185 @@ async fn fifty_nodes_three_at_a_time_never_disrupt_more_than_three_or_two_contro
         runs.push(o);
     }
     assert_crashes_hit_every_step(&runs);
+}
+
+/// Zones of the zoned rollout, and its limits.
+const ZONES: usize = 4;
+const MAX_PER_ZONE: usize = 2;
+const MAX_ZONES: usize = 2;
+
+#[tokio::test(start_paused = true)]
+async fn fifty_nodes_in_four_zones_never_exceed_two_per_zone_or_two_zones_at_once() {
+    let zone_by_node: BTreeMap<String, String> =
+        (0..NODES).map(|i| (name(i), zone_of(i, ZONES))).collect();
+    let mut runs = Vec::new();
+    for seed in [5, 6] {
+        let flags = [
+            format!("--max-nodes-per-zone={MAX_PER_ZONE}"),
+            format!("--max-zones={MAX_ZONES}"),
+        ];
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let o = rollout_in_zones(seed, 6, ZONES, &flags).await;
+        assert_safe_and_complete(&o, MAX_PER_ZONE * MAX_ZONES, seed);
+        let (mut most_zones, mut most_per_zone) = (0, 0);
+        for (at, holders) in o.cluster.lock_history() {
+            let mut per_zone: BTreeMap<&str, usize> = BTreeMap::new();
+            for h in &holders {
+                *per_zone.entry(zone_by_node[h].as_str()).or_default() += 1;
+            }
+            assert!(
+                per_zone.values().all(|n| *n <= MAX_PER_ZONE),
+                "seed {seed}: {at}: {per_zone:?}"
+            );
+            assert!(
+                per_zone.len() <= MAX_ZONES,
+                "seed {seed}: {at}: {per_zone:?}"
+            );
+            most_zones = most_zones.max(per_zone.len());
+            most_per_zone = most_per_zone.max(per_zone.values().copied().max().unwrap_or(0));
+        }
+        assert_eq!(
+            most_zones, MAX_ZONES,
+            "seed {seed}: the zone limit was reached"
+        );
+        assert_eq!(
+            most_per_zone, MAX_PER_ZONE,
+            "seed {seed}: the per-zone limit was reached"
+        );
+        runs.push(o);
+    }
+    assert_crashes_hit_every_step(&runs);
+}
+
+/// The health gate's timeout in the gated rollout: shorter than the default so that the
+/// broken workload costs minutes, not hours, of virtual time.
+const GATE_TIMEOUT: SignedDuration = SignedDuration::from_mins(3);
+/// What a hand-over may take beyond the timeout: one gate poll, the API round trips of the
+/// release, and daemon restarts (up to 10 s each) when crashes (25 % of writes) cut the
+/// release's write several times in a row.
+const GATE_SLACK: SignedDuration = SignedDuration::from_secs(90);
+/// What crashes may add between a node's reboot and its gate starting: daemon restarts
+/// (up to 10 s each) after crashed calls.
+const GATE_RESTARTS: SignedDuration = SignedDuration::from_mins(2);
+
+/// The seeds of the gated rollout: 7 in CI; `DRYDOCK_GATE_SEEDS=N` runs seeds 1..=N.
+fn gate_seeds() -> Vec<u64> {
+    match std::env::var("DRYDOCK_GATE_SEEDS") {
+        Ok(n) => (1..=n.parse::<u64>().unwrap()).collect(),
+        Err(_) => vec![7],
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_the_health_gate_a_workload_that_never_comes_back_holds_the_lock_no_longer_than_the_timeout()
+ {
+    for seed in gate_seeds() {
+        gated_rollout(seed).await;
+    }
+}
+
+/// 50 nodes, two at a time, with the gate on and the cache's replacements never ready.
+async fn gated_rollout(seed: u64) {
+    let concurrency = 2;
+    let chaos = Chaos {
+        read_crash_percent: 3,
+        write_crash_percent: 25,
+    };
+    let (cluster, operator_cordoned) = fleet_in_zones(seed, chaos, 0);
+    // The cache's replacement pods never become ready; web and db come back.
+    cluster.break_workload("cache-rs");
+    let timeout = format!("--health-gate-timeout={}s", GATE_TIMEOUT.as_secs());
+    let flags = ["--health-gate", timeout.as_str()];
+    let mut tasks = Vec::new();
+    for n in cluster.node_names() {
+        let c = cluster.clone();
+        let config = config(&n, concurrency, &flags);
+        tasks.push(tokio::spawn(async move { c.run_drydock(config).await }));
+    }
+    let deleter = tokio::spawn(delete_a_lock_holder(cluster.clone()));
+    run_until_finished(&cluster).await;
+    let deleted = deleter.await.unwrap();
+    for t in tasks {
+        t.abort();
+    }
+    let o = Outcome {
+        cluster,
+        operator_cordoned,
+        deleted,
+    };
+    assert_safe_and_complete(&o, 2, seed);
+
+    // Each node's gate: from its RebootHealthGate Event to leaving the lock.
+    let c = &o.cluster;
+    let history = c.lock_history();
+    let events = c.events();
+    let released_after = |node: &str, since: Timestamp| {
+        history
+            .iter()
+            .find(|(at, holders)| *at >= since && !holders.iter().any(|h| h == node))
+            .map(|(at, _)| *at)
+    };
+    let (mut gated, mut timed_out, mut whole) = (0, BTreeSet::new(), 0);
+    let mut longest_gate = SignedDuration::ZERO;
+    for (_, e) in &events {
+        if e.reason == "RebootHealthGateTimeout" {
+            timed_out.insert(e.node.clone());
+        }
+    }
+    for (at, e) in &events {
+        if e.reason != "RebootHealthGate" {
+            continue;
+        }
+        gated += 1;
+        let Some(released) = released_after(&e.node, *at) else {
+            assert_eq!(e.node, o.deleted, "seed {seed}: {} never released", e.node);
+            continue;
+        };
+        let held = released.duration_since(*at);
+        longest_gate = longest_gate.max(held);
+        assert!(
+            held <= GATE_TIMEOUT + GATE_SLACK,
+            "seed {seed}: {} held the lock {held} after it came back",
+            e.node
+        );
+        if !timed_out.contains(&e.node) {
+            whole += 1;
+        }
+    }
+    // Every node, Events lost to crashes or not: from its reboot to leaving the lock, no more
+    // than the reboot's downtime, the timeout and a few restarts.
+    let bound = timings().reboot_downtime.1 + GATE_TIMEOUT + GATE_RESTARTS;
+    let mut longest = SignedDuration::ZERO;
+    for (node, times) in c.reboots() {
+        let Some(released) = released_after(&node, times[0]) else {
+            assert_eq!(node, o.deleted, "seed {seed}: {node} never released");
+            continue;
+        };
+        longest = longest.max(released.duration_since(times[0]));
+    }
+    assert!(
+        longest <= bound,
+        "seed {seed}: a hold lasted {longest} after its reboot"
+    );
+    eprintln!(
+        "seed {seed}: longest gate {longest_gate:#}, longest hold after a reboot {longest:#} \
+         (bound {bound:#}); \
+         {gated} gated hand-overs, {} timed out, {whole} whole",
+        timed_out.len()
+    );
+    assert!(
+        !timed_out.is_empty(),
+        "seed {seed}: the broken cache never timed a gate out"
+    );
+    assert!(whole > 0, "seed {seed}: no gate opened on whole workloads");
+    let notified: BTreeSet<String> = c
+        .notifications()
+        .into_iter()
+        .filter(|(_, _, m)| m.contains("health gate timed out"))
+        .map(|(_, node, _)| node)
+        .collect();
+    assert_eq!(
+        notified, timed_out,
+        "seed {seed}: a notification per timeout"
+    );
 }

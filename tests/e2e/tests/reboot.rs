@@ -363,6 +363,35 @@ impl Harness {
             .await?)
     }
 
+    /// Runs `drydock reboot <words…>` against this test's DaemonSet.
+    async fn admin_with(
+        &self,
+        words: &[&str],
+    ) -> Result<std::process::Output, Box<dyn std::error::Error>> {
+        Ok(tokio::process::Command::new(drydock_bin())
+            .arg("reboot")
+            .args(words)
+            .args(["--ds-namespace", self.ns.name(), "--kubeconfig"])
+            .arg(kubeconfig()?)
+            .output()
+            .await?)
+    }
+
+    /// Gives the DaemonSet's pod template these daemon flags, where `drydock reboot` reads the
+    /// daemons' configuration (the test's daemons run on this machine with `self.flags`).
+    async fn set_daemonset_args(&self, args: &[&str]) -> Outcome {
+        let patch = serde_json::json!({ "spec": { "template": { "spec": {
+            "containers": [{ "name": DS_NAME, "args": args }] } } } });
+        Api::<DaemonSet>::namespaced(self.client.clone(), self.ns.name())
+            .patch(
+                DS_NAME,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Strategic(&patch),
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn cleanup(mut self) {
         for (_, mut daemon) in std::mem::take(&mut self.daemons) {
             let _ = daemon.kill().await;
@@ -748,6 +777,128 @@ async fn the_admin_pause_stops_reboots_and_resume_lets_them_go() {
     .await;
 }
 
+/// A one-hour window starting two hours from now (UTC): closed for the whole test.
+fn closed_window_flags() -> [String; 2] {
+    let hour = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .hour();
+    let start = (hour + 2) % 24;
+    let end = (hour + 3) % 24;
+    [
+        format!("--start-time={start:02}:00"),
+        format!("--end-time={end:02}:00"),
+    ]
+}
+
+const REQUEST_KEY: &str = drydock_reboot::request::REBOOT_REQUEST_ANNOTATION;
+
+async fn request_annotation(
+    h: &Harness,
+    node: &str,
+) -> Result<Option<String>, Box<dyn std::error::Error>> {
+    let node = get_node(&h.client, node).await?;
+    Ok(node
+        .metadata
+        .annotations
+        .and_then(|mut a| a.remove(REQUEST_KEY)))
+}
+
+fn stdout_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn reboot_now_reboots_one_node_through_the_cluster_and_cancel_withdraws_it() {
+    let [start, end] = closed_window_flags();
+    let flags = ["--reboot-on-request=true", start.as_str(), end.as_str()];
+    run("reboot-now", workers(2), &flags, None, async |h| {
+        let (w0, w1) = (h.node(0), h.node(1));
+        h.set_daemonset_args(&["--reboot-on-request=true"]).await?;
+        let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
+        create_pod(&h.client, h.ns.name(), "web-1", &w1, &labels).await?;
+        h.start_all()?;
+
+        // Without --force the request waits for the (closed) window.
+        let asked = h.admin_with(&["now", &w1]).await?;
+        ensure(
+            asked.status.success() && stdout_of(&asked).contains("requested (boot ID boot-0)"),
+            format!("drydock reboot now: {asked:?}"),
+        )?;
+        h.watch_quietly("outside the window nothing happens", QUIET_SPELL, |s| {
+            !s.holders.is_empty() || !s.cordoned.is_empty() || s.rebooted(&w1)
+        })
+        .await?;
+        let status = stdout_of(&h.admin_with(&["status"]).await?);
+        ensure(
+            status.contains(&format!(
+                "Reboots requested (drydock reboot now):\n  {w1} since "
+            )),
+            format!("status: {status}"),
+        )?;
+
+        // Cancel withdraws it.
+        let cancelled = h.admin_with(&["cancel", &w1]).await?;
+        ensure(
+            cancelled.status.success() && stdout_of(&cancelled).contains("withdrawn"),
+            format!("drydock reboot cancel: {cancelled:?}"),
+        )?;
+        ensure(
+            request_annotation(h, &w1).await?.is_none(),
+            "cancel removed the request",
+        )?;
+
+        // --force starts outside the window: lock, cordon, drain, reboot, uncordon, release.
+        let forced = h.admin_with(&["now", &w1, "--force"]).await?;
+        ensure(
+            forced.status.success() && stdout_of(&forced).contains("not for the window"),
+            format!("drydock reboot now --force: {forced:?}"),
+        )?;
+        h.run_until(
+            "the forced reboot of the requested node",
+            ROLLOUT_BOUND,
+            |s| s.rebooted(&w1) && s.holders.is_empty() && s.cordoned.is_empty(),
+        )
+        .await?;
+        let last = h.history.last().cloned().unwrap_or_default();
+        ensure(!last.rebooted(&w0), "only the requested node rebooted")?;
+        ensure(
+            request_annotation(h, &w1).await?.is_none(),
+            "the verified reboot removed the request",
+        )?;
+        let pods: Api<Pod> = Api::namespaced(h.client.clone(), h.ns.name());
+        ensure(
+            pods.get_opt("web-1").await?.is_none(),
+            "the drain evicted web-1",
+        )?;
+        // The reboot was measured, and the forecast uses it (other tests' Nodes, in the same
+        // API server, may be measured and queued too: no counts here).
+        let measured = get_node(&h.client, &w1)
+            .await?
+            .metadata
+            .annotations
+            .and_then(|mut a| a.remove(drydock_reboot::forecast::REBOOT_DURATION_ANNOTATION));
+        ensure(
+            measured
+                .as_deref()
+                .and_then(drydock_reboot::forecast::parse_duration_annotation)
+                .is_some(),
+            format!("the reboot's duration is recorded on {w1}: {measured:?}"),
+        )?;
+        let status = stdout_of(&h.admin_with(&["status"]).await?);
+        ensure(
+            status.contains("\nEstimated finish: ") && status.contains(" measured, concurrency 1)"),
+            format!("status after the reboot: {status}"),
+        )?;
+        // The satisfied request does not come back as another reboot.
+        h.watch_quietly("one reboot per request", QUIET_SPELL, |s| {
+            s.boots.get(&w1).is_some_and(|b| b != "boot-1") || !s.holders.is_empty()
+        })
+        .await
+    })
+    .await;
+}
+
 #[test]
 fn the_nsenter_stand_in_runs_the_command_after_the_double_dash() {
     // The harness's only trick, checked without a cluster.
@@ -1127,6 +1278,150 @@ async fn with_drydocks_own_rbac_no_right_is_missing() {
             missing.is_empty(),
             format!("no missing permission in the metrics: {missing:?}"),
         )
+    })
+    .await;
+}
+
+/// The health gate's e2e Deployment: one replica; no scheduler runs, so the test binds its
+/// pods ([`bind`]).
+async fn create_deployment(client: &Client, namespace: &str) -> Outcome {
+    let deployment: k8s_openapi::api::apps::v1::Deployment =
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": { "name": "web", "namespace": namespace },
+            "spec": {
+                "replicas": 1,
+                "selector": { "matchLabels": { "app": "web" } },
+                "template": {
+                    "metadata": { "labels": { "app": "web" } },
+                    "spec": {
+                        "terminationGracePeriodSeconds": 0,
+                        "containers": [{ "name": "web", "image": "example.invalid/web:1" }],
+                    },
+                },
+            },
+        }))?;
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), namespace)
+        .create(&Default::default(), &deployment)
+        .await?;
+    Ok(())
+}
+
+/// The live pods labelled `app=web` (not being deleted).
+async fn web_pods(
+    client: &Client,
+    namespace: &str,
+) -> Result<Vec<Pod>, Box<dyn std::error::Error>> {
+    let pods = Api::<Pod>::namespaced(client.clone(), namespace)
+        .list(&kube::api::ListParams::default().labels("app=web"))
+        .await?;
+    Ok(pods
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect())
+}
+
+/// Binds a pod to a Node, as the scheduler does.
+async fn bind(client: &Client, namespace: &str, pod: &str, node: &str) -> Outcome {
+    let binding = serde_json::json!({
+        "apiVersion": "v1", "kind": "Binding",
+        "metadata": { "name": pod, "namespace": namespace },
+        "target": { "apiVersion": "v1", "kind": "Node", "name": node },
+    });
+    Api::<Pod>::namespaced(client.clone(), namespace)
+        .create_subresource::<serde_json::Value, serde_json::Value>(
+            "binding",
+            pod,
+            &Default::default(),
+            &binding,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Marks a pod Running and Ready, as its kubelet does once the readiness probe passes.
+async fn make_ready(client: &Client, namespace: &str, name: &str) -> Outcome {
+    let patch = serde_json::json!({ "status": {
+        "phase": "Running",
+        "conditions": [{ "type": "Ready", "status": "True" }],
+    }});
+    Api::<Pod>::namespaced(client.clone(), namespace)
+        .patch_status(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn with_the_health_gate_the_lock_waits_for_the_evicted_deployment_to_be_ready_again() {
+    let flags = ["--health-gate=true", "--health-gate-timeout=10m"];
+    run("reboot-gate", workers(2), &flags, None, async |h| {
+        let (w0, w1) = (h.node(0), h.node(1));
+        let ns = h.ns.name().to_owned();
+        create_deployment(&h.client, &ns).await?;
+        let first = drydock_e2e::wait_for("the web pod", ROLLOUT_BOUND, || async {
+            Ok(web_pods(&h.client, &ns)
+                .await
+                .ok()
+                .and_then(|pods| pods.into_iter().next()))
+        })
+        .await?;
+        let first_name = first.metadata.name.clone().unwrap_or_default();
+        bind(&h.client, &ns, &first_name, &w0).await?;
+        make_ready(&h.client, &ns, &first_name).await?;
+
+        h.require_reboot(&w0)?;
+        h.start_all()?;
+        // Back with a new boot ID and uncordoned, but the replacement pod is not ready: the
+        // node keeps its lock entry, which records the evicted ReplicaSet.
+        let back = h
+            .run_until("w0 back and uncordoned", ROLLOUT_BOUND, |s| {
+                s.rebooted(&w0) && s.cordoned.is_empty()
+            })
+            .await?;
+        ensure(
+            back.holders == [w0.clone()],
+            format!("w0 still holds the lock: {back:?}"),
+        )?;
+        let annotation = back.annotation.clone().unwrap_or_default();
+        ensure(
+            annotation.contains("backSince") && annotation.contains("ReplicaSet/web-"),
+            format!("the entry records the gate: {annotation}"),
+        )?;
+        tokio::time::sleep(QUIET_SPELL).await;
+        let held = h.snapshot().await?;
+        ensure(
+            held.holders == [w0.clone()],
+            format!("the gate holds: {held:?}"),
+        )?;
+        ensure(
+            h.log(&w0)
+                .contains("holding the lock: workloads not whole yet"),
+            format!("w0 logs why it holds the lock:\n{}", h.log(&w0)),
+        )?;
+
+        // The replacement is placed on w1 and becomes ready: the gate opens, the lock goes.
+        let pods = web_pods(&h.client, &ns).await?;
+        let replacement = pods
+            .iter()
+            .filter_map(|p| p.metadata.name.clone())
+            .find(|n| *n != first_name)
+            .ok_or("the ReplicaSet made a replacement pod")?;
+        bind(&h.client, &ns, &replacement, &w1).await?;
+        make_ready(&h.client, &ns, &replacement).await?;
+        h.run_until("the lock released", ROLLOUT_BOUND, |s| s.holders.is_empty())
+            .await?;
+        ensure(
+            h.log(&w0)
+                .contains("the evicted workloads are whole; handing the lock on"),
+            "w0 hands over because the workload is whole, not on timeout",
+        )?;
+        Ok(())
     })
     .await;
 }

@@ -1,11 +1,14 @@
-//! `drydock reboot status | pause | resume`: the reboot coordinator from an admin workstation.
+//! `drydock reboot status | pause | resume | now | cancel`: the reboot coordinator from an admin
+//! workstation.
 //! Flags and printing only; what is read, decided and written is `drydock_reboot::admin`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use drydock_reboot::admin::{Admin, LockTarget as Target, PauseOutcome, ResumeOutcome};
+use drydock_reboot::admin::{
+    Admin, CancelOutcome, LockTarget as Target, PauseOutcome, RequestOutcome, ResumeOutcome,
+};
 use drydock_reboot::lock::{DEFAULT_LOCK_ANNOTATION, MANUAL_HOLDER};
 use jiff::Timestamp;
 
@@ -27,6 +30,21 @@ pub(crate) enum RebootAction {
     Pause,
     /// Clear the manual lock set by `pause`.
     Resume,
+    /// Mark NODE as needing a reboot (no shell on the node needed). It waits for the lock,
+    /// the blockers and the window like any other; the daemons must run with
+    /// `--reboot-on-request`.
+    Now {
+        /// The Node to reboot.
+        node: String,
+        /// Start outside the maintenance window (never past a blocker or the lock).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Withdraw NODE's request from `reboot now`.
+    Cancel {
+        /// The Node.
+        node: String,
+    },
 }
 
 /// Where the lock is.
@@ -69,6 +87,28 @@ pub(crate) async fn run(args: RebootArgs) -> anyhow::Result<ExitCode> {
         RebootAction::Resume => match admin.resume().await? {
             ResumeOutcome::Resumed => println!("resumed"),
             ResumeOutcome::NotPaused => println!("not paused"),
+        },
+        RebootAction::Now { node, force } => {
+            let waits = if force {
+                "it waits for the lock and the blockers, not for the window"
+            } else {
+                "it waits for the lock, the blockers and the window"
+            };
+            match admin.request_reboot(&node, force, now).await? {
+                RequestOutcome::Requested(r) => println!(
+                    "reboot of {node} requested (boot ID {}); {waits}; `drydock reboot cancel \
+                     {node}` withdraws it",
+                    r.boot_id
+                ),
+                RequestOutcome::AlreadyRequested(r) => println!(
+                    "reboot of {node} already requested since {}; {waits}",
+                    r.requested
+                ),
+            }
+        }
+        RebootAction::Cancel { node } => match admin.cancel_reboot(&node).await? {
+            CancelOutcome::Cancelled => println!("reboot request of {node} withdrawn"),
+            CancelOutcome::NotRequested => println!("no reboot request on {node}"),
         },
     }
     Ok(ExitCode::SUCCESS)

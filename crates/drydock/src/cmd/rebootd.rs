@@ -110,7 +110,7 @@ fn log_start(config: &Config) {
         "Lock Annotation: {}/{}:{}",
         config.lock.ds_namespace, config.lock.ds_name, config.lock.annotation
     );
-    info!("Reboot schedule: {}", config.window);
+    info!("Reboot schedule: {}", config.schedule);
     let method = match &config.reboot_method {
         RebootMethod::Command(_) => "command",
         RebootMethod::Signal(_) => "signal",
@@ -178,7 +178,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         ready,
     );
     let refresher = {
-        let (host, metrics, window) = (host.clone(), metrics.clone(), config.window.clone());
+        let (host, metrics, window) = (host.clone(), metrics.clone(), config.schedule.clone());
         async move {
             loop {
                 // Sets kured_reboot_required as a side effect.

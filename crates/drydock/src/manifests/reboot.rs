@@ -30,6 +30,11 @@ use super::{
 /// kured's name for every object: the DaemonSet (which carries the lock), its account and
 /// roles.
 pub(crate) const NAME: &str = "kured";
+/// Honour `drydock reboot now` requests (`drydock_reboot::request`); kured's manifests lack it.
+const REBOOT_ON_REQUEST_FLAG: &str = "--reboot-on-request=true";
+/// Hand the lock on only once the evicted workloads are whole (`drydock_reboot::health`);
+/// kured's manifests lack it, so there the lock passes on at once.
+const HEALTH_GATE_FLAG: &str = "--health-gate=true";
 /// The pod label kured's DaemonSet selects on.
 const SELECTOR_LABEL: (&str, &str) = ("name", NAME);
 /// kured's metrics port (`/metrics`; Drydock also serves `/healthz` and `/readyz` there).
@@ -94,6 +99,13 @@ pub(crate) fn objects(namespace: &str, image: &RepoTag) -> Reboot {
                 // Node Events go to the `default` namespace, as kubelet's do; each is created
                 // once, never updated.
                 rule("", &["events"], &["create"]),
+                // The health gate reads the evicted pods' controllers and their budgets.
+                rule(
+                    "apps",
+                    &["deployments", "replicasets", "statefulsets"],
+                    &["get"],
+                ),
+                rule("policy", &["poddisruptionbudgets"], &["list"]),
             ]),
             ..ClusterRole::default()
         },
@@ -129,6 +141,9 @@ fn daemonset(namespace: &str, image: &RepoTag) -> DaemonSet {
     if namespace != KURED_DEFAULT_NAMESPACE {
         args.push(format!("--ds-namespace={namespace}"));
     }
+    // Drydock's own: `drydock reboot now NODE` works out of the box (the chart's default too).
+    args.push(REBOOT_ON_REQUEST_FLAG.to_owned());
+    args.push(HEALTH_GATE_FLAG.to_owned());
     let probe = |path: &str| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_owned()),
@@ -289,6 +304,10 @@ mod tests {
             "pods/eviction:create",
             "daemonsets:get",
             "events:create",
+            "replicasets:get",
+            "statefulsets:get",
+            "deployments:get",
+            "poddisruptionbudgets:list",
         ] {
             assert!(
                 cluster.iter().any(|g| g == needed),
@@ -323,7 +342,12 @@ mod tests {
         let c = &pod.containers[0];
         assert_eq!(
             c.args.as_deref().unwrap(),
-            ["rebootd", "--reboot-sentinel=/sentinel/reboot-required"]
+            [
+                "rebootd",
+                "--reboot-sentinel=/sentinel/reboot-required",
+                "--reboot-on-request=true",
+                "--health-gate=true"
+            ]
         );
         assert_eq!(c.security_context.as_ref().unwrap().privileged, Some(true));
         assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 8080);

@@ -265,7 +265,7 @@ async fn pods_are_listed_by_node_name_with_their_owner_and_mirror_status() {
     let pods = cluster.list_pods("n1").await.unwrap();
     assert_eq!(pods[0].owner, Owner::DaemonSet);
     assert!(pods[1].mirror && pods[1].owner == Owner::None);
-    assert_eq!(pods[2].owner, Owner::Other("ReplicaSet".into()));
+    assert_eq!(pods[2].owner, Owner::Other("ReplicaSet/w".into()));
     assert!(pods[2].terminating && pods[2].phase == PodPhase::Succeeded);
     verifier.finish().await;
 }
@@ -464,4 +464,192 @@ async fn the_lock_watch_returns_at_once_when_the_list_already_differs() {
     .await
     .expect("a version other than the one seen is a change");
     verifier.finish().await;
+}
+
+/// n1's lock entry in the health gate since the origin: it rebooted (boot-0 to boot-1) after
+/// its drain evicted `shop/ReplicaSet/web`.
+const GATED_LOCK: &str = r#"{"nodeID":"n1","metadata":{"unschedulable":false},"created":"2026-11-22T03:00:00Z","TTL":0,"drydock":{"bootID":"boot-0","evicted":["shop/ReplicaSet/web"],"backSince":"2026-11-22T03:00:00Z"}}"#;
+
+const WEB_RS: &str = "/apis/apps/v1/namespaces/shop/replicasets/web";
+const SHOP_PDBS: &str = "/apis/policy/v1/namespaces/shop/poddisruptionbudgets?";
+
+fn replicaset(ready: i32) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": { "name": "web", "namespace": "shop" },
+        "spec": {
+            "replicas": 3,
+            "selector": { "matchLabels": { "app": "web" } },
+            "template": { "metadata": { "labels": { "app": "web", "tier": "front" } } },
+        },
+        "status": { "replicas": 3, "readyReplicas": ready },
+    })
+}
+
+fn budgets(allowed: i32) -> Value {
+    let pdb = |name: &str, selector: Value, allowed: i32| {
+        json!({
+            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+            "metadata": { "name": name, "namespace": "shop" },
+            "spec": { "selector": selector, "minAvailable": 2 },
+            "status": {
+                "disruptionsAllowed": allowed, "currentHealthy": 0, "desiredHealthy": 0,
+                "expectedPods": 0,
+            },
+        })
+    };
+    json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudgetList", "metadata": {},
+        "items": [
+            pdb("web", json!({ "matchLabels": { "app": "web" } }), allowed),
+            // Another workload's budget, which allows nothing: not web's business.
+            pdb("db", json!({ "matchLabels": { "app": "db" } }), 0),
+        ],
+    })
+}
+
+fn gated_daemon(cluster: KubeCluster) -> Daemon<KubeCluster, Needy, TokioClock> {
+    let config = config::parse(
+        [
+            "kured",
+            "--node-id=n1",
+            "--health-gate",
+            "--health-gate-timeout=10m",
+        ],
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    Daemon::new(config, cluster, Needy, TokioClock::starting_at(origin()))
+}
+
+/// The calls of a turn of n1 in the gate, up to the workload reads.
+fn gate_turn() -> Vec<Exchange> {
+    let list = json!({
+        "apiVersion": "v1", "kind": "NodeList", "metadata": {},
+        "items": [node("n1", "2", json!({}))],
+    });
+    vec![
+        Exchange::new(Method::GET, "/api/v1/nodes/n1", node("n1", "2", json!({}))),
+        Exchange::new(Method::GET, DS, daemonset("10", Some(GATED_LOCK))),
+        Exchange::new(Method::GET, "/api/v1/nodes?", list),
+    ]
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_the_health_gate_a_replica_short_keeps_the_lock_and_looks_again_after_the_poll() {
+    let mut calls = gate_turn();
+    calls.push(Exchange::new(Method::GET, WEB_RS, replicaset(2)));
+    calls.push(Exchange::new(Method::GET, SHOP_PDBS, budgets(0)));
+    let (cluster, verifier) = adapter(calls);
+    let mut daemon = gated_daemon(cluster);
+    assert_eq!(
+        daemon.tick().await.unwrap(),
+        Wake::At(origin() + crate::health::POLL)
+    );
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_the_health_gate_a_whole_workload_releases_the_lock() {
+    let list = json!({
+        "apiVersion": "v1", "kind": "NodeList", "metadata": {},
+        "items": [node("n1", "2", json!({}))],
+    });
+    let mut calls = gate_turn();
+    calls.push(Exchange::new(Method::GET, WEB_RS, replicaset(3)));
+    calls.push(Exchange::new(Method::GET, SHOP_PDBS, budgets(1)));
+    // The release: read, prune against the Nodes, write the lock without n1's entry.
+    calls.push(Exchange::new(
+        Method::GET,
+        DS,
+        daemonset("10", Some(GATED_LOCK)),
+    ));
+    calls.push(Exchange::new(Method::GET, "/api/v1/nodes?", list));
+    calls.push(
+        Exchange::new(Method::PUT, format!("{DS}?"), daemonset("11", None))
+            .with_body(json!({ "metadata": { "resourceVersion": "10" } })),
+    );
+    let (cluster, verifier) = adapter(calls);
+    let mut daemon = gated_daemon(cluster);
+    assert_eq!(daemon.tick().await.unwrap(), Wake::Now);
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn under_kureds_rbac_the_gate_does_not_wait_for_what_it_may_not_read() {
+    let list = json!({
+        "apiVersion": "v1", "kind": "NodeList", "metadata": {},
+        "items": [node("n1", "2", json!({}))],
+    });
+    let mut calls = gate_turn();
+    calls.push(Exchange::new(Method::GET, WEB_RS, json!({})).failing(
+        403,
+        "Forbidden",
+        "forbidden",
+    ));
+    calls.push(Exchange::new(
+        Method::GET,
+        DS,
+        daemonset("10", Some(GATED_LOCK)),
+    ));
+    calls.push(Exchange::new(Method::GET, "/api/v1/nodes?", list));
+    calls.push(Exchange::new(
+        Method::PUT,
+        format!("{DS}?"),
+        daemonset("11", None),
+    ));
+    let (cluster, verifier) = adapter(calls);
+    let mut daemon = gated_daemon(cluster);
+    assert_eq!(daemon.tick().await.unwrap(), Wake::Now);
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deleted_controller_is_gone_and_other_kinds_are_not_judged() {
+    let (cluster, verifier) = adapter(vec![Exchange::new(Method::GET, WEB_RS, json!({})).failing(
+        404,
+        "NotFound",
+        "not found",
+    )]);
+    let web = "shop/ReplicaSet/web".parse().unwrap();
+    assert_eq!(
+        cluster.workload_health(&web).await.unwrap(),
+        WorkloadHealth::Gone
+    );
+    let job = "shop/Job/nightly".parse().unwrap();
+    assert!(matches!(
+        cluster.workload_health(&job).await.unwrap(),
+        WorkloadHealth::Unknown(_)
+    ));
+    verifier.finish().await;
+}
+
+#[test]
+fn budget_selectors_match_labels_and_expressions() {
+    let labels: BTreeMap<String, String> = [
+        ("app".into(), "web".into()),
+        ("tier".into(), "front".into()),
+    ]
+    .into();
+    let sel = |v: Value| -> KubeSelector { serde_json::from_value(v).unwrap() };
+    assert!(selector_selects(&sel(json!({})), &labels));
+    assert!(selector_selects(
+        &sel(json!({ "matchLabels": { "app": "web" } })),
+        &labels
+    ));
+    assert!(!selector_selects(
+        &sel(json!({ "matchLabels": { "app": "db" } })),
+        &labels
+    ));
+    let expr = |op: &str, values: Value| {
+        sel(json!({ "matchExpressions": [{ "key": "tier", "operator": op, "values": values }] }))
+    };
+    assert!(selector_selects(
+        &expr("In", json!(["front", "back"])),
+        &labels
+    ));
+    assert!(!selector_selects(&expr("NotIn", json!(["front"])), &labels));
+    assert!(selector_selects(&expr("Exists", json!([])), &labels));
+    assert!(!selector_selects(&expr("DoesNotExist", json!([])), &labels));
+    assert!(!selector_selects(&expr("Near", json!([])), &labels));
 }
