@@ -11,8 +11,8 @@ distribution, so the index stores every affected entry.
 
 Modelled figures (orders of magnitude, not exact counts). Sources: the issue's measurement of a
 Debian-shaped dump (60,000 records, a 30 MB zip); the zip sizes seen in osv-scanner#2014's log
-(AlmaLinux 3.7 MiB, Alpine 11.8 MiB; `/work/shared/reference/scanner.md` §3.4); osv.dev's
-per-ecosystem listings as recalled for 2025 (approximate: this machine cannot reach osv.dev)
+(AlmaLinux 3.7 MiB, Alpine 11.8 MiB); osv.dev's
+per-ecosystem listings as recalled for 2025 (approximate, not fetched)
 and the known shape of each producer: Ubuntu's and Debian's records enumerate affected versions
 per release, kernel CVEs list dozens of `linux-*` source packages per release, Red Hat's and
 SUSE's advisories list every binary package of every product stream.
