@@ -26,6 +26,16 @@ pub fn classify(error: &kube::Error) -> ApiFailure {
     }
 }
 
+/// HTTP 403: the caller's role does not grant the request.
+pub const FORBIDDEN: u16 = 403;
+
+/// Whether the API server answered 403 Forbidden: a right the caller's role lacks (kured's and
+/// Eraser's charts grant less than Drydock's own manifests; callers fall back).
+#[must_use]
+pub fn is_forbidden(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == FORBIDDEN)
+}
+
 /// The server's message for an API error (its `Status.message`), or the error's text.
 pub fn message(error: &kube::Error) -> String {
     match error {

@@ -237,14 +237,6 @@ impl Access {
     }
 }
 
-/// Whether a kube error is the API server's 403 (the request is not authorised).
-pub fn is_forbidden(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::Api(status) if status.code == FORBIDDEN)
-}
-
-/// HTTP 403.
-pub(crate) const FORBIDDEN: u16 = 403;
-
 #[cfg(test)]
 mod tests {
     use super::*;

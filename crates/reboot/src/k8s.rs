@@ -45,9 +45,7 @@ use kube::api::{
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Map, Value, json};
 
-use crate::access::{
-    Access, FORBIDDEN, LOCK_POLL, NODE_POLL, PERMISSIONS, Permission, is_forbidden,
-};
+use crate::access::{Access, LOCK_POLL, NODE_POLL, PERMISSIONS, Permission};
 use crate::cluster::{
     Clock, Cluster, ClusterError, ClusterResult, Event, EventKind, Eviction, LockRead, Node,
     NodeList, NodePatch, Owner, Pod, PodPhase, ResourceVersion, Seen, Taint, TokioClock,
@@ -55,6 +53,7 @@ use crate::cluster::{
 use crate::config::LockConfig;
 use crate::health::{Workload, WorkloadHealth};
 use crate::machine::CORDON_MARKER_ANNOTATION;
+use drydock_kube::status::{FORBIDDEN, is_forbidden};
 
 /// The annotation kubelet puts on the API mirror of a static pod.
 pub const MIRROR_POD_ANNOTATION: &str = "kubernetes.io/config.mirror";
@@ -652,53 +651,45 @@ impl KubeCluster {
         name: &str,
     ) -> Result<Option<Replicas>, kube::Error> {
         let client = self.client.clone();
-        match kind {
-            "ReplicaSet" => Ok(Api::<ReplicaSet>::namespaced(client, namespace)
+        Ok(match kind {
+            "ReplicaSet" => Api::<ReplicaSet>::namespaced(client, namespace)
                 .get_opt(name)
                 .await?
                 .map(|rs| {
                     let spec = rs.spec.unwrap_or_default();
-                    Replicas {
-                        desired: spec.replicas.unwrap_or(DEFAULT_REPLICAS),
-                        ready: rs.status.and_then(|s| s.ready_replicas).unwrap_or(0),
-                        labels: spec
-                            .template
-                            .and_then(|t| t.metadata?.labels)
-                            .unwrap_or_default(),
-                    }
-                })),
-            "StatefulSet" => Ok(Api::<StatefulSet>::namespaced(client, namespace)
+                    let labels = spec.template.and_then(|t| t.metadata?.labels);
+                    Replicas::new(
+                        spec.replicas,
+                        rs.status.and_then(|s| s.ready_replicas),
+                        labels,
+                    )
+                }),
+            "StatefulSet" => Api::<StatefulSet>::namespaced(client, namespace)
                 .get_opt(name)
                 .await?
                 .map(|sts| {
                     let spec = sts.spec.unwrap_or_default();
-                    Replicas {
-                        desired: spec.replicas.unwrap_or(DEFAULT_REPLICAS),
-                        ready: sts.status.and_then(|s| s.ready_replicas).unwrap_or(0),
-                        labels: spec
-                            .template
-                            .metadata
-                            .and_then(|m| m.labels)
-                            .unwrap_or_default(),
-                    }
-                })),
-            "Deployment" => Ok(Api::<Deployment>::namespaced(client, namespace)
+                    let labels = spec.template.metadata.and_then(|m| m.labels);
+                    Replicas::new(
+                        spec.replicas,
+                        sts.status.and_then(|s| s.ready_replicas),
+                        labels,
+                    )
+                }),
+            "Deployment" => Api::<Deployment>::namespaced(client, namespace)
                 .get_opt(name)
                 .await?
                 .map(|d| {
                     let spec = d.spec.unwrap_or_default();
-                    Replicas {
-                        desired: spec.replicas.unwrap_or(DEFAULT_REPLICAS),
-                        ready: d.status.and_then(|s| s.ready_replicas).unwrap_or(0),
-                        labels: spec
-                            .template
-                            .metadata
-                            .and_then(|m| m.labels)
-                            .unwrap_or_default(),
-                    }
-                })),
-            _ => Ok(None),
-        }
+                    let labels = spec.template.metadata.and_then(|m| m.labels);
+                    Replicas::new(
+                        spec.replicas,
+                        d.status.and_then(|s| s.ready_replicas),
+                        labels,
+                    )
+                }),
+            _ => None,
+        })
     }
 
     /// The Nodes among `names` that exist, remembered as the ones a wait reads.
@@ -846,6 +837,22 @@ struct Replicas {
     desired: i32,
     ready: i32,
     labels: std::collections::BTreeMap<String, String>,
+}
+
+impl Replicas {
+    /// From a controller's `spec.replicas`, `status.readyReplicas` and pod template labels, with
+    /// the API server's defaults for what is unset.
+    fn new(
+        desired: Option<i32>,
+        ready: Option<i32>,
+        labels: Option<std::collections::BTreeMap<String, String>>,
+    ) -> Self {
+        Self {
+            desired: desired.unwrap_or(DEFAULT_REPLICAS),
+            ready: ready.unwrap_or(0),
+            labels: labels.unwrap_or_default(),
+        }
+    }
 }
 
 /// `status.disruptionsAllowed` of each budget whose selector selects pods with `labels`.

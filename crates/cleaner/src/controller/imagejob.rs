@@ -843,7 +843,7 @@ async fn finished(shared: &Shared, job: &ImageJob, phase: JobPhase) -> Result<Ac
                     .await
                 {
                     Ok(_) => return Ok(Action::requeue(next)),
-                    Err(error) if super::forbidden(&error) => {
+                    Err(error) if drydock_kube::status::is_forbidden(&error) => {
                         ctx.deny(super::DELETECOLLECTION_PODS, &error);
                     }
                     Err(error) => {

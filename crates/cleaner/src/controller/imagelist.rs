@@ -405,8 +405,7 @@ pub fn status_body(
 /// A write the API server refuses for good (it would be refused again unchanged): 422, the
 /// status does not fit the installed CRD's schema; 403, the manager's role lacks the right.
 fn refused_for_good(error: &kube::Error) -> bool {
-    /// HTTP Forbidden.
-    const FORBIDDEN: u16 = 403;
+    use drydock_kube::status::FORBIDDEN;
     /// HTTP Unprocessable Entity: the object is invalid under the CRD's schema.
     const INVALID: u16 = 422;
     matches!(error, kube::Error::Api(s) if s.code == FORBIDDEN || s.code == INVALID)

@@ -104,14 +104,6 @@ pub const DELETECOLLECTION_PODS: Permission = Permission {
     resource: "pods",
 };
 
-/// Whether the API server answered 403 Forbidden.
-#[must_use]
-pub fn forbidden(error: &kube::Error) -> bool {
-    /// HTTP Forbidden.
-    const FORBIDDEN: u16 = 403;
-    matches!(error, kube::Error::Api(status) if status.code == FORBIDDEN)
-}
-
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
@@ -253,7 +245,9 @@ impl Context {
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
         match api.create(&PostParams::default(), &event).await {
             Ok(_) => {}
-            Err(error) if forbidden(&error) => self.deny(CREATE_EVENTS, &error),
+            Err(error) if drydock_kube::status::is_forbidden(&error) => {
+                self.deny(CREATE_EVENTS, &error)
+            }
             Err(error) => tracing::warn!(reason, %error, "cannot write Event"),
         }
     }
