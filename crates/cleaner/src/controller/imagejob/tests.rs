@@ -342,20 +342,35 @@ async fn an_include_filter_plans_only_matching_nodes() {
     verifier.finish().await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn pod_creation_is_rate_limited_across_passes_without_waiting() {
-    let names: Vec<String> = (0..60).map(|i| format!("n{i:02}")).collect();
-    let mut calls = vec![
+/// Sixty Ready nodes `n00`…`n59`, and the calls that start a job on them: the template read
+/// and the status write to Running.
+fn sixty_nodes_started() -> (Vec<String>, Vec<Exchange>) {
+    let names = (0..60).map(|i| format!("n{i:02}")).collect();
+    let calls = vec![
         get_template(),
         patch_status(json!({"phase": "Running", "desired": 60})),
     ];
+    (names, calls)
+}
+
+/// The fixture over the nodes `names`, with the API server answering `calls` in order.
+fn sixty_nodes_fixture(names: &[String], calls: Vec<Exchange>) -> (Fixture, mock::Verifier) {
+    let (client, verifier) = mock::client(calls);
+    let nodes = names.iter().map(|n| node(n, &[], true)).collect();
+    (
+        fixture(client, Config::default(), nodes, vec![], t0()),
+        verifier,
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn pod_creation_is_rate_limited_across_passes_without_waiting() {
+    let (names, mut calls) = sixty_nodes_started();
     // The bucket's burst on the first pass…
     calls.extend(names[..50].iter().map(|n| create_pod(n)));
     // …then, one second later, what 20 pods a second allows.
     calls.extend(names[50..].iter().map(|n| create_pod(n)));
-    let (client, verifier) = mock::client(calls);
-    let nodes = names.iter().map(|n| node(n, &[], true)).collect();
-    let f = fixture(client, Config::default(), nodes, vec![], t0());
+    let (f, verifier) = sixty_nodes_fixture(&names, calls);
     let action = reconcile(job(None), f.shared.clone()).await.unwrap();
     requeue(&action, CREATION_REQUEUE);
     // A pass at the same instant (a watch event) creates nothing: the bucket is empty.
@@ -373,20 +388,14 @@ async fn pod_creation_is_rate_limited_across_passes_without_waiting() {
 
 #[tokio::test(start_paused = true)]
 async fn a_pass_before_the_cache_shows_the_job_running_creates_no_second_pod() {
-    let names: Vec<String> = (0..60).map(|i| format!("n{i:02}")).collect();
-    let mut calls = vec![
-        get_template(),
-        patch_status(json!({"phase": "Running", "desired": 60})),
-    ];
+    let (names, mut calls) = sixty_nodes_started();
     calls.extend(names[..50].iter().map(|n| create_pod(n)));
     // The next pass sees the job still new (the status write's event has not arrived) and
     // the pods not yet: it creates the remaining ten, no template read, no status write and
     // no second pod on the first fifty nodes (the real-node memory bench found 5,034 pods
     // for 5,000 nodes).
     calls.extend(names[50..].iter().map(|n| create_pod(n)));
-    let (client, verifier) = mock::client(calls);
-    let nodes = names.iter().map(|n| node(n, &[], true)).collect();
-    let f = fixture(client, Config::default(), nodes, vec![], t0());
+    let (f, verifier) = sixty_nodes_fixture(&names, calls);
     let action = reconcile(job(None), f.shared.clone()).await.unwrap();
     requeue(&action, CREATION_REQUEUE);
     f.clock.set(at(1));
