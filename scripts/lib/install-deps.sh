@@ -3,7 +3,10 @@
 # named as an argument. Retries while another apt holds the lock. Needs root (CI and the dev
 # machines run as root).
 set -euo pipefail
-PACKAGES=(containerd runc busybox-static python3-apt rpm python3-rpm python3-aiosmtpd "$@")
+# The language oracles: python3-packaging (PEP 440), node-semver (npm), golang-golang-x-mod-dev
+# (Go), ruby (RubyGems).
+PACKAGES=(containerd runc busybox-static python3-apt rpm python3-rpm python3-aiosmtpd
+  python3-packaging nodejs node-semver golang-go golang-golang-x-mod-dev ruby "$@")
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,7 +12,15 @@ proptest! {
         let _ = DpkgVersion::parse(&a);
         let _ = Evr::parse(&a);
         let _ = rpmvercmp(&a, &b);
-        for scheme in [VersionScheme::Dpkg, VersionScheme::Rpm, VersionScheme::Apk] {
+        for scheme in [
+            VersionScheme::Dpkg,
+            VersionScheme::Rpm,
+            VersionScheme::Apk,
+            VersionScheme::Pep440,
+            VersionScheme::SemVer,
+            VersionScheme::Go,
+            VersionScheme::RubyGems,
+        ] {
             let _ = scheme.compare(&a, &b);
             let _ = scheme.compare(&b, &a);
         }

@@ -125,7 +125,7 @@ pub fn compare(a: &str, b: &str) -> Ordering {
             Kind::Digit if index > 0 && (x.text.starts_with('0') || y.text.starts_with('0')) => {
                 x.text.cmp(y.text)
             }
-            Kind::Digit | Kind::SuffixNumber | Kind::Revision => numeric(x.text, y.text),
+            Kind::Digit | Kind::SuffixNumber | Kind::Revision => super::cmp_digits(x.text, y.text),
             Kind::Suffix => x.rank.cmp(&y.rank),
             Kind::Letter | Kind::Hash => x.text.cmp(y.text),
             Kind::End => Ordering::Equal,
@@ -149,12 +149,6 @@ fn differing_kinds(x: Token<'_>, y: Token<'_>) -> Ordering {
     }
     // The token earlier in the grammar continues the version further: that side is newer.
     y.kind.cmp(&x.kind)
-}
-
-/// Compares two digit strings as unbounded non-negative integers.
-fn numeric(a: &str, b: &str) -> Ordering {
-    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 /// Splits a version into tokens ending with [`Kind::End`], or says why it is invalid.

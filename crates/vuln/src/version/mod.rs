@@ -1,13 +1,18 @@
-//! Version comparators for the three package ecosystems Drydock matches: dpkg, rpm and
-//! apk-tools. Each is written from the tool's documented algorithm and differential-tested
-//! against the real tool (dpkg/apt_pkg, rpm) or apk-tools' published vectors.
+//! Version comparators: the three OS package ecosystems Drydock matches (dpkg, rpm and
+//! apk-tools) and the language ecosystems' schemes (PEP 440, SemVer as npm, Cargo and Go read
+//! it, RubyGems). Each is written from the tool's documented algorithm and differential-tested
+//! against the real tool (dpkg/apt_pkg, rpm, Python's `packaging`, npm's `semver`, Go's
+//! `x/mod/semver`, Ruby's `Gem::Version`) or apk-tools' published vectors.
 //!
 //! The comparators never panic: garbage is rejected by `parse` with [`crate::Error::InvalidVersion`]
 //! naming the input.
 
 pub mod apk;
 pub mod dpkg;
+pub mod pep440;
 pub mod rpm;
+pub mod rubygems;
+pub mod semver;
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -21,6 +26,14 @@ pub enum VersionScheme {
     Rpm,
     /// Alpine/Wolfi apk-tools versions.
     Apk,
+    /// Python's PEP 440 (`packaging.version`).
+    Pep440,
+    /// Strict SemVer 2.0.0 (npm, crates.io).
+    SemVer,
+    /// Go module versions (SemVer with `v1`/`v1.2` shorthands).
+    Go,
+    /// RubyGems' `Gem::Version`.
+    RubyGems,
 }
 
 // === impl VersionScheme ===
@@ -37,6 +50,7 @@ impl VersionScheme {
             Self::Dpkg => Ok(dpkg::DpkgVersion::parse(a)?.cmp(&dpkg::DpkgVersion::parse(b)?)),
             Self::Rpm => Ok(rpm::Evr::parse(a)?.cmp(&rpm::Evr::parse(b)?)),
             Self::Apk => Ok(apk::compare(a, b)),
+            _ => Ok(self.parse(a)?.cmp_same(&self.parse(b)?)),
         }
     }
 
@@ -50,6 +64,12 @@ impl VersionScheme {
             Self::Dpkg => dpkg::DpkgVersion::parse(version).map(Version::Dpkg),
             Self::Rpm => rpm::Evr::parse(version).map(Version::Rpm),
             Self::Apk => apk::ApkVersion::parse(version).map(Version::Apk),
+            Self::Pep440 => pep440::Pep440Version::parse(version).map(Version::Pep440),
+            Self::SemVer => {
+                semver::SemVersion::parse(version, semver::Flavour::Strict).map(Version::SemVer)
+            }
+            Self::Go => semver::SemVersion::parse(version, semver::Flavour::Go).map(Version::Go),
+            Self::RubyGems => rubygems::GemVersion::parse(version).map(Version::RubyGems),
         }
     }
 
@@ -62,7 +82,7 @@ impl VersionScheme {
         match self {
             Self::Dpkg => dpkg::DpkgVersion::parse(version).map(drop),
             Self::Rpm => rpm::Evr::parse(version).map(drop),
-            Self::Apk => apk::ApkVersion::parse(version).map(drop),
+            _ => self.parse(version).map(drop),
         }
     }
 }
@@ -77,6 +97,14 @@ pub enum Version {
     Rpm(rpm::Evr),
     /// An apk version.
     Apk(apk::ApkVersion),
+    /// A PEP 440 version.
+    Pep440(pep440::Pep440Version),
+    /// A strict semantic version.
+    SemVer(semver::SemVersion),
+    /// A Go module version.
+    Go(semver::SemVersion),
+    /// A gem version.
+    RubyGems(rubygems::GemVersion),
 }
 
 // === impl Version ===
@@ -88,8 +116,24 @@ impl Version {
             Self::Dpkg(_) => VersionScheme::Dpkg,
             Self::Rpm(_) => VersionScheme::Rpm,
             Self::Apk(_) => VersionScheme::Apk,
+            Self::Pep440(_) => VersionScheme::Pep440,
+            Self::SemVer(_) => VersionScheme::SemVer,
+            Self::Go(_) => VersionScheme::Go,
+            Self::RubyGems(_) => VersionScheme::RubyGems,
         }
     }
+
+    /// Orders two versions of the same scheme; different schemes compare equal, which
+    /// [`PartialOrd`] reports as unordered instead.
+    fn cmp_same(&self, other: &Self) -> Ordering {
+        self.partial_cmp(other).unwrap_or(Ordering::Equal)
+    }
+}
+
+/// Compares two digit strings as unbounded non-negative integers (leading zeros ignored).
+pub(crate) fn cmp_digits(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 impl PartialEq for Version {
@@ -104,6 +148,9 @@ impl PartialOrd for Version {
             (Self::Dpkg(a), Self::Dpkg(b)) => Some(a.cmp(b)),
             (Self::Rpm(a), Self::Rpm(b)) => Some(a.cmp(b)),
             (Self::Apk(a), Self::Apk(b)) => Some(a.cmp(b)),
+            (Self::Pep440(a), Self::Pep440(b)) => Some(a.cmp(b)),
+            (Self::SemVer(a), Self::SemVer(b)) | (Self::Go(a), Self::Go(b)) => Some(a.cmp(b)),
+            (Self::RubyGems(a), Self::RubyGems(b)) => Some(a.cmp(b)),
             _ => None,
         }
     }
@@ -115,6 +162,10 @@ impl fmt::Display for VersionScheme {
             Self::Dpkg => "dpkg",
             Self::Rpm => "rpm",
             Self::Apk => "apk",
+            Self::Pep440 => "PEP 440",
+            Self::SemVer => "SemVer",
+            Self::Go => "Go",
+            Self::RubyGems => "RubyGems",
         })
     }
 }
