@@ -29,7 +29,7 @@ use drydock_imagefs::{
     Platform, SnapshotLayer, chain_ids,
 };
 use drydock_vuln::inventory::{apk, dpkg, rpm};
-use drydock_vuln::verdict::assess;
+use drydock_vuln::verdict::assess_image;
 use drydock_vuln::{Assessment, Index, Os, Package, ReleaseFiles, ScannerConfig, Verdict};
 use jiff::Timestamp;
 use serde::Serialize;
@@ -175,6 +175,9 @@ pub struct ImageScan {
     pub os: Option<OsReport>,
     /// How many OS packages were inventoried.
     pub packages: usize,
+    /// How many language packages were inventoried (with `library` scanning on).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub language_packages: usize,
     /// The verdict, the OS support status and the number of unfiltered findings.
     #[serde(flatten)]
     pub assessment: Assessment,
@@ -201,6 +204,7 @@ impl ImageScan {
             image_id: None,
             os: None,
             packages: 0,
+            language_packages: 0,
             assessment: Assessment {
                 verdict: Verdict::failed(reason),
                 eol_status: None,
@@ -223,8 +227,13 @@ impl ImageScanner {
     /// A scanner matching against `index` under `config`.
     #[must_use]
     pub fn new(index: Index, config: ScannerConfig) -> Self {
+        let interest = if config.scans_library_vulnerabilities() {
+            crate::language::with_language_files(interest())
+        } else {
+            interest()
+        };
         Self {
-            extractor: Extractor::new(interest()),
+            extractor: Extractor::new(interest),
             index,
             config,
         }
@@ -291,7 +300,23 @@ impl ImageScanner {
             Ok(found) => found,
             Err(error) => return ImageScan::failed(name, error.to_string()),
         };
-        let assessment = assess(os.as_ref(), &packages, &self.index, &self.config, now);
+        let language = if self.config.scans_library_vulnerabilities() {
+            let (language, unreadable) = crate::language::packages(&files);
+            for reason in unreadable {
+                tracing::warn!(image = name, %reason, "language package metadata not read");
+            }
+            language
+        } else {
+            Vec::new()
+        };
+        let assessment = assess_image(
+            os.as_ref(),
+            &packages,
+            &language,
+            &self.index,
+            &self.config,
+            now,
+        );
         ImageScan {
             image: name.to_owned(),
             image_id: None,
@@ -302,6 +327,7 @@ impl ImageScanner {
                 codename: os.codename,
             }),
             packages: packages.len(),
+            language_packages: language.len(),
             assessment,
             timings: Timings {
                 read_ms: 0.0,
@@ -337,6 +363,11 @@ impl ImageScanner {
         scan.timings.read_ms += read_ms;
         Ok(scan)
     }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn elapsed_ms(since: Instant) -> f64 {

@@ -16,6 +16,7 @@ pub mod exclusions;
 pub mod fold;
 pub mod history;
 pub mod inventory;
+pub mod language;
 pub mod metrics;
 pub mod pipes;
 pub mod plan;

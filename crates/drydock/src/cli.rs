@@ -67,7 +67,7 @@ pub(crate) enum Command {
     /// Exit status: 0 when the index was written (or read), 1 otherwise; nothing is replaced
     /// by a failed build.
     Vulndb(VulndbArgs),
-    /// Scan images for vulnerable OS packages and end-of-life OSes.
+    /// Scan images for vulnerable OS and language packages and end-of-life OSes.
     ///
     /// Each IMAGE is an OCI layout directory, an OCI archive tar, a docker-archive tar
     /// (`docker save`), or the name, ID or digest of an image held by containerd (read from its

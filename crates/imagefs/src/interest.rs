@@ -1,4 +1,8 @@
-//! Which paths a caller wants kept, and path normalisation.
+//! Which paths a caller wants kept (exact paths, directories, name patterns and a content
+//! sniffer), and path normalisation.
+
+use std::fmt;
+use std::sync::Arc;
 
 /// The paths a caller wants from an image: exact file paths plus directories whose files (at any
 /// depth) are kept. Paths are image-relative (`etc/os-release`); a leading `/` or `./` is
@@ -6,13 +10,104 @@
 ///
 /// Symlinks are resolved only between kept paths: to get `etc/os-release` when it links to
 /// `../usr/lib/os-release` (Debian), ask for both.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// [`Pattern`]s want files wherever they lie (language package metadata), and a [`Sniffer`] is
+/// offered every other regular file to keep a part of its content (a Go binary's build
+/// information). Both are matched in blobs only: an unpacked snapshot is read by paths and
+/// directories.
+#[derive(Debug, Clone, Default)]
 pub struct Interest {
     /// Exact paths, sorted and deduplicated.
     paths: Vec<String>,
     /// Directory paths without trailing `/`, sorted and deduplicated.
     dirs: Vec<String>,
+    /// Name patterns, sorted and deduplicated.
+    patterns: Vec<Pattern>,
+    /// The content sniffer, if any.
+    sniffer: Option<Arc<dyn Sniffer>>,
 }
+
+/// A file wanted wherever it lies in the image, by its name and its directories' names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Pattern {
+    /// A file named `name` directly inside a directory whose name ends with `dir_suffix`
+    /// (`*.dist-info/METADATA`).
+    InDirEndingWith {
+        /// The end of the parent directory's name.
+        dir_suffix: String,
+        /// The file's name.
+        name: String,
+    },
+    /// A file named `name` with a directory named `dir` among its ancestors
+    /// (`node_modules/**/package.json`).
+    Below {
+        /// The ancestor directory's name.
+        dir: String,
+        /// The file's name.
+        name: String,
+    },
+    /// A file whose name ends with `suffix` (`*.egg-info`).
+    NameEndingWith {
+        /// The end of the file's name.
+        suffix: String,
+    },
+}
+
+/// Chooses which regular files no path or pattern wants may still hold something worth
+/// keeping, and what of them to keep. The interpretation belongs to the caller; this crate only
+/// streams the bytes.
+pub trait Sniffer: Send + Sync + fmt::Debug {
+    /// Offered a file's tar mode and size; returns a sink that will be fed its content, or
+    /// `None` to skip it.
+    fn start(&self, mode: u32, size: u64) -> Option<Box<dyn SniffSink>>;
+}
+
+/// Receives one file's content chunk by chunk.
+pub trait SniffSink {
+    /// Takes the next chunk; returns `false` once it needs no more of this file.
+    fn feed(&mut self, chunk: &[u8]) -> bool;
+    /// The bytes to keep under the file's path, if the file held what the sniffer looks for.
+    fn finish(self: Box<Self>) -> Option<Vec<u8>>;
+}
+
+// === impl Pattern ===
+
+impl Pattern {
+    /// Whether the normalised `path` matches.
+    fn matches(&self, path: &[u8]) -> bool {
+        let (parent, name) = crate::layer::split_parent(path);
+        match self {
+            Pattern::InDirEndingWith {
+                dir_suffix,
+                name: want,
+            } => {
+                name == want.as_bytes()
+                    && crate::layer::split_parent(parent)
+                        .1
+                        .ends_with(dir_suffix.as_bytes())
+            }
+            Pattern::Below { dir, name: want } => {
+                name == want.as_bytes() && parent.split(|&b| b == b'/').any(|c| c == dir.as_bytes())
+            }
+            Pattern::NameEndingWith { suffix } => name.ends_with(suffix.as_bytes()),
+        }
+    }
+}
+
+impl PartialEq for Interest {
+    fn eq(&self, other: &Self) -> bool {
+        self.paths == other.paths
+            && self.dirs == other.dirs
+            && self.patterns == other.patterns
+            && match (&self.sniffer, &other.sniffer) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+impl Eq for Interest {}
 
 // === impl Interest ===
 
@@ -40,6 +135,33 @@ impl Interest {
         self
     }
 
+    /// Adds a name pattern.
+    #[must_use]
+    pub fn with_pattern(mut self, pattern: Pattern) -> Self {
+        if let Err(at) = self.patterns.binary_search(&pattern) {
+            self.patterns.insert(at, pattern);
+        }
+        self
+    }
+
+    /// Sets the content sniffer.
+    #[must_use]
+    pub fn with_sniffer(mut self, sniffer: Arc<dyn Sniffer>) -> Self {
+        self.sniffer = Some(sniffer);
+        self
+    }
+
+    /// A sink for a regular file no path or pattern wants, if the sniffer asks for it.
+    pub(crate) fn sniff(&self, mode: u32, size: u64) -> Option<Box<dyn SniffSink>> {
+        self.sniffer.as_ref()?.start(mode, size)
+    }
+
+    /// Whether files are wanted wherever they lie (patterns or a sniffer), so that every
+    /// whiteout can matter.
+    pub(crate) fn is_open_ended(&self) -> bool {
+        !self.patterns.is_empty() || self.sniffer.is_some()
+    }
+
     /// The exact paths.
     pub fn paths(&self) -> impl Iterator<Item = &str> {
         self.paths.iter().map(String::as_str)
@@ -60,6 +182,7 @@ impl Interest {
             .binary_search_by(|p| p.as_bytes().cmp(path))
             .is_ok()
             || self.dirs.iter().any(|d| is_under(path, d.as_bytes()))
+            || self.patterns.iter().any(|p| p.matches(path))
     }
 
     /// Whether an entry at `path` can change what is kept: a wanted path, a wanted directory or
@@ -172,5 +295,30 @@ mod tests {
         assert!(i.is_relevant(b"var/lib/dpkg/status.d"));
         assert!(i.is_relevant(b"var/lib"));
         assert!(!i.is_relevant(b"usr"));
+    }
+
+    #[test]
+    fn patterns_want_files_wherever_they_lie() {
+        let i = Interest::new()
+            .with_pattern(Pattern::InDirEndingWith {
+                dir_suffix: ".dist-info".into(),
+                name: "METADATA".into(),
+            })
+            .with_pattern(Pattern::Below {
+                dir: "node_modules".into(),
+                name: "package.json".into(),
+            })
+            .with_pattern(Pattern::NameEndingWith {
+                suffix: ".egg-info".into(),
+            });
+        assert!(i.wants("usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA"));
+        assert!(!i.wants("six-1.16.0.dist-info/RECORD"));
+        assert!(!i.wants("METADATA"));
+        assert!(i.wants("app/node_modules/a/node_modules/b/package.json"));
+        assert!(!i.wants("app/package.json"));
+        assert!(!i.wants("node_modules"));
+        assert!(i.wants("usr/lib/python3/dist-packages/foo-1.0.egg-info"));
+        assert!(i.is_open_ended());
+        assert!(!Interest::new().with_path("etc/os-release").is_open_ended());
     }
 }

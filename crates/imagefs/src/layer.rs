@@ -272,6 +272,18 @@ fn walk<R: TarInput>(input: R, interest: &Interest, limits: &Limits) -> Result<(
                 };
                 files.nodes.insert(lossy(&path), node);
             }
+            Kind::File if !interest.is_relevant(&path) => {
+                if let Some(mut sink) = interest.sniff(entry.mode, entry.size) {
+                    tar.feed_data(|chunk| sink.feed(chunk))?;
+                    match sink.finish() {
+                        Some(data) => files.keep_file(lossy(&path), data, limits)?,
+                        // A file the sniffer passed over still hides a lower layer's kept one.
+                        None => {
+                            files.nodes.insert(lossy(&path), Node::Other);
+                        }
+                    }
+                }
+            }
             Kind::Symlink if interest.is_relevant(&path) => {
                 files
                     .nodes
@@ -298,7 +310,7 @@ fn walk<R: TarInput>(input: R, interest: &Interest, limits: &Limits) -> Result<(
 
 fn record_whiteout(files: &mut LayerFiles, interest: &Interest, parent: &[u8], name: &[u8]) {
     if name == OPAQUE_MARKER {
-        if parent.is_empty() || interest.is_relevant(parent) {
+        if parent.is_empty() || interest.is_open_ended() || interest.is_relevant(parent) {
             files.opaque_dirs.push(lossy(parent));
         }
         return;
@@ -315,7 +327,7 @@ fn record_whiteout(files: &mut LayerFiles, interest: &Interest, parent: &[u8], n
         path.push(b'/');
     }
     path.extend_from_slice(target);
-    if interest.is_relevant(&path) {
+    if interest.is_open_ended() || interest.is_relevant(&path) {
         files.whiteouts.push(lossy(&path));
     }
 }

@@ -26,7 +26,7 @@ mod tar_stream;
 pub use archive::{DockerArchive, OciArchive};
 pub use digest::{Digest, Platform, chain_ids};
 pub use extract::Extractor;
-pub use interest::Interest;
+pub use interest::{Interest, Pattern, SniffSink, Sniffer};
 pub use layer::{Compression, LayerFiles, read_layer};
 pub use limits::{
     Limits, MAX_EXTENDED_HEADER, MAX_INDEX_DEPTH, MAX_JSON_BLOB, MAX_LAYERS, MAX_SYMLINK_HOPS,

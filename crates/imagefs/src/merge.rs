@@ -191,8 +191,9 @@ impl Tree {
     fn into_files(self, interest: &Interest) -> ImageFiles {
         let mut files = BTreeMap::new();
         for (path, (node, layer)) in &self.nodes {
+            // Sniffed files are kept under paths no path or pattern names.
             if let Node::File(data) = node
-                && interest.wants(path)
+                && (interest.wants(path) || interest.is_open_ended())
             {
                 files.insert(path.clone(), (Arc::clone(data), *layer));
             }

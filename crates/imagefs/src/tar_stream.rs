@@ -61,6 +61,8 @@ pub(crate) struct Entry {
     pub kind: Kind,
     /// Content size in bytes.
     pub size: u64,
+    /// The permission bits and file-type bits of the header's mode field (0 when unreadable).
+    pub mode: u32,
     /// Offset of the content in the input.
     pub offset: u64,
 }
@@ -207,6 +209,7 @@ impl<R: TarInput> TarReader<R> {
         Ok(Entry {
             kind,
             size,
+            mode: h.mode().unwrap_or(0),
             offset: self.input.position(),
         })
     }
@@ -224,6 +227,25 @@ impl<R: TarInput> TarReader<R> {
             out.extend_from_slice(&buf[..n]);
             self.input.consume(n);
             self.remaining -= n as u64;
+        }
+        Ok(())
+    }
+
+    /// Feeds the current entry's content to `feed` chunk by chunk, until it is all read or
+    /// `feed` returns `false`; the rest is skipped by the next [`Self::next_entry`].
+    pub(crate) fn feed_data(&mut self, mut feed: impl FnMut(&[u8]) -> bool) -> Result<()> {
+        while self.remaining > 0 {
+            let buf = self.input.fill_buf().map_err(stream_error)?;
+            if buf.is_empty() {
+                return Err(truncated("inside an entry's content"));
+            }
+            let n = usize::try_from(self.remaining).map_or(buf.len(), |r| r.min(buf.len()));
+            let more = feed(&buf[..n]);
+            self.input.consume(n);
+            self.remaining -= n as u64;
+            if !more {
+                break;
+            }
         }
         Ok(())
     }

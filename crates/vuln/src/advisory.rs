@@ -16,8 +16,11 @@ use crate::osv::{Affected, OsvEvent, OsvRecord};
 use crate::severity::{Severity, cvss_severity, vendor_severity};
 use crate::version::Version;
 
-/// OSV range type that applies to distro package versions.
+/// OSV range type that applies to distro package versions (and PyPI's).
 const ECOSYSTEM_RANGE: &str = "ECOSYSTEM";
+
+/// OSV range type of SemVer ecosystems (Go, npm); its versions carry no `v`.
+const SEMVER_RANGE: &str = "SEMVER";
 
 /// `introduced` value meaning "from the first version" (OSV schema).
 const INTRODUCED_FROM_START: &str = "0";
@@ -98,8 +101,8 @@ pub(crate) struct StoredAdvisory {
     pub(crate) cvss_severity: Option<Severity>,
 }
 
-/// The version scheme of an OSV ecosystem (`Debian:12`, `Alpine:v3.18`, `Rocky Linux:9`), or
-/// `None` for ecosystems that are not OS distributions (`PyPI`, `npm`, ...).
+/// The version scheme of an OSV ecosystem (`Debian:12`, `Alpine:v3.18`, `Rocky Linux:9`,
+/// `PyPI`, `Go`), or `None` for ecosystems Drydock does not match.
 pub fn ecosystem_scheme(ecosystem: &str) -> Option<VersionScheme> {
     let base = ecosystem.split(':').next().unwrap_or(ecosystem);
     match base {
@@ -107,6 +110,9 @@ pub fn ecosystem_scheme(ecosystem: &str) -> Option<VersionScheme> {
         "Alpine" | "Wolfi" | "Chainguard" => Some(VersionScheme::Apk),
         "AlmaLinux" | "Rocky Linux" | "Red Hat" | "Azure Linux" | "SUSE" | "openSUSE"
         | "Mageia" | "openEuler" | "Photon OS" => Some(VersionScheme::Rpm),
+        "Go" => Some(VersionScheme::Go),
+        "PyPI" => Some(VersionScheme::Pep440),
+        "npm" => Some(VersionScheme::SemVer),
         _ => None,
     }
 }
@@ -176,7 +182,7 @@ fn parse_range(events: Vec<(EventKind, String)>, scheme: VersionScheme) -> Range
 // === impl StoredAdvisory ===
 
 impl StoredAdvisory {
-    /// Reduces one `affected` entry of `record`: `ECOSYSTEM` ranges only, `limit` events
+    /// Reduces one `affected` entry of `record`: `ECOSYSTEM` and `SEMVER` ranges, `limit` events
     /// dropped, grouping keys and severities computed.
     pub(crate) fn compile(record: &OsvRecord, affected: &Affected) -> Self {
         let mut group_keys = record.cve_ids();
@@ -186,7 +192,7 @@ impl StoredAdvisory {
         let ranges = affected
             .ranges
             .iter()
-            .filter(|r| r.kind == ECOSYSTEM_RANGE)
+            .filter(|r| r.kind == ECOSYSTEM_RANGE || r.kind == SEMVER_RANGE)
             .map(|r| r.events.iter().filter_map(event).collect())
             .collect();
         Self {
@@ -223,7 +229,7 @@ mod tests {
     use crate::parse_osv_record;
 
     #[test]
-    fn os_ecosystems_map_to_their_version_scheme_and_others_to_none() {
+    fn matched_ecosystems_map_to_their_version_scheme_and_others_to_none() {
         assert_eq!(ecosystem_scheme("Debian:12"), Some(VersionScheme::Dpkg));
         assert_eq!(
             ecosystem_scheme("Ubuntu:Pro:18.04:LTS"),
@@ -231,7 +237,10 @@ mod tests {
         );
         assert_eq!(ecosystem_scheme("Alpine:v3.18"), Some(VersionScheme::Apk));
         assert_eq!(ecosystem_scheme("Rocky Linux:9"), Some(VersionScheme::Rpm));
-        assert_eq!(ecosystem_scheme("PyPI"), None);
+        assert_eq!(ecosystem_scheme("PyPI"), Some(VersionScheme::Pep440));
+        assert_eq!(ecosystem_scheme("Go"), Some(VersionScheme::Go));
+        assert_eq!(ecosystem_scheme("npm"), Some(VersionScheme::SemVer));
+        assert_eq!(ecosystem_scheme("Maven"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! | `deleteFailedImages` | `true` | images that fail to scan are deleted |
 //! | `deleteEOLImages` | `true` | images whose OS is end-of-life are non-compliant |
 //! | `vulnerabilities.ignoreUnfixed` | `false` | drop findings without a fix |
-//! | `vulnerabilities.types` | `[os, library]` | `os` matches OS packages; `library` is accepted (language packages are not scanned yet) |
+//! | `vulnerabilities.types` | `[os, library]` | `os` matches OS packages; `library` matches Go binaries, Python and npm packages |
 //! | `vulnerabilities.securityChecks` | `[vuln]` | without `vuln`, nothing is matched |
 //! | `vulnerabilities.severities` | `[CRITICAL, HIGH, MEDIUM, LOW]` | severities that count (`UNKNOWN` is not in the default) |
 //! | `vulnerabilities.ignoredStatuses` | `[]` | statuses dropped; when set, `ignoreUnfixed` is ignored (Trivy) |
@@ -98,7 +98,7 @@ pub struct TimeoutConfig {
 pub enum VulnType {
     /// OS packages (dpkg, apk, rpm).
     Os,
-    /// Language packages: accepted, not scanned yet.
+    /// Language packages: Go binaries (modules and the standard library), Python and npm.
     Library,
 }
 
@@ -175,6 +175,16 @@ impl ScannerConfig {
     /// The index path: `dbPath`, else [`DEFAULT_DB_PATH`].
     pub fn db_path(&self) -> &str {
         self.db_path.as_deref().unwrap_or(DEFAULT_DB_PATH)
+    }
+
+    /// Whether language packages are inventoried and matched (`library` in `types`, `vuln` in
+    /// `securityChecks`).
+    pub fn scans_library_vulnerabilities(&self) -> bool {
+        self.vulnerabilities.types.contains(&VulnType::Library)
+            && self
+                .vulnerabilities
+                .security_checks
+                .contains(&SecurityCheck::Vuln)
     }
 
     /// Whether OS packages are matched at all (`os` in `types`, `vuln` in `securityChecks`).
@@ -341,7 +351,7 @@ pub fn parse(text: &str) -> Result<Parsed> {
     }
     if v.types.contains(&VulnType::Library) {
         warnings.push(
-            "vulnerabilities.types: library packages are not scanned yet; only os packages are"
+            "vulnerabilities.types: library covers Go binaries, Python and npm packages so far (not Java, Rust, Ruby, PHP or .NET)"
                 .to_owned(),
         );
     }

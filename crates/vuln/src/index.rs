@@ -7,9 +7,9 @@
 //! - [`build`] reads every source, skips withdrawn records (they are counted), keeps one copy of
 //!   a record seen twice (the newest `modified` wins, ties keep the first), and stores per
 //!   (ecosystem, package) the reduced advisory: `ECOSYSTEM` ranges, `versions`, grouping keys
-//!   (CVE IDs from the ID, `aliases` and `upstream`) and the vendor and CVSS severities. Only OS
-//!   ecosystems are indexed ([`crate::advisory::ecosystem_scheme`]); records of language
-//!   ecosystems are counted but not stored. Unknown fields and newer `schema_version`s are
+//!   (CVE IDs from the ID, `aliases` and `upstream`) and the vendor and CVSS severities. Only the
+//!   ecosystems Drydock matches are indexed ([`crate::advisory::ecosystem_scheme`]: the OS
+//!   families, Go, PyPI and npm); records of other ecosystems are counted but not stored. Unknown fields and newer `schema_version`s are
 //!   read (the fields matching needs are stable). A record that cannot be read (bad JSON, a
 //!   field of the wrong type, too large, a damaged zip entry) is skipped, counted and named
 //!   (inside a zip: `all.zip:ID.json`), as osv-scanner does, so one odd record upstream does
@@ -31,7 +31,7 @@
 //! per worker.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -44,6 +44,7 @@ use serde::Serialize;
 mod zipdir;
 
 use crate::advisory::{StoredAdvisory, ecosystem_scheme};
+use crate::inventory::language::{LanguageEcosystem, LanguagePackage, lookup_name};
 use crate::matching::{lookup_key, match_advisories};
 use crate::osv::OsvRecord;
 use crate::{Advisory, Error, Finding, Os, Package, Result};
@@ -663,7 +664,7 @@ impl Builder<'_> {
                 .and_then(|mut s| {
                     s.execute(params![
                         package.ecosystem,
-                        package.name,
+                        lookup_name(&package.ecosystem, &package.name),
                         record.id,
                         to_i64(seq),
                         data
@@ -829,6 +830,44 @@ impl Index {
         Ok(match_advisories(os, packages, |name| {
             fetched.get(name).filter(|a| !a.is_empty()).map(|a| &a[..])
         }))
+    }
+
+    /// Matches language packages, each against its own ecosystem (`Go`, `PyPI`, `npm`) under
+    /// that ecosystem's version scheme. A finding's package is the module or distribution name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IndexDb`] or [`Error::Index`] when the index is damaged.
+    pub fn match_language(&self, packages: &[LanguagePackage]) -> Result<Vec<Finding>> {
+        let mut findings = Vec::new();
+        let mut by_ecosystem: BTreeMap<LanguageEcosystem, Vec<Package>> = BTreeMap::new();
+        for p in packages {
+            by_ecosystem.entry(p.ecosystem).or_default().push(Package {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                source_name: p.name.clone(),
+                source_version: p.version.clone(),
+                arch: None,
+            });
+        }
+        for (ecosystem, packages) in by_ecosystem {
+            let scheme = ecosystem.scheme();
+            let mut fetched: HashMap<&str, Arc<[Advisory]>> = HashMap::new();
+            for package in &packages {
+                if !fetched.contains_key(package.name.as_str()) {
+                    let advisories =
+                        self.advisories(ecosystem.osv_name(), &package.name, scheme)?;
+                    fetched.insert(&package.name, advisories);
+                }
+            }
+            findings.extend(crate::matching::match_by(
+                scheme,
+                &packages,
+                |p| (&p.name, &p.version),
+                |name| fetched.get(name).filter(|a| !a.is_empty()).map(|a| &a[..]),
+            ));
+        }
+        Ok(findings)
     }
 
     /// The parsed advisories for (ecosystem, package), from the cache or the database.

@@ -30,7 +30,6 @@ use std::fmt;
 
 use serde::Serialize;
 
-#[cfg(test)]
 use crate::VersionScheme;
 use crate::advisory::{Advisory, Event, EventKind, EventVersion, Range};
 use crate::osv::OsvRecord;
@@ -124,10 +123,20 @@ pub(crate) fn match_advisories<'a>(
     packages: &[Package],
     lookup: impl Fn(&str) -> Option<&'a [Advisory]>,
 ) -> Vec<Finding> {
-    let scheme = os.version_scheme();
+    match_by(os.version_scheme(), packages, |p| lookup_key(os, p), lookup)
+}
+
+/// Matches `packages` under `scheme`, each by the (name, version) `key` picks, against the
+/// advisories `lookup` returns for that name.
+pub(crate) fn match_by<'a>(
+    scheme: VersionScheme,
+    packages: &[Package],
+    key: impl for<'p> Fn(&'p Package) -> (&'p str, &'p str),
+    lookup: impl Fn(&str) -> Option<&'a [Advisory]>,
+) -> Vec<Finding> {
     let mut findings = Vec::new();
     for package in packages {
-        let (name, version) = lookup_key(os, package);
+        let (name, version) = key(package);
         let Some(candidates) = lookup(name) else {
             continue;
         };

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::config::{ScannerConfig, Status};
 use crate::eol::{self, EolStatus};
 use crate::index::Index;
+use crate::inventory::language::LanguagePackage;
 use crate::{Finding, Os, Package};
 
 /// What to do with one image.
@@ -85,32 +86,45 @@ pub fn assess(
     config: &ScannerConfig,
     now: Timestamp,
 ) -> Assessment {
-    let Some(os) = os else {
-        return Assessment {
-            verdict: Verdict::Ok,
-            eol_status: None,
-            matched: 0,
-        };
+    assess_image(os, packages, &[], index, config, now)
+}
+
+/// [`assess`] with the image's language packages too, matched when `config` scans `library`
+/// packages. An image with no detected OS is judged on its language packages alone.
+pub fn assess_image(
+    os: Option<&Os>,
+    packages: &[Package],
+    language: &[LanguagePackage],
+    index: &Index,
+    config: &ScannerConfig,
+    now: Timestamp,
+) -> Assessment {
+    let eol_status = os.map(|os| eol::status(os, now, &config.eol_dates));
+    let failed = |error: crate::Error| Assessment {
+        verdict: Verdict::failed(error.to_string()),
+        eol_status,
+        matched: 0,
     };
-    let eol_status = eol::status(os, now, &config.eol_dates);
-    let findings = if config.scans_os_vulnerabilities() {
+    let mut findings = Vec::new();
+    if let Some(os) = os
+        && config.scans_os_vulnerabilities()
+    {
         match index.match_packages(os, packages) {
-            Ok(findings) => findings,
-            Err(error) => {
-                return Assessment {
-                    verdict: Verdict::failed(error.to_string()),
-                    eol_status: Some(eol_status),
-                    matched: 0,
-                };
-            }
+            Ok(found) => findings = found,
+            Err(error) => return failed(error),
         }
-    } else {
-        Vec::new()
-    };
+    }
+    if config.scans_library_vulnerabilities() && !language.is_empty() {
+        match index.match_language(language) {
+            Ok(found) => findings.extend(found),
+            Err(error) => return failed(error),
+        }
+    }
     let matched = findings.len();
+    let eol = eol_status.as_ref().is_some_and(|s| s.is_eol());
     Assessment {
-        verdict: decide(findings, eol_status.is_eol(), config),
-        eol_status: Some(eol_status),
+        verdict: decide(findings, eol, config),
+        eol_status,
         matched,
     }
 }

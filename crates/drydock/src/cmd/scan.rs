@@ -311,7 +311,11 @@ fn render(report: &ScanReport) -> String {
                 scan.image.clone(),
                 os,
                 eol,
-                scan.packages.to_string(),
+                if scan.language_packages > 0 {
+                    format!("{} + {} lang", scan.packages, scan.language_packages)
+                } else {
+                    scan.packages.to_string()
+                },
                 verdict.to_owned(),
                 detail,
             ]

@@ -38,6 +38,14 @@ impl LayerTar {
         self
     }
 
+    /// A regular file with mode 0755.
+    pub fn executable(mut self, path: &str, content: &[u8]) -> Self {
+        let mut h = Self::header(tar::EntryType::Regular, content.len() as u64);
+        h.set_mode(0o755);
+        self.builder.append_data(&mut h, path, content).unwrap();
+        self
+    }
+
     pub fn dir(mut self, path: &str) -> Self {
         let mut h = Self::header(tar::EntryType::Directory, 0);
         h.set_mode(0o755);

@@ -9,6 +9,7 @@
 
 pub mod apk;
 pub mod dpkg;
+pub mod language;
 pub mod rpm;
 pub mod rpm_header;
 

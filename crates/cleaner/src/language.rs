@@ -1,0 +1,268 @@
+//! Language packages in an image (`vulnerabilities.types: [library]`): which files the layer
+//! walk keeps for them, and how they become a [`LanguagePackage`] list.
+//!
+//! Python and npm metadata are found by name patterns wherever they lie. Go binaries are found
+//! by content: every executable regular file is offered to [`GoBinaries`], which streams it,
+//! gives up at once unless it is ELF, and keeps only the build information block (a few KiB at
+//! a 16-byte-aligned offset, found by its magic), never the binary. The parsing itself is
+//! `drydock_vuln::inventory::language`.
+
+use std::sync::Arc;
+
+use drydock_imagefs::{ImageFiles, Interest, Pattern, SniffSink, Sniffer};
+use drydock_vuln::inventory::language::{
+    GO_BUILDINFO_MAGIC, GO_BUILDINFO_MAX, LanguagePackage, go_buildinfo_len, parse_go_buildinfo,
+    parse_package_json, parse_python_metadata,
+};
+
+/// The ELF magic: only ELF executables are searched for Go build information.
+const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
+
+/// Any of the execute permission bits of a tar mode.
+const EXECUTABLE_BITS: u32 = 0o111;
+
+/// Smaller executables are skipped: the smallest Go program (an empty `main`) links to over a
+/// megabyte; shell scripts and tiny C helpers are far below this.
+const MIN_GO_BINARY: u64 = 512 << 10;
+
+/// Go aligns the build information block to 16 bytes in the binary's data.
+const GO_BUILDINFO_ALIGN: usize = 16;
+
+/// Bytes a candidate needs before it is validated: the 32-byte header, the version string's
+/// one-byte length and its `go` prefix.
+const GO_CANDIDATE_BYTES: usize = 35;
+
+/// Offset of the pointer-size byte and the flags byte in the header.
+const GO_PTR_SIZE_OFFSET: usize = 14;
+const GO_FLAGS_OFFSET: usize = 15;
+
+/// The flag bit for inline strings (Go 1.18 and later).
+const GO_FLAG_INLINE: u8 = 0x2;
+
+/// The patterns of Python and npm metadata, added to `interest`.
+#[must_use]
+pub fn with_language_files(interest: Interest) -> Interest {
+    interest
+        .with_pattern(Pattern::InDirEndingWith {
+            dir_suffix: ".dist-info".to_owned(),
+            name: "METADATA".to_owned(),
+        })
+        .with_pattern(Pattern::InDirEndingWith {
+            dir_suffix: ".egg-info".to_owned(),
+            name: "PKG-INFO".to_owned(),
+        })
+        .with_pattern(Pattern::NameEndingWith {
+            suffix: ".egg-info".to_owned(),
+        })
+        .with_pattern(Pattern::Below {
+            dir: "node_modules".to_owned(),
+            name: "package.json".to_owned(),
+        })
+        .with_sniffer(Arc::new(GoBinaries))
+}
+
+/// The language packages in `files`, sorted, and the files that could not be read (each
+/// reason names its path). One unreadable file never hides the others.
+#[must_use]
+pub fn packages(files: &ImageFiles) -> (Vec<LanguagePackage>, Vec<String>) {
+    let mut found = Vec::new();
+    let mut unreadable = Vec::new();
+    for (path, bytes) in files.iter() {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let parsed = if bytes.starts_with(GO_BUILDINFO_MAGIC) {
+            parse_go_buildinfo(path, bytes)
+        } else if name == "package.json" {
+            parse_package_json(path, bytes).map(|p| p.into_iter().collect())
+        } else if name == "METADATA" || name == "PKG-INFO" || name.ends_with(".egg-info") {
+            parse_python_metadata(path, bytes).map(|p| vec![p])
+        } else {
+            continue;
+        };
+        match parsed {
+            Ok(packages) => found.extend(packages),
+            Err(error) => unreadable.push(error.to_string()),
+        }
+    }
+    found.sort();
+    found.dedup();
+    (found, unreadable)
+}
+
+/// Offers executables large enough to be Go programs to the build information search.
+#[derive(Debug)]
+pub struct GoBinaries;
+
+impl Sniffer for GoBinaries {
+    fn start(&self, mode: u32, size: u64) -> Option<Box<dyn SniffSink>> {
+        (mode & EXECUTABLE_BITS != 0 && size >= MIN_GO_BINARY)
+            .then(|| Box::new(GoSink::Head(Vec::new())) as Box<dyn SniffSink>)
+    }
+}
+
+/// Where the search in one executable stands.
+#[derive(Debug)]
+enum GoSink {
+    /// Reading the first bytes, to tell ELF from anything else.
+    Head(Vec<u8>),
+    /// Searching aligned offsets; `pending` starts at an aligned offset.
+    Searching { pending: Vec<u8> },
+    /// Found: reading the block to its end.
+    Collecting(Vec<u8>),
+    /// Finished, with the block if one was found.
+    Done(Option<Vec<u8>>),
+}
+
+// === impl GoSink ===
+
+impl GoSink {
+    fn search(&mut self, mut pending: Vec<u8>) -> bool {
+        let mut at = 0;
+        while at + GO_CANDIDATE_BYTES <= pending.len() {
+            if pending[at] == GO_BUILDINFO_MAGIC[0] && is_candidate(&pending[at..]) {
+                let block = pending.split_off(at);
+                return self.collect(block);
+            }
+            at += GO_BUILDINFO_ALIGN;
+        }
+        pending.drain(..at);
+        *self = GoSink::Searching { pending };
+        true
+    }
+
+    fn collect(&mut self, mut block: Vec<u8>) -> bool {
+        match go_buildinfo_len(&block) {
+            None if block.len() <= GO_BUILDINFO_MAX => {
+                *self = GoSink::Collecting(block);
+                true
+            }
+            Some(Ok(len)) if block.len() < len => {
+                *self = GoSink::Collecting(block);
+                true
+            }
+            Some(Ok(len)) => {
+                block.truncate(len);
+                *self = GoSink::Done(Some(block));
+                false
+            }
+            // Too long or garbled: kept as read, so the parser names the binary and why.
+            _ => {
+                block.truncate(GO_BUILDINFO_MAX);
+                *self = GoSink::Done(Some(block));
+                false
+            }
+        }
+    }
+}
+
+/// Whether an aligned offset holds a real block, not the magic string as data (programs that
+/// read build information, like syft, carry it in their read-only data): the pointer size is 4
+/// or 8, no unknown flag is set, and an inline block's version string starts with `go`.
+fn is_candidate(bytes: &[u8]) -> bool {
+    if !bytes.starts_with(GO_BUILDINFO_MAGIC) || !matches!(bytes[GO_PTR_SIZE_OFFSET], 4 | 8) {
+        return false;
+    }
+    let flags = bytes[GO_FLAGS_OFFSET];
+    if flags & !(GO_FLAG_INLINE | 1) != 0 {
+        return false;
+    }
+    flags & GO_FLAG_INLINE == 0 || (bytes[32] < 0x80 && &bytes[33..GO_CANDIDATE_BYTES] == b"go")
+}
+
+impl SniffSink for GoSink {
+    fn feed(&mut self, chunk: &[u8]) -> bool {
+        match std::mem::replace(self, GoSink::Done(None)) {
+            GoSink::Head(mut head) => {
+                head.extend_from_slice(chunk);
+                if head.len() < ELF_MAGIC.len() {
+                    *self = GoSink::Head(head);
+                    true
+                } else if head.starts_with(ELF_MAGIC) {
+                    self.search(head)
+                } else {
+                    false
+                }
+            }
+            GoSink::Searching { mut pending } => {
+                pending.extend_from_slice(chunk);
+                self.search(pending)
+            }
+            GoSink::Collecting(mut block) => {
+                block.extend_from_slice(chunk);
+                self.collect(block)
+            }
+            GoSink::Done(found) => {
+                *self = GoSink::Done(found);
+                false
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Option<Vec<u8>> {
+        match *self {
+            GoSink::Done(found) => found,
+            GoSink::Collecting(block) => Some(block),
+            GoSink::Head(_) | GoSink::Searching { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ELF-looking file with a Go 1.18+ block at `offset`, the magic also planted unaligned
+    /// and aligned-but-invalid before it.
+    fn binary(offset: usize) -> (Vec<u8>, Vec<u8>) {
+        let mut block = GO_BUILDINFO_MAGIC.to_vec();
+        block.extend_from_slice(&[8, GO_FLAG_INLINE]);
+        block.resize(32, 0);
+        block.push(8);
+        block.extend_from_slice(b"go1.22.1");
+        let modinfo = format!(
+            "{}mod\tex.com/a\tv1.0.0\t\n{}",
+            "0".repeat(16),
+            "1".repeat(16)
+        );
+        block.push(u8::try_from(modinfo.len()).unwrap());
+        block.extend_from_slice(modinfo.as_bytes());
+        let mut file = ELF_MAGIC.to_vec();
+        file.resize(offset, 0);
+        file[100..114].copy_from_slice(GO_BUILDINFO_MAGIC); // unaligned: ignored
+        file[160..174].copy_from_slice(GO_BUILDINFO_MAGIC); // aligned, no header: ignored
+        file.extend_from_slice(&block);
+        file.extend_from_slice(&[0xAB; 100]);
+        (file, block)
+    }
+
+    fn sniff(file: &[u8], chunk: usize) -> Option<Vec<u8>> {
+        let mut sink = GoBinaries.start(0o755, MIN_GO_BINARY).unwrap();
+        for piece in file.chunks(chunk) {
+            if !sink.feed(piece) {
+                break;
+            }
+        }
+        sink.finish()
+    }
+
+    #[test]
+    fn the_block_is_found_whatever_the_chunking() {
+        let (file, block) = binary(4096);
+        for chunk in [1, 3, 16, 17, 4000, 1 << 20] {
+            assert_eq!(
+                sniff(&file, chunk).as_deref(),
+                Some(&block[..]),
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_elf_small_or_plain_files_are_not_kept() {
+        let (mut file, _) = binary(4096);
+        assert_eq!(GoBinaries.start(0o644, MIN_GO_BINARY).map(|_| ()), None);
+        assert_eq!(GoBinaries.start(0o755, 1000).map(|_| ()), None);
+        file[0] = b'#';
+        assert_eq!(sniff(&file, 512), None);
+        assert_eq!(sniff(b"\x7fELF and nothing else", 4), None);
+    }
+}

