@@ -80,8 +80,14 @@ impl<S: ScanImageBlocking> OnBlockingThreads<S> {
         let spawned = std::thread::Builder::new()
             .name("drydock-scan".to_owned())
             .spawn(move || {
-                let mut scanner = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                let _ = tx.send(work(&mut scanner));
+                // The lock is released before the answer leaves, so whoever awaits it finds
+                // the scanner free (`try_with` right after the last scan read the layer count
+                // as unknown, and `drydock scan` printed "0 layer(s) read").
+                let answer = {
+                    let mut scanner = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                    work(&mut scanner)
+                };
+                let _ = tx.send(answer);
             });
         async move {
             spawned.map_err(|_| ScanThreadDied)?;
@@ -343,6 +349,25 @@ mod tests {
                 }
                 verdict
             }
+        }
+    }
+
+    /// Counts the scans it ran.
+    struct Counting(u64);
+
+    impl ScanImageBlocking for Counting {
+        fn scan_blocking(&mut self, _image: &drydock_api::Image) -> Verdict {
+            self.0 += 1;
+            Verdict::Ok
+        }
+    }
+
+    #[tokio::test]
+    async fn the_scanner_is_free_as_soon_as_a_scan_answers() {
+        let scanner = OnBlockingThreads::new(Counting(0));
+        for n in 1..=200 {
+            scanner.run(|s| s.0 += 1).await.unwrap();
+            assert_eq!(scanner.try_with(|s| s.0), Some(n), "scan {n}");
         }
     }
 
