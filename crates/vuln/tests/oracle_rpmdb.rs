@@ -114,3 +114,101 @@ fn damaged_copies_of_a_real_rpmdb_fail_cleanly() {
     }
     assert!(failures >= 5, "only {failures} damaged copies failed");
 }
+
+/// `rpm -qa` on the Berkeley DB rpmdb in `dir`, through rpm's read-only bdb backend.
+fn rpm_qa_bdb(dir: &Path, format: &str) -> Vec<String> {
+    let output = Command::new("rpm")
+        .arg("--dbpath")
+        .arg(dir)
+        .args(["--define", "_db_backend bdb_ro", "-qa", "--qf", format])
+        .output()
+        .expect("rpm runs (install-deps installs it)");
+    // rpm warns on stderr about the index databases a converted rpmdb lacks; it reads Packages.
+    assert!(output.status.success(), "{output:?}");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Builds the sqlite rpmdb, then a Berkeley DB one of its headers (`copies` times each) at
+/// `page_size` with db_load; the `Packages` bytes and their directory.
+fn make_bdb_rpmdb(dir: &Path, page_size: u32, copies: u32) -> (Vec<u8>, PathBuf) {
+    make_rpmdb(&dir.join("sqlite"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/rpm/make-bdb-rpmdb.sh");
+    let out = dir.join(format!("bdb-{page_size}"));
+    let status = Command::new("bash")
+        .arg(&script)
+        .arg(dir.join("sqlite"))
+        .arg(&out)
+        .arg(page_size.to_string())
+        .arg(copies.to_string())
+        .status()
+        .expect("bash runs");
+    assert!(
+        status.success(),
+        "{} failed (apt-get install db5.3-util)",
+        script.display()
+    );
+    let bytes = std::fs::read(out.join("Packages")).expect("db_load wrote Packages");
+    (bytes, out)
+}
+
+#[test]
+fn berkeley_db_rpmdb_inventory_equals_rpm_qa_at_every_page_size() {
+    let format = "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\n";
+    // 512-byte pages put every header on a chain of overflow pages; 50 copies of each header
+    // make the hash table split over many pages; 64 KiB pages keep headers on the page.
+    for (page_size, copies) in [(512, 50), (4096, 50), (65536, 3)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (bytes, db) = make_bdb_rpmdb(dir.path(), page_size, copies);
+        let headers = rpm::read_bdb_headers("Packages", &bytes).unwrap();
+        let mut ours: Vec<String> = headers
+            .iter()
+            .map(|h| {
+                format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    h.name,
+                    h.epoch.map_or("(none)".to_owned(), |e| e.to_string()),
+                    h.version,
+                    h.release,
+                    h.arch.as_deref().unwrap_or("(none)"),
+                    h.source_rpm.as_deref().unwrap_or("(none)"),
+                )
+            })
+            .collect();
+        ours.sort();
+        assert_eq!(ours.len(), 4 * copies as usize, "page size {page_size}");
+        assert_eq!(ours, rpm_qa_bdb(&db, format), "page size {page_size}");
+        let packages = rpm::parse_rpmdb("var/lib/rpm/Packages", &bytes).unwrap();
+        assert_eq!(packages.len(), 4 * copies as usize);
+    }
+}
+
+#[test]
+fn damaged_copies_of_a_berkeley_db_rpmdb_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, _) = make_bdb_rpmdb(dir.path(), 512, 5);
+    let mut damaged: Vec<Vec<u8>> = [100, 512, 1024, bytes.len() / 2, bytes.len() - 1]
+        .iter()
+        .map(|n| bytes[..*n].to_vec())
+        .collect();
+    for at in (0..bytes.len()).step_by(97) {
+        let mut copy = bytes.clone();
+        copy[at] ^= 0xff;
+        damaged.push(copy);
+    }
+    let mut failures = 0;
+    for copy in &damaged {
+        if let Err(error) = rpm::parse_rpmdb("var/lib/rpm/Packages", copy) {
+            failures += 1;
+            assert!(
+                error.to_string().contains("var/lib/rpm/Packages"),
+                "{error}"
+            );
+        }
+    }
+    assert!(failures >= 5, "only {failures} damaged copies failed");
+}

@@ -1,13 +1,14 @@
 //! Package inventories parsed from package-database bytes: dpkg `status` and distroless
 //! `status.d/*`, apk `installed`, sqlite rpmdbs and the Mariner / Azure Linux distroless
-//! manifest. Berkeley DB and NDB rpmdbs are recognised by format and rejected with a typed error
-//! until their readers exist.
+//! manifest, Berkeley DB rpmdbs (`bdb`). NDB rpmdbs are recognised by format and rejected with a
+//! typed error until their reader exists.
 //!
 //! Every parser takes the input's name (its path in the image, used in errors) and its bytes.
 //! Corrupt input yields [`crate::Error::CorruptPackageDb`], never a panic. Versions are kept as
 //! written; the matcher validates them with the OS's comparator.
 
 pub mod apk;
+pub mod bdb;
 pub mod dpkg;
 pub mod language;
 pub mod rpm;

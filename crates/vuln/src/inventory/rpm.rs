@@ -83,19 +83,25 @@ pub fn detect_rpmdb_format(bytes: &[u8]) -> Option<RpmDbFormat> {
         .then_some(RpmDbFormat::BerkeleyDb)
 }
 
-/// Reads an rpm database: the installed packages of a sqlite rpmdb, without `gpg-pubkey`.
+/// Reads an rpm database: the installed packages of a sqlite or Berkeley DB rpmdb, without
+/// `gpg-pubkey`.
 ///
 /// Versions are `[epoch:]version-release` (epoch only when set); the source name and version
 /// come from `SOURCERPM` (split from the right) with the package's epoch, as Trivy does.
 ///
 /// # Errors
 ///
-/// [`Error::UnsupportedPackageDb`] for Berkeley DB and NDB; [`Error::CorruptPackageDb`] naming
-/// `input` when the bytes are none of the three formats, the sqlite file has no `Packages`
-/// table or cannot be read, or a header in it is corrupt.
+/// [`Error::UnsupportedPackageDb`] for NDB; [`Error::CorruptPackageDb`] naming `input` when
+/// the bytes are none of the three formats, the database cannot be read, or a header in it is
+/// corrupt.
 pub fn parse_rpmdb(input: &str, bytes: &[u8]) -> Result<Vec<Package>> {
     match detect_rpmdb_format(bytes) {
         Some(RpmDbFormat::Sqlite) => Ok(read_sqlite_headers(input, bytes)?
+            .iter()
+            .filter(|header| header.name != GPG_PUBKEY)
+            .map(package_of_header)
+            .collect()),
+        Some(RpmDbFormat::BerkeleyDb) => Ok(read_bdb_headers(input, bytes)?
             .iter()
             .filter(|header| header.name != GPG_PUBKEY)
             .map(package_of_header)
@@ -110,6 +116,20 @@ pub fn parse_rpmdb(input: &str, bytes: &[u8]) -> Result<Vec<Package>> {
             "not a Berkeley DB, NDB or sqlite rpm database",
         )),
     }
+}
+
+/// The rpm headers of a Berkeley DB rpmdb (`Packages`), in page order.
+///
+/// # Errors
+///
+/// [`Error::CorruptPackageDb`] naming `input` when the hash database or a header in it is
+/// corrupt.
+pub fn read_bdb_headers(input: &str, bytes: &[u8]) -> Result<Vec<RpmHeader>> {
+    crate::inventory::bdb::hash_values(input, bytes)?
+        .iter()
+        .enumerate()
+        .map(|(n, blob)| parse_header(&format!("{input} (value {n})"), blob))
+        .collect()
 }
 
 /// The rpm headers of a sqlite rpmdb's `Packages` table, in `hnum` order.
@@ -315,21 +335,12 @@ tzdata\t2023c-1.cm2\t1700000000\t1690000000\tMicrosoft Corporation\t(none)\t1900
     }
 
     #[test]
-    fn berkeley_db_and_ndb_rpmdbs_fail_as_unsupported() {
+    fn a_damaged_berkeley_db_is_corrupt_and_ndb_unsupported() {
         let mut bdb = vec![0_u8; 64];
         bdb[12..16].copy_from_slice(&0x0006_1561_u32.to_le_bytes());
         let err = parse_rpmdb("var/lib/rpm/Packages", &bdb).unwrap_err();
-        assert!(matches!(
-            err,
-            Error::UnsupportedPackageDb {
-                format: RpmDbFormat::BerkeleyDb,
-                ..
-            }
-        ));
-        assert!(
-            err.to_string()
-                .contains("unsupported package database var/lib/rpm/Packages")
-        );
+        assert!(matches!(err, Error::CorruptPackageDb { .. }), "{err}");
+        assert!(err.to_string().contains("var/lib/rpm/Packages"), "{err}");
         let err = parse_rpmdb("var/lib/rpm/Packages.db", b"RpmP\x00\x00").unwrap_err();
         assert!(matches!(
             err,
