@@ -305,3 +305,27 @@ fn every_imagejob_status_the_manager_writes_is_valid_under_erasers_crd() {
         assert_eq!(eraser_imagejob_status(&body), None, "{body}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dry_run_with_a_remover_that_cannot_honour_it_starts_nothing() {
+    // Eraser's remover image would remove for real: no call at all is made.
+    let (client, verifier) = mock::client(vec![]);
+    let mut config = Config::default();
+    config.components.remover.image.repo = "ghcr.io/eraser-dev/remover".into();
+    let ctx = context(client, config);
+    let err = create_job(
+        &ctx,
+        JobRequest {
+            mode: JobMode::Automatic,
+            owner: None,
+            exclusions: vec![],
+            identity: BTreeMap::from([(names::DRY_RUN_LABEL.to_owned(), "true".to_owned())]),
+        },
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    verifier.finish().await;
+    assert!(err.starts_with("components.remover.image: "), "{err}");
+    assert!(err.contains("ghcr.io/eraser-dev/remover"), "{err}");
+}
