@@ -369,17 +369,20 @@ fn unfinished(job: &ImageJob) -> bool {
 }
 
 /// Decides what a start must do, given the controller's ImageJobs as the API server lists them
-/// (pure but for the breaker's memory of starts). `identity` empty never adopts.
+/// (pure but for the breaker's memory of starts). `identity` empty never adopts; a dry run's job
+/// is never adopted for a real start, nor the reverse.
 pub fn preflight_decide(
     jobs: &[ImageJob],
     identity: &BTreeMap<String, String>,
     guard: &mut StartGuard,
     now: Timestamp,
 ) -> Preflight {
+    let dry_run = dry_run_of(identity);
     if !identity.is_empty()
-        && let Some(job) = jobs
-            .iter()
-            .find(|job| identity.iter().all(|(k, v)| job.labels().get(k) == Some(v)))
+        && let Some(job) = jobs.iter().find(|job| {
+            identity.iter().all(|(k, v)| job.labels().get(k) == Some(v))
+                && crate::history::is_dry_run(job) == dry_run
+        })
     {
         return Preflight::Adopt(job.name_any());
     }
