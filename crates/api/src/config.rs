@@ -12,6 +12,13 @@
 //!
 //! Unlike Eraser (which crashes on an unknown `apiVersion`), every problem is an error that
 //! names the source and the key.
+//!
+//! Drydock's own keys sit beside Eraser's, which Eraser's lenient decoder ignores; absent, they
+//! leave Eraser's behaviour unchanged:
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `components.remover.minimumAge` | Go duration: unused images the runtime created less than this long ago are kept ("newer than the minimum age"); unset or `0s`: none are kept for their age |
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -219,7 +226,13 @@ pub struct Component {
     /// Extra volumes (scanner only; hostPath only, mounted read-only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Value>,
+    /// Drydock's minimum image age (remover only, [`MINIMUM_AGE_KEY`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minimum_age: Option<GoDuration>,
 }
+
+/// Where Drydock's minimum image age is configured.
+pub const MINIMUM_AGE_KEY: &str = "components.remover.minimumAge";
 
 /// An image as repository and tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,6 +265,18 @@ fn quantity<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Err
         other => Err(serde::de::Error::custom(format!(
             "expected a quantity, got {other}"
         ))),
+    }
+}
+
+// === impl Components ===
+
+impl Components {
+    /// The configured minimum image age, when one is set and not zero.
+    #[must_use]
+    pub fn minimum_age(&self) -> Option<GoDuration> {
+        self.remover
+            .minimum_age
+            .filter(|age| *age != GoDuration::ZERO)
     }
 }
 
@@ -559,6 +584,16 @@ pub fn parse(text: &str, source_name: &str) -> Result<Parsed> {
             .into_iter()
             .map(|path| format!("unknown key {path} ignored")),
     );
+    for (name, component) in [
+        ("collector", &mut config.components.collector),
+        ("scanner", &mut config.components.scanner),
+    ] {
+        if component.minimum_age.take().is_some() {
+            warnings.push(format!(
+                "components.{name}.minimumAge ignored (the minimum age is {MINIMUM_AGE_KEY})"
+            ));
+        }
+    }
     validate(&mut config, source_name)?;
     Ok(Parsed {
         api_version,
@@ -615,6 +650,14 @@ fn validate(config: &mut Config, source_name: &str) -> Result<()> {
         return Err(config_error(
             source_name,
             format!("manager.imageJob.successRatio: {ratio} is outside 0.0..1.0"),
+        ));
+    }
+    if let Some(age) = config.components.remover.minimum_age
+        && age.is_negative()
+    {
+        return Err(config_error(
+            source_name,
+            format!("{MINIMUM_AGE_KEY}: {age} is negative"),
         ));
     }
     let cleanup = &config.manager.image_job.cleanup;
@@ -759,6 +802,50 @@ components:
     }
 
     #[test]
+    fn the_minimum_age_is_drydocks_remover_key_and_absent_by_default() {
+        assert_eq!(
+            parse(SHIPPED_V1ALPHA3, "test")
+                .unwrap()
+                .config
+                .components
+                .minimum_age(),
+            None
+        );
+        for version in ["v1alpha1", "v1alpha2", "v1alpha3"] {
+            let component = if version == "v1alpha1" {
+                "eraser"
+            } else {
+                "remover"
+            };
+            let text = format!(
+                "apiVersion: eraser.sh/{version}\ncomponents:\n  {component}:\n    minimumAge: 90m\n"
+            );
+            let parsed = parse(&text, "test").unwrap();
+            assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+            assert_eq!(
+                parsed.config.components.minimum_age(),
+                Some(GoDuration::from_secs(90 * 60)),
+                "{version}"
+            );
+        }
+        let zero = "apiVersion: eraser.sh/v1alpha3\ncomponents:\n  remover:\n    minimumAge: 0s\n";
+        assert_eq!(
+            parse(zero, "test").unwrap().config.components.minimum_age(),
+            None
+        );
+        let misplaced =
+            "apiVersion: eraser.sh/v1alpha3\ncomponents:\n  collector:\n    minimumAge: 1h\n";
+        let parsed = parse(misplaced, "test").unwrap();
+        assert_eq!(
+            parsed.warnings,
+            vec![
+                "components.collector.minimumAge ignored (the minimum age is components.remover.minimumAge)"
+            ]
+        );
+        assert_eq!(parsed.config.components.minimum_age(), None);
+    }
+
+    #[test]
     fn bad_input_names_the_source_and_the_key() {
         let cases = [
             (
@@ -813,6 +900,18 @@ components:
             (
                 "apiVersion: eraser.sh/v1alpha3\nmanager: [1, 2]\n",
                 "manager",
+            ),
+            (
+                "apiVersion: eraser.sh/v1alpha3\ncomponents:\n  remover:\n    minimumAge: 1d\n",
+                "components.remover.minimumAge: invalid duration \"1d\"",
+            ),
+            (
+                "apiVersion: eraser.sh/v1alpha3\ncomponents:\n  remover:\n    minimumAge: -5m\n",
+                "components.remover.minimumAge: -5m",
+            ),
+            (
+                "apiVersion: eraser.sh/v1alpha3\ncomponents:\n  remover:\n    minimumAge: [1h]\n",
+                "components.remover.minimumAge",
             ),
             ("- a\n- b\n", "expected a mapping"),
             ("apiVersion: [\n", "not valid YAML"),

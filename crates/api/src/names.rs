@@ -37,6 +37,10 @@ pub const WORKER_SERVICE_ACCOUNT: &str = "eraser-imagejob-pods";
 /// Prefix of worker pod names: `eraser-<node>-<random>`.
 pub const WORKER_POD_PREFIX: &str = "eraser-";
 
+/// Label on an ImageJob whose removers remove nothing (`"true"`), and the annotation on an
+/// ImageList asking for such a run of its images (Drydock's; Eraser ignores it).
+pub const DRY_RUN_LABEL: &str = "drydock.dev/dry-run";
+
 /// Drydock's own cluster state for the Image Cleaner, in the manager's namespace (Eraser kept
 /// it in memory). The manager writes these ConfigMaps; the admin commands read them.
 pub mod state {
@@ -49,6 +53,10 @@ pub mod state {
     /// (`drydock image-cleaner run` sets it to an RFC 3339 timestamp; the manager starts one run
     /// per distinct value).
     pub const RUN_REQUESTED_ANNOTATION: &str = "drydock.dev/run-requested";
+    /// Annotation on [`STATE_CONFIGMAP`] making the requested run a dry run: `drydock
+    /// image-cleaner run --dry-run` sets it to the same timestamp as
+    /// [`RUN_REQUESTED_ANNOTATION`]; any other value (an older dry run's) leaves the run real.
+    pub const RUN_DRY_RUN_ANNOTATION: &str = "drydock.dev/run-requested-dry-run";
     /// ConfigMap holding the bounded history of finished jobs.
     pub const HISTORY_CONFIGMAP: &str = "drydock-image-cleaner-history";
     /// Key of the history (JSON) in [`HISTORY_CONFIGMAP`].

@@ -80,6 +80,11 @@ pub async fn execute<R: ImageRuntime>(
                 info!(given = given_field, image_id, name = %name, reason = %why, "image is not vulnerable");
                 (Action::Kept, why.clone())
             }
+            (Verdict::Young { created }, _) => {
+                let created = created.map(|at| at.to_string());
+                info!(given = given_field, image_id, name = %name, created, "image is newer than the minimum age");
+                (Action::Kept, decision.verdict.to_string())
+            }
             (Verdict::NotOnNode | Verdict::Remove, _) => {
                 info!(given = given_field, "image is not on node");
                 (Action::NotOnNode, Verdict::NotOnNode.to_string())
@@ -235,7 +240,7 @@ pub(crate) mod fake {
     //! `tests/containerd.rs`.
 
     use drydock_cri::inuse::ContainerRecord;
-    use drydock_cri::{ImageRecord, ImageRuntime, RemoveOutcome};
+    use drydock_cri::{ImageRecord, ImageRuntime, NamedRecord, RemoveOutcome};
 
     /// Images and containers in memory; removals are recorded.
     #[derive(Debug, Default, Clone)]
@@ -245,6 +250,10 @@ pub(crate) mod fake {
         pub(crate) removed: Vec<String>,
         /// IDs that vanish between listing and removal.
         pub(crate) vanishing: Vec<String>,
+        /// containerd's image records (creation times).
+        pub(crate) records: Vec<NamedRecord>,
+        /// Whether reading the records fails.
+        pub(crate) records_fail: bool,
     }
 
     impl ImageRuntime for FakeRuntime {
@@ -258,6 +267,17 @@ pub(crate) mod fake {
 
         async fn sandbox_image(&mut self) -> drydock_cri::Result<Option<String>> {
             Ok(None)
+        }
+
+        async fn image_records(&mut self) -> drydock_cri::Result<Vec<NamedRecord>> {
+            if self.records_fail {
+                return Err(drydock_cri::Error::Call {
+                    call: "containerd Images.List",
+                    endpoint: "fake".to_owned(),
+                    message: "unavailable".to_owned(),
+                });
+            }
+            Ok(self.records.clone())
         }
 
         async fn remove_image(&mut self, id: &str) -> drydock_cri::Result<RemoveOutcome> {

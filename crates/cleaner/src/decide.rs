@@ -5,13 +5,16 @@
 //! 1. not on the node (a requested spelling that resolves to nothing) → nothing to do;
 //! 2. in use (any container in any state, the sandbox image, pinned, protected) → kept;
 //! 3. matched by an exclusion pattern → kept;
-//! 4. otherwise → removed. Removal is by image ID, so every tag of the image goes with it.
+//! 4. when a minimum age is configured ([`keep_young`]): created by the runtime less than that
+//!    long ago, or at an unknown time → kept;
+//! 5. otherwise → removed. Removal is by image ID, so every tag of the image goes with it.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use drydock_cri::inuse::{ImageIndex, Use};
 use drydock_cri::{ExclusionSet, ImageRecord, Snapshot};
+use jiff::{SignedDuration, Timestamp};
 
 /// The pseudo-image that means "every unused, non-excluded image" in an ImageList.
 pub const ALL_IMAGES: &str = "*";
@@ -39,7 +42,16 @@ pub enum Verdict {
     /// Unused, but kept because the scanner found nothing against it (`clean --vulndb`); the
     /// text says why (`not vulnerable`, or a scan failure kept by `deleteFailedImages: false`).
     Compliant(String),
+    /// Unused, but the runtime created it less than the minimum age ago (`created`), or did
+    /// not say when (`None`): an image pulled for a pod that has not started yet looks unused.
+    Young {
+        /// When the runtime created it, when known.
+        created: Option<Timestamp>,
+    },
 }
+
+/// The phrase of a [`Verdict::Young`], in logs and reports.
+pub const YOUNG_REASON: &str = "newer than the minimum age";
 
 /// One decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +87,15 @@ impl fmt::Display for Verdict {
             Self::Excluded(pattern) => write!(f, "excluded by {pattern}"),
             Self::NotOnNode => f.write_str("not on this node"),
             Self::Compliant(why) => f.write_str(why),
+            Self::Young {
+                created: Some(created),
+            } => write!(f, "{YOUNG_REASON} (created {created})"),
+            Self::Young { created: None } => {
+                write!(
+                    f,
+                    "{YOUNG_REASON} (the runtime has no creation time for it)"
+                )
+            }
         }
     }
 }
@@ -139,6 +160,30 @@ pub fn decide(
     }
 }
 
+/// Keeps the images the runtime created less than `minimum` before `now`: every
+/// [`Verdict::Remove`] whose image `created` dates (by image ID) too recently, or not at all,
+/// becomes [`Verdict::Young`]. Other verdicts are left as they are.
+pub fn keep_young(
+    decisions: &mut [Decision],
+    created: &HashMap<String, Timestamp>,
+    now: Timestamp,
+    minimum: SignedDuration,
+) {
+    for decision in decisions {
+        let Some(image) = &decision.image else {
+            continue;
+        };
+        if decision.verdict != Verdict::Remove {
+            continue;
+        }
+        let created = created.get(&image.id).copied();
+        let old_enough = created.is_some_and(|at| now.duration_since(at) >= minimum);
+        if !old_enough {
+            decision.verdict = Verdict::Young { created };
+        }
+    }
+}
+
 /// The collector's output: the unused, non-excluded images, in runtime order.
 #[must_use]
 pub fn removable(decisions: &[Decision]) -> Vec<&ImageRecord> {
@@ -160,6 +205,7 @@ pub fn tally(decisions: &[Decision]) -> HashMap<&'static str, usize> {
             Verdict::Excluded(_) => "excluded",
             Verdict::NotOnNode => "not_on_node",
             Verdict::Compliant(_) => "compliant",
+            Verdict::Young { .. } => "young",
         };
         *counts.entry(key).or_insert(0) += 1;
     }
@@ -262,6 +308,62 @@ mod tests {
             Targets::from_entries(vec!["nginx".into()]),
             Targets::Named(vec!["nginx".into()])
         );
+    }
+
+    #[test]
+    fn images_younger_than_the_minimum_age_or_undated_are_kept() {
+        let now = Timestamp::from_second(10_000).unwrap();
+        let hour = SignedDuration::from_hours(1);
+        let mut decisions = decide(&snapshot(), &Targets::All, &ExclusionSet::default(), &[]);
+        let created: HashMap<String, Timestamp> = [
+            // exactly the minimum age: old enough
+            ("sha256:nginx", now - hour),
+            // a second too young
+            ("sha256:alpine", now - hour + SignedDuration::from_secs(1)),
+            // in use: stays in use whatever its age
+            ("sha256:redis", now),
+        ]
+        .into_iter()
+        .map(|(id, at)| (id.to_owned(), at))
+        .collect();
+        keep_young(&mut decisions, &created, now, hour);
+        let verdict = |id: &str| {
+            decisions
+                .iter()
+                .find(|d| d.image.as_ref().is_some_and(|i| i.id == id))
+                .map(|d| d.verdict.clone())
+                .unwrap()
+        };
+        assert_eq!(verdict("sha256:nginx"), Verdict::Remove);
+        assert_eq!(
+            verdict("sha256:alpine"),
+            Verdict::Young {
+                created: Some(now - hour + SignedDuration::from_secs(1))
+            }
+        );
+        assert!(
+            verdict("sha256:alpine")
+                .to_string()
+                .starts_with(YOUNG_REASON)
+        );
+        assert!(matches!(verdict("sha256:redis"), Verdict::InUse(_)));
+        // No record for it: its age is unknown, so it is kept.
+        assert_eq!(verdict("sha256:kept"), Verdict::Young { created: None });
+        assert_eq!(tally(&decisions)["young"], 2);
+    }
+
+    #[test]
+    fn a_zero_minimum_age_keeps_nothing_for_age() {
+        let now = Timestamp::from_second(10_000).unwrap();
+        let mut decisions = decide(&snapshot(), &Targets::All, &ExclusionSet::default(), &[]);
+        let created: HashMap<String, Timestamp> = snapshot()
+            .images
+            .iter()
+            .map(|i| (i.id.clone(), now))
+            .collect();
+        let before = decisions.clone();
+        keep_young(&mut decisions, &created, now, SignedDuration::ZERO);
+        assert_eq!(decisions, before);
     }
 
     #[test]

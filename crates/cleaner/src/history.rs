@@ -91,6 +91,12 @@ pub struct NodeRecord {
     /// to keep the history bounded).
     #[serde(default)]
     pub truncated: bool,
+    /// A dry run's images that would have been removed on this node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub would_remove: Vec<String>,
+    /// A dry run's kept images on this node, with why (`name: reason`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<String>,
 }
 
 /// One finished job.
@@ -121,6 +127,9 @@ pub struct Run {
     /// For a manual run: the ImageList generation it ran (from the job's labels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imagelist: Option<Handled>,
+    /// A dry run (the job's `drydock.dev/dry-run` label): its removers removed nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// Which ImageList generation a manual job ran: the manager's bookkeeping of "this generation
@@ -135,6 +144,10 @@ pub struct Handled {
     pub generation: i64,
     /// The ImageJob.
     pub job: String,
+    /// Whether that job was a dry run (the list's `drydock.dev/dry-run` annotation): a later
+    /// real run of the same generation is still due.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 impl Handled {
@@ -152,6 +165,7 @@ impl Handled {
             uid: uid.clone(),
             generation,
             job: job.metadata.name.clone().unwrap_or_default(),
+            dry_run: is_dry_run(job),
         })
     }
 
@@ -232,9 +246,15 @@ fn shrink(mut run: Run, budget: usize) -> Run {
         return run;
     }
     for node in &mut run.nodes {
-        if !node.removed.is_empty() || !node.failed_images.is_empty() {
+        if !node.removed.is_empty()
+            || !node.failed_images.is_empty()
+            || !node.would_remove.is_empty()
+            || !node.kept.is_empty()
+        {
             node.removed.clear();
             node.failed_images.clear();
+            node.would_remove.clear();
+            node.kept.clear();
             node.truncated = true;
         }
     }
@@ -311,6 +331,10 @@ fn record(
             .unwrap_or_default(),
         failed_images: summary.map(|s| s.failed_images.clone()).unwrap_or_default(),
         truncated: summary.is_some_and(|s| s.truncated),
+        would_remove: summary
+            .map(|s| s.would_remove_images.clone())
+            .unwrap_or_default(),
+        kept: summary.map(|s| s.kept_images.clone()).unwrap_or_default(),
     }
 }
 
@@ -393,7 +417,18 @@ pub fn run_from(
         skipped: folded.status.skipped,
         nodes,
         imagelist: Handled::of_job(job),
+        dry_run: is_dry_run(job),
     }
+}
+
+/// Whether `job` is a dry run (labelled `drydock.dev/dry-run=true`).
+#[must_use]
+pub fn is_dry_run(job: &ImageJob) -> bool {
+    job.metadata
+        .labels
+        .as_ref()
+        .and_then(|labels| labels.get(names::DRY_RUN_LABEL))
+        .is_some_and(|value| value == "true")
 }
 
 /// A counts-only record of a finished job, from its status alone (when its pods are no longer
@@ -421,6 +456,7 @@ pub fn run_from_status(job: &ImageJob, finished: Timestamp) -> Run {
         skipped: status.skipped,
         nodes: Vec::new(),
         imagelist: Handled::of_job(job),
+        dry_run: is_dry_run(job),
     }
 }
 
@@ -461,9 +497,12 @@ mod tests {
                         .collect(),
                     failed_images: vec![],
                     truncated: false,
+                    would_remove: vec![],
+                    kept: vec![],
                 })
                 .collect(),
             imagelist: None,
+            dry_run: false,
         }
     }
 
@@ -601,6 +640,58 @@ mod tests {
     }
 
     #[test]
+    fn a_dry_run_job_leaves_a_dry_run_record_with_what_would_go_and_why_the_rest_stays() {
+        let summary = Summary {
+            totals: Totals {
+                would_remove: 1,
+                kept: 1,
+                ..Totals::default()
+            },
+            dry_run: true,
+            would_remove_images: vec!["docker.io/library/alpine:3.7.3".into()],
+            kept_images: vec!["docker.io/library/redis:7: in use".into()],
+            ..Summary::default()
+        };
+        let message = serde_json::to_string(&summary).unwrap();
+        let plan = NodePlan {
+            targets: vec!["a".into()],
+            skipped: vec![],
+        };
+        let pods = [pod("a", "Succeeded", Some(&message))];
+        let folded = fold(&plan, &pods, &[node("a")], t(0), 1.0, t(11));
+        let mut dry_job = job("imagejob-d", names::JOB_OWNER_COLLECTOR);
+        dry_job
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert(names::DRY_RUN_LABEL.to_owned(), "true".to_owned());
+        let record = run_from(&dry_job, &folded, &[], &HashMap::new(), t(12));
+        assert!(record.dry_run);
+        assert!(record.nodes[0].removed.is_empty());
+        assert_eq!(
+            record.nodes[0].would_remove,
+            vec!["docker.io/library/alpine:3.7.3"]
+        );
+        assert_eq!(
+            record.nodes[0].kept,
+            vec!["docker.io/library/redis:7: in use"]
+        );
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["dryRun"], true);
+        // A real run's record carries no dry-run keys at all.
+        let real = run_from(
+            &job("imagejob-r", names::JOB_OWNER_COLLECTOR),
+            &folded,
+            &[],
+            &HashMap::new(),
+            t(12),
+        );
+        assert!(!real.dry_run);
+        assert!(serde_json::to_value(&real).unwrap().get("dryRun").is_none());
+    }
+
+    #[test]
     fn a_run_record_has_every_node_with_its_outcome_and_removed_images() {
         let summary = Summary {
             totals: Totals {
@@ -610,6 +701,7 @@ mod tests {
             removed_images: vec!["docker.io/library/alpine:3.7.3".into()],
             failed_images: vec![],
             truncated: false,
+            ..Summary::default()
         };
         let message = serde_json::to_string(&summary).unwrap();
         let plan = NodePlan {

@@ -71,6 +71,9 @@ pub struct TemplateInputs {
     /// get Drydock's command; any other image keeps its entrypoint
     /// (`docs/design/006-worker-commands.md`).
     pub drydock_repositories: Vec<String>,
+    /// A dry run: Drydock's remover gets `--dry-run` (the job is refused before this when the
+    /// remover is another image, which could not honour it).
+    pub dry_run: bool,
 }
 
 /// `domain/path` of an image repository or reference (`drydock` is
@@ -171,6 +174,18 @@ fn pprof_args(config: &Config) -> [String; 2] {
         format!("--enable-pprof={}", config.manager.profile.enabled),
         format!("--pprof-port={}", config.manager.profile.port),
     ]
+}
+
+/// Drydock's `--minimum-age` flag for a Drydock collector or remover, when the config sets
+/// one; another image gets Eraser's flags only.
+fn minimum_age_arg(config: &Config, drydock: bool) -> Option<String> {
+    let age = config.components.minimum_age().filter(|_| drydock)?;
+    Some(format!("--minimum-age={age}"))
+}
+
+/// Drydock's `--dry-run` flag for Drydock's remover in a dry-run job.
+fn dry_run_arg(inputs: &TemplateInputs, drydock: bool) -> Option<String> {
+    (inputs.dry_run && drydock).then(|| "--dry-run".to_owned())
 }
 
 /// A component container. Drydock's own image is multi-call: the command names the stage
@@ -283,7 +298,9 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
             imagelist_configmap,
         } => {
             volumes.push(configmap_volume(IMAGELIST_VOLUME, imagelist_configmap));
-            let args = vec![format!("--imagelist={}", paths::IMAGELIST_FILE), log_level];
+            let mut args = vec![format!("--imagelist={}", paths::IMAGELIST_FILE), log_level];
+            args.extend(minimum_age_arg(config, ours(&components.remover)));
+            args.extend(dry_run_arg(inputs, ours(&components.remover)));
             let imagelist_dir = paths::IMAGELIST_FILE
                 .rsplit_once('/')
                 .map_or(paths::IMAGELIST_FILE, |(dir, _)| dir);
@@ -308,8 +325,11 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
             let scan_enabled = components.scanner.enabled;
             let mut collector_args = vec![format!("--scan-disabled={}", !scan_enabled)];
             collector_args.extend(pprof_args(config));
+            collector_args.extend(minimum_age_arg(config, ours(&components.collector)));
             let mut remover_args = vec![log_level];
             remover_args.extend(pprof_args(config));
+            remover_args.extend(minimum_age_arg(config, ours(&components.remover)));
+            remover_args.extend(dry_run_arg(inputs, ours(&components.remover)));
             let mut list = vec![
                 container(
                     containers::COLLECTOR,
@@ -517,6 +537,7 @@ mod tests {
             extra_pull_secrets: vec![],
             log_level: "info".into(),
             drydock_repositories: vec![],
+            dry_run: false,
         }
     }
 
@@ -989,5 +1010,71 @@ mod tests {
             spec.containers[0].args.as_ref().unwrap()[0],
             "--scan-disabled=true"
         );
+    }
+
+    #[test]
+    fn the_minimum_age_reaches_drydocks_collector_and_remover_only() {
+        let args_of = |spec: &PodSpec, name: &str| {
+            spec.containers
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| c.args.clone())
+                .unwrap_or_default()
+        };
+        let has_age = |args: &[String]| args.iter().any(|a| a == "--minimum-age=1h30m0s");
+        // Absent: no flag anywhere (Eraser's behaviour).
+        let plain = template(&Config::default(), &Mode::Collector, &inputs());
+        let spec = plain.spec.unwrap();
+        for name in ["collector", "remover"] {
+            assert!(
+                !args_of(&spec, name)
+                    .iter()
+                    .any(|a| a.starts_with("--minimum-age")),
+                "{name}"
+            );
+        }
+        let mut config = all_from(DEFAULT_IMAGE_REPO, "1.2.3");
+        config.components.remover.minimum_age = Some(drydock_api::GoDuration::from_secs(5400));
+        let spec = template(&config, &Mode::Collector, &inputs()).spec.unwrap();
+        assert!(
+            has_age(&args_of(&spec, "collector")),
+            "{:?}",
+            args_of(&spec, "collector")
+        );
+        assert!(has_age(&args_of(&spec, "remover")));
+        assert!(!has_age(&args_of(&spec, "trivy-scanner")));
+        let manual = Mode::Manual {
+            imagelist_configmap: "imagelist-abcde".into(),
+        };
+        let spec = template(&config, &manual, &inputs()).spec.unwrap();
+        assert!(has_age(&args_of(&spec, "remover")));
+        // Eraser's own remover image does not know the flag.
+        config.components.remover.image.repo = "ghcr.io/eraser-dev/remover".into();
+        let spec = template(&config, &manual, &inputs()).spec.unwrap();
+        assert!(!has_age(&args_of(&spec, "remover")));
+    }
+
+    #[test]
+    fn a_dry_run_job_gives_drydocks_remover_the_flag() {
+        let config = all_from(DEFAULT_IMAGE_REPO, "1.2.3");
+        let mut dry = inputs();
+        dry.dry_run = true;
+        let remover_args = |mode: &Mode, inputs: &TemplateInputs| {
+            template(&config, mode, inputs)
+                .spec
+                .unwrap()
+                .containers
+                .into_iter()
+                .find(|c| c.name == "remover")
+                .and_then(|c| c.args)
+                .unwrap_or_default()
+        };
+        let manual = Mode::Manual {
+            imagelist_configmap: "imagelist-abcde".into(),
+        };
+        for mode in [Mode::Collector, manual] {
+            assert!(remover_args(&mode, &dry).contains(&"--dry-run".to_owned()));
+            assert!(!remover_args(&mode, &inputs()).contains(&"--dry-run".to_owned()));
+        }
     }
 }

@@ -97,6 +97,15 @@ pub struct Summary {
     pub failed_images: Vec<String>,
     /// True when some names were left out to fit the limit.
     pub truncated: bool,
+    /// A dry run: nothing was removed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+    /// Names of the images a dry run would have removed, possibly truncated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub would_remove_images: Vec<String>,
+    /// A dry run's kept images with why (`name: reason`), possibly truncated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept_images: Vec<String>,
 }
 
 // === impl Totals ===
@@ -241,16 +250,33 @@ impl Report {
                 .map(|r| r.image.clone())
                 .collect()
         };
+        let kept = if self.dry_run {
+            self.images
+                .iter()
+                .filter(|r| r.action == Action::Kept)
+                .map(|r| format!("{}: {}", r.image, r.reason))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut summary = Summary {
             totals: self.totals.clone(),
             removed_images: names(Action::Removed),
             failed_images: names(Action::Failed),
             truncated: false,
+            dry_run: self.dry_run,
+            would_remove_images: names(Action::WouldRemove),
+            kept_images: kept,
         };
         while summary.encoded_len() > TERMINATION_MESSAGE_LIMIT {
             summary.truncated = true;
-            // Keep failures visible longest: drop removed names first.
-            if summary.removed_images.pop().is_none() && summary.failed_images.pop().is_none() {
+            // Keep failures visible longest: drop the kept reasons first, then the removed
+            // (or would-be-removed) names.
+            if summary.kept_images.pop().is_none()
+                && summary.removed_images.pop().is_none()
+                && summary.would_remove_images.pop().is_none()
+                && summary.failed_images.pop().is_none()
+            {
                 break;
             }
         }

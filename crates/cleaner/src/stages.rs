@@ -7,17 +7,23 @@
 //! mode; re-list the runtime, re-check in-use and exclusions, remove, report; then write
 //! `complete` to `eraseCompleteCollect` and `eraseCompleteScan` when they exist. When the
 //! remover fails it writes `failed` instead, so its peers exit non-zero instead of hanging.
+//!
+//! With a minimum image age (Drydock's `components.remover.minimumAge`), both stages keep the
+//! images the runtime created less than that long ago ([`crate::decide::keep_young`]); the
+//! creation times come from containerd's image records, read once per stage.
 
 use std::path::{Path, PathBuf};
 
 use drydock_api::names::pipes;
 use drydock_cri::client::snapshot;
+use drydock_cri::created::creation_times;
 use drydock_cri::reference::{Reference, is_digest};
-use drydock_cri::{ExclusionSet, ImageRuntime};
+use drydock_cri::{ExclusionSet, ImageRuntime, Snapshot};
+use jiff::{SignedDuration, Timestamp};
 use tracing::{info, warn};
 
 use crate::clean::{execute, log_prune};
-use crate::decide::{ALL_IMAGES, Targets, decide, removable};
+use crate::decide::{ALL_IMAGES, Decision, Targets, Verdict, decide, keep_young, removable};
 use crate::pipes::{PipeDir, await_complete, await_creation, read_all, send, wait_for, write_all};
 use crate::report::{Report, Totals};
 use crate::{Error, Result, exclusions};
@@ -36,6 +42,19 @@ pub struct StageContext {
     pub exclusion_files: Vec<PathBuf>,
     /// References that must never be removed (Drydock's own image).
     pub protected: Vec<String>,
+    /// Keep images younger than this; `None` (Eraser's behaviour) keeps none for their age.
+    pub minimum_age: Option<MinimumAge>,
+    /// The remover decides and reports but removes nothing (a dry run).
+    pub dry_run: bool,
+}
+
+/// A minimum image age and the clock it is measured against.
+#[derive(Debug, Clone, Copy)]
+pub struct MinimumAge {
+    /// Images the runtime created less than this long ago are kept.
+    pub age: SignedDuration,
+    /// The current time (the wall clock in the worker, a fixed time in tests).
+    pub clock: fn() -> Timestamp,
 }
 
 /// Where the remover gets its list from.
@@ -108,7 +127,14 @@ pub async fn run_collector<R: ImageRuntime>(
 ) -> Result<Vec<drydock_api::Image>> {
     let exclusions = context.exclusions()?;
     let snapshot = snapshot(runtime).await?;
-    let decisions = decide(&snapshot, &Targets::All, &exclusions, &context.protected);
+    let mut decisions = decide(&snapshot, &Targets::All, &exclusions, &context.protected);
+    apply_minimum_age(
+        runtime,
+        &snapshot,
+        &mut decisions,
+        context.minimum_age.as_ref(),
+    )
+    .await?;
     let images: Vec<drydock_api::Image> = removable(&decisions)
         .into_iter()
         .map(|i| i.to_pipe())
@@ -187,19 +213,58 @@ async fn remove<R: ImageRuntime>(
     let exclusions = context.exclusions()?;
     // A fresh listing: an image that started running since the collector looked is kept.
     let snapshot = snapshot(runtime).await?;
-    let decisions = decide(&snapshot, &targets, &exclusions, &context.protected);
-    let images = execute(runtime, decisions, false).await;
+    let mut decisions = decide(&snapshot, &targets, &exclusions, &context.protected);
+    apply_minimum_age(
+        runtime,
+        &snapshot,
+        &mut decisions,
+        context.minimum_age.as_ref(),
+    )
+    .await?;
+    let images = execute(runtime, decisions, context.dry_run).await;
     let totals = Totals::of(&images);
-    if targets == Targets::All {
+    if context.dry_run {
+        info!(
+            would_remove = totals.would_remove,
+            kept = totals.kept,
+            "dry run: nothing removed"
+        );
+    } else if targets == Targets::All {
         log_prune(&totals);
     }
     Ok(Report {
         endpoint: endpoint.to_owned(),
         runtime: runtime_name.to_owned(),
-        dry_run: false,
+        dry_run: context.dry_run,
         images,
         totals,
     })
+}
+
+/// Keeps the images younger than `minimum` (when one is set and anything is to be removed). The
+/// runtime's image records are read here; failing to read them is an error, so the stage
+/// removes nothing rather than ignore the minimum age.
+async fn apply_minimum_age<R: ImageRuntime>(
+    runtime: &mut R,
+    snapshot: &Snapshot,
+    decisions: &mut [Decision],
+    minimum: Option<&MinimumAge>,
+) -> Result<()> {
+    let Some(minimum) = minimum.filter(|m| !m.age.is_zero()) else {
+        return Ok(());
+    };
+    if !decisions.iter().any(|d| d.verdict == Verdict::Remove) {
+        return Ok(());
+    }
+    let records = runtime.image_records().await?;
+    let created = creation_times(&snapshot.images, &records);
+    keep_young(decisions, &created, (minimum.clock)(), minimum.age);
+    let young = decisions
+        .iter()
+        .filter(|d| matches!(d.verdict, Verdict::Young { .. }))
+        .count();
+    info!(young, minimum_age = %minimum.age, "minimum image age applied");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -214,6 +279,8 @@ mod tests {
             exclusion_root: dir.join("root"),
             exclusion_files: vec![],
             protected: vec![],
+            minimum_age: None,
+            dry_run: false,
         }
     }
 
@@ -305,6 +372,159 @@ mod tests {
             .to_string();
         assert!(err.contains("exclude-broken/sample.json"), "{err}");
         assert!(rt.removed.is_empty());
+    }
+
+    fn at_ten_thousand() -> Timestamp {
+        Timestamp::from_second(10_000).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    fn record(name: &str, seconds: i64) -> drydock_cri::NamedRecord {
+        drydock_cri::NamedRecord {
+            name: name.to_owned(),
+            created: Timestamp::from_second(seconds).unwrap(),
+        }
+    }
+
+    /// The unused image is an hour old, the young one a minute; the excluded one has no
+    /// creation record at all.
+    fn aged_runtime_and_context(dir: &Path) -> (FakeRuntime, StageContext) {
+        std::fs::create_dir_all(dir.join("shared")).unwrap();
+        let mut ctx = context(dir);
+        ctx.minimum_age = Some(MinimumAge {
+            age: SignedDuration::from_hours(1),
+            clock: at_ten_thousand,
+        });
+        let mut rt = runtime();
+        rt.images
+            .push(image("sha256:d", "docker.io/library/young:1"));
+        rt.records = vec![
+            record("docker.io/library/unused:1", 10_000 - 3_600),
+            record("docker.io/library/young:1", 10_000 - 60),
+        ];
+        (rt, ctx)
+    }
+
+    #[tokio::test]
+    async fn the_collector_hands_on_only_images_older_than_the_minimum_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rt, ctx) = aged_runtime_and_context(dir.path());
+        let mut collector_runtime = rt.clone();
+        let mut remover_runtime = rt;
+        let collector = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move { run_collector(&mut collector_runtime, &ctx, true).await })
+        };
+        run_remover(
+            &mut remover_runtime,
+            &ctx,
+            &RemoverInput::Pipe,
+            ("e", "fake"),
+        )
+        .await
+        .unwrap();
+        let handed_on = collector.await.unwrap().unwrap();
+        assert_eq!(
+            handed_on
+                .iter()
+                .map(|i| i.image_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["sha256:a"]
+        );
+        assert_eq!(remover_runtime.removed, vec!["sha256:a"]);
+    }
+
+    #[tokio::test]
+    async fn the_remover_keeps_young_and_undated_images_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rt, ctx) = aged_runtime_and_context(dir.path());
+        let list = dir.path().join("images");
+        std::fs::write(&list, r#"["young:1", "unused:1", "excluded:1"]"#).unwrap();
+        let report = run_remover(&mut rt, &ctx, &RemoverInput::ImageList(list), ("e", "fake"))
+            .await
+            .unwrap();
+        assert_eq!(rt.removed, vec!["sha256:a"]);
+        let reason = |id: &str| {
+            report
+                .images
+                .iter()
+                .find(|i| i.id.as_deref() == Some(id))
+                .map(|i| i.reason.clone())
+                .unwrap()
+        };
+        assert!(
+            reason("sha256:d").starts_with("newer than the minimum age (created "),
+            "{report:?}"
+        );
+        assert!(
+            reason("sha256:c").contains("no creation time"),
+            "{report:?}"
+        );
+        assert_eq!(report.totals.kept, 2);
+    }
+
+    #[tokio::test]
+    async fn without_a_minimum_age_the_records_are_not_even_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rt, mut ctx) = aged_runtime_and_context(dir.path());
+        ctx.minimum_age = None;
+        rt.records_fail = true;
+        let list = dir.path().join("images");
+        std::fs::write(&list, r#"["young:1", "excluded:1"]"#).unwrap();
+        run_remover(
+            &mut rt,
+            &ctx,
+            &RemoverInput::ImageList(list.clone()),
+            ("e", "fake"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(rt.removed, vec!["sha256:d", "sha256:c"]);
+    }
+
+    #[tokio::test]
+    async fn unreadable_creation_times_remove_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rt, ctx) = aged_runtime_and_context(dir.path());
+        rt.records_fail = true;
+        let list = dir.path().join("images");
+        std::fs::write(&list, r#"["unused:1"]"#).unwrap();
+        let err = run_remover(&mut rt, &ctx, &RemoverInput::ImageList(list), ("e", "fake"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("Images.List"), "{err}");
+        assert!(rt.removed.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_remover_removes_nothing_and_says_what_and_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut rt, mut ctx) = aged_runtime_and_context(dir.path());
+        ctx.dry_run = true;
+        let list = dir.path().join("images");
+        std::fs::write(&list, r#"["*"]"#).unwrap();
+        let report = run_remover(&mut rt, &ctx, &RemoverInput::ImageList(list), ("e", "fake"))
+            .await
+            .unwrap();
+        assert!(rt.removed.is_empty());
+        let summary = report.summary();
+        assert!(summary.dry_run);
+        assert_eq!(
+            summary.would_remove_images,
+            vec!["docker.io/library/unused:1"]
+        );
+        assert!(summary.removed_images.is_empty());
+        assert_eq!(summary.totals.would_remove, 1);
+        let kept: Vec<&str> = summary.kept_images.iter().map(String::as_str).collect();
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        assert!(
+            kept.iter()
+                .any(|k| k.starts_with("docker.io/library/running:1: "))
+        );
+        assert!(
+            kept.iter().any(|k| {
+                k.starts_with("docker.io/library/young:1: newer than the minimum age")
+            })
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@ use tokio::net::UnixStream;
 use tonic::transport::{Channel, Uri};
 use tonic::{Code, Status};
 
+use crate::created::proto::images_client::ImagesClient;
+use crate::created::{NamedRecord, from_wire};
 use crate::inuse::{ContainerRecord, ContainerState, ImageRecord, Snapshot};
 use crate::proto::image_service_client::ImageServiceClient;
 use crate::proto::runtime_service_client::RuntimeServiceClient;
@@ -17,6 +19,7 @@ use crate::proto::{
     ImageSpec, ListContainersRequest, ListImagesRequest, RemoveImageRequest, StatusRequest,
     VersionRequest,
 };
+use crate::snapshots::{K8S_NAMESPACE, NAMESPACE_HEADER};
 use crate::{Endpoint, Error, Result};
 
 /// How long to wait for the socket to accept and answer `Version`. A healthy runtime answers
@@ -50,6 +53,9 @@ pub trait ImageRuntime {
     fn sandbox_image(&mut self) -> impl Future<Output = Result<Option<String>>> + Send;
     /// Removes an image by ID (every tag and digest of it goes).
     fn remove_image(&mut self, id: &str) -> impl Future<Output = Result<RemoveOutcome>> + Send;
+    /// The runtime's image records with their creation times (containerd's own images API;
+    /// CRI has no such call). Asked only when a minimum image age is configured.
+    fn image_records(&mut self) -> impl Future<Output = Result<Vec<NamedRecord>>> + Send;
 }
 
 /// Lists images, containers and the sandbox image in one go.
@@ -75,6 +81,8 @@ pub struct CriClient {
     endpoint: String,
     runtime: RuntimeServiceClient<Channel>,
     images: ImageServiceClient<Channel>,
+    /// containerd's own images service on the same socket (answers only on containerd).
+    records: ImagesClient<Channel>,
     runtime_name: String,
     runtime_version: String,
 }
@@ -106,7 +114,9 @@ impl CriClient {
             .map_err(|e| unreachable(source_chain(&e)))?;
         let mut runtime =
             RuntimeServiceClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES);
-        let images = ImageServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let images =
+            ImageServiceClient::new(channel.clone()).max_decoding_message_size(MAX_MESSAGE_BYTES);
+        let records = ImagesClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
         let request = VersionRequest {
             version: CRI_API_VERSION.to_owned(),
         };
@@ -129,6 +139,7 @@ impl CriClient {
             endpoint: name,
             runtime,
             images,
+            records,
             runtime_name: version.runtime_name,
             runtime_version: version.runtime_version,
         })
@@ -259,6 +270,28 @@ impl ImageRuntime for CriClient {
             Ok(_) => Ok(RemoveOutcome::Removed),
             Err(status) if status.code() == Code::NotFound => Ok(RemoveOutcome::NotFound),
             Err(status) => Err(self.call_error("RemoveImage", &status)),
+        }
+    }
+
+    async fn image_records(&mut self) -> Result<Vec<NamedRecord>> {
+        let mut request =
+            tonic::Request::new(crate::created::proto::ListImagesRequest { filters: vec![] });
+        request.metadata_mut().insert(
+            NAMESPACE_HEADER,
+            tonic::metadata::MetadataValue::from_static(K8S_NAMESPACE),
+        );
+        match self.records.list(request).await {
+            Ok(response) => Ok(from_wire(response.into_inner().images)),
+            Err(status) if status.code() == Code::Unimplemented => Err(Error::Call {
+                call: "containerd Images.List",
+                endpoint: self.endpoint.clone(),
+                message: format!(
+                    "{} does not serve containerd's images API, which a minimum image age needs ({})",
+                    self.runtime(),
+                    status.message()
+                ),
+            }),
+            Err(status) => Err(self.call_error("containerd Images.List", &status)),
         }
     }
 }

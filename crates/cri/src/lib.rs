@@ -1,11 +1,14 @@
 //! The node's container runtime, seen through CRI: a `runtime.v1` client over a unix socket,
-//! image references (parse, normalise), exclusion patterns, and the set of images in use.
+//! image references (parse, normalise), exclusion patterns, and the set of images in use; and,
+//! on containerd, the two calls of containerd's own API CRI lacks (image creation times,
+//! snapshot views).
 //!
 //! This crate talks to exactly one thing, the CRI socket, and decides nothing about what to
 //! remove: it answers "what is on this node", "what is in use", "does this pattern match".
 //! The cleaning decisions live in `drydock-cleaner`.
 
 pub mod client;
+pub mod created;
 pub mod endpoint;
 pub mod exclude;
 pub mod inuse;
@@ -19,6 +22,7 @@ pub mod proto {
 }
 
 pub use client::{CriClient, ImageRuntime, RemoveOutcome};
+pub use created::NamedRecord;
 pub use endpoint::Endpoint;
 pub use exclude::{ExclusionSet, Pattern};
 pub use inuse::{ContainerRecord, ImageRecord, Snapshot};

@@ -330,6 +330,11 @@ pub(crate) struct StageArgs {
     pub(crate) exclusion_dir: PathBuf,
     #[command(flatten)]
     pub(crate) keep: KeepArgs,
+    /// Keep unused images the runtime created less than this long ago (Go duration, e.g. `1h`;
+    /// containerd only). The manager passes `components.remover.minimumAge`; unset, no image
+    /// is kept for its age (Eraser's behaviour).
+    #[arg(long, env = "DRYDOCK_MINIMUM_AGE", value_name = "DURATION", value_parser = parse_minimum_age)]
+    pub(crate) minimum_age: Option<jiff::SignedDuration>,
     /// Accepted for Eraser compatibility; profiling is not offered.
     #[arg(long, hide = true, default_value_t = false, action = clap::ArgAction::Set)]
     pub(crate) enable_pprof: bool,
@@ -360,6 +365,9 @@ pub(crate) struct RemoverArgs {
     /// Where the summary for the manager is written (the container's termination message).
     #[arg(long, env = "DRYDOCK_TERMINATION_LOG", default_value = paths::TERMINATION_LOG)]
     pub(crate) termination_log: PathBuf,
+    /// Decide and report what would be removed and why the rest stays; remove nothing.
+    #[arg(long, env = "DRYDOCK_DRY_RUN")]
+    pub(crate) dry_run: bool,
 }
 
 /// `drydock manifests`.
@@ -406,9 +414,30 @@ fn parse_wait(value: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("{value:?} is a negative duration"))
 }
 
+fn parse_minimum_age(value: &str) -> Result<jiff::SignedDuration, String> {
+    let parsed: drydock_api::GoDuration = value.parse().map_err(|e| format!("{e}"))?;
+    if parsed.is_negative() {
+        return Err(format!("{value:?} is a negative duration"));
+    }
+    Ok(parsed.to_jiff())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_minimum_age_is_refused_naming_the_flag() {
+        for bad in ["1d", "-1h", "soon"] {
+            let flag = format!("--minimum-age={bad}");
+            let err = Cli::try_parse_from(["drydock", "remover", flag.as_str()])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--minimum-age"), "{err}");
+        }
+        let cli = Cli::try_parse_from(["drydock", "collector", "--minimum-age=90m"]);
+        assert!(cli.is_ok());
+    }
 
     #[test]
     fn every_worker_stage_defaults_to_the_socket_the_worker_pod_mounts() {

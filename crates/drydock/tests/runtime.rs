@@ -458,3 +458,188 @@ async fn a_socket_that_is_not_cri_is_a_one_line_error() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(&ttrpc), "{stderr}");
 }
+
+/// Runs `drydock remover` in manual mode on `list` with extra flags; returns its JSON log.
+fn manual_remover(ctrd: &Containerd, list: &[&str], extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("images");
+    std::fs::write(&file, serde_json::to_vec(list).unwrap()).unwrap();
+    let endpoint = socket(ctrd);
+    let pipes = dir.path().to_str().unwrap();
+    let mut args = vec![
+        "remover",
+        "--runtime-endpoint",
+        &endpoint,
+        "--pipe-dir",
+        pipes,
+        "--exclusion-dir",
+        pipes,
+        "--imagelist",
+        file.to_str().unwrap(),
+    ];
+    let termination = dir.path().join("t");
+    args.extend(["--termination-log", termination.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    let output = drydock(&args);
+    let logs = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{logs}");
+    logs
+}
+
+#[tokio::test]
+async fn containerd_dates_each_image_record_when_it_is_created() {
+    let ctrd = Containerd::start();
+    let before = jiff::Timestamp::now();
+    ctrd.add_image("localhost/demo/dated:1", &[]);
+    ctrd.tag("localhost/demo/dated:1", "localhost/demo/dated:2");
+    let after = jiff::Timestamp::now();
+    let mut client = ctrd.client().await;
+    let images = client.list_images().await.unwrap();
+    let records = client.image_records().await.unwrap();
+    let times = drydock_cri::created::creation_times(&images, &records);
+    let dated = images
+        .iter()
+        .find(|i| i.repo_tags.contains(&"localhost/demo/dated:1".to_owned()))
+        .unwrap();
+    let created = times[&dated.id];
+    assert!(
+        before <= created && created <= after,
+        "{created} outside {before}..{after}"
+    );
+    // The image is as new as its newest name: the tag added last.
+    let tag_time = |name: &str| records.iter().find(|r| r.name == name).unwrap().created;
+    assert_eq!(created, tag_time("localhost/demo/dated:2"));
+    assert!(tag_time("localhost/demo/dated:1") <= created);
+}
+
+#[tokio::test]
+async fn the_remover_keeps_images_newer_than_the_minimum_age() {
+    let ctrd = Containerd::start();
+    ctrd.add_image("localhost/demo/fresh:1", &[]);
+    let before = tags(&ctrd).await;
+
+    let logs = manual_remover(&ctrd, &["*"], &["--minimum-age=1h"]);
+    assert_eq!(tags(&ctrd).await, before, "{logs}");
+    assert!(
+        logs.contains("\"message\":\"image is newer than the minimum age\""),
+        "{logs}"
+    );
+    assert!(logs.contains("localhost/demo/fresh:1"), "{logs}");
+
+    // `0s` turns it off: the same image goes, as with Eraser.
+    let logs = manual_remover(&ctrd, &["localhost/demo/fresh:1"], &["--minimum-age=0s"]);
+    assert!(logs.contains("\"message\":\"removed image\""), "{logs}");
+    assert!(
+        !tags(&ctrd)
+            .await
+            .contains(&"localhost/demo/fresh:1".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn the_collector_hands_on_no_image_newer_than_the_minimum_age() {
+    let ctrd = Containerd::start();
+    ctrd.add_image("localhost/demo/fresh:1", &[]);
+    let before = tags(&ctrd).await;
+    let shared = tempfile::tempdir().unwrap();
+    let pipes = shared.path().to_str().unwrap();
+    let endpoint = socket(&ctrd);
+    let stage = [
+        "--runtime-endpoint",
+        &endpoint,
+        "--pipe-dir",
+        pipes,
+        "--exclusion-dir",
+        pipes,
+        "--minimum-age=1h",
+    ];
+    let collector = Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .args(["collector", "--scan-disabled=true"])
+        .args(stage)
+        .env("DRYDOCK_LOG_FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let termination = shared.path().join("termination-log");
+    let remover = Command::new(env!("CARGO_BIN_EXE_drydock"))
+        .arg("remover")
+        .args(stage)
+        .args(["--termination-log", termination.to_str().unwrap()])
+        .env("DRYDOCK_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    let collected = collector.wait_with_output().unwrap();
+    let collector_logs = String::from_utf8_lossy(&collected.stderr);
+    assert!(collected.status.success(), "{collector_logs}");
+    assert!(
+        remover.status.success(),
+        "{}",
+        String::from_utf8_lossy(&remover.stderr)
+    );
+    assert!(
+        collector_logs.contains("\"message\":\"images collected\""),
+        "{collector_logs}"
+    );
+    let summary: Value = serde_json::from_slice(&std::fs::read(&termination).unwrap()).unwrap();
+    assert_eq!(summary["removed"], 0, "{summary}");
+    assert_eq!(tags(&ctrd).await, before);
+}
+
+#[tokio::test]
+async fn a_dry_run_remover_removes_nothing_and_reports_what_and_why() {
+    let ctrd = Containerd::start();
+    ctrd.add_image("localhost/demo/running:1", &[]);
+    ctrd.add_image("localhost/demo/unused:1", &[]);
+    let client = ctrd.client().await;
+    run_pod(
+        &client,
+        "running",
+        "localhost/demo/running:1",
+        Left::Running,
+    )
+    .await;
+    let before = tags(&ctrd).await;
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("images");
+    std::fs::write(&list, r#"["*"]"#).unwrap();
+    let termination = dir.path().join("termination-log");
+    let endpoint = socket(&ctrd);
+    let pipes = dir.path().to_str().unwrap();
+    let output = drydock(&[
+        "remover",
+        "--dry-run",
+        "--runtime-endpoint",
+        &endpoint,
+        "--pipe-dir",
+        pipes,
+        "--exclusion-dir",
+        pipes,
+        "--imagelist",
+        list.to_str().unwrap(),
+        "--termination-log",
+        termination.to_str().unwrap(),
+    ]);
+    let logs = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{logs}");
+    assert_eq!(tags(&ctrd).await, before, "a dry run removed something");
+    assert!(
+        logs.contains("\"message\":\"would remove image\""),
+        "{logs}"
+    );
+    let summary: Value = serde_json::from_slice(&std::fs::read(&termination).unwrap()).unwrap();
+    assert_eq!(summary["dryRun"], true, "{summary}");
+    assert_eq!(summary["removed"], 0, "{summary}");
+    assert_eq!(
+        summary["wouldRemoveImages"],
+        serde_json::json!(["localhost/demo/unused:1"]),
+        "{summary}"
+    );
+    let kept = summary["keptImages"].as_array().unwrap();
+    assert!(
+        kept.iter().any(|k| k
+            .as_str()
+            .unwrap()
+            .starts_with("localhost/demo/running:1: ")),
+        "{summary}"
+    );
+}

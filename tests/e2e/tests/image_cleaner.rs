@@ -256,14 +256,49 @@ async fn listed_images(client: &Client, namespace: &str, pod: &Pod) -> Vec<Strin
         .unwrap_or_default()
 }
 
-/// The remover's termination message (`drydock_cleaner::report::Summary`) removing `images`.
-fn summary(images: &[String]) -> String {
+/// The remover's termination message (`drydock_cleaner::report::Summary`) removing `images`,
+/// or, for a dry run, saying it would.
+fn summary(images: &[String], dry_run: bool) -> String {
+    if dry_run {
+        return json!({
+            "removed": 0, "wouldRemove": images.len(), "alreadyGone": 0, "kept": 0,
+            "notOnNode": 0, "failed": 0, "bytesReclaimed": 0,
+            "removedImages": [], "failedImages": [], "truncated": false,
+            "dryRun": true, "wouldRemoveImages": images,
+        })
+        .to_string();
+    }
     json!({
         "removed": images.len(), "wouldRemove": 0, "alreadyGone": 0, "kept": 0,
         "notOnNode": 0, "failed": 0, "bytesReclaimed": 0,
         "removedImages": images, "failedImages": [], "truncated": false,
     })
     .to_string()
+}
+
+/// The history's runs of the jobs this test's manual pods belonged to, oldest first.
+async fn own_runs(c: &Cleaner) -> Vec<Value> {
+    let jobs = c.kubelet.jobs("manual");
+    c.history()
+        .await
+        .into_iter()
+        .filter(|run| {
+            run["job"]
+                .as_str()
+                .is_some_and(|j| jobs.iter().any(|o| o == j))
+        })
+        .collect()
+}
+
+/// Whether the pod's remover was told to remove nothing.
+fn dry_run_remover(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .into_iter()
+        .flat_map(|s| &s.containers)
+        .filter(|c| c.name == names::containers::REMOVER)
+        .flat_map(|c| c.args.iter().flatten())
+        .any(|arg| arg == "--dry-run")
 }
 
 /// Ends a worker pod as its kubelet would: every container terminated (the remover with its
@@ -288,7 +323,7 @@ async fn finish_pod(
             let mut terminated =
                 json!({"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }});
             if remover && ok {
-                terminated["message"] = Value::String(summary(&images));
+                terminated["message"] = Value::String(summary(&images, dry_run_remover(pod)));
             }
             json!({
                 "name": c.name, "image": c.image.clone().unwrap_or_default(), "imageID": "",
@@ -1062,6 +1097,46 @@ async fn the_spec_imagelist_flow_works_verbatim() {
         .await
         .unwrap();
     assert!(other.status.is_none(), "{:?}", other.status);
+    c.finish().await;
+}
+
+#[tokio::test]
+#[ignore = "needs DRYDOCK_E2E_KUBECONFIG"]
+async fn a_dry_run_imagelist_removes_nothing_then_runs_for_real_without_the_annotation() {
+    let c = Cleaner::start("ic-dry-run", Settings::default(), &["a"], &[]).await;
+    let a = c.node("a");
+    let dry_yaml = IMAGELIST_YAML.replace(
+        "  name: imagelist\n",
+        "  name: imagelist\n  annotations:\n    drydock.dev/dry-run: \"true\"\n",
+    );
+    c.apply(&dry_yaml).await;
+    c.wait_result(1).await;
+    let pods = c.kubelet.seen();
+    assert_eq!(pods.len(), 1);
+    assert!(dry_run_remover(&pods[0].pod), "the remover gets --dry-run");
+    c.wait_pods_gone().await;
+    let history = own_runs(&c).await;
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0]["dryRun"], true, "{history:?}");
+    let node = &history[0]["nodes"][0];
+    assert_eq!(node["node"], a.as_str());
+    assert_eq!(node["wouldRemove"], json!([ALPINE]), "{node}");
+    assert_eq!(node["removed"], json!([]), "{node}");
+
+    // Without the annotation, the same generation runs once more, for real.
+    c.apply(IMAGELIST_YAML).await;
+    wait_for("the real run after the dry run", RUN_TIMEOUT, || async {
+        Ok((own_runs(&c).await.len() == 2).then_some(()))
+    })
+    .await
+    .unwrap();
+    let pods = c.kubelet.seen();
+    assert_eq!(c.kubelet.jobs("manual").len(), 2);
+    assert!(!dry_run_remover(&pods[1].pod), "the real run's remover");
+    let history = own_runs(&c).await;
+    assert!(history[1].get("dryRun").is_none(), "{history:?}");
+    assert_eq!(history[1]["nodes"][0]["removed"], json!([ALPINE]));
+    stays("no third run", async || c.kubelet.jobs("manual").len() == 2).await;
     c.finish().await;
 }
 

@@ -26,6 +26,12 @@
 //! or `Failed` condition and an Event. The controller only ever looks at ImageJobs that this
 //! ImageList owns; the schedule's jobs are not its business, nor its jobs the schedule's.
 //!
+//! Drydock's annotation `drydock.dev/dry-run: "true"` on the list makes its runs dry runs (the
+//! removers remove nothing and report what they would remove). A generation is handled per
+//! kind: after a dry run, removing the annotation starts the real run of the same generation.
+//! Any other value than `"true"` or `"false"` starts nothing and is reported once, naming the
+//! annotation; fixing it (which changes no generation) is seen at once.
+//!
 //! The decisions are the pure [`decide`]; [`reconcile`] is the IO around it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -126,6 +132,8 @@ pub struct ListMemory {
     pub recorded: BTreeSet<String>,
     /// The uid and generation last rejected as invalid (reported once).
     pub rejected: Option<(String, i64)>,
+    /// The last invalid `drydock.dev/dry-run` value reported (reported once).
+    pub bad_dry_run: Option<String>,
     /// Status writes the API server refused (422 under Eraser's CRD, 403 without the right),
     /// by what was written: each is reported once, then skipped quietly.
     pub refused: BTreeSet<String>,
@@ -147,13 +155,38 @@ pub enum Step {
     Record(String),
     /// The spec cannot be run: why.
     Reject(String),
+    /// The `drydock.dev/dry-run` annotation is neither `"true"` nor `"false"`: why. Nothing
+    /// starts, and nothing is recorded as handled.
+    BadDryRun(String),
     /// Start a run with these images for this generation.
     Start {
         /// `spec.images`.
         images: Vec<String>,
         /// `metadata.generation`.
         generation: i64,
+        /// Whether the run is a dry run (the list's `drydock.dev/dry-run` annotation).
+        dry_run: bool,
     },
+}
+
+/// Reads the list's `drydock.dev/dry-run` annotation: absent or `"false"` is a real run,
+/// `"true"` a dry run.
+///
+/// # Errors
+/// Any other value, with a message naming the annotation.
+pub fn dry_run_wanted(list: &ImageList) -> Result<bool, String> {
+    match list
+        .annotations()
+        .get(names::DRY_RUN_LABEL)
+        .map(|v| v.trim())
+    {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(format!(
+            "metadata.annotations[{}]: {other:?} is neither \"true\" nor \"false\"; nothing started",
+            names::DRY_RUN_LABEL
+        )),
+    }
 }
 
 /// Checks `spec.images`: not empty, and every entry `*`, an image ID, a digest or an image
@@ -247,9 +280,18 @@ pub fn decide(list: &ImageList, jobs: &[Arc<ImageJob>], memory: &ListMemory) -> 
     {
         return Step::Record(latest.job.clone());
     }
+    let dry_run = match dry_run_wanted(list) {
+        Ok(dry_run) => dry_run,
+        Err(why) => return Step::BadDryRun(why),
+    };
     let generation = list.metadata.generation.unwrap_or(1);
     let observed = list.status.as_ref().and_then(|s| s.observed_generation);
-    let handled = latest.map(|h| h.generation).max(observed);
+    // A run of the other kind (a dry run when a real one is wanted, or the reverse) does not
+    // handle the generation.
+    let handled = match latest {
+        Some(h) if h.dry_run != dry_run => None,
+        latest => latest.map(|h| h.generation).max(observed),
+    };
     if handled.is_some_and(|h| h >= generation)
         || memory.rejected.as_ref() == Some(&(uid.to_owned(), generation))
     {
@@ -259,6 +301,7 @@ pub fn decide(list: &ImageList, jobs: &[Arc<ImageJob>], memory: &ListMemory) -> 
         Ok(()) => Step::Start {
             images: list.spec.images.clone(),
             generation,
+            dry_run,
         },
         Err(why) => Step::Reject(why),
     }
@@ -581,8 +624,27 @@ pub async fn reconcile(list: Arc<ImageList>, lc: Arc<ListContext>) -> Result<Act
                 }
             }
             Step::Reject(why) => return reject(&lc, &list, &why).await,
-            Step::Start { images, generation } => {
-                return start(&lc, &list, images, generation).await;
+            Step::BadDryRun(why) => {
+                let newly = lc.memory().bad_dry_run.replace(why.clone()) != Some(why.clone());
+                if newly {
+                    tracing::warn!(imagelist = %list.name_any(), reason = %why, "ImageList dry-run annotation invalid; nothing started");
+                    lc.ctx
+                        .event(
+                            list_reference(&list),
+                            EventKind::Warning,
+                            "InvalidDryRun",
+                            &why,
+                        )
+                        .await;
+                }
+                return Ok(Action::await_change());
+            }
+            Step::Start {
+                images,
+                generation,
+                dry_run,
+            } => {
+                return start(&lc, &list, images, generation, dry_run).await;
             }
         }
     }
@@ -703,7 +765,9 @@ async fn vanished(
             uid,
             generation,
             job: job.to_owned(),
+            dry_run: dry_run_wanted(list).unwrap_or(false),
         }),
+        dry_run: dry_run_wanted(list).unwrap_or(false),
     };
     let result = JobResult::of_run(&run);
     records::append(ctx, run).await?;
@@ -756,11 +820,27 @@ async fn reject(lc: &ListContext, list: &ImageList, why: &str) -> Result<Action>
     Ok(Action::await_change())
 }
 
+/// The labels that identify a manual job: the list's uid and generation, and a dry run's mark.
+fn job_identity(uid: &str, generation: i64, dry_run: bool) -> BTreeMap<String, String> {
+    let mut identity = BTreeMap::from([
+        (st::IMAGELIST_UID_LABEL.to_owned(), uid.to_owned()),
+        (
+            st::IMAGELIST_GENERATION_LABEL.to_owned(),
+            generation.to_string(),
+        ),
+    ]);
+    if dry_run {
+        identity.insert(names::DRY_RUN_LABEL.to_owned(), "true".to_owned());
+    }
+    identity
+}
+
 async fn start(
     lc: &ListContext,
     list: &ImageList,
     images: Vec<String>,
     generation: i64,
+    dry_run: bool,
 ) -> Result<Action> {
     let ctx = &lc.ctx;
     let now = ctx.now();
@@ -800,17 +880,12 @@ async fn start(
         })?;
     // `blockOwnerDeletion` would need the imagelists/finalizers permission.
     owner.block_owner_deletion = None;
-    let identity = BTreeMap::from([
-        (st::IMAGELIST_UID_LABEL.to_owned(), owner.uid.clone()),
-        (
-            st::IMAGELIST_GENERATION_LABEL.to_owned(),
-            generation.to_string(),
-        ),
-    ]);
+    let identity = job_identity(&owner.uid, generation, dry_run);
     let handled = |job: String| Handled {
         uid: owner.uid.clone(),
         generation,
         job,
+        dry_run,
     };
     match super::preflight(ctx, names::JOB_OWNER_IMAGELIST, &identity).await? {
         Preflight::Clear => {}
@@ -865,7 +940,7 @@ async fn start(
         memory.started_at = Some(now);
         memory.result = None;
     }
-    tracing::info!(imagelist = %list.name_any(), imagejob = %job, generation, "started manual run");
+    tracing::info!(imagelist = %list.name_any(), imagejob = %job, generation, dry_run, "started manual run");
     // From here on the job is started whatever fails: the status write and the Event are best
     // effort, and a failure of either never reaches the decision again (the job's labels do).
     let conditions = started_conditions(old_conditions(list), &job, generation, now);
@@ -981,6 +1056,7 @@ mod tests {
             uid: UID.into(),
             generation,
             job: job.into(),
+            dry_run: false,
         }
     }
 
@@ -1137,6 +1213,7 @@ mod tests {
             skipped: 1,
             nodes: vec![],
             imagelist: Some(handled(generation, job)),
+            dry_run: false,
         }
     }
 
@@ -1277,6 +1354,65 @@ mod tests {
             decide(&recreated, &old_job, &memory),
             Step::Start { .. }
         ));
+    }
+
+    #[test]
+    fn a_dry_run_and_a_real_run_each_handle_a_generation_for_their_kind() {
+        let mut dry = list("imagelist", UID, 1, &["alpine"]);
+        dry.metadata.annotations =
+            Some([(names::DRY_RUN_LABEL.to_owned(), "true".to_owned())].into());
+        assert!(matches!(
+            decide(&dry, &[], &looked()),
+            Step::Start {
+                generation: 1,
+                dry_run: true,
+                ..
+            }
+        ));
+        let after_dry = ListMemory {
+            handled: Some(Handled {
+                dry_run: true,
+                ..handled(1, "imagejob-d")
+            }),
+            recorded: ["imagejob-d".to_owned()].into(),
+            ..looked()
+        };
+        assert_eq!(decide(&dry, &[], &after_dry), Step::UpToDate);
+        // The annotation removed: the same generation now runs for real, once.
+        let real = list("imagelist", UID, 1, &["alpine"]);
+        assert!(matches!(
+            decide(&real, &[], &after_dry),
+            Step::Start {
+                generation: 1,
+                dry_run: false,
+                ..
+            }
+        ));
+        let after_real = ListMemory {
+            handled: Some(handled(1, "imagejob-r")),
+            recorded: ["imagejob-r".to_owned()].into(),
+            ..looked()
+        };
+        assert_eq!(decide(&real, &[], &after_real), Step::UpToDate);
+        // `"false"` is a real run too.
+        let mut explicit = real.clone();
+        explicit.metadata.annotations =
+            Some([(names::DRY_RUN_LABEL.to_owned(), "false".to_owned())].into());
+        assert_eq!(decide(&explicit, &[], &after_real), Step::UpToDate);
+    }
+
+    #[test]
+    fn a_bad_dry_run_annotation_starts_nothing_and_names_the_annotation() {
+        let mut bad = list("imagelist", UID, 1, &["alpine"]);
+        bad.metadata.annotations =
+            Some([(names::DRY_RUN_LABEL.to_owned(), "yes".to_owned())].into());
+        let Step::BadDryRun(why) = decide(&bad, &[], &looked()) else {
+            panic!("not refused");
+        };
+        assert!(
+            why.starts_with("metadata.annotations[drydock.dev/dry-run]: \"yes\""),
+            "{why}"
+        );
     }
 
     #[test]

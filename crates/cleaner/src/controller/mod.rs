@@ -369,17 +369,20 @@ fn unfinished(job: &ImageJob) -> bool {
 }
 
 /// Decides what a start must do, given the controller's ImageJobs as the API server lists them
-/// (pure but for the breaker's memory of starts). `identity` empty never adopts.
+/// (pure but for the breaker's memory of starts). `identity` empty never adopts; a dry run's job
+/// is never adopted for a real start, nor the reverse.
 pub fn preflight_decide(
     jobs: &[ImageJob],
     identity: &BTreeMap<String, String>,
     guard: &mut StartGuard,
     now: Timestamp,
 ) -> Preflight {
+    let dry_run = dry_run_of(identity);
     if !identity.is_empty()
-        && let Some(job) = jobs
-            .iter()
-            .find(|job| identity.iter().all(|(k, v)| job.labels().get(k) == Some(v)))
+        && let Some(job) = jobs.iter().find(|job| {
+            identity.iter().all(|(k, v)| job.labels().get(k) == Some(v))
+                && crate::history::is_dry_run(job) == dry_run
+        })
     {
         return Preflight::Adopt(job.name_any());
     }
@@ -490,6 +493,33 @@ pub const fn job_owner_label(mode: &JobMode) -> &'static str {
     }
 }
 
+/// Whether a start's identity labels make it a dry run (`drydock.dev/dry-run=true`).
+#[must_use]
+pub fn dry_run_of(identity: &BTreeMap<String, String>) -> bool {
+    identity
+        .get(names::DRY_RUN_LABEL)
+        .is_some_and(|value| value == "true")
+}
+
+/// Whether the configured remover can do a dry run: only Drydock's can (another image would
+/// remove for real).
+///
+/// # Errors
+/// [`Error::Input`] naming `components.remover.image` otherwise.
+pub fn dry_run_possible(config: &Config, drydock_repositories: &[String]) -> Result<()> {
+    let remover = &config.components.remover.image;
+    if podspec::is_drydock_image(remover, drydock_repositories) {
+        return Ok(());
+    }
+    Err(Error::Input {
+        source_name: "components.remover.image".to_owned(),
+        message: format!(
+            "{} is not Drydock's remover, which alone can do a dry run; no job started",
+            remover.reference()
+        ),
+    })
+}
+
 /// Starts one run and returns the ImageJob's name.
 ///
 /// Order (each step one API call): for a manual run the image list ConfigMap; the PodTemplate
@@ -512,6 +542,10 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
     let configmaps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
     let templates: Api<PodTemplate> = Api::namespaced(ctx.client.clone(), namespace);
     let jobs: Api<ImageJob> = Api::all(ctx.client.clone());
+    let dry_run = dry_run_of(&request.identity);
+    if dry_run {
+        dry_run_possible(&config, &ctx.settings.drydock_repositories)?;
+    }
 
     let configmap = match &request.mode {
         JobMode::Manual { images } => Some(
@@ -538,6 +572,7 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
             ctx.settings.log_level.clone()
         },
         drydock_repositories: ctx.settings.drydock_repositories.clone(),
+        dry_run,
     };
     let template = PodTemplate {
         metadata: ObjectMeta {

@@ -210,6 +210,7 @@ mod tests {
             skipped: 0,
             nodes: vec![],
             imagelist: None,
+            dry_run: false,
         }
     }
 

@@ -125,6 +125,41 @@ pub fn read_state(configmap: Option<&ConfigMap>) -> Result<(ScheduleState, Optio
     Ok((state, request))
 }
 
+/// Whether the run requested at `request` is a dry run: the state ConfigMap's
+/// `drydock.dev/run-requested-dry-run` annotation names the same request.
+#[must_use]
+pub fn dry_run_requested(configmap: Option<&ConfigMap>, request: Option<&str>) -> bool {
+    let (Some(configmap), Some(request)) = (configmap, request) else {
+        return false;
+    };
+    configmap
+        .annotations()
+        .get(st::RUN_DRY_RUN_ANNOTATION)
+        .is_some_and(|dry| dry.trim() == request.trim())
+}
+
+/// The identity labels of an automatic job: only a dry run's carry one.
+fn dry_run_identity(dry_run: bool) -> BTreeMap<String, String> {
+    if dry_run {
+        BTreeMap::from([(names::DRY_RUN_LABEL.to_owned(), "true".to_owned())])
+    } else {
+        BTreeMap::new()
+    }
+}
+
+/// Why an automatic run started, for the log and the Event.
+fn start_reason(requested: Option<&str>, dry_run: bool) -> String {
+    let why = requested.map_or_else(
+        || "on schedule".to_owned(),
+        |r| format!("as requested at {r}"),
+    );
+    if dry_run {
+        format!("{why} (dry run: nothing is removed)")
+    } else {
+        why
+    }
+}
+
 /// Decides the schedule's next step (pure). `jobs` may hold any ImageJobs; only those labelled
 /// `eraser.sh/job-owner=imagecollector` are looked at.
 #[must_use]
@@ -461,13 +496,14 @@ impl Scheduler {
                             return Ok(Some(now.saturating_add(BLOCKED_RETRY).unwrap_or(now)));
                         }
                     }
+                    let dry_run = dry_run_requested(self.state.as_ref(), requested.as_deref());
                     let job = super::create_job(
                         ctx,
                         JobRequest {
                             mode: JobMode::Automatic,
                             owner: None,
                             exclusions: found.valid,
-                            identity: BTreeMap::new(),
+                            identity: dry_run_identity(dry_run),
                         },
                     )
                     .await?;
@@ -487,10 +523,7 @@ impl Scheduler {
                         // write again on the fresh state.
                         self.write_fresh(ctx, started).await?;
                     }
-                    let why = requested.map_or_else(
-                        || "on schedule".to_owned(),
-                        |r| format!("as requested at {r}"),
-                    );
+                    let why = start_reason(requested.as_deref(), dry_run);
                     tracing::info!(imagejob = %job, %why, "started automatic run");
                     ctx.event(
                         job_reference(&job),
@@ -930,6 +963,57 @@ mod tests {
             at(SignedDuration::from_mins(5)),
         );
         assert_eq!(gone, Decision::Wait(Some(at(DAY))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dry_run_request_starts_a_job_labelled_dry_run() {
+        let request = "2026-03-01T02:59:00Z";
+        let state = ran_an_hour_ago();
+        let handled = ScheduleState {
+            last_started: Some(t0()),
+            last_finished: None,
+            last_job: Some("imagejob-d1".into()),
+            handled_run_request: Some(request.into()),
+            ..state.clone()
+        };
+        let mut cm = state_json(&state, Some(request), "7");
+        cm["metadata"]["annotations"][st::RUN_DRY_RUN_ANNOTATION] = json!(request);
+        let mut calls = exclusions_ok();
+        let mut creation = automatic_job_creation("imagejob-d1");
+        creation[2] = creation[2]
+            .clone()
+            .with_body(json!({"metadata": {"labels": {
+                "eraser.sh/job-owner": "imagecollector",
+                names::DRY_RUN_LABEL: "true",
+            }}}));
+        calls.extend(creation);
+        let mut written = state_json(&handled, Some(request), "8");
+        written["metadata"]["annotations"][st::RUN_DRY_RUN_ANNOTATION] = json!(request);
+        calls.push(
+            Exchange::new(Method::PATCH, state_path(), written).with_body(
+                json!({"data": {"schedule.json": serde_json::to_string(&handled).unwrap()}}),
+            ),
+        );
+        calls.push(job_event("JobStarted", "imagejob-d1"));
+        tick(
+            Some(serde_json::from_value(cm).unwrap()),
+            &[],
+            config(true, true),
+            calls,
+        )
+        .await;
+    }
+
+    #[test]
+    fn only_the_request_the_dry_run_annotation_names_is_a_dry_run() {
+        let state = ran_an_hour_ago();
+        let mut cm = state_json(&state, Some("2026-03-01T03:00:00Z"), "7");
+        cm["metadata"]["annotations"][st::RUN_DRY_RUN_ANNOTATION] = json!("2026-03-01T02:00:00Z");
+        let cm: ConfigMap = serde_json::from_value(cm).unwrap();
+        assert!(!dry_run_requested(Some(&cm), Some("2026-03-01T03:00:00Z")));
+        assert!(dry_run_requested(Some(&cm), Some("2026-03-01T02:00:00Z")));
+        assert!(!dry_run_requested(Some(&cm), None));
+        assert!(!dry_run_requested(None, Some("2026-03-01T02:00:00Z")));
     }
 
     #[test]

@@ -305,3 +305,56 @@ fn every_imagejob_status_the_manager_writes_is_valid_under_erasers_crd() {
         assert_eq!(eraser_imagejob_status(&body), None, "{body}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_dry_run_with_a_remover_that_cannot_honour_it_starts_nothing() {
+    // Eraser's remover image would remove for real: no call at all is made.
+    let (client, verifier) = mock::client(vec![]);
+    let mut config = Config::default();
+    config.components.remover.image.repo = "ghcr.io/eraser-dev/remover".into();
+    let ctx = context(client, config);
+    let err = create_job(
+        &ctx,
+        JobRequest {
+            mode: JobMode::Automatic,
+            owner: None,
+            exclusions: vec![],
+            identity: BTreeMap::from([(names::DRY_RUN_LABEL.to_owned(), "true".to_owned())]),
+        },
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    verifier.finish().await;
+    assert!(err.starts_with("components.remover.image: "), "{err}");
+    assert!(err.contains("ghcr.io/eraser-dev/remover"), "{err}");
+}
+
+#[test]
+fn a_real_start_never_adopts_the_dry_run_of_the_same_generation() {
+    let identity = BTreeMap::from([
+        (names::state::IMAGELIST_UID_LABEL.to_owned(), "u".to_owned()),
+        (
+            names::state::IMAGELIST_GENERATION_LABEL.to_owned(),
+            "1".to_owned(),
+        ),
+    ]);
+    let mut dry_labels = identity.clone();
+    dry_labels.insert(names::DRY_RUN_LABEL.to_owned(), "true".to_owned());
+    let mut dry_job = ImageJob::new("imagejob-dry", drydock_api::imagejob::ImageJobFields {});
+    dry_job.metadata.labels = Some(dry_labels.clone());
+    dry_job.status = Some(drydock_api::imagejob::ImageJobStatus {
+        phase: drydock_api::imagejob::JobPhase::Completed,
+        ..Default::default()
+    });
+    let jobs = [dry_job];
+    let mut guard = StartGuard::default();
+    assert_eq!(
+        preflight_decide(&jobs, &identity, &mut guard, t0()),
+        Preflight::Clear
+    );
+    assert_eq!(
+        preflight_decide(&jobs, &dry_labels, &mut guard, t0()),
+        Preflight::Adopt("imagejob-dry".to_owned())
+    );
+}

@@ -65,7 +65,17 @@ pub(crate) enum Action {
     /// Finished runs with, per node, the removed images (newest first).
     History(HistoryArgs),
     /// Ask the manager for an automatic run now.
-    Run,
+    Run(RunArgs),
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// A dry run: every node's remover removes nothing and reports what it would remove and
+    /// why the rest stays (`drydock image-cleaner history` shows it, marked as a dry run).
+    /// Needs Drydock's remover image.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
 }
 
 /// Where the Image Cleaner is.
@@ -154,7 +164,9 @@ pub(crate) async fn run(args: ImageCleanerArgs) -> anyhow::Result<ExitCode> {
                 Output::Table => print!("{}", render_history(&shown)),
             }
         }
-        Action::Run => println!("{}", request_run(&client, ns, now).await?),
+        Action::Run(run_args) => {
+            println!("{}", request_run(&client, ns, now, run_args.dry_run).await?)
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -590,6 +602,9 @@ pub(crate) struct RunSummary {
     pub(crate) skipped: i64,
     /// Images removed, all nodes together.
     pub(crate) removed_images: usize,
+    /// A dry run: nothing was removed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) dry_run: bool,
 }
 
 fn json_field<T: DeserializeOwned>(cm: Option<&ConfigMap>, key: &str) -> Option<T> {
@@ -610,6 +625,7 @@ fn summary(run: &Run) -> RunSummary {
         failed: run.failed,
         skipped: run.skipped,
         removed_images: run.nodes.iter().map(|n| n.removed.len()).sum(),
+        dry_run: run.dry_run,
     }
 }
 
@@ -857,8 +873,17 @@ pub(crate) fn render_history(history: &History) -> String {
             out.push('\n');
         }
         let s = summary(run);
+        let (dry, removed) = if run.dry_run {
+            let would: usize = run.nodes.iter().map(|n| n.would_remove.len()).sum();
+            (
+                ", dry run: nothing removed",
+                format!("{would} images would be removed"),
+            )
+        } else {
+            ("", format!("{} images removed", s.removed_images))
+        };
         out.push_str(&format!(
-            "{} ({}, {}) started {}, finished {}: {} succeeded, {} failed, {} skipped, {} images removed\n",
+            "{} ({}, {}{dry}) started {}, finished {}: {} succeeded, {} failed, {} skipped, {removed}\n",
             run.job,
             s.mode,
             s.phase,
@@ -867,13 +892,16 @@ pub(crate) fn render_history(history: &History) -> String {
             run.succeeded,
             run.failed,
             run.skipped,
-            s.removed_images
         ));
         let rows: Vec<[String; 4]> = run
             .nodes
             .iter()
             .map(|node| {
-                let mut removed = node.removed.join(", ");
+                let mut removed = if run.dry_run {
+                    node.would_remove.join(", ")
+                } else {
+                    node.removed.join(", ")
+                };
                 if node.truncated {
                     removed.push_str(" (list truncated)");
                 }
@@ -883,6 +911,12 @@ pub(crate) fn render_history(history: &History) -> String {
                         notes.push_str("; ");
                     }
                     notes.push_str(&format!("not removed: {}", node.failed_images.join(", ")));
+                }
+                if !node.kept.is_empty() {
+                    if !notes.is_empty() {
+                        notes.push_str("; ");
+                    }
+                    notes.push_str(&format!("kept: {}", node.kept.join(", ")));
                 }
                 [
                     format!("  {}", node.node),
@@ -899,8 +933,13 @@ pub(crate) fn render_history(history: &History) -> String {
                 ]
             })
             .collect();
+        let removed_header = if run.dry_run {
+            "WOULD REMOVE"
+        } else {
+            "REMOVED"
+        };
         out.push_str(&table::render(
-            ["  NODE", "OUTCOME", "REMOVED", "NOTES"],
+            ["  NODE", "OUTCOME", removed_header, "NOTES"],
             &rows,
         ));
     }
@@ -916,6 +955,7 @@ pub(crate) async fn request_run(
     client: &Client,
     ns: &str,
     now: Timestamp,
+    dry_run: bool,
 ) -> anyhow::Result<String> {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     if get_opt(&deployments, names::MANAGER_DEPLOYMENT)
@@ -947,7 +987,12 @@ pub(crate) async fn request_run(
         );
     }
     let stamp = now.to_string();
-    let annotations = BTreeMap::from([(state::RUN_REQUESTED_ANNOTATION.to_owned(), stamp.clone())]);
+    let mut annotations =
+        BTreeMap::from([(state::RUN_REQUESTED_ANNOTATION.to_owned(), stamp.clone())]);
+    if dry_run {
+        // The same stamp on both: this request, and only this one, is a dry run.
+        annotations.insert(state::RUN_DRY_RUN_ANNOTATION.to_owned(), stamp.clone());
+    }
     let patch = json!({ "metadata": { "annotations": annotations } });
     let params = PatchParams {
         field_manager: Some(FIELD_MANAGER.to_owned()),
@@ -981,6 +1026,11 @@ pub(crate) async fn request_run(
                 format!("cannot annotate ConfigMap {ns}/{}", state::STATE_CONFIGMAP)
             });
         }
+    }
+    if dry_run {
+        return Ok(format!(
+            "dry run requested at {stamp}: the manager starts an automatic run that removes nothing shortly; `drydock image-cleaner history -n {ns}` then shows what each node would remove and why the rest stays"
+        ));
     }
     Ok(format!(
         "run requested at {stamp}: the manager starts an automatic run shortly (`drydock image-cleaner status -n {ns}`)"

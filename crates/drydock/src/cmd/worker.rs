@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use drydock_cleaner::pipes::PipeDir;
-use drydock_cleaner::stages::{RemoverInput, StageContext, run_collector, run_remover};
+use drydock_cleaner::stages::{MinimumAge, RemoverInput, StageContext, run_collector, run_remover};
 use drydock_cri::{CriClient, Endpoint};
 use tracing::{info, warn};
 
@@ -22,6 +22,11 @@ fn context(stage: &StageArgs) -> StageContext {
         exclusion_root: stage.exclusion_dir.clone(),
         exclusion_files: stage.keep.exclude_files.clone(),
         protected: stage.keep.protect.clone(),
+        minimum_age: stage.minimum_age.map(|age| MinimumAge {
+            age,
+            clock: jiff::Timestamp::now,
+        }),
+        dry_run: false,
     }
 }
 
@@ -37,7 +42,8 @@ pub(crate) async fn collector(args: CollectorArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub(crate) async fn remover(args: RemoverArgs) -> anyhow::Result<ExitCode> {
-    let context = context(&args.stage);
+    let mut context = context(&args.stage);
+    context.dry_run = args.dry_run;
     let input = args
         .imagelist
         .map_or(RemoverInput::Pipe, RemoverInput::ImageList);

@@ -433,6 +433,8 @@ fn run_record(job: &str, finished: &str) -> Run {
                 removed: vec!["docker.io/library/alpine:3.7.3".into()],
                 failed_images: vec![],
                 truncated: false,
+                would_remove: vec![],
+                kept: vec![],
             },
             NodeRecord {
                 node: "win1".into(),
@@ -441,9 +443,12 @@ fn run_record(job: &str, finished: &str) -> Run {
                 removed: vec![],
                 failed_images: vec![],
                 truncated: false,
+                would_remove: vec![],
+                kept: vec![],
             },
         ],
         imagelist: None,
+        dry_run: false,
     }
 }
 
@@ -651,6 +656,58 @@ fn history_shows_the_newest_runs_first_with_the_removed_images_per_node() {
     );
 }
 
+#[test]
+fn history_marks_a_dry_run_and_shows_what_would_go_and_why_the_rest_stays() {
+    let mut dry = run_record("imagejob-dry", "2026-11-01T00:10:00Z");
+    dry.dry_run = true;
+    dry.nodes[0].removed = vec![];
+    dry.nodes[0].would_remove = vec!["docker.io/library/alpine:3.7.3".into()];
+    dry.nodes[0].kept = vec!["docker.io/library/redis:7: in use by container web (running)".into()];
+    let text = render_history(&History { runs: vec![dry] });
+    assert!(
+        text.starts_with("imagejob-dry (automatic, Completed, dry run: nothing removed)"),
+        "{text}"
+    );
+    assert!(text.contains("1 images would be removed"), "{text}");
+    assert!(text.contains("WOULD REMOVE"), "{text}");
+    assert!(
+        text.contains("docker.io/library/alpine:3.7.3  kept: docker.io/library/redis:7: in use"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dry_run_request_marks_the_same_stamp_as_dry() {
+    let stamp = "2026-11-03T00:00:00Z";
+    let (client, verifier) = mock::client(vec![
+        Exchange::new(
+            Method::GET,
+            format!("{DEPLOY_PATH}/eraser-controller-manager"),
+            serde_json::to_value(deployment(1)).unwrap(),
+        ),
+        Exchange::new(
+            Method::GET,
+            format!("{CM_PATH}/eraser-manager-config"),
+            config_cm(TUNED),
+        ),
+        Exchange::new(
+            Method::PATCH,
+            format!("{CM_PATH}/drydock-image-cleaner-state?&fieldManager=drydock"),
+            json!({}),
+        )
+        .with_body(json!({"metadata": {"annotations": {
+            "drydock.dev/run-requested": stamp,
+            "drydock.dev/run-requested-dry-run": stamp,
+        }}})),
+    ]);
+    let line = request_run(&client, NS, t(stamp), true).await.unwrap();
+    verifier.finish().await;
+    assert!(
+        line.starts_with("dry run requested at 2026-11-03T00:00:00Z"),
+        "{line}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn history_is_empty_when_the_manager_never_wrote_one() {
     let (client, verifier) = mock::client(vec![
@@ -677,7 +734,7 @@ async fn run_is_refused_when_the_image_cleaner_is_disabled() {
         )
         .failing(404, "NotFound", "nf"),
     ]);
-    let err = request_run(&client, NS, t("2026-11-03T00:00:00Z"))
+    let err = request_run(&client, NS, t("2026-11-03T00:00:00Z"), false)
         .await
         .unwrap_err();
     verifier.finish().await;
@@ -706,7 +763,7 @@ async fn run_is_refused_in_manual_only_mode() {
             config_cm(&manual),
         ),
     ]);
-    let err = request_run(&client, NS, t("2026-11-03T00:00:00Z"))
+    let err = request_run(&client, NS, t("2026-11-03T00:00:00Z"), false)
         .await
         .unwrap_err();
     verifier.finish().await;
@@ -743,7 +800,7 @@ async fn run_annotates_the_state_configmap_creating_it_when_absent() {
         .with_body(json!({"metadata": {"name": "drydock-image-cleaner-state",
                 "annotations": {"drydock.dev/run-requested": "2026-11-03T00:00:00Z"}}})),
     ]);
-    let line = request_run(&client, NS, t("2026-11-03T00:00:00Z"))
+    let line = request_run(&client, NS, t("2026-11-03T00:00:00Z"), false)
         .await
         .unwrap();
     verifier.finish().await;
