@@ -197,7 +197,16 @@ fn language_packages_equal_syfts() {
     write_layout(&root, &[(Some("latest"), &build_image())]);
     let ours = drydock(&root);
     let theirs = syft(&root);
-    let go_modules = ours.iter().filter(|r| r.0 == "Go").count();
+    let count = |ecosystem: &str| ours.iter().filter(|r| r.0 == ecosystem).count();
+    eprintln!(
+        "language packages: Go {}, PyPI {}, npm {}, RubyGems {} (syft: {} rows)",
+        count("Go"),
+        count("PyPI"),
+        count("npm"),
+        count("RubyGems"),
+        theirs.len()
+    );
+    let go_modules = count("Go");
     assert!(
         go_modules > 100,
         "syft's binary lists hundreds of modules, got {go_modules}"
