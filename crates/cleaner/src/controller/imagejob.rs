@@ -17,7 +17,9 @@
 //!
 //! Nodes and pods come from reflector stores of compact types ([`crate::cached`]: only what
 //! planning and folding read, decoded straight from the watch), so 5,000 of each fit the
-//! manager's memory budget.
+//! manager's memory budget. One pass per job at a time ([`Shared::begin_pass`]): worker pods
+//! trigger their job under the job's own key ([`job_of_pod`]), and a pass that finds another
+//! one of the same job running comes back later instead of creating the same pods again.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -202,6 +204,7 @@ impl Shared {
     /// Starts a pass over `job`, or `None` when one is running. Two passes of one job at once
     /// would both see the same nodes without a pod (neither has recorded its creations yet) and
     /// both create them: a second worker pod on each.
+    #[must_use = "the pass ends when its guard is dropped"]
     pub fn begin_pass(&self, job: &str) -> Option<Pass<'_>> {
         let mut passes = self.passes.lock().unwrap_or_else(PoisonError::into_inner);
         passes.insert(job.to_owned()).then(|| Pass {
