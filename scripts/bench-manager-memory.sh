@@ -2,9 +2,10 @@
 # Measures the Image Cleaner manager's memory with NODES fake Nodes (default 5,000) and the
 # worker pods of its automatic run cached, against a real API server (a private control plane,
 # scripts/lib/control-plane.sh), the manager (a release binary) running in a memory cgroup of
-# its own limited to LIMIT_MIB (default 30: the Eraser chart's limit for the manager), as a
-# container would: the binary is copied into the scratch directory from inside the cgroup, so
-# its file pages are charged to it like an image's are to a pod.
+# its own limited to LIMIT_MIB (default 30: the Eraser chart's limit for the manager). The
+# binary is copied and its page cache dropped from inside the cgroup, so the pages the manager
+# runs from are faulted in and charged there (stricter than a pod, whose image files are
+# usually charged to the runtime that unpacked them).
 #
 # It fails (exit 1) when the manager is OOM-killed or exits, when a node gets more than one
 # worker pod or none, when the ImageJob is not Running with every node desired, or when the
