@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use drydock_api::config::Config;
+use drydock_cleaner::cached::{CachedNode, WorkerPod};
 use drydock_cleaner::fold::fold;
 use drydock_cleaner::plan::plan_nodes;
 use drydock_cleaner::podspec::{Mode, TemplateInputs, pod_for_node, template};
@@ -19,7 +20,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference,
 const ROUNDS: u32 = 10;
 const BUDGET_PLAN_MS: f64 = 50.0;
 
-fn nodes(count: usize) -> Vec<Node> {
+/// An API object as the manager's caches decode it (from its JSON).
+fn cached<T: serde::de::DeserializeOwned>(object: &impl serde::Serialize) -> Option<T> {
+    serde_json::to_value(object)
+        .ok()
+        .and_then(|json| serde_json::from_value(json).ok())
+}
+
+fn nodes(count: usize) -> Vec<CachedNode> {
     (0..count)
         .map(|i| Node {
             metadata: ObjectMeta {
@@ -43,6 +51,7 @@ fn nodes(count: usize) -> Vec<Node> {
             },
             ..Node::default()
         })
+        .filter_map(|node| cached(&node))
         .collect()
 }
 
@@ -89,6 +98,7 @@ fn main() {
                 ..PodStatus::default()
             });
         }
+        let pods: Vec<WorkerPod> = pods.iter().filter_map(cached).collect();
         let start = Instant::now();
         let mut succeeded = 0;
         for _ in 0..ROUNDS {

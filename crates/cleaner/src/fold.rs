@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use drydock_api::imagejob::{ImageJobStatus, JobPhase};
 use drydock_api::names::containers;
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::core::v1::{Node, Pod};
 
+use crate::cached::{CachedNode, WorkerPod};
 use crate::plan::NodePlan;
 use crate::report::Summary;
 
@@ -44,28 +44,15 @@ pub struct Fold {
     pub ratio: f64,
 }
 
-fn pod_node(pod: &Pod) -> Option<&str> {
-    pod.spec.as_ref()?.node_name.as_deref()
-}
-
-fn node_ready(node: &Node) -> bool {
-    node.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|conditions| conditions.iter().find(|c| c.type_ == "Ready"))
-        .is_some_and(|c| c.status == "True")
+fn node_ready(node: &CachedNode) -> bool {
+    node.ready.is_some_and(|r| r.ready)
 }
 
 /// When the node went NotReady, if it is not Ready (`None` inside: since an unknown time).
-fn not_ready_since(node: &Node) -> Option<Option<Timestamp>> {
-    let ready = node
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|conditions| conditions.iter().find(|c| c.type_ == "Ready"));
-    match ready {
-        Some(c) if c.status == "True" => None,
-        Some(c) => Some(c.last_transition_time.as_ref().map(|t| t.0)),
+fn not_ready_since(node: &CachedNode) -> Option<Option<Timestamp>> {
+    match node.ready {
+        Some(r) if r.ready => None,
+        Some(r) => Some(r.since),
         None => Some(None),
     }
 }
@@ -76,39 +63,27 @@ fn age(since: Option<Timestamp>, now: Timestamp) -> SignedDuration {
 
 /// The remover's termination-message summary, when the pod has one.
 #[must_use]
-pub fn remover_summary(pod: &Pod) -> Option<Summary> {
-    pod.status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
+pub fn remover_summary(pod: &WorkerPod) -> Option<Summary> {
+    pod.ended
         .iter()
-        .find(|c| c.name == containers::REMOVER)?
-        .state
-        .as_ref()?
-        .terminated
-        .as_ref()?
+        .find(|c| c.container == containers::REMOVER)?
         .message
         .as_deref()
         .and_then(|message| serde_json::from_str(message).ok())
 }
 
 /// The first container that terminated with a non-zero exit code, with its code.
-fn failed_container(pod: &Pod) -> Option<(String, i32)> {
-    pod.status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
+fn failed_container(pod: &WorkerPod) -> Option<(String, i32)> {
+    pod.ended
         .iter()
-        .find_map(|c| {
-            let terminated = c.state.as_ref()?.terminated.as_ref()?;
-            (terminated.exit_code != 0).then(|| (c.name.clone(), terminated.exit_code))
-        })
+        .find(|c| c.exit_code != 0)
+        .map(|c| (c.container.clone(), c.exit_code))
 }
 
 /// Folds one node.
 fn fold_node(
-    pod: Option<&Pod>,
-    node: Option<&Node>,
+    pod: Option<&WorkerPod>,
+    node: Option<&CachedNode>,
     job_started: Timestamp,
     now: Timestamp,
 ) -> NodeOutcome {
@@ -122,16 +97,12 @@ fn fold_node(
             Some(_) => NodeOutcome::InProgress,
         };
     };
-    let phase = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or("Pending");
+    let phase = pod.phase.as_deref().unwrap_or("Pending");
     let created = pod.metadata.creation_timestamp.as_ref().map(|t| t.0);
     match phase {
         "Succeeded" => NodeOutcome::Succeeded(remover_summary(pod)),
         "Failed" => {
-            let reason = pod.status.as_ref().and_then(|s| s.reason.clone());
+            let reason = pod.reason.clone();
             NodeOutcome::Failed(match (failed_container(pod), reason) {
                 (Some((name, code)), _) => format!("container {name} exited with {code}"),
                 (None, Some(reason)) => format!("pod failed: {reason}"),
@@ -170,19 +141,19 @@ fn fold_node(
 #[must_use]
 pub fn fold<'a>(
     plan: &NodePlan,
-    pods: impl IntoIterator<Item = &'a Pod>,
-    nodes: impl IntoIterator<Item = &'a Node>,
+    pods: impl IntoIterator<Item = &'a WorkerPod>,
+    nodes: impl IntoIterator<Item = &'a CachedNode>,
     job_started: Timestamp,
     success_ratio: f64,
     now: Timestamp,
 ) -> Fold {
-    let pods_by_node: HashMap<&str, &Pod> = pods
+    let pods_by_node: HashMap<&str, &WorkerPod> = pods
         .into_iter()
-        .filter_map(|p| Some((pod_node(p)?, p)))
+        .filter_map(|p| Some((p.node.as_deref()?, p)))
         .collect();
-    let nodes_by_name: HashMap<&str, &Node> = nodes
+    let nodes_by_name: HashMap<&str, &CachedNode> = nodes
         .into_iter()
-        .filter_map(|n| Some((n.metadata.name.as_deref()?, n)))
+        .filter_map(|n| Some((n.name()?, n)))
         .collect();
     let outcomes: Vec<(String, NodeOutcome)> = plan
         .targets
@@ -267,19 +238,24 @@ fn summarise(outcomes: Vec<(String, NodeOutcome)>, plan: &NodePlan, success_rati
 #[cfg(test)]
 mod tests {
     use k8s_openapi::api::core::v1::{
-        ContainerState, ContainerStateTerminated, ContainerStatus, NodeCondition, NodeStatus,
-        PodSpec, PodStatus,
+        ContainerState, ContainerStateTerminated, ContainerStatus, Node, NodeCondition, NodeStatus,
+        Pod, PodSpec, PodStatus,
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
     use super::*;
+    use crate::cached::from_api;
     use crate::plan::Skip;
 
     fn t(minutes: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + minutes * 60).unwrap()
     }
 
-    fn node(name: &str, ready: bool) -> Node {
+    fn node(name: &str, ready: bool) -> CachedNode {
+        from_api(&api_node(name, ready))
+    }
+
+    fn api_node(name: &str, ready: bool) -> Node {
         Node {
             metadata: ObjectMeta {
                 name: Some(name.into()),
@@ -302,8 +278,8 @@ mod tests {
         phase: &str,
         created: Timestamp,
         terminated: &[(&str, i32, Option<&str>)],
-    ) -> Pod {
-        Pod {
+    ) -> WorkerPod {
+        from_api(&Pod {
             metadata: ObjectMeta {
                 creation_timestamp: Some(Time(created)),
                 ..ObjectMeta::default()
@@ -333,7 +309,7 @@ mod tests {
                 ),
                 ..PodStatus::default()
             }),
-        }
+        })
     }
 
     fn plan(targets: &[&str], skipped: usize) -> NodePlan {
@@ -350,12 +326,12 @@ mod tests {
         let names: Vec<String> = (0..272).map(|i| format!("n{i}")).collect();
         let mut targets: Vec<&str> = names.iter().map(String::as_str).collect();
         targets.push("bad");
-        let mut pods: Vec<Pod> = names
+        let mut pods: Vec<WorkerPod> = names
             .iter()
             .map(|n| pod(n, "Succeeded", t(0), &[]))
             .collect();
         pods.push(pod("bad", "Failed", t(0), &[("remover", 1, None)]));
-        let nodes: Vec<Node> = targets.iter().map(|n| node(n, true)).collect();
+        let nodes: Vec<CachedNode> = targets.iter().map(|n| node(n, true)).collect();
         let folded = fold(&plan(&targets, 0), &pods, &nodes, t(0), 0.99, t(5));
         assert_eq!(
             folded.status.phase,
@@ -436,10 +412,11 @@ mod tests {
 
     #[test]
     fn a_running_pod_on_a_node_that_went_notready_fails_after_the_timeout() {
-        let mut lost = node("lost", false);
+        let mut lost = api_node("lost", false);
         if let Some(conditions) = lost.status.as_mut().and_then(|s| s.conditions.as_mut()) {
             conditions[0].last_transition_time = Some(Time(t(2)));
         }
+        let lost: CachedNode = from_api(&lost);
         let pods = [pod("lost", "Running", t(0), &[])];
         let plan = plan(&["lost"], 0);
         let early = fold(&plan, &pods, std::slice::from_ref(&lost), t(0), 1.0, t(11));

@@ -468,6 +468,7 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
     use super::*;
+    use crate::cached::{CachedNode, WorkerPod, from_api};
     use crate::fold::fold;
     use crate::plan::NodePlan;
     use crate::report::Totals;
@@ -597,11 +598,11 @@ mod tests {
         assert_eq!(history.last().unwrap().nodes.len(), 1, "failures are kept");
     }
 
-    fn pod(node: &str, phase: &str, message: Option<&str>) -> Pod {
+    fn pod(node: &str, phase: &str, message: Option<&str>) -> WorkerPod {
         use k8s_openapi::api::core::v1::{
             ContainerState, ContainerStateTerminated, ContainerStatus,
         };
-        Pod {
+        from_api(&Pod {
             metadata: ObjectMeta {
                 creation_timestamp: Some(Time(t(0))),
                 ..ObjectMeta::default()
@@ -626,17 +627,17 @@ mod tests {
                 }]),
                 ..PodStatus::default()
             }),
-        }
+        })
     }
 
-    fn node(name: &str) -> Node {
-        Node {
+    fn node(name: &str) -> CachedNode {
+        from_api(&Node {
             metadata: ObjectMeta {
                 name: Some(name.into()),
                 ..ObjectMeta::default()
             },
             ..Node::default()
-        }
+        })
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! and the persisted schedule ([`schedule`]); the manager's controllers will call them.
 
 pub mod breaker;
+pub mod cached;
 pub mod clean;
 pub mod controller;
 pub mod decide;

@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use drydock_api::config::{NodeFilter, NodeFilterType};
 use drydock_api::names::CLEANUP_FILTER_LABEL;
 use drydock_api::selector::{LabelSelector, Requirement};
-use k8s_openapi::api::core::v1::Node;
 
+use crate::cached::CachedNode;
 use crate::{Error, Result};
 
 /// The well-known OS label and its Windows value.
@@ -107,7 +107,7 @@ pub fn label_keys(filter: &NodeFilter) -> Result<BTreeSet<String>> {
 /// # Errors
 /// An invalid selector in the filter.
 pub fn plan_nodes<'a>(
-    nodes: impl IntoIterator<Item = &'a Node>,
+    nodes: impl IntoIterator<Item = &'a CachedNode>,
     filter: &NodeFilter,
 ) -> Result<NodePlan> {
     let selectors = selectors(filter)?;
@@ -147,12 +147,14 @@ pub fn plan_nodes<'a>(
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::api::core::v1::Node;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     use super::*;
+    use crate::cached::from_api;
 
-    fn node(name: &str, labels: &[(&str, &str)]) -> Node {
-        Node {
+    fn node(name: &str, labels: &[(&str, &str)]) -> CachedNode {
+        from_api(&Node {
             metadata: ObjectMeta {
                 name: Some(name.to_owned()),
                 labels: Some(
@@ -164,7 +166,7 @@ mod tests {
                 ..ObjectMeta::default()
             },
             ..Node::default()
-        }
+        })
     }
 
     fn filter(kind: NodeFilterType, selectors: &[&str]) -> NodeFilter {
@@ -240,7 +242,7 @@ mod tests {
             node("win", &[(OS_LABEL, WINDOWS), ("keep", "")]),
             node("flagged", &[(CLEANUP_FILTER_LABEL, "true"), ("keep", "")]),
         ];
-        let trimmed: Vec<Node> = nodes
+        let trimmed: Vec<CachedNode> = nodes
             .iter()
             .cloned()
             .map(|mut n| {

@@ -15,21 +15,20 @@
 //!   history keeps what they reported), then delete the ImageJob; its PodTemplate and
 //!   ConfigMap follow by owner garbage collection.
 //!
-//! Nodes and pods come from reflector stores, stripped to what planning and folding read
-//! ([`strip_node`], [`strip_pod`]), so 5,000 of each fit the manager's memory budget.
+//! Nodes and pods come from reflector stores of compact types ([`crate::cached`]: only what
+//! planning and folding read, decoded straight from the watch), so 5,000 of each fit the
+//! manager's memory budget. One pass per job at a time ([`Shared::begin_pass`]): worker pods
+//! trigger their job under the job's own key ([`job_of_pod`]), and a pass that finds another
+//! one of the same job running comes back later instead of creating the same pods again.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use drydock_api::imagejob::{ImageJob, ImageJobStatus, JobPhase};
-use drydock_api::names::containers;
 use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::core::v1::{
-    ContainerState, ContainerStateTerminated, ContainerStatus, Node, NodeCondition, NodeStatus,
-    Pod, PodSpec, PodStatus, PodTemplate, PodTemplateSpec,
-};
+use k8s_openapi::api::core::v1::{Pod, PodTemplate, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
@@ -39,6 +38,7 @@ use kube::{Api, Resource, ResourceExt};
 use tokio::sync::watch;
 
 use super::{Context, EventKind, FIELD_MANAGER, job_owner_reference, stopped};
+use crate::cached::{CachedNode, WorkerPod};
 use crate::fold::{Fold, NodeOutcome, fold, remover_summary};
 use crate::metrics::NodeLabels;
 use crate::plan::{NodePlan, label_keys, plan_nodes};
@@ -67,6 +67,8 @@ pub const WORKER_POD_RETENTION: SignedDuration = SignedDuration::from_mins(5);
 /// After the worker pods were asked to go, the next pass comes this much later: time enough
 /// for the pod watch to show them terminating, so the deletion is not repeated.
 pub const POD_DELETION_REQUEUE: Duration = Duration::from_secs(2);
+/// A pass that finds another pass of the same job running comes back this much later.
+pub const BUSY_REQUEUE: Duration = Duration::from_secs(1);
 /// A job whose PodTemplate is gone fails and is deleted after this delay (Eraser's).
 pub const TEMPLATE_GONE_DELAY: SignedDuration = SignedDuration::from_secs(1);
 /// Retry delay after a failed reconcile.
@@ -77,9 +79,9 @@ pub const RECONCILE_DEBOUNCE: Duration = Duration::from_secs(2);
 /// How long a reconcile waits for the node and pod caches to fill before trying again later.
 pub const CACHE_READY_WAIT: Duration = Duration::from_secs(5);
 
-/// Objects per page of the initial node and pod lists (kube's default is 500). A page is
-/// decoded whole before stripping, so smaller pages bound the transient memory: 100 full Nodes
-/// (about 15 KiB of JSON each, mostly the image list) instead of 500.
+/// Objects per page of the initial node and pod lists (kube's default is 500). kube reads a
+/// page's whole reply before decoding it, so smaller pages bound the transient memory: the JSON
+/// of 100 full Nodes (about 15 KiB each, mostly the image list) instead of 500.
 pub const LIST_PAGE_SIZE: u32 = 100;
 
 /// A token bucket over injected time: how many pods may be created now.
@@ -147,10 +149,28 @@ struct JobMemory {
 /// The controller's shared state.
 pub struct Shared {
     ctx: Arc<Context>,
-    nodes: Store<Node>,
-    pods: Store<Pod>,
+    nodes: Store<CachedNode>,
+    pods: Store<WorkerPod>,
     memory: Mutex<HashMap<String, JobMemory>>,
     bucket: Mutex<TokenBucket>,
+    /// Jobs a pass is working on now ([`Shared::begin_pass`]).
+    passes: Mutex<HashSet<String>>,
+}
+
+/// A pass over one job: while it lives no other pass of that job starts.
+#[derive(Debug)]
+pub struct Pass<'a> {
+    passes: &'a Mutex<HashSet<String>>,
+    job: String,
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        self.passes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.job);
+    }
 }
 
 impl std::fmt::Debug for Shared {
@@ -167,7 +187,7 @@ impl std::fmt::Debug for Shared {
 impl Shared {
     /// State over these caches (tests fill the stores by hand).
     #[must_use]
-    pub fn new(ctx: Arc<Context>, nodes: Store<Node>, pods: Store<Pod>) -> Self {
+    pub fn new(ctx: Arc<Context>, nodes: Store<CachedNode>, pods: Store<WorkerPod>) -> Self {
         Self {
             ctx,
             nodes,
@@ -177,7 +197,20 @@ impl Shared {
                 POD_CREATIONS_PER_SECOND,
                 POD_CREATION_BURST,
             )),
+            passes: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Starts a pass over `job`, or `None` when one is running. Two passes of one job at once
+    /// would both see the same nodes without a pod (neither has recorded its creations yet) and
+    /// both create them: a second worker pod on each.
+    #[must_use = "the pass ends when its guard is dropped"]
+    pub fn begin_pass(&self, job: &str) -> Option<Pass<'_>> {
+        let mut passes = self.passes.lock().unwrap_or_else(PoisonError::into_inner);
+        passes.insert(job.to_owned()).then(|| Pass {
+            passes: &self.passes,
+            job: job.to_owned(),
+        })
     }
 
     fn memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, JobMemory>> {
@@ -188,93 +221,14 @@ impl Shared {
     ///
     /// Sorted by name: the cache is a hash map, and pods deleted one by one (or logged) in a
     /// stable order make runs reproducible.
-    fn job_pods(&self, job: &str) -> Vec<Arc<Pod>> {
+    fn job_pods(&self, job: &str) -> Vec<Arc<WorkerPod>> {
         let namespace = self.ctx.namespace.as_str();
         let mut pods = self.pods.state_filter(|pod| {
-            pod.metadata.namespace.as_deref() == Some(namespace)
-                && pod.labels().get(JOB_NAME_LABEL).is_some_and(|j| j == job)
+            pod.metadata.namespace.as_deref() == Some(namespace) && pod.job.as_deref() == Some(job)
         });
         pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
         pods
     }
-}
-
-/// Keeps what planning and folding read of a Node: name, uid, the labels in `keep`
-/// ([`crate::plan::label_keys`]) and the Ready condition. Everything else (the image list
-/// above all, up to 50 entries with every tag and digest; the other labels, 30 or so on a
-/// cloud node; managedFields; annotations) is dropped before it reaches the cache.
-pub fn strip_node(node: &mut Node, keep: &BTreeSet<String>) {
-    let metadata = &mut node.metadata;
-    if let Some(labels) = metadata.labels.as_mut() {
-        labels.retain(|key, _| keep.contains(key));
-    }
-    metadata.annotations = None;
-    metadata.managed_fields = None;
-    metadata.owner_references = None;
-    metadata.finalizers = None;
-    node.spec = None;
-    node.status = node.status.take().map(|status| NodeStatus {
-        conditions: status.conditions.map(|conditions| {
-            conditions
-                .into_iter()
-                .filter(|c| c.type_ == "Ready")
-                .map(|c| NodeCondition {
-                    type_: c.type_,
-                    status: c.status,
-                    last_transition_time: c.last_transition_time,
-                    ..NodeCondition::default()
-                })
-                .collect()
-        }),
-        ..NodeStatus::default()
-    });
-}
-
-/// Keeps what folding reads of a worker pod: identity, labels, owners, node, phase, the
-/// remover's termination (its message carries the summary) and every container that exited
-/// non-zero.
-pub fn strip_pod(pod: &mut Pod) {
-    let metadata = &mut pod.metadata;
-    metadata.annotations = None;
-    metadata.managed_fields = None;
-    metadata.generate_name = None;
-    pod.spec = pod.spec.take().map(|spec| PodSpec {
-        node_name: spec.node_name,
-        ..PodSpec::default()
-    });
-    pod.status = pod.status.take().map(|status| PodStatus {
-        phase: status.phase,
-        reason: status.reason,
-        container_statuses: status.container_statuses.map(|statuses| {
-            statuses
-                .into_iter()
-                .filter(|c| {
-                    c.name == containers::REMOVER
-                        || c.state
-                            .as_ref()
-                            .and_then(|s| s.terminated.as_ref())
-                            .is_some_and(|t| t.exit_code != 0)
-                })
-                .map(|c| {
-                    let keep_message = c.name == containers::REMOVER;
-                    ContainerStatus {
-                        state: c.state.map(|state| ContainerState {
-                            terminated: state.terminated.map(|t| ContainerStateTerminated {
-                                exit_code: t.exit_code,
-                                message: t.message.filter(|_| keep_message),
-                                reason: t.reason,
-                                ..ContainerStateTerminated::default()
-                            }),
-                            ..ContainerState::default()
-                        }),
-                        name: c.name,
-                        ..ContainerStatus::default()
-                    }
-                })
-                .collect()
-        }),
-        ..PodStatus::default()
-    });
 }
 
 fn kube_error(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
@@ -349,15 +303,12 @@ async fn fail_unrun(ctx: &Context, job: &ImageJob, reason: &str, note: &str) -> 
 
 /// Rebuilds the plan of a job this process did not start (after a restart): the current
 /// eligible nodes plus every node the job already has a pod on.
-fn replan(shared: &Shared, pods: &[Arc<Pod>]) -> Result<NodePlan> {
+fn replan(shared: &Shared, pods: &[Arc<WorkerPod>]) -> Result<NodePlan> {
     let config = shared.ctx.config();
     let nodes = shared.nodes.state();
     let mut plan = plan_nodes(nodes.iter().map(AsRef::as_ref), &config.manager.node_filter)?;
     let mut targets: HashSet<String> = plan.targets.iter().cloned().collect();
-    for node in pods
-        .iter()
-        .filter_map(|p| p.spec.as_ref()?.node_name.clone())
-    {
+    for node in pods.iter().filter_map(|p| p.node.clone()) {
         if targets.insert(node.clone()) {
             plan.skipped.retain(|(name, _)| *name != node);
         }
@@ -370,14 +321,11 @@ fn replan(shared: &Shared, pods: &[Arc<Pod>]) -> Result<NodePlan> {
 /// The nodes that still need a pod: planned, still present, and with no pod yet.
 fn missing_pods(
     plan: &NodePlan,
-    pods: &[Arc<Pod>],
+    pods: &[Arc<WorkerPod>],
     created: &HashSet<String>,
-    nodes: &Store<Node>,
+    nodes: &Store<CachedNode>,
 ) -> Vec<String> {
-    let with_pod: HashSet<&str> = pods
-        .iter()
-        .filter_map(|p| p.spec.as_ref()?.node_name.as_deref())
-        .collect();
+    let with_pod: HashSet<&str> = pods.iter().filter_map(|p| p.node.as_deref()).collect();
     plan.targets
         .iter()
         .filter(|node| !with_pod.contains(node.as_str()) && !created.contains(*node))
@@ -675,16 +623,13 @@ pub async fn job_finished(
     job: &ImageJob,
     folded: &Fold,
     plan: &NodePlan,
-    pods: &[Arc<Pod>],
+    pods: &[Arc<WorkerPod>],
 ) -> Result<()> {
     let name = job.name_any();
     let now = ctx.now();
     let summaries: HashMap<String, Summary> = pods
         .iter()
-        .filter_map(|pod| {
-            let node = pod.spec.as_ref()?.node_name.clone()?;
-            Some((node, remover_summary(pod)?))
-        })
+        .filter_map(|pod| Some((pod.node.clone()?, remover_summary(pod)?)))
         .collect();
     let run = crate::history::run_from(job, folded, &plan.skipped, &summaries, now);
     super::records::append(ctx, run).await?;
@@ -837,11 +782,7 @@ async fn finished(shared: &Shared, job: &ImageJob, phase: JobPhase) -> Result<Ac
             let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
             if !ctx.is_denied(super::DELETECOLLECTION_PODS) {
                 // One call for all of them, however many nodes the job covered.
-                let selector = ListParams::default().labels(&format!("{JOB_NAME_LABEL}={name}"));
-                match api
-                    .delete_collection(&DeleteParams::background(), &selector)
-                    .await
-                {
+                match delete_worker_pods(ctx, &name).await {
                     Ok(_) => return Ok(Action::requeue(next)),
                     Err(error) if drydock_kube::status::is_forbidden(&error) => {
                         ctx.deny(super::DELETECOLLECTION_PODS, &error);
@@ -873,6 +814,21 @@ async fn finished(shared: &Shared, job: &ImageJob, phase: JobPhase) -> Result<Ac
     }
 }
 
+/// Deletes the worker pods of `job` with one DeleteCollection, reading the API server's reply
+/// without keeping it: the reply lists every deleted pod whole (some 25 MiB of JSON for 5,000
+/// pods), which kube's typed call would hold as text and decode at once.
+async fn delete_worker_pods(ctx: &Context, job: &str) -> std::result::Result<(), kube::Error> {
+    let selector = ListParams::default().labels(&format!("{JOB_NAME_LABEL}={job}"));
+    let request = kube::core::Request::new(WorkerPod::url_path(&(), Some(&ctx.namespace)))
+        .delete_collection(&DeleteParams::background(), &selector)
+        .map_err(kube::Error::BuildRequest)?;
+    let reply = ctx.client.request_stream(request).await?;
+    futures::io::copy(reply, &mut futures::io::sink())
+        .await
+        .map_err(kube::Error::ReadEvents)?;
+    Ok(())
+}
+
 /// One reconcile of one ImageJob.
 ///
 /// # Errors
@@ -885,8 +841,13 @@ pub async fn reconcile(job: Arc<ImageJob>, shared: Arc<Shared>) -> Result<Action
     if tokio::time::timeout(CACHE_READY_WAIT, ready).await.is_err() {
         return Ok(Action::requeue(CACHE_READY_WAIT));
     }
+    let name = job.name_any();
+    let Some(_pass) = shared.begin_pass(&name) else {
+        tracing::debug!(imagejob = %name, "another pass of this job is running; coming back");
+        return Ok(Action::requeue(BUSY_REQUEUE));
+    };
     if job.metadata.deletion_timestamp.is_some() {
-        shared.memory().remove(&job.name_any());
+        shared.memory().remove(&name);
         return Ok(Action::await_change());
     }
     let phase = job.status.as_ref().map(|s| s.phase).unwrap_or_default();
@@ -907,11 +868,11 @@ fn node_label_keys(ctx: &Context) -> BTreeSet<String> {
     label_keys(&ctx.config().manager.node_filter).unwrap_or_default()
 }
 
-/// Keeps `writer` filled with the cluster's Nodes, stripped ([`strip_node`]) to the label keys
-/// the node filter reads; re-lists when a configuration reload changes those keys. Returns only
+/// Keeps `writer` filled with the cluster's Nodes, compact ([`CachedNode`]) with only the label
+/// keys the node filter reads; re-lists when a configuration reload changes those keys. Returns only
 /// when the configuration's sender is gone (the manager is stopping).
-async fn cache_nodes(ctx: Arc<Context>, mut writer: reflector::store::Writer<Node>) {
-    let api = Api::<Node>::all(ctx.client.clone());
+async fn cache_nodes(ctx: Arc<Context>, mut writer: reflector::store::Writer<CachedNode>) {
+    let api = Api::<CachedNode>::all(ctx.client.clone());
     let mut configs = ctx.watch_config();
     loop {
         let keys = Arc::new(node_label_keys(&ctx));
@@ -920,7 +881,7 @@ async fn cache_nodes(ctx: Arc<Context>, mut writer: reflector::store::Writer<Nod
             api.clone(),
             watcher::Config::default().page_size(LIST_PAGE_SIZE),
         )
-        .modify(move |node| strip_node(node, &kept))
+        .modify(move |node| node.keep_labels(&kept))
         .default_backoff();
         let mut stream = std::pin::pin!(stream);
         loop {
@@ -944,26 +905,35 @@ async fn cache_nodes(ctx: Arc<Context>, mut writer: reflector::store::Writer<Nod
     }
 }
 
-/// Runs the ImageJob controller until `shutdown` turns true: a node reflector (stripped), a
-/// pod reflector over worker pods only (label `drydock.dev/imagejob`, stripped) that also
-/// triggers the owning job, and the controller over ImageJobs.
+/// The ImageJob a worker pod triggers, keyed as the controller keys the job itself: by name
+/// alone, ImageJobs being cluster-scoped. kube's owner trigger keys the owner with the pod's
+/// namespace, which its store still resolves to the job but its scheduler counts as another
+/// object, so a pass for a pod change could run beside a pass for the job's own change or
+/// requeue and create the same pods twice.
+#[must_use]
+pub fn job_of_pod(pod: &WorkerPod) -> Option<reflector::ObjectRef<ImageJob>> {
+    pod.job.as_deref().map(reflector::ObjectRef::new)
+}
+
+/// Runs the ImageJob controller until `shutdown` turns true: a node reflector (compact), a
+/// pod reflector over worker pods only (label `drydock.dev/imagejob`, compact) that also
+/// triggers the owning job ([`job_of_pod`]), and the controller over ImageJobs.
 ///
 /// # Errors
 /// None today; the signature leaves room for start-up checks.
 pub async fn run(ctx: Arc<Context>, shutdown: watch::Receiver<bool>) -> Result<()> {
     let client = ctx.client.clone();
-    let (nodes, node_writer) = reflector::store::<Node>();
+    let (nodes, node_writer) = reflector::store::<CachedNode>();
     let node_stream = cache_nodes(ctx.clone(), node_writer);
-    let (pods, pod_writer) = reflector::store::<Pod>();
+    let (pods, pod_writer) = reflector::store::<WorkerPod>();
     let pod_stream = reflector::reflector(
         pod_writer,
         watcher(
-            Api::<Pod>::namespaced(client.clone(), &ctx.namespace),
+            Api::<WorkerPod>::namespaced(client.clone(), &ctx.namespace),
             watcher::Config::default()
                 .labels(JOB_NAME_LABEL)
                 .page_size(LIST_PAGE_SIZE),
         )
-        .modify(strip_pod)
         .default_backoff(),
     )
     .touched_objects();
