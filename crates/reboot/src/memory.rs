@@ -103,6 +103,8 @@ pub struct CrashPoint {
     pub op: &'static str,
     /// Whether the call had taken effect (the response was lost) or not (it was never sent).
     pub after: bool,
+    /// When (virtual time).
+    pub at: Timestamp,
 }
 
 /// A small seeded random number generator (xorshift64*), enough for simulations.
@@ -1038,12 +1040,14 @@ impl NodeClient {
 
     /// The daemon dies here: the supervisor drops it, so this never completes.
     async fn crash(&self, op: &'static str, after: bool) {
+        let at = self.cluster.clock().now();
         {
             let mut s = self.cluster.state();
             s.crashes.push(CrashPoint {
                 node: self.node.clone(),
                 op,
                 after,
+                at,
             });
             s.signal(&self.node, Signal::Crash);
         }

@@ -412,8 +412,12 @@ async fn apply_one_replica_per_node(namespace: &str) {
     .await;
 }
 
-/// When each node's daemon took the lock (its `RebootLockAcquired` Event) since `since`.
-async fn lock_acquisitions(since: jiff::Timestamp) -> BTreeMap<String, jiff::Timestamp> {
+/// The first time since `since` each node's daemon reported `reason` (a Node Event, e.g.
+/// `RebootLockAcquired` when it took the lock).
+async fn first_node_events(
+    reason: &str,
+    since: jiff::Timestamp,
+) -> BTreeMap<String, jiff::Timestamp> {
     let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(
         client().await.unwrap(),
         drydock_kube::events::NODE_EVENT_NAMESPACE,
@@ -422,21 +426,21 @@ async fn lock_acquisitions(since: jiff::Timestamp) -> BTreeMap<String, jiff::Tim
     .await
     .unwrap()
     .items;
-    let mut acquired = BTreeMap::new();
+    let mut first = BTreeMap::new();
     for event in events {
         let Some(at) = event.last_timestamp.as_ref().map(|t| t.0) else {
             continue;
         };
-        if event.reason.as_deref() != Some("RebootLockAcquired") || at < since {
+        if event.reason.as_deref() != Some(reason) || at < since {
             continue;
         }
         let node = event.involved_object.name.clone().unwrap_or_default();
-        acquired
+        first
             .entry(node)
             .and_modify(|t: &mut jiff::Timestamp| *t = (*t).min(at))
             .or_insert(at);
     }
-    acquired
+    first
 }
 
 /// When the pod's Ready condition last turned true.
@@ -535,7 +539,7 @@ async fn both_nodes_with_a_spread_workload(
     )
     .await;
 
-    let acquired = lock_acquisitions(since).await;
+    let acquired = first_node_events("RebootLockAcquired", since).await;
     let mut order: Vec<(jiff::Timestamp, String)> =
         acquired.iter().map(|(n, t)| (*t, n.clone())).collect();
     order.sort();
@@ -549,25 +553,9 @@ async fn both_nodes_with_a_spread_workload(
     // back (the second node's drain evicted only its own).
     let spread = ready_pods_by_node(client, &namespace, "app=spread").await;
     let whole_again = ready_since(&spread[&first]).unwrap();
-    let gated = {
-        let events = kubectl(
-            &[
-                "get",
-                "events",
-                "-n",
-                drydock_kube::events::NODE_EVENT_NAMESPACE,
-                "--field-selector",
-                &format!("involvedObject.name={first},reason=RebootHealthGate"),
-                "-o",
-                "name",
-            ],
-            "",
-            &[],
-        )
+    let gated = first_node_events("RebootHealthGate", since)
         .await
-        .unwrap();
-        !events.trim().is_empty()
-    };
+        .contains_key(&first);
     println!(
         "health gate {}: {first} rebooted first; its replica Ready again at {whole_again}; \
          {second} took the lock at {}",
