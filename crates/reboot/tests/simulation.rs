@@ -872,3 +872,18 @@ fn randomized_rollouts_with_the_gate_zones_windows_and_requests_keep_every_limit
         failed.len()
     );
 }
+
+/// Seeds the randomized runs found failing, replayed here until the cause is fixed: in each, a
+/// node rebooted by a forced on-demand request outside the maintenance windows does not verify
+/// its reboot, uncordon or release its entry until a window opens (about three hours later);
+/// its entry lapses by its TTL meanwhile, so no other node is kept from the lock beyond it.
+const KNOWN_FAILING_SEEDS: [u64; 3] = [1079, 1119, 1162];
+
+#[test]
+#[ignore = "known failure, not fixed yet: a forced on-demand reboot outside the windows waits for a window to verify and release (run with --ignored)"]
+fn known_failing_seeds_a_forced_request_outside_the_windows_is_verified_at_once() {
+    for seed in KNOWN_FAILING_SEEDS {
+        let (_, failed) = randomized_runs(seed, 1, 1);
+        assert!(failed.is_empty(), "seed {seed} still fails");
+    }
+}
