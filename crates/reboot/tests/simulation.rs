@@ -873,10 +873,11 @@ fn randomized_rollouts_with_the_gate_zones_windows_and_requests_keep_every_limit
     );
 }
 
-/// Seeds the randomized runs found failing, replayed here until the cause is fixed: in each, a
-/// node rebooted by a forced on-demand request outside the maintenance windows does not verify
-/// its reboot, uncordon or release its entry until a window opens (about three hours later);
-/// its entry lapses by its TTL meanwhile, so no other node is kept from the lock beyond it.
+/// Seeds of the first 200 randomized runs that fail the gate's bound, replayed here until the
+/// cause is fixed. In 1079 (examined) a node rebooted by a forced on-demand request outside the
+/// maintenance windows does not verify its reboot, uncordon or release its entry until a
+/// window opens, three hours later; its entry lapses by its TTL meanwhile, so no other node is
+/// kept from the lock beyond it. 1119 and 1162 show the same three-hour hold (not examined).
 const KNOWN_FAILING_SEEDS: [u64; 3] = [1079, 1119, 1162];
 
 #[test]
