@@ -103,6 +103,8 @@ pub struct CrashPoint {
     pub op: &'static str,
     /// Whether the call had taken effect (the response was lost) or not (it was never sent).
     pub after: bool,
+    /// When (virtual time).
+    pub at: Timestamp,
 }
 
 /// A small seeded random number generator (xorshift64*), enough for simulations.
@@ -336,10 +338,12 @@ impl State {
 
     /// Removes pods whose termination finished and schedules pending pods.
     fn settle(&mut self, now: Timestamp) {
-        self.pods.retain(|_, p| p.gone_at.is_none_or(|t| t > now));
-        let ready = self.ready_nodes();
-        if ready.is_empty() {
-            return;
+        if self
+            .pods
+            .values()
+            .any(|p| p.gone_at.is_some_and(|t| t <= now))
+        {
+            self.pods.retain(|_, p| p.gone_at.is_none_or(|t| t > now));
         }
         let pending: Vec<(String, String)> = self
             .pods
@@ -347,6 +351,13 @@ impl State {
             .filter(|(_, p)| p.node.is_none())
             .map(|(k, _)| k.clone())
             .collect();
+        if pending.is_empty() {
+            return;
+        }
+        let ready = self.ready_nodes();
+        if ready.is_empty() {
+            return;
+        }
         for key in pending {
             let target = self.least_loaded(&ready);
             let start = self.rng.duration(self.timings.pod_start);
@@ -1005,15 +1016,22 @@ impl NodeClient {
         if cut == Cut::Before {
             self.crash(op, false).await;
         }
-        let out = {
+        let (out, changed) = {
             let now = clock.now();
             let mut s = self.cluster.state();
             s.settle(now);
+            let versions = (s.ds_version, s.node_set_version);
             let out = f(&mut s, now);
-            s.update_peaks();
-            out
+            // Reads change no Node, so the peaks stand; only a new lock or node set is what
+            // watchers wait for (waking all of them on every call costs most of a run).
+            if !READS.contains(&op) {
+                s.update_peaks();
+            }
+            (out, versions != (s.ds_version, s.node_set_version))
         };
-        self.cluster.publish();
+        if changed {
+            self.cluster.publish();
+        }
         if cut == Cut::After {
             self.crash(op, true).await;
         }
@@ -1022,12 +1040,14 @@ impl NodeClient {
 
     /// The daemon dies here: the supervisor drops it, so this never completes.
     async fn crash(&self, op: &'static str, after: bool) {
+        let at = self.cluster.clock().now();
         {
             let mut s = self.cluster.state();
             s.crashes.push(CrashPoint {
                 node: self.node.clone(),
                 op,
                 after,
+                at,
             });
             s.signal(&self.node, Signal::Crash);
         }

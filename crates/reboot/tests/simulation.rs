@@ -353,13 +353,15 @@ async fn fifty_nodes_in_four_zones_never_exceed_two_per_zone_or_two_zones_at_onc
 /// The health gate's timeout in the gated rollout: shorter than the default so that the
 /// broken workload costs minutes, not hours, of virtual time.
 const GATE_TIMEOUT: SignedDuration = SignedDuration::from_mins(3);
-/// What a hand-over may take beyond the timeout: one gate poll, the API round trips of the
-/// release, and daemon restarts (up to 10 s each) when crashes (25 % of writes) cut the
-/// release's write several times in a row.
-const GATE_SLACK: SignedDuration = SignedDuration::from_secs(90);
-/// What crashes may add between a node's reboot and its gate starting: daemon restarts
-/// (up to 10 s each) after crashed calls.
-const GATE_RESTARTS: SignedDuration = SignedDuration::from_mins(2);
+/// What a hand-over may take beyond the timeout with no crash: one gate poll (5 s), the API
+/// round trips of the release, and a margin.
+const GATE_SLACK: SignedDuration = SignedDuration::from_secs(30);
+/// What each crash of the node's daemon inside its gate may add: a restart (up to 10 s in
+/// these timings) and the reads before its next write.
+const GATE_PER_CRASH: SignedDuration = SignedDuration::from_secs(15);
+/// What may pass between a node's reboot and its gate starting with no crash: the daemon's
+/// restart after the boot, its first turn and the uncordon.
+const GATE_START: SignedDuration = SignedDuration::from_secs(30);
 
 /// The seeds of the gated rollout: 7 in CI; `DRYDOCK_GATE_SEEDS=N` runs seeds 1..=N.
 fn gate_seeds() -> Vec<u64> {
@@ -408,7 +410,59 @@ async fn gated_rollout(seed: u64) {
     };
     assert_safe_and_complete(&o, 2, seed);
 
-    // Each node's gate: from its RebootHealthGate Event to leaving the lock.
+    let gate = check_gate(&o, seed, GATE_TIMEOUT);
+    eprintln!("seed {seed}: {gate}");
+    assert!(
+        gate.timed_out > 0,
+        "seed {seed}: the broken cache never timed a gate out"
+    );
+    assert!(
+        gate.whole > 0,
+        "seed {seed}: no gate opened on whole workloads"
+    );
+}
+
+/// How many times `node`'s daemon crashed from `from` to `to`.
+fn crashes_between(c: &MemoryCluster, node: &str, from: Timestamp, to: Timestamp) -> i32 {
+    let n = c
+        .crashes()
+        .iter()
+        .filter(|k| k.node == node && k.at >= from && k.at <= to)
+        .count();
+    i32::try_from(n).unwrap()
+}
+
+/// What the health gate did in one rollout.
+#[derive(Debug, Default)]
+struct GateStats {
+    /// Gates announced (`RebootHealthGate` Events), of which timed out and opened on whole
+    /// workloads.
+    gated: usize,
+    timed_out: usize,
+    whole: usize,
+    /// The longest gate (its Event to the release) and the longest hold from a reboot to the
+    /// release.
+    longest_gate: SignedDuration,
+    longest_hold: SignedDuration,
+}
+
+impl std::fmt::Display for GateStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "longest gate {:#}, longest hold after a reboot {:#}; {} gated hand-overs, {} timed \
+             out, {} whole",
+            self.longest_gate, self.longest_hold, self.gated, self.timed_out, self.whole
+        )
+    }
+}
+
+/// Checks that no node held the lock after coming back (its `RebootHealthGate` Event) longer
+/// than the gate's `timeout` plus [`GATE_SLACK`] and [`GATE_PER_CRASH`] for each crash of its
+/// daemon in between, nor longer than the reboot's downtime, the timeout, [`GATE_START`],
+/// [`GATE_SLACK`] and the same per crash from its reboot (Events lost to crashes or not); and
+/// that every timeout was notified.
+fn check_gate(o: &Outcome, seed: u64, timeout: SignedDuration) -> GateStats {
     let c = &o.cluster;
     let history = c.lock_history();
     let events = c.events();
@@ -418,59 +472,66 @@ async fn gated_rollout(seed: u64) {
             .find(|(at, holders)| *at >= since && !holders.iter().any(|h| h == node))
             .map(|(at, _)| *at)
     };
-    let (mut gated, mut timed_out, mut whole) = (0, BTreeSet::new(), 0);
-    let mut longest_gate = SignedDuration::ZERO;
-    for (_, e) in &events {
-        if e.reason == "RebootHealthGateTimeout" {
-            timed_out.insert(e.node.clone());
-        }
-    }
+    let mut stats = GateStats::default();
+    let timed_out: BTreeSet<String> = events
+        .iter()
+        .filter(|(_, e)| e.reason == "RebootHealthGateTimeout")
+        .map(|(_, e)| e.node.clone())
+        .collect();
+    stats.timed_out = timed_out.len();
     for (at, e) in &events {
         if e.reason != "RebootHealthGate" {
             continue;
         }
-        gated += 1;
+        stats.gated += 1;
         let Some(released) = released_after(&e.node, *at) else {
             assert_eq!(e.node, o.deleted, "seed {seed}: {} never released", e.node);
             continue;
         };
         let held = released.duration_since(*at);
-        longest_gate = longest_gate.max(held);
+        stats.longest_gate = stats.longest_gate.max(held);
+        let cut = crashes_between(c, &e.node, *at, released);
         assert!(
-            held <= GATE_TIMEOUT + GATE_SLACK,
-            "seed {seed}: {} held the lock {held} after it came back",
+            held <= timeout + GATE_SLACK + GATE_PER_CRASH * cut,
+            "seed {seed}: {} held the lock {held:#} after it came back (timeout {timeout:#}, \
+             {cut} crashes)",
             e.node
         );
         if !timed_out.contains(&e.node) {
-            whole += 1;
+            stats.whole += 1;
         }
     }
-    // Every node, Events lost to crashes or not: from its reboot to leaving the lock, no more
-    // than the reboot's downtime, the timeout and a few restarts.
-    let bound = timings().reboot_downtime.1 + GATE_TIMEOUT + GATE_RESTARTS;
-    let mut longest = SignedDuration::ZERO;
+    let base = timings().reboot_downtime.1 + timeout + GATE_START + GATE_SLACK;
     for (node, times) in c.reboots() {
         let Some(released) = released_after(&node, times[0]) else {
             assert_eq!(node, o.deleted, "seed {seed}: {node} never released");
             continue;
         };
-        longest = longest.max(released.duration_since(times[0]));
+        let held = released.duration_since(times[0]);
+        stats.longest_hold = stats.longest_hold.max(held);
+        let cut = crashes_between(c, &node, times[0], released);
+        let bound = base + GATE_PER_CRASH * cut;
+        if held > bound {
+            for (at, e) in events.iter().filter(|(_, e)| e.node == node) {
+                eprintln!("{at} {} {}", e.reason, e.message);
+            }
+            for k in c.crashes().iter().filter(|k| k.node == node) {
+                eprintln!("{} crash {} after={}", k.at, k.op, k.after);
+            }
+            eprintln!("reboots {times:?}; released {released}");
+            for (at, h) in history
+                .iter()
+                .filter(|(at, _)| *at >= times[0] && *at <= released)
+            {
+                eprintln!("{at} {h:?}");
+            }
+        }
+        assert!(
+            held <= bound,
+            "seed {seed}: {node} held the lock {held:#} after its reboot (bound {bound:#}, \
+             {cut} crashes)"
+        );
     }
-    assert!(
-        longest <= bound,
-        "seed {seed}: a hold lasted {longest} after its reboot"
-    );
-    eprintln!(
-        "seed {seed}: longest gate {longest_gate:#}, longest hold after a reboot {longest:#} \
-         (bound {bound:#}); \
-         {gated} gated hand-overs, {} timed out, {whole} whole",
-        timed_out.len()
-    );
-    assert!(
-        !timed_out.is_empty(),
-        "seed {seed}: the broken cache never timed a gate out"
-    );
-    assert!(whole > 0, "seed {seed}: no gate opened on whole workloads");
     let notified: BTreeSet<String> = c
         .notifications()
         .into_iter()
@@ -481,4 +542,349 @@ async fn gated_rollout(seed: u64) {
         notified, timed_out,
         "seed {seed}: a notification per timeout"
     );
+    stats
+}
+
+// --- Randomized rollouts with every Drydock setting ---
+
+/// Randomized runs in the default test command; `DRYDOCK_SIM_RUNS=N` runs N (the acceptance
+/// figure is 10,000: see `docs/design/010-health-gated-hand-over.md`).
+const RANDOMIZED_DEFAULT_RUNS: u64 = 6;
+/// The first seed of the randomized runs (apart from the fixed seeds of the tests above).
+const RANDOMIZED_FIRST_SEED: u64 = 1_000;
+/// Maintenance windows a run may use (`--window`, repeatable): none; two four-hour windows a
+/// day (the first open at the origin, Sunday 03:00 UTC, and closing mid-rollout); a Sunday
+/// afternoon and a Monday morning (closed at the origin).
+const WINDOW_SETS: [&[&str]; 3] = [
+    &[],
+    &["* 01:00-05:00", "* 13:00-17:00"],
+    &["sun 06:00-12:00", "mon 00:00-08:00"],
+];
+/// How late a reboot may run after its window closed: the window is checked on the
+/// observation that leads to the reboot, which is issued after one lock write (API latency
+/// and the daemon's own steps, milliseconds here).
+const WINDOW_SLACK: SignedDuration = SignedDuration::from_secs(60);
+/// Percent of the workers that are rebooted on demand (a request annotation, no sentinel) in a
+/// run with `--reboot-on-request`, and of those the forced ones.
+const REQUEST_PERCENT: u32 = 20;
+const FORCED_PERCENT: u32 = 30;
+/// The range of the gate's timeout in a gated run.
+const GATE_TIMEOUTS: (u64, u64) = (120, 300);
+
+/// One run's settings, drawn from its seed.
+#[derive(Clone, Debug)]
+struct Settings {
+    concurrency: u32,
+    /// Zones the fleet spans (0: no zone labels), and the limits (`None`: no flag).
+    zones: usize,
+    max_per_zone: Option<usize>,
+    max_zones: Option<usize>,
+    /// The gate's timeout, when the gate is on.
+    gate: Option<SignedDuration>,
+    /// The cache's replacements never become ready.
+    broken_cache: bool,
+    windows: &'static [&'static str],
+    /// Whether daemons run with `--reboot-on-request`; the on-demand workers (forced or not).
+    on_request: bool,
+    requests: BTreeMap<String, bool>,
+    chaos: Chaos,
+}
+
+impl Settings {
+    fn draw(seed: u64) -> Settings {
+        let mut rng = drydock_reboot::memory::SimRng::new(seed.wrapping_mul(0x9e37_79b9));
+        let pick = |rng: &mut drydock_reboot::memory::SimRng, low: u64, high: u64| {
+            usize::try_from(rng.between(low, high)).unwrap()
+        };
+        let concurrency = u32::try_from(rng.between(1, 3)).unwrap();
+        let zones = if rng.percent(60) {
+            pick(&mut rng, 2, 4)
+        } else {
+            0
+        };
+        let (max_per_zone, max_zones) = if zones > 0 {
+            (
+                rng.percent(70).then(|| pick(&mut rng, 1, 2)),
+                rng.percent(70).then(|| pick(&mut rng, 1, 2)),
+            )
+        } else {
+            (None, None)
+        };
+        let gate = rng.percent(75).then(|| {
+            SignedDuration::from_secs(
+                rng.between(GATE_TIMEOUTS.0, GATE_TIMEOUTS.1)
+                    .try_into()
+                    .unwrap(),
+            )
+        });
+        let broken_cache = rng.percent(50);
+        let windows = WINDOW_SETS[pick(&mut rng, 0, WINDOW_SETS.len() as u64 - 1)];
+        let on_request = rng.percent(60);
+        let mut requests = BTreeMap::new();
+        if on_request {
+            for i in CONTROL_PLANE..NODES {
+                if rng.percent(REQUEST_PERCENT) {
+                    requests.insert(name(i), rng.percent(FORCED_PERCENT));
+                }
+            }
+        }
+        let chaos = Chaos {
+            read_crash_percent: u32::try_from(rng.between(0, 5)).unwrap(),
+            write_crash_percent: u32::try_from(rng.between(5, 30)).unwrap(),
+        };
+        Settings {
+            concurrency,
+            zones,
+            max_per_zone,
+            max_zones,
+            gate,
+            broken_cache,
+            windows,
+            on_request,
+            requests,
+            chaos,
+        }
+    }
+
+    fn flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        if let Some(n) = self.max_per_zone {
+            flags.push(format!("--max-nodes-per-zone={n}"));
+        }
+        if let Some(n) = self.max_zones {
+            flags.push(format!("--max-zones={n}"));
+        }
+        if let Some(timeout) = self.gate {
+            flags.push("--health-gate".to_owned());
+            flags.push(format!("--health-gate-timeout={}s", timeout.as_secs()));
+        }
+        for w in self.windows {
+            flags.push(format!("--window={w}"));
+        }
+        if self.on_request {
+            flags.push("--reboot-on-request".to_owned());
+        }
+        flags
+    }
+}
+
+/// What one randomized run did, for the totals.
+#[derive(Debug, Default)]
+struct RunStats {
+    lock_writes: usize,
+    crashes: usize,
+    gate: GateStats,
+    requests: usize,
+    zoned: bool,
+    windowed: bool,
+}
+
+/// One randomized rollout: the fleet of the tests above, every node needing a reboot (by
+/// sentinel, or by an on-demand request), the seed's settings, crashes, a deleted holder.
+/// Checks lock safety, completion, the zone limits, the windows (forced requests aside) and the
+/// gate's bound.
+async fn randomized_rollout(seed: u64) -> RunStats {
+    let settings = Settings::draw(seed);
+    let (cluster, operator_cordoned) = fleet_in_zones(seed, settings.chaos, settings.zones);
+    if settings.broken_cache {
+        cluster.break_workload("cache-rs");
+    }
+    for (node, force) in &settings.requests {
+        cluster.set_sentinel(node, false);
+        let request = drydock_reboot::request::RebootRequest {
+            boot_id: cluster.node(node).unwrap().boot_id,
+            requested: origin(),
+            force: *force,
+        };
+        cluster.set_node_annotation(
+            node,
+            drydock_reboot::request::REBOOT_REQUEST_ANNOTATION,
+            Some(&request.encode().unwrap()),
+        );
+    }
+    let flags = settings.flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut tasks = Vec::new();
+    for n in cluster.node_names() {
+        let c = cluster.clone();
+        let config = config(&n, settings.concurrency, &flags);
+        tasks.push(tokio::spawn(async move { c.run_drydock(config).await }));
+    }
+    let deleter = tokio::spawn(delete_a_lock_holder(cluster.clone()));
+    run_until_finished(&cluster).await;
+    let deleted = deleter.await.unwrap();
+    for t in tasks {
+        t.abort();
+    }
+    let o = Outcome {
+        cluster,
+        operator_cordoned,
+        deleted,
+    };
+    let context = format!("seed {seed} ({settings:?})");
+    assert_safe_and_complete(&o, settings.concurrency as usize, seed);
+    let c = &o.cluster;
+
+    // Zone limits, at every write of the lock.
+    if settings.zones > 0 {
+        let zone_by_node: BTreeMap<String, String> = (0..NODES)
+            .map(|i| (name(i), zone_of(i, settings.zones)))
+            .collect();
+        for (at, holders) in c.lock_history() {
+            let mut per_zone: BTreeMap<&str, usize> = BTreeMap::new();
+            for h in &holders {
+                *per_zone.entry(zone_by_node[h].as_str()).or_default() += 1;
+            }
+            if let Some(limit) = settings.max_per_zone {
+                assert!(
+                    per_zone.values().all(|n| *n <= limit),
+                    "{context}: {at}: {per_zone:?}"
+                );
+            }
+            if let Some(limit) = settings.max_zones {
+                assert!(per_zone.len() <= limit, "{context}: {at}: {per_zone:?}");
+            }
+        }
+    }
+
+    // Windows: every reboot while one is open (forced requests may start outside).
+    if !settings.windows.is_empty() {
+        let schedule = config("cp0", 1, &flags).schedule;
+        for (node, times) in c.reboots() {
+            if settings.requests.get(&node) == Some(&true) {
+                continue;
+            }
+            for at in times {
+                assert!(
+                    schedule.contains(at) || schedule.contains(at - WINDOW_SLACK),
+                    "{context}: {node} rebooted at {at}, outside {schedule}"
+                );
+            }
+        }
+    }
+
+    let gate = match settings.gate {
+        Some(timeout) => check_gate(&o, seed, timeout),
+        None => {
+            assert!(
+                c.events()
+                    .iter()
+                    .all(|(_, e)| !e.reason.starts_with("RebootHealthGate")),
+                "{context}: a gate without --health-gate"
+            );
+            GateStats::default()
+        }
+    };
+    RunStats {
+        lock_writes: c.lock_history().len(),
+        crashes: c.crashes().len(),
+        gate,
+        requests: settings.requests.len(),
+        zoned: settings.zones > 0
+            && (settings.max_per_zone.is_some() || settings.max_zones.is_some()),
+        windowed: !settings.windows.is_empty(),
+    }
+}
+
+/// A number from the environment, or `default`.
+fn env_number(key: &str, default: u64) -> u64 {
+    std::env::var(key).map_or(default, |v| {
+        v.parse()
+            .unwrap_or_else(|e| panic!("{key}={v:?} is not a number: {e}"))
+    })
+}
+
+/// Runs the randomized rollouts over `threads` threads, each with its own paused-clock
+/// runtime; returns each passing run's stats and the seeds that failed (their panics are
+/// printed above).
+fn randomized_runs(first: u64, runs: u64, threads: u64) -> (Vec<RunStats>, Vec<u64>) {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let next = AtomicU64::new(first);
+    let failed = Mutex::new(Vec::new());
+    let done = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= first + runs {
+                        return;
+                    }
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .start_paused(true)
+                        .build()
+                        .unwrap();
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        runtime.block_on(randomized_rollout(seed))
+                    }));
+                    match outcome {
+                        Ok(stats) => done.lock().unwrap().push(stats),
+                        Err(_) => failed.lock().unwrap().push(seed),
+                    }
+                }
+            });
+        }
+    });
+    let mut failed = failed.into_inner().unwrap();
+    failed.sort_unstable();
+    (done.into_inner().unwrap(), failed)
+}
+
+#[test]
+fn randomized_rollouts_with_the_gate_zones_windows_and_requests_keep_every_limit() {
+    let runs = env_number("DRYDOCK_SIM_RUNS", RANDOMIZED_DEFAULT_RUNS);
+    let first = env_number("DRYDOCK_SIM_FIRST_SEED", RANDOMIZED_FIRST_SEED);
+    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let threads = env_number("DRYDOCK_SIM_THREADS", parallel).max(1);
+    let (stats, failed) = randomized_runs(first, runs, threads);
+    let sum = |f: fn(&RunStats) -> usize| stats.iter().map(f).sum::<usize>();
+    let longest_gate = stats
+        .iter()
+        .map(|s| s.gate.longest_gate)
+        .max()
+        .unwrap_or_default();
+    let longest_hold = stats
+        .iter()
+        .map(|s| s.gate.longest_hold)
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "{} randomized runs (seeds {first}..{}): {} lock writes, {} crashes, {} zone-limited, \
+         {} windowed, {} on-demand reboots; gates: {} announced, {} timed out, {} whole, \
+         longest gate {longest_gate:#}, longest hold after a reboot {longest_hold:#}",
+        stats.len(),
+        first + runs,
+        sum(|s| s.lock_writes),
+        sum(|s| s.crashes),
+        sum(|s| usize::from(s.zoned)),
+        sum(|s| usize::from(s.windowed)),
+        sum(|s| s.requests),
+        sum(|s| s.gate.gated),
+        sum(|s| s.gate.timed_out),
+        sum(|s| s.gate.whole),
+    );
+    assert!(
+        failed.is_empty(),
+        "{} of {runs} runs failed, seeds {failed:?}; replay one with DRYDOCK_SIM_FIRST_SEED=N \
+         DRYDOCK_SIM_RUNS=1",
+        failed.len()
+    );
+}
+
+/// Seeds of the first 200 randomized runs that fail the gate's bound, replayed here until the
+/// cause is fixed. In 1079 (examined) a node rebooted by a forced on-demand request outside the
+/// maintenance windows does not verify its reboot, uncordon or release its entry until a
+/// window opens, three hours later; its entry lapses by its TTL meanwhile, so no other node is
+/// kept from the lock beyond it. 1119 and 1162 show the same three-hour hold (not examined).
+const KNOWN_FAILING_SEEDS: [u64; 3] = [1079, 1119, 1162];
+
+#[test]
+#[ignore = "known failure, not fixed yet: a forced on-demand reboot outside the windows waits for a window to verify and release (run with --ignored)"]
+fn known_failing_seeds_a_forced_request_outside_the_windows_is_verified_at_once() {
+    for seed in KNOWN_FAILING_SEEDS {
+        let (_, failed) = randomized_runs(seed, 1, 1);
+        assert!(failed.is_empty(), "seed {seed} still fails");
+    }
 }

@@ -15,6 +15,11 @@
 //!   harness's stand-in: the harness reboots the node), a new boot ID, the node uncordoned and
 //!   the lock freed; then the other node; in the Helm variant that node was cordoned by an admin
 //!   and stays cordoned;
+//! - the health gate: a Deployment with a replica on each node (required anti-affinity, a
+//!   budget of one) and both sentinels at once: with `--health-gate` the second node takes the
+//!   lock only after the first node's evicted replica (Pending while its node was away) is
+//!   Ready again, read from the `RebootLockAcquired` Event and the pod's Ready condition;
+//!   without it (kured's flags) the second node takes the lock while that replica is unready;
 //! - `drydock image-cleaner enable --image <the nodes' image> --vulndb-source <an OSV all.zip
 //!   served inside the namespace>` and `helm install` of the image-cleaner chart with Eraser's
 //!   values file: the manager Ready, the automatic run's worker pods on every node (every
@@ -26,7 +31,11 @@
 //!   ImageList `*` flow;
 //! - Eraser's own worker pods (as Eraser's manager writes them: no command, Eraser's flags,
 //!   env, securityContext and mounts) running Drydock's image, automatic (collector + remover)
-//!   and manual (remover + ImageList ConfigMap).
+//!   and manual (remover + ImageList ConfigMap);
+//! - Eraser's own scanner container (`trivy-scanner`: `--config` on Eraser's ConfigMap at
+//!   `/config`, its env, `components.scanner.volumes` hostPaths read-only) running Drydock's
+//!   image with an index named by the scanner configuration's `dbPath`: the vulnerable
+//!   unused image found and removed, the clean unused one kept on the scanner's verdict.
 //!
 //! Peak memory per container is printed from the nodes' cgroups.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a failed unwrap is a failed test.
@@ -303,6 +312,296 @@ async fn helm_install_with_kureds_values_reboots_each_node_and_keeps_an_admins_c
     helm(&["uninstall", DS_NAME, &namespace]);
     ns.cleanup().await.unwrap();
     clear_reboot_cluster_objects(&cluster).await;
+}
+
+/// How long the gated scenario's replicas take to turn Ready after they start (their readiness
+/// probe's initial delay): longer than a daemon's reaction to a freed lock (one watch delivery,
+/// at most one [`PERIOD`]), so that a hand-over that does not wait for the workload is seen
+/// taking the lock while a replica is still unready.
+const GATED_READY_DELAY_SECONDS: u64 = 15;
+/// The gated scenario's bound: two reboots, each followed by a replica's start and its
+/// readiness delay.
+const GATED_BOUND: Duration = Duration::from_secs(600);
+
+/// The daemons of `drydock manifests reboot` (Drydock's RBAC, `--health-gate=true`), with the
+/// harness's reboot command and a short period; `health_gate: false` drops Drydock's gate flag,
+/// which leaves kured's flags.
+fn drydock_reboot_objects(cluster: &RealCluster, namespace: &str, health_gate: bool) -> Vec<Value> {
+    let harness = cluster.harness_dir().display().to_string();
+    let mut objects = manifests("reboot", namespace, cluster.image());
+    for object in objects.iter_mut().filter(|o| o["kind"] == "DaemonSet") {
+        let spec = &mut object["spec"]["template"]["spec"];
+        spec["volumes"].as_array_mut().unwrap().push(json!({
+            "name": "harness", "hostPath": {"path": harness, "type": "Directory"},
+        }));
+        let container = &mut spec["containers"][0];
+        container["volumeMounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "harness", "mountPath": harness}));
+        let args = container["args"].as_array_mut().unwrap();
+        if !health_gate {
+            args.retain(|a| !a.as_str().is_some_and(|a| a.starts_with("--health-gate")));
+        }
+        args.push(json!(format!(
+            "--reboot-command={harness}/nsenter -m/proc/1/ns/mnt -- /bin/systemctl reboot"
+        )));
+        args.push(json!(format!("--period={PERIOD}")));
+    }
+    objects
+}
+
+/// A Deployment that is whole only with a Ready replica on each node: two replicas, required
+/// anti-affinity on the hostname, a budget of one available, and replicas Ready
+/// [`GATED_READY_DELAY_SECONDS`] after they start (a TCP probe of the API server). A drained
+/// node's replica stays Pending until that node is back and uncordoned.
+async fn apply_one_replica_per_node(namespace: &str) {
+    let server = kubectl(
+        &[
+            "config",
+            "view",
+            "--minify",
+            "-o",
+            "jsonpath={.clusters[0].cluster.server}",
+        ],
+        "",
+        &[],
+    )
+    .await
+    .unwrap();
+    let address = server.trim().trim_start_matches("https://");
+    let (host, port) = address.rsplit_once(':').unwrap();
+    let port: u16 = port.parse().unwrap();
+    let labels = json!({"app": "spread"});
+    apply(&[
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "spread", "namespace": namespace},
+            "spec": {
+                "replicas": NODES.len(),
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "terminationGracePeriodSeconds": 1,
+                        "automountServiceAccountToken": false,
+                        "affinity": {"podAntiAffinity": {
+                            "requiredDuringSchedulingIgnoredDuringExecution": [{
+                                "labelSelector": {"matchLabels": labels},
+                                "topologyKey": "kubernetes.io/hostname",
+                            }],
+                        }},
+                        "containers": [{
+                            "name": "pause", "image": PAUSE_IMAGE, "imagePullPolicy": "Never",
+                            "readinessProbe": {
+                                "tcpSocket": {"host": host, "port": port},
+                                "initialDelaySeconds": GATED_READY_DELAY_SECONDS,
+                                "periodSeconds": 1,
+                            },
+                        }],
+                    },
+                },
+            },
+        }),
+        json!({
+            "apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget",
+            "metadata": {"name": "spread", "namespace": namespace},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": labels}},
+        }),
+    ])
+    .await;
+}
+
+/// The first time since `since` each node's daemon reported `reason` (a Node Event, e.g.
+/// `RebootLockAcquired` when it took the lock).
+async fn first_node_events(
+    reason: &str,
+    since: jiff::Timestamp,
+) -> BTreeMap<String, jiff::Timestamp> {
+    let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(
+        client().await.unwrap(),
+        drydock_kube::events::NODE_EVENT_NAMESPACE,
+    )
+    .list(&ListParams::default())
+    .await
+    .unwrap()
+    .items;
+    let mut first = BTreeMap::new();
+    for event in events {
+        let Some(at) = event.last_timestamp.as_ref().map(|t| t.0) else {
+            continue;
+        };
+        if event.reason.as_deref() != Some(reason) || at < since {
+            continue;
+        }
+        let node = event.involved_object.name.clone().unwrap_or_default();
+        first
+            .entry(node)
+            .and_modify(|t: &mut jiff::Timestamp| *t = (*t).min(at))
+            .or_insert(at);
+    }
+    first
+}
+
+/// When the pod's Ready condition last turned true.
+fn ready_since(pod: &Pod) -> Option<jiff::Timestamp> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready" && c.status == "True")?
+        .last_transition_time
+        .as_ref()
+        .map(|t| t.0)
+}
+
+/// What one pass of the gated scenario saw, from the cluster's own timestamps.
+struct HandOver {
+    /// The node that rebooted first, and the other.
+    first: String,
+    second: String,
+    /// When the second node took the lock.
+    second_acquired: jiff::Timestamp,
+    /// When the first node's evicted replica was Ready again on it (the Deployment whole).
+    whole_again: jiff::Timestamp,
+    /// Whether the first node announced its health gate (`RebootHealthGate`).
+    gated: bool,
+}
+
+/// One pass: the daemons (with or without the gate) in a fresh namespace, the Deployment of
+/// [`apply_one_replica_per_node`], both sentinels at once; returns once both nodes rebooted,
+/// are uncordoned, the lock is free and the Deployment is whole, with when the second node took
+/// the lock and when the first node's evicted replica was Ready again.
+async fn both_nodes_with_a_spread_workload(
+    cluster: &RealCluster,
+    client: &Client,
+    health_gate: bool,
+) -> HandOver {
+    clear_reboot_cluster_objects(cluster).await;
+    let prefix = if health_gate { "rn-gate" } else { "rn-nogate" };
+    let ns = TestNamespace::create(client, prefix).await.unwrap();
+    let namespace = ns.name().to_owned();
+    apply(&drydock_reboot_objects(cluster, &namespace, health_gate)).await;
+    apply_one_replica_per_node(&namespace).await;
+    until(
+        "the reboot daemon and a spread replica Ready on every node",
+        START_BOUND,
+        async || {
+            let daemons = ready_pods_by_node(client, &namespace, "name=kured").await;
+            let spread = ready_pods_by_node(client, &namespace, "app=spread").await;
+            NODES
+                .iter()
+                .all(|n| daemons.contains_key(*n) && spread.contains_key(*n))
+                .then_some(())
+        },
+        async || reboot_context(cluster, &namespace).await,
+    )
+    .await;
+    // Event timestamps have whole seconds: a second's margin keeps the earlier passes' out.
+    let since = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1);
+    let mut boots = BTreeMap::new();
+    for node in NODES {
+        boots.insert(node, boot_id(&get_node(client, node).await.unwrap()));
+    }
+    for node in NODES {
+        cluster
+            .on_node(
+                node,
+                &[
+                    "sh",
+                    "-c",
+                    "echo '*** System restart required ***' > /run/reboot-required",
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    until(
+        "both nodes rebooted, uncordoned, the lock free and a spread replica Ready on each",
+        GATED_BOUND,
+        async || {
+            for node in NODES {
+                let current = get_node(client, node).await.ok()?;
+                if boot_id(&current) == boots[node] || is_cordoned(&current) {
+                    return None;
+                }
+            }
+            let spread = ready_pods_by_node(client, &namespace, "app=spread").await;
+            let daemons = ready_pods_by_node(client, &namespace, "name=kured").await;
+            (lock_holders(client, &namespace).await.is_empty()
+                && NODES
+                    .iter()
+                    .all(|n| spread.contains_key(*n) && daemons.contains_key(*n)))
+            .then_some(())
+        },
+        async || reboot_context(cluster, &namespace).await,
+    )
+    .await;
+
+    let acquired = first_node_events("RebootLockAcquired", since).await;
+    let mut order: Vec<(jiff::Timestamp, String)> =
+        acquired.iter().map(|(n, t)| (*t, n.clone())).collect();
+    order.sort();
+    assert_eq!(
+        order.len(),
+        NODES.len(),
+        "each node took the lock: {order:?}"
+    );
+    let (first, second) = (order[0].1.clone(), order[1].1.clone());
+    // The first node's replica now is the one its drain evicted, Ready again once the node was
+    // back (the second node's drain evicted only its own).
+    let spread = ready_pods_by_node(client, &namespace, "app=spread").await;
+    let whole_again = ready_since(&spread[&first]).unwrap();
+    let gated = first_node_events("RebootHealthGate", since)
+        .await
+        .contains_key(&first);
+    println!(
+        "health gate {}: {first} rebooted first; its replica Ready again at {whole_again}; \
+         {second} took the lock at {}",
+        if health_gate { "on" } else { "off" },
+        order[1].0
+    );
+    ns.cleanup().await.unwrap();
+    clear_reboot_cluster_objects(cluster).await;
+    HandOver {
+        first,
+        second,
+        second_acquired: order[1].0,
+        whole_again,
+        gated,
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a real-node cluster (DRYDOCK_E2E_CLUSTER, scripts/lib/cluster.sh)"]
+async fn the_health_gate_hands_the_lock_on_only_when_the_evicted_replica_is_ready_again() {
+    let Some(cluster) = cluster() else { return };
+    let client = client().await.unwrap();
+    // With the gate: the first node keeps the lock after its uncordon until its evicted
+    // replica (Pending while it was away: the other node holds the other replica) is Ready.
+    let gated = both_nodes_with_a_spread_workload(&cluster, &client, true).await;
+    assert!(gated.gated, "{} announced its health gate", gated.first);
+    assert!(
+        gated.second_acquired >= gated.whole_again,
+        "with the gate, {} took the lock at {} only after {}'s replica was Ready again at {}",
+        gated.second,
+        gated.second_acquired,
+        gated.first,
+        gated.whole_again
+    );
+    // Without it (kured's flags), the same check fails: the lock passes on at the uncordon,
+    // while the replica is still starting (its readiness delay outlasts the daemons' reaction).
+    let kureds = both_nodes_with_a_spread_workload(&cluster, &client, false).await;
+    assert!(!kureds.gated, "no health gate under kured's flags");
+    assert!(
+        kureds.second_acquired < kureds.whole_again,
+        "without the gate, {} took the lock at {}, before {}'s replica was Ready again at {}",
+        kureds.second,
+        kureds.second_acquired,
+        kureds.first,
+        kureds.whole_again
+    );
 }
 
 /// Cluster-scoped objects a reboot install leaves when its namespace goes (the ClusterRole
@@ -1351,4 +1650,233 @@ async fn erasers_own_worker_pods_run_drydocks_image() {
         }
     }
     ns.cleanup().await.unwrap();
+}
+
+/// Where Eraser's manager mounts its own ConfigMap (`eraser-manager-config`) in the scanner
+/// container, and the scanner's `--config` file in it.
+const ERASER_CONFIG_DIR: &str = "/config";
+const ERASER_CONFIG_KEY: &str = "controller_manager_config.yaml";
+/// The node's containerd root: the scanner reads image blobs there (a hostPath of
+/// `components.scanner.volumes`, as Drydock's README tells an Eraser user to add).
+const NODE_CONTAINERD_ROOT: &str = "/var/lib/containerd";
+
+/// Eraser's scanner container for `components.scanner`: `--config` and the pprof flags, the
+/// whole `eraser-manager-config` ConfigMap at `/config`, every `components.scanner.volumes`
+/// hostPath read-only at its own path, `OTEL_*`, `ERASER_RUNTIME_NAME` and (added by the ImageJob
+/// controller to containers[2]) `CONTAINERD_NAMESPACE=k8s.io`; no securityContext.
+fn erasers_scanner_container(image: &str, host_paths: &[(&str, &str)]) -> Value {
+    let mut mounts = vec![
+        json!({"name": "shared-data", "mountPath": SHARED_DATA}),
+        json!({"name": "eraser-config", "mountPath": ERASER_CONFIG_DIR}),
+    ];
+    for (name, path) in host_paths {
+        mounts.push(json!({"name": name, "mountPath": path, "readOnly": true}));
+    }
+    let mut container = erasers_container(
+        "trivy-scanner",
+        image,
+        &[
+            &format!("--config={ERASER_CONFIG_DIR}/{ERASER_CONFIG_KEY}"),
+            "--enable-pprof=false",
+            "--pprof-port=6060",
+        ],
+        vec![
+            json!({"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": ""}),
+            json!({"name": "OTEL_SERVICE_NAME", "value": "trivy-scanner"}),
+            json!({"name": "ERASER_RUNTIME_NAME", "value": "containerd"}),
+        ],
+        mounts,
+    );
+    container["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "CONTAINERD_NAMESPACE", "value": "k8s.io"}));
+    container
+}
+
+#[tokio::test]
+#[ignore = "needs a real-node cluster (DRYDOCK_E2E_CLUSTER, scripts/lib/cluster.sh)"]
+async fn erasers_own_scanner_container_runs_drydocks_image_and_its_verdict_reaches_the_remover() {
+    let Some(cluster) = cluster() else { return };
+    let client = client().await.unwrap();
+    let ns = TestNamespace::create(&client, "rn-eraser-scanner")
+        .await
+        .unwrap();
+    let namespace = ns.name().to_owned();
+    let _work = prepare_cleaner_nodes(&cluster, &client, &namespace).await;
+    ns.create_service_account(ERASER_WORKER_ACCOUNT)
+        .await
+        .unwrap();
+    // The index, as Drydock's README tells an Eraser user who swaps in only the scanner image:
+    // built by `drydock vulndb build` into a host directory every node has, named by the
+    // scanner configuration's `dbPath` and mounted from `components.scanner.volumes`.
+    let index_dir = cluster.dir().join(format!("vulndb-{namespace}"));
+    std::fs::create_dir_all(&index_dir).unwrap();
+    let index = index_dir.join("vuln.db");
+    let osv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/osv");
+    let built = std::process::Command::new(drydock_e2e::drydock_bin())
+        .args(["vulndb", "build", "--osv"])
+        .arg(&osv)
+        .arg("--out")
+        .arg(&index)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "drydock vulndb build: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let index_dir = index_dir.display().to_string();
+    // Eraser's ConfigMap as its chart writes it, with the scanner enabled; failed scans are
+    // kept, so only the scanner's verdict can remove an image.
+    let eraser_config = format!(
+        "apiVersion: eraser.sh/v1alpha3
+kind: EraserConfig
+manager:
+  runtime:
+    name: containerd
+    address: unix://{NODE_CONTAINERD_SOCKET}
+components:
+  collector:
+    enabled: true
+  scanner:
+    enabled: true
+    config: |
+      dbPath: {}
+      deleteFailedImages: false
+    volumes:
+      - name: drydock-vulndb
+        hostPath: {{path: {index_dir}, type: Directory}}
+      - name: containerd-root
+        hostPath: {{path: {NODE_CONTAINERD_ROOT}, type: Directory}}
+",
+        index.display()
+    );
+    let (repo, _) = repo_and_tag(cluster.image());
+    // Only Drydock's own image is excluded: the clean sample is up to the scanner.
+    let excluded = json!({"excluded": [format!("{repo}:*")]});
+    apply(&[
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {
+                "name": "excluded", "namespace": namespace,
+                "labels": {"eraser.sh/exclude.list": "true"},
+            },
+            "data": {"sample.json": excluded.to_string()},
+        }),
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "eraser-manager-config", "namespace": namespace},
+            "data": {ERASER_CONFIG_KEY: eraser_config},
+        }),
+    ])
+    .await;
+
+    let image = cluster.image();
+    let shared = || json!({"name": "shared-data", "mountPath": SHARED_DATA});
+    let mut remover = erasers_container(
+        "remover",
+        image,
+        &[
+            "--log-level=info",
+            "--enable-pprof=false",
+            "--pprof-port=6060",
+        ],
+        vec![
+            json!({"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": ""}),
+            json!({"name": "OTEL_SERVICE_NAME", "value": "remover"}),
+        ],
+        vec![shared()],
+    );
+    remover["securityContext"] = erasers_security_context();
+    let collector = erasers_container(
+        "collector",
+        image,
+        &[
+            "--scan-disabled=false",
+            "--enable-pprof=false",
+            "--pprof-port=6060",
+        ],
+        Vec::new(),
+        vec![shared()],
+    );
+    let scanner = erasers_scanner_container(
+        image,
+        &[
+            ("drydock-vulndb", index_dir.as_str()),
+            ("containerd-root", NODE_CONTAINERD_ROOT),
+        ],
+    );
+    let node = NODES[0];
+    let pod_name = format!("eraser-{node}-scan");
+    let pod = erasers_pod(
+        &namespace,
+        &pod_name,
+        node,
+        vec![collector, remover, scanner],
+        vec![
+            json!({"name": "shared-data", "emptyDir": {}}),
+            json!({"name": "eraser-config", "configMap": {"name": "eraser-manager-config"}}),
+            json!({"name": "drydock-vulndb", "hostPath": {"path": index_dir, "type": "Directory"}}),
+            json!({"name": "containerd-root", "hostPath": {"path": NODE_CONTAINERD_ROOT, "type": "Directory"}}),
+        ],
+    );
+    apply(&[pod]).await;
+
+    let phase = until(
+        &format!("{pod_name} ended"),
+        RUN_BOUND,
+        async || ended_phase(&client, &namespace, &pod_name).await,
+        async || cleaner_context(&cluster, &namespace).await,
+    )
+    .await;
+    let logs = |container: &'static str| {
+        let namespace = namespace.clone();
+        let pod_name = pod_name.clone();
+        async move {
+            kubectl(
+                &["logs", "-n", &namespace, &pod_name, "-c", container],
+                "",
+                &[],
+            )
+            .await
+            .unwrap_or_default()
+        }
+    };
+    let (scanner_log, remover_log) = (logs("trivy-scanner").await, logs("remover").await);
+    let all = format!("--- trivy-scanner\n{scanner_log}--- remover\n{remover_log}");
+    assert_eq!(phase, "Succeeded", "{pod_name} succeeded:\n{all}");
+    // The scanner's verdicts: the vulnerable sample found vulnerable, the clean one not.
+    assert!(
+        scanner_log
+            .lines()
+            .any(|l| l.contains("vulnerable image found") && l.contains(VULNERABLE_UNUSED)),
+        "the scanner found {VULNERABLE_UNUSED} vulnerable:\n{all}"
+    );
+    assert!(
+        !scanner_log
+            .lines()
+            .any(|l| l.contains("vulnerable image found") && l.contains(CLEAN_UNUSED)),
+        "the scanner found {CLEAN_UNUSED} clean:\n{all}"
+    );
+    // …reach the remover: it removes the vulnerable sample only.
+    assert!(
+        remover_log
+            .lines()
+            .any(|l| l.contains("removed image") && l.contains(VULNERABLE_UNUSED)),
+        "the remover removed {VULNERABLE_UNUSED}:\n{all}"
+    );
+    let images = cluster.images(node).await.unwrap();
+    assert!(
+        !images.contains(VULNERABLE_UNUSED),
+        "{VULNERABLE_UNUSED} gone from {node}: {images:?}"
+    );
+    for kept in [VULNERABLE_RUNNING, CLEAN_UNUSED, PAUSE_IMAGE, image] {
+        assert!(
+            images.contains(kept),
+            "{kept} stays on {node}: {images:?}\n{all}"
+        );
+    }
+    ns.cleanup().await.unwrap();
+    std::fs::remove_dir_all(&index_dir).unwrap();
 }
