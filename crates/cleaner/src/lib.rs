@@ -17,6 +17,7 @@ pub mod fold;
 pub mod history;
 pub mod inventory;
 pub mod metrics;
+pub mod osvsync;
 pub mod pipes;
 pub mod plan;
 pub mod podspec;

@@ -82,11 +82,14 @@ pub struct EventVersion {
 }
 
 /// The stored form of an [`Advisory`]: versions as written, events in record order. Field names
-/// are short because the index holds one of these per (record, package).
+/// are short because the index holds one of these per (record, package); the record's ID and
+/// grouping keys are the same for all of a record's rows, so the index stores them once per
+/// record (its `records` table) and not in the serialised row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct StoredAdvisory {
+    #[serde(skip)]
     pub(crate) id: String,
-    #[serde(rename = "k")]
+    #[serde(skip)]
     pub(crate) group_keys: Vec<String>,
     #[serde(rename = "r", default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) ranges: Vec<Vec<(EventKind, String)>>,
@@ -173,16 +176,22 @@ fn parse_range(events: Vec<(EventKind, String)>, scheme: VersionScheme) -> Range
     Range::Events(parsed)
 }
 
+/// What a record's findings are grouped by: its CVE IDs, else its own ID.
+pub(crate) fn group_keys(record: &OsvRecord) -> Vec<String> {
+    let mut keys = record.cve_ids();
+    if keys.is_empty() {
+        keys.push(record.id.clone());
+    }
+    keys
+}
+
 // === impl StoredAdvisory ===
 
 impl StoredAdvisory {
     /// Reduces one `affected` entry of `record`: `ECOSYSTEM` ranges only, `limit` events
     /// dropped, grouping keys and severities computed.
     pub(crate) fn compile(record: &OsvRecord, affected: &Affected) -> Self {
-        let mut group_keys = record.cve_ids();
-        if group_keys.is_empty() {
-            group_keys.push(record.id.clone());
-        }
+        let group_keys = group_keys(record);
         let ranges = affected
             .ranges
             .iter()
