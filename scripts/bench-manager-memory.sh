@@ -8,8 +8,11 @@
 # on, its index built from the repository's demo OSV records, so the figure is the manager's
 # caches and not an OSV dump's size). Nodes have no kubelet: the worker pods it creates stay
 # Pending, all of them in its watch cache.
+# With VULNDB_INDEX (an index file, e.g. the full-size one of scripts/bench-vulndb.sh) the
+# manager runs as in its pod: it builds nothing and serves that file (`--vulndb-index`), and the
+# script downloads it from the manager twice while sampling, so the figure includes serving it.
 # Usage: scripts/bench-manager-memory.sh [NODES]   (env: DRYDOCK = a release binary,
-# LIMIT_MIB = 30, SETTLE_S = seconds to keep watching once every pod exists)
+# LIMIT_MIB = 30, SETTLE_S = seconds to keep watching once every pod exists, VULNDB_INDEX)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODES=${1:-5000}
@@ -71,9 +74,15 @@ for f in "$W"/nodes-*.json; do kubectl create -f "$f" >/dev/null; done
 echo "   created in $(( $(date +%s) - start )) s" >&2
 
 echo "== manager (release binary $DRYDOCK)" >&2
+vulndb_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+if [ -n "${VULNDB_INDEX:-}" ]; then
+  vulndb=(--vulndb-index="$VULNDB_INDEX")
+else
+  vulndb=(--vulndb-source="$W/all.zip")
+fi
 "$DRYDOCK" manager --config="$W/config.yaml" --namespace="$NS" \
   --kubeconfig="$KUBECONFIG" --metrics-addr=127.0.0.1:0 --health-addr=127.0.0.1:0 \
-  --vulndb-addr=127.0.0.1:0 --vulndb-source="$W/all.zip" --vulndb-dir="$W/vulndb" \
+  --vulndb-addr="127.0.0.1:$vulndb_port" "${vulndb[@]}" --vulndb-dir="$W/vulndb" \
   > "$W/manager.log" 2>&1 &
 manager_pid=$!
 # VmHWM counts the binary's resident text too (file pages, reclaimable); the anonymous part
@@ -99,6 +108,29 @@ while [ "$pods" -lt "$NODES" ]; do
 done
 echo "   $pods worker pods in $(( $(date +%s) - start )) s; settling ${SETTLE_S} s" >&2
 for _ in $(seq "$SETTLE_S"); do sleep 1; sample; done
+if [ -n "${VULNDB_INDEX:-}" ]; then
+  for n in 1 2; do
+    python3 - "http://127.0.0.1:$vulndb_port/v1/vulndb" <<'PY' &
+import sys, time, urllib.error, urllib.request
+for _ in range(300):  # 503 until the manager has adopted (hashed) the index
+    try:
+        with urllib.request.urlopen(sys.argv[1]) as r:
+            while r.read(1 << 20):
+                pass
+        break
+    except urllib.error.HTTPError as e:
+        if e.code != 503:
+            raise
+        time.sleep(1)
+else:
+    sys.exit("the manager never served the index")
+PY
+    fetch=$!
+    while kill -0 "$fetch" 2>/dev/null; do sleep 0.5; sample; done
+    wait "$fetch" || { echo "download $n of the index from the manager failed" >&2; exit 1; }
+    echo "   index downloaded from the manager ($n)" >&2
+  done
+fi
 # One worker pod per node is expected; more names what went wrong.
 kubectl get pods -n "$NS" -o jsonpath='{range .items[*]}{.spec.nodeName} {.metadata.ownerReferences[0].name}{"\n"}{end}' \
   | sort | uniq -c | awk '$1 > 1 {n++; if (n <= 5) print "   more than one worker pod:", $0} END {print "   nodes with more than one worker pod:", n + 0}' >&2

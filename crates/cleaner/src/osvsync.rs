@@ -446,15 +446,22 @@ mod tests {
             }
         );
         assert_eq!(
-            parse_line("2026-03-01T10:00:00.123456Z,openSUSE-SU-2024:0001-1", url, 2)
-                .unwrap()
-                .id,
+            parse_line(
+                "2026-03-01T10:00:00.123456Z,openSUSE-SU-2024:0001-1",
+                url,
+                2
+            )
+            .unwrap()
+            .id,
             "openSUSE-SU-2024:0001-1"
         );
         for (line, says) in [
             ("no comma", "expected"),
             ("yesterday,DSA-1", "bad time"),
-            ("2026-03-01T10:00:00Z,../../etc/passwd", "unusable record ID"),
+            (
+                "2026-03-01T10:00:00Z,../../etc/passwd",
+                "unusable record ID",
+            ),
             ("2026-03-01T10:00:00Z,", "unusable record ID"),
             ("2026-03-01T10:00:00Z,a/b", "unusable record ID"),
         ] {
@@ -480,7 +487,11 @@ mod tests {
         let since = at("2026-03-01T00:00:00Z");
         assert_eq!(plan(true, true, Some(since), 0), Plan::Changes { since });
         assert_eq!(plan(false, true, Some(since), 0), Plan::Whole, "not listed");
-        assert_eq!(plan(true, false, Some(since), 0), Plan::Whole, "no dump yet");
+        assert_eq!(
+            plan(true, false, Some(since), 0),
+            Plan::Whole,
+            "no dump yet"
+        );
         assert_eq!(plan(true, true, None, 0), Plan::Whole, "no since");
         assert_eq!(
             plan(true, true, Some(since), MAX_KEPT_CHANGES),

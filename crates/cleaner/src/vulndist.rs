@@ -562,7 +562,9 @@ impl FileStamp {
     #[must_use]
     pub fn of(path: &Path) -> Option<Self> {
         use std::os::unix::fs::MetadataExt as _;
-        let meta = std::fs::metadata(path).ok().filter(std::fs::Metadata::is_file)?;
+        let meta = std::fs::metadata(path)
+            .ok()
+            .filter(std::fs::Metadata::is_file)?;
         Some(Self {
             inode: (meta.dev(), meta.ino()),
             bytes: meta.len(),
@@ -1409,9 +1411,15 @@ mod tests {
             download_name(2, &url("https://m/osv/alpine.zip?x=1")),
             "2-alpine.zip.d"
         );
-        assert_eq!(download_file_name(&url("https://m/osv/alpine.zip")), "alpine.zip");
+        assert_eq!(
+            download_file_name(&url("https://m/osv/alpine.zip")),
+            "alpine.zip"
+        );
         assert_eq!(download_name(1, &url("https://m/latest")), "1-all.zip.d");
         assert_eq!(download_name(1, &url("https://m/")), "1-all.zip.d");
-        assert_eq!(download_file_name(&url("https://m/x/../a b.zip")), "all.zip");
+        assert_eq!(
+            download_file_name(&url("https://m/x/../a b.zip")),
+            "all.zip"
+        );
     }
 }

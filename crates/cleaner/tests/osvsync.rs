@@ -66,7 +66,12 @@ fn changed_state(mut records: Records, changed: usize, added: usize) -> (Records
     let at: Timestamp = "2026-02-01T00:00:00Z".parse().unwrap();
     let mut touched = Vec::new();
     for n in 0..changed {
-        let r = record(n, at + SignedDuration::from_mins(i64::try_from(n).unwrap()), "9.9-1", false);
+        let r = record(
+            n,
+            at + SignedDuration::from_mins(i64::try_from(n).unwrap()),
+            "9.9-1",
+            false,
+        );
         touched.push(r["id"].as_str().unwrap().to_owned());
         records.insert(touched.last().unwrap().clone(), r);
     }
@@ -89,8 +94,11 @@ fn bucket(records: &Records) -> BTreeMap<String, Vec<u8>> {
     let mut list: Vec<(String, &str)> = Vec::new();
     for (id, record) in records {
         let bytes = record.to_string().into_bytes();
-        zip.start_file(format!("{id}.json"), zip::write::SimpleFileOptions::default())
-            .unwrap();
+        zip.start_file(
+            format!("{id}.json"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
         zip.write_all(&bytes).unwrap();
         files.insert(format!("{id}.json"), bytes);
         list.push((record["modified"].as_str().unwrap().to_owned(), id));
@@ -186,7 +194,10 @@ async fn a_refresh_fetches_only_the_changed_records_and_builds_what_a_whole_down
 
     // A whole download of the new dump into a fresh directory builds the same index.
     let whole_dir = tempfile::tempdir().unwrap();
-    vulndb(&url, whole_dir.path()).build_once(now()).await.unwrap();
+    vulndb(&url, whole_dir.path())
+        .build_once(now())
+        .await
+        .unwrap();
     let (incremental, whole) = (contents(dir.path()), contents(whole_dir.path()));
     assert_eq!(incremental.records.len(), RECORDS + 2);
     assert!(
@@ -223,7 +234,12 @@ async fn a_source_without_a_list_or_with_a_bad_one_is_downloaded_whole() {
     requests.lock().unwrap().clear();
     db.build_once(now()).await.unwrap();
     assert_eq!(*requests.lock().unwrap(), ["modified_id.csv", "all.zip"]);
-    assert!(contents(dir.path()).advisories.iter().any(|a| a.data.contains("9.9-1")));
+    assert!(
+        contents(dir.path())
+            .advisories
+            .iter()
+            .any(|a| a.data.contains("9.9-1"))
+    );
 
     // A garbage list: named in the log, and the dump is downloaded whole.
     files

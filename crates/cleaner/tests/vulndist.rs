@@ -745,7 +745,10 @@ async fn with_a_builder_the_manager_builds_nothing_and_serves_each_index_the_bui
         std::fs::copy(fixtures().join(name), sources.path().join(name)).unwrap();
     }
     let (builder_dir, manager_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let builder = vulndb(vec![Source::Path(sources.path().to_owned())], builder_dir.path());
+    let builder = vulndb(
+        vec![Source::Path(sources.path().to_owned())],
+        builder_dir.path(),
+    );
     let built = builder_dir.path().join(INDEX_FILE);
     let manager = VulnDb::new(Settings {
         // Never read: a manager with a builder downloads and builds nothing.
@@ -759,7 +762,11 @@ async fn with_a_builder_the_manager_builds_nothing_and_serves_each_index_the_bui
     let adopting = tokio::spawn(manager.clone().refresh_loop(now));
 
     tokio::time::sleep(vulndist::ADOPT_PERIOD * 3).await;
-    assert_eq!(status.borrow().attempts, 0, "nothing to adopt, nothing built");
+    assert_eq!(
+        status.borrow().attempts,
+        0,
+        "nothing to adopt, nothing built"
+    );
     assert_eq!(
         served_etag(&manager).await,
         (StatusCode::SERVICE_UNAVAILABLE, None)
@@ -787,7 +794,11 @@ async fn with_a_builder_the_manager_builds_nothing_and_serves_each_index_the_bui
     );
 
     tokio::time::sleep(vulndist::ADOPT_PERIOD * 5).await;
-    assert_eq!(status.borrow().attempts, 2, "an unchanged file is not read again");
+    assert_eq!(
+        status.borrow().attempts,
+        2,
+        "an unchanged file is not read again"
+    );
 
     // A file that is not an index, renamed over the builder's: the last good one stays.
     let garbage = builder_dir.path().join("garbage.tmp");

@@ -1027,8 +1027,8 @@ impl Index {
 }
 
 fn source_counts(conn: &Connection) -> rusqlite::Result<Vec<SourceCount>> {
-    let mut statement =
-        conn.prepare("SELECT path, records, withdrawn, newest FROM source_counts ORDER BY position")?;
+    let mut statement = conn
+        .prepare("SELECT path, records, withdrawn, newest FROM source_counts ORDER BY position")?;
     statement
         .query_map([], |row| {
             Ok(SourceCount {

@@ -192,7 +192,9 @@ pub(crate) async fn run(
     });
 
     if args.vulndb_sources.is_empty() && args.vulndb_index.is_none() {
-        warn!("no --vulndb-source or --vulndb-index: the vulnerability index is not built and scanners find no data");
+        warn!(
+            "no --vulndb-source or --vulndb-index: the vulnerability index is not built and scanners find no data"
+        );
     }
     let vulndb = vulndist::VulnDb::new(vulndist::Settings {
         sources: args.vulndb_sources.clone(),

@@ -1124,10 +1124,7 @@ mod tests {
         assert!(dir.starts_with(&data(builder).unwrap().0));
         let resources = builder.resources.as_ref().unwrap();
         assert_eq!(resources.limits.as_ref().unwrap()["memory"].0, "128Mi");
-        assert_eq!(
-            resources.requests.as_ref().unwrap()["memory"].0,
-            "64Mi"
-        );
+        assert_eq!(resources.requests.as_ref().unwrap()["memory"].0, "64Mi");
         let security = builder.security_context.as_ref().unwrap();
         assert_eq!(security.read_only_root_filesystem, Some(true));
         assert!(builder.ports.is_none(), "the builder serves nothing");
