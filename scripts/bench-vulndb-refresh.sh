@@ -98,6 +98,7 @@ refresh() {
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$W/time")
   rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$W/time")
   echo "   $(cut -d' ' -f5- "$W/out"); wall ${wall} s, peak RSS $((rss / 1024)) MiB, index $(( $(stat -c %s "$W/builder/index.sqlite") / 1048576 )) MiB"
+  grep -E 'WARN|ERROR|only the records changed|downloaded OSV data|unchanged' "$W/log" | cut -c1-240 | sed 's/^/   | /' || true
 }
 echo "== first refresh: every dump downloaded whole"
 refresh

@@ -267,6 +267,19 @@ async fn fetch_changes(
     )))
 }
 
+/// `<base><ID>.json`. The `./` keeps an ID with a colon (`ALSA-2024:0001`) a path: joined
+/// bare, `ALSA-2024:` would read as a URL scheme.
+///
+/// # Errors
+/// [`Error::Fetch`] when no URL can be made of it.
+pub fn record_url(base: &reqwest::Url, id: &str) -> Result<reqwest::Url> {
+    base.join(&format!("./{id}.json"))
+        .map_err(|e| Error::Fetch {
+            url: format!("{base}{id}.json"),
+            message: e.to_string(),
+        })
+}
+
 fn list_url(base: &reqwest::Url) -> Result<reqwest::Url> {
     base.join(MODIFIED_LIST).map_err(|e| Error::Fetch {
         url: base.to_string(),
@@ -341,10 +354,7 @@ async fn fetch_record(
     changes: &Path,
 ) -> Result<u64> {
     let file = format!("{id}.json");
-    let url = base.join(&file).map_err(|e| Error::Fetch {
-        url: format!("{base}{file}"),
-        message: e.to_string(),
-    })?;
+    let url = record_url(base, id)?;
     let fetch_error = |e: reqwest::Error| Error::Fetch {
         url: url.to_string(),
         message: e.to_string(),
@@ -469,6 +479,19 @@ mod tests {
             assert!(error.contains(url) && error.contains("line 7"), "{error}");
             assert!(error.contains(says), "{line}: {error}");
         }
+    }
+
+    #[test]
+    fn a_record_id_with_a_colon_stays_in_the_path() {
+        let base: reqwest::Url = "http://mirror/osv/AlmaLinux/".parse().unwrap();
+        assert_eq!(
+            record_url(&base, "ALSA-2024:0001").unwrap().as_str(),
+            "http://mirror/osv/AlmaLinux/ALSA-2024:0001.json"
+        );
+        assert_eq!(
+            record_url(&base, "DEBIAN-CVE-2024-1").unwrap().as_str(),
+            "http://mirror/osv/AlmaLinux/DEBIAN-CVE-2024-1.json"
+        );
     }
 
     #[test]
