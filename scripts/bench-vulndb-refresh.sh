@@ -16,7 +16,7 @@ SHARE=${SHARE:-0.01}
 W=$(mktemp -d /tmp/bench-vulndb-refresh.XXXXXX)
 server=
 cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; fi
   rm -rf "$W"
 }
 trap cleanup EXIT
