@@ -24,9 +24,12 @@
 # thrashes on its own text (tens of thousands of faults, a few pods a minute). When the disk
 # under the scratch directory reads ahead more than READAHEAD_KB, the binary is copied to a
 # small loop-mounted file system with READAHEAD_KB instead (removed at the end).
+# With VULNDB_INDEX (an index file, e.g. the full-size one of scripts/bench-vulndb.sh) the
+# manager runs as in its pod: it builds nothing and serves that file (`--vulndb-index`), and the
+# script downloads it from the manager twice while sampling, so the figure includes serving it.
 # Usage: scripts/bench-manager-memory.sh [NODES]   (env: DRYDOCK = a release binary,
 # LIMIT_MIB = 30, SETTLE_S = seconds to keep watching once every pod exists,
-# READAHEAD_KB = 128)
+# READAHEAD_KB = 128, VULNDB_INDEX)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODES=${1:-5000}
@@ -132,6 +135,12 @@ if [ "$readahead" -gt "$READAHEAD_KB" ]; then
   mount "$loop" "$W/bin"
   echo "   $disk reads ahead ${readahead} KiB: the binary runs from $loop (${READAHEAD_KB} KiB)" >&2
 fi
+vulndb_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+if [ -n "${VULNDB_INDEX:-}" ]; then
+  vulndb=(--vulndb-index="$VULNDB_INDEX")
+else
+  vulndb=(--vulndb-source="$W/all.zip")
+fi
 echo "== manager (release binary $DRYDOCK) in $CG, limit ${LIMIT_MIB} MiB" >&2
 # Into the cgroup first, then copy the binary and drop the copy's page cache, so the pages the
 # manager runs from are faulted in, and charged, inside the cgroup; the peak restarts there.
@@ -141,7 +150,7 @@ fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd); os.posix_fadvise(fd, 0, 0,
 " "$4" && { [ -z "$3" ] || echo 0 > "$3"; } && shift 3 && exec "$@"' sh \
   "$CG" "$DRYDOCK" "$CG_RESET" "$W/bin/drydock" manager --config="$W/config.yaml" --namespace="$NS" \
   --kubeconfig="$KUBECONFIG" --metrics-addr=127.0.0.1:0 --health-addr=127.0.0.1:0 \
-  --vulndb-addr=127.0.0.1:0 --vulndb-source="$W/all.zip" --vulndb-dir="$W/vulndb" \
+  --vulndb-addr="127.0.0.1:$vulndb_port" "${vulndb[@]}" --vulndb-dir="$W/vulndb" \
   > "$W/manager.log" 2>&1 &
 manager_pid=$!
 # VmHWM counts the binary's resident text too (file pages, reclaimable); the anonymous part
@@ -177,6 +186,29 @@ while [ "$pods" -lt "$NODES" ]; do
 done
 echo "   $pods worker pods in $(( $(date +%s) - start )) s; settling ${SETTLE_S} s" >&2
 for _ in $(seq "$SETTLE_S"); do sleep 1; sample; done
+if [ -n "${VULNDB_INDEX:-}" ]; then
+  for n in 1 2; do
+    python3 - "http://127.0.0.1:$vulndb_port/v1/vulndb" <<'PY' &
+import sys, time, urllib.error, urllib.request
+for _ in range(300):  # 503 until the manager has adopted (hashed) the index
+    try:
+        with urllib.request.urlopen(sys.argv[1]) as r:
+            while r.read(1 << 20):
+                pass
+        break
+    except urllib.error.HTTPError as e:
+        if e.code != 503:
+            raise
+        time.sleep(1)
+else:
+    sys.exit("the manager never served the index")
+PY
+    fetch=$!
+    while kill -0 "$fetch" 2>/dev/null; do sleep 0.5; sample; done
+    wait "$fetch" || { echo "download $n of the index from the manager failed" >&2; exit 1; }
+    echo "   index downloaded from the manager ($n)" >&2
+  done
+fi
 alive
 failed=0
 # Exactly one worker pod per node: more (or none) names what went wrong.

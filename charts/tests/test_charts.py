@@ -458,9 +458,14 @@ def test_a_pod_security_policy_is_refused_with_the_reason():
 def test_the_eraser_charts_values_install_drydock():
     values = load_values("eraser-chart-values.yaml")
     objects = render(CLEANER, values, name="eraser", namespace="eraser-system")
-    c = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    containers = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    c = containers[0]
     assert c["image"] == "ghcr.io/drydock-dev/drydock:0.1.0", "Eraser's manager image means Drydock's"
     assert c["args"][:2] == ["manager", "--config=/config/controller_manager_config.yaml"]
+    # Eraser's 30Mi stays the manager's; the index is built in a container of its own.
+    assert c["resources"]["limits"] == {"memory": "30Mi"}
+    assert [b["name"] for b in containers[1:]] == ["vulndb-builder"]
+    assert containers[1]["resources"]["limits"] == {"memory": "128Mi"}
     config = yaml.safe_load(next(o for o in find(objects, "ConfigMap")
                                  if o["metadata"]["name"] == "eraser-manager-config")
                             ["data"]["controller_manager_config.yaml"])
@@ -521,8 +526,13 @@ def test_image_cleaner_values_are_rendered():
     # stage commands although the image is not under Drydock's default repository.
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["DRYDOCK_IMAGE"] == "registry.example.com/drydock:1.2.3"
-    assert c["args"][2:] == ["--vulndb-source=http://mirror.internal/osv/Debian/all.zip",
+    assert c["args"][2:] == ["--vulndb-index=/var/lib/drydock/builder/index.sqlite",
                              "--log-level=debug"]
+    builder = pod["containers"][1]
+    assert builder["name"] == "vulndb-builder"
+    assert builder["image"] == c["image"]
+    assert builder["args"] == ["vulndb", "refresh", "--dir=/var/lib/drydock/builder",
+                               "--source=http://mirror.internal/osv/Debian/all.zip"]
     assert pod["priorityClassName"] == "high" and pod["tolerations"] == [{"operator": "Exists"}]
     assert pod["nodeSelector"] == {"kubernetes.io/os": "linux", "pool": "system"}
     assert dep["spec"]["template"]["metadata"]["labels"]["team"] == "ops"
@@ -552,6 +562,11 @@ def kubectl(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
+def all_args(workload: dict) -> list:
+    """The arguments of every container of a workload, in order."""
+    return [a for c in workload["spec"]["template"]["spec"]["containers"] for a in c["args"]]
+
+
 @needs_cluster
 @pytest.mark.parametrize("chart,values,upgrade,upgraded_arg,probe", [
     # What is tested is Helm's lifecycle of the chart's objects (the control plane has no
@@ -561,7 +576,7 @@ def kubectl(*args: str) -> subprocess.CompletedProcess:
      ("daemonset", "chart-test-kured")),
     (CLEANER, load_values("eraser-chart-values.yaml"),
      {"vulndb": {"sources": ["http://mirror.internal/osv/Debian/all.zip"]}},
-     "--vulndb-source=http://mirror.internal/osv/Debian/all.zip",
+     "--source=http://mirror.internal/osv/Debian/all.zip",
      ("deployment", "eraser-controller-manager")),
 ], ids=["reboot", "image-cleaner"])
 def test_install_upgrade_uninstall(chart, values, upgrade, upgraded_arg, probe):
@@ -573,12 +588,12 @@ def test_install_upgrade_uninstall(chart, values, upgrade, upgraded_arg, probe):
                        timeout=120, wait=NO_WAIT)
         got = kubectl("get", kind, name, "-n", namespace, "-o", "json")
         assert got.returncode == 0, got.stderr
-        first = json.loads(got.stdout)["spec"]["template"]["spec"]["containers"][0]["args"]
+        first = all_args(json.loads(got.stdout))
         config.upgrade(chart, "chart-test", values | upgrade, namespace=namespace, timeout=120,
                        wait=NO_WAIT)
         got = kubectl("get", kind, name, "-n", namespace, "-o", "json")
         assert got.returncode == 0, got.stderr
-        after = json.loads(got.stdout)["spec"]["template"]["spec"]["containers"][0]["args"]
+        after = all_args(json.loads(got.stdout))
         assert upgraded_arg not in first and upgraded_arg in after, after
         assert config.status("chart-test")["revision"] == 2
         if chart == CLEANER:

@@ -19,6 +19,7 @@ pub mod history;
 pub mod inventory;
 pub mod language;
 pub mod metrics;
+pub mod osvsync;
 pub mod pipes;
 pub mod plan;
 pub mod podspec;

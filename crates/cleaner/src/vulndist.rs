@@ -44,7 +44,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{RwLock, watch};
 use tracing::{info, warn};
 
-use crate::{Error, Result};
+use crate::{Error, Result, osvsync};
 
 /// The endpoint path of the index on the manager.
 pub const PATH: &str = "/v1/vulndb";
@@ -82,6 +82,10 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// Time allowed to connect to a source or to the manager: an answer inside a cluster or from a
 /// mirror comes in milliseconds; beyond this the peer is down.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the manager looks for a new index from the builder container
+/// ([`Settings::built_by`]): a stat per period; scanners revalidate per run, so a minute
+/// of delay is invisible.
+pub const ADOPT_PERIOD: Duration = Duration::from_secs(60);
 /// First retry after a failed build; doubled per consecutive failure up to the refresh period,
 /// so a mirror that is briefly down is retried soon and a broken one is not hammered.
 pub const RETRY_INITIAL: Duration = Duration::from_secs(60);
@@ -197,6 +201,11 @@ pub struct Settings {
     pub dir: PathBuf,
     /// Rebuild period ([`DEFAULT_REFRESH`]).
     pub refresh: Duration,
+    /// An index another process builds from the sources (the builder container of the
+    /// manager's pod, `drydock vulndb refresh`). When set, nothing is downloaded or built
+    /// here: [`VulnDb::refresh_loop`] adopts that file each time it changes
+    /// ([`VulnDb::adopt_once`]) and `sources` are not read.
+    pub built_by: Option<PathBuf>,
 }
 
 /// The URL of the index on the manager's Service in `namespace`, as handed to scanners.
@@ -287,12 +296,22 @@ impl VulnDb {
             .map_err(|e| Error::io(&kept, &e))?;
         let mut inputs = Vec::with_capacity(settings.sources.len());
         let mut fetched_bytes = 0;
+        // Kept dumps downloaded whole whose source lists its changes: their `since` is set
+        // from the build (osvsync::set_since).
+        let mut whole: Vec<(usize, PathBuf)> = Vec::new();
         for (position, source) in settings.sources.iter().enumerate() {
             inputs.push(match source {
                 Source::Url(url) => {
-                    let file = kept.join(download_name(position, url));
-                    fetched_bytes += download_source(&self.inner.http, url, &file).await?;
-                    file
+                    // The dump and the records changed since, in a directory of their own
+                    // (crate::osvsync): the build reads both.
+                    let dir = kept.join(download_name(position, url));
+                    let file = download_file_name(url);
+                    let synced = osvsync::sync(&self.inner.http, url, &dir, file).await?;
+                    fetched_bytes += synced.bytes;
+                    if synced.whole && synced.listed {
+                        whole.push((position, dir.clone()));
+                    }
+                    dir
                 }
                 Source::Path(path) => {
                     tokio::fs::metadata(path)
@@ -303,9 +322,9 @@ impl VulnDb {
             });
         }
         let built = staging.path().join(INDEX_FILE);
-        let (digest, bytes, skipped) = tokio::task::spawn_blocking({
+        let (digest, bytes, report) = tokio::task::spawn_blocking({
             let built = built.clone();
-            move || -> Result<(String, u64, u64)> {
+            move || -> Result<(String, u64, index::BuildReport)> {
                 let report = index::build(&inputs, &built, now)?;
                 Index::open(&built)?;
                 info!(
@@ -316,7 +335,7 @@ impl VulnDb {
                     "vulnerability index built"
                 );
                 let (digest, bytes) = sha256_file(&built)?;
-                Ok((digest, bytes, report.skipped))
+                Ok((digest, bytes, report))
             }
         })
         .await
@@ -324,11 +343,21 @@ impl VulnDb {
             path: built.display().to_string(),
             message: format!("the build task failed: {e}"),
         })??;
+        for (position, dir) in whole {
+            let newest = report.sources.get(position).and_then(|s| {
+                s.newest_modified
+                    .as_deref()
+                    .and_then(|m| m.parse::<Timestamp>().ok())
+            });
+            if let Some(newest) = newest {
+                osvsync::set_since(&dir, newest).await?;
+            }
+        }
         let published = Published {
             digest,
             bytes,
             built_at: now,
-            skipped,
+            skipped: report.skipped,
         };
         let target = self.index_path();
         {
@@ -387,10 +416,100 @@ impl VulnDb {
         }
     }
 
+    /// Serves the index at `built` (written by another process, replaced by rename): checks
+    /// it is a readable index, links it into the data directory (a hard link in the same
+    /// volume, a copy otherwise) so that what is served only changes under the write lock,
+    /// hashes it and swaps it in. On failure the index served so far stays.
+    ///
+    /// # Errors
+    /// [`Error::Index`] when the file is not a readable index, [`Error::Io`] for the data
+    /// directory.
+    pub async fn adopt_once(&self, built: &Path) -> Result<Published> {
+        let dir = self.inner.settings.dir.clone();
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| Error::io(&dir, &e))?;
+        let staged = tokio::task::spawn_blocking({
+            let built = built.to_path_buf();
+            move || -> Result<(tempfile::TempPath, Published)> {
+                let staged = stage_copy(&built, &dir)?;
+                // Checked on the staged link: the builder may rename a newer file over
+                // `built` meanwhile; what is checked is what is served.
+                let info = Index::open(&staged)?.info()?;
+                let (digest, bytes) = sha256_file(&staged)?;
+                Ok((
+                    staged,
+                    Published {
+                        digest,
+                        bytes,
+                        built_at: info.built_at,
+                        skipped: info.skipped,
+                    },
+                ))
+            }
+        })
+        .await
+        .map_err(|e| Error::Io {
+            path: built.display().to_string(),
+            message: format!("the adopt task failed: {e}"),
+        })??;
+        let (staged, published) = staged;
+        let target = self.index_path();
+        {
+            let mut current = self.inner.current.write().await;
+            staged
+                .persist(&target)
+                .map_err(|e| Error::io(&target, &e.error))?;
+            *current = Some(published.clone());
+        }
+        info!(from = %built.display(), digest = %published.digest, bytes = published.bytes, built_at = %published.built_at, "serving the vulnerability index the builder wrote");
+        Ok(published)
+    }
+
+    /// [`VulnDb::refresh_loop`] when the index is built by another process: serves an index
+    /// left by a previous start, then looks at `built` every [`ADOPT_PERIOD`] and adopts it
+    /// whenever it is another file than the last one looked at ([`should_adopt`]). A file that
+    /// cannot be adopted is logged once and tried again only when it is replaced.
+    async fn adopt_loop(self, built: PathBuf) -> Infallible {
+        self.load_existing().await;
+        let mut last: Option<FileStamp> = None;
+        loop {
+            let seen = FileStamp::of(&built);
+            if should_adopt(last.as_ref(), seen.as_ref()) {
+                last = seen;
+                let result = self.adopt_once(&built).await;
+                let published = self.published().await;
+                match result {
+                    Ok(_) => self.inner.status.send_modify(|s| {
+                        s.attempts += 1;
+                        s.failures = 0;
+                        s.last_error = None;
+                        s.published = published;
+                    }),
+                    Err(error) => {
+                        warn!(from = %built.display(), %error, serving = ?published.as_ref().map(|p| &p.digest), "cannot adopt the builder's vulnerability index; keeping the last good index");
+                        self.inner.status.send_modify(|s| {
+                            s.attempts += 1;
+                            s.failures = s.failures.saturating_add(1);
+                            s.last_error = Some(error.to_string());
+                            s.published = published;
+                        });
+                    }
+                }
+            }
+            tokio::time::sleep(ADOPT_PERIOD).await;
+        }
+    }
+
     /// Builds now (or when an index left by a previous start is due), then every refresh
     /// period; a failure is logged, keeps the last good index and is retried after
     /// [`retry_delay`]. Sleeps on tokio's clock; `clock` gives the build time. Never returns.
+    /// With [`Settings::built_by`], adopts that file instead of building (see
+    /// [`VulnDb::adopt_once`]).
     pub async fn refresh_loop(self, clock: impl Fn() -> Timestamp) -> Infallible {
+        if let Some(built) = self.inner.settings.built_by.clone() {
+            return self.adopt_loop(built).await;
+        }
         let refresh = self.inner.settings.refresh;
         let existing = self.load_existing().await;
         let mut delay = first_delay(existing, clock(), refresh);
@@ -424,6 +543,57 @@ impl VulnDb {
             }
         }
     }
+}
+
+/// What identifies one version of a file replaced by rename: its inode, size and
+/// modification time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    /// Device and inode.
+    pub inode: (u64, u64),
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Modification time, as the file system gives it.
+    pub modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path`, `None` when there is none.
+    #[must_use]
+    pub fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(path)
+            .ok()
+            .filter(std::fs::Metadata::is_file)?;
+        Some(Self {
+            inode: (meta.dev(), meta.ino()),
+            bytes: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+}
+
+/// Whether the builder's file, now `seen`, is worth adopting after `last`: when there is a
+/// file and it is another one (renamed over, rewritten) than the last one looked at.
+#[must_use]
+pub fn should_adopt(last: Option<&FileStamp>, seen: Option<&FileStamp>) -> bool {
+    seen.is_some() && seen != last
+}
+
+/// A link (or, across file systems, a copy) of `built` in `dir` under a temporary name,
+/// removed unless persisted (blocking).
+fn stage_copy(built: &Path, dir: &Path) -> Result<tempfile::TempPath> {
+    let staged = tempfile::Builder::new()
+        .prefix(".adopt-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, &e))?
+        .into_temp_path();
+    std::fs::remove_file(&staged).map_err(|e| Error::io(&staged, &e))?;
+    if std::fs::hard_link(built, &staged).is_err() {
+        std::fs::copy(built, &staged).map_err(|e| Error::io(built, &e))?;
+    }
+    Ok(staged)
 }
 
 /// The delay before retry number `failures` (1 for the first): [`RETRY_INITIAL`] doubled per
@@ -482,19 +652,23 @@ fn valid_digest(digest: &str) -> bool {
     })
 }
 
-/// The file name a downloaded dump gets: position first (sources keep their order), then the
-/// URL's last segment when it is a zip or a record, else `all.zip`.
+/// The name of a URL source's kept directory: position first (sources keep their order), then
+/// the name of the file downloaded into it ([`download_file_name`]).
 fn download_name(position: usize, url: &reqwest::Url) -> String {
-    let last = url
-        .path_segments()
+    format!("{position}-{}.d", download_file_name(url))
+}
+
+/// The file name a downloaded dump gets: the URL's last segment when it is a zip or a record,
+/// else `all.zip`.
+fn download_file_name(url: &reqwest::Url) -> &str {
+    url.path_segments()
         .and_then(|mut segments| segments.next_back())
         .filter(|s| {
             (s.ends_with(".zip") || s.ends_with(".json"))
                 && s.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         })
-        .unwrap_or("all.zip");
-    format!("{position}-{last}")
+        .unwrap_or(osvsync::DUMP_FILE)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -656,7 +830,11 @@ impl Validators {
 /// Brings the kept copy of `url` at `file` up to date with a conditional GET (`If-None-Match`
 /// and `If-Modified-Since` from the kept validators): a `304` keeps the file, a `200` replaces
 /// it atomically. Returns the body bytes downloaded.
-async fn download_source(http: &reqwest::Client, url: &reqwest::Url, file: &Path) -> Result<u64> {
+pub(crate) async fn download_source(
+    http: &reqwest::Client,
+    url: &reqwest::Url,
+    file: &Path,
+) -> Result<u64> {
     let name = url.as_str();
     let fetch_error = |e: reqwest::Error| Error::Fetch {
         url: name.to_owned(),
@@ -1227,13 +1405,21 @@ mod tests {
         let url = |s: &str| reqwest::Url::parse(s).unwrap();
         assert_eq!(
             download_name(0, &url("https://m/Debian/all.zip")),
-            "0-all.zip"
+            "0-all.zip.d"
         );
         assert_eq!(
             download_name(2, &url("https://m/osv/alpine.zip?x=1")),
-            "2-alpine.zip"
+            "2-alpine.zip.d"
         );
-        assert_eq!(download_name(1, &url("https://m/latest")), "1-all.zip");
-        assert_eq!(download_name(1, &url("https://m/")), "1-all.zip");
+        assert_eq!(
+            download_file_name(&url("https://m/osv/alpine.zip")),
+            "alpine.zip"
+        );
+        assert_eq!(download_name(1, &url("https://m/latest")), "1-all.zip.d");
+        assert_eq!(download_name(1, &url("https://m/")), "1-all.zip.d");
+        assert_eq!(
+            download_file_name(&url("https://m/x/../a b.zip")),
+            "all.zip"
+        );
     }
 }

@@ -37,6 +37,7 @@ fn vulndb(sources: Vec<Source>, dir: &Path) -> VulnDb {
         sources,
         dir: dir.to_owned(),
         refresh: DEFAULT_REFRESH,
+        built_by: None,
     })
     .unwrap()
 }
@@ -156,7 +157,16 @@ async fn a_node_downloads_the_index_once_then_revalidates_it_with_a_304_and_no_b
         "{:?}",
         second.outcome
     );
-    let seen = log.lock().unwrap().clone();
+    // This mirror lists no changes (its `modified_id.csv` is a 404): the dump is revalidated.
+    let dump_requests = || -> Vec<Seen> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.status != StatusCode::NOT_FOUND)
+            .cloned()
+            .collect()
+    };
+    let seen = dump_requests();
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(seen[0].if_none_match, None);
     assert_eq!(seen[0].status, StatusCode::OK);
@@ -548,9 +558,10 @@ async fn a_url_source_is_downloaded_and_compiled_and_a_failing_one_keeps_the_las
         [INDEX_FILE, SOURCES_DIR],
         "no scratch files are left"
     );
+    assert_eq!(listing(&dir.path().join(SOURCES_DIR)), ["0-all.zip.d"]);
     assert_eq!(
-        listing(&dir.path().join(SOURCES_DIR)),
-        ["0-all.zip", "0-all.zip.validators"],
+        listing(&dir.path().join(SOURCES_DIR).join("0-all.zip.d")),
+        ["all.zip", "all.zip.validators", "changes", "since"],
         "only the good dump is kept, for the next refresh's revalidation"
     );
 }
@@ -727,6 +738,86 @@ async fn an_index_left_by_a_previous_start_is_served_at_once_and_rebuilt_when_du
     refresh.abort();
 }
 
+#[tokio::test(start_paused = true)]
+async fn with_a_builder_the_manager_builds_nothing_and_serves_each_index_the_builder_writes() {
+    let sources = tempfile::tempdir().unwrap();
+    for name in ["DEBIAN-CVE-2023-5678.json", "DEBIAN-CVE-2024-0727.json"] {
+        std::fs::copy(fixtures().join(name), sources.path().join(name)).unwrap();
+    }
+    let (builder_dir, manager_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let builder = vulndb(
+        vec![Source::Path(sources.path().to_owned())],
+        builder_dir.path(),
+    );
+    let built = builder_dir.path().join(INDEX_FILE);
+    let manager = VulnDb::new(Settings {
+        // Never read: a manager with a builder downloads and builds nothing.
+        sources: vec![Source::Path(manager_dir.path().join("no-such-source"))],
+        dir: manager_dir.path().to_owned(),
+        refresh: DEFAULT_REFRESH,
+        built_by: Some(built.clone()),
+    })
+    .unwrap();
+    let mut status = manager.subscribe();
+    let adopting = tokio::spawn(manager.clone().refresh_loop(now));
+
+    tokio::time::sleep(vulndist::ADOPT_PERIOD * 3).await;
+    assert_eq!(
+        status.borrow().attempts,
+        0,
+        "nothing to adopt, nothing built"
+    );
+    assert_eq!(
+        served_etag(&manager).await,
+        (StatusCode::SERVICE_UNAVAILABLE, None)
+    );
+
+    let first = builder.build_once(now()).await.unwrap();
+    let adopted = attempts(&mut status, 1).await;
+    assert_eq!(adopted.published, Some(first.clone()));
+    assert_eq!(
+        served_etag(&manager).await,
+        (StatusCode::OK, Some(first.etag()))
+    );
+    assert_eq!(read(&manager_dir.path().join(INDEX_FILE)), read(&built));
+
+    let new = "DEBIAN-CVE-2099-0001.json";
+    std::fs::copy(fixtures().join(new), sources.path().join(new)).unwrap();
+    let later = now() + jiff::SignedDuration::from_hours(24);
+    let second = builder.build_once(later).await.unwrap();
+    assert_ne!(second.digest, first.digest);
+    let adopted = attempts(&mut status, 2).await;
+    assert_eq!(adopted.published, Some(second.clone()));
+    assert_eq!(
+        served_etag(&manager).await,
+        (StatusCode::OK, Some(second.etag()))
+    );
+
+    tokio::time::sleep(vulndist::ADOPT_PERIOD * 5).await;
+    assert_eq!(
+        status.borrow().attempts,
+        2,
+        "an unchanged file is not read again"
+    );
+
+    // A file that is not an index, renamed over the builder's: the last good one stays.
+    let garbage = builder_dir.path().join("garbage.tmp");
+    std::fs::write(&garbage, b"not an index").unwrap();
+    std::fs::rename(&garbage, &built).unwrap();
+    let failed = attempts(&mut status, 3).await;
+    assert_eq!(failed.failures, 1);
+    assert!(failed.last_error.unwrap().contains("index"));
+    assert_eq!(failed.published, Some(second.clone()));
+    assert_eq!(
+        served_etag(&manager).await,
+        (StatusCode::OK, Some(second.etag()))
+    );
+    tokio::time::sleep(vulndist::ADOPT_PERIOD * 5).await;
+    assert_eq!(status.borrow().attempts, 3, "a bad file is tried once");
+    assert!(temp_files(manager_dir.path()).is_empty());
+    adopting.abort();
+}
+
 /// An OSV mirror serving one `all.zip` whose bytes the test can swap; it honours
 /// `If-None-Match` the way GCS does (a quoted digest ETag, `304` with no body).
 async fn mirror(body: Arc<Mutex<Vec<u8>>>) -> (String, Log, oneshot::Sender<()>) {
@@ -822,15 +913,24 @@ async fn a_refresh_revalidates_kept_dumps_and_downloads_only_a_changed_one() {
         second.digest, first.digest,
         "the same data and time give the same index"
     );
-    let seen = log.lock().unwrap().clone();
+    // This mirror lists no changes (its `modified_id.csv` is a 404): the dump is revalidated.
+    let dump_requests = || -> Vec<Seen> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.status != StatusCode::NOT_FOUND)
+            .cloned()
+            .collect()
+    };
+    let seen = dump_requests();
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(seen[1].status, StatusCode::NOT_MODIFIED, "{seen:?}");
     assert!(seen[1].if_none_match.is_some(), "{seen:?}");
 
-    // Changed upstream: downloaded again, whole (OSV's dumps have no per-record delta).
+    // Changed upstream: downloaded again, whole (this mirror lists no changed records).
     *body.lock().unwrap() = changed_zip(2);
     db.build_once(now()).await.unwrap();
     let changed = body.lock().unwrap().len() as u64;
     assert_eq!(status.borrow().fetched_bytes, changed);
-    assert_eq!(log.lock().unwrap()[2].status, StatusCode::OK);
+    assert_eq!(dump_requests()[2].status, StatusCode::OK);
 }

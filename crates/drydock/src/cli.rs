@@ -220,6 +220,39 @@ pub(crate) enum VulndbCommand {
     Build(VulndbBuildArgs),
     /// Show what an index holds: sources, ecosystems, record counts, build time and age.
     Info(VulndbInfoArgs),
+    /// Keep an index up to date: download the sources (only what changed since the last
+    /// build where the source offers it), build `DIR/index.sqlite` and replace it atomically,
+    /// then again every refresh period, until SIGTERM. The builder container of the manager's
+    /// pod runs this; the manager serves the file (`drydock manager --vulndb-index`).
+    ///
+    /// Exit status: 0 on SIGTERM or SIGINT; a failed build is logged and retried, never fatal
+    /// (with --once: 1 when the build failed).
+    Refresh(VulndbRefreshArgs),
+}
+
+/// `drydock vulndb refresh`.
+#[derive(Debug, Args)]
+pub(crate) struct VulndbRefreshArgs {
+    /// OSV data: `http(s)://` URLs of OSV `all.zip` dumps (a mirror) or directories and zips
+    /// mounted into the pod. Repeatable; comma-separated in the variable.
+    #[arg(
+        long = "source",
+        env = "DRYDOCK_VULNDB_SOURCE",
+        value_delimiter = ',',
+        value_name = "URL|PATH",
+        required = true
+    )]
+    pub(crate) sources: Vec<drydock_cleaner::vulndist::Source>,
+    /// Writable directory for the index (`index.sqlite`), the kept downloads and the build's
+    /// scratch files.
+    #[arg(long, env = "DRYDOCK_VULNDB_DIR", value_name = "DIR")]
+    pub(crate) dir: PathBuf,
+    /// How often the index is rebuilt (Go duration).
+    #[arg(long, env = "DRYDOCK_VULNDB_REFRESH", default_value = "24h", value_parser = crate::cmd::manager::parse_refresh)]
+    pub(crate) refresh: std::time::Duration,
+    /// Refresh once and exit: 0 when the index was built, 1 when not (the reason on stderr).
+    #[arg(long)]
+    pub(crate) once: bool,
 }
 
 /// `drydock vulndb build`.

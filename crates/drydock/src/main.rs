@@ -58,7 +58,7 @@ fn main() -> ExitCode {
             Command::Reboot(args) => cmd::reboot::run(args).await,
             Command::ImageCleaner(args) => cmd::image_cleaner::run(args).await,
             Command::Manager(args) => cmd::manager::run(args, &log_level).await,
-            Command::Vulndb(args) => cmd::vulndb::run(args),
+            Command::Vulndb(args) => cmd::vulndb::run(args).await,
             Command::Scan(args) => cmd::scan::run(args).await,
             Command::Scanner(args) => cmd::worker::scanner(args).await,
         }

@@ -193,13 +193,14 @@ fn vulnerability_sources_replace_the_public_osv_dumps_and_bad_ones_are_refused()
         "--vulndb-source",
         "/osv",
     ]));
-    let args =
-        &of_kind(&docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["args"];
-    let sources: Vec<&str> = args
+    // The sources go to the pod's builder container; the manager serves what it builds.
+    let builder = &of_kind(&docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][1];
+    assert_eq!(builder["name"], "vulndb-builder");
+    let sources: Vec<&str> = builder["args"]
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|a| a.as_str()?.strip_prefix("--vulndb-source="))
+        .filter_map(|a| a.as_str()?.strip_prefix("--source="))
         .collect();
     assert_eq!(
         sources,

@@ -121,6 +121,7 @@ async fn scanners_fetch_the_index_from_the_manager_and_remove_only_the_vulnerabl
         sources: vec![Source::Path(repo_root().join("testdata/osv"))],
         dir: dir.path().join("manager"),
         refresh: vulndist::DEFAULT_REFRESH,
+        built_by: None,
     })
     .unwrap();
     let mut status = db.subscribe();

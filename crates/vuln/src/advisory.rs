@@ -85,11 +85,14 @@ pub struct EventVersion {
 }
 
 /// The stored form of an [`Advisory`]: versions as written, events in record order. Field names
-/// are short because the index holds one of these per (record, package).
+/// are short because the index holds one of these per (record, package); the record's ID and
+/// grouping keys are the same for all of a record's rows, so the index stores them once per
+/// record (its `records` table) and not in the serialised row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct StoredAdvisory {
+    #[serde(skip)]
     pub(crate) id: String,
-    #[serde(rename = "k")]
+    #[serde(skip)]
     pub(crate) group_keys: Vec<String>,
     #[serde(rename = "r", default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) ranges: Vec<Vec<(EventKind, String)>>,
@@ -180,16 +183,22 @@ fn parse_range(events: Vec<(EventKind, String)>, scheme: VersionScheme) -> Range
     Range::Events(parsed)
 }
 
+/// What a record's findings are grouped by: its CVE IDs, else its own ID.
+pub(crate) fn group_keys(record: &OsvRecord) -> Vec<String> {
+    let mut keys = record.cve_ids();
+    if keys.is_empty() {
+        keys.push(record.id.clone());
+    }
+    keys
+}
+
 // === impl StoredAdvisory ===
 
 impl StoredAdvisory {
     /// Reduces one `affected` entry of `record`: `ECOSYSTEM` and `SEMVER` ranges, `limit` events
     /// dropped, grouping keys and severities computed.
     pub(crate) fn compile(record: &OsvRecord, affected: &Affected) -> Self {
-        let mut group_keys = record.cve_ids();
-        if group_keys.is_empty() {
-            group_keys.push(record.id.clone());
-        }
+        let group_keys = group_keys(record);
         let ranges = affected
             .ranges
             .iter()
@@ -259,14 +268,13 @@ mod tests {
         assert_eq!(stored.ranges.len(), 1, "GIT ranges are dropped");
         assert_eq!(stored.vendor_severity, Some(Severity::High));
         let json = serde_json::to_string(&stored).unwrap();
-        assert_eq!(
-            json,
-            r#"{"id":"DSA-1-1","k":["CVE-2024-1"],"r":[[["i","0"],["f","1.2-1"]]],"s":"HIGH"}"#
-        );
-        assert_eq!(
-            serde_json::from_str::<StoredAdvisory>(&json).unwrap(),
-            stored
-        );
+        // The record's ID and grouping keys are stored once per record, not in the row.
+        assert_eq!(json, r#"{"r":[[["i","0"],["f","1.2-1"]]],"s":"HIGH"}"#);
+        let mut back = serde_json::from_str::<StoredAdvisory>(&json).unwrap();
+        assert!(back.id.is_empty() && back.group_keys.is_empty());
+        back.id.clone_from(&stored.id);
+        back.group_keys.clone_from(&stored.group_keys);
+        assert_eq!(back, stored);
     }
 
     #[test]

@@ -51,7 +51,9 @@ use crate::{Advisory, Error, Finding, Os, Package, Result};
 
 /// The index layout version; bump it on any change to the tables or the stored advisory, so
 /// an old index is rejected with "rebuild" instead of misread.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Version 2 stores each record's ID and grouping keys once (not in every advisory row) and
+/// ecosystems and records as integer keys (decision record 013).
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// SQLite `application_id` of a Drydock index (`DRYV` in ASCII), which tells it apart from any
 /// other SQLite database.
@@ -98,22 +100,24 @@ const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE sources (position INTEGER PRIMARY KEY, path TEXT NOT NULL);
 CREATE TABLE records (
-    id TEXT PRIMARY KEY,
+    rid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
     source INTEGER NOT NULL,
     entry TEXT NOT NULL,
     modified TEXT,
     withdrawn INTEGER NOT NULL,
-    aliases TEXT NOT NULL
-) WITHOUT ROWID;
+    keys TEXT NOT NULL
+);
+CREATE TABLE ecosystems (eid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE record_ecosystems (
-    record TEXT NOT NULL,
-    ecosystem TEXT NOT NULL,
+    record INTEGER NOT NULL,
+    ecosystem INTEGER NOT NULL,
     PRIMARY KEY (record, ecosystem)
 ) WITHOUT ROWID;
 CREATE TABLE advisories (
-    ecosystem TEXT NOT NULL,
+    ecosystem INTEGER NOT NULL,
     package TEXT NOT NULL,
-    record TEXT NOT NULL,
+    record INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     data TEXT NOT NULL,
     PRIMARY KEY (ecosystem, package, record, seq)
@@ -123,15 +127,17 @@ CREATE TABLE advisories (
 /// Computed at the end of [`build`], read by [`Index::info`].
 const COUNTS: &str = "
 CREATE TABLE ecosystem_counts AS
-    SELECT re.ecosystem AS ecosystem,
+    SELECT e.name AS ecosystem,
            SUM(r.withdrawn = 0) AS records,
            SUM(r.withdrawn) AS withdrawn
-    FROM record_ecosystems re JOIN records r ON r.id = re.record
-    GROUP BY re.ecosystem ORDER BY re.ecosystem;
+    FROM record_ecosystems re JOIN records r ON r.rid = re.record
+        JOIN ecosystems e ON e.eid = re.ecosystem
+    GROUP BY e.name ORDER BY e.name;
 CREATE TABLE source_counts AS
     SELECT s.position AS position, s.path AS path,
            COUNT(r.id) - COALESCE(SUM(r.withdrawn), 0) AS records,
-           COALESCE(SUM(r.withdrawn), 0) AS withdrawn
+           COALESCE(SUM(r.withdrawn), 0) AS withdrawn,
+           MAX(r.modified) AS newest
     FROM sources s LEFT JOIN records r ON r.source = s.position
     GROUP BY s.position ORDER BY s.position;
 ";
@@ -195,6 +201,10 @@ pub struct SourceCount {
     pub records: u64,
     /// Withdrawn records in it.
     pub withdrawn: u64,
+    /// The newest `modified` of its records, withdrawn ones included (as written; absent when
+    /// no record has one): a refresh fetches only records modified after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_modified: Option<String>,
 }
 
 /// Record counts of one ecosystem (`Debian:12`).
@@ -292,6 +302,7 @@ pub fn build(sources: &[impl AsRef<Path>], out: &Path, now: Timestamp) -> Result
         by_record_index: false,
         source_tally: Tally::default(),
         zip_tally: None,
+        ecosystems: HashMap::new(),
     };
     let mut unreadable = Vec::new();
     for (position, source) in sources.iter().enumerate() {
@@ -429,6 +440,8 @@ struct Builder<'a> {
     source_tally: Tally,
     /// Records of the zip dump being read, if any.
     zip_tally: Option<Tally>,
+    /// Ecosystem names and their keys (a few dozen: one per distribution release).
+    ecosystems: HashMap<String, i64>,
 }
 
 // === impl Builder ===
@@ -572,24 +585,27 @@ impl Builder<'_> {
         }
         // Looked up in the records table, not a map in memory: the build's memory stays
         // bounded by SQLite's page cache whatever the number of records.
-        let previous: Option<Option<String>> = self
+        let previous: Option<(i64, Option<String>)> = self
             .tx
-            .prepare_cached("SELECT modified FROM records WHERE id = ?1")
-            .and_then(|mut s| s.query_row([&record.id], |row| row.get(0)).optional())
+            .prepare_cached("SELECT rid, modified FROM records WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([&record.id], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()
+            })
             .map_err(|e| self.db(e))?;
-        if let Some(previous) = previous {
+        if let Some((rid, previous)) = previous {
             // RFC 3339 timestamps in UTC order as strings; a missing `modified` is oldest.
             if record.modified <= previous {
                 self.duplicates += 1;
                 return Ok(());
             }
-            self.remove(&record.id)?;
+            self.remove(rid)?;
             self.duplicates += 1;
         }
         self.insert(position, name, &record)
     }
 
-    fn remove(&mut self, id: &str) -> Result<()> {
+    fn remove(&mut self, rid: i64) -> Result<()> {
         if !self.by_record_index {
             self.tx
                 .execute_batch("CREATE INDEX advisories_by_record ON advisories (record);")
@@ -597,11 +613,11 @@ impl Builder<'_> {
             self.by_record_index = true;
         }
         for table in [
-            "DELETE FROM records WHERE id = ?1",
+            "DELETE FROM records WHERE rid = ?1",
             "DELETE FROM record_ecosystems WHERE record = ?1",
             "DELETE FROM advisories WHERE record = ?1",
         ] {
-            let removed = self.tx.execute(table, [id]).map_err(|e| self.db(e))?;
+            let removed = self.tx.execute(table, [rid]).map_err(|e| self.db(e))?;
             if table.contains("advisories") {
                 self.advisories -= removed as u64;
             }
@@ -610,11 +626,12 @@ impl Builder<'_> {
     }
 
     fn insert(&mut self, position: i64, name: &str, record: &OsvRecord) -> Result<()> {
-        let aliases = serde_json::to_string(&record.aliases).unwrap_or_else(|_| "[]".into());
         let entry = name.rsplit(['/', ':']).next().unwrap_or(name);
+        let keys = serde_json::to_string(&crate::advisory::group_keys(record))
+            .unwrap_or_else(|_| "[]".into());
         self.tx
             .prepare_cached(
-                "INSERT INTO records (id, source, entry, modified, withdrawn, aliases)
+                "INSERT INTO records (id, source, entry, modified, withdrawn, keys)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .and_then(|mut s| {
@@ -624,10 +641,11 @@ impl Builder<'_> {
                     entry,
                     record.modified,
                     record.is_withdrawn(),
-                    aliases
+                    keys
                 ])
             })
             .map_err(|e| self.db(e))?;
+        let rid = self.tx.last_insert_rowid();
         let ecosystems: BTreeSet<&str> = record
             .affected
             .iter()
@@ -635,9 +653,10 @@ impl Builder<'_> {
             .map(|p| p.ecosystem.as_str())
             .collect();
         for ecosystem in ecosystems {
+            let eid = self.ecosystem_id(ecosystem)?;
             self.tx
                 .prepare_cached("INSERT INTO record_ecosystems (record, ecosystem) VALUES (?1, ?2)")
-                .and_then(|mut s| s.execute(params![record.id, ecosystem]))
+                .and_then(|mut s| s.execute(params![rid, eid]))
                 .map_err(|e| self.db(e))?;
         }
         if record.is_withdrawn() {
@@ -656,6 +675,7 @@ impl Builder<'_> {
                 input: name.to_owned(),
                 reason: format!("cannot encode advisory: {e}"),
             })?;
+            let eid = self.ecosystem_id(&package.ecosystem)?;
             self.tx
                 .prepare_cached(
                     "INSERT INTO advisories (ecosystem, package, record, seq, data)
@@ -663,9 +683,9 @@ impl Builder<'_> {
                 )
                 .and_then(|mut s| {
                     s.execute(params![
-                        package.ecosystem,
+                        eid,
                         lookup_name(&package.ecosystem, &package.name),
-                        record.id,
+                        rid,
                         to_i64(seq),
                         data
                     ])
@@ -675,6 +695,60 @@ impl Builder<'_> {
         }
         Ok(())
     }
+
+    /// The integer key of `ecosystem`, added at its first use.
+    fn ecosystem_id(&mut self, ecosystem: &str) -> Result<i64> {
+        if let Some(&eid) = self.ecosystems.get(ecosystem) {
+            return Ok(eid);
+        }
+        self.tx
+            .prepare_cached("INSERT INTO ecosystems (name) VALUES (?1)")
+            .and_then(|mut s| s.execute([ecosystem]))
+            .map_err(|e| self.db(e))?;
+        let eid = self.tx.last_insert_rowid();
+        self.ecosystems.insert(ecosystem.to_owned(), eid);
+        Ok(eid)
+    }
+}
+
+/// What an index holds about its records, whatever the order they were read in and the keys
+/// they got: two builds from the same records have equal contents ([`Index::contents`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contents {
+    /// Every record kept or withdrawn, by ID.
+    pub records: Vec<RecordRow>,
+    /// Every stored advisory, by (ecosystem, package, record ID, position in the record).
+    pub advisories: Vec<AdvisoryRow>,
+}
+
+/// One record of [`Contents`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRow {
+    /// The record's ID.
+    pub id: String,
+    /// Its `modified` as written.
+    pub modified: Option<String>,
+    /// Whether it is withdrawn.
+    pub withdrawn: bool,
+    /// Its grouping keys (JSON).
+    pub keys: String,
+    /// The ecosystems it names, sorted, comma-separated.
+    pub ecosystems: String,
+}
+
+/// One stored advisory of [`Contents`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvisoryRow {
+    /// Ecosystem with release.
+    pub ecosystem: String,
+    /// Package name.
+    pub package: String,
+    /// The record's ID.
+    pub record: String,
+    /// The `affected` entry's position in the record.
+    pub seq: i64,
+    /// The stored advisory (JSON).
+    pub data: String,
 }
 
 /// Parsed advisories by (ecosystem, package).
@@ -794,6 +868,64 @@ impl Index {
         })
     }
 
+    /// Every record and stored advisory, sorted, without build-order details (integer keys,
+    /// sources): for checking that two builds (a whole one and an incremental one) agree.
+    /// Reads the whole index into memory.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IndexDb`] when the index is damaged.
+    pub fn contents(&self) -> Result<Contents> {
+        let db = |e| self.db(e);
+        let records = self
+            .conn
+            .prepare(
+                "SELECT r.id, r.modified, r.withdrawn, r.keys,
+                        COALESCE((SELECT group_concat(name, ',') FROM
+                            (SELECT e.name AS name FROM record_ecosystems re
+                             JOIN ecosystems e ON e.eid = re.ecosystem
+                             WHERE re.record = r.rid ORDER BY e.name)), '')
+                 FROM records r ORDER BY r.id",
+            )
+            .map_err(db)?
+            .query_map([], |row| {
+                Ok(RecordRow {
+                    id: row.get(0)?,
+                    modified: row.get(1)?,
+                    withdrawn: row.get(2)?,
+                    keys: row.get(3)?,
+                    ecosystems: row.get(4)?,
+                })
+            })
+            .map_err(db)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db)?;
+        let advisories = self
+            .conn
+            .prepare(
+                "SELECT e.name, a.package, r.id, a.seq, a.data FROM advisories a
+                 JOIN ecosystems e ON e.eid = a.ecosystem JOIN records r ON r.rid = a.record
+                 ORDER BY e.name, a.package, r.id, a.seq",
+            )
+            .map_err(db)?
+            .query_map([], |row| {
+                Ok(AdvisoryRow {
+                    ecosystem: row.get(0)?,
+                    package: row.get(1)?,
+                    record: row.get(2)?,
+                    seq: row.get(3)?,
+                    data: row.get(4)?,
+                })
+            })
+            .map_err(db)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db)?;
+        Ok(Contents {
+            records,
+            advisories,
+        })
+    }
+
     /// The advisories for `package` in `ecosystem` (`Debian:12`, `openssl`), parsed under the
     /// ecosystem's version scheme; empty for unknown packages and non-OS ecosystems.
     ///
@@ -899,19 +1031,31 @@ impl Index {
         let mut statement = self
             .conn
             .prepare_cached(
-                "SELECT data FROM advisories WHERE ecosystem = ?1 AND package = ?2
-                 ORDER BY record, seq",
+                "SELECT r.id, r.keys, a.data FROM advisories a
+                 JOIN ecosystems e ON e.eid = a.ecosystem
+                 JOIN records r ON r.rid = a.record
+                 WHERE e.name = ?1 AND a.package = ?2
+                 ORDER BY r.id, a.seq",
             )
             .map_err(|e| self.db(e))?;
         let rows = statement
-            .query_map([ecosystem, package], |row| row.get::<_, String>(0))
+            .query_map([ecosystem, package], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })
             .map_err(|e| self.db(e))?;
         let mut advisories = Vec::new();
-        for data in rows {
-            let data = data.map_err(|e| self.db(e))?;
-            let stored: StoredAdvisory = serde_json::from_str(&data).map_err(|e| {
-                self.corrupt(format!("bad advisory for {ecosystem}/{package}: {e}"))
-            })?;
+        for row in rows {
+            let (id, keys, data) = row.map_err(|e| self.db(e))?;
+            let bad = |e: serde_json::Error| {
+                self.corrupt(format!("bad advisory {id} for {ecosystem}/{package}: {e}"))
+            };
+            let mut stored: StoredAdvisory = serde_json::from_str(&data).map_err(bad)?;
+            stored.group_keys = serde_json::from_str(&keys).map_err(bad)?;
+            stored.id = id;
             advisories.push(Advisory::from_stored(stored, scheme));
         }
         Ok(advisories)
@@ -930,14 +1074,15 @@ impl Index {
 }
 
 fn source_counts(conn: &Connection) -> rusqlite::Result<Vec<SourceCount>> {
-    let mut statement =
-        conn.prepare("SELECT path, records, withdrawn FROM source_counts ORDER BY position")?;
+    let mut statement = conn
+        .prepare("SELECT path, records, withdrawn, newest FROM source_counts ORDER BY position")?;
     statement
         .query_map([], |row| {
             Ok(SourceCount {
                 path: row.get(0)?,
                 records: count(row.get(1)?),
                 withdrawn: count(row.get(2)?),
+                newest_modified: row.get(3)?,
             })
         })?
         .collect()

@@ -64,6 +64,17 @@ pub(crate) struct ManagerArgs {
     /// How often the index is rebuilt from the sources (Go duration).
     #[arg(long, env = "DRYDOCK_VULNDB_REFRESH", default_value = "24h", value_parser = parse_refresh)]
     pub(crate) vulndb_refresh: Duration,
+    /// An index built by another process (the builder container of the manager's pod,
+    /// `drydock vulndb refresh --dir DIR`, writes `DIR/index.sqlite`): the manager then builds
+    /// nothing and serves that file, adopting each new one within a minute. Without it the
+    /// manager builds the index from --vulndb-source itself.
+    #[arg(
+        long = "vulndb-index",
+        env = "DRYDOCK_VULNDB_INDEX",
+        value_name = "FILE",
+        conflicts_with = "vulndb_sources"
+    )]
+    pub(crate) vulndb_index: Option<PathBuf>,
     /// Writable directory for the index and its builds (an emptyDir in the manager's pod).
     #[arg(long, env = "DRYDOCK_VULNDB_DIR", default_value = vulndist::DEFAULT_CACHE_DIR)]
     pub(crate) vulndb_dir: PathBuf,
@@ -124,7 +135,7 @@ async fn own_repositories(
 }
 
 /// `--vulndb-refresh`: a positive Go duration.
-fn parse_refresh(value: &str) -> Result<Duration, String> {
+pub(crate) fn parse_refresh(value: &str) -> Result<Duration, String> {
     let parsed: drydock_api::GoDuration = value.parse().map_err(|e| format!("{e}"))?;
     parsed
         .to_std()
@@ -180,13 +191,16 @@ pub(crate) async fn run(
         ))
     });
 
-    if args.vulndb_sources.is_empty() {
-        warn!("no --vulndb-source: the vulnerability index is not built and scanners find no data");
+    if args.vulndb_sources.is_empty() && args.vulndb_index.is_none() {
+        warn!(
+            "no --vulndb-source or --vulndb-index: the vulnerability index is not built and scanners find no data"
+        );
     }
     let vulndb = vulndist::VulnDb::new(vulndist::Settings {
         sources: args.vulndb_sources.clone(),
         dir: args.vulndb_dir.clone(),
         refresh: args.vulndb_refresh,
+        built_by: args.vulndb_index.clone(),
     })?;
     let skipped_gauge = tokio::spawn(follow_skipped(
         vulndb.subscribe(),
@@ -265,7 +279,7 @@ async fn become_ready(client: kube::Client, ready: Readiness) {
 }
 
 /// Completes on SIGTERM (what kubelet sends) or SIGINT.
-async fn terminated() -> anyhow::Result<&'static str> {
+pub(crate) async fn terminated() -> anyhow::Result<&'static str> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;

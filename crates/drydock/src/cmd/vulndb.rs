@@ -1,5 +1,5 @@
-//! `drydock vulndb build` and `drydock vulndb info`: compile OSV data into the scanner's index
-//! and describe an index.
+//! `drydock vulndb build`, `info` and `refresh`: compile OSV data into the scanner's index,
+//! describe an index, and keep one up to date (the builder container of the manager's pod).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -8,14 +8,52 @@ use anyhow::Context;
 use drydock_vuln::index::{self, EcosystemCount, Index, SourceCount, Unreadable};
 use jiff::{SignedDuration, Timestamp, Unit};
 
-use crate::cli::{Output, VulndbArgs, VulndbBuildArgs, VulndbCommand, VulndbInfoArgs};
+use drydock_cleaner::vulndist;
+
+use crate::cli::{
+    Output, VulndbArgs, VulndbBuildArgs, VulndbCommand, VulndbInfoArgs, VulndbRefreshArgs,
+};
 use crate::cmd::table;
 
-pub(crate) fn run(args: VulndbArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: VulndbArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         VulndbCommand::Build(args) => build(&args),
         VulndbCommand::Info(args) => info(&args),
+        VulndbCommand::Refresh(args) => refresh(args).await,
     }
+}
+
+/// `drydock vulndb refresh`: the refresh loop of [`vulndist::VulnDb`] without its server,
+/// until SIGTERM or SIGINT.
+async fn refresh(args: VulndbRefreshArgs) -> anyhow::Result<ExitCode> {
+    let db = vulndist::VulnDb::new(vulndist::Settings {
+        sources: args.sources,
+        dir: args.dir.clone(),
+        refresh: args.refresh,
+        built_by: None,
+    })?;
+    if args.once {
+        let published = db
+            .build_once(Timestamp::now())
+            .await
+            .with_context(|| format!("refreshing {}", args.dir.display()))?;
+        let fetched_bytes = db.subscribe().borrow().fetched_bytes;
+        println!(
+            "{}: {} ({} bytes), {fetched_bytes} bytes fetched",
+            args.dir.join(vulndist::INDEX_FILE).display(),
+            published.digest,
+            published.bytes
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    tracing::info!(dir = %args.dir.display(), refresh_seconds = args.refresh.as_secs(), "keeping the vulnerability index up to date");
+    tokio::select! {
+        never = db.refresh_loop(Timestamp::now) => match never {},
+        signal = crate::cmd::manager::terminated() => {
+            tracing::info!("{} received; stopping", signal?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn build(args: &VulndbBuildArgs) -> anyhow::Result<ExitCode> {

@@ -71,10 +71,24 @@ const HEALTH_PORT_NAME: &str = "health";
 /// The manager's steady-state memory budget (5,000 nodes and their pods cached) is 64 MiB: the
 /// request reserves it.
 const MANAGER_MEMORY_REQUEST: &str = "64Mi";
-/// The limit leaves headroom over the budget for the vulnerability index rebuild (OSV archives
-/// are streamed, but SQLite's page cache and the parsed batch are transient extra), so a
-/// refresh never gets the manager OOM-killed mid-job.
+/// The limit leaves headroom over the budget for bursts (a run's worker pods arriving at once);
+/// the vulnerability index is built in the builder container, not here (decision record 008).
 const MANAGER_MEMORY_LIMIT: &str = "256Mi";
+/// The container that keeps the vulnerability index up to date (`drydock vulndb refresh`).
+const BUILDER_CONTAINER: &str = "vulndb-builder";
+/// The builder's request: its measured peak on the full default set (~30 MiB, release build,
+/// `scripts/bench-vulndb.sh`; decision record 008) rounded up.
+const BUILDER_MEMORY_REQUEST: &str = "64Mi";
+/// The builder's limit: twice the request, for the largest real dump's zip directory
+/// (24 bytes an entry) and the download buffers; an OOM kill here costs one refresh, never
+/// the controllers.
+const BUILDER_MEMORY_LIMIT: &str = "128Mi";
+/// The builder mostly waits (a build a day); a twentieth of a core keeps it from starving the
+/// manager on small nodes.
+const BUILDER_CPU_REQUEST: &str = "50m";
+/// The builder's own directory in the data volume: its kept downloads, its scratch files and
+/// the index it renames into place, which the manager adopts (`--vulndb-index`).
+const BUILDER_DIR: &str = "/var/lib/drydock/builder";
 /// The manager mostly waits on watches; a tenth of a core covers planning 5,000 nodes (< 50 ms).
 const MANAGER_CPU_REQUEST: &str = "100m";
 /// The distroless convention for "nonroot" (Eraser's manager runs as 65532 too).
@@ -546,11 +560,14 @@ fn deployment(namespace: &str, image: &RepoTag, vulndb_sources: &[String]) -> De
     } else {
         vulndb_sources.to_vec()
     };
-    let mut args = vec![
+    let args = vec![
         "manager".to_owned(),
         format!("--config={}", paths::CONFIG_FILE),
+        format!(
+            "--vulndb-index={BUILDER_DIR}/{}",
+            drydock_cleaner::vulndist::INDEX_FILE
+        ),
     ];
-    args.extend(sources.iter().map(|s| format!("--vulndb-source={s}")));
     let config_dir = paths::CONFIG_FILE
         .rsplit_once('/')
         .map_or("/config", |(dir, _)| dir);
@@ -608,16 +625,7 @@ fn deployment(namespace: &str, image: &RepoTag, vulndb_sources: &[String]) -> De
             limits: Some(quantities([("memory", MANAGER_MEMORY_LIMIT)])),
             ..ResourceRequirements::default()
         }),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".to_owned()]),
-                add: None,
-            }),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            ..SecurityContext::default()
-        }),
+        security_context: Some(restricted_security_context()),
         volume_mounts: Some(vec![
             mount(CONFIG_VOLUME, config_dir, true),
             mount(DATA_VOLUME, DATA_DIR, false),
@@ -665,7 +673,7 @@ fn deployment(namespace: &str, image: &RepoTag, vulndb_sources: &[String]) -> De
                         }),
                         ..PodSecurityContext::default()
                     }),
-                    containers: vec![container],
+                    containers: vec![container, builder_container(image, &sources)],
                     volumes: Some(vec![
                         Volume {
                             name: CONFIG_VOLUME.to_owned(),
@@ -684,6 +692,51 @@ fn deployment(namespace: &str, image: &RepoTag, vulndb_sources: &[String]) -> De
             ..DeploymentSpec::default()
         }),
         status: None,
+    }
+}
+
+/// The container of the manager's pod that downloads the OSV data and builds the index into
+/// the shared data volume, within its own memory limit (decision record 008).
+fn builder_container(image: &RepoTag, sources: &[String]) -> Container {
+    let mut args = vec![
+        "vulndb".to_owned(),
+        "refresh".to_owned(),
+        format!("--dir={BUILDER_DIR}"),
+    ];
+    args.extend(sources.iter().map(|s| format!("--source={s}")));
+    Container {
+        name: BUILDER_CONTAINER.to_owned(),
+        image: Some(image.reference()),
+        image_pull_policy: Some("IfNotPresent".to_owned()),
+        args: Some(args),
+        resources: Some(ResourceRequirements {
+            requests: Some(quantities([
+                ("cpu", BUILDER_CPU_REQUEST),
+                ("memory", BUILDER_MEMORY_REQUEST),
+            ])),
+            limits: Some(quantities([("memory", BUILDER_MEMORY_LIMIT)])),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(restricted_security_context()),
+        volume_mounts: Some(vec![
+            mount(DATA_VOLUME, DATA_DIR, false),
+            mount(TMP_VOLUME, TMP_DIR, false),
+        ]),
+        ..Container::default()
+    }
+}
+
+/// No privilege escalation, no capabilities, a read-only root, never root.
+fn restricted_security_context() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            add: None,
+        }),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        ..SecurityContext::default()
     }
 }
 
@@ -1001,12 +1054,10 @@ mod tests {
             args[..2],
             ["manager", "--config=/config/controller_manager_config.yaml"]
         );
-        assert!(
-            args.contains(
-                &"--vulndb-source=https://osv-vulnerabilities.storage.googleapis.com/Rocky%20Linux/all.zip"
-                    .to_owned()
-            ),
-            "{args:?}"
+        // The manager serves the index its pod's builder writes; it downloads nothing.
+        assert_eq!(
+            args[2..],
+            ["--vulndb-index=/var/lib/drydock/builder/index.sqlite"]
         );
         let env = &c.env.as_ref().unwrap()[0];
         assert_eq!(env.name, "POD_NAMESPACE");
@@ -1033,6 +1084,50 @@ mod tests {
         );
         let requests = c.resources.as_ref().unwrap().requests.as_ref().unwrap();
         assert_eq!(requests["memory"].0, "64Mi");
+    }
+
+    #[test]
+    fn a_builder_container_with_its_own_limit_keeps_the_index_in_the_shared_volume() {
+        let pod = rendered().deployment.spec.unwrap().template.spec.unwrap();
+        let names: Vec<&str> = pod.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["manager", "vulndb-builder"]);
+        let (manager, builder) = (&pod.containers[0], &pod.containers[1]);
+        assert_eq!(builder.image, manager.image);
+        let args = builder.args.as_deref().unwrap();
+        assert_eq!(
+            args[..3],
+            ["vulndb", "refresh", "--dir=/var/lib/drydock/builder"]
+        );
+        assert!(
+            args.contains(
+                &"--source=https://osv-vulnerabilities.storage.googleapis.com/Rocky%20Linux/all.zip"
+                    .to_owned()
+            ),
+            "{args:?}"
+        );
+        assert_eq!(args.len(), 3 + 11, "every default ecosystem: {args:?}");
+        // The manager's --vulndb-index is the builder's --dir, in a volume both mount.
+        let index = manager.args.as_deref().unwrap()[2]
+            .strip_prefix("--vulndb-index=")
+            .unwrap()
+            .to_owned();
+        let dir = args[2].strip_prefix("--dir=").unwrap();
+        assert_eq!(index, format!("{dir}/index.sqlite"));
+        let data = |c: &Container| {
+            c.volume_mounts
+                .iter()
+                .flatten()
+                .find(|m| m.name == "data")
+                .map(|m| (m.mount_path.clone(), m.read_only))
+        };
+        assert_eq!(data(builder), data(manager));
+        assert!(dir.starts_with(&data(builder).unwrap().0));
+        let resources = builder.resources.as_ref().unwrap();
+        assert_eq!(resources.limits.as_ref().unwrap()["memory"].0, "128Mi");
+        assert_eq!(resources.requests.as_ref().unwrap()["memory"].0, "64Mi");
+        let security = builder.security_context.as_ref().unwrap();
+        assert_eq!(security.read_only_root_filesystem, Some(true));
+        assert!(builder.ports.is_none(), "the builder serves nothing");
     }
 
     #[test]
