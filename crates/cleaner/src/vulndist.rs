@@ -86,6 +86,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// ([`Settings::built_by`]): a stat per period; scanners revalidate per run, so a minute
 /// of delay is invisible.
 pub const ADOPT_PERIOD: Duration = Duration::from_secs(60);
+/// How often the manager looks while it has no index to serve yet: scanners of the first run
+/// are waiting for it (with 503s), and the builder's first build takes seconds.
+pub const ADOPT_FIRST_PERIOD: Duration = Duration::from_secs(2);
 /// First retry after a failed build; doubled per consecutive failure up to the refresh period,
 /// so a mirror that is briefly down is retried soon and a broken one is not hammered.
 pub const RETRY_INITIAL: Duration = Duration::from_secs(60);
@@ -467,7 +470,8 @@ impl VulnDb {
     }
 
     /// [`VulnDb::refresh_loop`] when the index is built by another process: serves an index
-    /// left by a previous start, then looks at `built` every [`ADOPT_PERIOD`] and adopts it
+    /// left by a previous start, then looks at `built` every [`ADOPT_PERIOD`] (every
+    /// [`ADOPT_FIRST_PERIOD`] while it has nothing to serve) and adopts it
     /// whenever it is another file than the last one looked at ([`should_adopt`]). A file that
     /// cannot be adopted is logged once and tried again only when it is replaced.
     async fn adopt_loop(self, built: PathBuf) -> Infallible {
@@ -497,7 +501,12 @@ impl VulnDb {
                     }
                 }
             }
-            tokio::time::sleep(ADOPT_PERIOD).await;
+            let period = if self.published().await.is_some() {
+                ADOPT_PERIOD
+            } else {
+                ADOPT_FIRST_PERIOD
+            };
+            tokio::time::sleep(period).await;
         }
     }
 
@@ -1065,7 +1074,10 @@ pub async fn fetch(http: &reqwest::Client, url: &str, cache_dir: &Path) -> Resul
     let _lock = lock(cache_dir).await?;
     let index = cache_dir.join(INDEX_FILE);
     let etag_path = cache_dir.join(ETAG_FILE);
-    let has_cache = index.is_file();
+    // A cached index this build cannot open (an older schema left by the previous version, a
+    // damaged file) is no cache: falling back on it while the manager is away would fail the
+    // scan, where waiting for the manager's index would not.
+    let has_cache = index.is_file() && drydock_vuln::Index::open(&index).is_ok();
     let cached = if has_cache {
         tokio::fs::read_to_string(&etag_path)
             .await

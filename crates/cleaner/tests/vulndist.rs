@@ -260,6 +260,31 @@ async fn with_the_manager_down_the_cached_index_is_used_and_without_a_cache_the_
     assert!(!empty.path().join(INDEX_FILE).exists());
 }
 
+#[tokio::test]
+async fn a_cached_index_this_build_cannot_open_is_no_fallback() {
+    // What an upgrade leaves on a node: the previous version's index (here: bytes no index
+    // reader accepts) with its ETag, while the new manager is not serving yet.
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::write(cache.path().join(INDEX_FILE), b"an index of another schema").unwrap();
+    std::fs::write(
+        cache.path().join(ETAG_FILE),
+        format!("sha256:{}", "0".repeat(64)),
+    )
+    .unwrap();
+    let router = Router::new().route(
+        vulndist::PATH,
+        axum::routing::get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "not built yet") }),
+    );
+    let (base, _log, _stop) = start(router).await;
+    let url = format!("{base}{}", vulndist::PATH);
+    let http = vulndist::fetch_client().unwrap();
+    let error = vulndist::fetch(&http, &url, cache.path())
+        .await
+        .unwrap_err();
+    // Not a stale fallback: a failure worth asking again, so the scanner waits for the index.
+    assert!(matches!(error, Error::Fetch { .. }), "{error}");
+}
+
 /// A server that answers every request with `body` under an ETag it did not compute.
 async fn liar(body: Vec<u8>, etag: &str) -> (String, oneshot::Sender<()>) {
     let etag = etag.to_owned();

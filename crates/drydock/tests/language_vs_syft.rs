@@ -11,6 +11,7 @@
 
 #[path = "../../imagefs/tests/common/mod.rs"]
 mod common;
+mod syft;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -130,31 +131,8 @@ fn build_image() -> BuiltImage {
 }
 
 /// syft's language packages of an OCI layout, offline.
-fn syft(layout: &Path) -> BTreeSet<Row> {
-    let output = Command::new("syft")
-        .args([
-            "scan",
-            &format!("oci-dir:{}", layout.display()),
-            "-o",
-            "json",
-            "-q",
-        ])
-        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
-        .env(
-            "SYFT_CACHE_DIR",
-            std::env::temp_dir().join("drydock-syft-cache"),
-        )
-        .output()
-        .expect("syft runs");
-    assert!(
-        output.status.success(),
-        "syft: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    report["artifacts"]
-        .as_array()
-        .unwrap()
+fn syft_rows(layout: &Path) -> BTreeSet<Row> {
+    syft::artifacts(&format!("oci-dir:{}", layout.display()))
         .iter()
         .filter_map(|a| {
             let ecosystem = match a["type"].as_str()? {
@@ -196,7 +174,7 @@ fn language_packages_equal_syfts() {
     let root = dir.path().join("lang");
     write_layout(&root, &[(Some("latest"), &build_image())]);
     let ours = drydock(&root);
-    let theirs = syft(&root);
+    let theirs = syft_rows(&root);
     let count = |ecosystem: &str| ours.iter().filter(|r| r.0 == ecosystem).count();
     eprintln!(
         "language packages: Go {}, PyPI {}, npm {}, RubyGems {} (syft: {} rows)",

@@ -87,32 +87,33 @@ fn sqlite_rpmdb_inventory_equals_rpm_qa() {
     );
 }
 
+/// Truncations at `cuts` and single-byte flips every `flip_step` bytes of `bytes`: every
+/// copy parses or fails naming `input`, never panics, and at least five fail.
+fn assert_damaged_copies_fail_cleanly(bytes: &[u8], input: &str, cuts: &[usize], flip_step: usize) {
+    let mut damaged: Vec<Vec<u8>> = cuts.iter().map(|n| bytes[..*n].to_vec()).collect();
+    for at in (0..bytes.len()).step_by(flip_step) {
+        let mut copy = bytes.to_vec();
+        copy[at] ^= 0xff;
+        damaged.push(copy);
+    }
+    let mut failures = 0;
+    for copy in &damaged {
+        if let Err(error) = rpm::parse_rpmdb(input, copy) {
+            failures += 1;
+            assert!(error.to_string().contains(input), "{error}");
+        }
+    }
+    assert!(failures >= 5, "only {failures} damaged copies failed");
+}
+
 #[test]
 fn damaged_copies_of_a_real_rpmdb_fail_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = make_rpmdb(dir.path());
     // Truncations at page boundaries and in the middle, and single-byte flips every 997 bytes
     // (a prime, so the flips walk through headers, b-tree pages and blobs).
-    let mut damaged: Vec<Vec<u8>> = [100, 4096, 8192, bytes.len() / 2, bytes.len() - 1]
-        .iter()
-        .map(|n| bytes[..*n].to_vec())
-        .collect();
-    for at in (0..bytes.len()).step_by(997) {
-        let mut copy = bytes.clone();
-        copy[at] ^= 0xff;
-        damaged.push(copy);
-    }
-    let mut failures = 0;
-    for copy in &damaged {
-        if let Err(error) = rpm::parse_rpmdb("var/lib/rpm/rpmdb.sqlite", copy) {
-            failures += 1;
-            assert!(
-                error.to_string().contains("var/lib/rpm/rpmdb.sqlite"),
-                "{error}"
-            );
-        }
-    }
-    assert!(failures >= 5, "only {failures} damaged copies failed");
+    let cuts = [100, 4096, 8192, bytes.len() / 2, bytes.len() - 1];
+    assert_damaged_copies_fail_cleanly(&bytes, "var/lib/rpm/rpmdb.sqlite", &cuts, 997);
 }
 
 /// `rpm -qa` on the Berkeley DB rpmdb in `dir`, through rpm's read-only bdb backend.
@@ -191,24 +192,8 @@ fn berkeley_db_rpmdb_inventory_equals_rpm_qa_at_every_page_size() {
 fn damaged_copies_of_a_berkeley_db_rpmdb_fail_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let (bytes, _) = make_bdb_rpmdb(dir.path(), 512, 5);
-    let mut damaged: Vec<Vec<u8>> = [100, 512, 1024, bytes.len() / 2, bytes.len() - 1]
-        .iter()
-        .map(|n| bytes[..*n].to_vec())
-        .collect();
-    for at in (0..bytes.len()).step_by(97) {
-        let mut copy = bytes.clone();
-        copy[at] ^= 0xff;
-        damaged.push(copy);
-    }
-    let mut failures = 0;
-    for copy in &damaged {
-        if let Err(error) = rpm::parse_rpmdb("var/lib/rpm/Packages", copy) {
-            failures += 1;
-            assert!(
-                error.to_string().contains("var/lib/rpm/Packages"),
-                "{error}"
-            );
-        }
-    }
-    assert!(failures >= 5, "only {failures} damaged copies failed");
+    // 512-byte pages: the cuts end inside the metadata page, at page boundaries and midway;
+    // flips every 97 bytes (a prime) walk through page headers, item offsets and overflow data.
+    let cuts = [100, 512, 1024, bytes.len() / 2, bytes.len() - 1];
+    assert_damaged_copies_fail_cleanly(&bytes, "var/lib/rpm/Packages", &cuts, 97);
 }
