@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use drydock_imagefs::{ImageFiles, Interest, Pattern, SniffSink, Sniffer};
 use drydock_vuln::inventory::language::{
-    GO_BUILDINFO_MAGIC, GO_BUILDINFO_MAX, LanguagePackage, go_buildinfo_len, parse_gemspec,
-    parse_go_buildinfo, parse_package_json, parse_python_metadata,
+    GO_BUILDINFO_MAGIC, GO_BUILDINFO_MAX, GO_CANDIDATE_BYTES, LanguagePackage, go_buildinfo_len,
+    is_go_buildinfo_start, parse_gemspec, parse_go_buildinfo, parse_package_json,
+    parse_python_metadata,
 };
 
 /// The ELF magic: only ELF executables are searched for Go build information.
@@ -27,17 +28,6 @@ const MIN_GO_BINARY: u64 = 512 << 10;
 
 /// Go aligns the build information block to 16 bytes in the binary's data.
 const GO_BUILDINFO_ALIGN: usize = 16;
-
-/// Bytes a candidate needs before it is validated: the 32-byte header, the version string's
-/// one-byte length and its `go` prefix.
-const GO_CANDIDATE_BYTES: usize = 35;
-
-/// Offset of the pointer-size byte and the flags byte in the header.
-const GO_PTR_SIZE_OFFSET: usize = 14;
-const GO_FLAGS_OFFSET: usize = 15;
-
-/// The flag bit for inline strings (Go 1.18 and later).
-const GO_FLAG_INLINE: u8 = 0x2;
 
 /// The patterns of Python, npm and RubyGems metadata and the Go binary sniffer, added to
 /// `interest`.
@@ -125,7 +115,7 @@ impl GoSink {
     fn search(&mut self, mut pending: Vec<u8>) -> bool {
         let mut at = 0;
         while at + GO_CANDIDATE_BYTES <= pending.len() {
-            if pending[at] == GO_BUILDINFO_MAGIC[0] && is_candidate(&pending[at..]) {
+            if pending[at] == GO_BUILDINFO_MAGIC[0] && is_go_buildinfo_start(&pending[at..]) {
                 let block = pending.split_off(at);
                 return self.collect(block);
             }
@@ -159,20 +149,6 @@ impl GoSink {
             }
         }
     }
-}
-
-/// Whether an aligned offset holds a real block, not the magic string as data (programs that
-/// read build information, like syft, carry it in their read-only data): the pointer size is 4
-/// or 8, no unknown flag is set, and an inline block's version string starts with `go`.
-fn is_candidate(bytes: &[u8]) -> bool {
-    if !bytes.starts_with(GO_BUILDINFO_MAGIC) || !matches!(bytes[GO_PTR_SIZE_OFFSET], 4 | 8) {
-        return false;
-    }
-    let flags = bytes[GO_FLAGS_OFFSET];
-    if flags & !(GO_FLAG_INLINE | 1) != 0 {
-        return false;
-    }
-    flags & GO_FLAG_INLINE == 0 || (bytes[32] < 0x80 && &bytes[33..GO_CANDIDATE_BYTES] == b"go")
 }
 
 impl SniffSink for GoSink {
@@ -221,7 +197,7 @@ mod tests {
     /// and aligned-but-invalid before it.
     fn binary(offset: usize) -> (Vec<u8>, Vec<u8>) {
         let mut block = GO_BUILDINFO_MAGIC.to_vec();
-        block.extend_from_slice(&[8, GO_FLAG_INLINE]);
+        block.extend_from_slice(&[8, 2]); // 8-byte pointers, inline strings (Go 1.18+)
         block.resize(32, 0);
         block.push(8);
         block.extend_from_slice(b"go1.22.1");

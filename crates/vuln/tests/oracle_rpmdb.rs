@@ -19,10 +19,16 @@ fn make_rpmdb(dir: &Path) -> Vec<u8> {
     std::fs::read(dir.join("rpmdb.sqlite")).unwrap_or_else(|e| panic!("rpmdb.sqlite: {e}"))
 }
 
-fn rpm_qa(dir: &PathBuf, format: &str) -> Vec<String> {
-    let output = Command::new("rpm")
-        .arg("--dbpath")
-        .arg(dir)
+/// `rpm -qa --qf format` on the rpmdb in `dir`, sorted; `backend` names rpm's database
+/// backend when it is not the default (sqlite). rpm warns on stderr about the index databases
+/// a converted rpmdb lacks; it reads `Packages` all the same.
+fn rpm_qa(dir: &Path, backend: Option<&str>, format: &str) -> Vec<String> {
+    let mut command = Command::new("rpm");
+    command.arg("--dbpath").arg(dir);
+    if let Some(backend) = backend {
+        command.args(["--define", &format!("_db_backend {backend}")]);
+    }
+    let output = command
         .args(["-qa", "--qf", format])
         .output()
         .expect("rpm runs (install-deps installs it)");
@@ -60,6 +66,7 @@ fn sqlite_rpmdb_inventory_equals_rpm_qa() {
     ours.sort();
     let theirs = rpm_qa(
         &db,
+        None,
         "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\t%{VENDOR}\\n",
     );
     assert_eq!(ours.len(), 4, "{ours:?}");
@@ -116,24 +123,6 @@ fn damaged_copies_of_a_real_rpmdb_fail_cleanly() {
     assert_damaged_copies_fail_cleanly(&bytes, "var/lib/rpm/rpmdb.sqlite", &cuts, 997);
 }
 
-/// `rpm -qa` on the Berkeley DB rpmdb in `dir`, through rpm's read-only bdb backend.
-fn rpm_qa_bdb(dir: &Path, format: &str) -> Vec<String> {
-    let output = Command::new("rpm")
-        .arg("--dbpath")
-        .arg(dir)
-        .args(["--define", "_db_backend bdb_ro", "-qa", "--qf", format])
-        .output()
-        .expect("rpm runs (install-deps installs it)");
-    // rpm warns on stderr about the index databases a converted rpmdb lacks; it reads Packages.
-    assert!(output.status.success(), "{output:?}");
-    let mut lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    lines.sort();
-    lines
-}
-
 /// Builds the sqlite rpmdb, then a Berkeley DB one of its headers (`copies` times each) at
 /// `page_size` with db_load; the `Packages` bytes and their directory.
 fn make_bdb_rpmdb(dir: &Path, page_size: u32, copies: u32) -> (Vec<u8>, PathBuf) {
@@ -182,7 +171,11 @@ fn berkeley_db_rpmdb_inventory_equals_rpm_qa_at_every_page_size() {
             .collect();
         ours.sort();
         assert_eq!(ours.len(), 4 * copies as usize, "page size {page_size}");
-        assert_eq!(ours, rpm_qa_bdb(&db, format), "page size {page_size}");
+        assert_eq!(
+            ours,
+            rpm_qa(&db, Some("bdb_ro"), format),
+            "page size {page_size}"
+        );
         let packages = rpm::parse_rpmdb("var/lib/rpm/Packages", &bytes).unwrap();
         assert_eq!(packages.len(), 4 * copies as usize);
     }

@@ -30,6 +30,9 @@ const GO_FLAGS_OFFSET: usize = 15;
 /// Flag bit: the version and module strings follow the header inline (Go 1.18 and later).
 const GO_FLAG_INLINE: u8 = 0x2;
 
+/// Flag bit: the binary is big-endian (only pointers of the pre-1.18 format depend on it).
+const GO_FLAG_BIG_ENDIAN: u8 = 0x1;
+
 /// Length of each sentinel that wraps the module information string (Go's `modinfo`).
 const GO_MODINFO_SENTINEL: usize = 16;
 
@@ -88,6 +91,33 @@ pub struct LanguagePackage {
     pub version: String,
     /// The file it was read from, in the image.
     pub path: String,
+}
+
+/// Bytes a candidate block needs before [`is_go_buildinfo_start`] can judge it: the 32-byte
+/// header, the version string's one-byte length and its `go` prefix.
+pub const GO_CANDIDATE_BYTES: usize = GO_BUILDINFO_HEADER + 3;
+
+/// Offset of the pointer-size byte in the header.
+const GO_PTR_SIZE_OFFSET: usize = 14;
+
+/// Whether `bytes` (at least [`GO_CANDIDATE_BYTES`] long) start a real build information
+/// block, not the magic string as data (programs that read build information, like syft,
+/// carry it in their read-only data): the pointer size is 4 or 8, no unknown flag is set, and
+/// an inline block's version string starts with `go`. `false` for shorter input.
+pub fn is_go_buildinfo_start(bytes: &[u8]) -> bool {
+    if bytes.len() < GO_CANDIDATE_BYTES
+        || !bytes.starts_with(GO_BUILDINFO_MAGIC)
+        || !matches!(bytes[GO_PTR_SIZE_OFFSET], 4 | 8)
+    {
+        return false;
+    }
+    let flags = bytes[GO_FLAGS_OFFSET];
+    if flags & !(GO_FLAG_INLINE | GO_FLAG_BIG_ENDIAN) != 0 {
+        return false;
+    }
+    flags & GO_FLAG_INLINE == 0
+        || (bytes[GO_BUILDINFO_HEADER] < 0x80
+            && &bytes[GO_BUILDINFO_HEADER + 1..GO_CANDIDATE_BYTES] == b"go")
 }
 
 /// The length of the build information block at the start of `bytes` (which may still be
