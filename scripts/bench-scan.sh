@@ -43,7 +43,7 @@ MD=$(blob "$W/manifest.json"); MSZ=$(stat -c %s "$W/manifest.json")
 printf '{"imageLayoutVersion":"1.0.0"}' > "$W/oci/oci-layout"
 printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"bench"}}]}' "$MD" "$MSZ" > "$W/oci/index.json"
 echo "   layer: $((RAW / 1048576)) MiB tar, $((GZ / 1048576)) MiB gzip, $(grep -c '^Package:' /var/lib/dpkg/status) packages in the dpkg status"
-"$DRYDOCK" vulndb build --osv crates/vuln/tests/fixtures/osv/debian12 -o "$W/vuln.db" >/dev/null 2>&1
+"$DRYDOCK" vulndb build --osv crates/vuln/tests/fixtures/osv/debian12 --vulndb "$W/vuln.db" >/dev/null 2>&1
 
 # best-of-RUNS wall seconds and the max RSS (KiB) of a command, via /usr/bin/time -v
 measure() {
@@ -60,8 +60,8 @@ measure() {
 
 echo "== measuring (best of $RUNS)"
 read -r FLOOR_S FLOOR_RSS < <(measure sh -c "zcat '$W/layer.tar.gz' | tar t >/dev/null")
-read -r DD_S DD_RSS < <(measure "$DRYDOCK" scan --db "$W/vuln.db" "$W/oci" --format json)
-"$DRYDOCK" scan --db "$W/vuln.db" "$W/oci" --format json 2>/dev/null > "$W/scan.json"
+read -r DD_S DD_RSS < <(measure "$DRYDOCK" scan --vulndb "$W/vuln.db" "$W/oci" -o json)
+"$DRYDOCK" scan --vulndb "$W/vuln.db" "$W/oci" -o json 2>/dev/null > "$W/scan.json"
 DD_PKGS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["images"][0]["packages"])' "$W/scan.json")
 
 SYFT=/tmp/syft-venv/bin/syft

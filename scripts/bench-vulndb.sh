@@ -31,8 +31,8 @@ fi
 echo "   dumps: $(du -sm "$DUMPS" | cut -f1) MiB"
 
 echo "== drydock vulndb build over every default ecosystem"
-/usr/bin/time -v -o "$W/time" "$DRYDOCK" vulndb build --osv "$DUMPS" -o "$W/vuln.db" \
-  --format json > "$W/report.json"
+/usr/bin/time -v -o "$W/time" "$DRYDOCK" vulndb build --osv "$DUMPS" --vulndb "$W/vuln.db" \
+  -o json > "$W/report.json"
 wall=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$W/time")
 rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$W/time")
 python3 - "$W/report.json" <<'EOF'
@@ -50,7 +50,7 @@ STATUS_FILE="$W/status" scripts/lib/build-image.sh "$W/image.tar" bench/debian:1
 best=""
 for _ in $(seq "$RUNS"); do
   # A fresh process each run: the first lookups of a run are the ones that count.
-  "$DRYDOCK" scan --db "$W/vuln.db" "$W/image.tar" --format json --severity UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL > "$W/scan.json"
+  "$DRYDOCK" scan --vulndb "$W/vuln.db" "$W/image.tar" -o json --severity UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL > "$W/scan.json"
   ms=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["images"][0]; print(s["timings"]["matchMs"], len(s.get("findings", [])))' "$W/scan.json")
   set -- $ms
   if [ -z "$best" ] || awk -v a="$1" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$1; findings=$2; fi

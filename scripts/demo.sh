@@ -45,7 +45,7 @@ ctr_ images ls -q | grep -v '^sha256:'
 
 echo
 echo "== drydock vulndb build --osv testdata/osv (a few committed OSV records)"
-"$DRYDOCK" vulndb build --osv testdata/osv -o "$BASE/vuln.db" 2>/dev/null
+"$DRYDOCK" vulndb build --osv testdata/osv --vulndb "$BASE/vuln.db" 2>/dev/null
 
 echo
 echo "== loading localhost/shop/legacy:1 (libssl3 3.0.11-1~deb12u2) and localhost/shop/patched:3 (no openssl)"
@@ -57,7 +57,7 @@ ctr_ images import "$BASE/img.tar" >/dev/null
 
 echo
 echo "== drydock scan localhost/shop/legacy:1 localhost/shop/patched:3"
-"$DRYDOCK" scan --runtime-endpoint "$SOCK" --containerd-root "$BASE/root" --db "$BASE/vuln.db" \
+"$DRYDOCK" scan --runtime-endpoint "$SOCK" --containerd-root "$BASE/root" --vulndb "$BASE/vuln.db" \
   localhost/shop/legacy:1 localhost/shop/patched:3 2>/dev/null
 
 echo

@@ -120,6 +120,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// Maps a failed Kubernetes call to [`Error::Kube`], naming what it was for.
+    pub(crate) fn kube(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
+        let action = action.into();
+        move |source| Self::Kube {
+            action,
+            source: Box::new(source),
+        }
+    }
+
     pub(crate) fn io(path: &std::path::Path, error: &std::io::Error) -> Self {
         Self::Io {
             path: path.display().to_string(),

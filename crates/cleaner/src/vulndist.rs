@@ -680,16 +680,6 @@ fn download_file_name(url: &reqwest::Url) -> &str {
         .unwrap_or(osvsync::DUMP_FILE)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
-}
-
 /// `sha256:<hex>` and the size of a file (blocking).
 fn sha256_file(path: &Path) -> Result<(String, u64)> {
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
@@ -704,7 +694,10 @@ fn sha256_file(path: &Path) -> Result<(String, u64)> {
         hasher.update(&buffer[..read]);
         total += read as u64;
     }
-    Ok((format!("sha256:{}", hex(&hasher.finalize())), total))
+    Ok((
+        format!("sha256:{}", drydock_imagefs::hex(&hasher.finalize())),
+        total,
+    ))
 }
 
 /// An HTTP client with the ring provider and the given overall timeout.
@@ -752,7 +745,10 @@ async fn stream_to_file(
             .map_err(|e| Error::io(path, &e))?;
     }
     file.sync_all().await.map_err(|e| Error::io(path, &e))?;
-    Ok((format!("sha256:{}", hex(&hasher.finalize())), total))
+    Ok((
+        format!("sha256:{}", drydock_imagefs::hex(&hasher.finalize())),
+        total,
+    ))
 }
 
 /// A non-success status as an error, quoting the start of the body.

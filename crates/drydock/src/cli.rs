@@ -143,7 +143,7 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "DRYDOCK_SCAN_ALL")]
     pub(crate) all_images: bool,
     /// The vulnerability index (`drydock vulndb build`).
-    #[arg(long, env = "DRYDOCK_VULNDB", value_name = "FILE", default_value = drydock_vuln::config::DEFAULT_DB_PATH)]
+    #[arg(long = "vulndb", alias = "db", env = "DRYDOCK_VULNDB", value_name = "FILE", default_value = drydock_vuln::config::DEFAULT_DB_PATH)]
     pub(crate) db: PathBuf,
     #[command(flatten)]
     pub(crate) policy: ScanPolicyArgs,
@@ -157,7 +157,7 @@ pub(crate) struct ScanArgs {
     #[arg(long, env = "DRYDOCK_EXIT_CODE", value_name = "N")]
     pub(crate) exit_code: Option<u8>,
     /// Result format: a table for people, or JSON (findings, OS, EOL, verdict, timings).
-    #[arg(long, value_enum, default_value_t = Output::Table, env = "DRYDOCK_OUTPUT_FORMAT")]
+    #[arg(long = "output", short = 'o', alias = "format", value_enum, default_value_t = Output::Table, env = "DRYDOCK_OUTPUT_FORMAT")]
     pub(crate) format: Output,
 }
 
@@ -168,10 +168,15 @@ pub(crate) struct ScannerArgs {
     #[arg(long, env = "DRYDOCK_CONFIG", default_value = paths::CONFIG_FILE)]
     pub(crate) config: PathBuf,
     /// The vulnerability index; overrides the scanner configuration's `dbPath`.
-    #[arg(long, env = "DRYDOCK_VULNDB", value_name = "FILE")]
+    #[arg(
+        long = "vulndb",
+        alias = "db",
+        env = "DRYDOCK_VULNDB",
+        value_name = "FILE"
+    )]
     pub(crate) db: Option<PathBuf>,
     /// Fetch the index from the manager at this URL into --vulndb-cache instead of reading
-    /// --db (revalidated with its ETag; the cached copy is used when the manager is down).
+    /// --vulndb (revalidated with its ETag; the cached copy is used when the manager is down).
     #[arg(
         long,
         env = "DRYDOCK_VULNDB_URL",
@@ -269,10 +274,15 @@ pub(crate) struct VulndbBuildArgs {
     )]
     pub(crate) sources: Vec<PathBuf>,
     /// The index file to write.
-    #[arg(long, short = 'o', value_name = "FILE", env = "DRYDOCK_VULNDB")]
+    #[arg(
+        long = "vulndb",
+        alias = "out",
+        value_name = "FILE",
+        env = "DRYDOCK_VULNDB"
+    )]
     pub(crate) out: PathBuf,
     /// Result format.
-    #[arg(long, value_enum, default_value_t = Output::Table, env = "DRYDOCK_OUTPUT_FORMAT")]
+    #[arg(long = "output", short = 'o', alias = "format", value_enum, default_value_t = Output::Table, env = "DRYDOCK_OUTPUT_FORMAT")]
     pub(crate) format: Output,
 }
 
@@ -283,7 +293,7 @@ pub(crate) struct VulndbInfoArgs {
     #[arg(value_name = "FILE", env = "DRYDOCK_VULNDB")]
     pub(crate) index: PathBuf,
     /// Result format.
-    #[arg(long, value_enum, default_value_t = Output::Table, env = "DRYDOCK_OUTPUT_FORMAT")]
+    #[arg(long = "output", short = 'o', alias = "format", value_enum, default_value_t = Output::Table, env = "DRYDOCK_OUTPUT_FORMAT")]
     pub(crate) format: Output,
 }
 
@@ -315,7 +325,7 @@ pub(crate) struct CleanArgs {
     #[arg(long)]
     pub(crate) dry_run: bool,
     /// Result format.
-    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
+    #[arg(long, short = 'o', alias = "format", value_enum, default_value_t = Output::Table, env = "DRYDOCK_OUTPUT_FORMAT")]
     pub(crate) output: Output,
     /// Automatic mode: scan the unused images against this vulnerability index and remove
     /// only the vulnerable or end-of-life ones (per the scanner configuration); the others are
@@ -481,5 +491,93 @@ mod tests {
             panic!("not the scanner stage");
         };
         assert_eq!(args.runtime_endpoint, pod_socket);
+    }
+
+    /// Every option of every subcommand, as `(subcommand path, argument)`.
+    fn every_option() -> Vec<(String, clap::Arg)> {
+        fn walk(path: String, cmd: &clap::Command, out: &mut Vec<(String, clap::Arg)>) {
+            for arg in cmd.get_arguments() {
+                if arg.get_long().is_some() {
+                    out.push((path.clone(), arg.clone()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(format!("{path} {}", sub.get_name()), sub, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(
+            "drydock".into(),
+            &<Cli as clap::CommandFactory>::command(),
+            &mut out,
+        );
+        out
+    }
+
+    #[test]
+    fn one_thing_has_one_flag_name_across_subcommands() {
+        use std::collections::BTreeMap;
+        // The same variable is the same setting: it must have the same flag everywhere. A flag
+        // is read with its subcommand: `drydock vulndb refresh --source` is the
+        // `--vulndb-source` of `drydock manager`.
+        let mut by_env: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for (path, arg) in every_option() {
+            if let (Some(env), Some(long)) = (arg.get_env(), arg.get_long()) {
+                let subcommand = path.split(' ').nth(1).unwrap_or_default().to_owned();
+                by_env
+                    .entry(env.to_string_lossy().into_owned())
+                    .or_default()
+                    .push((subcommand, long.to_owned()));
+            }
+        }
+        let spellings = |(sub, long): &(String, String)| [long.clone(), format!("{sub}-{long}")];
+        let drift: Vec<String> = by_env
+            .iter()
+            .filter(|(_, flags)| {
+                let one_name = flags
+                    .iter()
+                    .flat_map(spellings)
+                    .any(|name| flags.iter().all(|flag| spellings(flag).contains(&name)));
+                !one_name
+            })
+            .map(|(env, flags)| format!("{env}: {flags:?}"))
+            .collect();
+        assert!(drift.is_empty(), "one variable, several flags: {drift:#?}");
+    }
+
+    #[test]
+    fn the_result_format_is_dash_o_everywhere() {
+        let mut seen = 0;
+        for (path, arg) in every_option() {
+            let values: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_owned())
+                .collect();
+            if values == ["table", "json"] {
+                seen += 1;
+                assert_eq!(arg.get_long(), Some("output"), "{path}");
+                assert_eq!(arg.get_short(), Some('o'), "{path}");
+            } else {
+                assert_ne!(
+                    arg.get_short(),
+                    Some('o'),
+                    "{path}: -o is the result format"
+                );
+            }
+        }
+        assert!(seen >= 5, "only {seen} result-format flags found");
+    }
+
+    #[test]
+    fn the_old_spellings_still_parse() {
+        for argv in [
+            &["drydock", "scan", "--db", "x.db", "img", "--format", "json"][..],
+            &["drydock", "scanner", "--db", "x.db"],
+            &["drydock", "vulndb", "build", "--osv", "d", "--out", "x.db"],
+            &["drydock", "vulndb", "info", "x.db", "--format", "json"],
+        ] {
+            assert!(Cli::try_parse_from(argv).is_ok(), "{argv:?}");
+        }
     }
 }

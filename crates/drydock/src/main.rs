@@ -6,8 +6,8 @@
 mod cli;
 mod cmd;
 mod dispatch;
-mod logging;
 mod manifests;
+mod plumbing;
 
 use std::process::ExitCode;
 
@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         return cmd::rebootd::main(args.into_iter().skip(2).collect());
     }
     let cli = Cli::parse_from(args);
-    let json_logs = logging::init(&cli.log);
+    let json_logs = plumbing::init(&cli.log);
     let log_level = cli.log.log_level.clone();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -24,7 +24,7 @@ mod snapshot;
 mod tar_stream;
 
 pub use archive::{DockerArchive, OciArchive};
-pub use digest::{Digest, Platform, chain_ids};
+pub use digest::{Digest, Platform, chain_ids, hex};
 pub use extract::Extractor;
 pub use interest::{Interest, Pattern, SniffSink, Sniffer};
 pub use layer::{Compression, LayerFiles, read_layer};

@@ -231,14 +231,6 @@ impl Shared {
     }
 }
 
-fn kube_error(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
-    let action = action.into();
-    move |source| Error::Kube {
-        action,
-        source: Box::new(source),
-    }
-}
-
 fn patch_params() -> PatchParams {
     PatchParams {
         field_manager: Some(FIELD_MANAGER.to_owned()),
@@ -262,7 +254,7 @@ async fn write_status(ctx: &Context, job: &str, status: &ImageJobStatus) -> Resu
         &Patch::Merge(serde_json::json!({ "status": status })),
     )
     .await
-    .map_err(kube_error(format!("write the status of ImageJob {job}")))?;
+    .map_err(Error::kube(format!("write the status of ImageJob {job}")))?;
     Ok(())
 }
 
@@ -272,7 +264,7 @@ async fn read_template(ctx: &Context, job: &str) -> Result<Option<PodTemplateSpe
     let template = api
         .get_opt(job)
         .await
-        .map_err(kube_error(format!("read PodTemplate {job}")))?;
+        .map_err(Error::kube(format!("read PodTemplate {job}")))?;
     Ok(template.map(|t| t.template.unwrap_or_default()))
 }
 
@@ -381,9 +373,7 @@ async fn create_pods(
                 continue;
             }
             Err(error) => {
-                return Err(kube_error(format!("create the worker pod on node {node}"))(
-                    error,
-                ));
+                return Err(Error::kube(format!("create the worker pod on node {node}"))(error));
             }
         };
         tracing::info!(imagejob = %name, node = %node, pod = %created.name_any(), "Started worker pod on node");
@@ -773,7 +763,7 @@ async fn finished(shared: &Shared, job: &ImageJob, phase: JobPhase) -> Result<Ac
             match api.delete(&name, &DeleteParams::background()).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(status)) if status.is_not_found() => {}
-                Err(error) => return Err(kube_error(format!("delete ImageJob {name}"))(error)),
+                Err(error) => return Err(Error::kube(format!("delete ImageJob {name}"))(error)),
             }
             Ok(Action::await_change())
         }
@@ -788,7 +778,7 @@ async fn finished(shared: &Shared, job: &ImageJob, phase: JobPhase) -> Result<Ac
                         ctx.deny(super::DELETECOLLECTION_PODS, &error);
                     }
                     Err(error) => {
-                        return Err(kube_error(format!("delete the worker pods of {name}"))(
+                        return Err(Error::kube(format!("delete the worker pods of {name}"))(
                             error,
                         ));
                     }
@@ -801,7 +791,7 @@ async fn finished(shared: &Shared, job: &ImageJob, phase: JobPhase) -> Result<Ac
                     Ok(_) => {}
                     Err(kube::Error::Api(status)) if status.is_not_found() => {}
                     Err(error) => {
-                        return Err(kube_error(format!("delete worker pod {pod_name}"))(error));
+                        return Err(Error::kube(format!("delete worker pod {pod_name}"))(error));
                     }
                 }
             }

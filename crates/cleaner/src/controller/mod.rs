@@ -416,7 +416,7 @@ pub async fn preflight(
     let jobs = api
         .list(&kube::api::ListParams::default().labels(&selector))
         .await
-        .map_err(kube_error("list the ImageJobs before starting one"))?;
+        .map_err(Error::kube("list the ImageJobs before starting one"))?;
     let now = ctx.now();
     let verdict = preflight_decide(&jobs.items, identity, &mut ctx.start_guard(), now);
     if let Preflight::Refused {
@@ -434,14 +434,6 @@ pub async fn preflight(
 pub fn count_start(ctx: &Context) {
     let now = ctx.now();
     ctx.start_guard().record(now);
-}
-
-fn kube_error(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
-    let action = action.into();
-    move |source| Error::Kube {
-        action,
-        source: Box::new(source),
-    }
 }
 
 /// An owner reference to `job` (controller, no `blockOwnerDeletion`: that would need an extra
@@ -552,7 +544,7 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
             configmaps
                 .create(&post, &imagelist_configmap(namespace, images)?)
                 .await
-                .map_err(kube_error("create the image list ConfigMap"))?
+                .map_err(Error::kube("create the image list ConfigMap"))?
                 .name_any(),
         ),
         JobMode::Automatic => None,
@@ -586,7 +578,7 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
     let template = templates
         .create(&post, &template)
         .await
-        .map_err(kube_error("create the PodTemplate"))?;
+        .map_err(Error::kube("create the PodTemplate"))?;
     let name = template.name_any();
 
     let job = ImageJob {
@@ -618,7 +610,7 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
             {
                 tracing::warn!(configmap = %cm, error = %e, "cannot delete the image list of a job that was not created");
             }
-            return Err(kube_error("create the ImageJob")(error));
+            return Err(Error::kube("create the ImageJob")(error));
         }
     };
     let owner = job_owner_reference(&job)?;
@@ -632,14 +624,14 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
     templates
         .patch(&name, &params, &patch)
         .await
-        .map_err(kube_error(format!(
+        .map_err(Error::kube(format!(
             "make ImageJob {name} own its PodTemplate"
         )))?;
     if let Some(cm) = &configmap {
         configmaps
             .patch(cm, &params, &patch)
             .await
-            .map_err(kube_error(format!(
+            .map_err(Error::kube(format!(
                 "make ImageJob {name} own ConfigMap {cm}"
             )))?;
     }

@@ -24,13 +24,6 @@ use crate::{Error, Result};
 /// recorded a run in between, which happens at most once or twice per finished job.
 pub const MAX_ATTEMPTS: usize = 5;
 
-fn kube_error(action: &str) -> impl FnOnce(kube::Error) -> Error + '_ {
-    move |source| Error::Kube {
-        action: action.to_owned(),
-        source: Box::new(source),
-    }
-}
-
 /// The history ConfigMap holding `history` and the ImageList bookkeeping `handled`, at
 /// `resource_version` when replacing.
 #[must_use]
@@ -105,7 +98,7 @@ async fn stored(ctx: &Context) -> Result<Option<ConfigMap>> {
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     api.get_opt(state::HISTORY_CONFIGMAP)
         .await
-        .map_err(kube_error("read the history ConfigMap"))
+        .map_err(Error::kube("read the history ConfigMap"))
 }
 
 /// The history document in the stored ConfigMap.
@@ -145,7 +138,7 @@ pub async fn append(ctx: &Context, run: Run) -> Result<()> {
         let current = api
             .get_opt(state::HISTORY_CONFIGMAP)
             .await
-            .map_err(kube_error("read the history ConfigMap"))?;
+            .map_err(Error::kube("read the history ConfigMap"))?;
         let old_handled = current.as_ref().and_then(handled_of);
         let handled = newer_handled(old_handled.clone(), run.imagelist.as_ref());
         let (old, resource_version) = match &current {
@@ -181,7 +174,7 @@ pub async fn append(ctx: &Context, run: Run) -> Result<()> {
             Err(error) if classify(&error) == ApiFailure::Conflict && attempt < MAX_ATTEMPTS => {
                 tracing::debug!(imagejob = %run.job, attempt, "history changed meanwhile; retrying");
             }
-            Err(error) => return Err(kube_error("write the history ConfigMap")(error)),
+            Err(error) => return Err(Error::kube("write the history ConfigMap")(error)),
         }
     }
 }

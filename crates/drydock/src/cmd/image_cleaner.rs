@@ -111,7 +111,7 @@ pub(crate) struct EnableArgs {
 #[derive(Debug, Args)]
 pub(crate) struct OutputArgs {
     /// A table for people, or JSON for machines.
-    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
+    #[arg(long, short = 'o', alias = "format", value_enum, default_value_t = Output::Table, env = "DRYDOCK_OUTPUT_FORMAT")]
     pub(crate) output: Output,
 }
 

@@ -242,7 +242,7 @@ pub(crate) async fn run(
     let readiness = tokio::spawn(become_ready(ctx.client.clone(), ready.clone()));
     let controllers = tokio::spawn(controller::run_all(ctx, shutdown.clone()));
 
-    let signal = terminated().await?;
+    let signal = crate::plumbing::terminated().await?;
     info!("{signal} received; stopping");
     readiness.abort();
     ready.set(false);
@@ -276,17 +276,6 @@ async fn become_ready(client: kube::Client, ready: Readiness) {
         }
         tokio::time::sleep(READINESS_RETRY).await;
     }
-}
-
-/// Completes on SIGTERM (what kubelet sends) or SIGINT.
-pub(crate) async fn terminated() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
 }
 
 /// Keeps `drydock_vulndb_records_skipped` at the served index's count of unreadable records.

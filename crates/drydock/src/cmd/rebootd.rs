@@ -24,10 +24,12 @@ use drydock_reboot::metrics::{Metered, RebootMetrics};
 use jiff::SignedDuration;
 use prometheus_client::registry::Registry;
 use tracing::{error, info, warn};
-use tracing_subscriber::EnvFilter;
 
 /// The program name kured's flags are parsed under (what `--help` shows).
 const PROGRAM: &str = "kured";
+
+/// kured logs at info and has no level flag; RUST_LOG still overrides it.
+const DAEMON_LOG_LEVEL: &str = "info";
 
 /// How often `kured_reboot_required` and the window gauge are refreshed, whatever `--period`
 /// says: kured refreshes its gauge every minute.
@@ -67,7 +69,7 @@ pub(crate) fn main(args: Vec<OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    init_logging(config.log_format);
+    crate::plumbing::init_logging(DAEMON_LOG_LEVEL, config.log_format == LogFormat::Json);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -84,21 +86,6 @@ pub(crate) fn main(args: Vec<OsString>) -> ExitCode {
             error!(error = %format!("{e:#}"), "stopped");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init(),
-        LogFormat::Text => builder.compact().with_target(false).with_ansi(false).init(),
     }
 }
 
@@ -192,20 +179,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let outcome = tokio::select! {
         () = daemon.run() => Ok(()),
         () = refresher => Ok(()),
-        signal = terminated() => signal.map(|name| info!("{name} received; stopping")),
+        signal = crate::plumbing::terminated() => signal.map(|name| info!("{name} received; stopping")),
     };
     let _ = stop.send(());
     server.await.context("admin server task")??;
     outcome
-}
-
-/// Completes on SIGTERM (what kubelet sends) or SIGINT.
-async fn terminated() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
 }

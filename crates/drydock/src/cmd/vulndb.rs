@@ -49,7 +49,7 @@ async fn refresh(args: VulndbRefreshArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(dir = %args.dir.display(), refresh_seconds = args.refresh.as_secs(), "keeping the vulnerability index up to date");
     tokio::select! {
         never = db.refresh_loop(Timestamp::now) => match never {},
-        signal = crate::cmd::manager::terminated() => {
+        signal = crate::plumbing::terminated() => {
             tracing::info!("{} received; stopping", signal?);
         }
     }
