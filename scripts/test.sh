@@ -34,6 +34,17 @@ for crate in openssl-sys native-tls; do
   fi
 done
 
+# Licences, banned crates and sources of everything that ships (deny.toml), checked offline
+# over the locked graph (`cargo fetch` brings every platform's crates, which the metadata
+# needs). Advisories are not checked: their database is a download from outside the registries.
+CARGO_DENY_VERSION=0.20.2
+echo "== cargo deny check licenses bans sources"
+if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
+  cargo install cargo-deny --locked --version "$CARGO_DENY_VERSION"
+fi
+cargo fetch --locked
+cargo deny --offline --locked check licenses bans sources
+
 echo "== cargo test"
 cargo test --workspace --locked
 

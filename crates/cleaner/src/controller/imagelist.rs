@@ -852,23 +852,14 @@ async fn start(
         });
         if !already {
             exclusions::report(ctx, &found).await;
-            let conditions = ended_conditions(
-                old_conditions(list),
-                false,
-                "ExclusionListInvalid",
-                &problem,
-                generation,
-                now,
-            );
-            let status = status_body(list, None, conditions, None);
-            patch_status(lc, list, "blocked", status).await?;
-            ctx.event(
-                list_reference(list),
-                EventKind::Warning,
+            refuse(
+                lc,
+                list,
+                (generation, now),
                 "ExclusionListInvalid",
                 &problem,
             )
-            .await;
+            .await?;
         }
         return Ok(Action::requeue(BLOCKED_RETRY));
     }
@@ -902,23 +893,7 @@ async fn start(
         }
         Preflight::Refused { reason, newly } => {
             if newly {
-                let conditions = ended_conditions(
-                    old_conditions(list),
-                    false,
-                    super::BREAKER_REASON,
-                    &reason,
-                    generation,
-                    now,
-                );
-                let status = status_body(list, None, conditions, None);
-                patch_status(lc, list, "breaker", status).await?;
-                ctx.event(
-                    list_reference(list),
-                    EventKind::Warning,
-                    super::BREAKER_REASON,
-                    &reason,
-                )
-                .await;
+                refuse(lc, list, (generation, now), super::BREAKER_REASON, &reason).await?;
             }
             return Ok(Action::requeue(BLOCKED_RETRY));
         }
@@ -941,21 +916,58 @@ async fn start(
         memory.result = None;
     }
     tracing::info!(imagelist = %list.name_any(), imagejob = %job, generation, dry_run, "started manual run");
-    // From here on the job is started whatever fails: the status write and the Event are best
-    // effort, and a failure of either never reaches the decision again (the job's labels do).
-    let conditions = started_conditions(old_conditions(list), &job, generation, now);
+    note_started(lc, list, &job, generation, now).await;
+    Ok(Action::await_change())
+}
+
+/// Refuses to start the run: a failed condition with `reason` and `message` in the list's
+/// status and a Warning Event (once per refusal: the callers check it is new).
+async fn refuse(
+    lc: &ListContext,
+    list: &ImageList,
+    (generation, now): (i64, Timestamp),
+    reason: &str,
+    message: &str,
+) -> Result<()> {
+    let conditions = ended_conditions(
+        old_conditions(list),
+        false,
+        reason,
+        message,
+        generation,
+        now,
+    );
+    let status = status_body(list, None, conditions, None);
+    patch_status(lc, list, reason, status).await?;
+    lc.ctx
+        .event(list_reference(list), EventKind::Warning, reason, message)
+        .await;
+    Ok(())
+}
+
+/// Notes a started run in the list's status and an Event. The job is started whatever fails
+/// here: both are best effort, and a failure of either never reaches the decision again (the
+/// job's labels do).
+async fn note_started(
+    lc: &ListContext,
+    list: &ImageList,
+    job: &str,
+    generation: i64,
+    now: Timestamp,
+) {
+    let conditions = started_conditions(old_conditions(list), job, generation, now);
     let status = status_body(list, None, conditions, Some(generation));
     if let Err(error) = patch_status(lc, list, "start", status).await {
         tracing::warn!(imagelist = %list.name_any(), imagejob = %job, %error, "cannot note the run's start in the ImageList status");
     }
-    ctx.event(
-        list_reference(list),
-        EventKind::Normal,
-        "JobStarted",
-        &format!("ImageJob {job} started for generation {generation}"),
-    )
-    .await;
-    Ok(Action::await_change())
+    lc.ctx
+        .event(
+            list_reference(list),
+            EventKind::Normal,
+            "JobStarted",
+            &format!("ImageJob {job} started for generation {generation}"),
+        )
+        .await;
 }
 
 fn error_policy(list: Arc<ImageList>, error: &Error, _lc: Arc<ListContext>) -> Action {

@@ -15,6 +15,7 @@
 //!   `drydock.dev/run-requested`; each distinct value starts exactly one run.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -382,10 +383,7 @@ impl Scheduler {
             self.state = api
                 .get_opt(st::STATE_CONFIGMAP)
                 .await
-                .map_err(|source| Error::Kube {
-                    action: "read the schedule state".to_owned(),
-                    source: Box::new(source),
-                })?;
+                .map_err(Error::kube("read the schedule state"))?;
             let (mut state, _) = read_state(self.state.as_ref())?;
             change(&mut state);
             if self.write(ctx, &state).await? {
@@ -422,7 +420,7 @@ impl Scheduler {
                 Decision::StartClock => {
                     state.enabled_at = Some(now);
                     if !self.write(ctx, &state).await? {
-                        return Ok(Some(now.saturating_add(CONFLICT_RETRY).unwrap_or(now)));
+                        return Ok(later(now, CONFLICT_RETRY));
                     }
                     tracing::info!(enabled_at = %now, "automatic mode enabled; schedule started");
                 }
@@ -436,7 +434,7 @@ impl Scheduler {
                     state.last_finished = None;
                     state.last_job = Some(job.clone());
                     if !self.write(ctx, &state).await? {
-                        return Ok(Some(now.saturating_add(CONFLICT_RETRY).unwrap_or(now)));
+                        return Ok(later(now, CONFLICT_RETRY));
                     }
                     tracing::info!(imagejob = %job, "adopted the schedule's job missing from its state");
                 }
@@ -446,7 +444,7 @@ impl Scheduler {
                     // notes the end, which the cadence needs.
                     state.last_finished = Some(now);
                     if !self.write(ctx, &state).await? {
-                        return Ok(Some(now.saturating_add(CONFLICT_RETRY).unwrap_or(now)));
+                        return Ok(later(now, CONFLICT_RETRY));
                     }
                     let phase = jobs
                         .iter()
@@ -456,87 +454,107 @@ impl Scheduler {
                     tracing::info!(imagejob = %name, ?phase, "automatic run finished");
                 }
                 Decision::Start(requested) => {
-                    let found = exclusions::load(ctx).await?;
-                    if !found.usable() {
-                        let problem = found.problem();
-                        if self.blocked.as_deref() != Some(problem.as_str()) {
-                            exclusions::report(ctx, &found).await;
-                            ctx.event(
-                                state_reference(ctx),
-                                EventKind::Warning,
-                                "RunBlocked",
-                                &problem,
-                            )
-                            .await;
-                            self.blocked = Some(problem);
-                        }
-                        return Ok(Some(now.saturating_add(BLOCKED_RETRY).unwrap_or(now)));
-                    }
-                    self.blocked = None;
-                    match super::preflight(ctx, names::JOB_OWNER_COLLECTOR, &BTreeMap::new())
-                        .await?
+                    if let ControlFlow::Break(wake) =
+                        self.start_run(ctx, state, requested, now).await?
                     {
-                        Preflight::Clear => {}
-                        // The cache has not caught up with a job the API server lists: its
-                        // watch event wakes the loop, which then adopts or awaits it.
-                        Preflight::Adopt(job) | Preflight::Busy(job) => {
-                            tracing::debug!(imagejob = %job, "a job of the schedule is still running");
-                            return Ok(Some(now.saturating_add(CONFLICT_RETRY).unwrap_or(now)));
-                        }
-                        Preflight::Refused { reason, newly } => {
-                            if newly {
-                                ctx.event(
-                                    state_reference(ctx),
-                                    EventKind::Warning,
-                                    super::BREAKER_REASON,
-                                    &reason,
-                                )
-                                .await;
-                            }
-                            return Ok(Some(now.saturating_add(BLOCKED_RETRY).unwrap_or(now)));
-                        }
+                        return Ok(wake);
                     }
-                    let dry_run = dry_run_requested(self.state.as_ref(), requested.as_deref());
-                    let job = super::create_job(
-                        ctx,
-                        JobRequest {
-                            mode: JobMode::Automatic,
-                            owner: None,
-                            exclusions: found.valid,
-                            identity: dry_run_identity(dry_run),
-                        },
-                    )
-                    .await?;
-                    super::count_start(ctx);
-                    let started = |state: &mut ScheduleState| {
-                        state.last_started = Some(now);
-                        state.last_finished = None;
-                        state.last_job = Some(job.clone());
-                        if requested.is_some() {
-                            state.handled_run_request.clone_from(&requested);
-                        }
-                    };
-                    started(&mut state);
-                    if !self.write(ctx, &state).await? {
-                        // The job exists: its start (and the request it answers) must be
-                        // persisted, or the request would start a second run. Re-read and
-                        // write again on the fresh state.
-                        self.write_fresh(ctx, started).await?;
-                    }
-                    let why = start_reason(requested.as_deref(), dry_run);
-                    tracing::info!(imagejob = %job, %why, "started automatic run");
-                    ctx.event(
-                        job_reference(&job),
-                        EventKind::Normal,
-                        "JobStarted",
-                        &format!("automatic run started {why}"),
-                    )
-                    .await;
                 }
             }
         }
         Ok(Some(ctx.now()))
     }
+
+    /// Starts the schedule's run: checks the exclusions and the circuit breaker, creates the
+    /// job and persists its start. `Break(wake)` when it cannot start now.
+    async fn start_run(
+        &mut self,
+        ctx: &Context,
+        mut state: ScheduleState,
+        requested: Option<String>,
+        now: Timestamp,
+    ) -> Result<ControlFlow<Option<Timestamp>>> {
+        let found = exclusions::load(ctx).await?;
+        if !found.usable() {
+            let problem = found.problem();
+            if self.blocked.as_deref() != Some(problem.as_str()) {
+                exclusions::report(ctx, &found).await;
+                ctx.event(
+                    state_reference(ctx),
+                    EventKind::Warning,
+                    "RunBlocked",
+                    &problem,
+                )
+                .await;
+                self.blocked = Some(problem);
+            }
+            return Ok(ControlFlow::Break(later(now, BLOCKED_RETRY)));
+        }
+        self.blocked = None;
+        match super::preflight(ctx, names::JOB_OWNER_COLLECTOR, &BTreeMap::new()).await? {
+            Preflight::Clear => {}
+            // The cache has not caught up with a job the API server lists: its
+            // watch event wakes the loop, which then adopts or awaits it.
+            Preflight::Adopt(job) | Preflight::Busy(job) => {
+                tracing::debug!(imagejob = %job, "a job of the schedule is still running");
+                return Ok(ControlFlow::Break(later(now, CONFLICT_RETRY)));
+            }
+            Preflight::Refused { reason, newly } => {
+                if newly {
+                    ctx.event(
+                        state_reference(ctx),
+                        EventKind::Warning,
+                        super::BREAKER_REASON,
+                        &reason,
+                    )
+                    .await;
+                }
+                return Ok(ControlFlow::Break(later(now, BLOCKED_RETRY)));
+            }
+        }
+        let dry_run = dry_run_requested(self.state.as_ref(), requested.as_deref());
+        let job = super::create_job(
+            ctx,
+            JobRequest {
+                mode: JobMode::Automatic,
+                owner: None,
+                exclusions: found.valid,
+                identity: dry_run_identity(dry_run),
+            },
+        )
+        .await?;
+        super::count_start(ctx);
+        let started = |state: &mut ScheduleState| {
+            state.last_started = Some(now);
+            state.last_finished = None;
+            state.last_job = Some(job.clone());
+            if requested.is_some() {
+                state.handled_run_request.clone_from(&requested);
+            }
+        };
+        started(&mut state);
+        if !self.write(ctx, &state).await? {
+            // The job exists: its start (and the request it answers) must be
+            // persisted, or the request would start a second run. Re-read and
+            // write again on the fresh state.
+            self.write_fresh(ctx, started).await?;
+        }
+        let why = start_reason(requested.as_deref(), dry_run);
+        tracing::info!(imagejob = %job, %why, "started automatic run");
+        ctx.event(
+            job_reference(&job),
+            EventKind::Normal,
+            "JobStarted",
+            &format!("automatic run started {why}"),
+        )
+        .await;
+        Ok(ControlFlow::Continue(()))
+    }
+}
+
+/// `now` plus `delay`, for a look again later (`now` itself at the end of time).
+fn later(now: Timestamp, delay: SignedDuration) -> Option<Timestamp> {
+    Some(now.saturating_add(delay).unwrap_or(now))
 }
 
 /// How long to sleep until `wake` (at least zero; `None`: a day, a change wakes sooner).

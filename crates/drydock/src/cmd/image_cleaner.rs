@@ -629,6 +629,52 @@ fn summary(run: &Run) -> RunSummary {
     }
 }
 
+/// The manager's configuration from the observed ConfigMap, or why it cannot be read.
+fn read_config(observed: &Observed) -> (Option<Config>, Option<String>) {
+    let text = observed
+        .config
+        .as_ref()
+        .and_then(|cm| cm.data.as_ref())
+        .and_then(|d| d.get(names::MANAGER_CONFIG_KEY));
+    let source = format!(
+        "ConfigMap {}/{}",
+        observed.namespace,
+        names::MANAGER_CONFIGMAP
+    );
+    match text {
+        None if observed.config.is_some() => (
+            None,
+            Some(format!("{source} has no key {}", names::MANAGER_CONFIG_KEY)),
+        ),
+        None => (None, None),
+        Some(text) => match config::parse(text, &source) {
+            Ok(parsed) => (Some(parsed.config), None),
+            Err(err) => (None, Some(err.to_string())),
+        },
+    }
+}
+
+/// Each component's state as configured (the remover always runs).
+fn components(c: &Config) -> BTreeMap<String, ComponentStatus> {
+    [
+        ("collector", &c.components.collector),
+        ("scanner", &c.components.scanner),
+        ("remover", &c.components.remover),
+    ]
+    .into_iter()
+    .map(|(name, component)| {
+        (
+            name.to_owned(),
+            ComponentStatus {
+                // The remover always runs.
+                enabled: component.enabled || name == "remover",
+                image: component.image.reference(),
+            },
+        )
+    })
+    .collect()
+}
+
 /// Decides what `status` shows from what was read.
 pub(crate) fn status(observed: &Observed, now: Timestamp) -> Status {
     let enabled = observed.deployment.is_some();
@@ -642,27 +688,7 @@ pub(crate) fn status(observed: &Observed, now: Timestamp) -> Status {
         .and_then(|s| s.template.spec.as_ref())
         .and_then(|p| p.containers.first())
         .and_then(|c| c.image.clone());
-    let text = observed
-        .config
-        .as_ref()
-        .and_then(|cm| cm.data.as_ref())
-        .and_then(|d| d.get(names::MANAGER_CONFIG_KEY));
-    let source = format!(
-        "ConfigMap {}/{}",
-        observed.namespace,
-        names::MANAGER_CONFIGMAP
-    );
-    let (config, config_error): (Option<Config>, Option<String>) = match text {
-        None if observed.config.is_some() => (
-            None,
-            Some(format!("{source} has no key {}", names::MANAGER_CONFIG_KEY)),
-        ),
-        None => (None, None),
-        Some(text) => match config::parse(text, &source) {
-            Ok(parsed) => (Some(parsed.config), None),
-            Err(err) => (None, Some(err.to_string())),
-        },
-    };
+    let (config, config_error) = read_config(observed);
     let schedule: ScheduleState =
         json_field(observed.state.as_ref(), state::SCHEDULE_KEY).unwrap_or_default();
     let history: History =
@@ -714,28 +740,7 @@ pub(crate) fn status(observed: &Observed, now: Timestamp) -> Status {
                 schedule::Next::WaitUntil(at) => NextRun::At(at),
             }
         });
-    let components = config
-        .as_ref()
-        .map(|c| {
-            [
-                ("collector", &c.components.collector),
-                ("scanner", &c.components.scanner),
-                ("remover", &c.components.remover),
-            ]
-            .into_iter()
-            .map(|(name, component)| {
-                (
-                    name.to_owned(),
-                    ComponentStatus {
-                        // The remover always runs.
-                        enabled: component.enabled || name == "remover",
-                        image: component.image.reference(),
-                    },
-                )
-            })
-            .collect()
-        })
-        .unwrap_or_default();
+    let components = config.as_ref().map(components).unwrap_or_default();
     Status {
         namespace: observed.namespace.clone(),
         enabled,

@@ -560,6 +560,72 @@ fn deployment(namespace: &str, image: &RepoTag, vulndb_sources: &[String]) -> De
     } else {
         vulndb_sources.to_vec()
     };
+    let container = manager_container(image);
+    Deployment {
+        metadata: ObjectMeta {
+            labels: Some(
+                manager_labels()
+                    .into_iter()
+                    .chain(labels([super::PART_OF_LABEL]))
+                    .collect(),
+            ),
+            ..meta(names::MANAGER_DEPLOYMENT, namespace)
+        },
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            selector: LabelSelector {
+                match_labels: Some(manager_labels()),
+                match_expressions: None,
+            },
+            // One manager at a time, never two during a rollout: two schedulers could each
+            // start a run.
+            strategy: Some(DeploymentStrategy {
+                type_: Some("Recreate".to_owned()),
+                rolling_update: None,
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(manager_labels()),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(state::MANAGER_SERVICE_ACCOUNT.to_owned()),
+                    node_selector: Some(labels([("kubernetes.io/os", "linux")])),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(NONROOT_UID),
+                        run_as_group: Some(NONROOT_UID),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".to_owned(),
+                            localhost_profile: None,
+                        }),
+                        ..PodSecurityContext::default()
+                    }),
+                    containers: vec![container, builder_container(image, &sources)],
+                    volumes: Some(vec![
+                        Volume {
+                            name: CONFIG_VOLUME.to_owned(),
+                            config_map: Some(ConfigMapVolumeSource {
+                                name: names::MANAGER_CONFIGMAP.to_owned(),
+                                ..ConfigMapVolumeSource::default()
+                            }),
+                            ..Volume::default()
+                        },
+                        scratch_volume(DATA_VOLUME, DATA_SIZE_LIMIT),
+                        scratch_volume(TMP_VOLUME, TMP_SIZE_LIMIT),
+                    ]),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        status: None,
+    }
+}
+
+/// The manager's container: Eraser's name, ports, probes and 30Mi limit; it only serves the
+/// index the builder container writes.
+fn manager_container(image: &RepoTag) -> Container {
     let args = vec![
         "manager".to_owned(),
         format!("--config={}", paths::CONFIG_FILE),
@@ -571,7 +637,7 @@ fn deployment(namespace: &str, image: &RepoTag, vulndb_sources: &[String]) -> De
     let config_dir = paths::CONFIG_FILE
         .rsplit_once('/')
         .map_or("/config", |(dir, _)| dir);
-    let container = Container {
+    Container {
         name: MANAGER_CONTAINER.to_owned(),
         image: Some(image.reference()),
         image_pull_policy: Some("IfNotPresent".to_owned()),
@@ -632,66 +698,6 @@ fn deployment(namespace: &str, image: &RepoTag, vulndb_sources: &[String]) -> De
             mount(TMP_VOLUME, TMP_DIR, false),
         ]),
         ..Container::default()
-    };
-    Deployment {
-        metadata: ObjectMeta {
-            labels: Some(
-                manager_labels()
-                    .into_iter()
-                    .chain(labels([super::PART_OF_LABEL]))
-                    .collect(),
-            ),
-            ..meta(names::MANAGER_DEPLOYMENT, namespace)
-        },
-        spec: Some(DeploymentSpec {
-            replicas: Some(1),
-            selector: LabelSelector {
-                match_labels: Some(manager_labels()),
-                match_expressions: None,
-            },
-            // One manager at a time, never two during a rollout: two schedulers could each
-            // start a run.
-            strategy: Some(DeploymentStrategy {
-                type_: Some("Recreate".to_owned()),
-                rolling_update: None,
-            }),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(manager_labels()),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(PodSpec {
-                    service_account_name: Some(state::MANAGER_SERVICE_ACCOUNT.to_owned()),
-                    node_selector: Some(labels([("kubernetes.io/os", "linux")])),
-                    security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
-                        run_as_user: Some(NONROOT_UID),
-                        run_as_group: Some(NONROOT_UID),
-                        seccomp_profile: Some(SeccompProfile {
-                            type_: "RuntimeDefault".to_owned(),
-                            localhost_profile: None,
-                        }),
-                        ..PodSecurityContext::default()
-                    }),
-                    containers: vec![container, builder_container(image, &sources)],
-                    volumes: Some(vec![
-                        Volume {
-                            name: CONFIG_VOLUME.to_owned(),
-                            config_map: Some(ConfigMapVolumeSource {
-                                name: names::MANAGER_CONFIGMAP.to_owned(),
-                                ..ConfigMapVolumeSource::default()
-                            }),
-                            ..Volume::default()
-                        },
-                        scratch_volume(DATA_VOLUME, DATA_SIZE_LIMIT),
-                        scratch_volume(TMP_VOLUME, TMP_SIZE_LIMIT),
-                    ]),
-                    ..PodSpec::default()
-                }),
-            },
-            ..DeploymentSpec::default()
-        }),
-        status: None,
     }
 }
 
