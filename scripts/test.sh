@@ -43,7 +43,7 @@ if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]
   cargo install cargo-deny --locked --version "$CARGO_DENY_VERSION"
 fi
 cargo fetch --locked
-cargo deny --offline --locked check licenses bans sources
+cargo deny --offline --locked check --hide-inclusion-graph licenses bans sources
 
 echo "== cargo test"
 cargo test --workspace --locked
