@@ -33,6 +33,13 @@ pub struct PermissionLabels {
     pub resource: String,
 }
 
+/// The label of a per-controller metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControllerLabels {
+    /// `imagelist`, `imagejob` or `schedule`.
+    pub controller: String,
+}
+
 /// The manager's metrics. Cloning shares the underlying counters.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -59,6 +66,9 @@ pub struct Metrics {
     /// `drydock_vulndb_records_skipped`: OSV records the served vulnerability index skipped
     /// as unreadable (named in the build's logs and `drydock vulndb info`).
     pub vulndb_records_skipped: Gauge,
+    /// `drydock_image_cleaner_reconcile_errors_total{controller}`: failed reconciles (or
+    /// schedule steps), each retried; a rate above zero for long means the manager is stuck.
+    pub reconcile_errors: Family<ControllerLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -73,6 +83,7 @@ impl Default for Metrics {
             breaker_open: Gauge::default(),
             permission_missing: Family::default(),
             vulndb_records_skipped: Gauge::default(),
+            reconcile_errors: Family::default(),
         }
     }
 }
@@ -130,7 +141,21 @@ impl Metrics {
             "OSV records the served vulnerability index skipped as unreadable",
             metrics.vulndb_records_skipped.clone(),
         );
+        registry.register(
+            "drydock_image_cleaner_reconcile_errors",
+            "failed reconciles per controller (each is retried)",
+            metrics.reconcile_errors.clone(),
+        );
         metrics
+    }
+
+    /// Counts one failed reconcile of `controller`.
+    pub fn reconcile_failed(&self, controller: &str) {
+        self.reconcile_errors
+            .get_or_create(&ControllerLabels {
+                controller: controller.to_owned(),
+            })
+            .inc();
     }
 }
 
@@ -153,6 +178,8 @@ mod tests {
         metrics.pods_failed.inc();
         metrics.duration.observe(12.0);
         metrics.breaker_open.set(1);
+        metrics.reconcile_failed("imagejob");
+        metrics.reconcile_failed("imagejob");
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         for line in [
@@ -162,6 +189,7 @@ mod tests {
             "pods_failed_run_total 1",
             "imagejob_duration_run_seconds_count 1",
             "drydock_image_cleaner_breaker_open 1",
+            "drydock_image_cleaner_reconcile_errors_total{controller=\"imagejob\"} 2",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

@@ -848,8 +848,9 @@ pub async fn reconcile(job: Arc<ImageJob>, shared: Arc<Shared>) -> Result<Action
     }
 }
 
-fn error_policy(job: Arc<ImageJob>, error: &Error, _shared: Arc<Shared>) -> Action {
+fn error_policy(job: Arc<ImageJob>, error: &Error, shared: Arc<Shared>) -> Action {
     tracing::warn!(imagejob = %job.name_any(), %error, "reconcile failed; retrying");
+    shared.ctx.metrics.reconcile_failed("imagejob");
     Action::requeue(ERROR_REQUEUE)
 }
 

@@ -970,8 +970,9 @@ async fn note_started(
         .await;
 }
 
-fn error_policy(list: Arc<ImageList>, error: &Error, _lc: Arc<ListContext>) -> Action {
+fn error_policy(list: Arc<ImageList>, error: &Error, lc: Arc<ListContext>) -> Action {
     tracing::warn!(imagelist = %list.name_any(), %error, "ImageList reconcile failed; retrying");
+    lc.ctx.metrics.reconcile_failed("imagelist");
     Action::requeue(ERROR_RETRY)
 }
 
@@ -1696,6 +1697,29 @@ mod tests {
         // A configuration change closes it.
         lc.ctx.set_config(Config::default());
         assert_eq!(lc.ctx.metrics.breaker_open.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_reconcile_is_counted_per_controller() {
+        let (client, verifier) = mock::client(vec![]);
+        let lc = Arc::new(ListContext::new(
+            Arc::new(context(client, Config::default())),
+            store(vec![]),
+        ));
+        let error = Error::Object {
+            object: "ImageList x".into(),
+            message: "broken".into(),
+        };
+        let labels = crate::metrics::ControllerLabels {
+            controller: "imagelist".into(),
+        };
+        for expected in 1..=2 {
+            let action = error_policy(Arc::new(list("x", "u", 1, &["a"])), &error, lc.clone());
+            assert_eq!(action, Action::requeue(ERROR_RETRY));
+            let count = lc.ctx.metrics.reconcile_errors.get_or_create(&labels).get();
+            assert_eq!(count, expected);
+        }
+        verifier.finish().await;
     }
 
     #[tokio::test(start_paused = true)]

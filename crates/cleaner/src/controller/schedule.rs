@@ -644,8 +644,8 @@ pub async fn drive(
             Ok(wake) => wake,
             Err(error) => {
                 tracing::warn!(%error, "schedule step failed; retrying");
-                let now = ctx.now();
-                Some(now.saturating_add(ERROR_RETRY).unwrap_or(now))
+                ctx.metrics.reconcile_failed("schedule");
+                later(ctx.now(), ERROR_RETRY)
             }
         };
         let sleep = tokio::time::sleep(sleep_for(wake, ctx.now()));
