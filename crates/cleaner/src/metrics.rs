@@ -33,6 +33,13 @@ pub struct PermissionLabels {
     pub resource: String,
 }
 
+/// The `severity` label of the in-use vulnerability gauge (`CRITICAL`, `HIGH`, …).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SeverityLabels {
+    /// The severity's name.
+    pub severity: String,
+}
+
 /// The manager's metrics. Cloning shares the underlying counters.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -59,6 +66,10 @@ pub struct Metrics {
     /// `drydock_vulndb_records_skipped`: OSV records the served vulnerability index skipped
     /// as unreadable (named in the build's logs and `drydock vulndb info`).
     pub vulndb_records_skipped: Gauge,
+    /// `drydock_image_cleaner_vulnerable_images_in_use{severity}`: distinct images in use
+    /// with at least one finding of the severity, in the newest in-use report
+    /// ([`crate::vulnreport`]); absent until a run made one.
+    pub vulnerable_images_in_use: Family<SeverityLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -73,6 +84,7 @@ impl Default for Metrics {
             breaker_open: Gauge::default(),
             permission_missing: Family::default(),
             vulndb_records_skipped: Gauge::default(),
+            vulnerable_images_in_use: Family::default(),
         }
     }
 }
@@ -129,6 +141,11 @@ impl Metrics {
             "drydock_vulndb_records_skipped",
             "OSV records the served vulnerability index skipped as unreadable",
             metrics.vulndb_records_skipped.clone(),
+        );
+        registry.register(
+            "drydock_image_cleaner_vulnerable_images_in_use",
+            "images in use with at least one vulnerability of the severity, in the newest in-use report",
+            metrics.vulnerable_images_in_use.clone(),
         );
         metrics
     }
