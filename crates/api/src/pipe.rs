@@ -126,7 +126,7 @@ mod tests {
             in_use: true,
             ..Image::default()
         };
-        let text = String::from_utf8(encode(&[marked.clone()]).unwrap()).unwrap();
+        let text = String::from_utf8(encode(std::slice::from_ref(&marked)).unwrap()).unwrap();
         assert_eq!(text, r#"[{"image_id":"sha256:aa","drydock_in_use":true}]"#);
         assert_eq!(
             decode(text.as_bytes(), "collectScan").unwrap(),
