@@ -19,6 +19,7 @@
 //! | key | meaning |
 //! |---|---|
 //! | `components.remover.minimumAge` | Go duration: unused images the runtime created less than this long ago are kept ("newer than the minimum age"); unset or `0s`: none are kept for their age |
+//! | `components.scanner.config` key `reportInUse` | `true`: Drydock's collector also hands the scanner the images in use, which are scanned for the in-use vulnerability report and never removed; absent or `false`: Eraser's behaviour |
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -234,6 +235,26 @@ pub struct Component {
 /// Where Drydock's minimum image age is configured.
 pub const MINIMUM_AGE_KEY: &str = "components.remover.minimumAge";
 
+/// The key of the scanner's YAML (`components.scanner.config`) that turns the in-use
+/// vulnerability report on.
+pub const REPORT_IN_USE_KEY: &str = "reportInUse";
+
+/// Reads `reportInUse` from the scanner's configuration text. Text that is not a YAML mapping
+/// reads as `false` here: the scanner reports it, naming the problem, as it always did.
+///
+/// # Errors
+/// The key is there with a value other than `true`, `false` or empty: why, for people.
+pub fn report_in_use(scanner_config: &str) -> std::result::Result<bool, String> {
+    let Ok(Value::Object(document)) = serde_saphyr::from_str::<Value>(scanner_config) else {
+        return Ok(false);
+    };
+    match document.get(REPORT_IN_USE_KEY) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(on)) => Ok(*on),
+        Some(other) => Err(format!("expected true or false, got {other}")),
+    }
+}
+
 /// An image as repository and tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -271,6 +292,18 @@ fn quantity<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Err
 // === impl Components ===
 
 impl Components {
+    /// Whether the scanner's configuration asks for the in-use vulnerability report
+    /// ([`REPORT_IN_USE_KEY`]) while the scanner runs. A bad value was refused by [`parse`].
+    #[must_use]
+    pub fn report_in_use(&self) -> bool {
+        self.scanner.enabled
+            && self
+                .scanner
+                .config
+                .as_deref()
+                .is_some_and(|text| report_in_use(text).unwrap_or(false))
+    }
+
     /// The configured minimum image age, when one is set and not zero.
     #[must_use]
     pub fn minimum_age(&self) -> Option<GoDuration> {
@@ -595,6 +628,14 @@ pub fn parse(text: &str, source_name: &str) -> Result<Parsed> {
         }
     }
     validate(&mut config, source_name)?;
+    if let Some(text) = &config.components.scanner.config
+        && !config.components.scanner.enabled
+        && report_in_use(text) == Ok(true)
+    {
+        warnings.push(format!(
+            "components.scanner.config: {REPORT_IN_USE_KEY} has no effect while the scanner is disabled"
+        ));
+    }
     Ok(Parsed {
         api_version,
         config,
@@ -658,6 +699,14 @@ fn validate(config: &mut Config, source_name: &str) -> Result<()> {
         return Err(config_error(
             source_name,
             format!("{MINIMUM_AGE_KEY}: {age} is negative"),
+        ));
+    }
+    if let Some(text) = &config.components.scanner.config
+        && let Err(why) = report_in_use(text)
+    {
+        return Err(config_error(
+            source_name,
+            format!("components.scanner.config: {REPORT_IN_USE_KEY}: {why}"),
         ));
     }
     let cleanup = &config.manager.image_job.cleanup;
@@ -846,6 +895,41 @@ components:
     }
 
     #[test]
+    fn the_in_use_report_is_off_unless_the_scanner_config_asks_and_the_scanner_runs() {
+        assert!(
+            !parse(SHIPPED_V1ALPHA3, "test")
+                .unwrap()
+                .config
+                .components
+                .report_in_use()
+        );
+        assert!(!Config::default().components.report_in_use());
+        let on = "apiVersion: eraser.sh/v1alpha3\ncomponents:\n  scanner:\n    enabled: true\n    config: |\n      reportInUse: true\n";
+        let parsed = parse(on, "test").unwrap();
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        assert!(parsed.config.components.report_in_use());
+        let off = on.replace("reportInUse: true", "reportInUse: false");
+        assert!(
+            !parse(&off, "test")
+                .unwrap()
+                .config
+                .components
+                .report_in_use()
+        );
+        let disabled = on.replace("enabled: true", "enabled: false");
+        let parsed = parse(&disabled, "test").unwrap();
+        assert!(!parsed.config.components.report_in_use());
+        assert_eq!(
+            parsed.warnings,
+            vec![
+                "components.scanner.config: reportInUse has no effect while the scanner is disabled"
+            ]
+        );
+        // A scanner config that is no mapping is the scanner's to report, as before.
+        assert_eq!(report_in_use("- a list"), Ok(false));
+    }
+
+    #[test]
     fn bad_input_names_the_source_and_the_key() {
         let cases = [
             (
@@ -912,6 +996,14 @@ components:
             (
                 "apiVersion: eraser.sh/v1alpha3\ncomponents:\n  remover:\n    minimumAge: [1h]\n",
                 "components.remover.minimumAge",
+            ),
+            (
+                "apiVersion: eraser.sh/v1alpha3\ncomponents:\n  scanner:\n    config: \"reportInUse: yes please\"\n",
+                "components.scanner.config: reportInUse: expected true or false, got \"yes please\"",
+            ),
+            (
+                "apiVersion: eraser.sh/v1alpha3\ncomponents:\n  scanner:\n    config: \"reportInUse: 1\"\n",
+                "components.scanner.config: reportInUse: expected true or false, got 1",
             ),
             ("- a\n- b\n", "expected a mapping"),
             ("apiVersion: [\n", "not valid YAML"),

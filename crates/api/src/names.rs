@@ -61,6 +61,10 @@ pub mod state {
     pub const HISTORY_CONFIGMAP: &str = "drydock-image-cleaner-history";
     /// Key of the history (JSON) in [`HISTORY_CONFIGMAP`].
     pub const HISTORY_KEY: &str = "history.json";
+    /// ConfigMap holding the in-use vulnerability report of the newest run that made one.
+    pub const REPORT_CONFIGMAP: &str = "drydock-image-cleaner-report";
+    /// Key of the report (JSON) in [`REPORT_CONFIGMAP`].
+    pub const REPORT_KEY: &str = "report.json";
     /// The Service in front of the manager (vulnerability index for the scanners, metrics).
     pub const MANAGER_SERVICE: &str = "eraser-controller-manager";
     /// Service account of the manager.

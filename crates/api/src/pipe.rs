@@ -4,6 +4,12 @@
 //! The field names and the `omitempty` behaviour of Go's encoder are part of the custom-scanner
 //! contract, so third-party scanner images keep working: empty `names`/`digests` are omitted
 //! on output and accepted as missing or `null` on input.
+//!
+//! Drydock adds one field Eraser's schema does not have, `drydock_in_use`: with the in-use
+//! vulnerability report on, Drydock's collector also hands the scanner the images in use,
+//! marked so. It is omitted when false, so every list without a marked image is Eraser's JSON
+//! byte for byte; Go's decoder ignores the unknown field, so an Eraser scanner reads a marked
+//! entry as an ordinary one.
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -28,6 +34,14 @@ pub struct Image {
         deserialize_with = "null_as_empty"
     )]
     pub digests: Vec<String>,
+    /// Drydock's mark: the image is in use, handed over to be scanned for the in-use report
+    /// only; Drydock's scanner and remover never remove it.
+    #[serde(
+        rename = "drydock_in_use",
+        default,
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub in_use: bool,
 }
 
 fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
@@ -78,11 +92,13 @@ mod tests {
                 image_id: "sha256:aa".into(),
                 names: vec!["docker.io/library/nginx:latest".into()],
                 digests: vec!["sha256:bb".into()],
+                in_use: false,
             },
             Image {
                 image_id: "sha256:cc".into(),
                 names: vec![],
                 digests: vec![],
+                in_use: false,
             },
         ];
         assert_eq!(
@@ -101,6 +117,23 @@ mod tests {
         assert_eq!(images[0].names, Vec::<String>::new());
         assert_eq!(images[1].digests, vec!["sha256:d".to_owned()]);
         assert!(decode(b"null", "scanErase").unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_in_use_mark_is_drydocks_own_field_and_absent_unless_set() {
+        let marked = Image {
+            image_id: "sha256:aa".into(),
+            in_use: true,
+            ..Image::default()
+        };
+        let text = String::from_utf8(encode(std::slice::from_ref(&marked)).unwrap()).unwrap();
+        assert_eq!(text, r#"[{"image_id":"sha256:aa","drydock_in_use":true}]"#);
+        assert_eq!(
+            decode(text.as_bytes(), "collectScan").unwrap(),
+            vec![marked]
+        );
+        let plain = decode(br#"[{"image_id":"sha256:aa"}]"#, "collectScan").unwrap();
+        assert!(!plain[0].in_use);
     }
 
     #[test]

@@ -78,8 +78,8 @@ pub struct WorkerPod {
     pub phase: Option<String>,
     /// `status.reason`.
     pub reason: Option<String>,
-    /// In status order: the remover once it terminated, and every container that exited
-    /// non-zero.
+    /// In status order: the remover once it terminated, the scanner once it succeeded with a
+    /// message (its in-use report), and every container that exited non-zero.
     pub ended: Vec<Ended>,
 }
 
@@ -90,7 +90,8 @@ pub struct Ended {
     pub container: String,
     /// Its exit code.
     pub exit_code: i32,
-    /// Its termination message, kept for the remover only (its summary).
+    /// Its termination message, kept for the remover (its summary) and a successful scanner
+    /// (the in-use report, [`crate::vulnreport::NodeReport`]) only.
     pub message: Option<String>,
 }
 
@@ -260,9 +261,14 @@ mod wire {
                 .filter_map(|c| {
                     let terminated = c.state?.terminated?;
                     let remover = c.name == containers::REMOVER;
-                    (remover || terminated.exit_code != 0).then(|| Ended {
+                    // A scanner writes a message only with the in-use report on (up to 4 KiB
+                    // per node while the job's pods exist).
+                    let report = c.name == containers::TRIVY_SCANNER
+                        && terminated.exit_code == 0
+                        && terminated.message.as_ref().is_some_and(|m| !m.is_empty());
+                    (remover || report || terminated.exit_code != 0).then(|| Ended {
                         exit_code: terminated.exit_code,
-                        message: terminated.message.filter(|_| remover),
+                        message: terminated.message.filter(|_| remover || report),
                         container: c.name,
                     })
                 })
@@ -416,6 +422,38 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_successful_scanners_message_is_kept_for_the_in_use_report() {
+        let pod: WorkerPod = serde_json::from_value(json!({
+            "metadata": {"name": "eraser-a-x1"},
+            "status": {
+                "phase": "Succeeded",
+                "containerStatuses": [
+                    {"name": "collector", "state": {"terminated": {"exitCode": 0, "message": "m"}}},
+                    {"name": "trivy-scanner", "state": {"terminated": {"exitCode": 0,
+                        "message": "{\"inUseScanned\":0}"}}},
+                ],
+            },
+        }))
+        .unwrap();
+        assert_eq!(
+            pod.ended,
+            vec![Ended {
+                container: "trivy-scanner".into(),
+                exit_code: 0,
+                message: Some("{\"inUseScanned\":0}".into()),
+            }]
+        );
+        let silent: WorkerPod = serde_json::from_value(json!({
+            "metadata": {"name": "eraser-a-x1"},
+            "status": {"containerStatuses": [
+                {"name": "trivy-scanner", "state": {"terminated": {"exitCode": 0}}},
+            ]},
+        }))
+        .unwrap();
+        assert!(silent.ended.is_empty(), "{:?}", silent.ended);
     }
 
     #[test]

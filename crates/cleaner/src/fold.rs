@@ -72,6 +72,17 @@ pub fn remover_summary(pod: &WorkerPod) -> Option<Summary> {
         .and_then(|message| serde_json::from_str(message).ok())
 }
 
+/// The scanner's in-use vulnerability report, when its termination message is one.
+#[must_use]
+pub fn scanner_report(pod: &WorkerPod) -> Option<crate::vulnreport::NodeReport> {
+    pod.ended
+        .iter()
+        .find(|c| c.container == containers::TRIVY_SCANNER && c.exit_code == 0)?
+        .message
+        .as_deref()
+        .and_then(crate::vulnreport::NodeReport::from_message)
+}
+
 /// The first container that terminated with a non-zero exit code, with its code.
 fn failed_container(pod: &WorkerPod) -> Option<(String, i32)> {
     pod.ended

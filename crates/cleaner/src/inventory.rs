@@ -770,6 +770,7 @@ mod tests {
             image_id: config.to_string(),
             names: vec!["localhost/unpacked:1".to_owned()],
             digests: vec![manifest.to_string()],
+            in_use: false,
         });
         let Verdict::Unscannable { reason } = scan.verdict() else {
             panic!("{:?}", scan.verdict());
@@ -787,6 +788,7 @@ mod tests {
             image_id: config.to_string(),
             names: vec!["localhost/unpacked:1".to_owned()],
             digests: vec![manifest.to_string()],
+            in_use: false,
         });
         let Verdict::Unscannable { reason } = scan.verdict() else {
             panic!("{:?}", scan.verdict());

@@ -28,6 +28,7 @@ pub mod scan;
 pub mod schedule;
 pub mod stages;
 pub mod vulndist;
+pub mod vulnreport;
 
 /// Everything that can go wrong on the node side of the Image Cleaner.
 #[derive(Debug, thiserror::Error)]

@@ -40,6 +40,13 @@ pub struct ControllerLabels {
     pub controller: String,
 }
 
+/// The `severity` label of the in-use vulnerability gauge (`CRITICAL`, `HIGH`, …).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SeverityLabels {
+    /// The severity's name.
+    pub severity: String,
+}
+
 /// The manager's metrics. Cloning shares the underlying counters.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -69,6 +76,10 @@ pub struct Metrics {
     /// `drydock_image_cleaner_reconcile_errors_total{controller}`: failed reconciles (or
     /// schedule steps), each retried; a rate above zero for long means the manager is stuck.
     pub reconcile_errors: Family<ControllerLabels, Counter>,
+    /// `drydock_image_cleaner_vulnerable_images_in_use{severity}`: distinct images in use
+    /// with at least one finding of the severity, in the newest in-use report
+    /// ([`crate::vulnreport`]); absent until a run made one.
+    pub vulnerable_images_in_use: Family<SeverityLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -84,6 +95,7 @@ impl Default for Metrics {
             permission_missing: Family::default(),
             vulndb_records_skipped: Gauge::default(),
             reconcile_errors: Family::default(),
+            vulnerable_images_in_use: Family::default(),
         }
     }
 }
@@ -145,6 +157,11 @@ impl Metrics {
             "drydock_image_cleaner_reconcile_errors",
             "failed reconciles per controller (each is retried)",
             metrics.reconcile_errors.clone(),
+        );
+        registry.register(
+            "drydock_image_cleaner_vulnerable_images_in_use",
+            "images in use with at least one vulnerability of the severity, in the newest in-use report",
+            metrics.vulnerable_images_in_use.clone(),
         );
         metrics
     }

@@ -183,6 +183,14 @@ fn minimum_age_arg(config: &Config, drydock: bool) -> Option<String> {
     Some(format!("--minimum-age={age}"))
 }
 
+/// Drydock's `--report-in-use` flag for Drydock's collector, when the scanner's configuration
+/// asks for the in-use report and the scanner is Drydock's too: another scanner ignores the
+/// mark and would scan images in use as removal candidates.
+fn report_in_use_arg(config: &Config, collector: bool, scanner: bool) -> Option<String> {
+    (config.components.report_in_use() && collector && scanner)
+        .then(|| "--report-in-use".to_owned())
+}
+
 /// Drydock's `--dry-run` flag for Drydock's remover in a dry-run job.
 fn dry_run_arg(inputs: &TemplateInputs, drydock: bool) -> Option<String> {
     (inputs.dry_run && drydock).then(|| "--dry-run".to_owned())
@@ -326,6 +334,11 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
             let mut collector_args = vec![format!("--scan-disabled={}", !scan_enabled)];
             collector_args.extend(pprof_args(config));
             collector_args.extend(minimum_age_arg(config, ours(&components.collector)));
+            collector_args.extend(report_in_use_arg(
+                config,
+                ours(&components.collector),
+                ours(&components.scanner),
+            ));
             let mut remover_args = vec![log_level];
             remover_args.extend(pprof_args(config));
             remover_args.extend(minimum_age_arg(config, ours(&components.remover)));
@@ -1052,6 +1065,37 @@ mod tests {
         config.components.remover.image.repo = "ghcr.io/eraser-dev/remover".into();
         let spec = template(&config, &manual, &inputs()).spec.unwrap();
         assert!(!has_age(&args_of(&spec, "remover")));
+    }
+
+    #[test]
+    fn the_in_use_report_reaches_drydocks_collector_only_with_drydocks_scanner() {
+        let collector_args = |config: &Config| {
+            template(config, &Mode::Collector, &inputs())
+                .spec
+                .unwrap()
+                .containers
+                .into_iter()
+                .find(|c| c.name == "collector")
+                .and_then(|c| c.args)
+                .unwrap_or_default()
+        };
+        let flagged = |config: &Config| {
+            collector_args(config)
+                .iter()
+                .any(|a| a == "--report-in-use")
+        };
+        let mut config = all_from(DEFAULT_IMAGE_REPO, "1.2.3");
+        assert!(!flagged(&config), "absent: Eraser's arguments");
+        config.components.scanner.config =
+            Some("deleteFailedImages: false\nreportInUse: true\n".into());
+        assert!(flagged(&config));
+        let mut foreign_scanner = config.clone();
+        foreign_scanner.components.scanner.image.repo =
+            "ghcr.io/eraser-dev/eraser-trivy-scanner".into();
+        assert!(!flagged(&foreign_scanner));
+        let mut disabled = config.clone();
+        disabled.components.scanner.enabled = false;
+        assert!(!flagged(&disabled));
     }
 
     #[test]

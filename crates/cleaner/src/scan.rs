@@ -7,6 +7,10 @@
 //! the real one ([`crate::inventory`]) is tested on its own. Log lines use Eraser's phrases
 //! (`scanning image with id`, `vulnerable image found`, `image is end of life`, `scanning
 //! complete, waiting for remover to finish...`).
+//!
+//! With the in-use vulnerability report on (`reportInUse`, [`crate::vulnreport`]) the images
+//! the collector marked in use are scanned after the removal candidates, within the same
+//! timeouts, and never handed to the remover; without it they are not even scanned.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,6 +24,7 @@ use tracing::{error, info, warn};
 
 use crate::Result;
 use crate::pipes::{PipeDir, await_complete, make_fifo, read_all, wait_for, write_all};
+use crate::vulnreport::NodeReport;
 
 /// Scans one image handed over by the collector.
 pub trait ScanImage {
@@ -197,12 +202,15 @@ pub struct ScanSummary {
     pub unscannable: usize,
     /// Images handed to the remover.
     pub handed_on: Vec<drydock_api::Image>,
+    /// The in-use report (the stage's termination message), when `reportInUse` is on.
+    pub in_use: Option<NodeReport>,
 }
 
 /// Runs the scanner stage. `delete_failed` is the config's `deleteFailedImages`; `timeouts` its
 /// `timeout`: an image whose scan outlasts `perImage` is failed ("timed out after …"), and once
 /// `total` has passed the image being scanned and the remaining ones are failed without
-/// scanning, as Eraser does.
+/// scanning, as Eraser does. `report_in_use` is the config's `reportInUse`: the images marked
+/// in use are scanned for [`ScanSummary::in_use`] (else skipped); never handed on either way.
 ///
 /// # Errors
 /// Pipe failures, a malformed list, or a remover that did not send `complete`.
@@ -211,6 +219,7 @@ pub async fn run_scanner<S: ScanImage>(
     pipe_dir: &PipeDir,
     delete_failed: bool,
     timeouts: &TimeoutConfig,
+    report_in_use: bool,
 ) -> Result<ScanSummary> {
     let complete = pipe_dir.path(pipes::ERASE_COMPLETE_SCAN);
     make_fifo(&complete)?;
@@ -218,6 +227,7 @@ pub async fn run_scanner<S: ScanImage>(
     wait_for(&collected).await;
     let bytes = read_all(&collected).await?;
     let images = drydock_api::pipe::decode(&bytes, &collected.display().to_string())?;
+    let (in_use, images): (Vec<_>, Vec<_>) = images.into_iter().partition(|image| image.in_use);
     let deadlines = Deadlines::start(timeouts);
     let mut summary = ScanSummary::default();
     for image in images {
@@ -260,6 +270,14 @@ pub async fn run_scanner<S: ScanImage>(
             summary.handed_on.push(image);
         }
     }
+    if report_in_use {
+        summary.in_use = Some(scan_in_use(scanner, &deadlines, &in_use).await);
+    } else if !in_use.is_empty() {
+        warn!(
+            count = in_use.len(),
+            "images marked in use were handed over but reportInUse is off; not scanned"
+        );
+    }
     if summary.failed > 0 && !delete_failed {
         warn!(
             failed = summary.failed,
@@ -277,6 +295,49 @@ pub async fn run_scanner<S: ScanImage>(
     write_all(&pipe_dir.path(pipes::SCAN_ERASE), payload).await?;
     await_complete(&complete).await?;
     Ok(summary)
+}
+
+/// Scans the images in use for the report, within the run's deadlines; none is handed on.
+async fn scan_in_use<S: ScanImage>(
+    scanner: &mut S,
+    deadlines: &Deadlines,
+    images: &[drydock_api::Image],
+) -> NodeReport {
+    let mut failed = 0;
+    let mut vulnerable = Vec::new();
+    for image in images {
+        let name = image.names.first().unwrap_or(&image.image_id);
+        let verdict = if deadlines.total_passed() {
+            Verdict::failed("total scan timeout passed before this image was scanned")
+        } else {
+            info!(id = %image.image_id, name = %name, "scanning image in use for the report");
+            deadlines
+                .bound(scanner.scan(image))
+                .await
+                .unwrap_or_else(|timed_out| Verdict::failed(timed_out.to_string()))
+        };
+        if let Verdict::Failed { reason } = &verdict {
+            failed += 1;
+            warn!(id = %image.image_id, name = %name, error = %reason, "error scanning image in use; left out of the report");
+        }
+        if let Some(entry) = crate::vulnreport::entry(image, &verdict) {
+            let severities: Vec<String> = entry
+                .severities
+                .iter()
+                .map(|(severity, count)| format!("{severity}:{count}"))
+                .collect();
+            info!(id = %image.image_id, name = %name, severities = ?severities, fixable = entry.fixable, eol = entry.eol, "vulnerable image in use");
+            vulnerable.push(entry);
+        }
+    }
+    let report = NodeReport::new(images.len(), failed, vulnerable);
+    info!(
+        scanned = report.in_use_scanned,
+        vulnerable = report.images.len() + report.omitted,
+        failed = report.in_use_failed,
+        "images in use scanned for the report"
+    );
+    report
 }
 
 /// How long a scanner that cannot scan waits for its pod's collector and remover to take the
@@ -383,6 +444,7 @@ mod tests {
             image_id: id.to_owned(),
             names: vec![format!("docker.io/library/{}:1", &id[7..])],
             digests: vec![],
+            in_use: false,
         }
     }
 
@@ -393,12 +455,32 @@ mod tests {
         timeouts: TimeoutConfig,
         images: Vec<drydock_api::Image>,
     ) -> (ScanSummary, Vec<drydock_api::Image>) {
+        exchange_reporting(scanner, delete_failed, timeouts, images, false).await
+    }
+
+    /// [`exchange`] with `reportInUse` as given.
+    async fn exchange_reporting(
+        scanner: Fake,
+        delete_failed: bool,
+        timeouts: TimeoutConfig,
+        images: Vec<drydock_api::Image>,
+        report_in_use: bool,
+    ) -> (ScanSummary, Vec<drydock_api::Image>) {
         let dir = tempfile::tempdir().unwrap();
         let pipes = PipeDir::new(dir.path());
         let stage = tokio::spawn({
             let pipes = pipes.clone();
             let mut scanner = scanner;
-            async move { run_scanner(&mut scanner, &pipes, delete_failed, &timeouts).await }
+            async move {
+                run_scanner(
+                    &mut scanner,
+                    &pipes,
+                    delete_failed,
+                    &timeouts,
+                    report_in_use,
+                )
+                .await
+            }
         });
         let payload = drydock_api::pipe::encode(&images).unwrap();
         write_all(&pipes.path(pipes::COLLECT_SCAN), payload)
@@ -511,6 +593,56 @@ mod tests {
             (4, 1, 1, 1),
             "the unscannable image is not handed on, though deleteFailedImages is on"
         );
+    }
+
+    fn in_use(id: &str) -> drydock_api::Image {
+        drydock_api::Image {
+            in_use: true,
+            ..image(id)
+        }
+    }
+
+    #[tokio::test]
+    async fn images_in_use_are_scanned_for_the_report_and_never_handed_on() {
+        let mut verdicts = verdicts();
+        verdicts.insert(
+            "sha256:running-vulnerable".to_owned(),
+            Verdict::NonCompliant {
+                findings: vec![],
+                eol: true,
+            },
+        );
+        let images = vec![
+            in_use("sha256:running-vulnerable"),
+            image("sha256:vulnerable"),
+            in_use("sha256:broken"),
+            in_use("sha256:clean"),
+        ];
+        let (summary, received) =
+            exchange_reporting(Fake(verdicts), true, timeouts("23h", "1h"), images, true).await;
+        let ids: Vec<&str> = received.iter().map(|i| i.image_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["sha256:vulnerable"],
+            "deleteFailedImages does not reach them"
+        );
+        let report = summary.in_use.unwrap();
+        assert_eq!((report.in_use_scanned, report.in_use_failed), (3, 1));
+        let reported: Vec<&str> = report.images.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(reported, ["sha256:running-vulnerable"]);
+        assert!(report.images[0].eol);
+        assert_eq!((summary.scanned, summary.non_compliant), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn with_the_report_off_images_in_use_are_neither_scanned_nor_handed_on() {
+        let images = vec![in_use("sha256:vulnerable"), image("sha256:broken")];
+        let (summary, received) =
+            exchange(Fake(verdicts()), true, timeouts("23h", "1h"), images).await;
+        let ids: Vec<&str> = received.iter().map(|i| i.image_id.as_str()).collect();
+        assert_eq!(ids, ["sha256:broken"]);
+        assert_eq!(summary.in_use, None);
+        assert_eq!(summary.scanned, 1);
     }
 
     #[tokio::test]

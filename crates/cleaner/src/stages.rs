@@ -11,6 +11,10 @@
 //! With a minimum image age (Drydock's `components.remover.minimumAge`), both stages keep the
 //! images the runtime created less than that long ago ([`crate::decide::keep_young`]); the
 //! creation times come from containerd's image records, read once per stage.
+//!
+//! With the in-use vulnerability report on (`--report-in-use`, [`crate::vulnreport`]), the
+//! collector also hands the scanner the images in use, marked `drydock_in_use`; the remover
+//! drops any marked entry that reaches it, so a marked image is never removed.
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +50,10 @@ pub struct StageContext {
     pub minimum_age: Option<MinimumAge>,
     /// The remover decides and reports but removes nothing (a dry run).
     pub dry_run: bool,
+    /// The collector also hands the scanner the images in use, marked, for the in-use
+    /// vulnerability report (never when scanning is disabled: the list then goes to the
+    /// remover).
+    pub report_in_use: bool,
 }
 
 /// A minimum image age and the clock it is measured against.
@@ -135,7 +143,7 @@ pub async fn run_collector<R: ImageRuntime>(
         context.minimum_age.as_ref(),
     )
     .await?;
-    let images: Vec<drydock_api::Image> = removable(&decisions)
+    let mut images: Vec<drydock_api::Image> = removable(&decisions)
         .into_iter()
         .map(|i| i.to_pipe())
         .collect();
@@ -144,6 +152,14 @@ pub async fn run_collector<R: ImageRuntime>(
         .map(|i| i.names.first().unwrap_or(&i.image_id).as_str())
         .collect();
     info!(count = images.len(), total = snapshot.images.len(), finalImages = ?names, "images collected");
+    if context.report_in_use && !scan_disabled {
+        let in_use = in_use_marked(&decisions);
+        info!(
+            count = in_use.len(),
+            "images in use handed to the scanner for the vulnerability report"
+        );
+        images.extend(in_use);
+    }
     let payload = drydock_api::pipe::encode(&images)?;
     let target = if scan_disabled {
         pipes::SCAN_ERASE
@@ -153,6 +169,19 @@ pub async fn run_collector<R: ImageRuntime>(
     write_all(&context.pipes.path(target), payload).await?;
     await_complete(&context.pipes.path(pipes::ERASE_COMPLETE_COLLECT)).await?;
     Ok(images)
+}
+
+/// The images in use, marked for the scanner: scanned for the report, never removed.
+fn in_use_marked(decisions: &[Decision]) -> Vec<drydock_api::Image> {
+    decisions
+        .iter()
+        .filter(|d| matches!(d.verdict, Verdict::InUse(_)))
+        .filter_map(|d| d.image.as_ref())
+        .map(|image| drydock_api::Image {
+            in_use: true,
+            ..image.to_pipe()
+        })
+        .collect()
 }
 
 /// Runs the remover stage: decides, removes, reports, and releases its peers.
@@ -207,6 +236,15 @@ async fn remove<R: ImageRuntime>(
             wait_for(&path).await;
             let bytes = read_all(&path).await?;
             let images = drydock_api::pipe::decode(&bytes, &path.display().to_string())?;
+            let (marked, images): (Vec<_>, Vec<_>) =
+                images.into_iter().partition(|image| image.in_use);
+            if !marked.is_empty() {
+                // Drydock's scanner never forwards them; another one might.
+                warn!(
+                    count = marked.len(),
+                    "images marked in use reached the remover; they are not removed"
+                );
+            }
             Targets::Named(images.into_iter().map(|image| image.image_id).collect())
         }
     };
@@ -281,6 +319,7 @@ mod tests {
             protected: vec![],
             minimum_age: None,
             dry_run: false,
+            report_in_use: false,
         }
     }
 
@@ -333,6 +372,110 @@ mod tests {
         assert_eq!(handed_on[0].image_id, "sha256:a");
         assert_eq!(remover_runtime.removed, vec!["sha256:a"]);
         assert_eq!(report.totals.removed, 1);
+    }
+
+    /// Plays the scanner between a collector (over `rt`) and a remover (over `at_removal`):
+    /// hands the remover everything the collector handed on, as a scanner ignoring the mark
+    /// would. Returns the collector's list, the remover's runtime and its report.
+    async fn through_a_scanner_forwarding_everything(
+        ctx: &StageContext,
+        rt: &FakeRuntime,
+        at_removal: FakeRuntime,
+    ) -> (Vec<drydock_api::Image>, FakeRuntime, Report) {
+        let mut collector_runtime = rt.clone();
+        let collector = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move { run_collector(&mut collector_runtime, &ctx, false).await })
+        };
+        let scanner = {
+            let pipes = ctx.pipes.clone();
+            tokio::spawn(async move {
+                let complete = pipes.path(pipes::ERASE_COMPLETE_SCAN);
+                crate::pipes::make_fifo(&complete).unwrap();
+                let collected = pipes.path(pipes::COLLECT_SCAN);
+                wait_for(&collected).await;
+                let bytes = read_all(&collected).await.unwrap();
+                write_all(&pipes.path(pipes::SCAN_ERASE), bytes)
+                    .await
+                    .unwrap();
+                await_complete(&complete).await.unwrap();
+            })
+        };
+        let mut remover_runtime = at_removal;
+        let report = run_remover(
+            &mut remover_runtime,
+            ctx,
+            &RemoverInput::Pipe,
+            ("e", "fake"),
+        )
+        .await
+        .unwrap();
+        scanner.await.unwrap();
+        (collector.await.unwrap().unwrap(), remover_runtime, report)
+    }
+
+    #[tokio::test]
+    async fn with_the_report_on_the_collector_marks_images_in_use_and_the_remover_never_removes_them()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("shared")).unwrap();
+        let mut ctx = context(dir.path());
+        ctx.report_in_use = true;
+        // The container is gone by the time the remover lists: only the mark keeps the image.
+        let stopped = FakeRuntime {
+            containers: vec![],
+            ..runtime()
+        };
+        let (handed_on, remover_runtime, report) =
+            through_a_scanner_forwarding_everything(&ctx, &runtime(), stopped).await;
+        let listed: Vec<(&str, bool)> = handed_on
+            .iter()
+            .map(|i| (i.image_id.as_str(), i.in_use))
+            .collect();
+        assert_eq!(
+            listed,
+            [("sha256:a", false), ("sha256:c", false), ("sha256:b", true)]
+        );
+        assert_eq!(remover_runtime.removed, vec!["sha256:a", "sha256:c"]);
+        assert_eq!(report.totals.removed, 2);
+    }
+
+    #[tokio::test]
+    async fn without_the_report_the_collector_hands_on_erasers_list_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("shared")).unwrap();
+        let ctx = context(dir.path());
+        let (handed_on, _, _) =
+            through_a_scanner_forwarding_everything(&ctx, &runtime(), runtime()).await;
+        assert_eq!(
+            drydock_api::pipe::encode(&handed_on).unwrap(),
+            br#"[{"image_id":"sha256:a","names":["docker.io/library/unused:1"]},{"image_id":"sha256:c","names":["docker.io/library/excluded:1"]}]"#
+        );
+    }
+
+    #[tokio::test]
+    async fn with_scanning_disabled_the_report_adds_nothing_for_the_remover() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("shared")).unwrap();
+        let mut ctx = context(dir.path());
+        ctx.report_in_use = true;
+        let mut collector_runtime = runtime();
+        let collector = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move { run_collector(&mut collector_runtime, &ctx, true).await })
+        };
+        let mut remover_runtime = runtime();
+        run_remover(
+            &mut remover_runtime,
+            &ctx,
+            &RemoverInput::Pipe,
+            ("e", "fake"),
+        )
+        .await
+        .unwrap();
+        let handed_on = collector.await.unwrap().unwrap();
+        assert!(handed_on.iter().all(|i| !i.in_use), "{handed_on:?}");
+        assert_eq!(remover_runtime.removed, vec!["sha256:a", "sha256:c"]);
     }
 
     #[tokio::test]

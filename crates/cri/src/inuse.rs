@@ -118,6 +118,7 @@ impl ImageRecord {
             image_id: self.id.clone(),
             names: self.repo_tags.clone(),
             digests: self.bare_digests(),
+            in_use: false,
         }
     }
 

@@ -88,7 +88,7 @@ pub(crate) enum Command {
     Rebootd(crate::cmd::rebootd::RebootdArgs),
     /// The reboot coordinator from a workstation: status, pause, resume.
     Reboot(crate::cmd::reboot::RebootArgs),
-    /// The Image Cleaner in the current cluster: enable, disable, status, history, run.
+    /// The Image Cleaner in the current cluster: enable, disable, status, history, report, run.
     ImageCleaner(crate::cmd::image_cleaner::ImageCleanerArgs),
     /// The Image Cleaner's controller manager (Deployment `eraser-controller-manager`), a
     /// drop-in for Eraser's: ImageList, schedule and ImageJob controllers, /metrics, health.
@@ -201,6 +201,10 @@ pub(crate) struct ScannerArgs {
     pub(crate) runtime_endpoint: String,
     #[command(flatten)]
     pub(crate) containerd: ContainerdArgs,
+    /// Where the in-use vulnerability report for the manager is written (the container's
+    /// termination message), when the configuration says `reportInUse: true`.
+    #[arg(long, env = "DRYDOCK_TERMINATION_LOG", default_value = paths::TERMINATION_LOG)]
+    pub(crate) termination_log: PathBuf,
     /// Accepted for Eraser compatibility; profiling is not offered.
     #[arg(long, hide = true, default_value_t = false, action = clap::ArgAction::Set)]
     pub(crate) enable_pprof: bool,
@@ -394,6 +398,11 @@ pub(crate) struct CollectorArgs {
     /// Hand the images straight to the remover (no scanner container in the pod).
     #[arg(long, env = "DRYDOCK_SCAN_DISABLED", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub(crate) scan_disabled: bool,
+    /// Also hand the scanner the images in use, marked, for the in-use vulnerability report
+    /// (they are never removed). The manager passes it when the scanner's configuration says
+    /// `reportInUse: true`.
+    #[arg(long, env = "DRYDOCK_REPORT_IN_USE")]
+    pub(crate) report_in_use: bool,
 }
 
 /// `drydock remover`.

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 
 use drydock_cri::ImageRuntime;
 use drydock_testkit::Containerd;
-use drydock_testkit::containerd::repo_root;
+use drydock_testkit::containerd::{PAUSE_IMAGE, repo_root};
 use serde_json::Value;
 
 const VULNERABLE: &str = "localhost/demo/vulnerable:1";
@@ -463,6 +463,190 @@ async fn collector_scanner_and_remover_remove_only_the_vulnerable_image() {
     let remaining = tags(&ctrd).await;
     assert!(remaining.contains(&CLEAN.to_owned()), "{remaining:?}");
     assert!(!remaining.contains(&VULNERABLE.to_owned()), "{remaining:?}");
+}
+
+/// The three stages of a worker pod against `ctrd`, with `scanner_config` as the EraserConfig's
+/// `components.scanner.config` and `collector_flags` added to the collector. Returns the
+/// scanner's logs, its termination message (when it wrote one) and the remover's.
+fn worker_pod(
+    ctrd: &Containerd,
+    dir: &Path,
+    db: &Path,
+    scanner_config: &str,
+    collector_flags: &[&str],
+) -> (String, Option<Value>, Value) {
+    let shared = dir.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let config = dir.join("controller_manager_config.yaml");
+    let indented: String = scanner_config
+        .lines()
+        .map(|line| format!("      {line}\n"))
+        .collect();
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: eraser.sh/v1alpha3\nkind: EraserConfig\ncomponents:\n  scanner:\n    enabled: true\n    config: |\n{indented}"
+        ),
+    )
+    .unwrap();
+    let endpoint = ctrd.endpoint().to_string();
+    let pipes = shared.to_str().unwrap();
+    let stage = [
+        "--runtime-endpoint",
+        &endpoint,
+        "--pipe-dir",
+        pipes,
+        "--exclusion-dir",
+        pipes,
+    ];
+    let spawn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_drydock"))
+            .args(args)
+            .env("DRYDOCK_LOG_FORMAT", "json")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let root = ctrd.root();
+    let collector = spawn(&[&["collector"][..], &stage, collector_flags].concat());
+    let scanner_termination = dir.join("scanner-termination-log");
+    let scanner = spawn(&[
+        "scanner",
+        "--config",
+        config.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--pipe-dir",
+        pipes,
+        "--containerd-root",
+        root.to_str().unwrap(),
+        "--termination-log",
+        scanner_termination.to_str().unwrap(),
+    ]);
+    let remover_termination = dir.join("remover-termination-log");
+    let remover = spawn(
+        &[
+            &["remover"][..],
+            &stage,
+            &["--termination-log", remover_termination.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    let remover = remover.wait_with_output().unwrap();
+    let scanner = scanner.wait_with_output().unwrap();
+    let collector = collector.wait_with_output().unwrap();
+    succeeded(&remover, "remover");
+    succeeded(&scanner, "scanner");
+    succeeded(&collector, "collector");
+    let read = |path: &Path| -> Option<Value> {
+        std::fs::read(path)
+            .ok()
+            .map(|bytes| serde_json::from_slice(&bytes).unwrap())
+    };
+    (
+        String::from_utf8_lossy(&scanner.stderr).into_owned(),
+        read(&scanner_termination),
+        read(&remover_termination).unwrap(),
+    )
+}
+
+const VULNERABLE_UNUSED: &str = "localhost/demo/vulnerable-unused:1";
+
+/// Two vulnerable images, one running in a pod, one unused, and a clean unused one.
+async fn running_and_unused_images(dir: &Path) -> Containerd {
+    let ctrd = Containerd::start();
+    ctrd.add_image(VULNERABLE, &[]);
+    ctrd.add_image(VULNERABLE_UNUSED, &[]);
+    ctrd.add_image_with_status(CLEAN, &[], Some(&clean_status(dir)));
+    let client = ctrd.client().await;
+    drydock_testkit::containerd::run_pod(
+        &client,
+        "running",
+        VULNERABLE,
+        drydock_testkit::containerd::Left::Running,
+    )
+    .await;
+    ctrd
+}
+
+#[tokio::test]
+async fn with_report_in_use_the_vulnerable_image_in_use_is_reported_and_never_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_index(dir.path());
+    let ctrd = running_and_unused_images(dir.path()).await;
+    let running_id = {
+        let mut client = ctrd.client().await;
+        client
+            .list_images()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|i| i.repo_tags.contains(&VULNERABLE.to_owned()))
+            .unwrap()
+            .id
+    };
+    let (logs, report, removed) = worker_pod(
+        &ctrd,
+        dir.path(),
+        &db,
+        "deleteFailedImages: true\nreportInUse: true\n",
+        &["--report-in-use"],
+    );
+    assert!(
+        logs.contains("\"message\":\"vulnerable image in use\""),
+        "{logs}"
+    );
+    let report = report.expect("the scanner wrote its in-use report");
+    // In use: the running image and the sandbox's pause image, which the sample images'
+    // vulnerable dpkg status makes vulnerable too. Both scanned, both reported, none failed.
+    assert_eq!(report["inUseScanned"], 2, "{report}");
+    assert_eq!(report["inUseFailed"], 0, "{report}");
+    let images = report["images"].as_array().unwrap();
+    let names: Vec<&Value> = images.iter().map(|i| &i["names"][0]).collect();
+    assert_eq!(names.len(), 2, "{report}");
+    assert!(names.contains(&&serde_json::json!(PAUSE_IMAGE)), "{report}");
+    let running = images
+        .iter()
+        .find(|i| i["id"] == running_id.as_str())
+        .unwrap_or_else(|| panic!("the running image is not reported: {report}"));
+    assert_eq!(
+        running["names"],
+        serde_json::json!([VULNERABLE]),
+        "{report}"
+    );
+    // CVE-2099-0001 in libssl3: LOW, no fix.
+    assert_eq!(
+        running["severities"],
+        serde_json::json!({"LOW": 1}),
+        "{report}"
+    );
+    assert_eq!(running["fixable"], false, "{report}");
+    // Only the unused vulnerable image went.
+    assert_eq!(
+        removed["removedImages"],
+        serde_json::json!([VULNERABLE_UNUSED]),
+        "{removed}"
+    );
+    let remaining = tags(&ctrd).await;
+    assert!(remaining.contains(&VULNERABLE.to_owned()), "{remaining:?}");
+    assert!(remaining.contains(&CLEAN.to_owned()), "{remaining:?}");
+}
+
+#[tokio::test]
+async fn without_report_in_use_the_stages_behave_as_erasers_and_write_no_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_index(dir.path());
+    let ctrd = running_and_unused_images(dir.path()).await;
+    let (logs, report, removed) =
+        worker_pod(&ctrd, dir.path(), &db, "deleteFailedImages: true\n", &[]);
+    assert_eq!(report, None, "no termination message without the key");
+    assert!(!logs.contains("in use"), "{logs}");
+    assert_eq!(
+        removed["removedImages"],
+        serde_json::json!([VULNERABLE_UNUSED]),
+        "{removed}"
+    );
+    assert!(tags(&ctrd).await.contains(&VULNERABLE.to_owned()));
 }
 
 /// Deletes the layer blobs (everything but the JSON manifests, configs and indexes) from

@@ -16,6 +16,7 @@
 //! | `dbUrl` | none | where `drydock vulndb` fetches OSV dumps (Drydock) |
 //! | `snapshotRoot` | none | containerd's overlayfs snapshot root, when blobs are gone (Drydock) |
 //! | `eolDates` | `{}` | `family: {release: YYYY-MM-DD \| never}` overrides (Drydock) |
+//! | `reportInUse` | `false` | also scan the images in use, for the in-use vulnerability report; never removed (Drydock) |
 //!
 //! Trivy-only keys (`cacheDir`, `dbRepo`) are accepted and reported as ignored; unknown keys
 //! are reported too. A value of the wrong type or out of range is an [`Error::Config`] naming
@@ -64,6 +65,9 @@ pub struct ScannerConfig {
     pub snapshot_root: Option<String>,
     /// End-of-life overrides.
     pub eol_dates: EolOverrides,
+    /// Scan the images in use too, for the in-use vulnerability report (Drydock's key; the
+    /// manager reads it as well, to have the collector hand them over).
+    pub report_in_use: bool,
 }
 
 /// `vulnerabilities.*`.
@@ -167,6 +171,7 @@ impl Default for ScannerConfig {
             db_url: None,
             snapshot_root: None,
             eol_dates: EolOverrides::new(),
+            report_in_use: false,
         }
     }
 }
@@ -481,6 +486,18 @@ mod tests {
     }
 
     #[test]
+    fn the_in_use_report_is_drydocks_key_and_off_by_default() {
+        assert!(!parse("").unwrap().config.report_in_use);
+        let parsed = parse("reportInUse: true\n").unwrap();
+        assert!(parsed.config.report_in_use);
+        assert!(
+            !parsed.warnings.iter().any(|w| w.contains("reportInUse")),
+            "{:?}",
+            parsed.warnings
+        );
+    }
+
+    #[test]
     fn ignore_unfixed_alone_ignores_every_status_but_fixed() {
         let c = parse("vulnerabilities:\n  ignoreUnfixed: true\n")
             .unwrap()
@@ -528,6 +545,7 @@ mod tests {
             ),
             ("timeout:\n  perImage: 1 hour", "timeout.perImage"),
             ("timeout:\n  total: -1h", "timeout.total"),
+            ("reportInUse: sometimes", "reportInUse"),
             (
                 "eolDates:\n  debian:\n    \"12\": soon",
                 "eolDates.debian.12",

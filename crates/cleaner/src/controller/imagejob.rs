@@ -623,6 +623,7 @@ pub async fn job_finished(
         .collect();
     let run = crate::history::run_from(job, folded, &plan.skipped, &summaries, now);
     super::records::append(ctx, run).await?;
+    super::vulnreport::record(ctx, &name, pods).await;
 
     let metrics = &ctx.metrics;
     let status = &folded.status;

@@ -33,6 +33,7 @@ pub mod imagelist;
 pub mod records;
 pub mod reload;
 pub mod schedule;
+pub mod vulnreport;
 
 /// The field manager of every write (the shared contract's name).
 pub const FIELD_MANAGER: &str = "drydock";

@@ -1,10 +1,11 @@
-//! `drydock image-cleaner enable | disable | status | history | run`: the Image Cleaner's
-//! lifecycle from an admin workstation, like `az aks update --enable-image-cleaner`.
+//! `drydock image-cleaner enable | disable | status | history | report | run`: the Image
+//! Cleaner's lifecycle from an admin workstation, like `az aks update --enable-image-cleaner`.
 //!
 //! `enable` server-side applies the objects `drydock manifests image-cleaner` prints, keeping an
 //! existing `eraser-manager-config` (only the interval changes, when given); `disable` removes
 //! the manager and its jobs and keeps the configuration, the state and the history; `status`
-//! and `history` read what the manager persisted; `run` asks the manager for an automatic run.
+//! and `history` read what the manager persisted, `report` its in-use vulnerability report
+//! ([`report`]); `run` asks the manager for an automatic run.
 //! Decisions (the configuration to write, the status to show) are pure functions; the API calls
 //! around them are few and in a fixed order (tested call by call).
 
@@ -64,6 +65,10 @@ pub(crate) enum Action {
     Status(OutputArgs),
     /// Finished runs with, per node, the removed images (newest first).
     History(HistoryArgs),
+    /// The vulnerable images in use, from the newest run that scanned them (scanner
+    /// configuration `reportInUse: true`): per image its nodes, findings per severity and
+    /// whether a fix exists.
+    Report(OutputArgs),
     /// Ask the manager for an automatic run now.
     Run(RunArgs),
 }
@@ -162,6 +167,13 @@ pub(crate) async fn run(args: ImageCleanerArgs) -> anyhow::Result<ExitCode> {
             match history_args.output.output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&shown)?),
                 Output::Table => print!("{}", render_history(&shown)),
+            }
+        }
+        Action::Report(out) => {
+            let stored = report::read_report(&client, ns).await?;
+            match out.output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&stored)?),
+                Output::Table => print!("{}", report::render_report(stored.as_ref())),
             }
         }
         Action::Run(run_args) => {
@@ -1041,6 +1053,8 @@ pub(crate) async fn request_run(
         "run requested at {stamp}: the manager starts an automatic run shortly (`drydock image-cleaner status -n {ns}`)"
     ))
 }
+
+mod report;
 
 #[cfg(test)]
 mod tests;

@@ -27,6 +27,7 @@ fn context(stage: &StageArgs) -> StageContext {
             clock: jiff::Timestamp::now,
         }),
         dry_run: false,
+        report_in_use: false,
     }
 }
 
@@ -37,7 +38,9 @@ async fn connect(stage: &StageArgs) -> anyhow::Result<CriClient> {
 
 pub(crate) async fn collector(args: CollectorArgs) -> anyhow::Result<ExitCode> {
     let mut client = connect(&args.stage).await?;
-    run_collector(&mut client, &context(&args.stage), args.scan_disabled).await?;
+    let mut context = context(&args.stage);
+    context.report_in_use = args.report_in_use;
+    run_collector(&mut client, &context, args.scan_disabled).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -71,17 +74,30 @@ pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
             return Err(err);
         }
     };
-    let (mut scanner, delete_failed, timeouts) = scanner;
-    run_scanner(&mut scanner, &pipes, delete_failed, &timeouts).await?;
+    let (mut scanner, config) = scanner;
+    let summary = run_scanner(
+        &mut scanner,
+        &pipes,
+        config.delete_failed_images,
+        &config.timeout,
+        config.report_in_use,
+    )
+    .await?;
+    if let Some(report) = summary.in_use {
+        // The in-use report for the manager; without `reportInUse` the scanner writes none,
+        // as Eraser's does not.
+        let message = serde_json::to_vec(&report)?;
+        if let Err(err) = std::fs::write(&args.termination_log, message) {
+            warn!(path = %args.termination_log.display(), error = %err, "could not write the termination message");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The scanner stage's image access with its index, the config's `deleteFailedImages` and its
-/// timeouts.
+/// The scanner stage's image access with its index, and its configuration.
 type PreparedScanner = (
     OnBlockingThreads<ContainerdScanner<fn() -> jiff::Timestamp>>,
-    bool,
-    drydock_vuln::config::TimeoutConfig,
+    drydock_vuln::ScannerConfig,
 );
 
 /// The scanner stage's config, index and image access, before any pipe is touched.
@@ -103,8 +119,7 @@ async fn prepare_scanner(args: &ScannerArgs) -> anyhow::Result<PreparedScanner> 
         None => args.db.clone().unwrap_or_else(|| config.db_path().into()),
     };
     let index = Index::open(&db)?;
-    let delete_failed = config.delete_failed_images;
-    let timeouts = config.timeout;
+    let stage_config = config.clone();
     let scanner = ContainerdScanner {
         images: ContainerdImages::new(
             &args.containerd.containerd_root,
@@ -114,7 +129,7 @@ async fn prepare_scanner(args: &ScannerArgs) -> anyhow::Result<PreparedScanner> 
         scanner: ImageScanner::new(index, config),
         clock: jiff::Timestamp::now as fn() -> jiff::Timestamp,
     };
-    Ok((OnBlockingThreads::new(scanner), delete_failed, timeouts))
+    Ok((OnBlockingThreads::new(scanner), stage_config))
 }
 
 /// The index from the manager, through the node cache; a node without a cached index waits a

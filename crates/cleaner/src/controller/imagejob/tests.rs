@@ -893,3 +893,132 @@ async fn a_refused_worker_pod_is_reported_at_once_and_its_node_counted_failed() 
     verifier.finish().await;
     assert_eq!(f.shared.ctx.metrics.pods_failed.get(), 2);
 }
+
+/// A scanner's in-use report naming `images` as (ID, severity, count).
+fn scanner_message(images: &[(&str, &str, u32)]) -> String {
+    let images: Vec<Value> = images
+        .iter()
+        .map(|(id, severity, count)| {
+            json!({"id": id, "names": [format!("registry.example/{}:1", &id[7..])],
+                   "severities": {(*severity): count}, "fixable": false})
+        })
+        .collect();
+    json!({"inUseScanned": images.len() + 1, "inUseFailed": 0, "images": images}).to_string()
+}
+
+fn report_path() -> String {
+    format!(
+        "/api/v1/namespaces/{NS}/configmaps/{}?&force=true&fieldManager=drydock",
+        state::REPORT_CONFIGMAP
+    )
+}
+
+/// The API server's view of the report write: the folded report is the one expected.
+fn folded_report_of_nodes_a_and_b(body: &Value) -> Option<String> {
+    let text = body["data"][state::REPORT_KEY].as_str()?;
+    let report: Value = serde_json::from_str(text).ok()?;
+    let expected = json!({
+        "job": JOB, "nodes": 2, "inUseScanned": 5, "inUseFailed": 0, "vulnerable": 2,
+        "vulnerableBySeverity": {"UNKNOWN": 0, "LOW": 1, "MEDIUM": 0, "HIGH": 0, "CRITICAL": 1},
+        "images": [
+            {"id": "sha256:shared", "names": ["registry.example/shared:1"], "nodes": ["a", "b"],
+             "nodeCount": 2, "severities": {"CRITICAL": 1}, "fixable": false},
+            {"id": "sha256:only-b", "names": ["registry.example/only-b:1"], "nodes": ["b"],
+             "nodeCount": 1, "severities": {"LOW": 2}, "fixable": false},
+        ],
+    });
+    let mut got = report;
+    got.as_object_mut()?.remove("finished");
+    (got != expected).then(|| format!("unexpected report {got:#}"))
+}
+
+fn scanned_pods() -> Vec<WorkerPod> {
+    let a = scanner_message(&[("sha256:shared", "CRITICAL", 1)]);
+    let b = scanner_message(&[
+        ("sha256:shared", "CRITICAL", 1),
+        ("sha256:only-b", "LOW", 2),
+    ]);
+    vec![
+        pod(
+            "a",
+            "Succeeded",
+            t0(),
+            &[("trivy-scanner", 0, Some(a.as_str()))],
+        ),
+        pod(
+            "b",
+            "Succeeded",
+            t0(),
+            &[("trivy-scanner", 0, Some(b.as_str()))],
+        ),
+        // A scanner without the report writes no message: the node adds nothing.
+        pod("c", "Succeeded", t0(), &[("trivy-scanner", 0, None)]),
+    ]
+}
+
+fn gauge(f: &Fixture, severity: &str) -> i64 {
+    f.shared
+        .ctx
+        .metrics
+        .vulnerable_images_in_use
+        .get_or_create(&crate::metrics::SeverityLabels {
+            severity: severity.into(),
+        })
+        .get()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_finished_run_folds_the_scanners_in_use_reports_into_the_report_configmap() {
+    let nodes: Vec<CachedNode> = ["a", "b", "c"].iter().map(|n| node(n, &[], true)).collect();
+    let mut calls = record_run("Normal", "Completed");
+    let event = calls.pop().unwrap();
+    calls.push(
+        Exchange::new(
+            Method::PATCH,
+            report_path(),
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": state::REPORT_CONFIGMAP}}),
+        )
+        .with_body(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                          "metadata": {"name": state::REPORT_CONFIGMAP, "namespace": NS}}))
+        .validated_by(folded_report_of_nodes_a_and_b),
+    );
+    calls.push(event);
+    calls.push(patch_status(json!({"phase": "Completed", "succeeded": 3})));
+    let (client, verifier) = mock::client(calls);
+    let f = fixture(client, Config::default(), nodes, scanned_pods(), at(120));
+    reconcile(job(running(3, 0)), f.shared.clone())
+        .await
+        .unwrap();
+    verifier.finish().await;
+    assert_eq!(gauge(&f, "CRITICAL"), 1);
+    assert_eq!(gauge(&f, "LOW"), 1);
+    assert_eq!(gauge(&f, "HIGH"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_report_write_still_finishes_the_run() {
+    let nodes: Vec<CachedNode> = ["a", "b", "c"].iter().map(|n| node(n, &[], true)).collect();
+    let mut calls = record_run("Normal", "Completed");
+    let event = calls.pop().unwrap();
+    calls.push(
+        Exchange::new(Method::PATCH, report_path(), json!({})).failing(
+            403,
+            "Forbidden",
+            "configmaps is forbidden: cannot patch resource \"configmaps\"",
+        ),
+    );
+    calls.push(event);
+    calls.push(patch_status(json!({"phase": "Completed", "succeeded": 3})));
+    let (client, verifier) = mock::client(calls);
+    let f = fixture(client, Config::default(), nodes, scanned_pods(), at(120));
+    reconcile(job(running(3, 0)), f.shared.clone())
+        .await
+        .unwrap();
+    verifier.finish().await;
+    assert_eq!(
+        gauge(&f, "CRITICAL"),
+        1,
+        "the gauge shows the newest run all the same"
+    );
+}
