@@ -27,6 +27,8 @@ pub mod report;
 pub mod scan;
 pub mod schedule;
 pub mod stages;
+pub mod verdict_client;
+pub mod verdicts;
 pub mod vulndist;
 
 /// Everything that can go wrong on the node side of the Image Cleaner.
