@@ -569,6 +569,11 @@ impl<P: Persist, C: Credentials> VerdictService<P, C> {
         self.inner.store.lock().await.len()
     }
 
+    /// Whether no verdict is held.
+    pub async fn is_empty(&self) -> bool {
+        self.inner.store.lock().await.is_empty()
+    }
+
     /// Aligns the store with the index the manager serves (drops everything on a change).
     async fn follow_index(&self, store: &mut Store) {
         let serving = self

@@ -744,35 +744,27 @@ async fn a_second_node_takes_the_first_nodes_verdicts_from_the_manager_and_scans
     )
     .unwrap();
     let index_url = format!("{base}{}", vulndist::PATH);
-    let node = |name: &'static str, cache: PathBuf| {
-        let (config, token, index_url, base) = (
-            config.clone(),
-            token.clone(),
-            index_url.clone(),
-            base.clone(),
-        );
-        let ctrd = &ctrd;
-        let dir = dir.path().to_owned();
-        move || {
-            one_node_run(
-                ctrd,
-                &dir,
-                &[
-                    "--config",
-                    config.to_str().unwrap(),
-                    "--vulndb-url",
-                    &index_url,
-                    "--vulndb-cache",
-                    cache.to_str().unwrap(),
-                    "--verdicts-url",
-                    &base,
-                    "--verdicts-token",
-                    token.to_str().unwrap(),
-                    "--node-name",
-                    name,
-                ],
-            )
-        }
+    // The stages run as processes; the test's thread waits on them while the manager is
+    // served from the runtime's worker threads.
+    let node = |name: &str, cache: PathBuf| {
+        one_node_run(
+            &ctrd,
+            dir.path(),
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--vulndb-url",
+                &index_url,
+                "--vulndb-cache",
+                cache.to_str().unwrap(),
+                "--verdicts-url",
+                &base,
+                "--verdicts-token",
+                token.to_str().unwrap(),
+                "--node-name",
+                name,
+            ],
+        )
     };
     let scanned = |logs: &str| {
         logs.matches("\"message\":\"scanning image with id\"")
@@ -783,8 +775,7 @@ async fn a_second_node_takes_the_first_nodes_verdicts_from_the_manager_and_scans
             .count()
     };
 
-    let first = node("node-a", dir.path().join("cache-a"));
-    let (logs, summary) = tokio::task::spawn_blocking(first).await.unwrap();
+    let (logs, summary) = node("node-a", dir.path().join("cache-a"));
     assert_eq!((scanned(&logs), known(&logs)), (2, 0), "{logs}");
     assert_eq!(
         summary["wouldRemoveImages"],
@@ -796,8 +787,7 @@ async fn a_second_node_takes_the_first_nodes_verdicts_from_the_manager_and_scans
 
     // Another node holding the same images (the same containerd here): both verdicts come
     // from the manager, nothing is scanned, and the decision is the same.
-    let second = node("node-b", dir.path().join("cache-b"));
-    let (logs, summary) = tokio::task::spawn_blocking(second).await.unwrap();
+    let (logs, summary) = node("node-b", dir.path().join("cache-b"));
     assert_eq!((scanned(&logs), known(&logs)), (0, 2), "{logs}");
     assert_eq!(
         summary["wouldRemoveImages"],
@@ -807,8 +797,7 @@ async fn a_second_node_takes_the_first_nodes_verdicts_from_the_manager_and_scans
 
     // A forged token: the cache refuses, the node scans everything itself, same decision.
     std::fs::write(&token, "forged\n").unwrap();
-    let third = node("node-c", dir.path().join("cache-c"));
-    let (logs, summary) = tokio::task::spawn_blocking(third).await.unwrap();
+    let (logs, summary) = node("node-c", dir.path().join("cache-c"));
     assert_eq!((scanned(&logs), known(&logs)), (2, 0), "{logs}");
     assert!(logs.contains("403"), "{logs}");
     assert_eq!(
