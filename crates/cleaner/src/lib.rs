@@ -27,6 +27,8 @@ pub mod report;
 pub mod scan;
 pub mod schedule;
 pub mod stages;
+pub mod verdict_client;
+pub mod verdicts;
 pub mod vulndist;
 pub mod vulnreport;
 

@@ -15,7 +15,8 @@ use drydock_cri::Reference;
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     HostPathVolumeSource, LocalObjectReference, ObjectFieldSelector, Pod, PodSpec, PodTemplateSpec,
-    ResourceRequirements, SeccompProfile, SecurityContext, Toleration, Volume, VolumeMount,
+    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Toleration, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -44,6 +45,24 @@ const CONTAINERD_DEFAULT_ROOT: &str = "/var/lib/containerd";
 const K3S_CONTAINERD_ROOT: &str = "/var/lib/rancher/k3s/agent/containerd";
 /// A socket path under this directory belongs to k3s's embedded containerd.
 const K3S_RUN_DIR: &str = "/run/k3s/";
+
+/// Volume holding the job's verdict cache token (Drydock's scanner only).
+const VERDICT_TOKEN_VOLUME: &str = "drydock-verdict-token";
+/// Where Drydock's scanner finds its job's token.
+pub const VERDICT_TOKEN_DIR: &str = "/run/drydock/verdicts";
+/// The token file's mode, read-only (0444): the volume's files belong to root and the scanner
+/// may run as another user with every capability dropped; only this container mounts it.
+const VERDICT_TOKEN_MODE: i32 = 0o444;
+
+/// The base URL of the manager's verdict cache in `namespace` (the index's Service and port).
+#[must_use]
+pub fn verdicts_url(namespace: &str) -> String {
+    format!(
+        "http://{}.{namespace}.svc:{}",
+        names::state::MANAGER_SERVICE,
+        vulndist::DEFAULT_PORT
+    )
+}
 
 /// What kind of job the pods serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +93,10 @@ pub struct TemplateInputs {
     /// A dry run: Drydock's remover gets `--dry-run` (the job is refused before this when the
     /// remover is another image, which could not honour it).
     pub dry_run: bool,
+    /// The job's Secret holding its verdict cache token ([`crate::verdicts`]): Drydock's
+    /// scanner mounts it and asks the manager for known verdicts. `None` (no right to create
+    /// Secrets, or no Drydock scanner): every image is scanned, as in Eraser.
+    pub verdict_secret: Option<String>,
 }
 
 /// `domain/path` of an image repository or reference (`drydock` is
@@ -449,6 +472,26 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
                         mounts.push(mount(CONTAINERD_ROOT_VOLUME, root, true));
                     }
                     args.push(format!("--containerd-root={root}"));
+                    if let Some(secret) = &inputs.verdict_secret {
+                        volumes.push(Volume {
+                            name: VERDICT_TOKEN_VOLUME.to_owned(),
+                            secret: Some(SecretVolumeSource {
+                                secret_name: Some(secret.clone()),
+                                default_mode: Some(VERDICT_TOKEN_MODE),
+                                ..SecretVolumeSource::default()
+                            }),
+                            ..Volume::default()
+                        });
+                        mounts.push(mount(VERDICT_TOKEN_VOLUME, VERDICT_TOKEN_DIR, true));
+                        args.push(format!(
+                            "--verdicts-url={}",
+                            verdicts_url(&format!("$({})", env::POD_NAMESPACE))
+                        ));
+                        args.push(format!(
+                            "--verdicts-token={VERDICT_TOKEN_DIR}/{}",
+                            crate::verdicts::TOKEN_KEY
+                        ));
+                    }
                 }
                 // Eraser's container name whatever the image: `kubectl logs <pod> -c
                 // trivy-scanner` is how users (and the AKS document) read the scan.
@@ -551,7 +594,36 @@ mod tests {
             log_level: "info".into(),
             drydock_repositories: vec![],
             dry_run: false,
+            verdict_secret: None,
         }
+    }
+
+    #[test]
+    fn only_drydocks_scanner_mounts_the_jobs_verdict_token() {
+        let mut config = Config::default();
+        config.components.scanner.enabled = true;
+        let with_token = TemplateInputs {
+            verdict_secret: Some("drydock-verdicts-x".into()),
+            ..inputs()
+        };
+        let ours = template(&config, &Mode::Collector, &with_token);
+        let spec = ours.spec.as_ref().unwrap();
+        only_the_scanner_mounts(spec, VERDICT_TOKEN_VOLUME);
+        let scanner = spec
+            .containers
+            .iter()
+            .find(|c| c.name == "trivy-scanner")
+            .unwrap();
+        let args = scanner.args.as_ref().unwrap();
+        assert!(args.contains(&"--verdicts-token=/run/drydock/verdicts/token".to_owned()));
+        // Eraser's scanner image: no token, no flag, whatever the job holds.
+        config.components.scanner.image = RepoTag {
+            repo: "ghcr.io/eraser-dev/eraser-trivy-scanner".into(),
+            tag: "v1.4.1".into(),
+        };
+        let theirs = template(&config, &Mode::Collector, &with_token);
+        let text = serde_json::to_string(&theirs).unwrap();
+        assert!(!text.contains("verdict"), "{text}");
     }
 
     /// Every component from `repo` with `tag`.

@@ -8,10 +8,15 @@
 //! (`scanning image with id`, `vulnerable image found`, `image is end of life`, `scanning
 //! complete, waiting for remover to finish...`).
 //!
+//! With the cluster's verdict cache ([`run_scanner_cached`], Drydock's own), images whose
+//! verdict another node already reported are decided without scanning; without it (Eraser's
+//! behaviour) every image is scanned.
+//!
 //! With the in-use vulnerability report on (`reportInUse`, [`crate::vulnreport`]) the images
 //! the collector marked in use are scanned after the removal candidates, within the same
 //! timeouts, and never handed to the remover; without it they are not even scanned.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -24,6 +29,7 @@ use tracing::{error, info, warn};
 
 use crate::Result;
 use crate::pipes::{PipeDir, await_complete, make_fifo, read_all, wait_for, write_all};
+use crate::verdicts::Known;
 use crate::vulnreport::NodeReport;
 
 /// Scans one image handed over by the collector.
@@ -202,6 +208,8 @@ pub struct ScanSummary {
     pub unscannable: usize,
     /// Images handed to the remover.
     pub handed_on: Vec<drydock_api::Image>,
+    /// Images decided from the cluster's verdict cache, not scanned here.
+    pub known: usize,
     /// The in-use report (the stage's termination message), when `reportInUse` is on.
     pub in_use: Option<NodeReport>,
 }
@@ -221,6 +229,101 @@ pub async fn run_scanner<S: ScanImage>(
     timeouts: &TimeoutConfig,
     report_in_use: bool,
 ) -> Result<ScanSummary> {
+    run_scanner_cached(
+        scanner,
+        pipe_dir,
+        delete_failed,
+        timeouts,
+        report_in_use,
+        &mut NoCache,
+    )
+    .await
+}
+
+/// The cluster's verdict cache as the scanner stage uses it ([`crate::verdict_client`]).
+pub trait VerdictCache {
+    /// The verdicts already known for `images`; a failure is an empty map: the images are
+    /// then scanned here.
+    fn lookup(&mut self, images: &[String]) -> impl Future<Output = HashMap<String, Known>> + Send;
+    /// Queues a new verdict for the report (sent while the scan goes on).
+    fn record(&mut self, image: &str, verdict: Known);
+    /// Returns once every recorded verdict is acknowledged or given up on.
+    fn finish(&mut self) -> impl Future<Output = ()> + Send;
+    /// Whether there is a cache to ask at all (without one, nothing is asked per image and
+    /// the collector's order is kept).
+    fn enabled(&self) -> bool {
+        true
+    }
+    /// The scan order's sort key of an image: nodes started together should take the images
+    /// they share in different orders, so that one's verdict reaches the others before they
+    /// get there. `None` keeps the collector's order.
+    fn order_key(&self, _image: &str) -> Option<u64> {
+        None
+    }
+}
+
+/// No cache: every image is scanned (Eraser's behaviour, and Drydock's without a token).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCache;
+
+impl VerdictCache for NoCache {
+    async fn lookup(&mut self, _images: &[String]) -> HashMap<String, Known> {
+        HashMap::new()
+    }
+
+    fn record(&mut self, _image: &str, _verdict: Known) {}
+
+    async fn finish(&mut self) {}
+
+    fn enabled(&self) -> bool {
+        false
+    }
+}
+
+impl<C: VerdictCache + Send> VerdictCache for Option<C> {
+    async fn lookup(&mut self, images: &[String]) -> HashMap<String, Known> {
+        match self {
+            Some(cache) => cache.lookup(images).await,
+            None => HashMap::new(),
+        }
+    }
+
+    fn record(&mut self, image: &str, verdict: Known) {
+        if let Some(cache) = self {
+            cache.record(image, verdict);
+        }
+    }
+
+    async fn finish(&mut self) {
+        if let Some(cache) = self {
+            cache.finish().await;
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        self.as_ref().is_some_and(VerdictCache::enabled)
+    }
+
+    fn order_key(&self, image: &str) -> Option<u64> {
+        self.as_ref().and_then(|cache| cache.order_key(image))
+    }
+}
+
+/// [`run_scanner`] with the cluster's verdict cache: the images whose verdict `cache` knows
+/// (asked for all at the start, and again for each image just before it would be scanned)
+/// are decided without scanning and counted in [`ScanSummary::known`]; each new verdict is
+/// reported as it is made, and the stage returns once the reports are settled.
+///
+/// # Errors
+/// As [`run_scanner`].
+pub async fn run_scanner_cached<S: ScanImage, C: VerdictCache>(
+    scanner: &mut S,
+    pipe_dir: &PipeDir,
+    delete_failed: bool,
+    timeouts: &TimeoutConfig,
+    report_in_use: bool,
+    cache: &mut C,
+) -> Result<ScanSummary> {
     let complete = pipe_dir.path(pipes::ERASE_COMPLETE_SCAN);
     make_fifo(&complete)?;
     let collected = pipe_dir.path(pipes::COLLECT_SCAN);
@@ -229,10 +332,77 @@ pub async fn run_scanner<S: ScanImage>(
     let images = drydock_api::pipe::decode(&bytes, &collected.display().to_string())?;
     let (in_use, images): (Vec<_>, Vec<_>) = images.into_iter().partition(|image| image.in_use);
     let deadlines = Deadlines::start(timeouts);
+    let mut summary = scan_candidates(scanner, images, delete_failed, &deadlines, cache).await;
+    if report_in_use {
+        summary.in_use = Some(scan_in_use(scanner, &deadlines, &in_use).await);
+    } else if !in_use.is_empty() {
+        warn!(
+            count = in_use.len(),
+            "images marked in use were handed over but reportInUse is off; not scanned"
+        );
+    }
+    let payload = drydock_api::pipe::encode(&summary.handed_on)?;
+    let hand_over = async {
+        write_all(&pipe_dir.path(pipes::SCAN_ERASE), payload).await?;
+        await_complete(&complete).await
+    };
+    let (handed_over, ()) = futures::join!(hand_over, cache.finish());
+    handed_over?;
+    Ok(summary)
+}
+
+/// The scanner stage's decisions over the collector's `images`: scans each one not known to
+/// `cache` within the deadlines, and says which go to the remover. Reports queued in `cache`
+/// are not awaited here ([`VerdictCache::finish`]).
+pub async fn scan_images<S: ScanImage, C: VerdictCache>(
+    scanner: &mut S,
+    images: Vec<drydock_api::Image>,
+    delete_failed: bool,
+    timeouts: &TimeoutConfig,
+    cache: &mut C,
+) -> ScanSummary {
+    scan_candidates(
+        scanner,
+        images,
+        delete_failed,
+        &Deadlines::start(timeouts),
+        cache,
+    )
+    .await
+}
+
+/// [`scan_images`] within deadlines the caller started (shared with the in-use scan).
+async fn scan_candidates<S: ScanImage, C: VerdictCache>(
+    scanner: &mut S,
+    mut images: Vec<drydock_api::Image>,
+    delete_failed: bool,
+    deadlines: &Deadlines,
+    cache: &mut C,
+) -> ScanSummary {
+    let mut known = HashMap::new();
+    if cache.enabled() {
+        images.sort_by_cached_key(|image| cache.order_key(&image.image_id));
+        let ids: Vec<String> = images.iter().map(|i| i.image_id.clone()).collect();
+        known = cache.lookup(&ids).await;
+    }
     let mut summary = ScanSummary::default();
     for image in images {
         summary.scanned += 1;
         let name = image.names.first().unwrap_or(&image.image_id).clone();
+        if cache.enabled() && !known.contains_key(&image.image_id) {
+            // Another node may have reported it since the run started.
+            known.extend(cache.lookup(std::slice::from_ref(&image.image_id)).await);
+        }
+        if let Some(verdict) = known.get(&image.image_id) {
+            summary.known += 1;
+            let non_compliant = verdict.is_non_compliant();
+            info!(id = %image.image_id, name = %name, non_compliant, "verdict known to the cluster; not scanned again");
+            if non_compliant {
+                summary.non_compliant += 1;
+                summary.handed_on.push(image);
+            }
+            continue;
+        }
         let verdict = if deadlines.total_passed() {
             Verdict::failed("total scan timeout passed before this image was scanned")
         } else {
@@ -242,6 +412,9 @@ pub async fn run_scanner<S: ScanImage>(
                 .await
                 .unwrap_or_else(|timed_out| Verdict::failed(timed_out.to_string()))
         };
+        if let Some(cached) = Known::of(&verdict) {
+            cache.record(&image.image_id, cached);
+        }
         let delete = match &verdict {
             Verdict::Ok => false,
             Verdict::NonCompliant { findings, eol } => {
@@ -270,14 +443,6 @@ pub async fn run_scanner<S: ScanImage>(
             summary.handed_on.push(image);
         }
     }
-    if report_in_use {
-        summary.in_use = Some(scan_in_use(scanner, &deadlines, &in_use).await);
-    } else if !in_use.is_empty() {
-        warn!(
-            count = in_use.len(),
-            "images marked in use were handed over but reportInUse is off; not scanned"
-        );
-    }
     if summary.failed > 0 && !delete_failed {
         warn!(
             failed = summary.failed,
@@ -286,15 +451,13 @@ pub async fn run_scanner<S: ScanImage>(
     }
     info!(
         scanned = summary.scanned,
+        known = summary.known,
         non_compliant = summary.non_compliant,
         failed = summary.failed,
         handed_on = summary.handed_on.len(),
         "scanning complete, waiting for remover to finish..."
     );
-    let payload = drydock_api::pipe::encode(&summary.handed_on)?;
-    write_all(&pipe_dir.path(pipes::SCAN_ERASE), payload).await?;
-    await_complete(&complete).await?;
-    Ok(summary)
+    summary
 }
 
 /// Scans the images in use for the report, within the run's deadlines; none is handed on.

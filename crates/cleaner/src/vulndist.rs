@@ -933,12 +933,31 @@ pub async fn serve_on(
     state: VulnDb,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    serve_with(listener, state, Router::new(), shutdown).await
+}
+
+/// [`serve_on`] with more routes on the same listener (the verdict cache,
+/// [`crate::verdicts::router`]); handlers may read the peer's address (`ConnectInfo`).
+///
+/// # Errors
+/// [`Error::Serve`] when the server fails.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: VulnDb,
+    extra: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let addr = listener
         .local_addr()
         .map_or_else(|e| e.to_string(), |a| a.to_string());
     info!(%addr, path = PATH, "serving the vulnerability index");
     let refresh = state.clone().refresh_loop(Timestamp::now);
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown);
+    let app = router(state).merge(extra);
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown);
     tokio::select! {
         result = server => result.map_err(|e| Error::Serve { addr, message: e.to_string() }),
         never = refresh => match never {},

@@ -195,6 +195,23 @@ pub(crate) struct ScannerArgs {
     /// Directory of the shared pipes.
     #[arg(long, env = "DRYDOCK_PIPE_DIR", default_value = paths::SHARED_DATA)]
     pub(crate) pipe_dir: PathBuf,
+    /// The manager's verdict cache (`http://host:port`): images whose verdict another node
+    /// already reported under the same index are not scanned again. Needs --verdicts-token
+    /// and an index from --vulndb-url; without them every image is scanned.
+    #[arg(
+        long,
+        env = "DRYDOCK_VERDICTS_URL",
+        value_name = "URL",
+        requires = "verdicts_token"
+    )]
+    pub(crate) verdicts_url: Option<String>,
+    /// The file holding this job's token for --verdicts-url (mounted from the job's Secret).
+    #[arg(long, env = "DRYDOCK_VERDICTS_TOKEN", value_name = "FILE")]
+    pub(crate) verdicts_token: Option<PathBuf>,
+    /// The node's name: this node's scan order is its own, so that nodes started together
+    /// meet their shared images at different times.
+    #[arg(long, env = "NODE_NAME", default_value = "")]
+    pub(crate) node_name: String,
     /// containerd's socket as mounted in the worker pod, asked for the unpacked snapshots of
     /// images whose layer blobs were discarded (containerd serves its own API on the CRI socket).
     #[arg(long, env = "DRYDOCK_RUNTIME_ENDPOINT", default_value = WORKER_RUNTIME_ENDPOINT)]

@@ -791,3 +791,202 @@ async fn an_image_whose_layer_blobs_were_discarded_is_scanned_from_its_snapshots
     assert!(!remaining.contains(&VULNERABLE.to_owned()), "{remaining:?}");
     assert!(remaining.contains(&GONE.to_owned()), "{remaining:?}");
 }
+
+/// The verdict cache's ConfigMaps, kept in memory by the test's manager.
+#[derive(Clone, Default)]
+struct Kept(std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<usize, String>>>);
+
+impl drydock_cleaner::verdicts::Persist for Kept {
+    async fn load(&self) -> drydock_cleaner::Result<Vec<String>> {
+        Ok(self.0.lock().unwrap().values().cloned().collect())
+    }
+
+    async fn write(&self, n: usize, text: String) -> drydock_cleaner::Result<()> {
+        self.0.lock().unwrap().insert(n, text);
+        Ok(())
+    }
+}
+
+/// The token of the one running job.
+const JOB_TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// Honours [`JOB_TOKEN`] only.
+struct OneRunningJob;
+
+impl drydock_cleaner::verdicts::Credentials for OneRunningJob {
+    async fn check(&self, token: &str) -> drydock_cleaner::verdicts::Access {
+        if token == JOB_TOKEN {
+            drydock_cleaner::verdicts::Access::Granted {
+                job: "imagejob-a".to_owned(),
+            }
+        } else {
+            drydock_cleaner::verdicts::Access::Refused("unknown token".to_owned())
+        }
+    }
+}
+
+/// Runs collector, scanner (with `scanner_args`) and a dry-run remover over `ctrd`; returns
+/// the scanner's log and the remover's summary.
+fn one_node_run(ctrd: &Containerd, dir: &Path, scanner_args: &[&str]) -> (String, Value) {
+    let shared = tempfile::tempdir_in(dir).unwrap();
+    let pipes = shared.path().to_str().unwrap();
+    let endpoint = ctrd.endpoint().to_string();
+    let stage = [
+        "--runtime-endpoint",
+        &endpoint,
+        "--pipe-dir",
+        pipes,
+        "--exclusion-dir",
+        pipes,
+    ];
+    let spawn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_drydock"))
+            .args(args)
+            .env("DRYDOCK_LOG_FORMAT", "json")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let root = ctrd.root();
+    let collector = spawn(&[&["collector"][..], &stage].concat());
+    let scanner = spawn(
+        &[
+            &[
+                "scanner",
+                "--pipe-dir",
+                pipes,
+                "--containerd-root",
+                root.to_str().unwrap(),
+            ][..],
+            scanner_args,
+        ]
+        .concat(),
+    );
+    let termination = shared.path().join("termination-log");
+    let remover = spawn(
+        &[
+            &["remover", "--dry-run"][..],
+            &stage,
+            &["--termination-log", termination.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    let remover = remover.wait_with_output().unwrap();
+    let scanner = scanner.wait_with_output().unwrap();
+    let collector = collector.wait_with_output().unwrap();
+    succeeded(&remover, "remover");
+    succeeded(&scanner, "scanner");
+    succeeded(&collector, "collector");
+    let summary = serde_json::from_slice(&std::fs::read(&termination).unwrap()).unwrap();
+    (
+        String::from_utf8_lossy(&scanner.stderr).into_owned(),
+        summary,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_takes_the_first_nodes_verdicts_from_the_manager_and_scans_nothing() {
+    use drydock_cleaner::{verdicts, vulndist};
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_index(dir.path());
+    let ctrd = Containerd::start();
+    ctrd.add_image(VULNERABLE, &[]);
+    ctrd.add_image_with_status(CLEAN, &[], Some(&clean_status(dir.path())));
+
+    // The manager: serves the index (adopted from the file the builder would write) and the
+    // verdict cache on the same port, as `drydock manager` does.
+    let vulndb = vulndist::VulnDb::new(vulndist::Settings {
+        sources: vec![],
+        dir: dir.path().join("manager"),
+        refresh: vulndist::DEFAULT_REFRESH,
+        built_by: Some(db),
+    })
+    .unwrap();
+    let kept = Kept::default();
+    let service = verdicts::VerdictService::load(
+        kept.clone(),
+        OneRunningJob,
+        vulndb.subscribe(),
+        verdicts::MAX_ENTRIES,
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(vulndist::serve_with(
+        listener,
+        vulndb,
+        verdicts::router(service.clone()),
+        std::future::pending(),
+    ));
+    let token = dir.path().join("token");
+    std::fs::write(&token, format!("{JOB_TOKEN}\n")).unwrap();
+    let config = dir.path().join("controller_manager_config.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: eraser.sh/v1alpha3\nkind: EraserConfig\ncomponents:\n  scanner:\n    enabled: true\n    config: |\n      vulnerabilities:\n        ignoreUnfixed: false\n",
+    )
+    .unwrap();
+    let index_url = format!("{base}{}", vulndist::PATH);
+    // The stages run as processes; the test's thread waits on them while the manager is
+    // served from the runtime's worker threads.
+    let node = |name: &str, cache: PathBuf| {
+        one_node_run(
+            &ctrd,
+            dir.path(),
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "--vulndb-url",
+                &index_url,
+                "--vulndb-cache",
+                cache.to_str().unwrap(),
+                "--verdicts-url",
+                &base,
+                "--verdicts-token",
+                token.to_str().unwrap(),
+                "--node-name",
+                name,
+            ],
+        )
+    };
+    let scanned = |logs: &str| {
+        logs.matches("\"message\":\"scanning image with id\"")
+            .count()
+    };
+    let known = |logs: &str| {
+        logs.matches("\"message\":\"verdict known to the cluster; not scanned again\"")
+            .count()
+    };
+
+    let (logs, summary) = node("node-a", dir.path().join("cache-a"));
+    assert_eq!((scanned(&logs), known(&logs)), (2, 0), "{logs}");
+    assert_eq!(
+        summary["wouldRemoveImages"],
+        serde_json::json!([VULNERABLE]),
+        "{summary}"
+    );
+    assert_eq!(service.len().await, 2, "both verdicts reported: {logs}");
+    assert!(!kept.0.lock().unwrap().is_empty(), "and written");
+
+    // Another node holding the same images (the same containerd here): both verdicts come
+    // from the manager, nothing is scanned, and the decision is the same.
+    let (logs, summary) = node("node-b", dir.path().join("cache-b"));
+    assert_eq!((scanned(&logs), known(&logs)), (0, 2), "{logs}");
+    assert_eq!(
+        summary["wouldRemoveImages"],
+        serde_json::json!([VULNERABLE]),
+        "{summary}"
+    );
+
+    // A forged token: the cache refuses, the node scans everything itself, same decision.
+    std::fs::write(&token, "forged\n").unwrap();
+    let (logs, summary) = node("node-c", dir.path().join("cache-c"));
+    assert_eq!((scanned(&logs), known(&logs)), (2, 0), "{logs}");
+    assert!(logs.contains("403"), "{logs}");
+    assert_eq!(
+        summary["wouldRemoveImages"],
+        serde_json::json!([VULNERABLE]),
+        "{summary}"
+    );
+}

@@ -16,7 +16,7 @@ use drydock_api::config::Config;
 use drydock_api::imagejob::ImageJob;
 use drydock_api::names;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, ObjectReference, PodTemplate};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, ObjectReference, PodTemplate, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Resource, ResourceExt};
@@ -556,7 +556,14 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
         },
         None => podspec::Mode::Collector,
     };
+    let verdict_secret =
+        if verdict_cache_wanted(&config, &pod_mode, &ctx.settings.drydock_repositories) {
+            create_token_secret(ctx, &post).await
+        } else {
+            None
+        };
     let inputs = TemplateInputs {
+        verdict_secret: verdict_secret.clone(),
         exclusion_configmaps: request.exclusions.clone(),
         extra_pull_secrets: ctx.settings.extra_pull_secrets.clone(),
         log_level: if ctx.settings.log_level.is_empty() {
@@ -576,10 +583,16 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
         },
         template: Some(podspec::template(&config, &pod_mode, &inputs)),
     };
-    let template = templates
-        .create(&post, &template)
-        .await
-        .map_err(Error::kube("create the PodTemplate"))?;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let template = match templates.create(&post, &template).await {
+        Ok(template) => template,
+        Err(error) => {
+            if let Some(secret) = &verdict_secret {
+                delete_token_secret(&secrets, secret).await;
+            }
+            return Err(Error::kube("create the PodTemplate")(error));
+        }
+    };
     let name = template.name_any();
 
     let job = ImageJob {
@@ -611,6 +624,9 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
             {
                 tracing::warn!(configmap = %cm, error = %e, "cannot delete the image list of a job that was not created");
             }
+            if let Some(secret) = &verdict_secret {
+                delete_token_secret(&secrets, secret).await;
+            }
             return Err(Error::kube("create the ImageJob")(error));
         }
     };
@@ -636,8 +652,99 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
                 "make ImageJob {name} own ConfigMap {cm}"
             )))?;
     }
+    if let Some(secret) = &verdict_secret {
+        // Owned by the job (collected with it) and naming it: the manager honours the token
+        // while this job runs.
+        let patch = Patch::Merge(serde_json::json!({
+            "metadata": {
+                "ownerReferences": [owner],
+                "labels": { podspec::JOB_NAME_LABEL: name },
+            }
+        }));
+        if let Err(error) = secrets.patch(secret, &params, &patch).await {
+            tracing::warn!(imagejob = %name, secret = %secret, error = %drydock_kube::status::message(&error), "cannot tie the verdict token to its job; this run scans every image on every node");
+            delete_token_secret(&secrets, secret).await;
+        }
+    }
     tracing::info!(imagejob = %name, owner = job_owner_label(&request.mode), "created ImageJob");
     Ok(name)
+}
+
+/// `create secrets`: without it no job gets a verdict cache token, and every node scans
+/// every image (Eraser's chart grants nothing on Secrets).
+pub const CREATE_SECRETS: Permission = Permission {
+    verb: "create",
+    resource: "secrets",
+};
+
+/// `generateName` of the jobs' verdict token Secrets.
+pub const TOKEN_SECRET_PREFIX: &str = "drydock-verdicts-";
+
+/// Whether a job's pods use the cluster's verdict cache: a collector job whose scanner is
+/// Drydock's (an Eraser or third-party scanner never gets the token, and a manual job scans
+/// nothing).
+#[must_use]
+pub fn verdict_cache_wanted(
+    config: &Config,
+    mode: &podspec::Mode,
+    drydock_repositories: &[String],
+) -> bool {
+    *mode == podspec::Mode::Collector
+        && config.components.scanner.enabled
+        && podspec::is_drydock_image(&config.components.scanner.image, drydock_repositories)
+}
+
+/// Creates a job's verdict token Secret (a fresh random token) and returns its name; on any
+/// failure the job goes on without a cache (a missing right is reported once).
+async fn create_token_secret(ctx: &Context, post: &PostParams) -> Option<String> {
+    if ctx.is_denied(CREATE_SECRETS) {
+        return None;
+    }
+    let token = match crate::verdicts::new_token() {
+        Ok(token) => token,
+        Err(error) => {
+            tracing::warn!(%error, "cannot make a verdict token; this run scans every image on every node");
+            return None;
+        }
+    };
+    let mut labels = managed_labels();
+    labels.insert(
+        crate::verdicts::TOKEN_SECRET_LABEL.0.to_owned(),
+        crate::verdicts::TOKEN_SECRET_LABEL.1.to_owned(),
+    );
+    let secret = Secret {
+        metadata: ObjectMeta {
+            generate_name: Some(TOKEN_SECRET_PREFIX.to_owned()),
+            namespace: Some(ctx.namespace.clone()),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        },
+        data: Some(BTreeMap::from([(
+            crate::verdicts::TOKEN_KEY.to_owned(),
+            k8s_openapi::ByteString(token.into_bytes()),
+        )])),
+        type_: Some("Opaque".to_owned()),
+        ..Secret::default()
+    };
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    match secrets.create(post, &secret).await {
+        Ok(created) => Some(created.name_any()),
+        Err(error) if drydock_kube::status::is_forbidden(&error) => {
+            ctx.deny(CREATE_SECRETS, &error);
+            None
+        }
+        Err(error) => {
+            tracing::warn!(error = %drydock_kube::status::message(&error), "cannot create the verdict token Secret; this run scans every image on every node");
+            None
+        }
+    }
+}
+
+/// Deletes a token Secret whose job did not come to be (best effort).
+async fn delete_token_secret(secrets: &Api<Secret>, name: &str) {
+    if let Err(error) = secrets.delete(name, &DeleteParams::default()).await {
+        tracing::warn!(secret = %name, error = %drydock_kube::status::message(&error), "cannot delete an unused verdict token Secret");
+    }
 }
 
 /// Resolves when `shutdown` turns true or its sender is dropped.

@@ -358,3 +358,181 @@ fn a_real_start_never_adopts_the_dry_run_of_the_same_generation() {
         Preflight::Adopt("imagejob-dry".to_owned())
     );
 }
+
+/// A config whose scanner is Drydock's (the default image) and enabled.
+fn drydock_scanner() -> Config {
+    let mut config = Config::default();
+    config.components.collector.enabled = true;
+    config.components.scanner.enabled = true;
+    config
+}
+
+fn collector_job() -> JobRequest {
+    JobRequest {
+        mode: JobMode::Automatic,
+        owner: None,
+        exclusions: vec![],
+        identity: BTreeMap::new(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_with_drydocks_scanner_gets_a_token_secret_it_owns_and_its_scanner_mounts() {
+    let secret_path = format!("/api/v1/namespaces/{NS}/secrets");
+    let template_path = format!("/api/v1/namespaces/{NS}/podtemplates");
+    let (client, verifier) = mock::client(vec![
+        Exchange::new(
+            Method::POST,
+            format!("{secret_path}?&fieldManager=drydock"),
+            json!({"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": "drydock-verdicts-q8z", "namespace": NS}}),
+        )
+        .with_body(json!({
+            "metadata": {"generateName": "drydock-verdicts-",
+                         "labels": {"drydock.dev/verdict-token": "true"}},
+            "type": "Opaque"
+        }))
+        .validated_by(|body| {
+            // 64 hex digits, base64-encoded by the client.
+            let token = body["data"]["token"].as_str().unwrap_or_default();
+            (token.len() != 88).then(|| format!("token {token:?} is not 32 bytes of hex"))
+        }),
+        Exchange::new(
+            Method::POST,
+            format!("{template_path}?&fieldManager=drydock"),
+            json!({"apiVersion": "v1", "kind": "PodTemplate",
+                   "metadata": {"name": "imagejob-x7k2p", "namespace": NS}}),
+        )
+        .validated_by(|body| {
+            let spec = &body["template"]["spec"];
+            let volume = spec["volumes"]
+                .as_array()
+                .and_then(|vs| vs.iter().find(|v| v["name"] == "drydock-verdict-token"));
+            if volume.map(|v| &v["secret"]["secretName"]) != Some(&json!("drydock-verdicts-q8z")) {
+                return Some(format!("no token volume: {}", spec["volumes"]));
+            }
+            let containers = spec["containers"].as_array().cloned().unwrap_or_default();
+            let mounting: Vec<&Value> = containers
+                .iter()
+                .filter(|c| {
+                    c["volumeMounts"]
+                        .to_string()
+                        .contains("drydock-verdict-token")
+                })
+                .collect();
+            let [scanner] = mounting.as_slice() else {
+                return Some("the token must be mounted by the scanner alone".to_owned());
+            };
+            let args = scanner["args"].to_string();
+            (scanner["name"] != "trivy-scanner"
+                || !args.contains("--verdicts-token=/run/drydock/verdicts/token")
+                || !args.contains(
+                    "--verdicts-url=http://eraser-controller-manager.$(POD_NAMESPACE).svc:8890",
+                ))
+            .then(|| format!("scanner args {args}"))
+        }),
+        Exchange::new(
+            Method::POST,
+            "/apis/eraser.sh/v1/imagejobs?&fieldManager=drydock",
+            job_reply("imagejob-x7k2p"),
+        ),
+        Exchange::new(
+            Method::PATCH,
+            format!("{template_path}/imagejob-x7k2p?&fieldManager=drydock"),
+            json!({"apiVersion": "v1", "kind": "PodTemplate",
+                   "metadata": {"name": "imagejob-x7k2p", "namespace": NS}}),
+        )
+        .with_body(owner_patch("imagejob-x7k2p")),
+        // The token belongs to the job: collected with it, honoured while it runs.
+        Exchange::new(
+            Method::PATCH,
+            format!("{secret_path}/drydock-verdicts-q8z?&fieldManager=drydock"),
+            json!({"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": "drydock-verdicts-q8z", "namespace": NS}}),
+        )
+        .with_body({
+            let mut patch = owner_patch("imagejob-x7k2p");
+            patch["metadata"]["labels"] = json!({"drydock.dev/imagejob": "imagejob-x7k2p"});
+            patch
+        }),
+    ]);
+    let ctx = context(client, drydock_scanner());
+    let name = create_job(&ctx, collector_job()).await.unwrap();
+    assert_eq!(name, "imagejob-x7k2p");
+    verifier.finish().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_the_right_to_create_secrets_jobs_run_without_the_cache_and_it_is_said_once() {
+    let template_path = format!("/api/v1/namespaces/{NS}/podtemplates");
+    let run = |refused: bool| {
+        let mut exchanges = Vec::new();
+        if refused {
+            exchanges.push(
+                Exchange::new(
+                    Method::POST,
+                    format!("/api/v1/namespaces/{NS}/secrets?&fieldManager=drydock"),
+                    json!({}),
+                )
+                .failing(403, "Forbidden", "secrets is forbidden"),
+            );
+        }
+        exchanges.extend([
+            Exchange::new(
+                Method::POST,
+                format!("{template_path}?&fieldManager=drydock"),
+                json!({"apiVersion": "v1", "kind": "PodTemplate",
+                       "metadata": {"name": "imagejob-a", "namespace": NS}}),
+            )
+            .validated_by(|body| {
+                let text = body.to_string();
+                (text.contains("verdict")).then(|| format!("a token is mounted: {text}"))
+            }),
+            Exchange::new(
+                Method::POST,
+                "/apis/eraser.sh/v1/imagejobs?&fieldManager=drydock",
+                job_reply("imagejob-a"),
+            ),
+            Exchange::new(
+                Method::PATCH,
+                format!("{template_path}/imagejob-a?&fieldManager=drydock"),
+                json!({"apiVersion": "v1", "kind": "PodTemplate",
+                       "metadata": {"name": "imagejob-a", "namespace": NS}}),
+            ),
+        ]);
+        exchanges
+    };
+    let mut calls = run(true);
+    // The second job asks no more: the refusal is remembered.
+    calls.extend(run(false));
+    let (client, verifier) = mock::client(calls);
+    let ctx = context(client, drydock_scanner());
+    create_job(&ctx, collector_job()).await.unwrap();
+    assert!(ctx.is_denied(CREATE_SECRETS));
+    create_job(&ctx, collector_job()).await.unwrap();
+    verifier.finish().await;
+}
+
+#[test]
+fn only_drydocks_scanner_in_a_collector_job_uses_the_cache() {
+    let config = drydock_scanner();
+    assert!(verdict_cache_wanted(
+        &config,
+        &podspec::Mode::Collector,
+        &[]
+    ));
+    let manual = podspec::Mode::Manual {
+        imagelist_configmap: "imagelist-x".into(),
+    };
+    assert!(!verdict_cache_wanted(&config, &manual, &[]));
+    let mut eraser = config.clone();
+    eraser.components.scanner.image.repo = "ghcr.io/eraser-dev/eraser-trivy-scanner".into();
+    assert!(!verdict_cache_wanted(
+        &eraser,
+        &podspec::Mode::Collector,
+        &[]
+    ));
+    let mut off = config;
+    off.components.scanner.enabled = false;
+    assert!(!verdict_cache_wanted(&off, &podspec::Mode::Collector, &[]));
+}

@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use drydock_api::names::{self, env, paths};
 use drydock_cleaner::controller::{self, Context, Settings, reload};
 use drydock_cleaner::metrics::Metrics;
-use drydock_cleaner::vulndist;
+use drydock_cleaner::{verdicts, vulndist};
 use drydock_kube::admin::{self, Readiness};
 use prometheus_client::registry::Registry;
 use tracing::{info, warn};
@@ -209,9 +209,12 @@ pub(crate) async fn run(
     let vulndb_listener = tokio::net::TcpListener::bind(&args.vulndb_addr)
         .await
         .with_context(|| format!("cannot listen on --vulndb-addr {}", args.vulndb_addr))?;
-    let vulndb_server = tokio::spawn(vulndist::serve_on(
+    let verdict_routes =
+        verdicts::manager_routes(&client, &args.namespace, vulndb.subscribe()).await;
+    let vulndb_server = tokio::spawn(vulndist::serve_with(
         vulndb_listener,
         vulndb,
+        verdict_routes,
         controller::stopped(shutdown.clone()),
     ));
 

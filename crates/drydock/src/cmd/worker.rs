@@ -9,8 +9,9 @@ use tracing::{info, warn};
 
 use anyhow::Context;
 use drydock_cleaner::inventory::{ContainerdImages, ContainerdScanner, ImageScanner};
-use drydock_cleaner::scan::{OnBlockingThreads, RELEASE_BOUND, release_peers, run_scanner};
+use drydock_cleaner::scan::{OnBlockingThreads, RELEASE_BOUND, release_peers, run_scanner_cached};
 use drydock_cleaner::vulndist::{self, Outcome};
+use drydock_cleaner::{verdict_client, verdicts};
 use drydock_vuln::Index;
 
 use crate::cli::{CollectorArgs, RemoverArgs, ScannerArgs, StageArgs};
@@ -74,13 +75,14 @@ pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
             return Err(err);
         }
     };
-    let (mut scanner, config) = scanner;
-    let summary = run_scanner(
+    let (mut scanner, config, mut cache) = scanner;
+    let summary = run_scanner_cached(
         &mut scanner,
         &pipes,
         config.delete_failed_images,
         &config.timeout,
         config.report_in_use,
+        &mut cache,
     )
     .await?;
     if let Some(report) = summary.in_use {
@@ -94,10 +96,51 @@ pub(crate) async fn scanner(args: ScannerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The scanner stage's image access with its index, and its configuration.
+/// The cluster's verdict cache for this run, when the manager handed this job a token and
+/// the index came from the manager (its digest keys the verdicts); otherwise none, and every
+/// image is scanned.
+fn verdict_cache(
+    args: &ScannerArgs,
+    index_digest: Option<&str>,
+    config: &drydock_vuln::config::ScannerConfig,
+) -> Option<ManagerCache> {
+    let (url, token_file) = (args.verdicts_url.as_deref()?, args.verdicts_token.as_ref()?);
+    let Some(digest) = index_digest else {
+        info!("the index's digest is unknown; the cluster's verdict cache is not used");
+        return None;
+    };
+    let token = match std::fs::read_to_string(token_file) {
+        Ok(token) => token,
+        Err(error) => {
+            warn!(path = %token_file.display(), %error, "cannot read the verdict cache token; scanning every image");
+            return None;
+        }
+    };
+    let transport = match verdict_client::Http::new(url, &token) {
+        Ok(transport) => transport,
+        Err(error) => {
+            warn!(%error, "cannot reach the verdict cache; scanning every image");
+            return None;
+        }
+    };
+    let settings = verdicts::settings_digest(config);
+    let sleep: fn(std::time::Duration) -> tokio::time::Sleep = tokio::time::sleep;
+    Some(
+        verdict_client::Remote::new(transport, digest, &settings, sleep)
+            .with_order_seed(&args.node_name),
+    )
+}
+
+/// The scanner's verdict cache client.
+type ManagerCache =
+    verdict_client::Remote<verdict_client::Http, fn(std::time::Duration) -> tokio::time::Sleep>;
+
+/// The scanner stage's image access with its index, its configuration (`deleteFailedImages`,
+/// timeouts, `reportInUse`) and the cluster's verdict cache, if any.
 type PreparedScanner = (
     OnBlockingThreads<ContainerdScanner<fn() -> jiff::Timestamp>>,
     drydock_vuln::ScannerConfig,
+    Option<ManagerCache>,
 );
 
 /// The scanner stage's config, index and image access, before any pipe is touched.
@@ -112,14 +155,18 @@ async fn prepare_scanner(args: &ScannerArgs) -> anyhow::Result<PreparedScanner> 
         &format!("{source}: components.scanner.config"),
     )?;
     let snapshots = snapshot_source(args.runtime_endpoint.parse()?, &args.containerd, &config);
-    let db = match &args.vulndb_url {
+    let (db, digest) = match &args.vulndb_url {
         // Without an index the stage fails, the remover gets an empty list, and nothing is
         // removed (whatever deleteFailedImages says).
         Some(url) => fetch_index(url, &args.vulndb_cache, args.vulndb_wait).await?,
-        None => args.db.clone().unwrap_or_else(|| config.db_path().into()),
+        None => (
+            args.db.clone().unwrap_or_else(|| config.db_path().into()),
+            None,
+        ),
     };
     let index = Index::open(&db)?;
     let stage_config = config.clone();
+    let cache = verdict_cache(args, digest.as_deref(), &config);
     let scanner = ContainerdScanner {
         images: ContainerdImages::new(
             &args.containerd.containerd_root,
@@ -129,16 +176,17 @@ async fn prepare_scanner(args: &ScannerArgs) -> anyhow::Result<PreparedScanner> 
         scanner: ImageScanner::new(index, config),
         clock: jiff::Timestamp::now as fn() -> jiff::Timestamp,
     };
-    Ok((OnBlockingThreads::new(scanner), stage_config))
+    Ok((OnBlockingThreads::new(scanner), stage_config, cache))
 }
 
-/// The index from the manager, through the node cache; a node without a cached index waits a
-/// bounded time for the manager's first one (see `drydock_cleaner::vulndist::fetch_patiently`).
+/// The index from the manager, through the node cache, and its digest when known; a node
+/// without a cached index waits a bounded time for the manager's first one (see
+/// `drydock_cleaner::vulndist::fetch_patiently`).
 async fn fetch_index(
     url: &str,
     cache: &std::path::Path,
     patience: std::time::Duration,
-) -> anyhow::Result<std::path::PathBuf> {
+) -> anyhow::Result<(std::path::PathBuf, Option<String>)> {
     let http = vulndist::fetch_client()?;
     let fetched = vulndist::fetch_patiently(&http, url, cache, patience, tokio::time::sleep)
         .await
@@ -160,5 +208,5 @@ async fn fetch_index(
             warn!(url, digest, path = %fetched.index.display(), error = %cause, "the manager's vulnerability index is unavailable; scanning with the cached copy");
         }
     }
-    Ok(fetched.index)
+    Ok((fetched.index, fetched.digest))
 }

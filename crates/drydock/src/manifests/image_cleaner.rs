@@ -461,8 +461,14 @@ const WORKER_POD_VERBS: &[&str] = &[
 /// cannot be created.
 const POD_TEMPLATE_VERBS: &[&str] = &["get", "list", "watch", "create", "delete", "patch"];
 
+/// What the manager does with Secrets (beyond Eraser's role): creates each collector job's
+/// verdict cache token, hands it to the job (`patch`: owner and job label), lists the tokens
+/// to check a scanner's, deletes one whose job was not created. Without them every node scans
+/// every image, as in Eraser.
+const TOKEN_SECRET_VERBS: &[&str] = &["list", "create", "patch", "delete"];
+
 /// The manager's grants in its own namespace: worker pods, their PodTemplates, ConfigMaps
-/// (config, exclusion lists, image lists, state, history).
+/// (config, exclusion lists, image lists, state, history, verdicts), the jobs' token Secrets.
 fn manager_role(namespace: &str) -> Role {
     Role {
         metadata: meta(MANAGER_ROLE, namespace),
@@ -476,6 +482,7 @@ fn manager_role(namespace: &str) -> Role {
                     "get", "list", "watch", "create", "update", "patch", "delete",
                 ],
             ),
+            rule("", &["secrets"], TOKEN_SECRET_VERBS),
         ]),
     }
 }
@@ -926,7 +933,7 @@ mod tests {
     }
 
     /// Eraser's chart role, exactly (`reference/charts.md`): (resource, verbs).
-    const ERASER_GRANTS: [(&str, &[&str]); 9] = [
+    const ERASER_GRANTS: [(&str, &[&str]); 10] = [
         ("nodes", &["get", "list", "watch"]),
         ("imagejobs", &["create", "delete", "get", "list", "watch"]),
         ("imagejobs/status", &["get", "patch", "update"]),
@@ -949,10 +956,11 @@ mod tests {
             ],
         ),
         ("events", &[]),
+        ("secrets", &[]),
     ];
 
     #[test]
-    fn the_manager_gets_erasers_grants_plus_events_and_deletecollection_only() {
+    fn the_manager_gets_erasers_grants_plus_events_deletecollection_and_token_secrets_only() {
         let objects = rendered();
         let rules = objects
             .cluster_role
@@ -976,7 +984,17 @@ mod tests {
             }
         }
         beyond.sort();
-        assert_eq!(beyond, ["create events", "deletecollection pods"]);
+        assert_eq!(
+            beyond,
+            [
+                "create events",
+                "create secrets",
+                "delete secrets",
+                "deletecollection pods",
+                "list secrets",
+                "patch secrets"
+            ]
+        );
     }
 
     #[test]
