@@ -8,8 +8,9 @@
 //!   a record seen twice (the newest `modified` wins, ties keep the first), and stores per
 //!   (ecosystem, package) the reduced advisory: `ECOSYSTEM` ranges, `versions`, grouping keys
 //!   (CVE IDs from the ID, `aliases` and `upstream`) and the vendor and CVSS severities. Only the
-//!   ecosystems Drydock matches are indexed ([`crate::advisory::ecosystem_scheme`]: the OS
-//!   families, Go, PyPI and npm); records of other ecosystems are counted but not stored. Unknown fields and newer `schema_version`s are
+//!   ecosystems Drydock matches are indexed ([`crate::ecosystem::ecosystem_scheme`]: the OS
+//!   families and languages of the registry); records of other ecosystems are counted but not
+//!   stored. Unknown fields and newer `schema_version`s are
 //!   read (the fields matching needs are stable). A record that cannot be read (bad JSON, a
 //!   field of the wrong type, too large, a damaged zip entry) is skipped, counted and named
 //!   (inside a zip: `all.zip:ID.json`), as osv-scanner does, so one odd record upstream does
@@ -946,18 +947,29 @@ impl Index {
     ///
     /// [`Error::IndexDb`] or [`Error::Index`] when the index is damaged.
     pub fn match_packages(&self, os: &Os, packages: &[Package]) -> Result<Vec<Finding>> {
-        let Some(ecosystem) = os.osv_ecosystem() else {
-            tracing::warn!(family = %os.family, "no OSV ecosystem for this OS; nothing matched");
+        let ecosystems = os.osv_ecosystems();
+        if ecosystems.is_empty() {
+            tracing::warn!(family = %os.family, "no data in OSV for this OS; nothing matched");
             return Ok(Vec::new());
-        };
+        }
         let scheme = os.version_scheme();
         let mut fetched: HashMap<&str, Arc<[Advisory]>> = HashMap::new();
         for package in packages {
             let (name, _) = lookup_key(os, package);
-            if !fetched.contains_key(name) {
-                let advisories = self.advisories(&ecosystem, name, scheme)?;
-                fetched.insert(name, advisories);
+            if fetched.contains_key(name) {
+                continue;
             }
+            let advisories = match ecosystems.as_slice() {
+                [one] => self.advisories(one, name, scheme)?,
+                several => {
+                    let mut all = Vec::new();
+                    for ecosystem in several {
+                        all.extend(self.advisories(ecosystem, name, scheme)?.iter().cloned());
+                    }
+                    all.into()
+                }
+            };
+            fetched.insert(name, advisories);
         }
         Ok(match_advisories(os, packages, |name| {
             fetched.get(name).filter(|a| !a.is_empty()).map(|a| &a[..])

@@ -1,10 +1,11 @@
 //! The pure matcher: (OS, installed packages, OSV records) → findings, with Trivy-compatible
 //! defaults.
 //!
-//! - Records are selected by the OS's OSV ecosystem (`Debian:12`, `Alpine:v3.18`, …); withdrawn
-//!   records never match.
-//! - Debian, Ubuntu, Alpine (origin) and Azure Linux / Mariner packages are looked up by source
-//!   name and compared by source version; the Red Hat family by binary name and version.
+//! - Records are selected by the OS's OSV ecosystems (`Debian:12`, `Alpine:v3.18`, the Red Hat
+//!   product streams of a RHEL image, …; [`crate::ecosystem`]); withdrawn records never match.
+//! - Debian, Ubuntu, Alpine (origin), Azure Linux / Mariner, SUSE and openEuler packages are
+//!   looked up by source name and compared by source version; the Red Hat family and Photon OS
+//!   by binary name and version.
 //! - A package is affected when its version is listed in `versions` or falls inside an
 //!   `ECOSYSTEM` range (OSV schema "Evaluation": events sorted, `introduced` ≤ v opens,
 //!   `fixed` ≤ v closes, `last_affected` < v closes; `introduced: "0"` is −∞).
@@ -83,10 +84,11 @@ pub struct Finding {
 /// Matches installed packages against OSV records for `os`. Findings are sorted by package and
 /// ID. An OS without OSV data gives no findings (with a warning).
 pub fn match_packages(os: &Os, packages: &[Package], records: &[OsvRecord]) -> Vec<Finding> {
-    let Some(ecosystem) = os.osv_ecosystem() else {
-        tracing::warn!(family = %os.family, "no OSV ecosystem for this OS; nothing matched");
+    let ecosystems = os.osv_ecosystems();
+    if ecosystems.is_empty() {
+        tracing::warn!(family = %os.family, "no data in OSV for this OS; nothing matched");
         return Vec::new();
-    };
+    }
     let scheme = os.version_scheme();
     let mut index: HashMap<&str, Vec<Advisory>> = HashMap::new();
     for record in records.iter().filter(|r| !r.is_withdrawn()) {
@@ -94,7 +96,7 @@ pub fn match_packages(os: &Os, packages: &[Package], records: &[OsvRecord]) -> V
             if let Some(package) = affected
                 .package
                 .as_ref()
-                .filter(|p| p.ecosystem == ecosystem)
+                .filter(|p| ecosystems.contains(&p.ecosystem))
             {
                 index
                     .entry(package.name.as_str())
