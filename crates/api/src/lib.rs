@@ -9,29 +9,20 @@
 
 pub mod config;
 pub mod crd;
-pub mod duration;
 pub mod imagejob;
 pub mod imagelist;
 pub mod names;
 pub mod pipe;
 pub mod selector;
 
-pub use duration::GoDuration;
+/// Go-style durations, from their own crate (the scanner core reads them without these types).
+pub use drydock_duration as duration;
+pub use drydock_duration::GoDuration;
 pub use pipe::Image;
 
 /// Everything that can go wrong while decoding Drydock's wire types.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A duration string is not in Go's `time.ParseDuration` syntax.
-    #[error(
-        "invalid duration {input:?}: {reason} (expected Go syntax such as \"24h\", \"1h30m\", \"90s\")"
-    )]
-    Duration {
-        /// The text that was rejected.
-        input: String,
-        /// Why it was rejected.
-        reason: &'static str,
-    },
     /// The configuration file is not valid YAML or does not fit the schema.
     #[error("{source_name}: {message}")]
     Config {

@@ -28,7 +28,7 @@ use drydock_imagefs::{
     BlobSource, ContentStore, Digest, Extractor, Image, ImageFiles, Interest, MAX_JSON_BLOB,
     Platform, SnapshotLayer, chain_ids,
 };
-use drydock_vuln::inventory::{apk, dpkg, rpm};
+use drydock_vuln::ecosystem::{DbLocation, PACKAGE_DATABASES, RELEASE_FILES};
 use drydock_vuln::verdict::assess_image;
 use drydock_vuln::{Assessment, Index, Os, Package, ReleaseFiles, ScannerConfig, Verdict};
 use jiff::Timestamp;
@@ -42,55 +42,23 @@ pub const SNAPSHOTTER_DIR_PREFIX: &str = "io.containerd.snapshotter.v1.";
 /// The prefix of the temporary view keys the scanner creates (and removes) in containerd.
 const VIEW_KEY_PREFIX: &str = "drydock-scan";
 
-/// Release files read for OS detection; both `etc/` and `usr/lib/` forms, because Debian's
-/// `etc/os-release` is a symlink and symlinks resolve only between kept paths.
-const OS_RELEASE: [&str; 2] = ["etc/os-release", "usr/lib/os-release"];
-/// Red Hat family release files, in the order [`ReleaseFiles::redhat_release`] documents.
-const REDHAT_RELEASE: [&str; 6] = [
-    "etc/redhat-release",
-    "etc/centos-release",
-    "etc/almalinux-release",
-    "etc/rocky-release",
-    "etc/oracle-release",
-    "etc/fedora-release",
-];
-const SYSTEM_RELEASE: [&str; 2] = ["etc/system-release", "usr/lib/system-release"];
-const DPKG_STATUS: &str = "var/lib/dpkg/status";
-const DPKG_STATUS_D: &str = "var/lib/dpkg/status.d";
-const APK_INSTALLED: [&str; 2] = ["lib/apk/db/installed", "usr/lib/apk/db/installed"];
-/// rpm databases: BDB, NDB and sqlite, in the places Trivy looks.
-const RPM_DATABASES: [&str; 7] = [
-    "var/lib/rpm/Packages",
-    "var/lib/rpm/Packages.db",
-    "var/lib/rpm/rpmdb.sqlite",
-    "usr/lib/sysimage/rpm/Packages",
-    "usr/lib/sysimage/rpm/Packages.db",
-    "usr/lib/sysimage/rpm/rpmdb.sqlite",
-    "usr/share/rpm/rpmdb.sqlite",
-];
-const MARINER_MANIFEST: &str = "var/lib/rpmmanifest/container-manifest-2";
-
-/// The files the scanner reads from an image.
+/// The files the scanner reads from an image: the release files and package databases the
+/// ecosystem registry ([`drydock_vuln::ecosystem`]) declares.
 #[must_use]
 pub fn interest() -> Interest {
-    let single = [
-        "etc/debian_version",
-        "etc/lsb-release",
-        "etc/alpine-release",
-        "etc/apk/repositories",
-        DPKG_STATUS,
-        MARINER_MANIFEST,
-    ];
-    OS_RELEASE
-        .iter()
-        .chain(&REDHAT_RELEASE)
-        .chain(&SYSTEM_RELEASE)
-        .chain(&APK_INSTALLED)
-        .chain(&RPM_DATABASES)
-        .chain(&single)
-        .fold(Interest::new().with_dir(DPKG_STATUS_D), |interest, path| {
-            interest.with_path(path)
-        })
+    let mut interest = RELEASE_FILES
+        .paths()
+        .fold(Interest::new(), |interest, path| interest.with_path(path))
+        .with_dir(RELEASE_FILES.content_manifests_dir);
+    for database in PACKAGE_DATABASES {
+        interest = match database.location {
+            DbLocation::Files { paths, .. } => paths
+                .iter()
+                .fold(interest, |interest, path| interest.with_path(path)),
+            DbLocation::Dir(dir) => interest.with_dir(dir),
+        };
+    }
+    interest
 }
 
 /// The OS (when detected) and the OS packages of an image's files.
@@ -100,39 +68,41 @@ pub fn interest() -> Interest {
 pub fn inventory(files: &ImageFiles) -> drydock_vuln::Result<(Option<Os>, Vec<Package>)> {
     let text = |path: &str| files.get(path).and_then(|b| std::str::from_utf8(b).ok());
     let first = |paths: &[&str]| paths.iter().find_map(|p| text(p));
+    let manifests: Vec<&str> = files
+        .under(RELEASE_FILES.content_manifests_dir)
+        .filter(|(path, _)| path.ends_with(".json"))
+        .filter_map(|(_, bytes)| std::str::from_utf8(bytes).ok())
+        .collect();
     let release = ReleaseFiles {
-        os_release: first(&OS_RELEASE),
-        debian_version: text("etc/debian_version"),
-        lsb_release: text("etc/lsb-release"),
-        alpine_release: text("etc/alpine-release"),
-        apk_repositories: text("etc/apk/repositories"),
-        redhat_release: first(&REDHAT_RELEASE),
-        system_release: first(&SYSTEM_RELEASE),
+        os_release: first(RELEASE_FILES.os_release),
+        debian_version: first(RELEASE_FILES.debian_version),
+        lsb_release: first(RELEASE_FILES.lsb_release),
+        alpine_release: first(RELEASE_FILES.alpine_release),
+        apk_repositories: first(RELEASE_FILES.apk_repositories),
+        redhat_release: first(RELEASE_FILES.redhat_release),
+        system_release: first(RELEASE_FILES.system_release),
+        content_manifests: &manifests,
     };
     let os = drydock_vuln::detect_os(&release);
     let mut packages = Vec::new();
-    if let Some(bytes) = files.get(DPKG_STATUS) {
-        packages.extend(dpkg::parse_status(DPKG_STATUS, bytes)?);
-    }
-    for (path, bytes) in files.under(DPKG_STATUS_D) {
-        let name = path.rsplit('/').next().unwrap_or(path);
-        if dpkg::is_status_d_package_file(name) {
-            packages.extend(dpkg::parse_status(path, bytes)?);
+    for database in PACKAGE_DATABASES {
+        match database.location {
+            DbLocation::Files { paths, first_only } => {
+                for path in paths {
+                    if let Some(bytes) = files.get(path) {
+                        packages.extend(database.format.parse(path, bytes)?);
+                        if first_only {
+                            break;
+                        }
+                    }
+                }
+            }
+            DbLocation::Dir(dir) => {
+                for (path, bytes) in files.under(dir) {
+                    packages.extend(database.format.parse(path, bytes)?);
+                }
+            }
         }
-    }
-    for path in APK_INSTALLED {
-        if let Some(bytes) = files.get(path) {
-            packages.extend(apk::parse_installed(path, bytes)?);
-            break;
-        }
-    }
-    for path in RPM_DATABASES {
-        if let Some(bytes) = files.get(path) {
-            packages.extend(rpm::parse_rpmdb(path, bytes)?);
-        }
-    }
-    if let Some(bytes) = files.get(MARINER_MANIFEST) {
-        packages.extend(rpm::parse_mariner_manifest(MARINER_MANIFEST, bytes)?);
     }
     Ok((os, packages))
 }
@@ -150,6 +120,10 @@ pub struct OsReport {
     /// The codename, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub codename: Option<String>,
+    /// Whether OSV publishes data for it; without (Amazon Linux, Oracle Linux, Fedora) its OS
+    /// packages are inventoried but nothing can match them ("no data in OSV").
+    #[serde(skip_serializing_if = "is_true")]
+    pub osv_data: bool,
 }
 
 /// How long the phases of one image's scan took.
@@ -322,6 +296,7 @@ impl ImageScanner {
             image_id: None,
             os: os.map(|os| OsReport {
                 family: os.family.to_string(),
+                osv_data: !os.osv_ecosystems().is_empty(),
                 version: os.version_id,
                 release: os.release,
                 codename: os.codename,
@@ -368,6 +343,11 @@ impl ImageScanner {
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 fn elapsed_ms(since: Instant) -> f64 {

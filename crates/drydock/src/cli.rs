@@ -457,7 +457,7 @@ pub(crate) struct ManifestsArgs {
     pub(crate) interval_hours: crate::manifests::image_cleaner::IntervalHours,
     /// OSV data for the manager's vulnerability index: an `http(s)://` URL of an `all.zip`
     /// (a mirror) or a path mounted into its pod. Repeatable. Default: OSV's public dumps of
-    /// the OS ecosystems the scanner knows.
+    /// the OS and language ecosystems the scanner knows.
     #[arg(long = "vulndb-source", value_name = "URL|PATH", value_parser = crate::manifests::image_cleaner::parse_vulndb_source)]
     pub(crate) vulndb_sources: Vec<String>,
 }

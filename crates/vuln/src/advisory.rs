@@ -104,22 +104,7 @@ pub(crate) struct StoredAdvisory {
     pub(crate) cvss_severity: Option<Severity>,
 }
 
-/// The version scheme of an OSV ecosystem (`Debian:12`, `Alpine:v3.18`, `Rocky Linux:9`,
-/// `PyPI`, `Go`), or `None` for ecosystems Drydock does not match.
-pub fn ecosystem_scheme(ecosystem: &str) -> Option<VersionScheme> {
-    let base = ecosystem.split(':').next().unwrap_or(ecosystem);
-    match base {
-        "Debian" | "Ubuntu" => Some(VersionScheme::Dpkg),
-        "Alpine" | "Wolfi" | "Chainguard" => Some(VersionScheme::Apk),
-        "AlmaLinux" | "Rocky Linux" | "Red Hat" | "Azure Linux" | "SUSE" | "openSUSE"
-        | "Mageia" | "openEuler" | "Photon OS" => Some(VersionScheme::Rpm),
-        "Go" => Some(VersionScheme::Go),
-        "PyPI" => Some(VersionScheme::Pep440),
-        "npm" => Some(VersionScheme::SemVer),
-        "RubyGems" => Some(VersionScheme::RubyGems),
-        _ => None,
-    }
-}
+pub use crate::ecosystem::ecosystem_scheme;
 
 // === impl Advisory ===
 
@@ -237,21 +222,6 @@ fn event(event: &OsvEvent) -> Option<(EventKind, String)> {
 mod tests {
     use super::*;
     use crate::parse_osv_record;
-
-    #[test]
-    fn matched_ecosystems_map_to_their_version_scheme_and_others_to_none() {
-        assert_eq!(ecosystem_scheme("Debian:12"), Some(VersionScheme::Dpkg));
-        assert_eq!(
-            ecosystem_scheme("Ubuntu:Pro:18.04:LTS"),
-            Some(VersionScheme::Dpkg)
-        );
-        assert_eq!(ecosystem_scheme("Alpine:v3.18"), Some(VersionScheme::Apk));
-        assert_eq!(ecosystem_scheme("Rocky Linux:9"), Some(VersionScheme::Rpm));
-        assert_eq!(ecosystem_scheme("PyPI"), Some(VersionScheme::Pep440));
-        assert_eq!(ecosystem_scheme("Go"), Some(VersionScheme::Go));
-        assert_eq!(ecosystem_scheme("npm"), Some(VersionScheme::SemVer));
-        assert_eq!(ecosystem_scheme("Maven"), None);
-    }
 
     #[test]
     fn stored_form_round_trips_through_json_with_short_keys() {

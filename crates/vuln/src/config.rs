@@ -24,7 +24,7 @@
 
 use std::fmt;
 
-use drydock_api::GoDuration;
+use drydock_duration::GoDuration;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 

@@ -11,7 +11,12 @@
 //!   alpinelinux.org release dates; `edge` never ends.
 //! - Red Hat: 4–6 dated, 7 and later never (Trivy: "N/A", 3000-01-01). CentOS, AlmaLinux, Rocky
 //!   Linux, Oracle Linux, Amazon Linux: Trivy's tables.
-//! - Azure Linux / CBL-Mariner, Wolfi, Chainguard: never (Trivy: "EOL is not in public").
+//! - Azure Linux / CBL-Mariner, Wolfi, Chainguard, openSUSE Tumbleweed: never (Trivy: "EOL is
+//!   not in public"; Tumbleweed is rolling).
+//! - SUSE Linux Enterprise, openSUSE Leap, Photon OS, openEuler, Fedora: no table yet, so
+//!   unknown (supported, with a warning) unless `eolDates` says otherwise.
+//!
+//! Which family reads which table is declared in the registry ([`crate::ecosystem`]).
 //!
 //! A release missing from the table is [`EolStatus::Unknown`] and treated as supported, with a
 //! warning (Trivy does the same for Debian, Ubuntu and Alpine; its Red Hat family drivers treat
@@ -28,18 +33,25 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::ecosystem::EolData;
 use crate::{Os, OsFamily};
 
 /// `distro-info-data` 0.58+deb12u6 `debian.csv`
 /// (`version,codename,series,created,release,eol,eol-lts,eol-elts`).
-const DEBIAN_CSV: &str = include_str!("../data/distro-info/debian.csv");
+pub(crate) const DEBIAN_CSV: &str = include_str!("../data/distro-info/debian.csv");
 /// `distro-info-data` 0.58+deb12u6 `ubuntu.csv`
 /// (`version,codename,series,created,release,eol,eol-server,eol-esm,eol-legacy`).
-const UBUNTU_CSV: &str = include_str!("../data/distro-info/ubuntu.csv");
+pub(crate) const UBUNTU_CSV: &str = include_str!("../data/distro-info/ubuntu.csv");
+/// `debian.csv` column `eol-lts`.
+pub(crate) const DEBIAN_EOL_LTS: usize = 6;
+/// `debian.csv` column `eol`.
+pub(crate) const DEBIAN_EOL: usize = 5;
+/// `ubuntu.csv` column `eol` (standard support).
+pub(crate) const UBUNTU_EOL: usize = 5;
 
 /// Alpine: Trivy `alpine.go` `eolDates` through 3.18; 3.19–3.23 from alpinelinux.org
 /// (3.20–3.23 also in Trivy at HEAD, per the reference).
-const ALPINE: &[(&str, &str)] = &[
+pub(crate) const ALPINE: &[(&str, &str)] = &[
     ("2.0", "2012-04-01"),
     ("2.1", "2012-11-01"),
     ("2.2", "2013-05-01"),
@@ -75,15 +87,15 @@ const ALPINE: &[(&str, &str)] = &[
 ];
 
 /// Red Hat Enterprise Linux (Trivy `redhat.go` `redhatEOLDates`); 7 and later: never.
-const RHEL: &[(&str, &str)] = &[
+pub(crate) const RHEL: &[(&str, &str)] = &[
     ("4", "2017-05-31"),
     ("5", "2020-11-30"),
     ("6", "2024-06-30"),
 ];
 /// RHEL majors Trivy marks "N/A" (never end-of-life).
-const RHEL_NEVER: &[&str] = &["7", "8", "9", "10"];
+pub(crate) const RHEL_NEVER: &[&str] = &["7", "8", "9", "10"];
 /// CentOS (Trivy `redhat.go` `centosEOLDates`).
-const CENTOS: &[(&str, &str)] = &[
+pub(crate) const CENTOS: &[(&str, &str)] = &[
     ("3", "2010-10-31"),
     ("4", "2012-02-29"),
     ("5", "2017-03-31"),
@@ -92,11 +104,11 @@ const CENTOS: &[(&str, &str)] = &[
     ("8", "2021-12-31"),
 ];
 /// AlmaLinux (Trivy `alma.go`, from endoflife.date).
-const ALMA: &[(&str, &str)] = &[("8", "2029-03-01"), ("9", "2032-05-31")];
+pub(crate) const ALMA: &[(&str, &str)] = &[("8", "2029-03-01"), ("9", "2032-05-31")];
 /// Rocky Linux (Trivy `rocky.go`, from endoflife.date).
-const ROCKY: &[(&str, &str)] = &[("8", "2029-05-31"), ("9", "2032-05-31")];
+pub(crate) const ROCKY: &[(&str, &str)] = &[("8", "2029-05-31"), ("9", "2032-05-31")];
 /// Oracle Linux (Trivy `oracle.go`, from Oracle's lifetime support policy).
-const ORACLE: &[(&str, &str)] = &[
+pub(crate) const ORACLE: &[(&str, &str)] = &[
     ("3", "2011-12-31"),
     ("4", "2013-12-31"),
     ("5", "2017-12-31"),
@@ -105,18 +117,10 @@ const ORACLE: &[(&str, &str)] = &[
     ("8", "2029-07-18"),
 ];
 /// Amazon Linux (Trivy `amazon.go` at HEAD, per the reference).
-const AMAZON: &[(&str, &str)] = &[
+pub(crate) const AMAZON: &[(&str, &str)] = &[
     ("1", "2023-12-31"),
     ("2", "2026-06-30"),
     ("2023", "2028-03-15"),
-];
-
-/// Families with no end-of-life data at all: every release is supported.
-const NEVER_ENDING_FAMILIES: &[OsFamily] = &[
-    OsFamily::AzureLinux,
-    OsFamily::CblMariner,
-    OsFamily::Wolfi,
-    OsFamily::Chainguard,
 ];
 
 /// The end of a release's support: its last supported day, or never.
@@ -220,37 +224,33 @@ impl EolTable {
             .copied()
     }
 
+    /// The table the registry's families declare ([`crate::ecosystem::EolData`]).
     fn load_builtin() -> Self {
         let mut table = Self::default();
-        for row in csv_rows(DEBIAN_CSV) {
-            // eol-lts, else eol; testing and sid have neither and never end.
-            let date = field_date(&row, 6)
-                .or_else(|| field_date(&row, 5))
-                .map_or(EolDate::Never, EolDate::On);
-            table.insert_release(OsFamily::Debian, &row, date);
-        }
-        for row in csv_rows(UBUNTU_CSV) {
-            let date = field_date(&row, 5).map_or(EolDate::Never, EolDate::On);
-            table.insert_release(OsFamily::Ubuntu, &row, date);
-        }
-        for (family, dates) in [
-            (OsFamily::Alpine, ALPINE),
-            (OsFamily::Rhel, RHEL),
-            (OsFamily::CentOs, CENTOS),
-            (OsFamily::Alma, ALMA),
-            (OsFamily::Rocky, ROCKY),
-            (OsFamily::Oracle, ORACLE),
-            (OsFamily::Amazon, AMAZON),
-        ] {
-            for (release, date) in dates {
-                if let Ok(date) = date.parse::<Date>() {
-                    table.insert(family, release, EolDate::On(date));
+        for spec in crate::ecosystem::OS_FAMILIES {
+            match spec.eol {
+                EolData::DistroInfo { csv, columns } => {
+                    for row in csv_rows(csv) {
+                        // The first column with a date; testing and sid have none and never end.
+                        let date = columns
+                            .iter()
+                            .find_map(|column| field_date(&row, *column))
+                            .map_or(EolDate::Never, EolDate::On);
+                        table.insert_release(spec.family, &row, date);
+                    }
                 }
+                EolData::Dates { dates, never } => {
+                    for (release, date) in dates {
+                        if let Ok(date) = date.parse::<Date>() {
+                            table.insert(spec.family, release, EolDate::On(date));
+                        }
+                    }
+                    for release in never {
+                        table.insert(spec.family, release, EolDate::Never);
+                    }
+                }
+                EolData::Never | EolData::Unknown => {}
             }
-        }
-        table.insert(OsFamily::Alpine, "edge", EolDate::Never);
-        for release in RHEL_NEVER {
-            table.insert(OsFamily::Rhel, release, EolDate::Never);
         }
         table
     }
@@ -285,11 +285,7 @@ pub fn status(os: &Os, now: Timestamp, overrides: &EolOverrides) -> EolStatus {
         .and_then(|releases| releases.get(&os.release))
         .copied()
         .or_else(|| EolTable::builtin().get(os.family, &os.release))
-        .or_else(|| {
-            NEVER_ENDING_FAMILIES
-                .contains(&os.family)
-                .then_some(EolDate::Never)
-        });
+        .or_else(|| matches!(os.spec().eol, EolData::Never).then_some(EolDate::Never));
     match date {
         Some(EolDate::Never) => EolStatus::Supported { until: None },
         Some(EolDate::On(last)) => {
@@ -328,12 +324,7 @@ mod tests {
     use super::*;
 
     fn os(family: OsFamily, release: &str) -> Os {
-        Os {
-            family,
-            version_id: release.into(),
-            codename: None,
-            release: release.into(),
-        }
+        Os::new(family, release)
     }
 
     fn at(date: &str) -> Timestamp {

@@ -8,8 +8,11 @@
 //!   a record seen twice (the newest `modified` wins, ties keep the first), and stores per
 //!   (ecosystem, package) the reduced advisory: `ECOSYSTEM` ranges, `versions`, grouping keys
 //!   (CVE IDs from the ID, `aliases` and `upstream`) and the vendor and CVSS severities. Only the
-//!   ecosystems Drydock matches are indexed ([`crate::advisory::ecosystem_scheme`]: the OS
-//!   families, Go, PyPI and npm); records of other ecosystems are counted but not stored. Unknown fields and newer `schema_version`s are
+//!   ecosystems Drydock matches are indexed ([`crate::ecosystem::ecosystem_scheme`]: the OS
+//!   families and languages of the registry); records of other ecosystems are counted but not
+//!   stored. Each record's own rating of its CVEs ([`crate::severity::record_rating`]) is kept
+//!   by CVE, whatever its ecosystem, so that a finding no record of its ecosystem rates gets
+//!   the rating another record gives the same CVE (as Trivy falls back to NVD). Unknown fields and newer `schema_version`s are
 //!   read (the fields matching needs are stable). A record that cannot be read (bad JSON, a
 //!   field of the wrong type, too large, a damaged zip entry) is skipped, counted and named
 //!   (inside a zip: `all.zip:ID.json`), as osv-scanner does, so one odd record upstream does
@@ -47,13 +50,15 @@ use crate::advisory::{StoredAdvisory, ecosystem_scheme};
 use crate::inventory::language::{LanguageEcosystem, LanguagePackage, lookup_name};
 use crate::matching::{lookup_key, match_advisories};
 use crate::osv::OsvRecord;
+use crate::severity::{Severity, record_rating};
 use crate::{Advisory, Error, Finding, Os, Package, Result};
 
 /// The index layout version; bump it on any change to the tables or the stored advisory, so
 /// an old index is rejected with "rebuild" instead of misread.
 /// Version 2 stores each record's ID and grouping keys once (not in every advisory row) and
-/// ecosystems and records as integer keys (decision record 013).
-pub const SCHEMA_VERSION: i64 = 2;
+/// ecosystems and records as integer keys (decision record 013). Version 3 adds the `ratings`
+/// of CVEs by record.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// SQLite `application_id` of a Drydock index (`DRYV` in ASCII), which tells it apart from any
 /// other SQLite database.
@@ -122,17 +127,38 @@ CREATE TABLE advisories (
     data TEXT NOT NULL,
     PRIMARY KEY (ecosystem, package, record, seq)
 ) WITHOUT ROWID;
+CREATE TABLE ratings (
+    cve TEXT NOT NULL,
+    record INTEGER NOT NULL,
+    severity TEXT NOT NULL,
+    PRIMARY KEY (cve, record)
+) WITHOUT ROWID;
 ";
 
 /// Computed at the end of [`build`], read by [`Index::info`].
 const COUNTS: &str = "
+CREATE TABLE advisory_ratings AS
+    SELECT ecosystem, COUNT(*) AS advisories, SUM(own) AS rated,
+           SUM(own = 0 AND lent) AS rated_by_cve
+    FROM (SELECT a.ecosystem AS ecosystem,
+                 (json_extract(a.data, '$.s') IS NOT NULL
+                  OR json_extract(a.data, '$.c') IS NOT NULL) AS own,
+                 EXISTS (SELECT 1 FROM records r, json_each(r.keys) k
+                         JOIN ratings t ON t.cve = k.value WHERE r.rid = a.record) AS lent
+          FROM advisories a)
+    GROUP BY ecosystem;
 CREATE TABLE ecosystem_counts AS
     SELECT e.name AS ecosystem,
            SUM(r.withdrawn = 0) AS records,
-           SUM(r.withdrawn) AS withdrawn
+           SUM(r.withdrawn) AS withdrawn,
+           COALESCE(MAX(x.advisories), 0) AS advisories,
+           COALESCE(MAX(x.rated), 0) AS rated,
+           COALESCE(MAX(x.rated_by_cve), 0) AS rated_by_cve
     FROM record_ecosystems re JOIN records r ON r.rid = re.record
         JOIN ecosystems e ON e.eid = re.ecosystem
+        LEFT JOIN advisory_ratings x ON x.ecosystem = e.eid
     GROUP BY e.name ORDER BY e.name;
+DROP TABLE advisory_ratings;
 CREATE TABLE source_counts AS
     SELECT s.position AS position, s.path AS path,
            COUNT(r.id) - COALESCE(SUM(r.withdrawn), 0) AS records,
@@ -217,6 +243,12 @@ pub struct EcosystemCount {
     pub records: u64,
     /// Withdrawn records skipped.
     pub withdrawn: u64,
+    /// Stored (record, package) advisories: the findings-to-be.
+    pub advisories: u64,
+    /// Advisories with a severity of their own (vendor rating or CVSS vector).
+    pub rated: u64,
+    /// Advisories without one whose CVE another record rates (the fallback).
+    pub rated_by_cve: u64,
 }
 
 /// What an index holds and when it was built.
@@ -608,7 +640,10 @@ impl Builder<'_> {
     fn remove(&mut self, rid: i64) -> Result<()> {
         if !self.by_record_index {
             self.tx
-                .execute_batch("CREATE INDEX advisories_by_record ON advisories (record);")
+                .execute_batch(
+                    "CREATE INDEX advisories_by_record ON advisories (record);
+                     CREATE INDEX ratings_by_record ON ratings (record);",
+                )
                 .map_err(|e| self.db(e))?;
             self.by_record_index = true;
         }
@@ -616,6 +651,7 @@ impl Builder<'_> {
             "DELETE FROM records WHERE rid = ?1",
             "DELETE FROM record_ecosystems WHERE record = ?1",
             "DELETE FROM advisories WHERE record = ?1",
+            "DELETE FROM ratings WHERE record = ?1",
         ] {
             let removed = self.tx.execute(table, [rid]).map_err(|e| self.db(e))?;
             if table.contains("advisories") {
@@ -661,6 +697,16 @@ impl Builder<'_> {
         }
         if record.is_withdrawn() {
             return Ok(());
+        }
+        if let Some(rating) = record_rating(record) {
+            for cve in record.cve_ids() {
+                self.tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO ratings (cve, record, severity) VALUES (?1, ?2, ?3)",
+                    )
+                    .and_then(|mut s| s.execute(params![cve, rid, rating.to_string()]))
+                    .map_err(|e| self.db(e))?;
+            }
         }
         for (seq, affected) in record.affected.iter().enumerate() {
             let Some(package) = affected
@@ -946,22 +992,84 @@ impl Index {
     ///
     /// [`Error::IndexDb`] or [`Error::Index`] when the index is damaged.
     pub fn match_packages(&self, os: &Os, packages: &[Package]) -> Result<Vec<Finding>> {
-        let Some(ecosystem) = os.osv_ecosystem() else {
-            tracing::warn!(family = %os.family, "no OSV ecosystem for this OS; nothing matched");
+        let ecosystems = os.osv_ecosystems();
+        if ecosystems.is_empty() {
+            tracing::warn!(family = %os.family, "no data in OSV for this OS; nothing matched");
             return Ok(Vec::new());
-        };
+        }
         let scheme = os.version_scheme();
         let mut fetched: HashMap<&str, Arc<[Advisory]>> = HashMap::new();
         for package in packages {
             let (name, _) = lookup_key(os, package);
-            if !fetched.contains_key(name) {
-                let advisories = self.advisories(&ecosystem, name, scheme)?;
-                fetched.insert(name, advisories);
+            if fetched.contains_key(name) {
+                continue;
+            }
+            let advisories = match ecosystems.as_slice() {
+                [one] => self.advisories(one, name, scheme)?,
+                several => {
+                    let mut all = Vec::new();
+                    for ecosystem in several {
+                        all.extend(self.advisories(ecosystem, name, scheme)?.iter().cloned());
+                    }
+                    all.into()
+                }
+            };
+            fetched.insert(name, advisories);
+        }
+        let mut findings = match_advisories(os, packages, |name| {
+            fetched.get(name).filter(|a| !a.is_empty()).map(|a| &a[..])
+        });
+        self.lend_ratings(&mut findings)?;
+        Ok(findings)
+    }
+
+    /// Gives each `UNKNOWN` finding the rating another record of the index gives its CVE
+    /// ([`crate::matching::best_rating`] when several do); findings no record rates stay
+    /// `UNKNOWN`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IndexDb`] when the index is damaged.
+    pub fn lend_ratings(&self, findings: &mut [Finding]) -> Result<()> {
+        for finding in findings
+            .iter_mut()
+            .filter(|f| f.severity == Severity::Unknown)
+        {
+            if let Some(rating) = self.rating(&finding.id)? {
+                finding.severity = rating;
             }
         }
-        Ok(match_advisories(os, packages, |name| {
-            fetched.get(name).filter(|a| !a.is_empty()).map(|a| &a[..])
-        }))
+        Ok(())
+    }
+
+    /// The rating the index's records give `cve`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IndexDb`] when the index is damaged.
+    pub fn rating(&self, cve: &str) -> Result<Option<Severity>> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT r.id, t.severity FROM ratings t JOIN records r ON r.rid = t.record
+                 WHERE t.cve = ?1",
+            )
+            .map_err(|e| self.db(e))?;
+        let rows = statement
+            .query_map([cve], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.db(e))?;
+        let mut ratings = Vec::new();
+        for row in rows {
+            let (id, severity) = row.map_err(|e| self.db(e))?;
+            if let Some(severity) = Severity::from_name(&severity) {
+                ratings.push((id, severity));
+            }
+        }
+        Ok(crate::matching::best_rating(
+            ratings.iter().map(|(id, s)| (id.as_str(), *s)),
+        ))
     }
 
     /// Matches language packages, each against its own ecosystem (`Go`, `PyPI`, `npm`) under
@@ -999,6 +1107,7 @@ impl Index {
                 |name| fetched.get(name).filter(|a| !a.is_empty()).map(|a| &a[..]),
             ));
         }
+        self.lend_ratings(&mut findings)?;
         Ok(findings)
     }
 
@@ -1089,14 +1198,19 @@ fn source_counts(conn: &Connection) -> rusqlite::Result<Vec<SourceCount>> {
 }
 
 fn ecosystem_counts(conn: &Connection) -> rusqlite::Result<Vec<EcosystemCount>> {
-    let mut statement = conn
-        .prepare("SELECT ecosystem, records, withdrawn FROM ecosystem_counts ORDER BY ecosystem")?;
+    let mut statement = conn.prepare(
+        "SELECT ecosystem, records, withdrawn, advisories, rated, rated_by_cve
+             FROM ecosystem_counts ORDER BY ecosystem",
+    )?;
     statement
         .query_map([], |row| {
             Ok(EcosystemCount {
                 ecosystem: row.get(0)?,
                 records: count(row.get(1)?),
                 withdrawn: count(row.get(2)?),
+                advisories: count(row.get(3)?),
+                rated: count(row.get(4)?),
+                rated_by_cve: count(row.get(5)?),
             })
         })?
         .collect()

@@ -1,7 +1,8 @@
 //! Drydock's vulnerability-scanner core: OS detection from release files, package inventories
 //! parsed from package-database bytes (dpkg, apk, sqlite rpmdbs, the Mariner distroless manifest), exact
 //! version comparators (dpkg, rpm, apk-tools), OSV record reading, and the pure matcher that
-//! turns (OS, packages, OSV records) into findings with Trivy-compatible defaults.
+//! turns (OS, packages, OSV records) into findings with Trivy-compatible defaults. Every
+//! ecosystem (OS family or language) is declared once in [`ecosystem`], which the rest reads.
 //!
 //! Everything but [`index`] is sans-IO: functions take bytes or strings that the caller has
 //! already read from an image filesystem and return plain data. [`index`] is the one module that
@@ -13,6 +14,7 @@
 
 pub mod advisory;
 pub mod config;
+pub mod ecosystem;
 pub mod eol;
 pub mod index;
 pub mod inventory;

@@ -1,10 +1,11 @@
 //! The pure matcher: (OS, installed packages, OSV records) → findings, with Trivy-compatible
 //! defaults.
 //!
-//! - Records are selected by the OS's OSV ecosystem (`Debian:12`, `Alpine:v3.18`, …); withdrawn
-//!   records never match.
-//! - Debian, Ubuntu, Alpine (origin) and Azure Linux / Mariner packages are looked up by source
-//!   name and compared by source version; the Red Hat family by binary name and version.
+//! - Records are selected by the OS's OSV ecosystems (`Debian:12`, `Alpine:v3.18`, the Red Hat
+//!   product streams of a RHEL image, …; [`crate::ecosystem`]); withdrawn records never match.
+//! - Debian, Ubuntu, Alpine (origin), Azure Linux / Mariner, SUSE and openEuler packages are
+//!   looked up by source name and compared by source version; the Red Hat family and Photon OS
+//!   by binary name and version.
 //! - A package is affected when its version is listed in `versions` or falls inside an
 //!   `ECOSYSTEM` range (OSV schema "Evaluation": events sorted, `introduced` ≤ v opens,
 //!   `fixed` ≤ v closes, `last_affected` < v closes; `introduced: "0"` is −∞).
@@ -14,8 +15,9 @@
 //! - The fixed version is the smallest fix newer than the installed version among the
 //!   grouped records; with none, the finding is unfixed ([`FixStatus::Affected`]) and still
 //!   reported (filtering, e.g. `ignoreUnfixed`, is the caller's policy).
-//! - Severity: vendor first, then CVSS, else `UNKNOWN` (see [`crate::severity`]); per-CVE
-//!   records (`DEBIAN-CVE-…`, which carry the tracker urgency) are consulted before advisories.
+//! - Severity: vendor first, then CVSS, then the rating another record gives the same CVE
+//!   ([`lend_ratings`]), else `UNKNOWN` (see [`crate::severity`]); per-CVE records
+//!   (`DEBIAN-CVE-…`, which carry the tracker urgency) are consulted before advisories.
 //!
 //! Versions that do not parse under the OS's scheme (an installed package or a range event)
 //! are skipped with a warning, as Trivy drops invalid versions, rather than failing the image.
@@ -83,10 +85,11 @@ pub struct Finding {
 /// Matches installed packages against OSV records for `os`. Findings are sorted by package and
 /// ID. An OS without OSV data gives no findings (with a warning).
 pub fn match_packages(os: &Os, packages: &[Package], records: &[OsvRecord]) -> Vec<Finding> {
-    let Some(ecosystem) = os.osv_ecosystem() else {
-        tracing::warn!(family = %os.family, "no OSV ecosystem for this OS; nothing matched");
+    let ecosystems = os.osv_ecosystems();
+    if ecosystems.is_empty() {
+        tracing::warn!(family = %os.family, "no data in OSV for this OS; nothing matched");
         return Vec::new();
-    };
+    }
     let scheme = os.version_scheme();
     let mut index: HashMap<&str, Vec<Advisory>> = HashMap::new();
     for record in records.iter().filter(|r| !r.is_withdrawn()) {
@@ -94,7 +97,7 @@ pub fn match_packages(os: &Os, packages: &[Package], records: &[OsvRecord]) -> V
             if let Some(package) = affected
                 .package
                 .as_ref()
-                .filter(|p| p.ecosystem == ecosystem)
+                .filter(|p| ecosystems.contains(&p.ecosystem))
             {
                 index
                     .entry(package.name.as_str())
@@ -103,7 +106,48 @@ pub fn match_packages(os: &Os, packages: &[Package], records: &[OsvRecord]) -> V
             }
         }
     }
-    match_advisories(os, packages, |name| index.get(name).map(Vec::as_slice))
+    let mut findings = match_advisories(os, packages, |name| index.get(name).map(Vec::as_slice));
+    lend_ratings(&mut findings, records);
+    findings
+}
+
+/// Gives each `UNKNOWN` finding the rating another of `records` gives its CVE
+/// ([`crate::severity::record_rating`], the best per [`best_rating`]); findings no record
+/// rates stay `UNKNOWN`.
+pub fn lend_ratings(findings: &mut [Finding], records: &[OsvRecord]) {
+    if findings.iter().all(|f| f.severity != Severity::Unknown) {
+        return;
+    }
+    let mut by_cve: HashMap<String, Vec<(&str, Severity)>> = HashMap::new();
+    for record in records.iter().filter(|r| !r.is_withdrawn()) {
+        if let Some(rating) = crate::severity::record_rating(record) {
+            for cve in record.cve_ids() {
+                by_cve.entry(cve).or_default().push((&record.id, rating));
+            }
+        }
+    }
+    for finding in findings
+        .iter_mut()
+        .filter(|f| f.severity == Severity::Unknown)
+    {
+        if let Some(rating) = by_cve
+            .get(&finding.id)
+            .and_then(|ratings| best_rating(ratings.iter().copied()))
+        {
+            finding.severity = rating;
+        }
+    }
+}
+
+/// The rating to lend when several records rate one CVE: a record that is the CVE itself
+/// (`CVE-…`, NVD's data as OSV republishes it) first, as Trivy falls back to NVD; among equals
+/// the highest, so the choice does not depend on reading order.
+pub fn best_rating<'a>(ratings: impl IntoIterator<Item = (&'a str, Severity)>) -> Option<Severity> {
+    ratings
+        .into_iter()
+        .map(|(id, severity)| (id.starts_with("CVE-"), severity))
+        .max()
+        .map(|(_, severity)| severity)
 }
 
 /// The name and version `package` is matched by on `os`: source for Debian, Ubuntu, Alpine and

@@ -13,7 +13,10 @@
 
 use std::fmt;
 
+use crate::ecosystem::{self, MatchKey, OsFamilySpec, ReleaseRule};
+
 /// Release files found in an image. Every field is the file's content, `None` when absent.
+/// Their paths are [`crate::ecosystem::RELEASE_FILES`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReleaseFiles<'a> {
     /// `etc/os-release`, else `usr/lib/os-release`.
@@ -31,9 +34,12 @@ pub struct ReleaseFiles<'a> {
     pub redhat_release: Option<&'a str>,
     /// `etc/system-release` (else `usr/lib/system-release`).
     pub system_release: Option<&'a str>,
+    /// Red Hat's content manifests (`root/buildinfo/content_manifests/*.json`).
+    pub content_manifests: &'a [&'a str],
 }
 
-/// An OS family; each maps to one vulnerability data source.
+/// An OS family. What each is (detection, OSV ecosystems, version scheme, end-of-life data)
+/// is declared in [`crate::ecosystem::OS_FAMILIES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum OsFamily {
@@ -47,7 +53,7 @@ pub enum OsFamily {
     Wolfi,
     /// Chainguard OS (apk-based, rolling).
     Chainguard,
-    /// Red Hat Enterprise Linux.
+    /// Red Hat Enterprise Linux (and UBI).
     Rhel,
     /// CentOS (including Stream).
     CentOs,
@@ -65,12 +71,16 @@ pub enum OsFamily {
     AzureLinux,
     /// CBL-Mariner 1 and 2 (`ID=mariner`).
     CblMariner,
-    /// openSUSE (Leap or Tumbleweed).
-    OpenSuse,
-    /// SUSE Linux Enterprise Server.
+    /// openSUSE Leap.
+    OpenSuseLeap,
+    /// openSUSE Tumbleweed (rolling).
+    OpenSuseTumbleweed,
+    /// SUSE Linux Enterprise (Server, Micro).
     Sles,
     /// VMware Photon OS.
     Photon,
+    /// openEuler.
+    OpenEuler,
 }
 
 /// A detected operating system.
@@ -82,85 +92,57 @@ pub struct Os {
     pub version_id: String,
     /// The release codename, when known (`bookworm`, `jammy`).
     pub codename: Option<String>,
-    /// The release used to select vulnerability data (`12`, `22.04`, `3.18`, `9`, `2023`).
+    /// The release used to select vulnerability data (`12`, `22.04`, `3.18`, `9`, `2023`,
+    /// `Leap 15.6`).
     pub release: String,
+    /// Red Hat content sets the image was built from (`rhel-9-for-x86_64-baseos-rpms`); empty
+    /// elsewhere.
+    pub content_sets: Vec<String>,
 }
 
 // === impl Os ===
 
 impl Os {
-    /// The OSV ecosystem string whose records apply to this OS, or `None` when OSV has no data
-    /// for the family (Amazon, Oracle, Fedora, ...).
-    ///
-    /// Azure Linux / CBL-Mariner use the major version (`Azure Linux:3`); the reference marks
-    /// that suffix form as unverified against real records.
-    pub fn osv_ecosystem(&self) -> Option<String> {
-        match self.family {
-            OsFamily::Debian => Some(format!("Debian:{}", self.release)),
-            OsFamily::Ubuntu => Some(if is_ubuntu_lts(&self.release) {
-                format!("Ubuntu:{}:LTS", self.release)
-            } else {
-                format!("Ubuntu:{}", self.release)
-            }),
-            OsFamily::Alpine => Some(format!("Alpine:v{}", self.release)),
-            OsFamily::Alma => Some(format!("AlmaLinux:{}", self.release)),
-            OsFamily::Rocky => Some(format!("Rocky Linux:{}", self.release)),
-            OsFamily::AzureLinux | OsFamily::CblMariner => {
-                Some(format!("Azure Linux:{}", major(&self.release)))
-            }
-            OsFamily::Wolfi => Some("Wolfi".to_owned()),
-            OsFamily::Chainguard => Some("Chainguard".to_owned()),
-            _ => None,
+    /// An OS of `family` at `release`, with no codename or content sets (for tests and
+    /// callers that know the release).
+    pub fn new(family: OsFamily, release: impl Into<String>) -> Self {
+        let release = release.into();
+        Self {
+            family,
+            version_id: release.clone(),
+            codename: None,
+            release,
+            content_sets: Vec::new(),
         }
     }
 
+    /// The family's declaration in the registry.
+    pub fn spec(&self) -> &'static OsFamilySpec {
+        ecosystem::spec(self.family)
+    }
+
+    /// The OSV ecosystems whose records apply to this OS (`Debian:12`; several Red Hat product
+    /// streams), empty when OSV has no data for the family (Amazon, Oracle, Fedora).
+    pub fn osv_ecosystems(&self) -> Vec<String> {
+        self.spec().osv_ecosystems(self)
+    }
+
     /// Whether packages are matched by source name and source version (Debian, Ubuntu,
-    /// Alpine and its relatives, Azure Linux / CBL-Mariner), as Trivy does; otherwise by binary
-    /// name and version (the Red Hat family, Amazon).
+    /// Alpine and its relatives, Azure Linux / CBL-Mariner, SUSE, openEuler), as Trivy does;
+    /// otherwise by binary name and version (the Red Hat family, Photon OS).
     pub fn matches_by_source(&self) -> bool {
-        matches!(
-            self.family,
-            OsFamily::Debian
-                | OsFamily::Ubuntu
-                | OsFamily::Alpine
-                | OsFamily::Wolfi
-                | OsFamily::Chainguard
-                | OsFamily::AzureLinux
-                | OsFamily::CblMariner
-        )
+        self.spec().match_key == MatchKey::Source
     }
 
     /// The comparator for this OS's package versions.
     pub fn version_scheme(&self) -> crate::VersionScheme {
-        match self.family {
-            OsFamily::Debian | OsFamily::Ubuntu => crate::VersionScheme::Dpkg,
-            OsFamily::Alpine | OsFamily::Wolfi | OsFamily::Chainguard => crate::VersionScheme::Apk,
-            _ => crate::VersionScheme::Rpm,
-        }
+        self.spec().scheme
     }
 }
 
 impl fmt::Display for OsFamily {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Debian => "debian",
-            Self::Ubuntu => "ubuntu",
-            Self::Alpine => "alpine",
-            Self::Wolfi => "wolfi",
-            Self::Chainguard => "chainguard",
-            Self::Rhel => "redhat",
-            Self::CentOs => "centos",
-            Self::Rocky => "rocky",
-            Self::Alma => "alma",
-            Self::Oracle => "oracle",
-            Self::Fedora => "fedora",
-            Self::Amazon => "amazon",
-            Self::AzureLinux => "azurelinux",
-            Self::CblMariner => "cbl-mariner",
-            Self::OpenSuse => "opensuse",
-            Self::Sles => "sles",
-            Self::Photon => "photon",
-        })
+        f.write_str(ecosystem::spec(*self).name)
     }
 }
 
@@ -184,35 +166,53 @@ fn from_os_release(content: &str, files: &ReleaseFiles<'_>) -> Option<Os> {
     };
     let id = get("ID")?.to_ascii_lowercase();
     let codename = get("VERSION_CODENAME");
-    let family = match id.as_str() {
-        "debian" => OsFamily::Debian,
-        "ubuntu" => OsFamily::Ubuntu,
-        "alpine" => OsFamily::Alpine,
-        "wolfi" => OsFamily::Wolfi,
-        "chainguard" => OsFamily::Chainguard,
-        "rhel" => OsFamily::Rhel,
-        "centos" => OsFamily::CentOs,
-        "rocky" => OsFamily::Rocky,
-        "almalinux" => OsFamily::Alma,
-        "ol" => OsFamily::Oracle,
-        "fedora" => OsFamily::Fedora,
-        "amzn" => OsFamily::Amazon,
-        "azurelinux" => OsFamily::AzureLinux,
-        "mariner" => OsFamily::CblMariner,
-        "sles" => OsFamily::Sles,
-        "photon" => OsFamily::Photon,
-        other if other.starts_with("opensuse") => OsFamily::OpenSuse,
-        _ => return None,
-    };
+    let spec = ecosystem::family_by_os_release_id(&id)?;
+    let family = spec.family;
     let version_id = match (family, get("VERSION_ID")) {
         (_, Some(version)) => version,
         // Debian testing/sid has no VERSION_ID: debian_version says e.g. `trixie/sid`.
         (OsFamily::Debian, None) => first_line(files.debian_version?)?.to_owned(),
         // Rolling distributions have no version.
-        (OsFamily::Wolfi | OsFamily::Chainguard, None) => String::new(),
+        (_, None) if spec.rolling => String::new(),
         (_, None) => return None,
     };
-    Some(build(family, version_id, codename, files))
+    let mut os = build(family, version_id, codename, files);
+    match spec.release {
+        ReleaseRule::ProductName => {
+            os.release = product_name(get("PRETTY_NAME").as_deref(), get("NAME").as_deref())?;
+        }
+        ReleaseRule::OpenEuler => {
+            if let Some(version) = get("VERSION") {
+                os.release = open_euler_release(&version);
+            }
+        }
+        _ => {}
+    }
+    Some(os)
+}
+
+/// SUSE and openSUSE products by `PRETTY_NAME` without the vendor word, as OSV names their
+/// ecosystems (`SUSE Linux Enterprise Server 15 SP5` → `Linux Enterprise Server 15 SP5`,
+/// `openSUSE Leap 15.6` → `Leap 15.6`, `openSUSE Tumbleweed` → `Tumbleweed`).
+fn product_name(pretty: Option<&str>, name: Option<&str>) -> Option<String> {
+    let full = pretty.or(name)?.trim();
+    let product = ["openSUSE ", "SUSE "]
+        .iter()
+        .find_map(|vendor| full.strip_prefix(vendor))
+        .unwrap_or(full);
+    (!product.is_empty()).then(|| product.to_owned())
+}
+
+/// openEuler's release as OSV names it: `VERSION` with its parenthesised support level joined
+/// by a dash (`22.03 (LTS-SP1)` → `22.03-LTS-SP1`, `24.03 (LTS)` → `24.03-LTS`).
+fn open_euler_release(version: &str) -> String {
+    match version.split_once('(') {
+        Some((number, level)) => {
+            let level = level.trim_end_matches(')').trim();
+            format!("{}-{level}", number.trim())
+        }
+        None => version.trim().to_owned(),
+    }
 }
 
 fn from_fallbacks(files: &ReleaseFiles<'_>) -> Option<Os> {
@@ -275,29 +275,29 @@ fn build(
     codename: Option<String>,
     files: &ReleaseFiles<'_>,
 ) -> Os {
-    let release = match family {
-        OsFamily::Debian => debian_release(&version_id, codename.as_deref()),
-        OsFamily::Alpine => {
+    let release = match ecosystem::spec(family).release {
+        ReleaseRule::Debian => debian_release(&version_id, codename.as_deref()),
+        ReleaseRule::Alpine => {
             let own = major_minor(&version_id);
             match files.apk_repositories.and_then(max_repository_release) {
                 Some(repo) => repo,
                 None => own,
             }
         }
-        OsFamily::Rhel
-        | OsFamily::CentOs
-        | OsFamily::Rocky
-        | OsFamily::Alma
-        | OsFamily::Oracle
-        | OsFamily::Fedora
-        | OsFamily::Amazon => major(&version_id).to_owned(),
-        _ => version_id.clone(),
+        ReleaseRule::Major => major(&version_id).to_owned(),
+        ReleaseRule::AsIs | ReleaseRule::ProductName | ReleaseRule::OpenEuler => version_id.clone(),
+    };
+    let content_sets = if matches!(ecosystem::spec(family).osv, ecosystem::OsvNaming::RedHat) {
+        ecosystem::content_sets(files.content_manifests.iter().copied())
+    } else {
+        Vec::new()
     };
     Os {
         family,
         version_id,
         codename,
         release,
+        content_sets,
     }
 }
 
@@ -313,16 +313,8 @@ fn debian_release(version_id: &str, codename: Option<&str>) -> String {
     }
 }
 
-/// Ubuntu LTS releases are the April releases of even years (`22.04`).
-fn is_ubuntu_lts(release: &str) -> bool {
-    match release.split_once('.') {
-        Some((year, "04")) => year.parse::<u32>().is_ok_and(|y| y % 2 == 0),
-        _ => false,
-    }
-}
-
 fn major(version: &str) -> &str {
-    version.split('.').next().unwrap_or(version)
+    ecosystem::major(version)
 }
 
 fn major_minor(version: &str) -> String {
@@ -419,7 +411,7 @@ mod tests {
         .unwrap();
         assert_eq!(os.family, OsFamily::Debian);
         assert_eq!(os.codename.as_deref(), Some("bookworm"));
-        assert_eq!(os.osv_ecosystem().as_deref(), Some("Debian:12"));
+        assert_eq!(os.osv_ecosystems(), ["Debian:12"]);
     }
 
     #[test]
@@ -431,7 +423,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(os.version_id, "trixie/sid");
-        assert_eq!(os.osv_ecosystem().as_deref(), Some("Debian:sid"));
+        assert_eq!(os.osv_ecosystems(), ["Debian:sid"]);
     }
 
     #[test]
@@ -453,7 +445,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(os.family, OsFamily::Ubuntu);
-        assert_eq!(os.osv_ecosystem().as_deref(), Some("Ubuntu:22.04:LTS"));
+        assert_eq!(os.osv_ecosystems(), ["Ubuntu:22.04:LTS"]);
     }
 
     #[test]
@@ -468,7 +460,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(os.version_id, "3.18.4");
-        assert_eq!(os.osv_ecosystem().as_deref(), Some("Alpine:v3.19"));
+        assert_eq!(os.osv_ecosystems(), ["Alpine:v3.19"]);
     }
 
     #[test]
@@ -478,7 +470,7 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(os.osv_ecosystem().as_deref(), Some("Alpine:v3.20"));
+        assert_eq!(os.osv_ecosystems(), ["Alpine:v3.20"]);
     }
 
     #[test]
@@ -534,9 +526,9 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(azl.osv_ecosystem().as_deref(), Some("Azure Linux:3"));
+        assert_eq!(azl.osv_ecosystems(), ["Azure Linux:3"]);
         assert_eq!(cbl.family, OsFamily::CblMariner);
-        assert_eq!(cbl.osv_ecosystem().as_deref(), Some("Azure Linux:2"));
+        assert_eq!(cbl.osv_ecosystems(), ["Azure Linux:2"]);
     }
 
     #[test]
@@ -548,6 +540,88 @@ mod tests {
         })
         .unwrap();
         assert_eq!(os.family, OsFamily::Alpine);
+    }
+
+    fn os_release(content: &str) -> Os {
+        detect_os(&ReleaseFiles {
+            os_release: Some(content),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn suse_and_opensuse_are_named_by_their_product_as_osv_names_them() {
+        let sles = os_release(
+            "NAME=\"SLES\"\nVERSION=\"15-SP5\"\nVERSION_ID=\"15.5\"\n\
+             PRETTY_NAME=\"SUSE Linux Enterprise Server 15 SP5\"\nID=\"sles\"\n",
+        );
+        assert_eq!(sles.family, OsFamily::Sles);
+        assert_eq!(
+            sles.osv_ecosystems(),
+            ["SUSE:Linux Enterprise Server 15 SP5"]
+        );
+        assert!(sles.matches_by_source());
+        let leap = os_release(
+            "NAME=\"openSUSE Leap\"\nVERSION=\"15.6\"\nID=\"opensuse-leap\"\n\
+             VERSION_ID=\"15.6\"\nPRETTY_NAME=\"openSUSE Leap 15.6\"\n",
+        );
+        assert_eq!(leap.family, OsFamily::OpenSuseLeap);
+        assert_eq!(leap.osv_ecosystems(), ["openSUSE:Leap 15.6"]);
+        let tumbleweed = os_release(
+            "NAME=\"openSUSE Tumbleweed\"\nID=\"opensuse-tumbleweed\"\n\
+             VERSION_ID=\"20241201\"\nPRETTY_NAME=\"openSUSE Tumbleweed\"\n",
+        );
+        assert_eq!(tumbleweed.family, OsFamily::OpenSuseTumbleweed);
+        assert_eq!(tumbleweed.osv_ecosystems(), ["openSUSE:Tumbleweed"]);
+    }
+
+    #[test]
+    fn photon_and_openeuler_map_to_their_osv_releases() {
+        let photon =
+            os_release("NAME=\"VMware Photon OS\"\nVERSION=\"5.0\"\nID=photon\nVERSION_ID=5.0\n");
+        assert_eq!(photon.osv_ecosystems(), ["Photon OS:5.0"]);
+        assert_eq!(photon.version_scheme(), crate::VersionScheme::Rpm);
+        let euler = os_release(
+            "NAME=\"openEuler\"\nVERSION=\"22.03 (LTS-SP1)\"\nID=\"openEuler\"\nVERSION_ID=\"22.03\"\n",
+        );
+        assert_eq!(euler.family, OsFamily::OpenEuler);
+        assert_eq!(euler.osv_ecosystems(), ["openEuler:22.03-LTS-SP1"]);
+    }
+
+    #[test]
+    fn rhel_is_matched_against_the_content_sets_of_its_image() {
+        let manifest = r#"{"content_sets":["rhel-9-for-x86_64-baseos-rpms"]}"#;
+        let ubi = detect_os(&ReleaseFiles {
+            os_release: Some("ID=\"rhel\"\nVERSION_ID=\"9.4\"\n"),
+            content_manifests: &[manifest],
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(ubi.release, "9");
+        assert_eq!(ubi.osv_ecosystems(), ["Red Hat:enterprise_linux:9::baseos"]);
+        assert!(!ubi.matches_by_source());
+        let bare = os_release("ID=\"rhel\"\nVERSION_ID=\"8.10\"\n");
+        assert_eq!(
+            bare.osv_ecosystems(),
+            [
+                "Red Hat:enterprise_linux:8::appstream",
+                "Red Hat:enterprise_linux:8::baseos"
+            ]
+        );
+    }
+
+    #[test]
+    fn amazon_oracle_and_fedora_are_detected_with_no_osv_data() {
+        for (content, family) in [
+            ("ID=\"amzn\"\nVERSION_ID=\"2\"\n", OsFamily::Amazon),
+            ("ID=\"ol\"\nVERSION_ID=\"8.9\"\n", OsFamily::Oracle),
+            ("ID=fedora\nVERSION_ID=40\n", OsFamily::Fedora),
+        ] {
+            let os = os_release(content);
+            assert_eq!(os.family, family);
+            assert!(os.osv_ecosystems().is_empty(), "{family}");
+        }
     }
 
     #[test]

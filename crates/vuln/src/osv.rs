@@ -34,6 +34,9 @@ pub struct OsvRecord {
     /// The affected packages.
     #[serde(default)]
     pub affected: Vec<Affected>,
+    /// Database-specific data, e.g. GitHub's `severity` word.
+    #[serde(default)]
+    pub database_specific: Option<serde_json::Value>,
 }
 
 /// A severity entry: a type and a score, which for CVSS types is a vector string.

@@ -1,11 +1,13 @@
-//! Severity, chosen the way Trivy's "auto" mode does for OS packages: the vendor's per-package
-//! rating first (Debian urgency, Ubuntu priority, Red Hat family severity), then the CVSS base
-//! score of the record's vectors banded like trivy-db (v4 preferred, then v3.x, then v2), else
-//! `UNKNOWN`.
+//! Severity, chosen the way Trivy's "auto" mode does: the vendor's per-package rating first
+//! (Debian urgency, Ubuntu priority, Red Hat family severity), then the CVSS base score of the
+//! record's vectors banded like trivy-db (v4 preferred, then v3.x, then v2), then the rating
+//! another record of the index gives the same CVE ([`record_rating`]; Trivy falls back to NVD
+//! the same way), else `UNKNOWN`. Nothing is invented: a CVE no record rates stays `UNKNOWN`.
 //!
 //! CVSS v3.x and v2 base scores are computed here from the vector (OSV stores vectors, not
-//! scores). CVSS v4 scoring needs the specification's macro-vector lookup table and is not
-//! implemented yet: a record with only a v4 vector is `UNKNOWN`.
+//! scores). CVSS v4.0 scores use RustSec's `cvss` crate, which implements the specification's
+//! macro-vector lookup table; the test suite checks it against every base vector scored by
+//! Red Hat's Python `cvss` library and against FIRST's published examples.
 
 use std::fmt;
 
@@ -20,6 +22,10 @@ const MEDIUM_FROM: f64 = 4.0;
 
 /// OSV severity type carrying Ubuntu's priority word instead of a CVSS vector.
 const UBUNTU_SEVERITY: &str = "Ubuntu";
+
+/// `database_specific.severity` of GitHub's advisories (GHSA records, the language ecosystems'
+/// source): `LOW`, `MODERATE`, `HIGH`, `CRITICAL`, the words of [`red_hat_severity`].
+const DATABASE_SEVERITY: &str = "severity";
 
 /// A finding's severity, ordered from `Unknown` to `Critical`.
 #[derive(
@@ -143,11 +149,44 @@ pub fn red_hat_severity(severity: &str) -> Option<Severity> {
 /// none scores above 0.
 pub fn cvss_severity(severities: &[OsvSeverity]) -> Option<Severity> {
     let by_kind = |kind: &str| severities.iter().find(|s| s.kind == kind);
-    // CVSS_V4 would come first; its scoring is not implemented, so v3.x then v2 decide.
-    let score = by_kind("CVSS_V3")
-        .and_then(|s| cvss3_base_score(&s.score))
+    let score = by_kind("CVSS_V4")
+        .and_then(|s| cvss4_base_score(&s.score))
+        .or_else(|| by_kind("CVSS_V3").and_then(|s| cvss3_base_score(&s.score)))
         .or_else(|| by_kind("CVSS_V2").and_then(|s| cvss2_base_score(&s.score)))?;
     band(score)
+}
+
+/// The rating a record gives its CVEs as a whole, lent to records of the same CVE that carry
+/// none: the band of its record-level CVSS vectors, else of any package's, else the severity
+/// word of `database_specific` (GitHub's advisories). Vendor per-package ratings (Debian
+/// urgency, Ubuntu priority) are not lent: they rate one distribution's package.
+pub fn record_rating(record: &OsvRecord) -> Option<Severity> {
+    cvss_severity(&record.severity)
+        .or_else(|| {
+            record
+                .affected
+                .iter()
+                .find_map(|affected| cvss_severity(&affected.severity))
+        })
+        .or_else(|| {
+            record
+                .database_specific
+                .as_ref()?
+                .get(DATABASE_SEVERITY)?
+                .as_str()
+                .and_then(red_hat_severity)
+        })
+}
+
+/// CVSS v4.0 base score (FIRST CVSS v4.0 specification, its macro-vector lookup table), `None`
+/// for a vector that does not parse. Threat and environmental metrics in the vector count, as
+/// the specification's score of such a vector does.
+pub fn cvss4_base_score(vector: &str) -> Option<f64> {
+    if !vector.starts_with("CVSS:4.") {
+        return None;
+    }
+    let parsed: cvss::v4::Vector = vector.parse().ok()?;
+    Some(parsed.score().value())
 }
 
 /// trivy-db bands: ≥9.0 CRITICAL, ≥7.0 HIGH, ≥4.0 MEDIUM, >0 LOW.
@@ -312,6 +351,52 @@ mod tests {
         ] {
             assert_eq!(cvss2_base_score(vector), Some(score), "{vector}");
         }
+    }
+
+    #[test]
+    fn cvss4_scores_match_first_calculator_values() {
+        // FIRST's CVSS v4.0 calculator values for these vectors.
+        for (vector, score) in [
+            (
+                "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+                9.3,
+            ),
+            (
+                "CVSS:4.0/AV:L/AC:L/AT:N/PR:L/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+                8.5,
+            ),
+            (
+                "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H",
+                10.0,
+            ),
+            (
+                "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N",
+                0.0,
+            ),
+        ] {
+            assert_eq!(cvss4_base_score(vector), Some(score), "{vector}");
+        }
+        assert_eq!(
+            cvss4_base_score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"),
+            None
+        );
+        assert_eq!(cvss4_base_score("CVSS:4.0/AV:N"), None);
+    }
+
+    #[test]
+    fn a_v4_vector_wins_over_v3_and_v2() {
+        let severities = [
+            OsvSeverity {
+                kind: "CVSS_V3".into(),
+                score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:N/A:N".into(),
+            },
+            OsvSeverity {
+                kind: "CVSS_V4".into(),
+                score: "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N".into(),
+            },
+        ];
+        assert_eq!(cvss_severity(&severities), Some(Severity::Critical));
+        assert_eq!(cvss_severity(&severities[..1]), Some(Severity::Medium));
     }
 
     #[test]

@@ -57,6 +57,7 @@ proptest! {
             apk_repositories: Some(&content),
             redhat_release: Some(&content),
             system_release: Some(&content),
+            content_manifests: &[&content],
         };
         let _ = detect_os(&files);
         let _ = detect_os(&ReleaseFiles { os_release: None, ..files });

@@ -107,7 +107,7 @@ pub(crate) struct EnableArgs {
     pub(crate) image: Option<RepoTag>,
     /// OSV data for the manager's vulnerability index: an `http(s)://` URL of an `all.zip`
     /// (a mirror) or a path mounted into its pod. Repeatable; replaces the manager's sources.
-    /// Default: OSV's public dumps of the OS ecosystems the scanner knows.
+    /// Default: OSV's public dumps of the OS and language ecosystems the scanner knows.
     #[arg(long = "vulndb-source", value_name = "URL|PATH", value_parser = image_cleaner::parse_vulndb_source)]
     pub(crate) vulndb_sources: Vec<String>,
 }

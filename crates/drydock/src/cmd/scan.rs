@@ -281,10 +281,10 @@ fn render(report: &ScanReport) -> String {
         .images
         .iter()
         .map(|scan| {
-            let os = scan
-                .os
-                .as_ref()
-                .map_or("-".to_owned(), |os| format!("{} {}", os.family, os.version));
+            let os = scan.os.as_ref().map_or("-".to_owned(), |os| {
+                let note = if os.osv_data { "" } else { " (no data in OSV)" };
+                format!("{} {}{note}", os.family, os.version)
+            });
             let eol = match scan.assessment.eol_status {
                 Some(drydock_vuln::EolStatus::EndOfLife { since }) => format!("EOL since {since}"),
                 Some(drydock_vuln::EolStatus::Supported { until: Some(until) }) => {

@@ -121,9 +121,10 @@ fn info(args: &VulndbInfoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One row per source, then one per ecosystem.
+/// One row per source, then one per ecosystem with how many of its advisories (findings-to-be)
+/// carry a severity of their own and how many get one from another record of the same CVE.
 fn counts_table(sources: &[SourceCount], ecosystems: &[EcosystemCount]) -> String {
-    let rows: Vec<[String; 4]> = sources
+    let rows: Vec<[String; 7]> = sources
         .iter()
         .map(|s| {
             [
@@ -131,6 +132,9 @@ fn counts_table(sources: &[SourceCount], ecosystems: &[EcosystemCount]) -> Strin
                 s.path.clone(),
                 s.records.to_string(),
                 s.withdrawn.to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
             ]
         })
         .chain(ecosystems.iter().map(|e| {
@@ -139,10 +143,24 @@ fn counts_table(sources: &[SourceCount], ecosystems: &[EcosystemCount]) -> Strin
                 e.ecosystem.clone(),
                 e.records.to_string(),
                 e.withdrawn.to_string(),
+                e.advisories.to_string(),
+                e.rated.to_string(),
+                e.rated_by_cve.to_string(),
             ]
         }))
         .collect();
-    table::render(["KIND", "NAME", "RECORDS", "WITHDRAWN"], &rows)
+    table::render(
+        [
+            "KIND",
+            "NAME",
+            "RECORDS",
+            "WITHDRAWN",
+            "ADVISORIES",
+            "RATED",
+            "RATED-BY-CVE",
+        ],
+        &rows,
+    )
 }
 
 /// Per source with unreadable records: the count, then the first few by name and reason.

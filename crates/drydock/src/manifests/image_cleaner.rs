@@ -76,8 +76,9 @@ const MANAGER_MEMORY_REQUEST: &str = "64Mi";
 const MANAGER_MEMORY_LIMIT: &str = "256Mi";
 /// The container that keeps the vulnerability index up to date (`drydock vulndb refresh`).
 const BUILDER_CONTAINER: &str = "vulndb-builder";
-/// The builder's request: its measured peak on the full default set (~30 MiB, release build,
-/// `scripts/bench-vulndb.sh`; decision record 008) rounded up.
+/// The builder's request: its measured peak on the default OS dumps (~30 MiB, release build,
+/// `scripts/bench-vulndb.sh`; decision record 008) rounded up. The language dumps (npm's is
+/// the largest) were added to the defaults later and are not in that measurement.
 const BUILDER_MEMORY_REQUEST: &str = "64Mi";
 /// The builder's limit: twice the request, for the largest real dump's zip directory
 /// (24 bytes an entry) and the download buffers; an OOM kill here costs one refresh, never
@@ -141,28 +142,15 @@ const SANDBOX_IMAGE_PATTERNS: [&str; 5] = [
 
 /// OSV's public bucket of per-ecosystem dumps (`<bucket>/<Ecosystem>/all.zip`).
 const OSV_BUCKET: &str = "https://osv-vulnerabilities.storage.googleapis.com";
-/// The OS ecosystems the scanner matches packages of. The manager downloads their dumps once
-/// per refresh for the whole cluster (nodes never reach the internet); without any source
-/// automatic mode would remove nothing, as every scan would fail closed.
-const DEFAULT_OSV_ECOSYSTEMS: [&str; 11] = [
-    "Debian",
-    "Ubuntu",
-    "Alpine",
-    "Azure Linux",
-    "Red Hat",
-    "AlmaLinux",
-    "Rocky Linux",
-    "SUSE",
-    "openSUSE",
-    "Wolfi",
-    "Chainguard",
-];
-
-/// The manager's default `--vulndb-source` values: OSV's dumps of [`DEFAULT_OSV_ECOSYSTEMS`].
+/// The manager's default `--vulndb-source` values: OSV's dumps of every ecosystem the scanner
+/// matches, OS families and languages ([`drydock_vuln::ecosystem::default_osv_dumps`]). The
+/// manager downloads them once per refresh for the whole cluster (nodes never reach the
+/// internet); without any source automatic mode would remove nothing, as every scan would fail
+/// closed.
 pub(crate) fn default_vulndb_sources() -> Vec<String> {
-    DEFAULT_OSV_ECOSYSTEMS
+    drydock_vuln::ecosystem::default_osv_dumps()
         .iter()
-        .map(|ecosystem| format!("{OSV_BUCKET}/{}/all.zip", ecosystem.replace(' ', "%20")))
+        .map(|dump| format!("{OSV_BUCKET}/{}/all.zip", dump.replace(' ', "%20")))
         .collect()
 }
 
@@ -1129,7 +1117,17 @@ mod tests {
             ),
             "{args:?}"
         );
-        assert_eq!(args.len(), 3 + 11, "every default ecosystem: {args:?}");
+        for language in ["Go", "PyPI", "npm", "RubyGems"] {
+            let source = format!(
+                "--source=https://osv-vulnerabilities.storage.googleapis.com/{language}/all.zip"
+            );
+            assert!(args.contains(&source), "{language} in {args:?}");
+        }
+        assert_eq!(
+            args.len(),
+            3 + drydock_vuln::ecosystem::default_osv_dumps().len(),
+            "every default ecosystem: {args:?}"
+        );
         // The manager's --vulndb-index is the builder's --dir, in a volume both mount.
         let index = manager.args.as_deref().unwrap()[2]
             .strip_prefix("--vulndb-index=")

@@ -6,13 +6,29 @@
 //! nanoseconds that must fit in an `i64`, exactly like Go. Display follows Go's
 //! `Duration.String()` (`24h0m0s`, `1.5s`, `300ms`) so values round-trip through
 //! `kubectl describe` unchanged.
+//!
+//! A crate of its own so that crates which read durations but know nothing of Kubernetes (the
+//! scanner core) need not depend on the wire types and, through them, on the Kubernetes crates.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::Error;
+/// A duration string is not in Go's `time.ParseDuration` syntax.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The text is not a Go duration.
+    #[error(
+        "invalid duration {input:?}: {reason} (expected Go syntax such as \"24h\", \"1h30m\", \"90s\")"
+    )]
+    Duration {
+        /// The text that was rejected.
+        input: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+}
 
 const NANOS_PER_MICRO: i64 = 1_000;
 const NANOS_PER_MILLI: i64 = 1_000_000;
