@@ -117,6 +117,7 @@ pub fn ecosystem_scheme(ecosystem: &str) -> Option<VersionScheme> {
         "PyPI" => Some(VersionScheme::Pep440),
         "npm" => Some(VersionScheme::SemVer),
         "RubyGems" => Some(VersionScheme::RubyGems),
+        "Maven" => Some(VersionScheme::Maven),
         _ => None,
     }
 }
@@ -250,7 +251,8 @@ mod tests {
         assert_eq!(ecosystem_scheme("PyPI"), Some(VersionScheme::Pep440));
         assert_eq!(ecosystem_scheme("Go"), Some(VersionScheme::Go));
         assert_eq!(ecosystem_scheme("npm"), Some(VersionScheme::SemVer));
-        assert_eq!(ecosystem_scheme("Maven"), None);
+        assert_eq!(ecosystem_scheme("Maven"), Some(VersionScheme::Maven));
+        assert_eq!(ecosystem_scheme("Hex"), None);
     }
 
     #[test]

@@ -20,6 +20,7 @@ proptest! {
             VersionScheme::SemVer,
             VersionScheme::Go,
             VersionScheme::RubyGems,
+            VersionScheme::Maven,
         ] {
             let _ = scheme.compare(&a, &b);
             let _ = scheme.compare(&b, &a);
