@@ -1,15 +1,22 @@
 //! Language packages in an image (`vulnerabilities.types: [library]`): which files the layer
 //! walk keeps for them, and how they become a [`LanguagePackage`] list.
 //!
-//! Python, npm and RubyGems metadata are found by name patterns wherever they lie. Go binaries are found
-//! by content: every executable regular file is offered to [`GoBinaries`], which streams it,
-//! gives up at once unless it is ELF, and keeps only the build information block (a few KiB at
-//! a 16-byte-aligned offset, found by its magic), never the binary. The parsing itself is
-//! `drydock_vuln::inventory::language`.
+//! Python, npm and RubyGems metadata are found by name patterns wherever they lie. Go binaries
+//! and Java archives are found by content: every other regular file is offered to
+//! [`LanguageFiles`], which looks at its first bytes. An ELF executable goes to the Go search,
+//! which keeps only the build information block (a few KiB at a 16-byte-aligned offset, found
+//! by its magic), never the binary. A zip archive is read whole (up to
+//! [`MAX_JAVA_ARCHIVE`]) and only its Java metadata is kept (`pom.properties`, manifests, of
+//! nested archives too). The parsing itself is `drydock_vuln::inventory::language` and
+//! `drydock_vuln::inventory::java`.
 
 use std::sync::Arc;
 
 use drydock_imagefs::{ImageFiles, Interest, Pattern, SniffSink, Sniffer};
+use drydock_vuln::inventory::java::{
+    JAVA_METADATA_MAGIC, MAX_JAVA_ARCHIVE, ZIP_MAGIC, archive_metadata, oversized_archive_metadata,
+    parse_archive_metadata,
+};
 use drydock_vuln::inventory::language::{
     GO_BUILDINFO_MAGIC, GO_BUILDINFO_MAX, GO_CANDIDATE_BYTES, LanguagePackage, go_buildinfo_len,
     is_go_buildinfo_start, parse_gemspec, parse_go_buildinfo, parse_package_json,
@@ -29,8 +36,11 @@ const MIN_GO_BINARY: u64 = 512 << 10;
 /// Go aligns the build information block to 16 bytes in the binary's data.
 const GO_BUILDINFO_ALIGN: usize = 16;
 
-/// The patterns of Python, npm and RubyGems metadata and the Go binary sniffer, added to
-/// `interest`.
+/// The smallest zip archive: an empty one is its 22-byte end-of-central-directory record.
+const MIN_ZIP: u64 = 22;
+
+/// The patterns of Python, npm and RubyGems metadata and the Go binary and Java archive
+/// sniffer, added to `interest`.
 #[must_use]
 pub fn with_language_files(interest: Interest) -> Interest {
     interest
@@ -53,7 +63,7 @@ pub fn with_language_files(interest: Interest) -> Interest {
             dir: "specifications".to_owned(),
             suffix: ".gemspec".to_owned(),
         })
-        .with_sniffer(Arc::new(GoBinaries))
+        .with_sniffer(Arc::new(LanguageFiles))
 }
 
 /// The language packages in `files`, sorted, and the files that could not be read (each
@@ -66,6 +76,8 @@ pub fn packages(files: &ImageFiles) -> (Vec<LanguagePackage>, Vec<String>) {
         let name = path.rsplit('/').next().unwrap_or(path);
         let parsed = if bytes.starts_with(GO_BUILDINFO_MAGIC) {
             parse_go_buildinfo(path, bytes)
+        } else if bytes.starts_with(JAVA_METADATA_MAGIC) {
+            parse_archive_metadata(path, bytes)
         } else if name == "package.json" {
             parse_package_json(path, bytes).map(|p| p.into_iter().collect())
         } else if name.ends_with(".gemspec") {
@@ -85,13 +97,99 @@ pub fn packages(files: &ImageFiles) -> (Vec<LanguagePackage>, Vec<String>) {
     (found, unreadable)
 }
 
+/// Offers executables large enough to be Go programs to the build information search, and
+/// zip archives to the Java metadata search, telling them apart by their first bytes.
+#[derive(Debug)]
+pub struct LanguageFiles;
+
+impl Sniffer for LanguageFiles {
+    fn start(&self, mode: u32, size: u64) -> Option<Box<dyn SniffSink>> {
+        let go = GoBinaries.wants(mode, size);
+        (go || size >= MIN_ZIP).then(|| {
+            Box::new(LanguageSink::Undecided {
+                head: Vec::new(),
+                go,
+                size,
+            }) as Box<dyn SniffSink>
+        })
+    }
+}
+
+/// Where the search in one file stands.
+#[derive(Debug)]
+enum LanguageSink {
+    /// Reading the first bytes; `go` tells whether the file may be a Go program.
+    Undecided { head: Vec<u8>, go: bool, size: u64 },
+    /// An ELF executable: the Go build information search.
+    Go(GoSink),
+    /// A zip archive, read whole.
+    Java(Vec<u8>),
+    /// Finished, with what to keep.
+    Done(Option<Vec<u8>>),
+}
+
+impl SniffSink for LanguageSink {
+    fn feed(&mut self, chunk: &[u8]) -> bool {
+        match self {
+            LanguageSink::Undecided { head, go, size } => {
+                head.extend_from_slice(chunk);
+                if head.len() < ZIP_MAGIC.len().max(ELF_MAGIC.len()) {
+                    return true;
+                }
+                let head = std::mem::take(head);
+                if *go && head.starts_with(ELF_MAGIC) {
+                    let mut sink = GoSink::Head(Vec::new());
+                    let more = sink.feed(&head);
+                    *self = LanguageSink::Go(sink);
+                    more
+                } else if head.starts_with(ZIP_MAGIC) && *size > MAX_JAVA_ARCHIVE {
+                    *self = LanguageSink::Done(Some(oversized_archive_metadata(*size)));
+                    false
+                } else if head.starts_with(ZIP_MAGIC) {
+                    let mut archive = Vec::with_capacity(usize::try_from(*size).unwrap_or(0));
+                    archive.extend_from_slice(&head);
+                    *self = LanguageSink::Java(archive);
+                    true
+                } else {
+                    *self = LanguageSink::Done(None);
+                    false
+                }
+            }
+            LanguageSink::Go(sink) => sink.feed(chunk),
+            LanguageSink::Java(archive) => {
+                archive.extend_from_slice(chunk);
+                true
+            }
+            LanguageSink::Done(_) => false,
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Option<Vec<u8>> {
+        match *self {
+            LanguageSink::Go(sink) => Box::new(sink).finish(),
+            LanguageSink::Java(archive) => archive_metadata(&archive),
+            LanguageSink::Done(kept) => kept,
+            LanguageSink::Undecided { .. } => None,
+        }
+    }
+}
+
 /// Offers executables large enough to be Go programs to the build information search.
 #[derive(Debug)]
 pub struct GoBinaries;
 
+// === impl GoBinaries ===
+
+impl GoBinaries {
+    /// Whether a file of this tar mode and size may be a Go program.
+    fn wants(&self, mode: u32, size: u64) -> bool {
+        mode & EXECUTABLE_BITS != 0 && size >= MIN_GO_BINARY
+    }
+}
+
 impl Sniffer for GoBinaries {
     fn start(&self, mode: u32, size: u64) -> Option<Box<dyn SniffSink>> {
-        (mode & EXECUTABLE_BITS != 0 && size >= MIN_GO_BINARY)
+        self.wants(mode, size)
             .then(|| Box::new(GoSink::Head(Vec::new())) as Box<dyn SniffSink>)
     }
 }
@@ -247,5 +345,67 @@ mod tests {
         file[0] = b'#';
         assert_eq!(sniff(&file, 512), None);
         assert_eq!(sniff(b"\x7fELF and nothing else", 4), None);
+    }
+
+    /// Offers `file` to [`LanguageFiles`] as a tar entry of `mode` and (at least) the smallest
+    /// Go binary's size.
+    fn sniff_all(file: &[u8], mode: u32, chunk: usize) -> Option<Vec<u8>> {
+        let size = (file.len() as u64).max(MIN_GO_BINARY);
+        let mut sink = LanguageFiles.start(mode, size)?;
+        for piece in file.chunks(chunk) {
+            if !sink.feed(piece) {
+                break;
+            }
+        }
+        sink.finish()
+    }
+
+    fn jar() -> Vec<u8> {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file(
+            "META-INF/maven/org.example/lib/pom.properties",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        zip.write_all(b"groupId=org.example\nartifactId=lib\nversion=1.2.3\n")
+            .unwrap();
+        zip.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn java_archives_keep_only_their_metadata_whatever_the_chunking() {
+        let jar = jar();
+        for chunk in [1, 3, 100, 1 << 20] {
+            let kept = sniff_all(&jar, 0o644, chunk).unwrap();
+            assert!(kept.starts_with(JAVA_METADATA_MAGIC), "chunk {chunk}");
+            let packages = parse_archive_metadata("opt/lib.jar", &kept).unwrap();
+            assert_eq!(packages.len(), 1);
+            assert_eq!(
+                (packages[0].name.as_str(), packages[0].version.as_str()),
+                ("org.example:lib", "1.2.3")
+            );
+        }
+    }
+
+    #[test]
+    fn go_binaries_still_go_to_the_go_search_and_other_files_are_dropped() {
+        let (file, block) = binary(4096);
+        assert_eq!(sniff_all(&file, 0o755, 17).as_deref(), Some(&block[..]));
+        assert_eq!(sniff_all(&file, 0o644, 17), None);
+        assert_eq!(
+            sniff_all(b"plain text, long enough to be offered", 0o644, 5),
+            None
+        );
+        assert!(LanguageFiles.start(0o644, MIN_ZIP - 1).is_none());
+    }
+
+    #[test]
+    fn an_oversized_zip_is_reported_without_being_read() {
+        let mut sink = LanguageFiles.start(0o644, MAX_JAVA_ARCHIVE + 1).unwrap();
+        assert!(!sink.feed(ZIP_MAGIC));
+        let kept = sink.finish().unwrap();
+        let err = parse_archive_metadata("opt/huge.war", &kept).unwrap_err();
+        assert!(err.to_string().contains("opt/huge.war"), "{err}");
     }
 }
