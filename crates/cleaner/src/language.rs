@@ -1,11 +1,12 @@
 //! Language packages in an image (`vulnerabilities.types: [library]`): which files the layer
 //! walk keeps for them, and how they become a [`LanguagePackage`] list.
 //!
-//! Python, npm and RubyGems metadata are found by name patterns wherever they lie. Go binaries
-//! and Java archives are found by content: every other regular file is offered to
-//! [`LanguageFiles`], which looks at its first bytes. An ELF executable goes to the Go search,
-//! which keeps only the build information block (a few KiB at a 16-byte-aligned offset, found
-//! by its magic), never the binary. A zip archive is read whole (up to
+//! Python, npm and RubyGems metadata are found by name patterns wherever they lie. Go binaries,
+//! Rust binaries and Java archives are found by content: every other regular file is offered
+//! to [`LanguageFiles`], which looks at its first bytes. An ELF executable goes to the Go
+//! search, which keeps only the build information block (a few KiB at a 16-byte-aligned
+//! offset, found by its magic), and to the cargo-auditable search, which keeps only the
+//! inflated dependency list (a zlib stream found by what it inflates to); never the binary. A zip archive is read whole (up to
 //! [`MAX_JAVA_ARCHIVE`]) and only its Java metadata is kept (`pom.properties`, manifests, of
 //! nested archives too). The parsing itself is `drydock_vuln::inventory::language` and
 //! `drydock_vuln::inventory::java`.
@@ -22,6 +23,9 @@ use drydock_vuln::inventory::language::{
     is_go_buildinfo_start, parse_gemspec, parse_go_buildinfo, parse_package_json,
     parse_python_metadata,
 };
+use drydock_vuln::inventory::rust::{
+    MAX_DEP_INFO, RUST_DEP_INFO_MAGIC, ZLIB_CMF, ZLIB_HEADER, dep_info_candidate, parse_dep_info,
+};
 
 /// The ELF magic: only ELF executables are searched for Go build information.
 const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
@@ -35,6 +39,10 @@ const MIN_GO_BINARY: u64 = 512 << 10;
 
 /// Go aligns the build information block to 16 bytes in the binary's data.
 const GO_BUILDINFO_ALIGN: usize = 16;
+
+/// Smaller executables are not searched for cargo-auditable's dependency list: the smallest
+/// Rust program (`fn main() {}`, stripped) links to about 300 KiB.
+const MIN_RUST_BINARY: u64 = 128 << 10;
 
 /// The smallest zip archive: an empty one is its 22-byte end-of-central-directory record.
 const MIN_ZIP: u64 = 22;
@@ -76,6 +84,8 @@ pub fn packages(files: &ImageFiles) -> (Vec<LanguagePackage>, Vec<String>) {
         let name = path.rsplit('/').next().unwrap_or(path);
         let parsed = if bytes.starts_with(GO_BUILDINFO_MAGIC) {
             parse_go_buildinfo(path, bytes)
+        } else if bytes.starts_with(RUST_DEP_INFO_MAGIC) {
+            parse_dep_info(path, bytes)
         } else if bytes.starts_with(JAVA_METADATA_MAGIC) {
             parse_archive_metadata(path, bytes)
         } else if name == "package.json" {
@@ -105,10 +115,12 @@ pub struct LanguageFiles;
 impl Sniffer for LanguageFiles {
     fn start(&self, mode: u32, size: u64) -> Option<Box<dyn SniffSink>> {
         let go = GoBinaries.wants(mode, size);
-        (go || size >= MIN_ZIP).then(|| {
+        let rust = mode & EXECUTABLE_BITS != 0 && size >= MIN_RUST_BINARY;
+        (go || rust || size >= MIN_ZIP).then(|| {
             Box::new(LanguageSink::Undecided {
                 head: Vec::new(),
                 go,
+                rust,
                 size,
             }) as Box<dyn SniffSink>
         })
@@ -118,10 +130,20 @@ impl Sniffer for LanguageFiles {
 /// Where the search in one file stands.
 #[derive(Debug)]
 enum LanguageSink {
-    /// Reading the first bytes; `go` tells whether the file may be a Go program.
-    Undecided { head: Vec<u8>, go: bool, size: u64 },
-    /// An ELF executable: the Go build information search.
-    Go(GoSink),
+    /// Reading the first bytes; `go` and `rust` tell whether the file may be a Go or a Rust
+    /// program.
+    Undecided {
+        head: Vec<u8>,
+        go: bool,
+        rust: bool,
+        size: u64,
+    },
+    /// An ELF executable: the Go build information and cargo-auditable searches, each while it
+    /// wants more.
+    Elf {
+        go: Option<GoSink>,
+        rust: Option<RustSink>,
+    },
     /// A zip archive, read whole.
     Java(Vec<u8>),
     /// Finished, with what to keep.
@@ -131,17 +153,25 @@ enum LanguageSink {
 impl SniffSink for LanguageSink {
     fn feed(&mut self, chunk: &[u8]) -> bool {
         match self {
-            LanguageSink::Undecided { head, go, size } => {
+            LanguageSink::Undecided {
+                head,
+                go,
+                rust,
+                size,
+            } => {
                 head.extend_from_slice(chunk);
                 if head.len() < ZIP_MAGIC.len().max(ELF_MAGIC.len()) {
                     return true;
                 }
                 let head = std::mem::take(head);
-                if *go && head.starts_with(ELF_MAGIC) {
-                    let mut sink = GoSink::Head(Vec::new());
-                    let more = sink.feed(&head);
-                    *self = LanguageSink::Go(sink);
-                    more
+                if (*go || *rust) && head.starts_with(ELF_MAGIC) {
+                    *self = LanguageSink::Elf {
+                        go: go.then_some(GoSink::Head(Vec::new())),
+                        rust: rust.then_some(RustSink::Searching {
+                            pending: Vec::new(),
+                        }),
+                    };
+                    self.feed(&head)
                 } else if head.starts_with(ZIP_MAGIC) && *size > MAX_JAVA_ARCHIVE {
                     *self = LanguageSink::Done(Some(oversized_archive_metadata(*size)));
                     false
@@ -155,7 +185,11 @@ impl SniffSink for LanguageSink {
                     false
                 }
             }
-            LanguageSink::Go(sink) => sink.feed(chunk),
+            LanguageSink::Elf { go, rust } => {
+                let go_more = go.as_mut().is_some_and(|sink| sink.feed(chunk));
+                let rust_more = rust.as_mut().is_some_and(|sink| sink.feed(chunk));
+                go_more || rust_more
+            }
             LanguageSink::Java(archive) => {
                 archive.extend_from_slice(chunk);
                 true
@@ -166,12 +200,139 @@ impl SniffSink for LanguageSink {
 
     fn finish(self: Box<Self>) -> Option<Vec<u8>> {
         match *self {
-            LanguageSink::Go(sink) => Box::new(sink).finish(),
+            // A Go block when there is one (a Go program holds no cargo-auditable list).
+            LanguageSink::Elf { go, rust } => go
+                .and_then(|sink| Box::new(sink).finish())
+                .or_else(|| rust.and_then(RustSink::finish)),
             LanguageSink::Java(archive) => archive_metadata(&archive),
             LanguageSink::Done(kept) => kept,
             LanguageSink::Undecided { .. } => None,
         }
     }
+}
+
+/// Bytes a zlib stream candidate may take before it has inflated enough to be judged: a
+/// dynamic Huffman block header is at most a few hundred bytes; a stream still silent after
+/// this is not cargo-auditable's.
+const DEP_INFO_PROBE: usize = 4096;
+
+/// Output reserved at a time while inflating the dependency information.
+const INFLATE_STEP: usize = 64 << 10;
+
+/// Where the cargo-auditable search in one ELF executable stands.
+enum RustSink {
+    /// Looking for the zlib stream; `pending` holds bytes from the first unjudged candidate.
+    Searching { pending: Vec<u8> },
+    /// Found: inflating the dependency information.
+    Inflating {
+        inflate: flate2::Decompress,
+        json: Vec<u8>,
+    },
+    /// Finished, with the dependency information if found.
+    Done(Option<Vec<u8>>),
+}
+
+impl std::fmt::Debug for RustSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RustSink::Searching { .. } => "Searching",
+            RustSink::Inflating { .. } => "Inflating",
+            RustSink::Done(_) => "Done",
+        })
+    }
+}
+
+// === impl RustSink ===
+
+impl RustSink {
+    /// Takes the next chunk; `false` once finished.
+    fn feed(&mut self, chunk: &[u8]) -> bool {
+        match std::mem::replace(self, RustSink::Done(None)) {
+            RustSink::Searching { mut pending } => {
+                pending.extend_from_slice(chunk);
+                self.search(pending)
+            }
+            RustSink::Inflating { inflate, json } => self.inflate(inflate, json, chunk),
+            RustSink::Done(found) => {
+                *self = RustSink::Done(found);
+                false
+            }
+        }
+    }
+
+    fn search(&mut self, mut pending: Vec<u8>) -> bool {
+        let mut at = 0;
+        while let Some(offset) = pending[at..].iter().position(|b| *b == ZLIB_CMF) {
+            let candidate = at + offset;
+            match dep_info_candidate(&pending[candidate..]) {
+                Some(true) => {
+                    let stream = pending.split_off(candidate + ZLIB_HEADER);
+                    return self.inflate(flate2::Decompress::new(false), Vec::new(), &stream);
+                }
+                None if pending.len() - candidate < DEP_INFO_PROBE => {
+                    pending.drain(..candidate);
+                    *self = RustSink::Searching { pending };
+                    return true;
+                }
+                Some(false) | None => at = candidate + 1,
+            }
+        }
+        pending.clear();
+        *self = RustSink::Searching { pending };
+        true
+    }
+
+    fn inflate(
+        &mut self,
+        mut inflate: flate2::Decompress,
+        mut json: Vec<u8>,
+        mut input: &[u8],
+    ) -> bool {
+        loop {
+            if json.len() >= MAX_DEP_INFO {
+                // Larger than any real tree: kept as cut, so the parser names the binary.
+                *self = RustSink::Done(Some(kept_dep_info(json)));
+                return false;
+            }
+            json.reserve(INFLATE_STEP.min(MAX_DEP_INFO - json.len()));
+            let (in_before, out_before) = (inflate.total_in(), json.len());
+            let status = inflate.decompress_vec(input, &mut json, flate2::FlushDecompress::None);
+            let used = usize::try_from(inflate.total_in() - in_before).unwrap_or(input.len());
+            input = &input[used.min(input.len())..];
+            let stuck = used == 0 && json.len() == out_before;
+            let room_left = json.len() < json.capacity();
+            match status {
+                // All input taken and nothing more to flush: wait for the next chunk.
+                Ok(flate2::Status::Ok | flate2::Status::BufError)
+                    if input.is_empty() && (room_left || stuck) =>
+                {
+                    *self = RustSink::Inflating { inflate, json };
+                    return true;
+                }
+                Ok(flate2::Status::Ok | flate2::Status::BufError) if !stuck => {}
+                // The end of the stream, an error, or no progress: kept as inflated so far.
+                _ => {
+                    *self = RustSink::Done(Some(kept_dep_info(json)));
+                    return false;
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Option<Vec<u8>> {
+        match self {
+            RustSink::Done(found) => found,
+            RustSink::Inflating { json, .. } => Some(kept_dep_info(json)),
+            RustSink::Searching { .. } => None,
+        }
+    }
+}
+
+/// The kept form of inflated dependency information.
+fn kept_dep_info(json: Vec<u8>) -> Vec<u8> {
+    let mut kept = RUST_DEP_INFO_MAGIC.to_vec();
+    kept.extend_from_slice(&json);
+    kept
 }
 
 /// Offers executables large enough to be Go programs to the build information search.
@@ -407,5 +568,26 @@ mod tests {
         let kept = sink.finish().unwrap();
         let err = parse_archive_metadata("opt/huge.war", &kept).unwrap_err();
         assert!(err.to_string().contains("opt/huge.war"), "{err}");
+    }
+
+    #[test]
+    fn cargo_auditable_lists_are_inflated_from_elf_executables_whatever_the_chunking() {
+        use std::io::Write;
+        let json = br#"{"packages":[{"name":"app","version":"0.1.0","source":"local","root":true},{"name":"itoa","version":"1.0.9","source":"crates.io"}]}"#;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(7));
+        z.write_all(json).unwrap();
+        let stream = z.finish().unwrap();
+        let mut file = ELF_MAGIC.to_vec();
+        file.resize(5000, 0x78); // many zlib-looking first bytes before the real stream
+        file.extend_from_slice(b"\x78\x9c\x03\x00"); // a real but empty zlib stream
+        file.extend_from_slice(&stream);
+        file.extend_from_slice(&[0x78; 300]);
+        for chunk in [1, 7, 4096, 1 << 20] {
+            let kept = sniff_all(&file, 0o755, chunk).expect("found");
+            let packages = parse_dep_info("usr/bin/app", &kept).expect("parsed");
+            let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+            assert_eq!(names, ["app", "itoa"], "chunk {chunk}");
+        }
+        assert_eq!(sniff_all(&file, 0o644, 4096), None);
     }
 }

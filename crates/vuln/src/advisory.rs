@@ -115,7 +115,7 @@ pub fn ecosystem_scheme(ecosystem: &str) -> Option<VersionScheme> {
         | "Mageia" | "openEuler" | "Photon OS" => Some(VersionScheme::Rpm),
         "Go" => Some(VersionScheme::Go),
         "PyPI" => Some(VersionScheme::Pep440),
-        "npm" => Some(VersionScheme::SemVer),
+        "npm" | "crates.io" => Some(VersionScheme::SemVer),
         "RubyGems" => Some(VersionScheme::RubyGems),
         "Maven" => Some(VersionScheme::Maven),
         _ => None,
@@ -252,6 +252,7 @@ mod tests {
         assert_eq!(ecosystem_scheme("Go"), Some(VersionScheme::Go));
         assert_eq!(ecosystem_scheme("npm"), Some(VersionScheme::SemVer));
         assert_eq!(ecosystem_scheme("Maven"), Some(VersionScheme::Maven));
+        assert_eq!(ecosystem_scheme("crates.io"), Some(VersionScheme::SemVer));
         assert_eq!(ecosystem_scheme("Hex"), None);
     }
 

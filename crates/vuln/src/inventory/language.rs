@@ -12,6 +12,8 @@
 //! - **RubyGems**: the `name` and `version` assignments of an installed gem's
 //!   `specifications/*.gemspec` (the Ruby file RubyGems writes; read as text, never run).
 //! - **Maven**: the `pom.properties` and manifests of Java archives, in [`super::java`].
+//! - **crates.io**: the dependency list cargo-auditable embeds in Rust binaries, in
+//!   [`super::rust`].
 //!
 //! Parsers take the input's name (its path in the image) and its bytes; garbage yields
 //! [`crate::Error::CorruptPackageDb`] naming the input, never a panic.
@@ -57,6 +59,8 @@ pub enum LanguageEcosystem {
     RubyGems,
     /// Maven packages (Java archives), named `groupId:artifactId`.
     Maven,
+    /// Rust crates (binaries built with cargo-auditable).
+    CratesIo,
 }
 
 // === impl LanguageEcosystem ===
@@ -70,6 +74,7 @@ impl LanguageEcosystem {
             Self::Npm => "npm",
             Self::RubyGems => "RubyGems",
             Self::Maven => "Maven",
+            Self::CratesIo => "crates.io",
         }
     }
 
@@ -81,6 +86,7 @@ impl LanguageEcosystem {
             Self::Npm => VersionScheme::SemVer,
             Self::RubyGems => VersionScheme::RubyGems,
             Self::Maven => VersionScheme::Maven,
+            Self::CratesIo => VersionScheme::SemVer,
         }
     }
 }
