@@ -1,5 +1,6 @@
 //! Language package metadata: Go build information blocks, Python `METADATA`, npm
-//! `package.json` and Java archives (the zip reader and the metadata blob it makes). Never a
+//! `package.json`, Java archives (the zip reader and the metadata blob it makes) and
+//! cargo-auditable dependency lists (the zlib stream check and the JSON). Never a
 //! panic; a block whose length is known parses or is refused, and every package read has a name
 //! and a version.
 #![no_main]
@@ -9,6 +10,7 @@ use drydock_vuln::inventory::language::{
     parse_python_metadata,
 };
 use drydock_vuln::inventory::java::{JAVA_METADATA_MAGIC, archive_metadata, parse_archive_metadata};
+use drydock_vuln::inventory::rust::{RUST_DEP_INFO_MAGIC, dep_info_candidate, parse_dep_info};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -38,5 +40,11 @@ fuzz_target!(|data: &[u8]| {
                     .all(|p| p.name.contains(':') && !p.version.is_empty())
             );
         }
+    }
+    let _ = dep_info_candidate(data);
+    let mut deps = RUST_DEP_INFO_MAGIC.to_vec();
+    deps.extend_from_slice(data);
+    if let Ok(packages) = parse_dep_info("bin", &deps) {
+        assert!(packages.iter().all(|p| !p.name.is_empty() && !p.version.is_empty()));
     }
 });
