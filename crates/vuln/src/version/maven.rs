@@ -5,8 +5,8 @@
 //! at every change between digits and non-digits. A `.` separates items of the current list;
 //! a `-`, and a change between digits and letters, starts a new list nested in the current one
 //! (`1-rc1` is `[1, [rc, [1]]]`); a word that is followed by digits or ends the string also
-//! opens a list when the current one is not empty (`1.x` is `1-x`, `1.a1` is `1-alpha-1`). An empty item (`1..2`, a leading `-`) is `0`. Numbers compare
-//! by value. Words are qualifiers: `alpha < beta < milestone < rc < snapshot < "" < sp`, then
+//! opens a list when the current one is not empty (`1.x` is `1-x`, `1.a1` is `1-alpha-1`).
+//! An empty item (`1..2`, a leading `-`) is `0`. Numbers compare by value. Words are qualifiers: `alpha < beta < milestone < rc < snapshot < "" < sp`, then
 //! any other word in string order; `a1`, `b1`, `m1` (a single letter followed by a digit) mean
 //! `alpha1`, `beta1`, `milestone1`; `ga`, `final` and `release` are the empty qualifier and `cr`
 //! is `rc`. After parsing, trailing zeros, empty qualifiers and empty lists are dropped from
