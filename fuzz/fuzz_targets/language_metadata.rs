@@ -1,12 +1,16 @@
-//! Language package metadata: Go build information blocks, Python `METADATA` and npm
-//! `package.json`. Never a panic; a block whose length is known parses or is refused, and every
-//! package read has a name and a version.
+//! Language package metadata: Go build information blocks, Python `METADATA`, npm
+//! `package.json`, Java archives (the zip reader and the metadata blob it makes) and
+//! cargo-auditable dependency lists (the zlib stream check and the JSON). Never a
+//! panic; a block whose length is known parses or is refused, and every package read has a name
+//! and a version.
 #![no_main]
 
 use drydock_vuln::inventory::language::{
     GO_BUILDINFO_MAGIC, go_buildinfo_len, parse_go_buildinfo, parse_package_json,
     parse_python_metadata,
 };
+use drydock_vuln::inventory::java::{JAVA_METADATA_MAGIC, archive_metadata, parse_archive_metadata};
+use drydock_vuln::inventory::rust::{RUST_DEP_INFO_MAGIC, dep_info_candidate, parse_dep_info};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,5 +28,23 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(Some(p)) = parse_package_json("package.json", data) {
         assert!(!p.name.is_empty() && !p.version.is_empty());
+    }
+    // A zip archive as found in a layer, and a metadata blob as kept from one.
+    let mut blob = JAVA_METADATA_MAGIC.to_vec();
+    blob.extend_from_slice(data);
+    for kept in archive_metadata(data).into_iter().chain([blob]) {
+        if let Ok(packages) = parse_archive_metadata("app.jar", &kept) {
+            assert!(
+                packages
+                    .iter()
+                    .all(|p| p.name.contains(':') && !p.version.is_empty())
+            );
+        }
+    }
+    let _ = dep_info_candidate(data);
+    let mut deps = RUST_DEP_INFO_MAGIC.to_vec();
+    deps.extend_from_slice(data);
+    if let Ok(packages) = parse_dep_info("bin", &deps) {
+        assert!(packages.iter().all(|p| !p.name.is_empty() && !p.version.is_empty()));
     }
 });

@@ -7,7 +7,12 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: (&str, &str)| {
     let (a, b) = input;
-    for scheme in [VersionScheme::Dpkg, VersionScheme::Rpm, VersionScheme::Apk] {
+    for scheme in [
+        VersionScheme::Dpkg,
+        VersionScheme::Rpm,
+        VersionScheme::Apk,
+        VersionScheme::Maven,
+    ] {
         if let (Ok(ab), Ok(ba)) = (scheme.compare(a, b), scheme.compare(b, a)) {
             assert_eq!(ab, ba.reverse(), "{scheme}: {a:?} vs {b:?}");
         }

@@ -4,9 +4,12 @@
 # machines run as root).
 set -euo pipefail
 # The language oracles: python3-packaging (PEP 440), node-semver (npm), golang-golang-x-mod-dev
-# (Go), ruby (RubyGems); db5.3-util writes the Berkeley DB rpmdbs rpm then reads as the oracle.
+# (Go), ruby (RubyGems), openjdk-17-jdk-headless and libmaven3-core-java (Maven's
+# ComparableVersion; its JARs also make the Java inventory test's image); db5.3-util writes
+# the Berkeley DB rpmdbs rpm then reads as the oracle.
 PACKAGES=(containerd runc busybox-static python3-apt rpm python3-rpm python3-aiosmtpd
-  python3-packaging nodejs node-semver golang-go golang-golang-x-mod-dev ruby db5.3-util "$@")
+  python3-packaging nodejs node-semver golang-go golang-golang-x-mod-dev ruby db5.3-util
+  openjdk-17-jdk-headless libmaven3-core-java "$@")
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

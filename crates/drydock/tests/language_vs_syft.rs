@@ -5,6 +5,8 @@
 //! installed it (or Debian's Node modules where no npm is installed), and the gemspecs of
 //! Debian's Ruby (bundled and default gems).
 //!
+//! Debian's JARs (`/usr/share/java`) make a second image, for the Maven packages.
+//!
 //! Compared per package: ecosystem, name and version. Where syft legitimately differs, the
 //! difference is asserted exactly, with its reason.
 #![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test, with its backtrace
@@ -214,6 +216,121 @@ fn language_packages_equal_syfts() {
     );
 }
 
+/// syft's Maven packages of an OCI layout, offline: `group:artifact` (from the package URL)
+/// and version, split into those syft read from a `pom.properties` and the others (named from
+/// the archive's file name and manifest).
+fn syft_maven_rows(layout: &Path) -> (BTreeSet<Row>, BTreeSet<Row>) {
+    let mut from_pom = BTreeSet::new();
+    let mut guessed = BTreeSet::new();
+    for a in syft::artifacts(&format!("oci-dir:{}", layout.display())) {
+        if a["type"] != "java-archive" {
+            continue;
+        }
+        let purl = a["purl"].as_str().unwrap();
+        let coordinates = purl.strip_prefix("pkg:maven/").unwrap();
+        let (path, _) = coordinates.split_once('@').unwrap_or((coordinates, ""));
+        let (group, artifact) = path.split_once('/').unwrap();
+        let row = (
+            "Maven".to_owned(),
+            format!("{group}:{artifact}"),
+            a["version"].as_str().unwrap().to_owned(),
+        );
+        if a["metadata"].get("pomProperties").is_some() {
+            from_pom.insert(row);
+        } else {
+            guessed.insert(row);
+        }
+    }
+    (from_pom, guessed)
+}
+
+/// Debian's JARs (`/usr/share/java`, regular files only: the unversioned names are symlinks).
+fn java_image() -> BuiltImage {
+    let jars = files_below(Path::new("/usr/share/java"), &|rel| rel.ends_with(".jar"));
+    assert!(
+        jars.len() > 20,
+        "apt-get install libmaven3-core-java (Debian's JARs)"
+    );
+    let mut layer = LayerTar::new();
+    for (rel, bytes) in jars {
+        layer = layer.file(&format!("usr/share/java/{rel}"), &bytes);
+    }
+    BuiltImage::new("amd64", vec![LayerBlob::gzip(layer.finish())])
+}
+
+#[test]
+fn maven_packages_equal_syfts_pom_properties() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("java");
+    write_layout(&root, &[(Some("latest"), &java_image())]);
+    let ours: BTreeSet<Row> = drydock(&root)
+        .into_iter()
+        .filter(|r| r.0 == "Maven")
+        .collect();
+    let (theirs, guessed) = syft_maven_rows(&root);
+    eprintln!(
+        "Maven packages: Drydock {}, syft {} from pom.properties + {} named otherwise",
+        ours.len(),
+        theirs.len(),
+        guessed.len()
+    );
+    assert!(theirs.len() > 20, "{theirs:#?}");
+    let only_ours: BTreeSet<Row> = ours.difference(&theirs).cloned().collect();
+    let only_theirs: BTreeSet<Row> = theirs.difference(&ours).cloned().collect();
+    // Archives without a `pom.properties` of their own: Drydock also reads the manifest as
+    // Trivy does (group, artifact and version all named there); syft names such archives from
+    // their file name instead (`maven3-core`, version `UNKNOWN`), kept apart as its guesses.
+    let manifest_fallback: BTreeSet<Row> = MANIFEST_FALLBACK
+        .iter()
+        .map(|(n, v)| ("Maven".to_owned(), (*n).to_owned(), (*v).to_owned()))
+        .collect();
+    assert!(
+        only_theirs.is_empty() && only_ours == manifest_fallback,
+        "only Drydock: {only_ours:#?}\nonly syft: {only_theirs:#?}\nsyft's guesses: {guessed:#?}"
+    );
+}
+
+/// The packages Drydock reads from the manifests of Debian's JARs (bookworm's packages), as
+/// Trivy does when no `pom.properties` of an archive is its own by the file name's artifact
+/// and version: Debian's regular files are the unversioned names (`commons-io.jar`; the
+/// versioned ones are symlinks), and the guice extensions carry no `pom.properties` at all.
+const MANIFEST_FALLBACK: &[(&str, &str)] = &[
+    ("com.google.inject.tools:guice-jmx", "4.2.3"),
+    ("com.google.inject:guice-assistedinject", "4.2.3"),
+    ("com.google.inject:guice-grapher", "4.2.3"),
+    ("com.google.inject:guice-jndi", "4.2.3"),
+    ("com.google.inject:guice-servlet", "4.2.3"),
+    ("com.google.inject:guice-spring", "4.2.3"),
+    ("com.google.inject:guice-throwingproviders", "4.2.3"),
+    (
+        "com.google:Guava: Google Core Libraries for Java",
+        "31.1.0.jre",
+    ),
+    ("com.google:guice", "4.2.3"),
+    ("com.google:guice-multibindings", "4.2.3"),
+    ("commons-io:Apache Commons IO", "2.11.0"),
+    ("javax.enterprise:CDI APIs", "1.2.0"),
+    ("javax:Atinject Dependency Injection Annotations", "1.0.0"),
+    ("jcl.over:jcl-over-slf4j", "1.7.32"),
+    ("jul.to:jul-to-slf4j", "1.7.32"),
+    ("log4j.over:log4j-over-slf4j", "1.7.32"),
+    ("org.apache.commons:Apache Commons CLI", "1.5.0"),
+    ("org.apache.commons:Apache Commons Lang", "3.12.0"),
+    (
+        "org.apache.geronimo.specs.geronimo-annotation_1:JSR-250 Common Annotations 1.3",
+        "1.3",
+    ),
+    ("org.codehaus.plexus:Plexus Classworlds", "2.7.0"),
+    ("org.codehaus.plexus:Plexus Interpolation API", "1.26.0"),
+    ("org.fusesource:jansi", "2.4.0"),
+    ("slf4j:slf4j-api", "1.7.32"),
+    ("slf4j:slf4j-jcl", "1.7.32"),
+    ("slf4j:slf4j-jdk14", "1.7.32"),
+    ("slf4j:slf4j-log4j12", "1.7.32"),
+    ("slf4j:slf4j-nop", "1.7.32"),
+    ("slf4j:slf4j-simple", "1.7.32"),
+];
+
 /// Runs the built `drydock` binary.
 fn drydock_cli(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_drydock"))
@@ -275,9 +392,12 @@ fn scan_matches_language_packages_and_types_os_turns_them_off() {
         "{}",
         String::from_utf8_lossy(&built.stderr)
     );
-    // A distroless-like image: no OS, a real Go binary, a pip METADATA, an npm package and a
-    // gem whose pre-release sorts before the fix (Gem::Version: `12.3.3.rc1 < 12.3.3`).
+    // A distroless-like image: no OS, a real Go binary, a pip METADATA, an npm package, a
+    // gem whose pre-release sorts before the fix (Gem::Version: `12.3.3.rc1 < 12.3.3`) and
+    // Debian's commons-io JAR (Maven: `2.11.0 < 2.11.0.1`, and `2.11-RC1 < 2.11.0`).
     let go = std::fs::read("/usr/lib/go-1.19/bin/go").expect("apt-get install golang-go");
+    let jar = std::fs::read("/usr/share/java/commons-io-2.11.0.jar")
+        .expect("apt-get install libcommons-io-java (libmaven3-core-java depends on it)");
     let image = BuiltImage::new(
         "amd64",
         vec![LayerBlob::gzip(
@@ -295,6 +415,7 @@ fn scan_matches_language_packages_and_types_os_turns_them_off() {
                     "usr/lib/ruby/gems/3.1.0/specifications/rake-12.3.3.rc1.gemspec",
                     b"Gem::Specification.new do |s|\n  s.name = \"rake\".freeze\n  s.version = \"12.3.3.rc1\"\nend\n",
                 )
+                .file("app/lib/commons-io-2.11.0.jar", &jar)
                 .finish(),
         )],
     );
@@ -308,13 +429,14 @@ fn scan_matches_language_packages_and_types_os_turns_them_off() {
         "CVE-2099-0201",
         "CVE-2099-0301",
         "CVE-2099-0401",
+        "CVE-2099-0501",
     ]
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
     assert_eq!(ids, want, "{report:#}");
     assert_eq!(report["verdict"], "nonCompliant", "{report:#}");
-    assert_eq!(report["languagePackages"], 4, "{report:#}");
+    assert_eq!(report["languagePackages"], 5, "{report:#}");
 
     let (report, ids) = scan_findings(&root, &db, "vulnerabilities:\n  types: [os]\n");
     assert!(ids.is_empty(), "{report:#}");

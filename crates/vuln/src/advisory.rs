@@ -224,6 +224,23 @@ mod tests {
     use crate::parse_osv_record;
 
     #[test]
+    fn matched_ecosystems_map_to_their_version_scheme_and_others_to_none() {
+        assert_eq!(ecosystem_scheme("Debian:12"), Some(VersionScheme::Dpkg));
+        assert_eq!(
+            ecosystem_scheme("Ubuntu:Pro:18.04:LTS"),
+            Some(VersionScheme::Dpkg)
+        );
+        assert_eq!(ecosystem_scheme("Alpine:v3.18"), Some(VersionScheme::Apk));
+        assert_eq!(ecosystem_scheme("Rocky Linux:9"), Some(VersionScheme::Rpm));
+        assert_eq!(ecosystem_scheme("PyPI"), Some(VersionScheme::Pep440));
+        assert_eq!(ecosystem_scheme("Go"), Some(VersionScheme::Go));
+        assert_eq!(ecosystem_scheme("npm"), Some(VersionScheme::SemVer));
+        assert_eq!(ecosystem_scheme("Maven"), Some(VersionScheme::Maven));
+        assert_eq!(ecosystem_scheme("crates.io"), Some(VersionScheme::SemVer));
+        assert_eq!(ecosystem_scheme("Hex"), None);
+    }
+
+    #[test]
     fn stored_form_round_trips_through_json_with_short_keys() {
         let record = parse_osv_record(
             "x.json",

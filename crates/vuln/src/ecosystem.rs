@@ -387,6 +387,8 @@ pub const LANGUAGES: &[LanguageEcosystem] = &[
     LanguageEcosystem::PyPI,
     LanguageEcosystem::Npm,
     LanguageEcosystem::RubyGems,
+    LanguageEcosystem::Maven,
+    LanguageEcosystem::CratesIo,
 ];
 
 /// The format of a package database, with its parser.
@@ -745,7 +747,9 @@ mod tests {
                 LanguageEcosystem::Go
                 | LanguageEcosystem::PyPI
                 | LanguageEcosystem::Npm
-                | LanguageEcosystem::RubyGems => LANGUAGES.contains(&language),
+                | LanguageEcosystem::RubyGems
+                | LanguageEcosystem::Maven
+                | LanguageEcosystem::CratesIo => LANGUAGES.contains(&language),
             }
         }
         for language in LANGUAGES {

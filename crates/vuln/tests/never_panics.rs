@@ -1,7 +1,7 @@
 //! Hostile input never panics: every parser and comparator over arbitrary bytes and strings
 //! returns a value or an error.
 
-use drydock_vuln::inventory::{apk, dpkg, rpm};
+use drydock_vuln::inventory::{apk, dpkg, java, rpm, rust};
 use drydock_vuln::version::{dpkg::DpkgVersion, rpm::Evr, rpm::rpmvercmp};
 use drydock_vuln::{ReleaseFiles, VersionScheme, detect_os, parse_osv_record};
 use proptest::prelude::*;
@@ -20,6 +20,7 @@ proptest! {
             VersionScheme::SemVer,
             VersionScheme::Go,
             VersionScheme::RubyGems,
+            VersionScheme::Maven,
         ] {
             let _ = scheme.compare(&a, &b);
             let _ = scheme.compare(&b, &a);
@@ -34,6 +35,18 @@ proptest! {
         let _ = rpm::parse_rpmdb("Packages", &bytes);
         let _ = drydock_vuln::inventory::rpm_header::parse_header("blob", &bytes);
         let _ = parse_osv_record("record.json", &bytes);
+        // Java archives (garbage behind the zip magic too) and cargo-auditable lists.
+        let mut zip = b"PK\x03\x04".to_vec();
+        zip.extend_from_slice(&bytes);
+        for archive in [&bytes, &zip] {
+            if let Some(blob) = java::archive_metadata(archive) {
+                let _ = java::parse_archive_metadata("app.jar", &blob);
+            }
+        }
+        let _ = rust::dep_info_candidate(&bytes);
+        let mut deps = rust::RUST_DEP_INFO_MAGIC.to_vec();
+        deps.extend_from_slice(&bytes);
+        let _ = rust::parse_dep_info("bin", &deps);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Language-ecosystem comparators vs the reference implementations, installed from Debian:
 //! PEP 440 vs Python's `packaging` (python3-packaging), SemVer vs npm's `semver`
 //! (node-semver), Go versions vs `golang.org/x/mod/semver` (golang-golang-x-mod-dev, run with
-//! Debian's Go), gem versions vs Ruby's `Gem::Version` (ruby). For each: 10,000 generated
+//! Debian's Go), gem versions vs Ruby's `Gem::Version` (ruby), Maven versions vs Maven's
+//! `ComparableVersion` (libmaven3-core-java, run with Debian's JDK). For each: 10,000 generated
 //! pairs compared in one process of the reference, the tricky table checked by us and by the
-//! reference, and 10,000 near-valid strings on which we must accept exactly what it accepts.
+//! reference, and 10,000 near-valid strings on which we must accept exactly what it accepts
+//! (Maven accepts every string, so it has no validity run).
 
 mod common;
 
@@ -625,4 +627,138 @@ fn gem_table_holds_for_us_and_for_gem_version() {
 #[test]
 fn gem_accepts_exactly_what_gem_version_accepts() {
     gem_oracle().check_validity(near_valid(gem_version(), "01.-+aZ _x".chars().collect()));
+}
+
+// --- Maven ----------------------------------------------------------------------------------
+
+/// Debian's maven-artifact jar (libmaven3-core-java), which holds `ComparableVersion`.
+const MAVEN_ARTIFACT_JAR: &str = "/usr/share/java/maven3-artifact.jar";
+
+/// Maven accepts every string, so the oracle only compares (its `main` prints one pair per
+/// call; this reads all pairs in one JVM).
+const MAVEN_PROGRAM: &str = r#"
+import java.io.*;
+import org.apache.maven.artifact.versioning.ComparableVersion;
+
+public class Oracle {
+    public static void main(String[] args) throws IOException {
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, "UTF-8"));
+        PrintWriter out = new PrintWriter(new BufferedWriter(new OutputStreamWriter(System.out, "UTF-8")));
+        String line;
+        while ((line = in.readLine()) != null) {
+            String[] pair = line.split("\t", -1);
+            int c = new ComparableVersion(pair[0]).compareTo(new ComparableVersion(pair[1]));
+            out.println(Integer.signum(c));
+        }
+        out.flush();
+    }
+}
+"#;
+
+/// Writes the Java oracle once per test process and returns the source launcher for it.
+fn maven_command(_mode: &str) -> Command {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(dir.path().join("Oracle.java"), MAVEN_PROGRAM)
+            .expect("write the Java oracle");
+        dir
+    });
+    let mut c = Command::new("java");
+    c.arg("-cp")
+        .arg(MAVEN_ARTIFACT_JAR)
+        .arg(dir.path().join("Oracle.java"));
+    c
+}
+
+fn maven_oracle() -> Oracle {
+    Oracle {
+        scheme: VersionScheme::Maven,
+        name: "ComparableVersion",
+        install: "openjdk-17-jdk-headless libmaven3-core-java",
+        command: maven_command,
+    }
+}
+
+fn maven_version() -> impl Strategy<Value = String> + Clone {
+    let part = prop::sample::select(vec![
+        "0",
+        "1",
+        "2",
+        "10",
+        "01",
+        "1234567890",
+        "a",
+        "b",
+        "m",
+        "alpha",
+        "beta",
+        "milestone",
+        "rc",
+        "cr",
+        "snapshot",
+        "SNAPSHOT",
+        "ga",
+        "final",
+        "Final",
+        "RELEASE",
+        "sp",
+        "foo",
+        "",
+        "x",
+        "Z",
+    ]);
+    let sep = prop::sample::select(vec![".", ".", "-", ""]);
+    (number(), prop::collection::vec((sep, part), 0..6)).prop_map(|(first, rest)| {
+        let mut s = first.to_owned();
+        for (sep, part) in rest {
+            s.push_str(sep);
+            s.push_str(part);
+        }
+        s
+    })
+}
+
+const MAVEN_TRICKY: &str = "
+1 = 1.0.0
+1-ga = 1
+1.0.0.Final = 1
+1.RELEASE = 1
+1-cr1 = 1-rc1
+1-a1 = 1-alpha-1
+1-b2 = 1-beta2
+1-m3 = 1-milestone-3
+1-alpha < 1-beta
+1-beta < 1-milestone
+1-milestone < 1-rc
+1-rc < 1-SNAPSHOT
+1-SNAPSHOT < 1
+1 < 1-sp
+1-sp < 1-abc
+1-abc < 1-1
+1-1 < 1.1
+1.0-1 = 1-1
+1.10 > 1.9
+1.0.0-rc1 < 1.0.0
+2.0.0.RC1 < 2.0.0
+1.a > 1
+1.alpha1 = 1-alpha-1
+1.x = 1-x
+1.x.0.y = 1.x-y
+1x > 1
+1..1 = 1.0.1
+1-- = 1
+9RELEASE.2 > 9.0
+12345678901234567890 > 1234567890
+2.13.4.2 > 2.13.4
+";
+
+#[test]
+fn maven_pairs_compare_exactly_like_comparable_version() {
+    maven_oracle().check_generated(maven_version(), |a| format!("{}.0", a.to_uppercase()));
+}
+
+#[test]
+fn maven_table_holds_for_us_and_for_comparable_version() {
+    maven_oracle().check_table(MAVEN_TRICKY);
 }

@@ -1117,7 +1117,7 @@ mod tests {
             ),
             "{args:?}"
         );
-        for language in ["Go", "PyPI", "npm", "RubyGems"] {
+        for language in ["Go", "PyPI", "npm", "RubyGems", "Maven", "crates.io"] {
             let source = format!(
                 "--source=https://osv-vulnerabilities.storage.googleapis.com/{language}/all.zip"
             );

@@ -11,6 +11,9 @@
 //! - **npm**: `name` and `version` of a `package.json` below `node_modules`.
 //! - **RubyGems**: the `name` and `version` assignments of an installed gem's
 //!   `specifications/*.gemspec` (the Ruby file RubyGems writes; read as text, never run).
+//! - **Maven**: the `pom.properties` and manifests of Java archives, in [`super::java`].
+//! - **crates.io**: the dependency list cargo-auditable embeds in Rust binaries, in
+//!   [`super::rust`].
 //!
 //! Parsers take the input's name (its path in the image) and its bytes; garbage yields
 //! [`crate::Error::CorruptPackageDb`] naming the input, never a panic.
@@ -54,6 +57,10 @@ pub enum LanguageEcosystem {
     Npm,
     /// Ruby gems.
     RubyGems,
+    /// Maven packages (Java archives), named `groupId:artifactId`.
+    Maven,
+    /// Rust crates (binaries built with cargo-auditable).
+    CratesIo,
 }
 
 // === impl LanguageEcosystem ===
@@ -66,6 +73,8 @@ impl LanguageEcosystem {
             Self::PyPI => "PyPI",
             Self::Npm => "npm",
             Self::RubyGems => "RubyGems",
+            Self::Maven => "Maven",
+            Self::CratesIo => "crates.io",
         }
     }
 
@@ -76,6 +85,8 @@ impl LanguageEcosystem {
             Self::PyPI => VersionScheme::Pep440,
             Self::Npm => VersionScheme::SemVer,
             Self::RubyGems => VersionScheme::RubyGems,
+            Self::Maven => VersionScheme::Maven,
+            Self::CratesIo => VersionScheme::SemVer,
         }
     }
 }

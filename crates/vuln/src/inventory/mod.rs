@@ -1,6 +1,7 @@
 //! Package inventories parsed from package-database bytes: dpkg `status` and distroless
 //! `status.d/*`, apk `installed`, sqlite rpmdbs and the Mariner / Azure Linux distroless
-//! manifest, Berkeley DB rpmdbs (`bdb`). NDB rpmdbs are recognised by format and rejected with a
+//! manifest, Berkeley DB rpmdbs (`bdb`), and language packages (`language`, Java archives in
+//! `java`, cargo-auditable Rust binaries in `rust`). NDB rpmdbs are recognised by format and rejected with a
 //! typed error until their reader exists.
 //!
 //! Every parser takes the input's name (its path in the image, used in errors) and its bytes.
@@ -10,9 +11,11 @@
 pub mod apk;
 pub mod bdb;
 pub mod dpkg;
+pub mod java;
 pub mod language;
 pub mod rpm;
 pub mod rpm_header;
+pub mod rust;
 
 pub use rpm::RpmDbFormat;
 

@@ -1,14 +1,15 @@
 //! Version comparators: the three OS package ecosystems Drydock matches (dpkg, rpm and
 //! apk-tools) and the language ecosystems' schemes (PEP 440, SemVer as npm, Cargo and Go read
-//! it, RubyGems). Each is written from the tool's documented algorithm and differential-tested
+//! it, RubyGems, Maven). Each is written from the tool's documented algorithm and differential-tested
 //! against the real tool (dpkg/apt_pkg, rpm, Python's `packaging`, npm's `semver`, Go's
-//! `x/mod/semver`, Ruby's `Gem::Version`) or apk-tools' published vectors.
+//! `x/mod/semver`, Ruby's `Gem::Version`, Maven's `ComparableVersion`) or apk-tools' published vectors.
 //!
 //! The comparators never panic: garbage is rejected by `parse` with [`crate::Error::InvalidVersion`]
 //! naming the input.
 
 pub mod apk;
 pub mod dpkg;
+pub mod maven;
 pub mod pep440;
 pub mod rpm;
 pub mod rubygems;
@@ -34,6 +35,8 @@ pub enum VersionScheme {
     Go,
     /// RubyGems' `Gem::Version`.
     RubyGems,
+    /// Maven's `ComparableVersion`.
+    Maven,
 }
 
 // === impl VersionScheme ===
@@ -70,6 +73,7 @@ impl VersionScheme {
             }
             Self::Go => semver::SemVersion::parse(version, semver::Flavour::Go).map(Version::Go),
             Self::RubyGems => rubygems::GemVersion::parse(version).map(Version::RubyGems),
+            Self::Maven => maven::MavenVersion::parse(version).map(Version::Maven),
         }
     }
 
@@ -105,6 +109,8 @@ pub enum Version {
     Go(semver::SemVersion),
     /// A gem version.
     RubyGems(rubygems::GemVersion),
+    /// A Maven version.
+    Maven(maven::MavenVersion),
 }
 
 // === impl Version ===
@@ -120,6 +126,7 @@ impl Version {
             Self::SemVer(_) => VersionScheme::SemVer,
             Self::Go(_) => VersionScheme::Go,
             Self::RubyGems(_) => VersionScheme::RubyGems,
+            Self::Maven(_) => VersionScheme::Maven,
         }
     }
 
@@ -151,6 +158,7 @@ impl PartialOrd for Version {
             (Self::Pep440(a), Self::Pep440(b)) => Some(a.cmp(b)),
             (Self::SemVer(a), Self::SemVer(b)) | (Self::Go(a), Self::Go(b)) => Some(a.cmp(b)),
             (Self::RubyGems(a), Self::RubyGems(b)) => Some(a.cmp(b)),
+            (Self::Maven(a), Self::Maven(b)) => Some(a.cmp(b)),
             _ => None,
         }
     }
@@ -166,6 +174,7 @@ impl fmt::Display for VersionScheme {
             Self::SemVer => "SemVer",
             Self::Go => "Go",
             Self::RubyGems => "RubyGems",
+            Self::Maven => "Maven",
         })
     }
 }
