@@ -70,7 +70,7 @@ pub struct LockTarget {
 /// # Errors
 ///
 /// The flags found there do not parse (the error names the flag).
-pub fn daemon_config(ds: &DaemonSet, target: &LockTarget) -> Result<Config> {
+pub fn daemon_config(ds: &DaemonSet, target: &LockTarget) -> config::Result<Config> {
     let container = ds
         .spec
         .as_ref()
@@ -245,7 +245,10 @@ impl Admin {
                     target.ds_namespace, target.ds_name
                 ))
             })?;
-        let config = daemon_config(&typed, target)?;
+        let config = daemon_config(&typed, target).map_err(|e| Error::DaemonSetFlags {
+            daemonset: format!("{}/{}", target.ds_namespace, target.ds_name),
+            source: Box::new(e),
+        })?;
         let first_read = LockRead {
             value: object
                 .metadata

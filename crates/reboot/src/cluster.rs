@@ -3,9 +3,9 @@
 //!
 //! The daemon loop ([`crate::daemon`]) is generic over these traits, so the same loop runs
 //! against the API server (the kube adapter is [`crate::k8s`]) and against the
-//! in-memory simulator ([`crate::memory`]). The traits carry exactly what the loop needs and
-//! no kube types: a Node is [`Node`], a pod is [`Pod`], the lock is the annotation's text with
-//! the resource version it was read at.
+//! in-memory simulator (`crate::memory`, feature `sim`). The traits carry exactly what the
+//! loop needs and no kube types: a Node is [`Node`], a pod is [`Pod`], the lock is the
+//! annotation's text with the resource version it was read at.
 //!
 //! Every method returns `impl Future + Send` rather than being an `async fn`, so callers can
 //! spawn the loop on a multi-threaded runtime.

@@ -33,7 +33,33 @@ use crate::selector::{LabelSelector, NodeLabel, label_key};
 use crate::window::{
     Schedule, Weekdays, Window, parse_time_of_day, parse_window, resolve_time_zone,
 };
-use crate::{Error, Result};
+
+/// Why the daemon's flags were refused: the configuration layer's error, the only one in this
+/// crate that knows the command-line parser (the pure modules return [`crate::Error`]).
+///
+/// Every problem names the flag (and its environment form) so the operator can fix the
+/// manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line could not be parsed: an unknown flag, a missing value, a value of the
+    /// wrong type, or `--help` was asked for (`clap::Error::exit` prints it properly).
+    #[error(transparent)]
+    Cli(#[from] clap::Error),
+
+    /// A flag (or its `KURED_*` environment form) holds a value Drydock refuses.
+    #[error("invalid value {value:?} for --{flag} ({env}): {reason}", env = env_var_name(flag))]
+    InvalidFlag {
+        /// The flag's long name, without the leading dashes.
+        flag: &'static str,
+        /// The value as given.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+}
+
+/// The configuration layer's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The prefix kured puts in front of a flag's upper-cased name to form its environment variable.
 pub const ENV_PREFIX: &str = "KURED_";

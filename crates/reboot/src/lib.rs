@@ -10,8 +10,10 @@
 //!
 //! The thin loop that performs the steps ([`daemon`]) acts only through the ports in
 //! [`cluster`] (the Kubernetes API, the host, the clock), so it runs unchanged against the
-//! in-memory cluster of [`memory`], in virtual time, for the simulation tests and the
-//! hand-over benchmark (`cargo bench -p drydock-reboot --bench handover`).
+//! in-memory cluster of `memory`, in virtual time, for the simulation tests and the
+//! hand-over benchmark (`cargo bench -p drydock-reboot --bench handover`). The simulator is
+//! compiled only for them (the cargo feature `sim`, which this crate's dev-dependency on
+//! itself turns on), so it is not part of the library the binary links.
 //!
 //! The IO adapters of the ports are here too, apart from the pure modules: [`k8s`] (the
 //! Kubernetes API through kube), [`host`] (sentinel, reboot, alert blocker, notifications,
@@ -33,6 +35,7 @@ pub mod hostns;
 pub mod k8s;
 pub mod lock;
 pub mod machine;
+#[cfg(any(test, feature = "sim"))]
 pub mod memory;
 pub mod metrics;
 pub mod notify;
@@ -44,28 +47,13 @@ pub mod watch;
 pub mod webhook;
 pub mod window;
 
-/// Everything that can go wrong in this crate.
+/// Everything that can go wrong in this crate's decisions and its IO adapters.
 ///
-/// Start-up problems name the flag (and its environment form) so the operator can fix the
-/// manifest; lock problems say what was found in the annotation.
+/// Lock problems say what was found in the annotation. Flag problems are the configuration
+/// layer's own error, [`config::Error`], so the pure modules ([`lock`], [`machine`],
+/// [`window`], [`health`], [`request`]) return a type that knows nothing of the command line.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The command line could not be parsed: an unknown flag, a missing value, a value of the
-    /// wrong type, or `--help` was asked for (`clap::Error::exit` prints it properly).
-    #[error(transparent)]
-    Cli(#[from] clap::Error),
-
-    /// A flag (or its `KURED_*` environment form) holds a value Drydock refuses.
-    #[error("invalid value {value:?} for --{flag} ({env}): {reason}", env = config::env_var_name(flag))]
-    InvalidFlag {
-        /// The flag's long name, without the leading dashes.
-        flag: &'static str,
-        /// The value as given.
-        value: String,
-        /// Why it was refused.
-        reason: String,
-    },
-
     /// The lock annotation exists but is not a kured lock in either JSON shape.
     #[error("lock annotation is not a valid kured lock: {reason}")]
     LockDecode {
@@ -116,6 +104,17 @@ pub enum Error {
         urls: String,
         /// Why it failed.
         reason: String,
+    },
+
+    /// The flags of the daemons' DaemonSet, parsed as the daemons parse them, are refused.
+    #[error("the flags of DaemonSet {daemonset} do not parse")]
+    DaemonSetFlags {
+        /// `namespace/name`.
+        daemonset: String,
+        /// The configuration layer's error ([`config::Error`]), boxed so that this type does
+        /// not depend on the command-line parser.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// An administrator command could not be carried out (the message says why).

@@ -63,7 +63,7 @@ pub(crate) fn main(args: Vec<OsString>) -> ExitCode {
         Ok(config) => config,
         // --help, --version and clap's own errors (unknown flag, missing value) print as clap
         // prints them: help exits 0, errors 2, naming the flag.
-        Err(drydock_reboot::Error::Cli(e)) => e.exit(),
+        Err(config::Error::Cli(e)) => e.exit(),
         Err(e) => {
             eprintln!("{PROGRAM}: error: {e}");
             return ExitCode::FAILURE;
