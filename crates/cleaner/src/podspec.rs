@@ -315,14 +315,6 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
         }),
         ..Volume::default()
     }];
-    let configmap_volume = |volume: &str, configmap: &str| Volume {
-        name: volume.to_owned(),
-        config_map: Some(ConfigMapVolumeSource {
-            name: configmap.to_owned(),
-            ..ConfigMapVolumeSource::default()
-        }),
-        ..Volume::default()
-    };
     volumes.extend(exclusions.iter().map(|cm| configmap_volume(cm, cm)));
     let containers = match mode {
         Mode::Manual {
@@ -346,168 +338,7 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
                 exclusions,
             )]
         }
-        Mode::Collector => {
-            volumes.push(Volume {
-                name: SHARED_DATA_VOLUME.to_owned(),
-                empty_dir: Some(EmptyDirVolumeSource::default()),
-                ..Volume::default()
-            });
-            let shared = || vec![mount(SHARED_DATA_VOLUME, paths::SHARED_DATA, false)];
-            let scan_enabled = components.scanner.enabled;
-            let mut collector_args = vec![format!("--scan-disabled={}", !scan_enabled)];
-            collector_args.extend(pprof_args(config));
-            collector_args.extend(minimum_age_arg(config, ours(&components.collector)));
-            collector_args.extend(report_in_use_arg(
-                config,
-                ours(&components.collector),
-                ours(&components.scanner),
-            ));
-            let mut remover_args = vec![log_level];
-            remover_args.extend(pprof_args(config));
-            remover_args.extend(minimum_age_arg(config, ours(&components.remover)));
-            remover_args.extend(dry_run_arg(inputs, ours(&components.remover)));
-            let mut list = vec![
-                container(
-                    containers::COLLECTOR,
-                    "/collector",
-                    ours(&components.collector),
-                    &components.collector,
-                    collector_args,
-                    shared(),
-                    // Eraser sets none on the collector; an entrypoint that tells the stage by
-                    // this variable needs it on every container.
-                    otel(config, containers::COLLECTOR),
-                    exclusions,
-                ),
-                container(
-                    containers::REMOVER,
-                    "/remover",
-                    ours(&components.remover),
-                    &components.remover,
-                    remover_args,
-                    shared(),
-                    otel(config, containers::REMOVER),
-                    exclusions,
-                ),
-            ];
-            if scan_enabled {
-                volumes.push(configmap_volume(CONFIG_VOLUME, names::MANAGER_CONFIGMAP));
-                // Only hostPath volumes are honoured for the scanner, mounted read-only (Eraser).
-                for extra in &components.scanner.volumes {
-                    if let Ok(volume) = serde_json::from_value::<Volume>(extra.clone())
-                        && volume.host_path.is_some()
-                    {
-                        volumes.push(volume);
-                    }
-                }
-                let mut mounts = shared();
-                mounts.push(mount(CONFIG_VOLUME, "/config", true));
-                for volume in volumes
-                    .iter()
-                    .filter(|v| v.host_path.is_some() && v.name != RUNTIME_SOCKET_VOLUME)
-                {
-                    if let Some(path) = volume.host_path.as_ref().map(|h| h.path.clone()) {
-                        mounts.push(mount(&volume.name, &path, true));
-                    }
-                }
-                let mut args = vec![format!("--config={}", paths::CONFIG_FILE)];
-                args.extend(pprof_args(config));
-                let drydock_scanner = ours(&components.scanner);
-                // Eraser's manager names its scanner `trivy-scanner`; a third-party scanner
-                // image gets that name, Drydock's its own stage name.
-                let service = if drydock_scanner {
-                    containers::SCANNER
-                } else {
-                    containers::TRIVY_SCANNER
-                };
-                let mut envs = otel(config, service);
-                envs.push(env_value(
-                    env::ERASER_RUNTIME_NAME,
-                    config.manager.runtime.name.as_str(),
-                ));
-                envs.push(env_value(
-                    env::CONTAINERD_NAMESPACE,
-                    CONTAINERD_K8S_NAMESPACE,
-                ));
-                if drydock_scanner {
-                    // Drydock's scanner fetches the index from the manager into a per-node
-                    // cache (read-write, unlike the hostPaths above); a third-party scanner
-                    // image gets Eraser's arguments only.
-                    volumes.push(Volume {
-                        name: VULNDB_CACHE_VOLUME.to_owned(),
-                        host_path: Some(HostPathVolumeSource {
-                            path: vulndist::DEFAULT_CACHE_DIR.to_owned(),
-                            type_: Some("DirectoryOrCreate".to_owned()),
-                        }),
-                        ..Volume::default()
-                    });
-                    mounts.push(mount(
-                        VULNDB_CACHE_VOLUME,
-                        vulndist::DEFAULT_CACHE_DIR,
-                        false,
-                    ));
-                    envs.push(field_env(env::POD_NAMESPACE, "metadata.namespace"));
-                    // Kubernetes expands `$(POD_NAMESPACE)`: the pods run in the manager's
-                    // namespace, so this is the manager's Service.
-                    args.push(format!(
-                        "--vulndb-url={}",
-                        vulndist::manager_url(&format!("$({})", env::POD_NAMESPACE))
-                    ));
-                    args.push(format!("--vulndb-cache={}", vulndist::DEFAULT_CACHE_DIR));
-                    // It reads image blobs from containerd's content store and, when those were
-                    // discarded, the unpacked snapshots containerd's socket (mounted at the
-                    // stages' default endpoint) hands out as host paths: the root is mounted
-                    // read-only at the same path, unless configured.
-                    let root = containerd_root(config);
-                    let configured = mounts.iter().any(|m| m.mount_path == root);
-                    if !configured {
-                        volumes.push(Volume {
-                            name: CONTAINERD_ROOT_VOLUME.to_owned(),
-                            host_path: Some(HostPathVolumeSource {
-                                path: root.to_owned(),
-                                type_: Some("Directory".to_owned()),
-                            }),
-                            ..Volume::default()
-                        });
-                        mounts.push(mount(CONTAINERD_ROOT_VOLUME, root, true));
-                    }
-                    args.push(format!("--containerd-root={root}"));
-                    if let Some(secret) = &inputs.verdict_secret {
-                        volumes.push(Volume {
-                            name: VERDICT_TOKEN_VOLUME.to_owned(),
-                            secret: Some(SecretVolumeSource {
-                                secret_name: Some(secret.clone()),
-                                default_mode: Some(VERDICT_TOKEN_MODE),
-                                ..SecretVolumeSource::default()
-                            }),
-                            ..Volume::default()
-                        });
-                        mounts.push(mount(VERDICT_TOKEN_VOLUME, VERDICT_TOKEN_DIR, true));
-                        args.push(format!(
-                            "--verdicts-url={}",
-                            verdicts_url(&format!("$({})", env::POD_NAMESPACE))
-                        ));
-                        args.push(format!(
-                            "--verdicts-token={VERDICT_TOKEN_DIR}/{}",
-                            crate::verdicts::TOKEN_KEY
-                        ));
-                    }
-                }
-                // Eraser's container name whatever the image: `kubectl logs <pod> -c
-                // trivy-scanner` is how users (and the AKS document) read the scan.
-                list.push(container(
-                    containers::TRIVY_SCANNER,
-                    "/scanner",
-                    drydock_scanner,
-                    &components.scanner,
-                    args,
-                    mounts,
-                    envs,
-                    &[],
-                ));
-            }
-            list
-        }
+        Mode::Collector => collector_containers(config, inputs, log_level, &mut volumes),
     };
     let mut pull_secrets: Vec<String> = config.manager.pull_secrets.clone();
     pull_secrets.extend(inputs.extra_pull_secrets.iter().cloned());
@@ -543,6 +374,235 @@ pub fn template(config: &Config, mode: &Mode, inputs: &TemplateInputs) -> PodTem
             }]),
             ..PodSpec::default()
         }),
+    }
+}
+
+/// The automatic mode's containers (collector, remover, and the scanner when enabled) sharing
+/// Eraser's pipe volume. Adds the volumes they need to `volumes`.
+fn collector_containers(
+    config: &Config,
+    inputs: &TemplateInputs,
+    log_level: String,
+    volumes: &mut Vec<Volume>,
+) -> Vec<Container> {
+    let components = &config.components;
+    let exclusions = &inputs.exclusion_configmaps;
+    let ours =
+        |component: &Component| is_drydock_image(&component.image, &inputs.drydock_repositories);
+    volumes.push(Volume {
+        name: SHARED_DATA_VOLUME.to_owned(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    });
+    let shared = || vec![mount(SHARED_DATA_VOLUME, paths::SHARED_DATA, false)];
+    let scan_enabled = components.scanner.enabled;
+    let mut collector_args = vec![format!("--scan-disabled={}", !scan_enabled)];
+    collector_args.extend(pprof_args(config));
+    collector_args.extend(minimum_age_arg(config, ours(&components.collector)));
+    collector_args.extend(report_in_use_arg(
+        config,
+        ours(&components.collector),
+        ours(&components.scanner),
+    ));
+    let mut remover_args = vec![log_level];
+    remover_args.extend(pprof_args(config));
+    remover_args.extend(minimum_age_arg(config, ours(&components.remover)));
+    remover_args.extend(dry_run_arg(inputs, ours(&components.remover)));
+    let mut list = vec![
+        container(
+            containers::COLLECTOR,
+            "/collector",
+            ours(&components.collector),
+            &components.collector,
+            collector_args,
+            shared(),
+            // Eraser sets none on the collector; an entrypoint that tells the stage by
+            // this variable needs it on every container.
+            otel(config, containers::COLLECTOR),
+            exclusions,
+        ),
+        container(
+            containers::REMOVER,
+            "/remover",
+            ours(&components.remover),
+            &components.remover,
+            remover_args,
+            shared(),
+            otel(config, containers::REMOVER),
+            exclusions,
+        ),
+    ];
+    if scan_enabled {
+        list.push(scanner_container(config, inputs, volumes, shared()));
+    }
+    list
+}
+
+/// Eraser's `trivy-scanner` container: the configuration and the hostPath volumes Eraser
+/// mounts, and for Drydock's scanner its access to the index, containerd and the verdict cache
+/// ([`drydock_scanner_access`]). Adds the volumes it needs to `volumes`.
+fn scanner_container(
+    config: &Config,
+    inputs: &TemplateInputs,
+    volumes: &mut Vec<Volume>,
+    shared: Vec<VolumeMount>,
+) -> Container {
+    let components = &config.components;
+    let ours =
+        |component: &Component| is_drydock_image(&component.image, &inputs.drydock_repositories);
+    volumes.push(configmap_volume(CONFIG_VOLUME, names::MANAGER_CONFIGMAP));
+    // Only hostPath volumes are honoured for the scanner, mounted read-only (Eraser).
+    for extra in &components.scanner.volumes {
+        if let Ok(volume) = serde_json::from_value::<Volume>(extra.clone())
+            && volume.host_path.is_some()
+        {
+            volumes.push(volume);
+        }
+    }
+    let mut mounts = shared;
+    mounts.push(mount(CONFIG_VOLUME, "/config", true));
+    for volume in volumes
+        .iter()
+        .filter(|v| v.host_path.is_some() && v.name != RUNTIME_SOCKET_VOLUME)
+    {
+        if let Some(path) = volume.host_path.as_ref().map(|h| h.path.clone()) {
+            mounts.push(mount(&volume.name, &path, true));
+        }
+    }
+    let mut args = vec![format!("--config={}", paths::CONFIG_FILE)];
+    args.extend(pprof_args(config));
+    let drydock_scanner = ours(&components.scanner);
+    // Eraser's manager names its scanner `trivy-scanner`; a third-party scanner
+    // image gets that name, Drydock's its own stage name.
+    let service = if drydock_scanner {
+        containers::SCANNER
+    } else {
+        containers::TRIVY_SCANNER
+    };
+    let mut envs = otel(config, service);
+    envs.push(env_value(
+        env::ERASER_RUNTIME_NAME,
+        config.manager.runtime.name.as_str(),
+    ));
+    envs.push(env_value(
+        env::CONTAINERD_NAMESPACE,
+        CONTAINERD_K8S_NAMESPACE,
+    ));
+    let mut access = ScannerAccess { mounts, args, envs };
+    if drydock_scanner {
+        drydock_scanner_access(config, inputs, volumes, &mut access);
+    }
+    // Eraser's container name whatever the image: `kubectl logs <pod> -c
+    // trivy-scanner` is how users (and the AKS document) read the scan.
+    container(
+        containers::TRIVY_SCANNER,
+        "/scanner",
+        drydock_scanner,
+        &components.scanner,
+        access.args,
+        access.mounts,
+        access.envs,
+        &[],
+    )
+}
+
+/// What a scanner container gets: mounts, arguments, environment.
+struct ScannerAccess {
+    mounts: Vec<VolumeMount>,
+    args: Vec<String>,
+    envs: Vec<EnvVar>,
+}
+
+/// Drydock's scanner fetches the index from the manager into a per-node cache, reads
+/// containerd's store and, with a token, uses the cluster's verdict cache; a third-party
+/// scanner image gets Eraser's arguments only.
+fn drydock_scanner_access(
+    config: &Config,
+    inputs: &TemplateInputs,
+    volumes: &mut Vec<Volume>,
+    access: &mut ScannerAccess,
+) {
+    // Drydock's scanner fetches the index from the manager into a per-node
+    // cache (read-write, unlike the hostPaths above); a third-party scanner
+    // image gets Eraser's arguments only.
+    volumes.push(Volume {
+        name: VULNDB_CACHE_VOLUME.to_owned(),
+        host_path: Some(HostPathVolumeSource {
+            path: vulndist::DEFAULT_CACHE_DIR.to_owned(),
+            type_: Some("DirectoryOrCreate".to_owned()),
+        }),
+        ..Volume::default()
+    });
+    access.mounts.push(mount(
+        VULNDB_CACHE_VOLUME,
+        vulndist::DEFAULT_CACHE_DIR,
+        false,
+    ));
+    access
+        .envs
+        .push(field_env(env::POD_NAMESPACE, "metadata.namespace"));
+    // Kubernetes expands `$(POD_NAMESPACE)`: the pods run in the manager's
+    // namespace, so this is the manager's Service.
+    access.args.push(format!(
+        "--vulndb-url={}",
+        vulndist::manager_url(&format!("$({})", env::POD_NAMESPACE))
+    ));
+    access
+        .args
+        .push(format!("--vulndb-cache={}", vulndist::DEFAULT_CACHE_DIR));
+    // It reads image blobs from containerd's content store and, when those were
+    // discarded, the unpacked snapshots containerd's socket (mounted at the
+    // stages' default endpoint) hands out as host paths: the root is mounted
+    // read-only at the same path, unless configured.
+    let root = containerd_root(config);
+    let configured = access.mounts.iter().any(|m| m.mount_path == root);
+    if !configured {
+        volumes.push(Volume {
+            name: CONTAINERD_ROOT_VOLUME.to_owned(),
+            host_path: Some(HostPathVolumeSource {
+                path: root.to_owned(),
+                type_: Some("Directory".to_owned()),
+            }),
+            ..Volume::default()
+        });
+        access
+            .mounts
+            .push(mount(CONTAINERD_ROOT_VOLUME, root, true));
+    }
+    access.args.push(format!("--containerd-root={root}"));
+    if let Some(secret) = &inputs.verdict_secret {
+        volumes.push(Volume {
+            name: VERDICT_TOKEN_VOLUME.to_owned(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.clone()),
+                default_mode: Some(VERDICT_TOKEN_MODE),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+        access
+            .mounts
+            .push(mount(VERDICT_TOKEN_VOLUME, VERDICT_TOKEN_DIR, true));
+        access.args.push(format!(
+            "--verdicts-url={}",
+            verdicts_url(&format!("$({})", env::POD_NAMESPACE))
+        ));
+        access.args.push(format!(
+            "--verdicts-token={VERDICT_TOKEN_DIR}/{}",
+            crate::verdicts::TOKEN_KEY
+        ));
+    }
+}
+
+/// A volume of a ConfigMap.
+fn configmap_volume(volume: &str, configmap: &str) -> Volume {
+    Volume {
+        name: volume.to_owned(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: configmap.to_owned(),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
     }
 }
 

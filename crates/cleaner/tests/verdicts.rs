@@ -237,6 +237,7 @@ fn image(id: String) -> drydock_api::Image {
         names: vec![format!("docker.io/library/{}:1", &id[7..19])],
         image_id: id,
         digests: vec![],
+        in_use: false,
     }
 }
 

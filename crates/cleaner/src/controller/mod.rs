@@ -595,23 +595,7 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
     };
     let name = template.name_any();
 
-    let job = ImageJob {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            labels: Some({
-                let mut labels = request.identity.clone();
-                labels.insert(
-                    names::JOB_OWNER_LABEL.to_owned(),
-                    job_owner_label(&request.mode).to_owned(),
-                );
-                labels
-            }),
-            owner_references: request.owner.clone().map(|owner| vec![owner]),
-            ..ObjectMeta::default()
-        },
-        spec: drydock_api::imagejob::ImageJobFields {},
-        status: None,
-    };
+    let job = job_object(&name, &request);
     let job = match jobs.create(&post, &job).await {
         Ok(job) => job,
         Err(error) => {
@@ -630,44 +614,95 @@ pub async fn create_job(ctx: &Context, request: JobRequest) -> Result<String> {
             return Err(Error::kube("create the ImageJob")(error));
         }
     };
-    let owner = job_owner_reference(&job)?;
-    let patch = Patch::Merge(serde_json::json!({
-        "metadata": { "ownerReferences": [owner] }
-    }));
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_owned()),
-        ..PatchParams::default()
+    let owned = Owned {
+        templates: &templates,
+        configmaps: &configmaps,
+        secrets: &secrets,
     };
-    templates
-        .patch(&name, &params, &patch)
-        .await
-        .map_err(Error::kube(format!(
-            "make ImageJob {name} own its PodTemplate"
-        )))?;
-    if let Some(cm) = &configmap {
-        configmaps
-            .patch(cm, &params, &patch)
-            .await
-            .map_err(Error::kube(format!(
-                "make ImageJob {name} own ConfigMap {cm}"
-            )))?;
-    }
-    if let Some(secret) = &verdict_secret {
-        // Owned by the job (collected with it) and naming it: the manager honours the token
-        // while this job runs.
-        let patch = Patch::Merge(serde_json::json!({
-            "metadata": {
-                "ownerReferences": [owner],
-                "labels": { podspec::JOB_NAME_LABEL: name },
-            }
-        }));
-        if let Err(error) = secrets.patch(secret, &params, &patch).await {
-            tracing::warn!(imagejob = %name, secret = %secret, error = %drydock_kube::status::message(&error), "cannot tie the verdict token to its job; this run scans every image on every node");
-            delete_token_secret(&secrets, secret).await;
-        }
-    }
+    owned
+        .give_to(&job, configmap.as_deref(), verdict_secret.as_deref())
+        .await?;
     tracing::info!(imagejob = %name, owner = job_owner_label(&request.mode), "created ImageJob");
     Ok(name)
+}
+
+/// The ImageJob of a run: named after its PodTemplate, labelled with the run's identity and
+/// its owner controller, owned by the ImageList of a manual run.
+fn job_object(name: &str, request: &JobRequest) -> ImageJob {
+    ImageJob {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some({
+                let mut labels = request.identity.clone();
+                labels.insert(
+                    names::JOB_OWNER_LABEL.to_owned(),
+                    job_owner_label(&request.mode).to_owned(),
+                );
+                labels
+            }),
+            owner_references: request.owner.clone().map(|owner| vec![owner]),
+            ..ObjectMeta::default()
+        },
+        spec: drydock_api::imagejob::ImageJobFields {},
+        status: None,
+    }
+}
+
+/// The objects a new job owns, so they are collected with it.
+struct Owned<'a> {
+    templates: &'a Api<PodTemplate>,
+    configmaps: &'a Api<ConfigMap>,
+    secrets: &'a Api<Secret>,
+}
+
+impl Owned<'_> {
+    /// Makes `job` own its PodTemplate (named like it), its image list and its verdict token.
+    /// The token also gets the job's name: the manager honours it while this job runs.
+    async fn give_to(
+        &self,
+        job: &ImageJob,
+        configmap: Option<&str>,
+        verdict_secret: Option<&str>,
+    ) -> Result<()> {
+        let name = job.name_any();
+        let owner = job_owner_reference(job)?;
+        let patch = Patch::Merge(serde_json::json!({
+            "metadata": { "ownerReferences": [owner] }
+        }));
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        self.templates
+            .patch(&name, &params, &patch)
+            .await
+            .map_err(Error::kube(format!(
+                "make ImageJob {name} own its PodTemplate"
+            )))?;
+        if let Some(cm) = configmap {
+            self.configmaps
+                .patch(cm, &params, &patch)
+                .await
+                .map_err(Error::kube(format!(
+                    "make ImageJob {name} own ConfigMap {cm}"
+                )))?;
+        }
+        if let Some(secret) = verdict_secret {
+            // Owned by the job (collected with it) and naming it: the manager honours the token
+            // while this job runs.
+            let patch = Patch::Merge(serde_json::json!({
+                "metadata": {
+                    "ownerReferences": [owner],
+                    "labels": { podspec::JOB_NAME_LABEL: name },
+                }
+            }));
+            if let Err(error) = self.secrets.patch(secret, &params, &patch).await {
+                tracing::warn!(imagejob = %name, secret = %secret, error = %drydock_kube::status::message(&error), "cannot tie the verdict token to its job; this run scans every image on every node");
+                delete_token_secret(self.secrets, secret).await;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `create secrets`: without it no job gets a verdict cache token, and every node scans
