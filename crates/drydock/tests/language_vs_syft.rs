@@ -384,7 +384,7 @@ fn scan_matches_language_packages_and_types_os_turns_them_off() {
         "build",
         "--osv",
         fixtures.to_str().unwrap(),
-        "-o",
+        "--vulndb",
         db.to_str().unwrap(),
     ]);
     assert!(

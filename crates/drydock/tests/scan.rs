@@ -48,7 +48,7 @@ fn build_index(dir: &Path) -> PathBuf {
         fixtures.join("debian12").to_str().unwrap(),
         "--osv",
         fixtures.join("handwritten").to_str().unwrap(),
-        "-o",
+        "--vulndb",
         db.to_str().unwrap(),
         "--format",
         "json",
@@ -128,7 +128,7 @@ fn vulndb_build_skips_and_names_a_bad_record_and_fails_once_on_a_bad_source() {
         "build",
         "--osv",
         mostly_good.to_str().unwrap(),
-        "-o",
+        "--vulndb",
         db,
     ]);
     succeeded(&output, "vulndb build");
@@ -152,7 +152,7 @@ fn vulndb_build_skips_and_names_a_bad_record_and_fails_once_on_a_bad_source() {
         "build",
         "--osv",
         half_bad.to_str().unwrap(),
-        "-o",
+        "--vulndb",
         db,
     ]);
     assert_eq!(output.status.code(), Some(1));
