@@ -899,11 +899,13 @@ impl Persist for ConfigMaps {
 /// [`Credentials`] from the job Secrets (labelled [`TOKEN_SECRET_LABEL`], naming their job in
 /// [`crate::podspec::JOB_NAME_LABEL`]) and the ImageJobs' phases: a token is good while its
 /// job is new or running. Tokens are learnt by listing the Secrets, at most every
-/// [`TOKEN_RELIST`].
+/// [`TOKEN_RELIST`]; a job seen running is believed running for that long too, so a run's
+/// thousands of requests cost one read of its job per period, not one each.
 pub struct JobTokens {
     secrets: kube::Api<Secret>,
     jobs: kube::Api<ImageJob>,
     known: Mutex<(HashMap<String, String>, Option<tokio::time::Instant>)>,
+    running: Mutex<HashMap<String, tokio::time::Instant>>,
 }
 
 impl std::fmt::Debug for JobTokens {
@@ -920,6 +922,7 @@ impl JobTokens {
             secrets: kube::Api::namespaced(client.clone(), namespace),
             jobs: kube::Api::all(client),
             known: Mutex::new((HashMap::new(), None)),
+            running: Mutex::new(HashMap::new()),
         }
     }
 
@@ -975,12 +978,23 @@ impl Credentials for JobTokens {
             Ok(None) => return Access::Refused("unknown token".to_owned()),
             Err(reason) => return Access::Refused(reason),
         };
+        let now = tokio::time::Instant::now();
+        let mut running = self.running.lock().await;
+        if running
+            .get(&job)
+            .is_some_and(|seen| now.duration_since(*seen) < TOKEN_RELIST)
+        {
+            return Access::Granted { job };
+        }
         match self.jobs.get_opt(&job).await {
             Ok(Some(found)) => {
                 let phase = found.status.map(|s| s.phase).unwrap_or_default();
                 if matches!(phase, JobPhase::New | JobPhase::Running) {
+                    running.retain(|_, seen| now.duration_since(*seen) < TOKEN_RELIST);
+                    running.insert(job.clone(), now);
                     Access::Granted { job }
                 } else {
+                    running.remove(&job);
                     Access::Refused(format!("the token's job {job} has ended"))
                 }
             }
@@ -1238,14 +1252,19 @@ mod tests {
             job("imagejob-b", "Completed"),
             // `forged` is unknown: one more list, a period later only.
             Exchange::new(Method::GET, list, secrets),
+            // A period later the running job is read again, and it has ended since.
+            job("imagejob-a", "Completed"),
         ]);
         let tokens = JobTokens::new(client, NS);
-        assert_eq!(
-            tokens.check("good").await,
-            Access::Granted {
-                job: "imagejob-a".to_owned()
-            }
-        );
+        for _ in 0..3 {
+            // A job seen running is not read again within the period.
+            assert_eq!(
+                tokens.check("good").await,
+                Access::Granted {
+                    job: "imagejob-a".to_owned()
+                }
+            );
+        }
         assert_eq!(
             tokens.check("old").await,
             Access::Refused("the token's job imagejob-b has ended".to_owned())
@@ -1263,6 +1282,10 @@ mod tests {
         assert_eq!(
             tokens.check("forged").await,
             Access::Refused("unknown token".to_owned())
+        );
+        assert_eq!(
+            tokens.check("good").await,
+            Access::Refused("the token's job imagejob-a has ended".to_owned())
         );
         verifier.finish().await;
     }
