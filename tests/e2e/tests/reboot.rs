@@ -1378,10 +1378,13 @@ async fn with_the_health_gate_the_lock_waits_for_the_evicted_deployment_to_be_re
         h.require_reboot(&w0)?;
         h.start_all()?;
         // Back with a new boot ID and uncordoned, but the replacement pod is not ready: the
-        // node keeps its lock entry, which records the evicted ReplicaSet.
+        // node keeps its lock entry, which records the evicted ReplicaSet. The daemon uncordons
+        // before it writes `backSince`, so the wait is for both.
         let back = h
-            .run_until("w0 back and uncordoned", ROLLOUT_BOUND, |s| {
-                s.rebooted(&w0) && s.cordoned.is_empty()
+            .run_until("w0 back, uncordoned and gated", ROLLOUT_BOUND, |s| {
+                s.rebooted(&w0)
+                    && s.cordoned.is_empty()
+                    && s.annotation.as_deref().is_some_and(|a| a.contains("backSince"))
             })
             .await?;
         ensure(
