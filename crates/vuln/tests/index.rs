@@ -6,44 +6,20 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use drydock_vuln::index::{self, Index};
-use drydock_vuln::inventory::dpkg::parse_status;
 use drydock_vuln::{
     Error, OsvRecord, Package, ReleaseFiles, detect_os, match_packages, parse_osv_record,
 };
 use jiff::Timestamp;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/osv");
+mod common;
+
+use common::debian::{self, OSV_FIXTURES as FIXTURES};
 
 /// Records in `debian12/` (all Debian:12, none withdrawn).
 const DEBIAN12_RECORDS: u64 = 17;
 /// Records in `handwritten/` that are not withdrawn, and the withdrawn one.
 const HANDWRITTEN_RECORDS: u64 = 4;
 const HANDWRITTEN_WITHDRAWN: u64 = 1;
-
-const STATUS: &str = "\
-Package: libssl3
-Status: install ok installed
-Architecture: amd64
-Source: openssl
-Version: 3.0.11-1~deb12u2
-
-Package: openssl
-Status: install ok installed
-Architecture: amd64
-Version: 3.0.11-1~deb12u2
-
-Package: perl-base
-Status: install ok installed
-Architecture: amd64
-Source: perl
-Version: 5.36.0-7+deb12u1
-
-Package: zlib1g
-Status: install ok installed
-Architecture: amd64
-Source: zlib
-Version: 1:1.2.13.dfsg-1
-";
 
 fn fixture(dir: &str) -> PathBuf {
     Path::new(FIXTURES).join(dir)
@@ -54,29 +30,7 @@ fn built_at() -> Timestamp {
 }
 
 fn load(dirs: &[&str]) -> Vec<OsvRecord> {
-    let mut records = Vec::new();
-    for dir in dirs {
-        for entry in std::fs::read_dir(fixture(dir)).expect("fixture dir exists") {
-            let path = entry.expect("readable").path();
-            if path.extension().is_some_and(|e| e == "json") {
-                let bytes = std::fs::read(&path).expect("readable");
-                records.push(parse_osv_record(&path.display().to_string(), &bytes).expect("valid"));
-            }
-        }
-    }
-    records
-}
-
-fn debian12() -> drydock_vuln::Os {
-    detect_os(&ReleaseFiles {
-        os_release: Some("ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n"),
-        ..Default::default()
-    })
-    .expect("Debian 12 is detected")
-}
-
-fn debian_packages() -> Vec<Package> {
-    parse_status("var/lib/dpkg/status", STATUS.as_bytes()).expect("status parses")
+    dirs.iter().flat_map(|d| debian::records(d)).collect()
 }
 
 /// Writes every `*.json` of the fixture dirs into one zip, as an OSV `all.zip`.
@@ -211,8 +165,8 @@ fn matching_with_the_index_equals_matching_the_records() {
     )
     .expect("index builds");
     let index = Index::open(&out).expect("index opens");
-    let os = debian12();
-    let packages = debian_packages();
+    let os = debian::debian12();
+    let packages = debian::packages();
     let direct = match_packages(&os, &packages, &load(&["debian12", "handwritten"]));
     let indexed = index
         .match_packages(&os, &packages)
@@ -306,8 +260,8 @@ fn zip_dump_gives_the_same_index_as_the_directories_and_names_its_entries() {
     assert_eq!(report.withdrawn, HANDWRITTEN_WITHDRAWN);
 
     let index = Index::open(&from_zip).expect("index opens");
-    let os = debian12();
-    let packages = debian_packages();
+    let os = debian::debian12();
+    let packages = debian::packages();
     let direct = match_packages(&os, &packages, &load(&["debian12", "handwritten"]));
     assert_eq!(
         index.match_packages(&os, &packages).expect("matches"),

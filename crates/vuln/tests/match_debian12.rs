@@ -1,42 +1,11 @@
 //! End-to-end matching over a hand-written dpkg status against real Debian 12 OSV records
 //! (copied from the changelog-derived set) plus synthetic records for grouping and severity.
 
-use std::path::Path;
+use drydock_vuln::{FixStatus, OsvRecord, Severity, match_packages};
 
-use drydock_vuln::inventory::dpkg::parse_status;
-use drydock_vuln::{
-    FixStatus, OsvRecord, ReleaseFiles, Severity, detect_os, match_packages, parse_osv_record,
-};
+mod common;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/osv");
-
-const OS_RELEASE: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\n\
-    VERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n";
-
-const STATUS: &str = "\
-Package: libssl3
-Status: install ok installed
-Architecture: amd64
-Source: openssl
-Version: 3.0.11-1~deb12u2
-
-Package: openssl
-Status: install ok installed
-Architecture: amd64
-Version: 3.0.11-1~deb12u2
-
-Package: perl-base
-Status: install ok installed
-Architecture: amd64
-Source: perl
-Version: 5.36.0-7+deb12u1
-
-Package: zlib1g
-Status: install ok installed
-Architecture: amd64
-Source: zlib
-Version: 1:1.2.13.dfsg-1
-";
+use common::debian;
 
 /// CVEs fixed in openssl after 3.0.11-1~deb12u2, with their fixed versions, per the real
 /// records (the four fixed at or before it must not appear).
@@ -54,33 +23,9 @@ const OPENSSL_EXPECTED: [(&str, &str); 11] = [
     ("CVE-2024-9143", "3.0.15-1~deb12u1"),
 ];
 
-fn load(dir: &str) -> Vec<OsvRecord> {
-    let dir = Path::new(FIXTURES).join(dir);
-    let mut records = Vec::new();
-    for entry in std::fs::read_dir(&dir).expect("fixture dir exists") {
-        let path = entry.expect("fixture dir is readable").path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let name = path
-                .file_name()
-                .expect("files have names")
-                .to_string_lossy()
-                .into_owned();
-            let bytes = std::fs::read(&path).expect("fixture is readable");
-            records.push(parse_osv_record(&name, &bytes).expect("fixture is a valid record"));
-        }
-    }
-    records
-}
-
 fn findings(dirs: &[&str]) -> Vec<drydock_vuln::Finding> {
-    let os = detect_os(&ReleaseFiles {
-        os_release: Some(OS_RELEASE),
-        ..Default::default()
-    })
-    .expect("Debian 12 is detected");
-    let packages = parse_status("var/lib/dpkg/status", STATUS.as_bytes()).expect("status parses");
-    let records: Vec<OsvRecord> = dirs.iter().flat_map(|d| load(d)).collect();
-    match_packages(&os, &packages, &records)
+    let records: Vec<OsvRecord> = dirs.iter().flat_map(|d| debian::records(d)).collect();
+    match_packages(&debian::debian12(), &debian::packages(), &records)
 }
 
 #[test]

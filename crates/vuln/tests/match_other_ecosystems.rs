@@ -2,25 +2,12 @@
 //! family by binary name and EVR, the smallest newer fix across grouped records, enumerated
 //! `versions`, and OSes without OSV data.
 
+mod common;
+
 use drydock_vuln::inventory::{apk::parse_installed, rpm::parse_mariner_manifest};
-use drydock_vuln::{
-    FixStatus, OsvRecord, Package, ReleaseFiles, Severity, detect_os, match_packages,
-    parse_osv_record,
-};
+use drydock_vuln::{FixStatus, Package, ReleaseFiles, Severity, detect_os, match_packages};
 
-fn record(json: &str) -> OsvRecord {
-    parse_osv_record("inline.json", json.as_bytes()).expect("test record is valid")
-}
-
-fn rpm_package(name: &str, version: &str, source: &str) -> Package {
-    Package {
-        name: name.into(),
-        version: version.into(),
-        source_name: source.into(),
-        source_version: version.into(),
-        arch: Some("x86_64".into()),
-    }
-}
+use common::records::{record, rpm_package};
 
 #[test]
 fn alpine_packages_match_by_origin_with_apk_ordering() {

@@ -3,24 +3,13 @@
 //! product streams of the image's content sets), by the package name its records use, with
 //! rpm's ordering of epoch:version-release.
 
+mod common;
+
 use drydock_vuln::{
     FixStatus, OsvRecord, Package, ReleaseFiles, Severity, detect_os, match_packages,
-    parse_osv_record,
 };
 
-fn record(json: &str) -> OsvRecord {
-    parse_osv_record("inline.json", json.as_bytes()).expect("test record is valid")
-}
-
-fn rpm_package(name: &str, version: &str, source: &str) -> Package {
-    Package {
-        name: name.into(),
-        version: version.into(),
-        source_name: source.into(),
-        source_version: version.into(),
-        arch: Some("x86_64".into()),
-    }
-}
+use common::records::{record, rpm_package};
 
 /// A record fixing `name` in `ecosystem` at `fixed`, rated by a CVSS v3.1 vector (9.8).
 fn fix(id: &str, cve: &str, ecosystem: &str, name: &str, fixed: &str) -> OsvRecord {

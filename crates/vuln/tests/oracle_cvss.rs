@@ -4,8 +4,9 @@
 //! scores and their bands must be equal. FIRST's published calculator values are checked in
 //! the unit tests of `severity`.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 
 use drydock_vuln::severity::{band, cvss4_base_score};
 
@@ -61,34 +62,11 @@ fn every_base_vector() -> Vec<String> {
 fn every_cvss4_base_vector_scores_as_the_reference_does() {
     let vectors = every_base_vector();
     assert_eq!(vectors.len(), 104_976);
-    let mut child = Command::new(PYTHON)
-        .arg("-c")
-        .arg(SCRIPT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {PYTHON} ({e})"));
-    let mut input = vectors.join("\n");
-    input.push('\n');
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(input.as_bytes())
-        .expect("oracle reads its input");
-    let output = child.wait_with_output().expect("oracle runs to completion");
-    assert_ne!(
-        output.status.code(),
-        Some(3),
-        "oracle module missing: pip install {ORACLE_PACKAGE} (scripts/lib/install-deps.sh)"
-    );
-    assert!(
-        output.status.success(),
-        "oracle failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let expected: Vec<f64> = String::from_utf8_lossy(&output.stdout)
+    let mut command = Command::new(PYTHON);
+    command.arg("-c").arg(SCRIPT);
+    let install = format!("pip install {ORACLE_PACKAGE} (scripts/lib/install-deps.sh)");
+    let output = common::run_oracle(command, &vectors, &install);
+    let expected: Vec<f64> = output
         .split_whitespace()
         .map(|s| s.parse().expect("the oracle prints scores"))
         .collect();

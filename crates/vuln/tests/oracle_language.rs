@@ -10,14 +10,13 @@
 mod common;
 
 use std::cmp::Ordering;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use drydock_vuln::VersionScheme;
 use proptest::prelude::*;
 
 use common::{
-    ORACLE_PAIRS, SYSTEM_PYTHON, assert_agrees, assert_covers_all_orderings, generate, table,
+    ORACLE_PAIRS, SYSTEM_PYTHON, assert_agrees, assert_covers_all_orderings, generate, table_pairs,
 };
 
 /// Debian's directory of Node modules (node-semver installs `semver` there); a Node from
@@ -38,28 +37,9 @@ enum Answer {
 
 /// Runs `command`, feeding `lines` on stdin, and parses one answer per line: `-1`, `0`, `1`,
 /// `x` (invalid) or `v` (valid).
-fn run(mut command: Command, lines: &[String], install: &str) -> Vec<Answer> {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {command:?} ({e}): apt-get install {install}"));
-    let mut input = lines.join("\n");
-    input.push('\n');
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(input.as_bytes())
-        .expect("oracle reads its input");
-    let output = child.wait_with_output().expect("oracle runs to completion");
-    assert!(
-        output.status.success(),
-        "oracle {command:?} failed (apt-get install {install}): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let answers: Vec<Answer> = String::from_utf8_lossy(&output.stdout)
+fn run(command: Command, lines: &[String], install: &str) -> Vec<Answer> {
+    let output = common::run_oracle(command, lines, &format!("apt-get install {install}"));
+    let answers: Vec<Answer> = output
         .split_whitespace()
         .map(|word| match word {
             "x" => Answer::Invalid,
@@ -120,12 +100,7 @@ impl Oracle {
     }
 
     fn check_table(&self, text: &str) {
-        let rows = table(text);
-        let pairs: Vec<(String, String)> = rows
-            .iter()
-            .map(|(a, b, _)| (a.clone(), b.clone()))
-            .collect();
-        let expected: Vec<Ordering> = rows.iter().map(|(_, _, o)| *o).collect();
+        let (pairs, expected) = table_pairs(text);
         assert_agrees("the table", &pairs, |a, b| self.ours(a, b), &expected);
         assert_agrees(
             self.name,

@@ -5,60 +5,28 @@
 use std::path::{Path, PathBuf};
 
 use drydock_vuln::index::{self, Index};
-use drydock_vuln::inventory::dpkg::parse_status;
 use drydock_vuln::severity::Severity;
-use drydock_vuln::{OsvRecord, Package, ReleaseFiles, detect_os, match_packages, parse_osv_record};
+use drydock_vuln::{Package, match_packages};
 use jiff::Timestamp;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/osv/severity");
+mod common;
 
-const STATUS: &str = "\
-Package: openssl
-Status: install ok installed
-Architecture: amd64
-Version: 3.0.11-1~deb12u2
+use common::debian;
 
-Package: perl-base
-Status: install ok installed
-Architecture: amd64
-Source: perl
-Version: 5.36.0-7+deb12u1
-
-Package: zlib1g
-Status: install ok installed
-Architecture: amd64
-Source: zlib
-Version: 1:1.2.13.dfsg-1
-";
-
-fn records() -> Vec<OsvRecord> {
-    let mut records = Vec::new();
-    for entry in std::fs::read_dir(FIXTURES).expect("fixture dir exists") {
-        let path = entry.expect("readable").path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let bytes = std::fs::read(&path).expect("readable");
-            records.push(parse_osv_record(&path.display().to_string(), &bytes).expect("valid"));
-        }
-    }
-    records
-}
-
-fn debian12() -> drydock_vuln::Os {
-    detect_os(&ReleaseFiles {
-        os_release: Some("ID=debian\nVERSION_ID=\"12\"\n"),
-        ..Default::default()
-    })
-    .expect("Debian 12 is detected")
-}
-
+/// The shared status without libssl3: openssl, perl-base and zlib1g are what the severity
+/// fixtures rate.
 fn packages() -> Vec<Package> {
-    parse_status("var/lib/dpkg/status", STATUS.as_bytes()).expect("status parses")
+    debian::packages()
+        .into_iter()
+        .filter(|p| p.name != "libssl3")
+        .collect()
 }
 
 fn build(dir: &Path) -> PathBuf {
     let out = dir.join("vuln.db");
     let now: Timestamp = "2026-11-22T10:00:00Z".parse().expect("valid timestamp");
-    index::build(&[FIXTURES], &out, now).expect("index builds");
+    let fixtures = Path::new(debian::OSV_FIXTURES).join("severity");
+    index::build(&[fixtures.as_path()], &out, now).expect("index builds");
     out
 }
 
@@ -77,7 +45,7 @@ fn a_finding_without_a_rating_borrows_the_one_another_record_gives_its_cve() {
     let dir = tempfile::tempdir().expect("temp dir");
     let index = Index::open(&build(dir.path())).expect("index opens");
     let from_index = index
-        .match_packages(&debian12(), &packages())
+        .match_packages(&debian::debian12(), &packages())
         .expect("index matches");
     let expected = vec![
         ("CVE-2099-0601".to_owned(), Severity::Critical), // a GHSA's CVSS v4.0 vector
@@ -86,7 +54,11 @@ fn a_finding_without_a_rating_borrows_the_one_another_record_gives_its_cve() {
         ("CVE-2099-0604".to_owned(), Severity::Low),      // the CVE's own record first
     ];
     assert_eq!(severities(&from_index), expected);
-    let in_memory = match_packages(&debian12(), &packages(), &records());
+    let in_memory = match_packages(
+        &debian::debian12(),
+        &packages(),
+        &debian::records("severity"),
+    );
     assert_eq!(in_memory, from_index, "index and in-memory matcher agree");
 }
 

@@ -1,4 +1,5 @@
-//! Helpers shared by the oracle tests: pair generation and one-process batch oracles.
+//! Helpers shared by the tests: pair generation and one-process batch oracles for the oracle
+//! tests, the Debian 12 fixture ([`debian`]) for the matching and index tests.
 //!
 //! Oracles are real tools installed from Debian packages. A missing tool fails the test with
 //! the package to install; it never passes silently.
@@ -11,6 +12,9 @@ use std::process::{Command, Stdio};
 
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
+
+pub mod debian;
+pub mod records;
 
 /// Pairs generated per ecosystem for the differential tests.
 pub const ORACLE_PAIRS: usize = 10_000;
@@ -36,24 +40,18 @@ pub fn generate<S: Strategy>(strategy: S, count: usize) -> Vec<S::Value> {
         .collect()
 }
 
-/// Runs `script` (which reads `a\tb` lines on stdin and prints one -1/0/1 per line) under the
-/// system Python, once for all pairs.
-pub fn python_oracle(
-    script: &str,
-    pairs: &[(String, String)],
-    debian_package: &str,
-) -> Vec<Ordering> {
-    let input: String = pairs.iter().map(|(a, b)| format!("{a}\t{b}\n")).collect();
-    let mut child = Command::new(SYSTEM_PYTHON)
-        .arg("-c")
-        .arg(script)
+/// Runs `command` with `lines` on its stdin, one a line, in one process, and returns what it
+/// printed. A command that cannot start, exits with [`MISSING_MODULE_EXIT`] or fails, fails
+/// the test saying to install `install` (an apt-get or pip command).
+pub fn run_oracle(mut command: Command, lines: &[String], install: &str) -> String {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {SYSTEM_PYTHON} ({e}): apt-get install python3 {debian_package}")
-        });
+        .unwrap_or_else(|e| panic!("cannot run {command:?} ({e}): {install}"));
+    let mut input = lines.join("\n");
+    input.push('\n');
     child
         .stdin
         .take()
@@ -61,15 +59,31 @@ pub fn python_oracle(
         .write_all(input.as_bytes())
         .expect("oracle reads its input");
     let output = child.wait_with_output().expect("oracle runs to completion");
-    if output.status.code() == Some(MISSING_MODULE_EXIT) {
-        panic!("oracle module missing: apt-get install {debian_package}");
-    }
+    assert_ne!(
+        output.status.code(),
+        Some(MISSING_MODULE_EXIT),
+        "oracle module missing: {install}"
+    );
     assert!(
         output.status.success(),
-        "oracle failed: {}",
+        "oracle {command:?} failed ({install}): {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    parse_orderings(&String::from_utf8_lossy(&output.stdout), pairs.len())
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs `script` (which reads `a\tb` lines on stdin and prints one -1/0/1 per line) under the
+/// system Python, once for all pairs.
+pub fn python_oracle(
+    script: &str,
+    pairs: &[(String, String)],
+    debian_package: &str,
+) -> Vec<Ordering> {
+    let lines: Vec<String> = pairs.iter().map(|(a, b)| format!("{a}\t{b}")).collect();
+    let mut command = Command::new(SYSTEM_PYTHON);
+    command.arg("-c").arg(script);
+    let install = format!("apt-get install python3 {debian_package}");
+    parse_orderings(&run_oracle(command, &lines, &install), pairs.len())
 }
 
 /// Parses whitespace-separated -1/0/1 results (any sign-carrying integers).
@@ -134,6 +148,25 @@ pub fn table(text: &str) -> Vec<(String, String, Ordering)> {
             (a.to_owned(), b.to_owned(), expected)
         })
         .collect()
+}
+
+/// [`table`] split into its pairs and their expected orderings.
+pub fn table_pairs(text: &str) -> (Vec<(String, String)>, Vec<Ordering>) {
+    table(text).into_iter().map(|(a, b, o)| ((a, b), o)).unzip()
+}
+
+/// Compares `pairs` with `ours` and with the Python `script` (see [`python_oracle`]); the
+/// oracle must have seen every ordering.
+pub fn assert_agrees_with_python(
+    name: &str,
+    script: &str,
+    debian_package: &str,
+    pairs: &[(String, String)],
+    ours: impl Fn(&str, &str) -> Ordering,
+) {
+    let oracle = python_oracle(script, pairs, debian_package);
+    assert_covers_all_orderings(&oracle);
+    assert_agrees(name, pairs, ours, &oracle);
 }
 
 /// Fails unless the oracle saw each ordering at least a few times: a generator that only makes
