@@ -1384,7 +1384,9 @@ async fn with_the_health_gate_the_lock_waits_for_the_evicted_deployment_to_be_re
             .run_until("w0 back, uncordoned and gated", ROLLOUT_BOUND, |s| {
                 s.rebooted(&w0)
                     && s.cordoned.is_empty()
-                    && s.annotation.as_deref().is_some_and(|a| a.contains("backSince"))
+                    && s.annotation
+                        .as_deref()
+                        .is_some_and(|a| a.contains("backSince"))
             })
             .await?;
         ensure(
