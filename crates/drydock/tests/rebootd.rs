@@ -2,15 +2,13 @@
 //! endpoint on a real port and a clean stop on SIGTERM.
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_drydock");
+use drydock_testkit::http::{UNREACHABLE_KUBECONFIG, free_port, get};
 
-/// A kubeconfig for an API server that is never there: the daemon stays up, retrying.
-const UNREACHABLE_KUBECONFIG: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {token: t}\n";
+const BIN: &str = env!("CARGO_BIN_EXE_drydock");
 
 fn rebootd(args: &[&str]) -> std::process::Output {
     Command::new(BIN)
@@ -70,26 +68,6 @@ fn invoked_as_kured_through_a_symlink_it_is_rebootd() {
     ] {
         assert!(stdout.contains(flag), "{flag} missing from {stdout}");
     }
-}
-
-fn get(port: u16, path: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

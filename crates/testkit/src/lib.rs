@@ -1,6 +1,7 @@
 //! Test-only helpers (a dev-dependency, never shipped): a private containerd started for one
 //! test and torn down after it, sample images built without a registry, and CRI helpers that
-//! run pod sandboxes and containers the way kubelet would.
+//! run pod sandboxes and containers the way kubelet would; plain HTTP helpers (`http`) for
+//! processes under test.
 //!
 //! The containerd sandbox drives the same scripts the README's demo uses
 //! (`scripts/lib/ctrd-up.sh`, `ctrd-down.sh`, `build-image.sh`), so the demo and the tests
@@ -8,5 +9,6 @@
 //! `busybox-static`; `scripts/test.sh` installs them.
 
 pub mod containerd;
+pub mod http;
 
 pub use containerd::Containerd;
