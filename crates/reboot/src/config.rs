@@ -649,8 +649,8 @@ fn non_empty(items: &[String]) -> impl Iterator<Item = &str> {
 }
 
 impl Config {
-    /// Validates the raw flags, one group at a time ([`groups`]). `tz_env` is the `TZ`
-    /// variable, used when `--time-zone=Local`.
+    /// Validates the raw flags, one flag group at a time. `tz_env` is the `TZ` variable, used
+    /// when `--time-zone=Local`.
     ///
     /// The groups are checked in a fixed order, so that of several invalid flags the first in
     /// that order is the one reported.

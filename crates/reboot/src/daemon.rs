@@ -568,10 +568,10 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
     /// Performs the step, with what it carries, and says when to look again.
     ///
     /// [`Step::VerifyAndUncordon`], [`Step::Release`] and [`Step::HandOver`] carry the lock
-    /// without this node's entry, as read at the start of the turn; it is not written.
+    /// without this node's entry, as read at the start of the turn; it is not written:
     /// [`Daemon::release`] waits `--lock-release-delay` first, after which that read may be
-    /// stale, so it reads the lock again, prunes it and writes that: one read and one Node
-    /// list more than writing the carried lock, and the same calls as before this split.
+    /// stale, so it reads the lock again, prunes it and writes that (one lock read and one
+    /// Node list more than writing the carried lock would make).
     async fn act(&mut self, step: Step, turn: &Turn) -> Result<Wake> {
         match step {
             Step::Idle => self.idle(turn).await,

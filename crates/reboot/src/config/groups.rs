@@ -365,9 +365,9 @@ pub(super) fn log_format(args: &KuredArgs, warnings: &mut Vec<String>) -> LogFor
     }
 }
 
-/// `--max-reboots-per-day`, its first half: not negative. The count is only converted by
-/// [`reboot_guard`], after the zone and health-gate flags, so that of several invalid flags
-/// the same one is reported as before the flags were grouped.
+/// `--max-reboots-per-day`, its first half: not negative. Its size is checked by
+/// [`reboot_guard`], after the zone and health-gate flags: the two halves keep their places in
+/// the order that decides which of several invalid flags is reported.
 pub(super) fn reboot_guard_sign(args: &KuredArgs) -> Result<()> {
     if args.max_reboots_per_day < 0 {
         return Err(invalid(
