@@ -26,13 +26,13 @@ use clap::{ArgAction, CommandFactory, Parser};
 use jiff::SignedDuration;
 use regex::Regex;
 
-use crate::gocompat::{format_duration, parse_bool, parse_duration, parse_int, shlex_split};
+use crate::gocompat::{format_duration, parse_bool, parse_duration, parse_int};
 use crate::lock::{LockPolicy, ZoneLimits};
 use crate::notify::NotifyUrl;
-use crate::selector::{LabelSelector, NodeLabel, label_key};
-use crate::window::{
-    Schedule, Weekdays, Window, parse_time_of_day, parse_window, resolve_time_zone,
-};
+use crate::selector::{LabelSelector, NodeLabel};
+use crate::window::{Schedule, Window};
+
+mod groups;
 
 /// Why the daemon's flags were refused: the configuration layer's error, the only one in this
 /// crate that knows the command-line parser (the pure modules return [`crate::Error`]).
@@ -649,296 +649,37 @@ fn non_empty(items: &[String]) -> impl Iterator<Item = &str> {
 }
 
 impl Config {
-    /// Validates the raw flags. `tz_env` is the `TZ` variable, used when `--time-zone=Local`.
+    /// Validates the raw flags, one flag group at a time. `tz_env` is the `TZ` variable, used
+    /// when `--time-zone=Local`.
+    ///
+    /// The groups are checked in a fixed order, so that of several invalid flags the first in
+    /// that order is the one reported.
     pub fn from_args(args: KuredArgs, tz_env: Option<&str>) -> Result<Config> {
         let mut warnings = Vec::new();
-
-        if args.node_id.trim().is_empty() {
-            return Err(invalid(
-                "node-id",
-                &args.node_id,
-                "required (the manifests set KURED_NODE_ID from spec.nodeName)",
-            ));
-        }
-        if !args.period.is_positive() {
-            return Err(invalid(
-                "period",
-                format_duration(args.period),
-                "must be positive",
-            ));
-        }
-
-        let sentinel = if args.reboot_sentinel_command.trim().is_empty() {
-            if args.reboot_sentinel.trim().is_empty() {
-                return Err(invalid(
-                    "reboot-sentinel",
-                    "",
-                    "must name a file when --reboot-sentinel-command is empty",
-                ));
-            }
-            Sentinel::File(args.reboot_sentinel.clone())
-        } else {
-            let argv = shlex_split(&args.reboot_sentinel_command).map_err(|e| {
-                invalid("reboot-sentinel-command", &args.reboot_sentinel_command, e)
-            })?;
-            Sentinel::Command(argv)
-        };
-
-        let reboot_method = match args.reboot_method.as_str() {
-            "command" => {
-                let argv = shlex_split(&args.reboot_command)
-                    .map_err(|e| invalid("reboot-command", &args.reboot_command, e))?;
-                if argv.is_empty() {
-                    return Err(invalid(
-                        "reboot-command",
-                        &args.reboot_command,
-                        "must not be empty with --reboot-method=command",
-                    ));
-                }
-                RebootMethod::Command(argv)
-            }
-            "signal" => {
-                if !(1..=MAX_SIGNAL).contains(&args.reboot_signal) {
-                    return Err(invalid(
-                        "reboot-signal",
-                        args.reboot_signal,
-                        format!("must be a signal number from 1 to {MAX_SIGNAL}"),
-                    ));
-                }
-                RebootMethod::Signal(i32::try_from(args.reboot_signal).unwrap_or(39))
-            }
-            other => {
-                return Err(invalid(
-                    "reboot-method",
-                    other,
-                    "unknown reboot method (use command or signal)",
-                ));
-            }
-        };
+        let node_id = groups::node_id(&args)?;
+        let period = groups::period(&args)?;
+        let sentinel = Sentinel::try_from(&args)?;
+        let reboot_method = RebootMethod::try_from(&args)?;
         let reboot_delay = non_negative("reboot-delay", args.reboot_delay)?;
         let drain_delay = non_negative("drain-delay", args.drain_delay)?;
-
-        let days = Weekdays::parse(&args.reboot_days)
-            .map_err(|e| invalid("reboot-days", args.reboot_days.join(","), e))?;
-        if days.is_empty() {
-            warnings.push("--reboot-days is empty: this node will never reboot".to_owned());
-        }
-        let start = parse_time_of_day(&args.start_time)
-            .map_err(|e| invalid("start-time", &args.start_time, e))?;
-        let end = parse_time_of_day(&args.end_time)
-            .map_err(|e| invalid("end-time", &args.end_time, e))?;
-        let tz = resolve_time_zone(&args.time_zone, tz_env)
-            .map_err(|e| invalid("time-zone", &args.time_zone, e))?;
-        let window = Window::new(days, start, end, tz, &args.time_zone);
-        let extra = args
-            .window
-            .iter()
-            .map(|w| w.trim())
-            .filter(|w| !w.is_empty())
-            .map(|w| parse_window(w, tz_env).map_err(|e| invalid("window", w, e)))
-            .collect::<Result<Vec<Window>>>()?;
-        let schedule = Schedule::new(window.clone(), extra);
-
-        if args.concurrency < 0 {
-            return Err(invalid(
-                "concurrency",
-                args.concurrency,
-                "must be at least 1",
-            ));
-        }
-        if args.concurrency == 0 {
-            warnings.push("--concurrency=0 is treated as 1, as kured does".to_owned());
-        }
-        let concurrency = u32::try_from(args.concurrency.max(1))
-            .map_err(|_| invalid("concurrency", args.concurrency, "too large"))?;
-        if args.lock_annotation.trim().is_empty() {
-            return Err(invalid("lock-annotation", "", "must not be empty"));
-        }
-        for (flag, value) in [
-            ("ds-name", &args.ds_name),
-            ("ds-namespace", &args.ds_namespace),
-        ] {
-            if value.trim().is_empty() {
-                return Err(invalid(flag, value, "must not be empty"));
-            }
-        }
-        let lock = LockConfig {
-            ds_namespace: args.ds_namespace.clone(),
-            ds_name: args.ds_name.clone(),
-            annotation: args.lock_annotation.clone(),
-            policy: LockPolicy {
-                concurrency,
-                ttl: non_negative("lock-ttl", args.lock_ttl)?,
-                one_control_plane_at_a_time: !args.allow_concurrent_control_plane_reboots,
-            },
-            release_delay: non_negative("lock-release-delay", args.lock_release_delay)?,
-        };
-
-        let drain_timeout = non_negative("drain-timeout", args.drain_timeout)?;
-        if args.skip_wait_for_delete_timeout < 0 {
-            return Err(invalid(
-                "skip-wait-for-delete-timeout",
-                args.skip_wait_for_delete_timeout,
-                "must not be negative",
-            ));
-        }
-        let drain = DrainConfig {
-            grace_period_seconds: if args.drain_grace_period < 0 {
-                None
-            } else {
-                Some(u32::try_from(args.drain_grace_period).map_err(|_| {
-                    invalid("drain-grace-period", args.drain_grace_period, "too large")
-                })?)
-            },
-            timeout: (!drain_timeout.is_zero()).then_some(drain_timeout),
-            pod_selector: if args.drain_pod_selector.trim().is_empty() {
-                None
-            } else {
-                Some(
-                    LabelSelector::parse(&args.drain_pod_selector)
-                        .map_err(|e| invalid("drain-pod-selector", &args.drain_pod_selector, e))?,
-                )
-            },
-            skip_wait_for_delete_timeout: SignedDuration::from_secs(
-                args.skip_wait_for_delete_timeout,
-            ),
-            delay: drain_delay,
-            force_reboot: args.force_reboot,
-        };
-
-        let pod_selectors = non_empty(&args.blocking_pod_selector)
-            .map(|s| LabelSelector::parse(s).map_err(|e| invalid("blocking-pod-selector", s, e)))
-            .collect::<Result<Vec<_>>>()?;
-        let alert_filter = args
-            .alert_filter_regexp
-            .as_deref()
-            .map(|re| Regex::new(re).map_err(|e| invalid("alert-filter-regexp", re, e)))
-            .transpose()?;
-        let prometheus = if args.prometheus_url.trim().is_empty() {
-            if alert_filter.is_some() || args.alert_filter_match_only || args.alert_firing_only {
-                warnings
-                    .push("alert filter flags have no effect without --prometheus-url".to_owned());
-            }
-            None
-        } else {
-            let url = args.prometheus_url.trim();
-            let host = url
-                .strip_prefix("http://")
-                .or_else(|| url.strip_prefix("https://"))
-                .map(|rest| rest.split(['/', '?']).next().unwrap_or_default());
-            if host.is_none_or(str::is_empty) {
-                return Err(invalid(
-                    "prometheus-url",
-                    url,
-                    "expected http(s)://host[:port][/path]",
-                ));
-            }
-            Some(PrometheusBlocker {
-                url: url.to_owned(),
-                alert_filter,
-                match_only: args.alert_filter_match_only,
-                firing_only: args.alert_firing_only,
-            })
-        };
-
-        let prefer_no_schedule_taint = if args.prefer_no_schedule_taint.is_empty() {
-            None
-        } else {
-            Some(label_key(&args.prefer_no_schedule_taint).map_err(|e| {
-                invalid(
-                    "prefer-no-schedule-taint",
-                    &args.prefer_no_schedule_taint,
-                    e,
-                )
-            })?)
-        };
-
-        let mut raw_urls: Vec<String> = args
-            .notify_url
-            .iter()
-            .map(|u| strip_quotes(u.trim()).to_owned())
-            .filter(|u| !u.is_empty())
-            .collect();
-        let slack_hook = strip_quotes(args.slack_hook_url.trim());
-        if !slack_hook.is_empty() {
-            if raw_urls.is_empty() {
-                warnings.push("--slack-hook-url is deprecated: use --notify-url".to_owned());
-                raw_urls.push(slack_hook_to_notify_url(slack_hook)?);
-            } else {
-                warnings.push("--slack-hook-url is ignored because --notify-url is set".to_owned());
-            }
-        }
-        if args.slack_username != "kured" || !args.slack_channel.is_empty() {
-            warnings.push(
-                "--slack-username and --slack-channel are deprecated and unused (as in kured)"
-                    .to_owned(),
-            );
-        }
-        let urls = raw_urls
-            .iter()
-            .map(|u| NotifyUrl::parse(u).map_err(|e| invalid("notify-url", u, e)))
-            .collect::<Result<Vec<_>>>()?;
-
-        let labels = |flag: &'static str, items: &[String]| -> Result<Vec<NodeLabel>> {
-            non_empty(items)
-                .map(|l| NodeLabel::parse(l).map_err(|e| invalid(flag, l, e)))
-                .collect()
-        };
-        let pre_reboot_labels = labels("pre-reboot-node-labels", &args.pre_reboot_node_labels)?;
-        let post_reboot_labels = labels("post-reboot-node-labels", &args.post_reboot_node_labels)?;
-        let keys = |ls: &[NodeLabel]| -> std::collections::BTreeSet<String> {
-            ls.iter().map(|l| l.key.clone()).collect()
-        };
-        if keys(&pre_reboot_labels) != keys(&post_reboot_labels) {
-            warnings.push(
-                "--pre-reboot-node-labels and --post-reboot-node-labels set different keys"
-                    .to_owned(),
-            );
-        }
-
-        let metrics_port = u16::try_from(args.metrics_port)
-            .map_err(|_| invalid("metrics-port", args.metrics_port, "must be 0-65535"))?;
-        let log_format = match args.log_format.as_str() {
-            "json" => LogFormat::Json,
-            "text" => LogFormat::Text,
-            other => {
-                warnings.push(format!("--log-format={other} is not json: using text"));
-                LogFormat::Text
-            }
-        };
-        if args.max_reboots_per_day < 0 {
-            return Err(invalid(
-                "max-reboots-per-day",
-                args.max_reboots_per_day,
-                "must not be negative (0 disables the guard)",
-            ));
-        }
-        let zone_limit = |flag: &'static str, value: i64| -> Result<Option<u32>> {
-            let limit = u32::try_from(value)
-                .map_err(|_| invalid(flag, value, "must be 0 (no limit) or a positive count"))?;
-            Ok((limit > 0).then_some(limit))
-        };
-        let zones = ZoneConfig {
-            label: label_key(&args.zone_label)
-                .map_err(|e| invalid("zone-label", &args.zone_label, e))?,
-            limits: ZoneLimits {
-                per_zone: zone_limit("max-nodes-per-zone", args.max_nodes_per_zone)?,
-                zones: zone_limit("max-zones", args.max_zones)?,
-            },
-        };
-        if !args.health_gate_timeout.is_positive() {
-            return Err(invalid(
-                "health-gate-timeout",
-                format_duration(args.health_gate_timeout),
-                "must be positive",
-            ));
-        }
-        let max_reboots_per_day = u32::try_from(args.max_reboots_per_day)
-            .map_err(|_| invalid("max-reboots-per-day", args.max_reboots_per_day, "too large"))?;
+        let groups::Windows { window, schedule } =
+            groups::Windows::from_flags(&args, tz_env, &mut warnings)?;
+        let lock = groups::lock(&args, &mut warnings)?;
+        let drain = groups::drain(&args, drain_delay)?;
+        let blockers = groups::blockers(&args, &mut warnings)?;
+        let prefer_no_schedule_taint = groups::prefer_no_schedule_taint(&args)?;
+        let urls = groups::notify_urls(&args, &mut warnings)?;
+        let labels = groups::NodeLabels::from_flags(&args, &mut warnings)?;
+        let metrics_port = groups::metrics_port(&args)?;
+        let log_format = groups::log_format(&args, &mut warnings);
+        groups::reboot_guard_sign(&args)?;
+        let zones = ZoneConfig::try_from(&args)?;
+        let health_gate = groups::health_gate(&args)?;
+        let max_reboots_per_day = groups::reboot_guard(&args)?;
 
         Ok(Config {
-            node_id: args.node_id.trim().to_owned(),
-            period: args.period,
+            node_id,
+            period,
             sentinel,
             reboot_method,
             reboot_delay,
@@ -947,10 +688,7 @@ impl Config {
             annotate_nodes: args.annotate_nodes,
             lock,
             drain,
-            blockers: BlockerConfig {
-                pod_selectors,
-                prometheus,
-            },
+            blockers,
             prefer_no_schedule_taint,
             notify: NotifyConfig {
                 urls,
@@ -960,14 +698,14 @@ impl Config {
                     uncordon: args.message_template_uncordon,
                 },
             },
-            pre_reboot_labels,
-            post_reboot_labels,
+            pre_reboot_labels: labels.pre,
+            post_reboot_labels: labels.post,
             metrics_host: args.metrics_host,
             metrics_port,
             log_format,
-            max_reboots_per_day: (max_reboots_per_day > 0).then_some(max_reboots_per_day),
+            max_reboots_per_day,
             reboot_on_request: args.reboot_on_request,
-            health_gate: args.health_gate.then_some(args.health_gate_timeout),
+            health_gate,
             zones,
             warnings,
         })
@@ -977,6 +715,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::window::resolve_time_zone;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

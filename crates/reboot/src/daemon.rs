@@ -32,19 +32,20 @@
 //!   finish rather than an orphaned cordon.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 
 use jiff::{SignedDuration, Timestamp};
 use tracing::{debug, info, warn};
 
 use crate::Result;
 use crate::cluster::{
-    Clock, Cluster, ClusterError, Event, EventKind, Eviction, Host, Node, NodePatch, Owner, Pod,
-    PodPhase, Seen,
+    Clock, Cluster, ClusterError, Event, EventKind, Eviction, Host, Node, NodeList, NodePatch,
+    Owner, Pod, PodPhase, ResourceVersion, Seen,
 };
 use crate::config::{Config, DrainConfig, MessageTemplates};
 use crate::forecast::REBOOT_DURATION_ANNOTATION;
 use crate::health::{self, Workload, WorkloadHealth};
-use crate::lock::{Lock, LockEntry, ZoneView};
+use crate::lock::{Busy, Lock, LockEntry, NodeDirectory, ZoneView};
 use crate::machine::{
     BlockReason, DrainStatus, HealthGate, NodeFacts, Observation, REBOOT_GRACE, RENEW_DIVISOR,
     ReleaseReason, Step, decide,
@@ -146,6 +147,47 @@ pub struct Daemon<C, H, K> {
     /// The last full look found nothing to do or undo: while the sentinel says no reboot is
     /// required, no API call is needed.
     clean: bool,
+}
+
+/// What one turn read: the inputs of [`decide`], owned, and what acting on its [`Step`] needs.
+struct Turn {
+    /// The time of the observation.
+    now: Timestamp,
+    /// When the next `--period` check is due.
+    next_period: Timestamp,
+    /// When a daemon with nothing to do looks again ([`Daemon::idle_wake`]).
+    idle_wake: Timestamp,
+    /// This node as read.
+    node: Node,
+    /// The sentinel or an active request asks for a reboot.
+    required: bool,
+    /// A maintenance window is open (or a forced request ignores it).
+    window_open: bool,
+    /// The lock's version as read: lock writes are conditional on it.
+    version: ResourceVersion,
+    /// The lock as read.
+    lock: Lock,
+    /// The rest of the cluster, as far as this turn needs it.
+    around: Around,
+}
+
+/// What a turn read besides this node and the lock ([`Daemon::look_around`]).
+struct Around {
+    /// The Nodes the lock policy must know (empty when this node neither wants nor holds the
+    /// lock).
+    nodes: NodeList,
+    /// Those Nodes' roles.
+    directory: NodeDirectory,
+    /// Why the blockers block (empty: nothing blocks, or they were not asked).
+    blockers: Vec<String>,
+    /// This node's recorded reboots.
+    history: Vec<Timestamp>,
+    /// Each Node's zone, when zone limits are set.
+    zones: BTreeMap<String, String>,
+    /// The controllers this process's drain evicted.
+    evicted: Vec<Workload>,
+    /// The health of the workloads a held entry in the gate waits for.
+    health: Vec<(Workload, WorkloadHealth)>,
 }
 
 // === impl Drainer ===
@@ -350,31 +392,48 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
         self.prepared = false;
     }
 
-    /// One turn: observe, decide, act. Returns when to look again.
+    /// One turn: observe, decide, act on the [`Step`] decided. Returns when to look again.
     ///
     /// # Errors
     ///
     /// A failed API call (the caller backs off and tries again).
     pub async fn tick(&mut self) -> Result<Wake> {
         let now = self.clock.now();
+        let turn = match self.observe(now).await? {
+            ControlFlow::Break(wake) => return Ok(wake),
+            ControlFlow::Continue(turn) => turn,
+        };
+        let step = decide(&self.observation(&turn))?;
+        debug!(node = %self.me(), ?step, "decided");
+        self.clean = false;
+        if turn.required && matches!(step, Step::WaitForLock(_) | Step::Acquire(_)) {
+            info!(node = %self.me(), "Reboot required");
+            self.annotate_reboot_needed(&turn.node, now).await?;
+        }
+        self.act(step, &turn).await
+    }
+
+    /// Reads what this turn decides on: the sentinel, the Node (and its request), the lock,
+    /// then what is around ([`Daemon::look_around`]). Breaks with the wake when there is
+    /// nothing to decide: an idle node, its Node missing, or a lock it cannot use.
+    async fn observe(&mut self, now: Timestamp) -> Result<ControlFlow<Wake, Turn>> {
         let next_period = self.at(now, self.config.period);
         let sentinel = self.host.reboot_required().await;
         if self.clean && !sentinel && !self.config.reboot_on_request {
             debug!(node = %self.me(), "Reboot not required");
-            return Ok(Wake::At(next_period));
+            return Ok(ControlFlow::Break(Wake::At(next_period)));
         }
-
         let me = self.config.node_id.clone();
         let Some(node) = self.cluster.get_node(&me).await? else {
             warn!(node = %me, "own Node not found");
-            return Ok(Wake::At(next_period));
+            return Ok(ControlFlow::Break(Wake::At(next_period)));
         };
         let request = self.request(&node);
         let required = sentinel || request.is_active();
-        let idle_wake = Wake::At(self.idle_wake(now, next_period));
+        let idle_wake = self.idle_wake(now, next_period);
         if self.clean && !required {
             debug!(node = %me, "Reboot not required");
-            return Ok(idle_wake);
+            return Ok(ControlFlow::Break(Wake::At(idle_wake)));
         }
         let read = self.cluster.read_lock().await?;
         let lock = match Lock::decode_for(read.value.as_deref(), &self.config.lock.policy) {
@@ -387,31 +446,56 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
                     error.to_string(),
                 )
                 .await;
-                return Ok(Wake::At(next_period));
+                return Ok(ControlFlow::Break(Wake::At(next_period)));
             }
         };
         if lock.entry(&me).is_none() {
             self.forget_hold();
         }
-        let involved = required || lock.entry(&me).is_some();
-        let nodes = if involved {
-            let mut nodes = self.cluster.list_nodes(&others(&lock, &me)).await?;
+        // A forced request starts outside the window; nothing else about it is special.
+        let window_open = self.config.schedule.contains(now) || request.is_forced();
+        let around = self
+            .look_around(&node, &lock, required, window_open)
+            .await?;
+        Ok(ControlFlow::Continue(Turn {
+            now,
+            next_period,
+            idle_wake,
+            node,
+            required,
+            window_open,
+            version: read.version,
+            lock,
+            around,
+        }))
+    }
+
+    /// Reads what the decision needs besides this node and the lock: the Nodes (when this node
+    /// wants or holds the lock), the blockers (only when they could stop a start now), and the
+    /// health of the workloads a held entry waits for (with the gate on).
+    async fn look_around(
+        &self,
+        node: &Node,
+        lock: &Lock,
+        required: bool,
+        window_open: bool,
+    ) -> Result<Around> {
+        let me = self.me();
+        let held = lock.entry(me);
+        let nodes = if required || held.is_some() {
+            let mut nodes = self.cluster.list_nodes(&others(lock, me)).await?;
             if !nodes.nodes.iter().any(|n| n.name == me) {
                 nodes.nodes.push(node.clone());
             }
             nodes
         } else {
-            Default::default()
+            NodeList::default()
         };
-        let directory = nodes.directory();
-        // A forced request starts outside the window; nothing else about it is special.
-        let window_open = self.config.schedule.contains(now) || request.is_forced();
-        let blockers = if required && window_open && lock.entry(&me).is_none() {
+        let blockers = if required && window_open && held.is_none() {
             self.blockers().await?
         } else {
             Vec::new()
         };
-        let history = reboot_history(&node);
         let zone_config = &self.config.zones;
         let zones: BTreeMap<String, String> = if zone_config.limits.is_active() {
             nodes
@@ -422,253 +506,335 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
         } else {
             BTreeMap::new()
         };
-        let my_zone = node
-            .labels
-            .get(&zone_config.label)
-            .map_or("", String::as_str);
-        let zone = zone_config.limits.is_active().then_some(ZoneView {
-            zone: my_zone,
-            limits: &zone_config.limits,
-            zones: &zones,
-        });
         let evicted = self
             .drainer
             .as_ref()
             .map(Drainer::evicted)
             .unwrap_or_default();
-        let health = match (self.config.health_gate, lock.entry(&me)) {
+        let health = match (self.config.health_gate, held) {
             (Some(_), Some(entry)) => self.gate_health(entry).await?,
             _ => Vec::new(),
         };
-        let health_gate = self.config.health_gate.map(|timeout| HealthGate {
-            timeout,
-            evicted: &evicted,
-            health: &health,
-        });
-        let step = decide(&Observation {
+        Ok(Around {
+            directory: nodes.directory(),
+            nodes,
+            blockers,
+            history: reboot_history(node),
+            zones,
+            evicted,
+            health,
+        })
+    }
+
+    /// What [`decide`] is given: the turn's reads and the configuration.
+    fn observation<'a>(&'a self, turn: &'a Turn) -> Observation<'a> {
+        let zone_config = &self.config.zones;
+        let my_zone = turn
+            .node
+            .labels
+            .get(&zone_config.label)
+            .map_or("", String::as_str);
+        Observation {
             node: NodeFacts {
-                name: &me,
-                role: node.role(),
-                boot_id: &node.boot_id,
-                cordon: node.cordon_state(),
+                name: self.me(),
+                role: turn.node.role(),
+                boot_id: &turn.node.boot_id,
+                cordon: turn.node.cordon_state(),
             },
-            lock: &lock,
-            nodes: &directory,
+            lock: &turn.lock,
+            nodes: &turn.around.directory,
             policy: &self.config.lock.policy,
-            reboot_required: required,
-            window_open,
-            blockers: &blockers,
-            recent_reboots: &history,
+            reboot_required: turn.required,
+            window_open: turn.window_open,
+            blockers: &turn.around.blockers,
+            recent_reboots: &turn.around.history,
             max_reboots_per_day: self.config.max_reboots_per_day,
             drain: &self.drain,
             force_reboot: self.config.drain.force_reboot,
-            zone,
-            health_gate,
-            now,
-        })?;
-        debug!(node = %me, ?step, "decided");
-        self.clean = false;
-        if required && matches!(step, Step::WaitForLock(_) | Step::Acquire(_)) {
-            info!(node = %me, "Reboot required");
-            self.annotate_reboot_needed(&node, now).await?;
+            zone: zone_config.limits.is_active().then_some(ZoneView {
+                zone: my_zone,
+                limits: &zone_config.limits,
+                zones: &turn.around.zones,
+            }),
+            health_gate: self.config.health_gate.map(|timeout| HealthGate {
+                timeout,
+                evicted: &turn.around.evicted,
+                health: &turn.around.health,
+            }),
+            now: turn.now,
         }
+    }
 
-        let entry = lock.entry(&me).cloned();
-        let renew_at = entry.as_ref().and_then(|e| self.renew_at(e));
-        let soon = |t: Timestamp| renew_at.map_or(t, |r| t.min(r));
+    /// Performs the step, with what it carries, and says when to look again.
+    ///
+    /// [`Step::VerifyAndUncordon`], [`Step::Release`] and [`Step::HandOver`] carry the lock
+    /// without this node's entry, as read at the start of the turn; it is not written:
+    /// [`Daemon::release`] waits `--lock-release-delay` first, after which that read may be
+    /// stale, so it reads the lock again, prunes it and writes that (one lock read and one
+    /// Node list more than writing the carried lock would make).
+    async fn act(&mut self, step: Step, turn: &Turn) -> Result<Wake> {
         match step {
-            Step::Idle => {
-                info!(node = %me, "Reboot not required");
-                self.set_taint(&node, false).await?;
-                self.clean = true;
-                Ok(idle_wake)
-            }
-            Step::WaitForWindow => {
-                self.set_taint(&node, false).await?;
-                let opening = self.config.schedule.next_opening(now);
-                let wake = self.idle_wake(now, next_period);
-                Ok(Wake::At(opening.map_or(wake, |o| o.min(wake))))
-            }
-            Step::Blocked(reason) => {
-                let message = match reason {
-                    BlockReason::Blockers(why) => why.join("; "),
-                    BlockReason::RebootLoop { reboots } => format!(
-                        "Reboot blocked: the node rebooted {reboots} times in 24h and still \
-                         needs a reboot; check the sentinel"
-                    ),
-                };
-                info!(node = %me, "{message}");
-                self.event(EventKind::Warning, "RebootBlocked", message)
-                    .await;
-                Ok(idle_wake)
-            }
-            Step::WaitForLock(busy) => {
-                info!(node = %me, "{busy}");
-                self.set_taint(&node, true).await?;
-                let expiry = lock
-                    .holders()
-                    .iter()
-                    .filter(|e| e.ttl.is_positive())
-                    .filter_map(|e| e.created.checked_add(e.ttl).ok())
-                    .filter(|t| *t > now)
-                    .min();
-                Ok(Wake::ChangeOr {
-                    seen: Seen {
-                        lock: read.version,
-                        node_set: nodes.set_version,
-                    },
-                    deadline: expiry.map_or(next_period, |e| e.min(next_period)),
-                })
-            }
-            Step::Acquire(new) => {
-                if self.write(&new, &read.version).await? {
-                    info!(node = %me, "acquired the reboot lock");
-                    self.event(
-                        EventKind::Normal,
-                        "RebootLockAcquired",
-                        "took the lock".into(),
-                    )
-                    .await;
-                }
-                Ok(Wake::Now)
-            }
+            Step::Idle => self.idle(turn).await,
+            Step::WaitForWindow => self.wait_for_window(turn).await,
+            Step::Blocked(reason) => Ok(self.blocked(reason, turn).await),
+            Step::WaitForLock(busy) => self.wait_for_lock(&busy, turn).await,
+            Step::Acquire(new) => self.acquire(&new, turn).await,
             Step::Renew(new) | Step::Adopt(new) => {
-                self.write(&new, &read.version).await?;
+                self.write(&new, &turn.version).await?;
                 Ok(Wake::Now)
             }
-            Step::Cordon => {
-                self.prepare(&node).await?;
-                self.cluster.cordon(&me).await?;
-                info!(node = %me, "cordoned");
-                Ok(Wake::Now)
+            Step::Cordon => self.cordon(turn).await,
+            Step::Drain => self.drain_round(turn).await,
+            Step::Reboot(new) => self.issue_reboot(&new, turn).await,
+            Step::AwaitBoot { issued } => {
+                Ok(Wake::At(self.soon(turn, self.at(issued, REBOOT_GRACE))))
             }
-            Step::Drain => {
-                if !self.prepared {
-                    self.prepare(&node).await?;
-                }
-                let drainer = self.drainer.get_or_insert_with(|| Drainer::new(now));
-                match drainer
-                    .round(&self.cluster, &me, &self.config.drain, now)
-                    .await?
-                {
-                    DrainProgress::Done => {
-                        self.drain = DrainStatus::Succeeded;
-                        Ok(Wake::Now)
-                    }
-                    DrainProgress::Failed(why) => {
-                        warn!(node = %me, reason = %why, "drain failed");
-                        self.drain = DrainStatus::Failed(why);
-                        Ok(Wake::Now)
-                    }
-                    DrainProgress::Pending(next) => Ok(Wake::At(soon(next))),
-                }
-            }
-            Step::Reboot(new) => {
-                if !self.write(&new, &read.version).await? {
-                    return Ok(Wake::Now);
-                }
-                self.reboot().await;
-                Ok(Wake::Now)
-            }
-            Step::AwaitBoot { issued } => Ok(Wake::At(soon(self.at(issued, REBOOT_GRACE)))),
             Step::VerifyAndUncordon { uncordon, .. } => {
-                let acquired = entry
-                    .as_ref()
-                    .and_then(|e| e.drydock.as_ref())
-                    .and_then(|d| d.acquired);
-                self.finish_reboot(&node, uncordon, acquired, now).await?;
-                self.release().await?;
-                self.forget_hold();
-                Ok(Wake::Now)
+                self.verify_and_uncordon(uncordon, turn).await
             }
             Step::Release {
                 reason, uncordon, ..
-            } => {
-                if uncordon {
-                    self.cluster.uncordon(&me).await?;
-                }
-                let message = release_message(&reason);
-                warn!(node = %me, "{message}");
-                self.event(EventKind::Warning, "RebootAbandoned", message.clone())
-                    .await;
-                if matches!(reason, ReleaseReason::DrainFailed(_)) {
-                    self.host.notify(format!("Node {me}: {message}")).await;
-                }
-                self.release().await?;
-                self.forget_hold();
-                Ok(match reason {
-                    ReleaseReason::NoLongerRequired => Wake::Now,
-                    ReleaseReason::WindowClosed => Wake::At(
-                        self.config
-                            .schedule
-                            .next_opening(now)
-                            .map_or(next_period, |o| o.min(next_period)),
-                    ),
-                    ReleaseReason::DrainFailed(_) | ReleaseReason::RebootDidNotHappen { .. } => {
-                        Wake::At(next_period)
-                    }
-                })
-            }
+            } => self.end_hold(reason, uncordon, turn).await,
             Step::RestoreCordon => {
-                self.cluster.uncordon(&me).await?;
-                info!(node = %me, "uncordoned: Drydock's cordon without the lock");
+                self.cluster.uncordon(self.me()).await?;
+                info!(node = %self.me(), "uncordoned: Drydock's cordon without the lock");
                 Ok(Wake::Now)
             }
             Step::Recovered {
                 uncordon,
                 lock: new,
-            } => {
-                let acquired = entry
-                    .as_ref()
-                    .and_then(|e| e.drydock.as_ref())
-                    .and_then(|d| d.acquired);
-                self.finish_reboot(&node, uncordon, acquired, now).await?;
-                if self.write(&new, &read.version).await? {
-                    info!(node = %me, "back; holding the lock until the evicted workloads are whole");
-                    self.event(
-                        EventKind::Normal,
-                        "RebootHealthGate",
-                        "waiting for the evicted workloads to be whole again".into(),
-                    )
-                    .await;
-                }
-                self.forget_hold();
-                Ok(Wake::Now)
-            }
+            } => self.recovered(uncordon, &new, turn).await,
             Step::AwaitHealth { waiting, next } => {
                 let waiting = describe(&waiting);
-                info!(node = %me, %waiting, "holding the lock: workloads not whole yet");
-                Ok(Wake::At(soon(next)))
+                info!(node = %self.me(), %waiting, "holding the lock: workloads not whole yet");
+                Ok(Wake::At(self.soon(turn, next)))
             }
             Step::HandOver {
                 timed_out,
                 uncordon,
                 ..
-            } => {
-                if uncordon {
-                    self.cluster.uncordon(&me).await?;
-                }
-                if timed_out.is_empty() {
-                    info!(node = %me, "the evicted workloads are whole; handing the lock on");
-                } else {
-                    let message = format!(
-                        "health gate timed out; handing the lock on while {}",
-                        describe(&timed_out)
-                    );
-                    warn!(node = %me, "{message}");
-                    self.event(
-                        EventKind::Warning,
-                        "RebootHealthGateTimeout",
-                        message.clone(),
-                    )
-                    .await;
-                    self.host.notify(format!("Node {me}: {message}")).await;
-                }
-                self.release().await?;
-                self.forget_hold();
+            } => self.hand_over(&timed_out, uncordon).await,
+        }
+    }
+
+    /// `t`, or the held entry's next lease renewal if that comes first.
+    fn soon(&self, turn: &Turn, t: Timestamp) -> Timestamp {
+        let renew_at = turn
+            .lock
+            .entry(self.me())
+            .and_then(|entry| self.renew_at(entry));
+        renew_at.map_or(t, |r| t.min(r))
+    }
+
+    /// When the held entry says the lock was taken (Drydock's entries record it).
+    fn acquired(&self, turn: &Turn) -> Option<Timestamp> {
+        turn.lock
+            .entry(self.me())
+            .and_then(|e| e.drydock.as_ref())
+            .and_then(|d| d.acquired)
+    }
+
+    /// [`Step::Idle`]: no taint; nothing to do until the next period (or request poll).
+    async fn idle(&mut self, turn: &Turn) -> Result<Wake> {
+        info!(node = %self.me(), "Reboot not required");
+        self.set_taint(&turn.node, false).await?;
+        self.clean = true;
+        Ok(Wake::At(turn.idle_wake))
+    }
+
+    /// [`Step::WaitForWindow`]: no taint; look again when a window opens (or sooner).
+    async fn wait_for_window(&self, turn: &Turn) -> Result<Wake> {
+        self.set_taint(&turn.node, false).await?;
+        let opening = self.config.schedule.next_opening(turn.now);
+        Ok(Wake::At(
+            opening.map_or(turn.idle_wake, |o| o.min(turn.idle_wake)),
+        ))
+    }
+
+    /// [`Step::Blocked`]: log and report why.
+    async fn blocked(&self, reason: BlockReason, turn: &Turn) -> Wake {
+        let message = match reason {
+            BlockReason::Blockers(why) => why.join("; "),
+            BlockReason::RebootLoop { reboots } => format!(
+                "Reboot blocked: the node rebooted {reboots} times in 24h and still \
+                 needs a reboot; check the sentinel"
+            ),
+        };
+        info!(node = %self.me(), "{message}");
+        self.event(EventKind::Warning, "RebootBlocked", message)
+            .await;
+        Wake::At(turn.idle_wake)
+    }
+
+    /// [`Step::WaitForLock`]: set the taint and wait for the lock or the Nodes to change, or
+    /// for the first holder's TTL to run out.
+    async fn wait_for_lock(&self, busy: &Busy, turn: &Turn) -> Result<Wake> {
+        info!(node = %self.me(), "{busy}");
+        self.set_taint(&turn.node, true).await?;
+        let expiry = turn
+            .lock
+            .holders()
+            .iter()
+            .filter(|e| e.ttl.is_positive())
+            .filter_map(|e| e.created.checked_add(e.ttl).ok())
+            .filter(|t| *t > turn.now)
+            .min();
+        Ok(Wake::ChangeOr {
+            seen: Seen {
+                lock: turn.version.clone(),
+                node_set: turn.around.nodes.set_version.clone(),
+            },
+            deadline: expiry.map_or(turn.next_period, |e| e.min(turn.next_period)),
+        })
+    }
+
+    /// [`Step::Acquire`]: write the lock it carries.
+    async fn acquire(&self, new: &Lock, turn: &Turn) -> Result<Wake> {
+        if self.write(new, &turn.version).await? {
+            info!(node = %self.me(), "acquired the reboot lock");
+            self.event(
+                EventKind::Normal,
+                "RebootLockAcquired",
+                "took the lock".into(),
+            )
+            .await;
+        }
+        Ok(Wake::Now)
+    }
+
+    /// [`Step::Cordon`]: prepare, then cordon.
+    async fn cordon(&mut self, turn: &Turn) -> Result<Wake> {
+        self.prepare(&turn.node).await?;
+        self.cluster.cordon(self.me()).await?;
+        info!(node = %self.me(), "cordoned");
+        Ok(Wake::Now)
+    }
+
+    /// [`Step::Drain`]: one round of the drain (prepared first if the cordon was not ours).
+    async fn drain_round(&mut self, turn: &Turn) -> Result<Wake> {
+        if !self.prepared {
+            self.prepare(&turn.node).await?;
+        }
+        let me = self.config.node_id.clone();
+        let drainer = self.drainer.get_or_insert_with(|| Drainer::new(turn.now));
+        match drainer
+            .round(&self.cluster, &me, &self.config.drain, turn.now)
+            .await?
+        {
+            DrainProgress::Done => {
+                self.drain = DrainStatus::Succeeded;
                 Ok(Wake::Now)
             }
+            DrainProgress::Failed(why) => {
+                warn!(node = %me, reason = %why, "drain failed");
+                self.drain = DrainStatus::Failed(why);
+                Ok(Wake::Now)
+            }
+            DrainProgress::Pending(next) => Ok(Wake::At(self.soon(turn, next))),
         }
+    }
+
+    /// [`Step::Reboot`]: write the lock it carries (recording the reboot), then reboot.
+    async fn issue_reboot(&self, new: &Lock, turn: &Turn) -> Result<Wake> {
+        if self.write(new, &turn.version).await? {
+            self.reboot().await;
+        }
+        Ok(Wake::Now)
+    }
+
+    /// [`Step::VerifyAndUncordon`]: finish the reboot and release the lock.
+    async fn verify_and_uncordon(&mut self, uncordon: bool, turn: &Turn) -> Result<Wake> {
+        let acquired = self.acquired(turn);
+        self.finish_reboot(&turn.node, uncordon, acquired, turn.now)
+            .await?;
+        self.release().await?;
+        self.forget_hold();
+        Ok(Wake::Now)
+    }
+
+    /// [`Step::Release`]: uncordon if asked, report why, release the lock, and look again
+    /// when the reason allows a new start.
+    async fn end_hold(
+        &mut self,
+        reason: ReleaseReason,
+        uncordon: bool,
+        turn: &Turn,
+    ) -> Result<Wake> {
+        let me = self.config.node_id.clone();
+        if uncordon {
+            self.cluster.uncordon(&me).await?;
+        }
+        let message = release_message(&reason);
+        warn!(node = %me, "{message}");
+        self.event(EventKind::Warning, "RebootAbandoned", message.clone())
+            .await;
+        if matches!(reason, ReleaseReason::DrainFailed(_)) {
+            self.host.notify(format!("Node {me}: {message}")).await;
+        }
+        self.release().await?;
+        self.forget_hold();
+        Ok(match reason {
+            ReleaseReason::NoLongerRequired => Wake::Now,
+            ReleaseReason::WindowClosed => Wake::At(
+                self.config
+                    .schedule
+                    .next_opening(turn.now)
+                    .map_or(turn.next_period, |o| o.min(turn.next_period)),
+            ),
+            ReleaseReason::DrainFailed(_) | ReleaseReason::RebootDidNotHappen { .. } => {
+                Wake::At(turn.next_period)
+            }
+        })
+    }
+
+    /// [`Step::Recovered`]: finish the reboot and write the lock it carries (the entry in the
+    /// health gate).
+    async fn recovered(&mut self, uncordon: bool, new: &Lock, turn: &Turn) -> Result<Wake> {
+        let acquired = self.acquired(turn);
+        self.finish_reboot(&turn.node, uncordon, acquired, turn.now)
+            .await?;
+        if self.write(new, &turn.version).await? {
+            info!(node = %self.me(), "back; holding the lock until the evicted workloads are whole");
+            self.event(
+                EventKind::Normal,
+                "RebootHealthGate",
+                "waiting for the evicted workloads to be whole again".into(),
+            )
+            .await;
+        }
+        self.forget_hold();
+        Ok(Wake::Now)
+    }
+
+    /// [`Step::HandOver`]: uncordon if asked, warn and notify on a timeout, release the lock.
+    async fn hand_over(
+        &mut self,
+        timed_out: &[(Workload, String)],
+        uncordon: bool,
+    ) -> Result<Wake> {
+        let me = self.config.node_id.clone();
+        if uncordon {
+            self.cluster.uncordon(&me).await?;
+        }
+        if timed_out.is_empty() {
+            info!(node = %me, "the evicted workloads are whole; handing the lock on");
+        } else {
+            let message = format!(
+                "health gate timed out; handing the lock on while {}",
+                describe(timed_out)
+            );
+            warn!(node = %me, "{message}");
+            self.event(
+                EventKind::Warning,
+                "RebootHealthGateTimeout",
+                message.clone(),
+            )
+            .await;
+            self.host.notify(format!("Node {me}: {message}")).await;
+        }
+        self.release().await?;
+        self.forget_hold();
+        Ok(Wake::Now)
     }
 
     /// The health of the workloads a held entry in the gate recorded (none before the gate).
@@ -730,7 +896,7 @@ impl<C: Cluster, H: Host, K: Clock> Daemon<C, H, K> {
     }
 
     /// Writes the lock; `false` when another writer got there first (look again).
-    async fn write(&self, lock: &Lock, version: &crate::cluster::ResourceVersion) -> Result<bool> {
+    async fn write(&self, lock: &Lock, version: &ResourceVersion) -> Result<bool> {
         match self.cluster.write_lock(lock.encode()?, version).await {
             Ok(_) => Ok(true),
             Err(ClusterError::Conflict) => Ok(false),
