@@ -74,7 +74,7 @@ pub async fn fetch(http: &reqwest::Client, url: &str, cache_dir: &Path) -> Resul
     })?;
     tokio::fs::create_dir_all(cache_dir)
         .await
-        .map_err(|e| Error::io(cache_dir, &e))?;
+        .map_err(|e| Error::io(cache_dir, e))?;
     let _lock = lock(cache_dir).await?;
     let index = cache_dir.join(INDEX_FILE);
     let etag_path = cache_dir.join(ETAG_FILE);
@@ -106,12 +106,12 @@ pub async fn fetch(http: &reqwest::Client, url: &str, cache_dir: &Path) -> Resul
             // ETag, which is revalidated by downloading again, never a mismatched pair.
             match tokio::fs::remove_file(&etag_path).await {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(Error::io(&etag_path, &e));
+                    return Err(Error::io(&etag_path, e));
                 }
                 _ => {}
             }
             temp.persist(&index)
-                .map_err(|e| Error::io(&index, &e.error))?;
+                .map_err(|e| Error::io(&index, e.error))?;
             write_atomically(cache_dir, &etag_path, digest.as_bytes())?;
             Ok(Fetched {
                 index,
@@ -238,9 +238,8 @@ async fn revalidate(
         .prefix(".index-")
         .suffix(".tmp")
         .tempfile_in(cache_dir)
-        .map_err(|e| Error::io(cache_dir, &e))?;
-    let mut file =
-        tokio::fs::File::from_std(temp.reopen().map_err(|e| Error::io(temp.path(), &e))?);
+        .map_err(|e| Error::io(cache_dir, e))?;
+    let mut file = tokio::fs::File::from_std(temp.reopen().map_err(|e| Error::io(temp.path(), e))?);
     let (actual, _) = stream_to_file(
         &mut response,
         &mut file,
@@ -262,7 +261,7 @@ async fn revalidate(
         .await
         .map_err(|e| Error::Io {
             path: temp.path().display().to_string(),
-            message: format!("the check task failed: {e}"),
+            source: std::io::Error::other(format!("the check task failed: {e}")),
         })??;
     Ok(Revalidated::Downloaded {
         temp,
@@ -280,15 +279,15 @@ async fn lock(cache_dir: &Path) -> Result<std::fs::File> {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| Error::io(&path, &e))?;
+            .map_err(|e| Error::io(&path, e))?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| Error::io(&path, &e.into()))?;
+            .map_err(|e| Error::io(&path, e.into()))?;
         Ok(file)
     })
     .await
     .map_err(|e| Error::Io {
         path: cache_dir.display().to_string(),
-        message: format!("the lock task failed: {e}"),
+        source: std::io::Error::other(format!("the lock task failed: {e}")),
     })?
 }
 
@@ -297,9 +296,9 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     let mut temp = tempfile::Builder::new()
         .prefix(".etag-")
         .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, &e))?;
-    std::io::Write::write_all(&mut temp, bytes).map_err(|e| Error::io(temp.path(), &e))?;
-    temp.persist(path).map_err(|e| Error::io(path, &e.error))?;
+        .map_err(|e| Error::io(dir, e))?;
+    std::io::Write::write_all(&mut temp, bytes).map_err(|e| Error::io(temp.path(), e))?;
+    temp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
 

@@ -276,15 +276,15 @@ impl VulnDb {
         }
         tokio::fs::create_dir_all(&settings.dir)
             .await
-            .map_err(|e| Error::io(&settings.dir, &e))?;
+            .map_err(|e| Error::io(&settings.dir, e))?;
         let staging = tempfile::Builder::new()
             .prefix(".build-")
             .tempdir_in(&settings.dir)
-            .map_err(|e| Error::io(&settings.dir, &e))?;
+            .map_err(|e| Error::io(&settings.dir, e))?;
         let kept = settings.dir.join(SOURCES_DIR);
         tokio::fs::create_dir_all(&kept)
             .await
-            .map_err(|e| Error::io(&kept, &e))?;
+            .map_err(|e| Error::io(&kept, e))?;
         let mut inputs = Vec::with_capacity(settings.sources.len());
         let mut fetched_bytes = 0;
         // Kept dumps downloaded whole whose source lists its changes: their `since` is set
@@ -307,7 +307,7 @@ impl VulnDb {
                 Source::Path(path) => {
                     tokio::fs::metadata(path)
                         .await
-                        .map_err(|e| Error::io(path, &e))?;
+                        .map_err(|e| Error::io(path, e))?;
                     path.clone()
                 }
             });
@@ -332,7 +332,7 @@ impl VulnDb {
         .await
         .map_err(|e| Error::Io {
             path: built.display().to_string(),
-            message: format!("the build task failed: {e}"),
+            source: std::io::Error::other(format!("the build task failed: {e}")),
         })??;
         for (position, dir) in whole {
             let newest = report.sources.get(position).and_then(|s| {
@@ -355,7 +355,7 @@ impl VulnDb {
             let mut current = self.inner.current.write().await;
             tokio::fs::rename(&built, &target)
                 .await
-                .map_err(|e| Error::io(&target, &e))?;
+                .map_err(|e| Error::io(&target, e))?;
             *current = Some(published.clone());
         }
         info!(digest = %published.digest, bytes = published.bytes, fetched_bytes, "serving a new vulnerability index");
@@ -419,7 +419,7 @@ impl VulnDb {
         let dir = self.inner.settings.dir.clone();
         tokio::fs::create_dir_all(&dir)
             .await
-            .map_err(|e| Error::io(&dir, &e))?;
+            .map_err(|e| Error::io(&dir, e))?;
         let staged = tokio::task::spawn_blocking({
             let built = built.to_path_buf();
             move || -> Result<(tempfile::TempPath, Published)> {
@@ -442,7 +442,7 @@ impl VulnDb {
         .await
         .map_err(|e| Error::Io {
             path: built.display().to_string(),
-            message: format!("the adopt task failed: {e}"),
+            source: std::io::Error::other(format!("the adopt task failed: {e}")),
         })??;
         let (staged, published) = staged;
         let target = self.index_path();
@@ -450,7 +450,7 @@ impl VulnDb {
             let mut current = self.inner.current.write().await;
             staged
                 .persist(&target)
-                .map_err(|e| Error::io(&target, &e.error))?;
+                .map_err(|e| Error::io(&target, e.error))?;
             *current = Some(published.clone());
         }
         info!(from = %built.display(), digest = %published.digest, bytes = published.bytes, built_at = %published.built_at, "serving the vulnerability index the builder wrote");
@@ -584,11 +584,11 @@ fn stage_copy(built: &Path, dir: &Path) -> Result<tempfile::TempPath> {
         .prefix(".adopt-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, &e))?
+        .map_err(|e| Error::io(dir, e))?
         .into_temp_path();
-    std::fs::remove_file(&staged).map_err(|e| Error::io(&staged, &e))?;
+    std::fs::remove_file(&staged).map_err(|e| Error::io(&staged, e))?;
     if std::fs::hard_link(built, &staged).is_err() {
-        std::fs::copy(built, &staged).map_err(|e| Error::io(built, &e))?;
+        std::fs::copy(built, &staged).map_err(|e| Error::io(built, e))?;
     }
     Ok(staged)
 }
@@ -670,12 +670,12 @@ fn download_file_name(url: &reqwest::Url) -> &str {
 
 /// `sha256:<hex>` and the size of a file (blocking).
 fn sha256_file(path: &Path) -> Result<(String, u64)> {
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0_u8; STREAM_CHUNK_BYTES];
     let mut total = 0_u64;
     loop {
-        let read = file.read(&mut buffer).map_err(|e| Error::io(path, &e))?;
+        let read = file.read(&mut buffer).map_err(|e| Error::io(path, e))?;
         if read == 0 {
             break;
         }
@@ -730,9 +730,9 @@ async fn stream_to_file(
         hasher.update(&chunk);
         file.write_all(&chunk)
             .await
-            .map_err(|e| Error::io(path, &e))?;
+            .map_err(|e| Error::io(path, e))?;
     }
-    file.sync_all().await.map_err(|e| Error::io(path, &e))?;
+    file.sync_all().await.map_err(|e| Error::io(path, e))?;
     Ok((
         format!("sha256:{}", drydock_imagefs::hex(&hasher.finalize())),
         total,
@@ -866,7 +866,7 @@ pub(crate) async fn download_source(
     let partial = PathBuf::from(format!("{}.partial", file.display()));
     let mut out = tokio::fs::File::create(&partial)
         .await
-        .map_err(|e| Error::io(&partial, &e))?;
+        .map_err(|e| Error::io(&partial, e))?;
     let streamed = stream_to_file(&mut response, &mut out, &partial, name, MAX_SOURCE_BYTES).await;
     let bytes = match streamed {
         Ok((_, bytes)) => bytes,
@@ -880,10 +880,10 @@ pub(crate) async fn download_source(
     let _ = tokio::fs::remove_file(&validators_path).await;
     tokio::fs::rename(&partial, file)
         .await
-        .map_err(|e| Error::io(file, &e))?;
+        .map_err(|e| Error::io(file, e))?;
     tokio::fs::write(&validators_path, validators.render())
         .await
-        .map_err(|e| Error::io(&validators_path, &e))?;
+        .map_err(|e| Error::io(&validators_path, e))?;
     info!(url = name, bytes, "downloaded OSV data");
     Ok(bytes)
 }
@@ -905,10 +905,12 @@ pub async fn serve(
     state: VulnDb,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let listener = TcpListener::bind(addr).await.map_err(|e| Error::Serve {
-        addr: addr.to_owned(),
-        message: e.to_string(),
-    })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Serve {
+            addr: addr.to_owned(),
+            source,
+        })?;
     serve_on(listener, state, shutdown).await
 }
 
@@ -947,7 +949,7 @@ pub async fn serve_with(
     )
     .with_graceful_shutdown(shutdown);
     tokio::select! {
-        result = server => result.map_err(|e| Error::Serve { addr, message: e.to_string() }),
+        result = server => result.map_err(|source| Error::Serve { addr, source }),
         never = refresh => match never {},
     }
 }
