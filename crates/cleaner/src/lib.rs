@@ -6,8 +6,11 @@
 //! Decisions ([`decide`]) are pure functions of a [`drydock_cri::Snapshot`]; the stages and
 //! `clean` are thin IO around them. The cluster side's pure core lives here too and does no IO:
 //! node planning ([`plan`]), worker pod construction ([`podspec`]), status folding ([`fold`])
-//! and the persisted schedule ([`schedule`]); the manager's controllers will call them.
+//! and the persisted schedule ([`schedule`]); the manager's controllers will call them. The
+//! admin commands' decisions (the configuration `enable` writes, what `status` shows) are in
+//! [`admin`].
 
+pub mod admin;
 pub mod breaker;
 pub mod cached;
 pub mod clean;
