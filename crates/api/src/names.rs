@@ -81,6 +81,26 @@ pub mod state {
     /// bookkeeping outlives the job and the history's trimming.
     pub const IMAGELIST_HANDLED_ANNOTATION: &str = "drydock.dev/imagelist-handled";
 }
+/// The vulnerability index the manager serves to the scanners: where they ask for it and where
+/// nodes keep it (Drydock's; Eraser's scanner carries its own database).
+pub mod vulndb {
+    /// The endpoint path of the index on the manager.
+    pub const PATH: &str = "/v1/vulndb";
+    /// The manager's port for [`PATH`] (next to Eraser's metrics port 8889).
+    pub const DEFAULT_PORT: u16 = 8890;
+    /// The node directory where scanners cache the index (a hostPath, so runs share it).
+    pub const DEFAULT_CACHE_DIR: &str = "/var/lib/drydock/vulndb";
+
+    /// The URL of the index on the manager's Service in `namespace`, as handed to scanners.
+    #[must_use]
+    pub fn manager_url(namespace: &str) -> String {
+        format!(
+            "http://{}.{namespace}.svc:{DEFAULT_PORT}{PATH}",
+            super::state::MANAGER_SERVICE
+        )
+    }
+}
+
 /// Container names inside a worker pod.
 pub mod containers {
     /// Lists unused images and hands them on.

@@ -62,7 +62,7 @@ pub fn parse_file(text: &str, source: &Path, into: &mut ExclusionSet) -> Result<
 /// # Errors
 /// [`Error::Io`] when unreadable, otherwise as [`parse_file`].
 pub fn read_file(path: &Path, into: &mut ExclusionSet) -> Result<()> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, &e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     parse_file(&text, path, into)
 }
 
@@ -74,7 +74,7 @@ pub fn read_mounted(root: &Path, into: &mut ExclusionSet) -> Result<Vec<PathBuf>
     let entries = match std::fs::read_dir(root) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(root, &e)),
+        Err(e) => return Err(Error::io(root, e)),
     };
     let mut dirs: Vec<PathBuf> = entries
         .filter_map(std::result::Result::ok)
@@ -91,7 +91,7 @@ pub fn read_mounted(root: &Path, into: &mut ExclusionSet) -> Result<Vec<PathBuf>
     let mut read = Vec::with_capacity(dirs.len());
     for dir in dirs {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map_err(|e| Error::io(&dir, &e))?
+            .map_err(|e| Error::io(&dir, e))?
             .filter_map(std::result::Result::ok)
             // ConfigMap volumes hold `..data` and timestamped `..2024_…` entries: skip them.
             .filter(|entry| {

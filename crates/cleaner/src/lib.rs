@@ -6,8 +6,11 @@
 //! Decisions ([`decide`]) are pure functions of a [`drydock_cri::Snapshot`]; the stages and
 //! `clean` are thin IO around them. The cluster side's pure core lives here too and does no IO:
 //! node planning ([`plan`]), worker pod construction ([`podspec`]), status folding ([`fold`])
-//! and the persisted schedule ([`schedule`]); the manager's controllers will call them.
+//! and the persisted schedule ([`schedule`]); the manager's controllers will call them. The
+//! admin commands' decisions (the configuration `enable` writes, what `status` shows) are in
+//! [`admin`].
 
+pub mod admin;
 pub mod breaker;
 pub mod cached;
 pub mod clean;
@@ -42,12 +45,14 @@ pub enum Error {
     #[error(transparent)]
     Wire(#[from] drydock_api::Error),
     /// A file or pipe could not be read or written.
-    #[error("{path}: {message}")]
+    #[error("{path}: {source}")]
     Io {
         /// The file or pipe.
         path: String,
-        /// What failed.
-        message: String,
+        /// What failed (for failures that are not the system's, an [`std::io::Error::other`]
+        /// saying what).
+        #[source]
+        source: std::io::Error,
     },
     /// An input (image list, exclusion list, pipe payload) is malformed.
     #[error("{source_name}: {message}")]
@@ -113,12 +118,13 @@ pub enum Error {
     #[error(transparent)]
     Index(#[from] drydock_vuln::Error),
     /// A server could not listen or failed while serving.
-    #[error("serving on {addr}: {message}")]
+    #[error("serving on {addr}: {source}")]
     Serve {
         /// The listen address.
         addr: String,
         /// What failed.
-        message: String,
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -132,13 +138,39 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: &std::path::Path, error: &std::io::Error) -> Self {
+    /// An [`Error::Io`] on `path` (a file, a pipe, or what else was being read or written),
+    /// keeping `source` as the cause.
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         Self::Io {
-            path: path.display().to_string(),
-            message: error.to_string(),
+            path: path.as_ref().display().to_string(),
+            source,
         }
     }
 }
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn an_io_error_says_its_path_and_keeps_its_cause() {
+        let error = Error::io(
+            "/run/eraser.sh/shared-data/scanErase",
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        assert_eq!(
+            error.to_string(),
+            "/run/eraser.sh/shared-data/scanErase: entity not found"
+        );
+        let cause = error
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .map(std::io::Error::kind);
+        assert_eq!(cause, Some(std::io::ErrorKind::NotFound));
+    }
+}

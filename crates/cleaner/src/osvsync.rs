@@ -187,7 +187,7 @@ pub async fn sync(
     let changes = dir.join(CHANGES_DIR);
     tokio::fs::create_dir_all(&changes)
         .await
-        .map_err(|e| Error::io(&changes, &e))?;
+        .map_err(|e| Error::io(&changes, e))?;
     let base = layout_base(url);
     let dump = dir.join(file);
     let since = read_since(dir).await;
@@ -216,10 +216,10 @@ pub async fn sync(
         // is built ([`set_since`]).
         tokio::fs::remove_dir_all(&changes)
             .await
-            .map_err(|e| Error::io(&changes, &e))?;
+            .map_err(|e| Error::io(&changes, e))?;
         tokio::fs::create_dir_all(&changes)
             .await
-            .map_err(|e| Error::io(&changes, &e))?;
+            .map_err(|e| Error::io(&changes, e))?;
         remove_since(dir).await?;
     }
     Ok(Synced {
@@ -377,22 +377,22 @@ async fn fetch_record(
     let partial = changes.join(format!(".{file}.partial"));
     tokio::fs::write(&partial, &body)
         .await
-        .map_err(|e| Error::io(&partial, &e))?;
+        .map_err(|e| Error::io(&partial, e))?;
     tokio::fs::rename(&partial, &path)
         .await
-        .map_err(|e| Error::io(&path, &e))?;
+        .map_err(|e| Error::io(&path, e))?;
     Ok(body.len() as u64)
 }
 
 async fn count_records(changes: &Path) -> Result<usize> {
     let mut entries = tokio::fs::read_dir(changes)
         .await
-        .map_err(|e| Error::io(changes, &e))?;
+        .map_err(|e| Error::io(changes, e))?;
     let mut count = 0;
     while let Some(entry) = entries
         .next_entry()
         .await
-        .map_err(|e| Error::io(changes, &e))?
+        .map_err(|e| Error::io(changes, e))?
     {
         if entry.file_name().to_string_lossy().ends_with(".json") {
             count += 1;
@@ -423,16 +423,16 @@ async fn write_since(dir: &Path, since: Timestamp) -> Result<()> {
     let partial = dir.join(format!(".{SINCE_FILE}.partial"));
     tokio::fs::write(&partial, format!("{since}\n"))
         .await
-        .map_err(|e| Error::io(&partial, &e))?;
+        .map_err(|e| Error::io(&partial, e))?;
     tokio::fs::rename(&partial, &path)
         .await
-        .map_err(|e| Error::io(&path, &e))
+        .map_err(|e| Error::io(&path, e))
 }
 
 async fn remove_since(dir: &Path) -> Result<()> {
     let path = dir.join(SINCE_FILE);
     match tokio::fs::remove_file(&path).await {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, &e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
         _ => Ok(()),
     }
 }

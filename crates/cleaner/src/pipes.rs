@@ -64,7 +64,7 @@ pub fn make_fifo(path: &Path) -> Result<()> {
     match rustix::fs::mkfifoat(rustix::fs::CWD, path, Mode::from_raw_mode(FIFO_MODE)) {
         Ok(()) => Ok(()),
         Err(rustix::io::Errno::EXIST) => Ok(()),
-        Err(errno) => Err(Error::io(path, &errno.into())),
+        Err(errno) => Err(Error::io(path, errno.into())),
     }
 }
 
@@ -82,24 +82,21 @@ pub async fn wait_for(path: &Path) {
 pub async fn read_all(path: &Path) -> Result<Vec<u8>> {
     let owned = path.to_owned();
     tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&owned).map_err(|e| Error::io(&owned, &e))?;
+        let file = std::fs::File::open(&owned).map_err(|e| Error::io(&owned, e))?;
         let mut bytes = Vec::new();
         file.take(MAX_PAYLOAD_BYTES + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(&owned, &e))?;
+            .map_err(|e| Error::io(&owned, e))?;
         if bytes.len() as u64 > MAX_PAYLOAD_BYTES {
-            return Err(Error::Io {
-                path: owned.display().to_string(),
-                message: format!("payload larger than {MAX_PAYLOAD_BYTES} bytes"),
-            });
+            return Err(Error::io(
+                &owned,
+                std::io::Error::other(format!("payload larger than {MAX_PAYLOAD_BYTES} bytes")),
+            ));
         }
         Ok(bytes)
     })
     .await
-    .map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?
+    .map_err(|e| Error::io(path, std::io::Error::other(e)))?
 }
 
 /// Creates the FIFO if needed and writes `bytes` into it (blocks until a reader opens it).
@@ -113,14 +110,11 @@ pub async fn write_all(path: &Path, bytes: Vec<u8>) -> Result<()> {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .open(&owned)
-            .map_err(|e| Error::io(&owned, &e))?;
-        file.write_all(&bytes).map_err(|e| Error::io(&owned, &e))
+            .map_err(|e| Error::io(&owned, e))?;
+        file.write_all(&bytes).map_err(|e| Error::io(&owned, e))
     })
     .await
-    .map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?
+    .map_err(|e| Error::io(path, std::io::Error::other(e)))?
 }
 
 /// Writes `complete` into a completion pipe if it exists. Opens without blocking and retries
@@ -163,18 +157,18 @@ pub async fn send(path: &Path, message: &[u8]) -> Result<()> {
         ) {
             Ok(fd) => {
                 let mut file = std::fs::File::from(fd);
-                file.write_all(message).map_err(|e| Error::io(path, &e))?;
+                file.write_all(message).map_err(|e| Error::io(path, e))?;
                 return Ok(());
             }
             // ENXIO: a FIFO with no reader yet.
             Err(rustix::io::Errno::NXIO) => tokio::time::sleep(COMPLETE_RETRY_INTERVAL).await,
-            Err(errno) => return Err(Error::io(path, &errno.into())),
+            Err(errno) => return Err(Error::io(path, errno.into())),
         }
     }
-    Err(Error::Io {
-        path: path.display().to_string(),
-        message: "nobody reads this pipe".to_owned(),
-    })
+    Err(Error::io(
+        path,
+        std::io::Error::other("nobody reads this pipe"),
+    ))
 }
 
 /// Creates a completion pipe, waits for the remover's message and checks it is `complete`.

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use drydock_api::config::{Component, Config, DEFAULT_IMAGE_REPO, RepoTag, Resources};
-use drydock_api::names::{self, containers, env, paths};
+use drydock_api::names::{self, containers, env, paths, vulndb};
 use drydock_cri::Reference;
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
@@ -20,8 +20,6 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-
-use crate::vulndist;
 
 /// Label on worker pods naming their ImageJob, so each job lists only its own pods.
 pub const JOB_NAME_LABEL: &str = "drydock.dev/imagejob";
@@ -60,7 +58,7 @@ pub fn verdicts_url(namespace: &str) -> String {
     format!(
         "http://{}.{namespace}.svc:{}",
         names::state::MANAGER_SERVICE,
-        vulndist::DEFAULT_PORT
+        vulndb::DEFAULT_PORT
     )
 }
 
@@ -528,16 +526,14 @@ fn drydock_scanner_access(
     volumes.push(Volume {
         name: VULNDB_CACHE_VOLUME.to_owned(),
         host_path: Some(HostPathVolumeSource {
-            path: vulndist::DEFAULT_CACHE_DIR.to_owned(),
+            path: vulndb::DEFAULT_CACHE_DIR.to_owned(),
             type_: Some("DirectoryOrCreate".to_owned()),
         }),
         ..Volume::default()
     });
-    access.mounts.push(mount(
-        VULNDB_CACHE_VOLUME,
-        vulndist::DEFAULT_CACHE_DIR,
-        false,
-    ));
+    access
+        .mounts
+        .push(mount(VULNDB_CACHE_VOLUME, vulndb::DEFAULT_CACHE_DIR, false));
     access
         .envs
         .push(field_env(env::POD_NAMESPACE, "metadata.namespace"));
@@ -545,11 +541,11 @@ fn drydock_scanner_access(
     // namespace, so this is the manager's Service.
     access.args.push(format!(
         "--vulndb-url={}",
-        vulndist::manager_url(&format!("$({})", env::POD_NAMESPACE))
+        vulndb::manager_url(&format!("$({})", env::POD_NAMESPACE))
     ));
     access
         .args
-        .push(format!("--vulndb-cache={}", vulndist::DEFAULT_CACHE_DIR));
+        .push(format!("--vulndb-cache={}", vulndb::DEFAULT_CACHE_DIR));
     // It reads image blobs from containerd's content store and, when those were
     // discarded, the unpacked snapshots containerd's socket (mounted at the
     // stages' default endpoint) hands out as host paths: the root is mounted

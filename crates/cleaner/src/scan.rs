@@ -534,15 +534,18 @@ pub async fn release_peers(pipe_dir: &PipeDir, bound: std::time::Duration) -> Re
         write_all(&erase, empty).await?;
         await_complete(&complete).await
     };
-    tokio::time::timeout(bound, hand_over)
-        .await
-        .map_err(|_| crate::Error::Io {
-            path: pipe_dir.path("").display().to_string(),
-            message: format!(
-                "the collector and remover did not take the empty hand-over within {}s",
-                bound.as_secs()
+    tokio::time::timeout(bound, hand_over).await.map_err(|_| {
+        crate::Error::io(
+            pipe_dir.path(""),
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the collector and remover did not take the empty hand-over within {}s",
+                    bound.as_secs()
+                ),
             ),
-        })?
+        )
+    })?
 }
 
 #[cfg(test)]

@@ -228,7 +228,7 @@ async fn remove<R: ImageRuntime>(
     info!("remover starting");
     let targets = match input {
         RemoverInput::ImageList(path) => {
-            let bytes = std::fs::read(path).map_err(|e| Error::io(path, &e))?;
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             Targets::from_entries(parse_image_list(&bytes, path)?)
         }
         RemoverInput::Pipe => {

@@ -816,10 +816,7 @@ pub fn new_token() -> Result<String> {
     while filled < TOKEN_BYTES {
         let read =
             rustix::rand::getrandom(&mut bytes[filled..], rustix::rand::GetRandomFlags::empty())
-                .map_err(|e| Error::Io {
-                    path: "getrandom".to_owned(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| Error::io("getrandom", e.into()))?;
         filled += read;
     }
     Ok(drydock_imagefs::hex(&bytes))

@@ -86,10 +86,10 @@ impl Persist for Memory {
     async fn write(&self, n: usize, text: String) -> Result<()> {
         tokio::time::sleep(WRITE).await;
         if self.failing.load(Ordering::SeqCst) {
-            return Err(Error::Io {
-                path: verdicts::configmap_name(n),
-                message: "the API server is away".to_owned(),
-            });
+            return Err(Error::io(
+                verdicts::configmap_name(n),
+                std::io::Error::other("the API server is away"),
+            ));
         }
         self.shards.lock().unwrap().insert(n, text);
         self.writes.fetch_add(1, Ordering::SeqCst);

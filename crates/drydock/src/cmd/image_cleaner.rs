@@ -6,8 +6,9 @@
 //! the manager and its jobs and keeps the configuration, the state and the history; `status`
 //! and `history` read what the manager persisted, `report` its in-use vulnerability report
 //! ([`report`]); `run` asks the manager for an automatic run.
-//! Decisions (the configuration to write, the status to show) are pure functions; the API calls
-//! around them are few and in a fixed order (tested call by call).
+//! Decisions (the configuration to write, the status to show) are pure functions in
+//! [`drydock_cleaner::admin`]; the API calls around them are few and in a fixed order (tested
+//! call by call).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -16,11 +17,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
-use drydock_api::config::{self, Config, RepoTag};
-use drydock_api::imagejob::{ImageJob, JobPhase};
+use drydock_api::config::{self, RepoTag};
+use drydock_api::imagejob::ImageJob;
 use drydock_api::names::{self, state};
-use drydock_cleaner::history::{History, Run};
-use drydock_cleaner::schedule::{self, ScheduleState};
+pub(crate) use drydock_cleaner::admin::{self, NextRun, Observed, Status, status, summary};
+use drydock_cleaner::history::History;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
@@ -219,47 +220,12 @@ pub(crate) fn plan_config(
         .config;
     let mut document: Value =
         serde_saphyr::from_str(text).with_context(|| format!("{source}: not valid YAML"))?;
-    let mut notes = Vec::new();
-    if let Some(interval) = interval {
-        let wanted = drydock_api::GoDuration::from_hours(i64::from(interval.hours()));
-        if current.manager.scheduling.repeat_interval != wanted {
-            set(
-                &mut document,
-                &["manager", "scheduling", "repeatInterval"],
-                json!(interval.go_duration()),
-            );
-            notes.push(format!(
-                "interval: {} -> {}",
-                current.manager.scheduling.repeat_interval, interval
-            ));
-        }
-    }
-    if !current.components.collector.enabled {
-        set(
-            &mut document,
-            &["components", "collector", "enabled"],
-            json!(true),
-        );
-        notes.push("automatic mode turned back on (components.collector.enabled)".to_owned());
-    }
-    for (key, component) in [
-        ("collector", &current.components.collector),
-        ("scanner", &current.components.scanner),
-        ("remover", &current.components.remover),
-    ] {
-        if component.image.repo == image.repo && component.image.tag != image.tag {
-            set(
-                &mut document,
-                &["components", remover_key(key, text), "image", "tag"],
-                json!(image.tag),
-            );
-            notes.push(format!(
-                "{key} image: {} -> {}",
-                component.image.reference(),
-                image.reference()
-            ));
-        }
-    }
+    let interval = interval.map(|i| admin::Interval {
+        hours: i.hours(),
+        written: i.go_duration(),
+        shown: i.to_string(),
+    });
+    let mut notes = admin::edit_config(&current, text, &mut document, interval.as_ref(), image);
     if notes.is_empty() {
         return Ok(ConfigPlan {
             text: text.to_owned(),
@@ -273,28 +239,6 @@ pub(crate) fn plan_config(
         text: new_text,
         notes,
     })
-}
-
-/// v1alpha1 files keep the remover under `components.eraser`.
-fn remover_key<'a>(key: &'a str, text: &str) -> &'a str {
-    if key == "remover" && text.contains("eraser.sh/v1alpha1") {
-        "eraser"
-    } else {
-        key
-    }
-}
-
-/// Sets `path` in a JSON document, creating the objects on the way.
-fn set(document: &mut Value, path: &[&str], value: Value) {
-    let mut slot = document;
-    for key in path {
-        if !slot.is_object() {
-            *slot = json!({});
-        }
-        let Value::Object(map) = slot else { return };
-        slot = map.entry((*key).to_owned()).or_insert(Value::Null);
-    }
-    *slot = value;
 }
 
 fn not_found(err: &kube::Error) -> bool {
@@ -482,23 +426,6 @@ pub(crate) async fn disable(client: &Client, ns: &str) -> anyhow::Result<Vec<Str
 
 // === status ===
 
-/// What `status` reads from the cluster.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Observed {
-    /// The manager's namespace.
-    pub(crate) namespace: String,
-    /// The manager Deployment.
-    pub(crate) deployment: Option<Deployment>,
-    /// `eraser-manager-config`.
-    pub(crate) config: Option<ConfigMap>,
-    /// `drydock-image-cleaner-state`.
-    pub(crate) state: Option<ConfigMap>,
-    /// `drydock-image-cleaner-history`.
-    pub(crate) history: Option<ConfigMap>,
-    /// The manager's ImageJobs.
-    pub(crate) jobs: Vec<ImageJob>,
-}
-
 /// Reads what `status` shows: five calls, any object may be absent.
 pub(crate) async fn observe(client: &Client, ns: &str) -> anyhow::Result<Observed> {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
@@ -517,263 +444,6 @@ pub(crate) async fn observe(client: &Client, ns: &str) -> anyhow::Result<Observe
             Err(err) => return Err(err).context("cannot list the ImageJobs"),
         },
     })
-}
-
-/// The status, for people and machines.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Status {
-    /// The manager's namespace.
-    pub(crate) namespace: String,
-    /// Whether the manager is installed.
-    pub(crate) enabled: bool,
-    /// Ready manager replicas.
-    pub(crate) available_replicas: i32,
-    /// The manager's image.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) manager_image: Option<String>,
-    /// Whether automatic runs are configured (the collector is enabled).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) automatic: Option<bool>,
-    /// Time between automatic runs, as a Go duration.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) interval: Option<String>,
-    /// The configuration cannot be read: why.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) config_error: Option<String>,
-    /// Component name → enabled and image.
-    pub(crate) components: BTreeMap<String, ComponentStatus>,
-    /// When the last automatic run started.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) last_run_started: Option<Timestamp>,
-    /// When it finished.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) last_run_finished: Option<Timestamp>,
-    /// The next automatic run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) next_run: Option<NextRun>,
-    /// The last run asked for by `drydock image-cleaner run`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) run_requested: Option<RunRequest>,
-    /// ImageJobs in progress.
-    pub(crate) running_jobs: Vec<String>,
-    /// The newest finished run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) last_result: Option<RunSummary>,
-}
-
-/// One component.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ComponentStatus {
-    /// Whether it runs.
-    pub(crate) enabled: bool,
-    /// `repo:tag`.
-    pub(crate) image: String,
-}
-
-/// A run asked for with `drydock image-cleaner run`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct RunRequest {
-    /// The annotation's value (when it was asked for).
-    pub(crate) at: String,
-    /// Whether the manager has started the run for it.
-    pub(crate) started: bool,
-}
-
-/// When the next automatic run starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "state", content = "at")]
-pub(crate) enum NextRun {
-    /// Due now: the manager starts it at its next reconcile.
-    Due,
-    /// After the automatic job in progress finishes.
-    AfterRunningJob,
-    /// At this time.
-    At(Timestamp),
-}
-
-/// A finished run, briefly.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct RunSummary {
-    /// The ImageJob.
-    pub(crate) job: String,
-    /// `automatic` or `manual`.
-    pub(crate) mode: String,
-    /// `Completed` or `Failed`.
-    pub(crate) phase: String,
-    /// When it finished.
-    pub(crate) finished: Timestamp,
-    /// Node counts.
-    pub(crate) succeeded: i64,
-    /// Nodes that failed.
-    pub(crate) failed: i64,
-    /// Nodes skipped.
-    pub(crate) skipped: i64,
-    /// Images removed, all nodes together.
-    pub(crate) removed_images: usize,
-    /// A dry run: nothing was removed.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub(crate) dry_run: bool,
-}
-
-fn json_field<T: DeserializeOwned>(cm: Option<&ConfigMap>, key: &str) -> Option<T> {
-    let text = cm?.data.as_ref()?.get(key)?;
-    serde_json::from_str(text).ok()
-}
-
-fn summary(run: &Run) -> RunSummary {
-    RunSummary {
-        job: run.job.clone(),
-        mode: serde_json::to_value(run.mode)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
-        phase: format!("{:?}", run.phase),
-        finished: run.finished,
-        succeeded: run.succeeded,
-        failed: run.failed,
-        skipped: run.skipped,
-        removed_images: run.nodes.iter().map(|n| n.removed.len()).sum(),
-        dry_run: run.dry_run,
-    }
-}
-
-/// The manager's configuration from the observed ConfigMap, or why it cannot be read.
-fn read_config(observed: &Observed) -> (Option<Config>, Option<String>) {
-    let text = observed
-        .config
-        .as_ref()
-        .and_then(|cm| cm.data.as_ref())
-        .and_then(|d| d.get(names::MANAGER_CONFIG_KEY));
-    let source = format!(
-        "ConfigMap {}/{}",
-        observed.namespace,
-        names::MANAGER_CONFIGMAP
-    );
-    match text {
-        None if observed.config.is_some() => (
-            None,
-            Some(format!("{source} has no key {}", names::MANAGER_CONFIG_KEY)),
-        ),
-        None => (None, None),
-        Some(text) => match config::parse(text, &source) {
-            Ok(parsed) => (Some(parsed.config), None),
-            Err(err) => (None, Some(err.to_string())),
-        },
-    }
-}
-
-/// Each component's state as configured (the remover always runs).
-fn components(c: &Config) -> BTreeMap<String, ComponentStatus> {
-    [
-        ("collector", &c.components.collector),
-        ("scanner", &c.components.scanner),
-        ("remover", &c.components.remover),
-    ]
-    .into_iter()
-    .map(|(name, component)| {
-        (
-            name.to_owned(),
-            ComponentStatus {
-                // The remover always runs.
-                enabled: component.enabled || name == "remover",
-                image: component.image.reference(),
-            },
-        )
-    })
-    .collect()
-}
-
-/// Decides what `status` shows from what was read.
-pub(crate) fn status(observed: &Observed, now: Timestamp) -> Status {
-    let enabled = observed.deployment.is_some();
-    let deployment = observed.deployment.as_ref();
-    let available_replicas = deployment
-        .and_then(|d| d.status.as_ref())
-        .and_then(|s| s.available_replicas)
-        .unwrap_or(0);
-    let manager_image = deployment
-        .and_then(|d| d.spec.as_ref())
-        .and_then(|s| s.template.spec.as_ref())
-        .and_then(|p| p.containers.first())
-        .and_then(|c| c.image.clone());
-    let (config, config_error) = read_config(observed);
-    let schedule: ScheduleState =
-        json_field(observed.state.as_ref(), state::SCHEDULE_KEY).unwrap_or_default();
-    let history: History =
-        json_field(observed.history.as_ref(), state::HISTORY_KEY).unwrap_or_default();
-    let running: Vec<&ImageJob> = observed
-        .jobs
-        .iter()
-        .filter(|job| {
-            !matches!(
-                job.status.as_ref().map(|s| &s.phase),
-                Some(JobPhase::Completed | JobPhase::Failed)
-            )
-        })
-        .collect();
-    let automatic_running = running.iter().any(|job| {
-        job.metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(names::JOB_OWNER_LABEL))
-            .is_some_and(|owner| owner == names::JOB_OWNER_COLLECTOR)
-    });
-    let run_requested = observed
-        .state
-        .as_ref()
-        .and_then(|cm| cm.metadata.annotations.as_ref())
-        .and_then(|a| a.get(state::RUN_REQUESTED_ANNOTATION))
-        .map(|at| RunRequest {
-            started: schedule.handled_run_request.as_ref() == Some(at),
-            at: at.clone(),
-        });
-    let request_pending = run_requested.as_ref().is_some_and(|r| !r.started);
-    let next_run = config
-        .as_ref()
-        .filter(|c| enabled && c.components.collector.enabled)
-        .map(|c| {
-            let scheduling = &c.manager.scheduling;
-            if request_pending && !automatic_running {
-                return NextRun::Due;
-            }
-            match schedule::next(
-                &schedule,
-                scheduling.repeat_interval.to_jiff(),
-                scheduling.begin_immediately,
-                automatic_running,
-                now,
-            ) {
-                schedule::Next::StartNow => NextRun::Due,
-                schedule::Next::AwaitRun => NextRun::AfterRunningJob,
-                schedule::Next::WaitUntil(at) => NextRun::At(at),
-            }
-        });
-    let components = config.as_ref().map(components).unwrap_or_default();
-    Status {
-        namespace: observed.namespace.clone(),
-        enabled,
-        available_replicas,
-        manager_image,
-        automatic: config.as_ref().map(|c| c.components.collector.enabled),
-        interval: config
-            .as_ref()
-            .map(|c| c.manager.scheduling.repeat_interval.to_string()),
-        config_error,
-        components,
-        last_run_started: schedule.last_started,
-        last_run_finished: schedule.last_finished,
-        next_run,
-        run_requested,
-        running_jobs: running
-            .iter()
-            .filter_map(|job| job.metadata.name.clone())
-            .collect(),
-        last_result: history.runs.last().map(summary),
-    }
 }
 
 fn or_dash<T: ToString>(value: Option<T>) -> String {

@@ -1,7 +1,10 @@
 //! The admin commands: pure decisions, then every command call by call against the tower-test
 //! API server (a missing or an extra call fails).
 
-use drydock_cleaner::history::{NodeRecord, Outcome, RunMode, RunPhase};
+use drydock_api::config::Config;
+use drydock_cleaner::admin::RunRequest;
+use drydock_cleaner::history::{NodeRecord, Outcome, Run, RunMode, RunPhase};
+use drydock_cleaner::schedule::ScheduleState;
 use drydock_kube::mock::{self, Exchange};
 use http::Method;
 use k8s_openapi::api::apps::v1::DeploymentStatus;

@@ -14,10 +14,15 @@
 //! revalidated at each refresh (`If-None-Match`, `If-Modified-Since`): an unchanged dump costs
 //! a `304` and no body; the index is then rebuilt from the kept files.
 //!
-//! Worker side: [`fetch`] keeps `index.sqlite` and `index.etag` in the cache directory, under a
-//! lock file so that several pods on one node do not interleave; a download is written to a
-//! temporary file, checked against the ETag's sha256 and renamed into place, so a reader sees
-//! the old index or the new one, never a torn or forged one.
+//! Worker side ([`mod@fetch`], re-exported here): [`fetch()`] keeps `index.sqlite` and
+//! `index.etag` in the cache directory, under a lock file so that several pods on one node do
+//! not interleave; a download is written to a temporary file, checked against the ETag's
+//! sha256 and renamed into place, so a reader sees the old index or the new one, never a torn
+//! or forged one.
+//!
+//! The names both sides share (the endpoint's path and port, the node cache directory, the
+//! manager's URL) are in [`drydock_api::names::vulndb`], so the pure pod construction
+//! ([`crate::podspec`]) names them without this IO module.
 //!
 //! The decisions (when to retry, whether an ETag matches) are pure functions; time is an
 //! argument and the loop sleeps on tokio's clock.
@@ -46,27 +51,25 @@ use tracing::{info, warn};
 
 use crate::{Error, Result, osvsync};
 
-/// The endpoint path of the index on the manager.
-pub const PATH: &str = "/v1/vulndb";
-/// The manager's port for [`PATH`] (next to Eraser's metrics port 8889).
-pub const DEFAULT_PORT: u16 = 8890;
-/// The node directory where scanners cache the index (a hostPath, so runs share it).
-pub const DEFAULT_CACHE_DIR: &str = "/var/lib/drydock/vulndb";
+pub mod fetch;
+
+pub use drydock_api::names::vulndb::{DEFAULT_CACHE_DIR, DEFAULT_PORT, PATH, manager_url};
+pub use fetch::{
+    ETAG_FILE, FETCH_TIMEOUT, FIRST_INDEX_PATIENCE, FIRST_INDEX_RETRY_INITIAL,
+    FIRST_INDEX_RETRY_MAX, Fetched, MAX_INDEX_BYTES, Outcome, fetch, fetch_client, fetch_patiently,
+    first_index_delay,
+};
+
 /// How often the manager rebuilds the index: OSV dumps are regenerated continuously, a daily
 /// rebuild matches Eraser's daily default run and Trivy's daily database.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(24 * 3600);
 /// The index file, in the manager's data directory and in the node cache.
 pub const INDEX_FILE: &str = "index.sqlite";
-/// The node cache's record of the cached index's ETag (`sha256:<hex>`, no quotes).
-pub const ETAG_FILE: &str = "index.etag";
 /// Directory under the manager's data directory where downloaded dumps are kept between
 /// refreshes, each next to its validators, so an unchanged dump is not downloaded again.
 pub const SOURCES_DIR: &str = "sources";
 /// Suffix of a kept dump's validators file (its `ETag` and `Last-Modified`, one per line).
 const VALIDATORS_SUFFIX: &str = ".validators";
-
-/// The node cache's lock file: one fetch at a time per node.
-const LOCK_FILE: &str = ".lock";
 /// The content type of the index (the registered SQLite media type).
 const CONTENT_TYPE: &str = "application/vnd.sqlite3";
 
@@ -75,10 +78,6 @@ const CONTENT_TYPE: &str = "application/vnd.sqlite3";
 pub const MAX_SOURCE_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// Time allowed for one OSV dump download, body included: a GiB at a slow 1 MB/s.
 pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// The largest index a scanner downloads: indexes of all OS ecosystems are a few hundred MB.
-pub const MAX_INDEX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
-/// Time allowed for a scanner's index download inside the cluster, body included.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// Time allowed to connect to a source or to the manager: an answer inside a cluster or from a
 /// mirror comes in milliseconds; beyond this the peer is down.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -100,8 +99,6 @@ const MAX_ERROR_BODY_CHARS: usize = 200;
 const RETRY_AFTER_SECONDS: &str = "60";
 /// The flag whose values [`Source`] parses, named in errors.
 const SOURCE_FLAG: &str = "--vulndb-source";
-/// The scanner flag naming the manager's endpoint, named in errors.
-const URL_FLAG: &str = "--vulndb-url";
 
 /// Where the manager gets OSV data: a `--vulndb-source` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,15 +208,6 @@ pub struct Settings {
     pub built_by: Option<PathBuf>,
 }
 
-/// The URL of the index on the manager's Service in `namespace`, as handed to scanners.
-#[must_use]
-pub fn manager_url(namespace: &str) -> String {
-    format!(
-        "http://{}.{namespace}.svc:{DEFAULT_PORT}{PATH}",
-        drydock_api::names::state::MANAGER_SERVICE
-    )
-}
-
 /// The manager's vulnerability index: built from the [`Settings`]' sources, swapped in
 /// atomically, served by [`router`]. Cheap to clone (shared state).
 #[derive(Clone, Debug)]
@@ -288,15 +276,15 @@ impl VulnDb {
         }
         tokio::fs::create_dir_all(&settings.dir)
             .await
-            .map_err(|e| Error::io(&settings.dir, &e))?;
+            .map_err(|e| Error::io(&settings.dir, e))?;
         let staging = tempfile::Builder::new()
             .prefix(".build-")
             .tempdir_in(&settings.dir)
-            .map_err(|e| Error::io(&settings.dir, &e))?;
+            .map_err(|e| Error::io(&settings.dir, e))?;
         let kept = settings.dir.join(SOURCES_DIR);
         tokio::fs::create_dir_all(&kept)
             .await
-            .map_err(|e| Error::io(&kept, &e))?;
+            .map_err(|e| Error::io(&kept, e))?;
         let mut inputs = Vec::with_capacity(settings.sources.len());
         let mut fetched_bytes = 0;
         // Kept dumps downloaded whole whose source lists its changes: their `since` is set
@@ -319,7 +307,7 @@ impl VulnDb {
                 Source::Path(path) => {
                     tokio::fs::metadata(path)
                         .await
-                        .map_err(|e| Error::io(path, &e))?;
+                        .map_err(|e| Error::io(path, e))?;
                     path.clone()
                 }
             });
@@ -344,7 +332,7 @@ impl VulnDb {
         .await
         .map_err(|e| Error::Io {
             path: built.display().to_string(),
-            message: format!("the build task failed: {e}"),
+            source: std::io::Error::other(format!("the build task failed: {e}")),
         })??;
         for (position, dir) in whole {
             let newest = report.sources.get(position).and_then(|s| {
@@ -367,7 +355,7 @@ impl VulnDb {
             let mut current = self.inner.current.write().await;
             tokio::fs::rename(&built, &target)
                 .await
-                .map_err(|e| Error::io(&target, &e))?;
+                .map_err(|e| Error::io(&target, e))?;
             *current = Some(published.clone());
         }
         info!(digest = %published.digest, bytes = published.bytes, fetched_bytes, "serving a new vulnerability index");
@@ -431,7 +419,7 @@ impl VulnDb {
         let dir = self.inner.settings.dir.clone();
         tokio::fs::create_dir_all(&dir)
             .await
-            .map_err(|e| Error::io(&dir, &e))?;
+            .map_err(|e| Error::io(&dir, e))?;
         let staged = tokio::task::spawn_blocking({
             let built = built.to_path_buf();
             move || -> Result<(tempfile::TempPath, Published)> {
@@ -454,7 +442,7 @@ impl VulnDb {
         .await
         .map_err(|e| Error::Io {
             path: built.display().to_string(),
-            message: format!("the adopt task failed: {e}"),
+            source: std::io::Error::other(format!("the adopt task failed: {e}")),
         })??;
         let (staged, published) = staged;
         let target = self.index_path();
@@ -462,7 +450,7 @@ impl VulnDb {
             let mut current = self.inner.current.write().await;
             staged
                 .persist(&target)
-                .map_err(|e| Error::io(&target, &e.error))?;
+                .map_err(|e| Error::io(&target, e.error))?;
             *current = Some(published.clone());
         }
         info!(from = %built.display(), digest = %published.digest, bytes = published.bytes, built_at = %published.built_at, "serving the vulnerability index the builder wrote");
@@ -596,11 +584,11 @@ fn stage_copy(built: &Path, dir: &Path) -> Result<tempfile::TempPath> {
         .prefix(".adopt-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, &e))?
+        .map_err(|e| Error::io(dir, e))?
         .into_temp_path();
-    std::fs::remove_file(&staged).map_err(|e| Error::io(&staged, &e))?;
+    std::fs::remove_file(&staged).map_err(|e| Error::io(&staged, e))?;
     if std::fs::hard_link(built, &staged).is_err() {
-        std::fs::copy(built, &staged).map_err(|e| Error::io(built, &e))?;
+        std::fs::copy(built, &staged).map_err(|e| Error::io(built, e))?;
     }
     Ok(staged)
 }
@@ -682,12 +670,12 @@ fn download_file_name(url: &reqwest::Url) -> &str {
 
 /// `sha256:<hex>` and the size of a file (blocking).
 fn sha256_file(path: &Path) -> Result<(String, u64)> {
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0_u8; STREAM_CHUNK_BYTES];
     let mut total = 0_u64;
     loop {
-        let read = file.read(&mut buffer).map_err(|e| Error::io(path, &e))?;
+        let read = file.read(&mut buffer).map_err(|e| Error::io(path, e))?;
         if read == 0 {
             break;
         }
@@ -742,9 +730,9 @@ async fn stream_to_file(
         hasher.update(&chunk);
         file.write_all(&chunk)
             .await
-            .map_err(|e| Error::io(path, &e))?;
+            .map_err(|e| Error::io(path, e))?;
     }
-    file.sync_all().await.map_err(|e| Error::io(path, &e))?;
+    file.sync_all().await.map_err(|e| Error::io(path, e))?;
     Ok((
         format!("sha256:{}", drydock_imagefs::hex(&hasher.finalize())),
         total,
@@ -878,7 +866,7 @@ pub(crate) async fn download_source(
     let partial = PathBuf::from(format!("{}.partial", file.display()));
     let mut out = tokio::fs::File::create(&partial)
         .await
-        .map_err(|e| Error::io(&partial, &e))?;
+        .map_err(|e| Error::io(&partial, e))?;
     let streamed = stream_to_file(&mut response, &mut out, &partial, name, MAX_SOURCE_BYTES).await;
     let bytes = match streamed {
         Ok((_, bytes)) => bytes,
@@ -892,10 +880,10 @@ pub(crate) async fn download_source(
     let _ = tokio::fs::remove_file(&validators_path).await;
     tokio::fs::rename(&partial, file)
         .await
-        .map_err(|e| Error::io(file, &e))?;
+        .map_err(|e| Error::io(file, e))?;
     tokio::fs::write(&validators_path, validators.render())
         .await
-        .map_err(|e| Error::io(&validators_path, &e))?;
+        .map_err(|e| Error::io(&validators_path, e))?;
     info!(url = name, bytes, "downloaded OSV data");
     Ok(bytes)
 }
@@ -917,10 +905,12 @@ pub async fn serve(
     state: VulnDb,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let listener = TcpListener::bind(addr).await.map_err(|e| Error::Serve {
-        addr: addr.to_owned(),
-        message: e.to_string(),
-    })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Serve {
+            addr: addr.to_owned(),
+            source,
+        })?;
     serve_on(listener, state, shutdown).await
 }
 
@@ -959,7 +949,7 @@ pub async fn serve_with(
     )
     .with_graceful_shutdown(shutdown);
     tokio::select! {
-        result = server => result.map_err(|e| Error::Serve { addr, message: e.to_string() }),
+        result = server => result.map_err(|source| Error::Serve { addr, source }),
         never = refresh => match never {},
     }
 }
@@ -1034,286 +1024,6 @@ async fn serve_index(State(state): State<VulnDb>, headers: HeaderMap) -> Respons
         .into_response()
 }
 
-/// How a scanner obtained its index.
-#[derive(Debug)]
-pub enum Outcome {
-    /// A new index was downloaded, verified and cached.
-    Downloaded,
-    /// The cached index is current (the manager answered 304).
-    NotModified,
-    /// The manager could not be used (unreachable, not ready, or it sent bytes that do not
-    /// match their ETag); the cached index is used as it is.
-    Stale {
-        /// Why the manager could not be used.
-        cause: Box<Error>,
-    },
-}
-
-/// The index a scanner uses.
-#[derive(Debug)]
-pub struct Fetched {
-    /// The cached index file.
-    pub index: PathBuf,
-    /// Its digest, when known.
-    pub digest: Option<String>,
-    /// How it was obtained.
-    pub outcome: Outcome,
-}
-
-/// The HTTP client scanners use for [`fetch`].
-///
-/// # Errors
-/// [`Error::Fetch`] when it cannot be built.
-pub fn fetch_client() -> Result<reqwest::Client> {
-    http_client(FETCH_TIMEOUT)
-}
-
-/// Brings the node cache in `cache_dir` up to date with the manager's index at `url` and
-/// returns the index to scan with. One fetch per node at a time (a lock file); a download
-/// lands in a temporary file, must match the ETag's sha256 and must open as an index before
-/// it replaces the cache. When the manager cannot be used, an existing cache is used
-/// ([`Outcome::Stale`]).
-///
-/// # Errors
-/// [`Error::Input`] for a malformed `url`, [`Error::Io`] when the cache directory is unusable,
-/// and the manager's failure ([`Error::Fetch`], [`Error::Integrity`], [`Error::Index`]) when
-/// there is no cache to fall back on.
-pub async fn fetch(http: &reqwest::Client, url: &str, cache_dir: &Path) -> Result<Fetched> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| Error::Input {
-        source_name: format!("{URL_FLAG}={url:?}"),
-        message: format!("not a URL: {e}"),
-    })?;
-    tokio::fs::create_dir_all(cache_dir)
-        .await
-        .map_err(|e| Error::io(cache_dir, &e))?;
-    let _lock = lock(cache_dir).await?;
-    let index = cache_dir.join(INDEX_FILE);
-    let etag_path = cache_dir.join(ETAG_FILE);
-    // A cached index this build cannot open (an older schema left by the previous version, a
-    // damaged file) is no cache: falling back on it while the manager is away would fail the
-    // scan, where waiting for the manager's index would not.
-    let has_cache = index.is_file() && drydock_vuln::Index::open(&index).is_ok();
-    let cached = if has_cache {
-        tokio::fs::read_to_string(&etag_path)
-            .await
-            .ok()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| valid_digest(s))
-    } else {
-        None
-    };
-    match revalidate(http, parsed, cache_dir, cached.as_deref()).await {
-        Ok(Revalidated::NotModified) if has_cache => Ok(Fetched {
-            index,
-            digest: cached,
-            outcome: Outcome::NotModified,
-        }),
-        Ok(Revalidated::NotModified) => Err(Error::Fetch {
-            url: url.to_owned(),
-            message: "answered 304 Not Modified to a request without a cached ETag".to_owned(),
-        }),
-        Ok(Revalidated::Downloaded { temp, digest }) => {
-            // The ETag goes first: a crash between the two steps leaves an index without an
-            // ETag, which is revalidated by downloading again, never a mismatched pair.
-            match tokio::fs::remove_file(&etag_path).await {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(Error::io(&etag_path, &e));
-                }
-                _ => {}
-            }
-            temp.persist(&index)
-                .map_err(|e| Error::io(&index, &e.error))?;
-            write_atomically(cache_dir, &etag_path, digest.as_bytes())?;
-            Ok(Fetched {
-                index,
-                digest: Some(digest),
-                outcome: Outcome::Downloaded,
-            })
-        }
-        Err(cause) if has_cache => Ok(Fetched {
-            index,
-            digest: cached,
-            outcome: Outcome::Stale {
-                cause: Box::new(cause),
-            },
-        }),
-        Err(cause) => Err(cause),
-    }
-}
-
-/// How long a scanner with no cached index keeps asking the manager for its first one. A run
-/// can start before the manager's pod is Ready (its Service has no endpoint yet: the request
-/// fails to connect) or before its first build is done (503); failing at once would fail that
-/// run on every node of a fresh install. Five minutes covers a manager's start and a first
-/// build from mounted or mirrored OSV data; past it the scanner fails, and removes nothing.
-/// The scanner's `--vulndb-wait` default (`5m`) says the same.
-pub const FIRST_INDEX_PATIENCE: Duration = Duration::from_secs(5 * 60);
-/// The first wait between two asks for the first index; doubled per ask up to
-/// [`FIRST_INDEX_RETRY_MAX`].
-pub const FIRST_INDEX_RETRY_INITIAL: Duration = Duration::from_secs(2);
-/// The longest wait between two asks for the first index: the scanner starts within this long
-/// of the index becoming available.
-pub const FIRST_INDEX_RETRY_MAX: Duration = Duration::from_secs(30);
-
-/// The wait after the `attempt`-th failed ask (1 for the first):
-/// [`FIRST_INDEX_RETRY_INITIAL`] doubled per ask, at most [`FIRST_INDEX_RETRY_MAX`].
-#[must_use]
-pub fn first_index_delay(attempt: u32) -> Duration {
-    let doublings = attempt.saturating_sub(1).min(u32::BITS - 1);
-    FIRST_INDEX_RETRY_INITIAL
-        .checked_mul(1_u32 << doublings)
-        .map_or(FIRST_INDEX_RETRY_MAX, |d| d.min(FIRST_INDEX_RETRY_MAX))
-}
-
-/// Whether a failed [`fetch`] may succeed if asked again: the manager unreachable or not
-/// ready, or bytes that did not match their ETag (a build swapped in mid-download). A
-/// malformed URL, a request the server refuses ([`Error::Refused`]: a wrong path answers 404
-/// for ever) or an unusable cache directory will not get better.
-fn worth_asking_again(error: &Error) -> bool {
-    matches!(error, Error::Fetch { .. } | Error::Integrity { .. })
-}
-
-/// [`fetch`], asked again while it fails in a way that may pass and `patience` lasts (see
-/// [`FIRST_INDEX_PATIENCE`]). Only a node with no cached index can fail here: with a cache,
-/// [`fetch`] falls back on it at once. `sleep` waits (tokio's `sleep` in the scanner; time is
-/// an argument, so tests pass their own).
-///
-/// # Errors
-/// The last failure of [`fetch`], when it is not worth asking again or patience ran out.
-pub async fn fetch_patiently<S, F>(
-    http: &reqwest::Client,
-    url: &str,
-    cache_dir: &Path,
-    patience: Duration,
-    mut sleep: S,
-) -> Result<Fetched>
-where
-    S: FnMut(Duration) -> F,
-    F: std::future::Future<Output = ()>,
-{
-    let mut waited = Duration::ZERO;
-    let mut attempt = 0_u32;
-    loop {
-        match fetch(http, url, cache_dir).await {
-            Err(error) if worth_asking_again(&error) && waited < patience => {
-                attempt = attempt.saturating_add(1);
-                let delay = first_index_delay(attempt).min(patience.saturating_sub(waited));
-                warn!(url, %error, attempt, retry_in_seconds = delay.as_secs(), "the manager's vulnerability index is not available yet; asking again");
-                sleep(delay).await;
-                waited = waited.saturating_add(delay);
-            }
-            outcome => return outcome,
-        }
-    }
-}
-
-enum Revalidated {
-    NotModified,
-    Downloaded {
-        temp: tempfile::NamedTempFile,
-        digest: String,
-    },
-}
-
-async fn revalidate(
-    http: &reqwest::Client,
-    url: reqwest::Url,
-    cache_dir: &Path,
-    cached: Option<&str>,
-) -> Result<Revalidated> {
-    let name = url.to_string();
-    let mut request = http.get(url);
-    if let Some(digest) = cached {
-        request = request.header(header::IF_NONE_MATCH, format!("\"{digest}\""));
-    }
-    let mut response = request.send().await.map_err(|e| Error::Fetch {
-        url: name.clone(),
-        message: e.to_string(),
-    })?;
-    if response.status() == StatusCode::NOT_MODIFIED {
-        return Ok(Revalidated::NotModified);
-    }
-    if response.status() != StatusCode::OK {
-        return Err(status_error(response, &name).await);
-    }
-    let announced = response
-        .headers()
-        .get(header::ETAG)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_etag)
-        .ok_or_else(|| Error::Fetch {
-            url: name.clone(),
-            message: "the response has no \"sha256:<hex>\" ETag to verify it with".to_owned(),
-        })?;
-    let temp = tempfile::Builder::new()
-        .prefix(".index-")
-        .suffix(".tmp")
-        .tempfile_in(cache_dir)
-        .map_err(|e| Error::io(cache_dir, &e))?;
-    let mut file =
-        tokio::fs::File::from_std(temp.reopen().map_err(|e| Error::io(temp.path(), &e))?);
-    let (actual, _) = stream_to_file(
-        &mut response,
-        &mut file,
-        temp.path(),
-        &name,
-        MAX_INDEX_BYTES,
-    )
-    .await?;
-    drop(file);
-    if actual != announced {
-        return Err(Error::Integrity {
-            url: name,
-            expected: announced,
-            actual,
-        });
-    }
-    let check = temp.path().to_owned();
-    tokio::task::spawn_blocking(move || Index::open(&check).map(drop))
-        .await
-        .map_err(|e| Error::Io {
-            path: temp.path().display().to_string(),
-            message: format!("the check task failed: {e}"),
-        })??;
-    Ok(Revalidated::Downloaded {
-        temp,
-        digest: actual,
-    })
-}
-
-/// Takes the cache's exclusive lock (released when the returned file is dropped, or when the
-/// process dies).
-async fn lock(cache_dir: &Path) -> Result<std::fs::File> {
-    let path = cache_dir.join(LOCK_FILE);
-    tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, &e))?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| Error::io(&path, &e.into()))?;
-        Ok(file)
-    })
-    .await
-    .map_err(|e| Error::Io {
-        path: cache_dir.display().to_string(),
-        message: format!("the lock task failed: {e}"),
-    })?
-}
-
-/// Writes `path` through a temporary file in `dir` and a rename.
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut temp = tempfile::Builder::new()
-        .prefix(".etag-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, &e))?;
-    std::io::Write::write_all(&mut temp, bytes).map_err(|e| Error::io(temp.path(), &e))?;
-    temp.persist(path).map_err(|e| Error::io(path, &e.error))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1335,14 +1045,6 @@ mod tests {
     }
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-    #[test]
-    fn first_index_asks_double_their_wait_up_to_the_cap() {
-        let waits: Vec<u64> = (1..=7).map(|n| first_index_delay(n).as_secs()).collect();
-        assert_eq!(waits, [2, 4, 8, 16, 30, 30, 30]);
-        assert_eq!(first_index_delay(0), FIRST_INDEX_RETRY_INITIAL);
-        assert_eq!(first_index_delay(u32::MAX), FIRST_INDEX_RETRY_MAX);
-    }
 
     #[test]
     fn source_values_are_urls_or_paths_and_bad_ones_are_named() {
