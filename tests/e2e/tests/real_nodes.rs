@@ -47,7 +47,7 @@ use drydock_e2e::{RealCluster, TestNamespace, boot_id, client, get_node, is_cord
 use drydock_reboot::admin::decode_any;
 use drydock_reboot::daemon::REBOOT_HISTORY_ANNOTATION;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod};
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
@@ -1268,6 +1268,283 @@ async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerabl
     clear_cleaner_cluster_objects().await;
 }
 
+/// The EraserConfig's ConfigMap and key (`drydock manifests image-cleaner`, Eraser's names).
+const CONFIG_MAP: &str = "eraser-manager-config";
+const CONFIG_KEY: &str = "controller_manager_config.yaml";
+/// The minimum age the options scenario configures: far longer than the scenario, so the
+/// sample images it imports stay young throughout.
+const MINIMUM_AGE: &str = "1h";
+/// How long the manager may take to see an edited configuration (its watch) and say so.
+const RELOAD_BOUND: Duration = Duration::from_secs(60);
+
+/// The configuration `drydock manifests image-cleaner` writes for `image`, with
+/// `components.remover.minimumAge` and `reportInUse: true` in `components.scanner.config`.
+fn config_with_minimum_age_and_report(namespace: &str, image: &str) -> String {
+    let objects = manifests("image-cleaner", namespace, image);
+    let configmap = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == CONFIG_MAP)
+        .expect("the manifests hold the EraserConfig");
+    let mut config: Value =
+        serde_saphyr::from_str(configmap["data"][CONFIG_KEY].as_str().unwrap()).unwrap();
+    config["components"]["remover"]["minimumAge"] = json!(MINIMUM_AGE);
+    let scanner_text = config["components"]["scanner"]["config"]
+        .as_str()
+        .unwrap_or_default();
+    let mut scanner: Value = serde_saphyr::from_str(scanner_text).unwrap_or_default();
+    if !scanner.is_object() {
+        scanner = json!({});
+    }
+    scanner["reportInUse"] = json!(true);
+    config["components"]["scanner"]["config"] = json!(serde_saphyr::to_string(&scanner).unwrap());
+    serde_saphyr::to_string(&config).unwrap()
+}
+
+/// The ConfigMap `eraser-manager-config` of `namespace` holding `text`.
+fn config_map(namespace: &str, text: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": CONFIG_MAP, "namespace": namespace},
+        "data": {CONFIG_KEY: text},
+    })
+}
+
+/// How many `ConfigReloaded` Events the manager wrote about its ConfigMap.
+async fn config_reloads(client: &Client, namespace: &str) -> usize {
+    Api::<Event>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .iter()
+                .filter(|e| {
+                    e.reason.as_deref() == Some("ConfigReloaded")
+                        && e.involved_object.name.as_deref() == Some(CONFIG_MAP)
+                })
+                .count()
+        })
+        .unwrap_or_default()
+}
+
+/// The history ConfigMap's runs as stored (`history.json`), oldest first.
+async fn history_records(client: &Client, namespace: &str) -> Vec<Value> {
+    let Ok(cm) = Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .get("drydock-image-cleaner-history")
+        .await
+    else {
+        return Vec::new();
+    };
+    let text = cm
+        .data
+        .and_then(|mut d| d.remove("history.json"))
+        .unwrap_or_default();
+    let history: Value = serde_json::from_str(&text).unwrap_or_default();
+    history["runs"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits for the `count`-th run of the history and returns its record, after checking that it
+/// is an automatic run that completed with a worker pod that succeeded on every node.
+async fn nth_run(cluster: &RealCluster, client: &Client, namespace: &str, count: usize) -> Value {
+    let run = until(
+        &format!("run {count} in the history"),
+        RUN_BOUND,
+        async || {
+            history_records(client, namespace)
+                .await
+                .get(count - 1)
+                .cloned()
+        },
+        async || cleaner_context(cluster, namespace).await,
+    )
+    .await;
+    assert_eq!(run["mode"], "automatic", "run {count}: {run:#}");
+    assert_eq!(run["phase"], "Completed", "run {count}: {run:#}");
+    for node in NODES {
+        let record = node_record(&run, node);
+        assert_eq!(
+            record["outcome"], "succeeded",
+            "run {count} on {node}: {run:#}"
+        );
+    }
+    run
+}
+
+/// `node`'s record in a history `run`.
+fn node_record<'a>(run: &'a Value, node: &str) -> &'a Value {
+    run["nodes"]
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["node"] == node))
+        .unwrap_or_else(|| panic!("{node} in the run: {run:#}"))
+}
+
+/// Whether the JSON list `names` holds `image`.
+fn lists(names: &Value, image: &str) -> bool {
+    names
+        .as_array()
+        .is_some_and(|names| names.iter().any(|n| n.as_str() == Some(image)))
+}
+
+/// Checks that `image` is on every node.
+async fn on_every_node(cluster: &RealCluster, image: &str, why: &str) {
+    for node in NODES {
+        let images = cluster.images(node).await.unwrap();
+        assert!(
+            images.contains(image),
+            "{image} stays on {node} ({why}): {images:?}"
+        );
+    }
+}
+
+/// Waits for the in-use report of `job` (`drydock image-cleaner report -o json`) and checks
+/// that it lists [`VULNERABLE_RUNNING`] on every node and no image that is not in use.
+async fn report_lists_the_running_image(cluster: &RealCluster, namespace: &str, job: &str) {
+    let report = until(
+        &format!("the in-use report of {job}"),
+        START_BOUND,
+        async || {
+            let text = drydock(&["image-cleaner", "report", "-n", namespace, "-o", "json"]);
+            let report: Value = serde_json::from_str(&text).unwrap();
+            (report["job"] == job).then_some(report)
+        },
+        async || cleaner_context(cluster, namespace).await,
+    )
+    .await;
+    let images = report["images"].as_array().cloned().unwrap_or_default();
+    let running = images
+        .iter()
+        .find(|i| lists(&i["names"], VULNERABLE_RUNNING))
+        .unwrap_or_else(|| panic!("{VULNERABLE_RUNNING} in the report: {report:#}"));
+    assert_eq!(running["nodes"], json!(NODES), "{report:#}");
+    assert_eq!(running["nodeCount"], NODES.len(), "{report:#}");
+    assert!(
+        running["severities"]
+            .as_object()
+            .is_some_and(|s| !s.is_empty()),
+        "its findings are counted: {report:#}"
+    );
+    for unused in [VULNERABLE_UNUSED, CLEAN_UNUSED] {
+        assert!(
+            !images.iter().any(|i| lists(&i["names"], unused)),
+            "{unused} is not in use, so not in the report: {report:#}"
+        );
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a real-node cluster (DRYDOCK_E2E_CLUSTER, scripts/lib/cluster.sh)"]
+async fn the_minimum_age_keeps_a_fresh_image_a_dry_run_removes_nothing_and_the_report_lists_running_images()
+ {
+    let Some(cluster) = cluster() else { return };
+    let client = client().await.unwrap();
+    clear_cleaner_cluster_objects().await;
+    let ns = TestNamespace::create(&client, "rn-cleaner-options")
+        .await
+        .unwrap();
+    let namespace = ns.name().to_owned();
+    // The sample images are imported now: minutes old at most, younger than the minimum age.
+    let _work = prepare_cleaner_nodes(&cluster, &client, &namespace).await;
+
+    // The configuration `enable` would write, with the minimum age and the in-use report;
+    // `enable` keeps an existing configuration as it is.
+    let config = config_with_minimum_age_and_report(&namespace, cluster.image());
+    apply(&[config_map(&namespace, &config)]).await;
+    let url = serve_osv(&cluster).await;
+    let enabled = drydock(&[
+        "image-cleaner",
+        "enable",
+        "-n",
+        &namespace,
+        "--image",
+        cluster.image(),
+        "--vulndb-source",
+        &url,
+    ]);
+    assert!(
+        enabled.contains("existing configuration kept unchanged"),
+        "enable keeps the configuration: {enabled}"
+    );
+
+    // 1. The run `enable` starts, a real one under the minimum age: the unused vulnerable image
+    // is young on every node, so it stays; the in-use report lists the running image.
+    let first = nth_run(&cluster, &client, &namespace, 1).await;
+    assert!(first.get("dryRun").is_none(), "a real run: {first:#}");
+    for node in NODES {
+        let removed = &node_record(&first, node)["removed"];
+        assert!(
+            !lists(removed, VULNERABLE_UNUSED),
+            "{VULNERABLE_UNUSED} is younger than {MINIMUM_AGE} on {node}: {first:#}"
+        );
+    }
+    on_every_node(&cluster, VULNERABLE_UNUSED, "younger than the minimum age").await;
+    report_lists_the_running_image(&cluster, &namespace, first["job"].as_str().unwrap()).await;
+
+    // 2. Without the minimum age (the manager reloads its configuration), a dry run: the
+    // workers run on every node and would remove the image, which stays; the history says so.
+    let reloads = config_reloads(&client, &namespace).await;
+    let mut without_age: Value = serde_saphyr::from_str(&config).unwrap();
+    without_age["components"]["remover"]
+        .as_object_mut()
+        .unwrap()
+        .remove("minimumAge");
+    let without_age = serde_saphyr::to_string(&without_age).unwrap();
+    apply(&[config_map(&namespace, &without_age)]).await;
+    until(
+        "the manager reloading the configuration without the minimum age",
+        RELOAD_BOUND,
+        async || (config_reloads(&client, &namespace).await > reloads).then_some(()),
+        async || cleaner_context(&cluster, &namespace).await,
+    )
+    .await;
+    drydock(&["image-cleaner", "run", "--dry-run", "-n", &namespace]);
+    let dry = nth_run(&cluster, &client, &namespace, 2).await;
+    assert_eq!(dry["dryRun"], true, "the run is marked a dry run: {dry:#}");
+    for node in NODES {
+        let record = node_record(&dry, node);
+        assert!(
+            lists(&record["wouldRemove"], VULNERABLE_UNUSED),
+            "the dry run would remove {VULNERABLE_UNUSED} on {node}: {dry:#}"
+        );
+        assert!(
+            record["removed"].as_array().is_none_or(Vec::is_empty),
+            "a dry run removes nothing on {node}: {dry:#}"
+        );
+    }
+    on_every_node(&cluster, VULNERABLE_UNUSED, "a dry run").await;
+
+    // 3. A real run under the same configuration removes it: the minimum age and the dry run
+    // were what kept it. The running image stays and is reported again.
+    drydock(&["image-cleaner", "run", "-n", &namespace]);
+    let real = nth_run(&cluster, &client, &namespace, 3).await;
+    assert!(real.get("dryRun").is_none(), "a real run: {real:#}");
+    for node in NODES {
+        let images = cluster.images(node).await.unwrap();
+        assert!(
+            !images.contains(VULNERABLE_UNUSED),
+            "{VULNERABLE_UNUSED} gone from {node}: {images:?}\n{real:#}"
+        );
+        assert!(
+            lists(&node_record(&real, node)["removed"], VULNERABLE_UNUSED),
+            "the history names {VULNERABLE_UNUSED} removed on {node}: {real:#}"
+        );
+    }
+    for kept in [
+        VULNERABLE_RUNNING,
+        CLEAN_UNUSED,
+        PAUSE_IMAGE,
+        cluster.image(),
+    ] {
+        on_every_node(&cluster, kept, "in use, clean or excluded").await;
+    }
+    report_lists_the_running_image(&cluster, &namespace, real["job"].as_str().unwrap()).await;
+
+    println!(
+        "peak memory per container (MiB node namespace/pod/container):\n{}",
+        cluster.memory_peaks().await.unwrap()
+    );
+    ns.cleanup().await.unwrap();
+    clear_cleaner_cluster_objects().await;
+}
+
 /// `helm install` / `helm uninstall` through Helm's library (`scripts/lib/helm.py`; there is
 /// no helm binary), against the test's cluster.
 fn helm(args: &[&str]) {
@@ -1365,8 +1642,9 @@ async fn helm_install_with_erasers_values_runs_the_workers_and_their_logs_show_e
     clear_cleaner_cluster_objects().await;
 }
 
-/// Runs `drydock <args> --kubeconfig <the cluster's>` and checks that it succeeded.
-fn drydock(args: &[&str]) {
+/// Runs `drydock <args> --kubeconfig <the cluster's>`, checks that it succeeded and returns
+/// its standard output.
+fn drydock(args: &[&str]) -> String {
     let output = std::process::Command::new(drydock_e2e::drydock_bin())
         .args(args)
         .arg("--kubeconfig")
@@ -1379,6 +1657,7 @@ fn drydock(args: &[&str]) {
         args.join(" "),
         String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8(output.stdout).unwrap()
 }
 
 /// The manager's log, the worker pods' logs and the pods, for a failure message.
