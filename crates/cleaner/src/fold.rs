@@ -248,40 +248,19 @@ fn summarise(outcomes: Vec<(String, NodeOutcome)>, plan: &NodePlan, success_rati
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::api::core::v1::{
-        ContainerState, ContainerStateTerminated, ContainerStatus, Node, NodeCondition, NodeStatus,
-        Pod, PodSpec, PodStatus,
-    };
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     use super::*;
     use crate::cached::from_api;
     use crate::plan::Skip;
+    use crate::testing;
 
     fn t(minutes: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + minutes * 60).unwrap()
     }
 
     fn node(name: &str, ready: bool) -> CachedNode {
-        from_api(&api_node(name, ready))
-    }
-
-    fn api_node(name: &str, ready: bool) -> Node {
-        Node {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                ..ObjectMeta::default()
-            },
-            status: Some(NodeStatus {
-                conditions: Some(vec![NodeCondition {
-                    type_: "Ready".into(),
-                    status: if ready { "True" } else { "False" }.into(),
-                    ..NodeCondition::default()
-                }]),
-                ..NodeStatus::default()
-            }),
-            ..Node::default()
-        }
+        testing::node(name, &[], Some(ready))
     }
 
     fn pod(
@@ -290,37 +269,7 @@ mod tests {
         created: Timestamp,
         terminated: &[(&str, i32, Option<&str>)],
     ) -> WorkerPod {
-        from_api(&Pod {
-            metadata: ObjectMeta {
-                creation_timestamp: Some(Time(created)),
-                ..ObjectMeta::default()
-            },
-            spec: Some(PodSpec {
-                node_name: Some(node.into()),
-                ..PodSpec::default()
-            }),
-            status: Some(PodStatus {
-                phase: Some(phase.into()),
-                container_statuses: Some(
-                    terminated
-                        .iter()
-                        .map(|(name, code, message)| ContainerStatus {
-                            name: (*name).into(),
-                            state: Some(ContainerState {
-                                terminated: Some(ContainerStateTerminated {
-                                    exit_code: *code,
-                                    message: message.map(str::to_owned),
-                                    ..ContainerStateTerminated::default()
-                                }),
-                                ..ContainerState::default()
-                            }),
-                            ..ContainerStatus::default()
-                        })
-                        .collect(),
-                ),
-                ..PodStatus::default()
-            }),
-        })
+        testing::worker_pod(node, phase, created, terminated)
     }
 
     fn plan(targets: &[&str], skipped: usize) -> NodePlan {
@@ -423,7 +372,7 @@ mod tests {
 
     #[test]
     fn a_running_pod_on_a_node_that_went_notready_fails_after_the_timeout() {
-        let mut lost = api_node("lost", false);
+        let mut lost = testing::api_node("lost", &[], Some(false));
         if let Some(conditions) = lost.status.as_mut().and_then(|s| s.conditions.as_mut()) {
             conditions[0].last_transition_time = Some(Time(t(2)));
         }

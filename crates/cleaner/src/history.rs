@@ -464,14 +464,14 @@ pub fn run_from_status(job: &ImageJob, finished: Timestamp) -> Run {
 mod tests {
     use std::collections::BTreeMap;
 
-    use k8s_openapi::api::core::v1::{Node, Pod, PodSpec, PodStatus};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     use super::*;
-    use crate::cached::{CachedNode, WorkerPod, from_api};
+    use crate::cached::{CachedNode, WorkerPod};
     use crate::fold::fold;
     use crate::plan::NodePlan;
     use crate::report::Totals;
+    use crate::testing;
 
     fn t(minutes: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + minutes * 60).unwrap()
@@ -599,45 +599,12 @@ mod tests {
     }
 
     fn pod(node: &str, phase: &str, message: Option<&str>) -> WorkerPod {
-        use k8s_openapi::api::core::v1::{
-            ContainerState, ContainerStateTerminated, ContainerStatus,
-        };
-        from_api(&Pod {
-            metadata: ObjectMeta {
-                creation_timestamp: Some(Time(t(0))),
-                ..ObjectMeta::default()
-            },
-            spec: Some(PodSpec {
-                node_name: Some(node.into()),
-                ..PodSpec::default()
-            }),
-            status: Some(PodStatus {
-                phase: Some(phase.into()),
-                container_statuses: Some(vec![ContainerStatus {
-                    name: "remover".into(),
-                    state: Some(ContainerState {
-                        terminated: Some(ContainerStateTerminated {
-                            exit_code: i32::from(phase != "Succeeded"),
-                            message: message.map(str::to_owned),
-                            ..ContainerStateTerminated::default()
-                        }),
-                        ..ContainerState::default()
-                    }),
-                    ..ContainerStatus::default()
-                }]),
-                ..PodStatus::default()
-            }),
-        })
+        let code = i32::from(phase != "Succeeded");
+        testing::worker_pod(node, phase, t(0), &[("remover", code, message)])
     }
 
     fn node(name: &str) -> CachedNode {
-        from_api(&Node {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                ..ObjectMeta::default()
-            },
-            ..Node::default()
-        })
+        testing::node(name, &[], None)
     }
 
     #[test]

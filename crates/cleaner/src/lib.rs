@@ -30,6 +30,8 @@ pub mod report;
 pub mod scan;
 pub mod schedule;
 pub mod stages;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod verdict_client;
 pub mod verdicts;
 pub mod vulndist;

@@ -147,26 +147,11 @@ pub fn plan_nodes<'a>(
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::api::core::v1::Node;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     use super::*;
-    use crate::cached::from_api;
 
     fn node(name: &str, labels: &[(&str, &str)]) -> CachedNode {
-        from_api(&Node {
-            metadata: ObjectMeta {
-                name: Some(name.to_owned()),
-                labels: Some(
-                    labels
-                        .iter()
-                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                        .collect(),
-                ),
-                ..ObjectMeta::default()
-            },
-            ..Node::default()
-        })
+        crate::testing::node(name, labels, None)
     }
 
     fn filter(kind: NodeFilterType, selectors: &[&str]) -> NodeFilter {

@@ -29,6 +29,7 @@ const TOO_LONG_FOR_NOW: &[(&str, &str, usize)] = &[];
 
 /// The decision modules: pure functions over what the IO code observed.
 const PURE_MODULES: &[&str] = &[
+    "crates/cleaner/src/admin.rs",
     "crates/cleaner/src/breaker.rs",
     "crates/cleaner/src/decide.rs",
     "crates/cleaner/src/fold.rs",

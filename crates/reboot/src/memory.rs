@@ -286,6 +286,8 @@ struct State {
     /// Controllers whose replacement pods never become ready (a broken rollout, an image
     /// that no longer pulls).
     broken: BTreeSet<String>,
+    /// `list_nodes` returns every Node (an adapter that may list), not only those named.
+    list_every_node: bool,
     lock: Option<String>,
     ds_version: u64,
     node_set_version: u64,
@@ -583,6 +585,7 @@ impl MemoryCluster {
                     pods: BTreeMap::new(),
                     budgets: Vec::new(),
                     broken: BTreeSet::new(),
+                    list_every_node: false,
                     lock: None,
                     ds_version: 1,
                     node_set_version: 1,
@@ -720,6 +723,13 @@ impl MemoryCluster {
     /// Makes the pods `controller` creates from now on never become ready.
     pub fn break_workload(&self, controller: &str) {
         self.state().broken.insert(controller.to_owned());
+    }
+
+    /// From now on `list_nodes` returns every Node, as an adapter allowed to list Nodes does,
+    /// instead of only the Nodes the daemon names (the default: decisions read no other, and
+    /// copying every Node for every daemon on every change costs most of a run).
+    pub fn list_every_node(&self) {
+        self.state().list_every_node = true;
     }
 
     /// Adds a PodDisruptionBudget over the pods labelled `app=<app>`.
@@ -1118,20 +1128,24 @@ impl Cluster for NodeClient {
     }
 
     /// Lists every Node (`wanted` is for adapters that may not list).
-    /// Lists the Nodes named in `wanted` that exist, as an adapter that may not list does:
-    /// the daemon's decisions read no other Node, and copying all of them for every daemon
-    /// on every change cost most of a 50-node run.
+    /// Lists the Nodes named in `wanted` that exist, as an adapter that may not list does, or
+    /// every Node after [`MemoryCluster::list_every_node`].
     fn list_nodes(
         &self,
         wanted: &[String],
     ) -> impl Future<Output = ClusterResult<NodeList>> + Send {
         let wanted = wanted.to_vec();
         self.call("list_nodes", move |s, _| {
-            Ok(NodeList {
-                nodes: wanted
+            let nodes = if s.list_every_node {
+                s.nodes.values().map(|n| n.node.clone()).collect()
+            } else {
+                wanted
                     .iter()
                     .filter_map(|name| s.nodes.get(name).map(|n| n.node.clone()))
-                    .collect(),
+                    .collect()
+            };
+            Ok(NodeList {
+                nodes,
                 set_version: ResourceVersion(s.node_set_version.to_string()),
             })
         })

@@ -175,6 +175,9 @@ async fn rollout_in_zones(seed: u64, concurrency: u32, zones: usize, extra: &[&s
         write_crash_percent: 25,
     };
     let (cluster, operator_cordoned) = fleet_in_zones(seed, chaos, zones);
+    // The fixed-seed runs list every Node, as the daemon does where its RBAC allows; the
+    // randomized ones list only the holders, as it does where it does not.
+    cluster.list_every_node();
     let mut tasks = Vec::new();
     for n in cluster.node_names() {
         let c = cluster.clone();

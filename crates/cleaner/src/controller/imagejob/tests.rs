@@ -8,10 +8,7 @@ use drydock_api::config::{Config, NodeFilterType};
 use drydock_api::names::{self, CLEANUP_FILTER_LABEL, state};
 use drydock_kube::mock::{self, Exchange};
 use http::Method;
-use k8s_openapi::api::core::v1::{
-    ContainerState, ContainerStateTerminated, ContainerStatus, Node, NodeCondition, NodeStatus,
-    PodSpec, PodStatus,
-};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::runtime::reflector::store::Writer;
 use serde_json::{Value, json};
@@ -19,6 +16,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::cached::from_api;
 use crate::controller::tests::{NS, t0};
+use crate::testing;
 
 const JOB: &str = "imagejob-abcde";
 const JOB_UID: &str = "job-uid";
@@ -28,31 +26,11 @@ fn at(seconds: i64) -> Timestamp {
 }
 
 fn node(name: &str, labels: &[(&str, &str)], ready: bool) -> CachedNode {
-    from_api(&api_node(name, labels, ready))
+    testing::node(name, labels, Some(ready))
 }
 
 fn api_node(name: &str, labels: &[(&str, &str)], ready: bool) -> Node {
-    Node {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            labels: Some(
-                labels
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-            ),
-            ..ObjectMeta::default()
-        },
-        status: Some(NodeStatus {
-            conditions: Some(vec![NodeCondition {
-                type_: "Ready".into(),
-                status: if ready { "True" } else { "False" }.into(),
-                ..NodeCondition::default()
-            }]),
-            ..NodeStatus::default()
-        }),
-        ..Node::default()
-    }
+    testing::api_node(name, labels, Some(ready))
 }
 
 fn owner() -> OwnerReference {
@@ -82,44 +60,19 @@ fn api_pod(
     created: Timestamp,
     terminated: &[(&str, i32, Option<&str>)],
 ) -> Pod {
-    Pod {
-        metadata: ObjectMeta {
-            name: Some(format!("eraser-{node}-x1")),
-            namespace: Some(NS.into()),
-            labels: Some(BTreeMap::from([(
-                JOB_NAME_LABEL.to_owned(),
-                JOB.to_owned(),
-            )])),
-            owner_references: Some(vec![owner()]),
-            creation_timestamp: Some(Time(created)),
-            ..ObjectMeta::default()
-        },
-        spec: Some(PodSpec {
-            node_name: Some(node.into()),
-            ..PodSpec::default()
-        }),
-        status: Some(PodStatus {
-            phase: Some(phase.into()),
-            container_statuses: Some(
-                terminated
-                    .iter()
-                    .map(|(name, code, message)| ContainerStatus {
-                        name: (*name).into(),
-                        state: Some(ContainerState {
-                            terminated: Some(ContainerStateTerminated {
-                                exit_code: *code,
-                                message: message.map(str::to_owned),
-                                ..ContainerStateTerminated::default()
-                            }),
-                            ..ContainerState::default()
-                        }),
-                        ..ContainerStatus::default()
-                    })
-                    .collect(),
-            ),
-            ..PodStatus::default()
-        }),
-    }
+    let mut pod = testing::api_worker_pod(node, phase, created, terminated);
+    pod.metadata = ObjectMeta {
+        name: Some(format!("eraser-{node}-x1")),
+        namespace: Some(NS.into()),
+        labels: Some(BTreeMap::from([(
+            JOB_NAME_LABEL.to_owned(),
+            JOB.to_owned(),
+        )])),
+        owner_references: Some(vec![owner()]),
+        creation_timestamp: Some(Time(created)),
+        ..ObjectMeta::default()
+    };
+    pod
 }
 
 fn job(status: Option<ImageJobStatus>) -> Arc<ImageJob> {
