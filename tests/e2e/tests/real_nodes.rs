@@ -1021,28 +1021,14 @@ const MANAGER_LABEL: &str = "control-plane=controller-manager";
 
 /// The runs of the history ConfigMap, oldest first, as `(job, mode, phase)`.
 async fn history_runs(client: &Client, namespace: &str) -> Vec<(String, String, String)> {
-    let Ok(cm) = Api::<ConfigMap>::namespaced(client.clone(), namespace)
-        .get("drydock-image-cleaner-history")
+    history_records(client, namespace)
         .await
-    else {
-        return Vec::new();
-    };
-    let text = cm
-        .data
-        .and_then(|mut d| d.remove("history.json"))
-        .unwrap_or_default();
-    let history: Value = serde_json::from_str(&text).unwrap_or_default();
-    history["runs"]
-        .as_array()
-        .map(|runs| {
-            runs.iter()
-                .map(|r| {
-                    let field = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-                    (field("job"), field("mode"), field("phase"))
-                })
-                .collect()
+        .iter()
+        .map(|r| {
+            let field = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            (field("job"), field("mode"), field("phase"))
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// Follows the automatic run of the manager in `namespace`: worker pods on every node whose
