@@ -17,10 +17,13 @@ RUN apt-get update \
     && apt-get download ca-certificates \
     && mv ca-certificates_*.deb /ca-certificates.deb \
     && rm -rf /var/lib/apt/lists/*
+# cargo-auditable embeds the crate list in the binary, for scanners (the version
+# scripts/build-image.sh pins).
+RUN cargo install cargo-auditable --locked --version 0.7.7
 COPY . .
 # An explicit --target keeps crt-static away from build scripts and proc macros.
 RUN RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo build --release --locked --target "$(uname -m)-unknown-linux-gnu" -p drydock --bin drydock \
+    cargo auditable build --release --locked --target "$(uname -m)-unknown-linux-gnu" -p drydock --bin drydock \
     && scripts/lib/image-rootfs.sh /rootfs "target/$(uname -m)-unknown-linux-gnu/release/drydock" /ca-certificates.deb
 
 FROM scratch

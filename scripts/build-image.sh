@@ -9,8 +9,9 @@
 #   --tag REF      the image reference (default ghcr.io/drydock-dev/drydock:<workspace version>)
 #   --binary PATH  package this binary instead of building one (it must be statically linked)
 #
-# The binary is the release build, statically linked against glibc (`+crt-static`), so the
-# image needs no libc layer; it is packaged with Debian's ca-certificates (scripts/lib/
+# The binary is the release build, made by cargo-auditable (its crate list embedded) and
+# statically linked against glibc (`+crt-static`), so the image needs no libc layer; it is
+# packaged with Debian's ca-certificates (scripts/lib/
 # image-rootfs.sh lays out the files, the Dockerfile uses the same script). Reproducible: the
 # layers are sorted tars with fixed owners and mtimes (SOURCE_DATE_EPOCH, default the commit
 # time), gzip without names or timestamps, and the JSON documents are written byte for byte,
@@ -18,6 +19,9 @@
 # and the compressed size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The cargo-auditable release the image is built with (also pinned in the Dockerfile).
+CARGO_AUDITABLE_VERSION=0.7.7
 
 out=target/image/drydock.oci.tar
 tag=
@@ -53,9 +57,14 @@ esac
 
 started=$(date +%s)
 if [ -z "$binary" ]; then
+  # cargo-auditable embeds the crate list in the binary (a `.dep-v0` section), so `drydock
+  # scan`, syft and Trivy can tell which crates, at which versions, the image ships.
+  if ! cargo install --list | grep -qx "cargo-auditable v$CARGO_AUDITABLE_VERSION:"; then
+    cargo install cargo-auditable --locked --version "$CARGO_AUDITABLE_VERSION"
+  fi
   # An explicit --target keeps crt-static away from build scripts and proc macros.
   RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-    cargo build --release --locked --target "$triple" -p drydock --bin drydock
+    cargo auditable build --release --locked --target "$triple" -p drydock --bin drydock
   binary=${CARGO_TARGET_DIR:-target}/$triple/release/drydock
 fi
 if readelf -l "$binary" 2>/dev/null | grep -q 'Requesting program interpreter'; then

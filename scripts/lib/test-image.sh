@@ -8,6 +8,8 @@
 #     /usr/bin/kured, /manager, /collector, /scanner, /trivy-scanner, /remover, and the default
 #     entrypoint with flags only takes its role from OTEL_SERVICE_NAME (as Eraser's manager
 #     starts its workers); names resolve through /etc/hosts (static glibc, nsswitch.conf);
+#   - the binary carries its crate list (cargo-auditable): the image's own `drydock scan
+#     --list-packages` lists the crates Cargo.lock resolves for it, as syft does;
 #   - a real containerd imports the archive under its reference and runs the image.
 # Prints one line per check and ends with a counted summary; exits 1 when any check failed.
 # Usage: test-image.sh         (needs root: chroot, containerd)
@@ -181,6 +183,54 @@ kill "$http_pid" 2>/dev/null; wait "$http_pid" 2>/dev/null || true
 echo "  $(grep 'error' <<<"$fetched" | head -1 | cut -c1-160)"
 check "a name in the image's /etc/hosts resolves (the server answered 404)" \
   grep -q 'HTTP 404' <<<"$fetched"
+
+echo "== the binary's crate list (cargo-auditable)"
+# The image scans itself: its own drydock lists the crates embedded in its binary. The list
+# must be what syft reads from the same archive, and hold every crate Cargo.lock links into
+# the binary on this target (normal dependencies, proc macros aside). cargo-auditable records
+# more than is linked (some proc macros and their dependencies, crates that cargo's metadata
+# resolves with the dev-dependencies' features); syft and Trivy list those too.
+mkdir -p "$rootfs/tmp/osv"
+cp "$first" "$rootfs/tmp/image.tar"
+run -- /usr/bin/drydock vulndb build --osv /tmp/osv --vulndb /tmp/vuln.db >/dev/null 2>&1 || true
+run -- /usr/bin/drydock scan --vulndb /tmp/vuln.db --list-packages -o json /tmp/image.tar \
+  > "$work/self-scan.json" 2>"$work/self-scan.err" || true
+host_triple=$(rustc -vV | sed -n 's/^host: //p')
+cargo tree --locked --offline -p drydock --target "$host_triple" -e normal,no-proc-macro \
+  --prefix none --format '{p}' 2>/dev/null > "$work/cargo-tree.txt" || true
+SYFT_CHECK_FOR_APP_UPDATE=false syft scan "oci-archive:$first" -o json -q \
+  > "$work/syft.json" 2>"$work/syft.err" || true
+crates=$(python3 - "$work" <<'PY'
+import json, re, sys
+work = sys.argv[1]
+def fail(why):
+    print(why); sys.exit(1)
+try:
+    scan = json.load(open(f"{work}/self-scan.json"))["images"][0]
+except Exception as e:
+    fail(f"drydock scan gave no report ({e}): {open(work + '/self-scan.err').read()[:300]}")
+ours = {(p["name"], p["version"]) for p in scan.get("packageList", [])
+        if p["ecosystem"] == "crates.io"}
+linked = set()
+for line in open(f"{work}/cargo-tree.txt"):
+    m = re.match(r"(\S+) v(\S+)", line)
+    if m:
+        linked.add((m.group(1), m.group(2)))
+try:
+    syft = {(a["name"], a["version"]) for a in json.load(open(f"{work}/syft.json"))["artifacts"]
+            if a.get("type") == "rust-crate"}
+except Exception as e:
+    fail(f"syft gave no report ({e}): {open(work + '/syft.err').read()[:300]}")
+if len(linked) < 100 or not any(name == "drydock" for name, _ in ours):
+    fail(f"{len(ours)} crates listed, {len(linked)} linked per cargo tree, drydock itself missing?")
+if ours != syft:
+    fail(f"differs from syft: only drydock {sorted(ours - syft)[:8]}, only syft {sorted(syft - ours)[:8]}")
+if not linked <= ours:
+    fail(f"linked crates missing from the list: {sorted(linked - ours)[:8]}")
+print(f"{len(ours)} crates, as syft; all {len(linked)} linked ones")
+PY
+) && ok "drydock scan --list-packages of the image lists its binary's $crates" \
+  || fail "the binary's crate list" "$crates"
 
 echo "== containerd imports and runs the image"
 scripts/lib/install-deps.sh

@@ -29,6 +29,7 @@ use drydock_imagefs::{
     Platform, SnapshotLayer, chain_ids,
 };
 use drydock_vuln::ecosystem::{DbLocation, PACKAGE_DATABASES, RELEASE_FILES};
+use drydock_vuln::inventory::language::LanguagePackage;
 use drydock_vuln::verdict::assess_image;
 use drydock_vuln::{Assessment, Index, Os, Package, ReleaseFiles, ScannerConfig, Verdict};
 use jiff::Timestamp;
@@ -155,8 +156,27 @@ pub struct ImageScan {
     /// The verdict, the OS support status and the number of unfiltered findings.
     #[serde(flatten)]
     pub assessment: Assessment,
+    /// Every package found, OS packages first, when the scanner was asked for the list
+    /// ([`ImageScanner::with_package_list`]; Trivy's `--list-all-pkgs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package_list: Option<Vec<ListedPackage>>,
     /// How long it took.
     pub timings: Timings,
+}
+
+/// One package of an image's package list.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ListedPackage {
+    /// The OS family (`debian`, `alpine`, …) for an OS package; the OSV ecosystem (`Go`,
+    /// `PyPI`, `crates.io`, …) for a language package.
+    pub ecosystem: String,
+    /// Its name (the binary package; a module path; `groupId:artifactId`).
+    pub name: String,
+    /// Its version as recorded.
+    pub version: String,
+    /// The file a language package was read from, in the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 /// Scans images against one index and configuration, caching layers across images.
@@ -165,6 +185,7 @@ pub struct ImageScanner {
     extractor: Extractor,
     index: Index,
     config: ScannerConfig,
+    list_packages: bool,
 }
 
 // === impl ImageScan ===
@@ -184,6 +205,7 @@ impl ImageScan {
                 eol_status: None,
                 matched: 0,
             },
+            package_list: None,
             timings: Timings::default(),
         }
     }
@@ -210,7 +232,15 @@ impl ImageScanner {
             extractor: Extractor::new(interest),
             index,
             config,
+            list_packages: false,
         }
+    }
+
+    /// The same scanner, listing every package it finds in each [`ImageScan`].
+    #[must_use]
+    pub fn with_package_list(mut self) -> Self {
+        self.list_packages = true;
+        self
     }
 
     /// The configuration verdicts are decided under.
@@ -291,6 +321,12 @@ impl ImageScanner {
             &self.config,
             now,
         );
+        let package_list = self.list_packages.then(|| {
+            let family = os
+                .as_ref()
+                .map_or_else(|| UNKNOWN_FAMILY.to_owned(), |os| os.family.to_string());
+            package_list(&family, &packages, &language)
+        });
         ImageScan {
             image: name.to_owned(),
             image_id: None,
@@ -304,12 +340,47 @@ impl ImageScanner {
             packages: packages.len(),
             language_packages: language.len(),
             assessment,
+            package_list,
             timings: Timings {
                 read_ms: 0.0,
                 match_ms: elapsed_ms(started),
             },
         }
     }
+}
+
+/// The ecosystem listed for OS packages of an image whose OS was not recognised.
+const UNKNOWN_FAMILY: &str = "unknown";
+
+/// The package list of an image: its OS packages under `family`, then its language packages,
+/// each part sorted.
+fn package_list(
+    family: &str,
+    packages: &[Package],
+    language: &[LanguagePackage],
+) -> Vec<ListedPackage> {
+    let mut os: Vec<ListedPackage> = packages
+        .iter()
+        .map(|p| ListedPackage {
+            ecosystem: family.to_owned(),
+            name: p.name.clone(),
+            version: p.version.clone(),
+            path: None,
+        })
+        .collect();
+    os.sort();
+    let mut lang: Vec<ListedPackage> = language
+        .iter()
+        .map(|p| ListedPackage {
+            ecosystem: p.ecosystem.osv_name().to_owned(),
+            name: p.name.clone(),
+            version: p.version.clone(),
+            path: Some(p.path.clone()),
+        })
+        .collect();
+    lang.sort();
+    os.extend(lang);
+    os
 }
 
 impl ImageScanner {

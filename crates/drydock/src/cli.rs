@@ -156,6 +156,11 @@ pub(crate) struct ScanArgs {
     /// scanned exits 1 whatever this says).
     #[arg(long, env = "DRYDOCK_EXIT_CODE", value_name = "N")]
     pub(crate) exit_code: Option<u8>,
+    /// List every package found in each image, OS and language packages (ecosystem, name,
+    /// version, and the file a language package was read from), as Trivy's `--list-all-pkgs`
+    /// does: `packageList` in JSON, a table per image after the findings.
+    #[arg(long, alias = "list-all-pkgs", env = "DRYDOCK_LIST_PACKAGES")]
+    pub(crate) list_packages: bool,
     /// Result format: a table for people, or JSON (findings, OS, EOL, verdict, timings).
     #[arg(long = "output", short = 'o', alias = "format", value_enum, default_value_t = Output::Table, env = "DRYDOCK_OUTPUT_FORMAT")]
     pub(crate) format: Output,

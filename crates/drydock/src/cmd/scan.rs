@@ -149,7 +149,11 @@ pub(crate) async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         // Layer blobs first; when containerd discarded them, the unpacked snapshots.
         images: ContainerdImages::new(&args.containerd.containerd_root, platform.clone())
             .with_snapshots(snapshot_source(endpoint, &args.containerd, &config)),
-        scanner: ImageScanner::new(index, config),
+        scanner: if args.list_packages {
+            ImageScanner::new(index, config).with_package_list()
+        } else {
+            ImageScanner::new(index, config)
+        },
         clock: Timestamp::now,
     });
     let deadlines = Deadlines::start(&timeouts);
@@ -359,6 +363,27 @@ fn render(report: &ScanReport) -> String {
             &findings,
         ));
     }
+    let listed: Vec<[String; 4]> = report
+        .images
+        .iter()
+        .flat_map(|scan| {
+            scan.package_list.iter().flatten().map(|p| {
+                [
+                    scan.image.clone(),
+                    p.ecosystem.clone(),
+                    p.name.clone(),
+                    p.version.clone(),
+                ]
+            })
+        })
+        .collect();
+    if !listed.is_empty() {
+        out.push('\n');
+        out.push_str(&table::render(
+            ["IMAGE", "ECOSYSTEM", "PACKAGE", "VERSION"],
+            &listed,
+        ));
+    }
     let flagged = report
         .images
         .iter()
@@ -416,6 +441,65 @@ mod tests {
         assert_eq!(exit_status(&[&unscannable], None), 1);
         assert_eq!(exit_status(&[&non_compliant(), &failed], Some(5)), 1);
         assert_eq!(exit_status(&[&failed], Some(0)), 1);
+    }
+
+    #[test]
+    fn the_package_list_is_a_table_after_the_images_and_only_when_asked() {
+        use drydock_cleaner::inventory::ListedPackage;
+        let mut scan = ImageScan::failed("app.tar", "x");
+        scan.assessment.verdict = Verdict::Ok;
+        let mut report = ScanReport {
+            db: drydock_vuln::IndexInfo {
+                path: "vuln.db".into(),
+                schema_version: 2,
+                built_at: Timestamp::UNIX_EPOCH,
+                builder: "test".to_owned(),
+                sources: Vec::new(),
+                ecosystems: Vec::new(),
+                records: 0,
+                withdrawn: 0,
+                skipped: 0,
+                unreadable: Vec::new(),
+            },
+            images: vec![scan],
+            layers_read: 1,
+            total_ms: 1.0,
+        };
+        assert!(!render(&report).contains("ECOSYSTEM"));
+        report.images[0].package_list = Some(vec![
+            ListedPackage {
+                ecosystem: "debian".to_owned(),
+                name: "libc6".to_owned(),
+                version: "2.36-9".to_owned(),
+                path: None,
+            },
+            ListedPackage {
+                ecosystem: "crates.io".to_owned(),
+                name: "tokio".to_owned(),
+                version: "1.48.0".to_owned(),
+                path: Some("usr/bin/drydock".to_owned()),
+            },
+        ]);
+        let table = render(&report);
+        let rows: Vec<Vec<&str>> = table
+            .lines()
+            .skip_while(|l| !l.contains("ECOSYSTEM"))
+            .skip(1)
+            .take(2)
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ["app.tar", "debian", "libc6", "2.36-9"],
+                ["app.tar", "crates.io", "tokio", "1.48.0"]
+            ]
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json["images"][0]["packageList"][1],
+            serde_json::json!({"ecosystem": "crates.io", "name": "tokio", "version": "1.48.0", "path": "usr/bin/drydock"})
+        );
     }
 
     #[test]
