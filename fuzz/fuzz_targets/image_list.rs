@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = drydock_cleaner::stages::parse_image_list(data, std::path::Path::new("images"));
+    let _ = drydock_cleaner::node::stages::parse_image_list(data, std::path::Path::new("images"));
 });

@@ -8,6 +8,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The pseudo-image that means "every unused, non-excluded image" in an ImageList's `images`
+/// (Eraser's `*`).
+pub const ALL_IMAGES: &str = "*";
+
 /// Observed state of an ImageList: the result of the last run it started.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -46,7 +46,7 @@ pub const DRY_RUN_LABEL: &str = "drydock.dev/dry-run";
 pub mod state {
     /// ConfigMap holding the persisted schedule of automatic runs.
     pub const STATE_CONFIGMAP: &str = "drydock-image-cleaner-state";
-    /// Key of the schedule (`drydock_cleaner::schedule::ScheduleState` as JSON) in
+    /// Key of the schedule (`drydock_cleaner::manager::schedule::ScheduleState` as JSON) in
     /// [`STATE_CONFIGMAP`].
     pub const SCHEDULE_KEY: &str = "schedule.json";
     /// Annotation on [`STATE_CONFIGMAP`] asking the manager for an automatic run now

@@ -9,7 +9,7 @@
 
 use std::process::{Command, ExitCode};
 
-use drydock_cleaner::decide::{Targets, decide, removable};
+use drydock_cleaner::node::decide::{Targets, decide, removable};
 use drydock_cri::inuse::{ContainerRecord, ContainerState};
 use drydock_cri::{ExclusionSet, ImageRecord, Snapshot};
 

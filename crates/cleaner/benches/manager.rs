@@ -2,7 +2,7 @@
 //!
 //! 1. Peak RSS of this process after it has cached 5,000 Nodes and 5,000 worker Pods in kube
 //!    reflector stores the way the manager does: list pages of 500 objects (the watcher's page
-//!    size) decoded from JSON into the compact cached types (`drydock_cleaner::cached`), the
+//!    size) decoded from JSON into the compact cached types (`drydock_cleaner::manager::cached`), the
 //!    nodes' labels cut to the node filter's keys before they are stored. The objects are realistic: AKS-style labels and annotations, managedFields, five
 //!    conditions, addresses, capacity, nodeInfo and a 50-image list on Nodes; the full worker
 //!    pod spec, managedFields, three container statuses and the remover's summary on Pods.
@@ -19,10 +19,10 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use drydock_api::config::Config;
-use drydock_cleaner::cached::{CachedNode, WorkerPod};
-use drydock_cleaner::fold::fold;
-use drydock_cleaner::plan::{label_keys, plan_nodes};
-use drydock_cleaner::podspec::{Mode, TemplateInputs, pod_for_node, template};
+use drydock_cleaner::manager::cached::{CachedNode, WorkerPod};
+use drydock_cleaner::manager::fold::fold;
+use drydock_cleaner::manager::plan::{label_keys, plan_nodes};
+use drydock_cleaner::manager::podspec::{Mode, TemplateInputs, pod_for_node, template};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::core::ObjectList;
@@ -31,7 +31,7 @@ use kube::runtime::watcher;
 use serde_json::{Value, json};
 
 /// Objects per list page, as the manager's watchers ask for them.
-const PAGE: usize = drydock_cleaner::controller::imagejob::LIST_PAGE_SIZE as usize;
+const PAGE: usize = drydock_cleaner::manager::controller::imagejob::LIST_PAGE_SIZE as usize;
 /// Objects of each kind cached for the RSS figure.
 const CACHED: usize = 5_000;
 /// Repetitions of the timed parts, to average out timer noise.

@@ -8,10 +8,10 @@
 use std::time::Instant;
 
 use drydock_api::config::Config;
-use drydock_cleaner::cached::{CachedNode, WorkerPod};
-use drydock_cleaner::fold::fold;
-use drydock_cleaner::plan::plan_nodes;
-use drydock_cleaner::podspec::{Mode, TemplateInputs, pod_for_node, template};
+use drydock_cleaner::manager::cached::{CachedNode, WorkerPod};
+use drydock_cleaner::manager::fold::fold;
+use drydock_cleaner::manager::plan::plan_nodes;
+use drydock_cleaner::manager::podspec::{Mode, TemplateInputs, pod_for_node, template};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};

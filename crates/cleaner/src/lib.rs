@@ -1,40 +1,27 @@
-//! The Image Cleaner's node side: which images to remove and why (pure decisions over a runtime
-//! snapshot), the Eraser worker stages `collector`, `scanner` and `remover` speaking Eraser's
-//! pipe contract byte for byte, scanning images for them ([`inventory`]), Eraser-style exclusion
-//! lists, and the node-local `drydock clean`.
+//! The Image Cleaner, in two halves along the seam the pods draw:
 //!
-//! Decisions ([`decide`]) are pure functions of a [`drydock_cri::Snapshot`]; the stages and
-//! `clean` are thin IO around them. The cluster side's pure core lives here too and does no IO:
-//! node planning ([`plan`]), worker pod construction ([`podspec`]), status folding ([`fold`])
-//! and the persisted schedule ([`schedule`]); the manager's controllers will call them. The
-//! admin commands' decisions (the configuration `enable` writes, what `status` shows) are in
-//! [`admin`].
+//! - [`node`]: what runs on every node. Which images to remove and why (pure decisions over a
+//!   runtime snapshot, [`node::decide`]), the Eraser worker stages `collector`, `scanner` and
+//!   `remover` speaking Eraser's pipe contract byte for byte ([`node::stages`],
+//!   [`node::pipes`]), scanning images for them ([`node::inventory`], [`node::language`],
+//!   [`node::scan`]), the scanner's clients of the manager (the index, [`node::fetch`]; the
+//!   verdict cache, [`node::verdict_client`]) and the node-local `drydock clean`.
+//! - [`manager`]: what runs in the manager's pod. The controllers ([`manager::controller`])
+//!   over a pure core (node planning, worker pod construction, status folding, the persisted
+//!   schedule and history), the index service and the verdict cache, the `vulndb-builder`'s
+//!   OSV refresh, metrics, and the admin commands' decisions ([`manager::admin`]).
+//!
+//! What both halves say to each other is in the shared modules: the removal report
+//! ([`report`]), the vulnerability report ([`vulnreport`]), Eraser-style exclusion lists
+//! ([`exclusions`]) and the verdict cache's wire types ([`verdicts`]). Neither half imports
+//! the other (a test in `crates/drydock/tests/architecture.rs` checks it).
 
-pub mod admin;
-pub mod breaker;
-pub mod cached;
-pub mod clean;
-pub mod controller;
-pub mod decide;
+pub mod download;
 pub mod exclusions;
-pub mod fold;
-pub mod history;
-pub mod inventory;
-pub mod language;
-pub mod metrics;
-pub mod osvsync;
-pub mod pipes;
-pub mod plan;
-pub mod podspec;
+pub mod manager;
+pub mod node;
 pub mod report;
-pub mod scan;
-pub mod schedule;
-pub mod stages;
-#[cfg(test)]
-pub(crate) mod testing;
-pub mod verdict_client;
 pub mod verdicts;
-pub mod vulndist;
 pub mod vulnreport;
 
 /// Everything that can go wrong on the node side of the Image Cleaner.

@@ -1,6 +1,6 @@
 //! The cluster's verdict cache end to end: the scanner stage's real decision loop
 //! (`scan::scan_images`) with the scanner's real client (`verdict_client::Remote`) against the
-//! manager's real service (`verdicts::VerdictService`) over ConfigMaps kept in memory.
+//! manager's real service (`verdict_cache::VerdictService`) over ConfigMaps kept in memory.
 //!
 //! - A simulation of a 50-node run, 80 % of each node's images shared, on tokio's paused
 //!   clock (scans and writes take virtual time; node starts are spread by a seeded RNG): scans
@@ -17,12 +17,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use drydock_cleaner::scan::{NoCache, ScanImage, VerdictCache, scan_images};
-use drydock_cleaner::verdict_client::{Http, Remote, Sent, Transport};
-use drydock_cleaner::verdicts::{
-    self, Access, Answer, Credentials, Known, Lookup, MAX_ENTRIES, Persist, Report, VerdictService,
+use drydock_cleaner::manager::verdict_cache::{
+    self, Access, Credentials, MAX_ENTRIES, Persist, VerdictService,
 };
-use drydock_cleaner::vulndist::{Published, Status};
+use drydock_cleaner::manager::vulndist::{Published, Status};
+use drydock_cleaner::node::scan::{NoCache, ScanImage, VerdictCache, scan_images};
+use drydock_cleaner::node::verdict_client::{Http, Remote, Sent, Transport};
+use drydock_cleaner::verdicts::{Answer, Known, Lookup, Report};
 use drydock_cleaner::{Error, Result};
 use drydock_vuln::Verdict;
 use drydock_vuln::config::TimeoutConfig;
@@ -87,7 +88,7 @@ impl Persist for Memory {
         tokio::time::sleep(WRITE).await;
         if self.failing.load(Ordering::SeqCst) {
             return Err(Error::io(
-                verdicts::configmap_name(n),
+                verdict_cache::configmap_name(n),
                 std::io::Error::other("the API server is away"),
             ));
         }
@@ -447,7 +448,7 @@ async fn start(service: Service) -> (String, oneshot::Sender<()>) {
     tokio::spawn(async move {
         axum::serve(
             listener,
-            verdicts::router(service).into_make_service_with_connect_info::<SocketAddr>(),
+            verdict_cache::router(service).into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async {
             let _ = stopped.await;

@@ -14,10 +14,11 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use drydock_cleaner::Error;
-use drydock_cleaner::vulndist::{
-    self, DEFAULT_REFRESH, ETAG_FILE, INDEX_FILE, Outcome, Published, SOURCES_DIR, Settings,
-    Source, Status, VulnDb,
+use drydock_cleaner::download::INDEX_FILE;
+use drydock_cleaner::manager::vulndist::{
+    self, DEFAULT_REFRESH, Published, SOURCES_DIR, Settings, Source, Status, VulnDb,
 };
+use drydock_cleaner::node::fetch::{ETAG_FILE, Outcome};
 use drydock_vuln::Index;
 use jiff::Timestamp;
 use tokio::sync::{oneshot, watch};
@@ -129,9 +130,11 @@ async fn a_node_downloads_the_index_once_then_revalidates_it_with_a_304_and_no_b
     let server_dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let (_db, published, url, log, _stop) = manager(server_dir.path()).await;
-    let http = vulndist::fetch_client().unwrap();
+    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
 
-    let first = vulndist::fetch(&http, &url, cache.path()).await.unwrap();
+    let first = drydock_cleaner::node::fetch::fetch(&http, &url, cache.path())
+        .await
+        .unwrap();
     assert!(
         matches!(first.outcome, Outcome::Downloaded),
         "{:?}",
@@ -151,7 +154,9 @@ async fn a_node_downloads_the_index_once_then_revalidates_it_with_a_304_and_no_b
     let info = Index::open(&first.index).unwrap().info().unwrap();
     assert_eq!(info.records, 3, "the three fixture records");
 
-    let second = vulndist::fetch(&http, &url, cache.path()).await.unwrap();
+    let second = drydock_cleaner::node::fetch::fetch(&http, &url, cache.path())
+        .await
+        .unwrap();
     assert!(
         matches!(second.outcome, Outcome::NotModified),
         "{:?}",
@@ -229,8 +234,10 @@ async fn with_the_manager_down_the_cached_index_is_used_and_without_a_cache_the_
     let server_dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let (_db, published, url, _log, stop) = manager(server_dir.path()).await;
-    let http = vulndist::fetch_client().unwrap();
-    vulndist::fetch(&http, &url, cache.path()).await.unwrap();
+    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
+    drydock_cleaner::node::fetch::fetch(&http, &url, cache.path())
+        .await
+        .unwrap();
     let before = read(&cache.path().join(INDEX_FILE));
     drop(stop);
     // The port is closed once the server has stopped; wait for that, not for a time.
@@ -243,7 +250,9 @@ async fn with_the_manager_down_the_cached_index_is_used_and_without_a_cache_the_
         tokio::task::yield_now().await;
     }
 
-    let fetched = vulndist::fetch(&http, &url, cache.path()).await.unwrap();
+    let fetched = drydock_cleaner::node::fetch::fetch(&http, &url, cache.path())
+        .await
+        .unwrap();
     let Outcome::Stale { cause } = &fetched.outcome else {
         panic!("expected the stale cache, got {:?}", fetched.outcome);
     };
@@ -253,7 +262,7 @@ async fn with_the_manager_down_the_cached_index_is_used_and_without_a_cache_the_
     assert_eq!(read(&fetched.index), before);
 
     let empty = tempfile::tempdir().unwrap();
-    let error = vulndist::fetch(&http, &url, empty.path())
+    let error = drydock_cleaner::node::fetch::fetch(&http, &url, empty.path())
         .await
         .unwrap_err();
     assert!(matches!(error, Error::Fetch { .. }), "{error}");
@@ -277,8 +286,8 @@ async fn a_cached_index_this_build_cannot_open_is_no_fallback() {
     );
     let (base, _log, _stop) = start(router).await;
     let url = format!("{base}{}", vulndist::PATH);
-    let http = vulndist::fetch_client().unwrap();
-    let error = vulndist::fetch(&http, &url, cache.path())
+    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
+    let error = drydock_cleaner::node::fetch::fetch(&http, &url, cache.path())
         .await
         .unwrap_err();
     // Not a stale fallback: a failure worth asking again, so the scanner waits for the index.
@@ -304,8 +313,10 @@ async fn a_download_that_does_not_match_its_etag_is_rejected_and_the_old_cache_k
     let server_dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let (_db, published, url, _log, _stop) = manager(server_dir.path()).await;
-    let http = vulndist::fetch_client().unwrap();
-    vulndist::fetch(&http, &url, cache.path()).await.unwrap();
+    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
+    drydock_cleaner::node::fetch::fetch(&http, &url, cache.path())
+        .await
+        .unwrap();
     let before = read(&cache.path().join(INDEX_FILE));
 
     // A real index under the ETag of another one.
@@ -320,7 +331,9 @@ async fn a_download_that_does_not_match_its_etag_is_rejected_and_the_old_cache_k
     assert_ne!(forged.digest, published.digest);
     let (lying, _stop_liar) = liar(read(&other.path().join(INDEX_FILE)), &published.etag()).await;
 
-    let fetched = vulndist::fetch(&http, &lying, cache.path()).await.unwrap();
+    let fetched = drydock_cleaner::node::fetch::fetch(&http, &lying, cache.path())
+        .await
+        .unwrap();
     let Outcome::Stale { cause } = &fetched.outcome else {
         panic!("expected the old cache, got {:?}", fetched.outcome);
     };
@@ -340,7 +353,7 @@ async fn a_download_that_does_not_match_its_etag_is_rejected_and_the_old_cache_k
 
     // Without a cache the same lie is an error, and nothing is cached.
     let empty = tempfile::tempdir().unwrap();
-    let error = vulndist::fetch(&http, &lying, empty.path())
+    let error = drydock_cleaner::node::fetch::fetch(&http, &lying, empty.path())
         .await
         .unwrap_err();
     assert!(matches!(error, Error::Integrity { .. }), "{error}");
@@ -350,7 +363,7 @@ async fn a_download_that_does_not_match_its_etag_is_rejected_and_the_old_cache_k
     // Bytes that match their ETag but are no index are refused too.
     let garbage = b"not an index".to_vec();
     let (junk, _stop_junk) = liar(garbage.clone(), &format!("\"{}\"", sha256(&garbage))).await;
-    let error = vulndist::fetch(&http, &junk, empty.path())
+    let error = drydock_cleaner::node::fetch::fetch(&http, &junk, empty.path())
         .await
         .unwrap_err();
     assert!(matches!(error, Error::Index(_)), "{error}");
@@ -370,8 +383,8 @@ async fn before_the_first_build_the_endpoint_answers_503_and_a_node_without_cach
     assert!(text.contains("not built yet"), "{text}");
 
     let cache = tempfile::tempdir().unwrap();
-    let http = vulndist::fetch_client().unwrap();
-    let error = vulndist::fetch(&http, &url, cache.path())
+    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
+    let error = drydock_cleaner::node::fetch::fetch(&http, &url, cache.path())
         .await
         .unwrap_err()
         .to_string();
@@ -388,7 +401,7 @@ async fn a_node_without_cache_waits_for_the_managers_first_build_then_downloads_
     let (base, log, _stop) = start(vulndist::router(db.clone())).await;
     let url = format!("{base}{}", vulndist::PATH);
     let cache = tempfile::tempdir().unwrap();
-    let http = vulndist::fetch_client().unwrap();
+    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
     // The manager finishes its first build during the scanner's second wait.
     let waits: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let sleep = |delay: Duration| {
@@ -404,11 +417,11 @@ async fn a_node_without_cache_waits_for_the_managers_first_build_then_downloads_
             }
         }
     };
-    let fetched = vulndist::fetch_patiently(
+    let fetched = drydock_cleaner::node::fetch::fetch_patiently(
         &http,
         &url,
         cache.path(),
-        vulndist::FIRST_INDEX_PATIENCE,
+        drydock_cleaner::node::fetch::FIRST_INDEX_PATIENCE,
         sleep,
     )
     .await
@@ -440,12 +453,18 @@ async fn a_node_without_cache_gives_up_in_time_and_never_retries_a_bad_url_or_pa
     let (base, log, _stop) = start(vulndist::router(db)).await;
     let url = format!("{base}{}", vulndist::PATH);
     let cache = tempfile::tempdir().unwrap();
-    let http = vulndist::fetch_client().unwrap();
+    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
     let mut waits = Vec::new();
-    let error = vulndist::fetch_patiently(&http, &url, cache.path(), Duration::from_secs(5), |d| {
-        waits.push(d);
-        async {}
-    })
+    let error = drydock_cleaner::node::fetch::fetch_patiently(
+        &http,
+        &url,
+        cache.path(),
+        Duration::from_secs(5),
+        |d| {
+            waits.push(d);
+            async {}
+        },
+    )
     .await
     .unwrap_err()
     .to_string();
@@ -455,7 +474,7 @@ async fn a_node_without_cache_gives_up_in_time_and_never_retries_a_bad_url_or_pa
     assert_eq!(log.lock().unwrap().len(), 3);
 
     let mut asked = 0;
-    let error = vulndist::fetch_patiently(
+    let error = drydock_cleaner::node::fetch::fetch_patiently(
         &http,
         "not a url",
         cache.path(),
@@ -475,11 +494,11 @@ async fn a_node_without_cache_gives_up_in_time_and_never_retries_a_bad_url_or_pa
     let wrong = format!("{base}/v1/no-such-index");
     let before = log.lock().unwrap().len();
     let mut asked = 0;
-    let error = vulndist::fetch_patiently(
+    let error = drydock_cleaner::node::fetch::fetch_patiently(
         &http,
         &wrong,
         cache.path(),
-        vulndist::FIRST_INDEX_PATIENCE,
+        drydock_cleaner::node::fetch::FIRST_INDEX_PATIENCE,
         |_| {
             asked += 1;
             async {}
@@ -499,10 +518,10 @@ async fn concurrent_fetches_on_one_node_download_once() {
     let server_dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let (_db, published, url, log, _stop) = manager(server_dir.path()).await;
-    let http = vulndist::fetch_client().unwrap();
+    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
     let fetches = (0..4).map(|_| {
         let (http, url, dir) = (http.clone(), url.clone(), cache.path().to_owned());
-        tokio::spawn(async move { vulndist::fetch(&http, &url, &dir).await })
+        tokio::spawn(async move { drydock_cleaner::node::fetch::fetch(&http, &url, &dir).await })
     });
     let mut downloaded = 0;
     for fetch in fetches {

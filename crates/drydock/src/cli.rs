@@ -190,7 +190,7 @@ pub(crate) struct ScannerArgs {
     )]
     pub(crate) vulndb_url: Option<String>,
     /// The node's cache of the index fetched from --vulndb-url, shared by the runs on a node.
-    #[arg(long, env = "DRYDOCK_VULNDB_CACHE", value_name = "DIR", default_value = drydock_cleaner::vulndist::DEFAULT_CACHE_DIR)]
+    #[arg(long, env = "DRYDOCK_VULNDB_CACHE", value_name = "DIR", default_value = drydock_cleaner::manager::vulndist::DEFAULT_CACHE_DIR)]
     pub(crate) vulndb_cache: PathBuf,
     /// How long a node with no cached index waits for the manager's first one (Go duration;
     /// the manager may not be Ready yet when a run starts right after an install). Past it the
@@ -273,7 +273,7 @@ pub(crate) struct VulndbRefreshArgs {
         value_name = "URL|PATH",
         required = true
     )]
-    pub(crate) sources: Vec<drydock_cleaner::vulndist::Source>,
+    pub(crate) sources: Vec<drydock_cleaner::manager::vulndist::Source>,
     /// Writable directory for the index (`index.sqlite`), the kept downloads and the build's
     /// scratch files.
     #[arg(long, env = "DRYDOCK_VULNDB_DIR", value_name = "DIR")]

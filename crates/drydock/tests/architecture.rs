@@ -9,6 +9,9 @@
 //!   included (a pure module's tests need no IO either).
 //! - **Layers.** Each crate depends only on what its layer may ([`LAYER_RULES`]), read from
 //!   `cargo metadata` (normal dependencies: what ships).
+//! - **The Image Cleaner's seam.** Its node half (`crates/cleaner/src/node`) and its manager
+//!   half (`crates/cleaner/src/manager`) never import each other, and the shared modules at
+//!   its root import neither ([`CLEANER_SRC`]).
 //!
 //! The sources are read as Rust syntax (`syn`), so strings, comments and macros cannot fool the
 //! counts.
@@ -29,14 +32,14 @@ const TOO_LONG_FOR_NOW: &[(&str, &str, usize)] = &[];
 
 /// The decision modules: pure functions over what the IO code observed.
 const PURE_MODULES: &[&str] = &[
-    "crates/cleaner/src/admin.rs",
-    "crates/cleaner/src/breaker.rs",
-    "crates/cleaner/src/decide.rs",
-    "crates/cleaner/src/fold.rs",
-    "crates/cleaner/src/history.rs",
-    "crates/cleaner/src/plan.rs",
-    "crates/cleaner/src/podspec.rs",
-    "crates/cleaner/src/schedule.rs",
+    "crates/cleaner/src/manager/admin.rs",
+    "crates/cleaner/src/manager/breaker.rs",
+    "crates/cleaner/src/node/decide.rs",
+    "crates/cleaner/src/manager/fold.rs",
+    "crates/cleaner/src/manager/history.rs",
+    "crates/cleaner/src/manager/plan.rs",
+    "crates/cleaner/src/manager/podspec.rs",
+    "crates/cleaner/src/manager/schedule.rs",
     "crates/drydock/src/dispatch.rs",
     "crates/reboot/src/forecast.rs",
     "crates/reboot/src/health.rs",
@@ -45,6 +48,9 @@ const PURE_MODULES: &[&str] = &[
     "crates/vuln/src/matching.rs",
     "crates/vuln/src/os.rs",
 ];
+
+/// The Image Cleaner's sources: `node/` and `manager/` are its two halves, the rest is shared.
+const CLEANER_SRC: &str = "crates/cleaner/src";
 
 /// Crates whose mere naming means IO (a client, a runtime, sockets, a database) or the CLI.
 const IO_CRATES: &[&str] = &[
@@ -343,6 +349,66 @@ fn pure_modules_name_no_io_crate() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The halves of the cleaner a file of it may not name (`crate::node`, `crate::manager`).
+fn cleaner_halves_forbidden_in(rel: &str) -> &'static [&'static str] {
+    let inside = rel.strip_prefix(CLEANER_SRC).unwrap_or(rel);
+    if inside.starts_with("/node/") {
+        &["manager"]
+    } else if inside.starts_with("/manager/") {
+        &["node"]
+    } else if inside == "/lib.rs" {
+        &[]
+    } else {
+        &["node", "manager"]
+    }
+}
+
+#[test]
+fn the_cleaners_node_and_manager_halves_never_import_each_other() {
+    let root = root();
+    let files = rust_files(&root.join(CLEANER_SRC));
+    let mut problems = Vec::new();
+    for file in &files {
+        let rel = file
+            .strip_prefix(&root)
+            .expect("under the root")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let forbidden = cleaner_halves_forbidden_in(&rel);
+        let mut paths = Paths::default();
+        paths.visit_file(&parse(&root, &rel));
+        for path in &paths.found {
+            if let [first, second, ..] = &path[..]
+                && first == "crate"
+                && forbidden.contains(&second.as_str())
+            {
+                problems.push(format!("{rel} names `{}`", path.join("::")));
+            }
+        }
+    }
+    assert!(files.len() > 20, "the cleaner's sources were not found");
+    problems.sort();
+    problems.dedup();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_seam_rule_knows_which_half_a_file_is_in() {
+    assert_eq!(
+        cleaner_halves_forbidden_in("crates/cleaner/src/node/scan.rs"),
+        ["manager"]
+    );
+    assert_eq!(
+        cleaner_halves_forbidden_in("crates/cleaner/src/manager/controller/mod.rs"),
+        ["node"]
+    );
+    assert_eq!(
+        cleaner_halves_forbidden_in("crates/cleaner/src/report.rs"),
+        ["node", "manager"]
+    );
+    assert!(cleaner_halves_forbidden_in("crates/cleaner/src/lib.rs").is_empty());
 }
 
 #[test]

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{BuiltImage, LayerBlob, LayerTar, docker_archive, write_layout};
-use drydock_cleaner::inventory::{interest, inventory};
+use drydock_cleaner::node::inventory::{interest, inventory};
 use drydock_imagefs::{DockerArchive, Extractor, OciLayout, Platform};
 use drydock_testkit::containerd::repo_root;
 

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{BuiltImage, LayerBlob, LayerTar, write_layout};
-use drydock_cleaner::inventory::interest;
-use drydock_cleaner::language::{packages, with_language_files};
+use drydock_cleaner::node::inventory::interest;
+use drydock_cleaner::node::language::{packages, with_language_files};
 use drydock_imagefs::{Extractor, OciLayout, Platform};
 use serde_json::Value;
 

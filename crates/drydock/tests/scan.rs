@@ -796,7 +796,7 @@ async fn an_image_whose_layer_blobs_were_discarded_is_scanned_from_its_snapshots
 #[derive(Clone, Default)]
 struct Kept(std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<usize, String>>>);
 
-impl drydock_cleaner::verdicts::Persist for Kept {
+impl drydock_cleaner::manager::verdict_cache::Persist for Kept {
     async fn load(&self) -> drydock_cleaner::Result<Vec<String>> {
         Ok(self.0.lock().unwrap().values().cloned().collect())
     }
@@ -813,14 +813,14 @@ const JOB_TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456
 /// Honours [`JOB_TOKEN`] only.
 struct OneRunningJob;
 
-impl drydock_cleaner::verdicts::Credentials for OneRunningJob {
-    async fn check(&self, token: &str) -> drydock_cleaner::verdicts::Access {
+impl drydock_cleaner::manager::verdict_cache::Credentials for OneRunningJob {
+    async fn check(&self, token: &str) -> drydock_cleaner::manager::verdict_cache::Access {
         if token == JOB_TOKEN {
-            drydock_cleaner::verdicts::Access::Granted {
+            drydock_cleaner::manager::verdict_cache::Access::Granted {
                 job: "imagejob-a".to_owned(),
             }
         } else {
-            drydock_cleaner::verdicts::Access::Refused("unknown token".to_owned())
+            drydock_cleaner::manager::verdict_cache::Access::Refused("unknown token".to_owned())
         }
     }
 }
@@ -886,7 +886,7 @@ fn one_node_run(ctrd: &Containerd, dir: &Path, scanner_args: &[&str]) -> (String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_node_takes_the_first_nodes_verdicts_from_the_manager_and_scans_nothing() {
-    use drydock_cleaner::{verdicts, vulndist};
+    use drydock_cleaner::manager::{verdict_cache, vulndist};
     let dir = tempfile::tempdir().unwrap();
     let db = build_index(dir.path());
     let ctrd = Containerd::start();
@@ -903,11 +903,11 @@ async fn a_second_node_takes_the_first_nodes_verdicts_from_the_manager_and_scans
     })
     .unwrap();
     let kept = Kept::default();
-    let service = verdicts::VerdictService::load(
+    let service = verdict_cache::VerdictService::load(
         kept.clone(),
         OneRunningJob,
         vulndb.subscribe(),
-        verdicts::MAX_ENTRIES,
+        verdict_cache::MAX_ENTRIES,
     )
     .await
     .unwrap();
@@ -916,7 +916,7 @@ async fn a_second_node_takes_the_first_nodes_verdicts_from_the_manager_and_scans
     tokio::spawn(vulndist::serve_with(
         listener,
         vulndb,
-        verdicts::router(service.clone()),
+        verdict_cache::router(service.clone()),
         std::future::pending(),
     ));
     let token = dir.path().join("token");

@@ -1,5 +1,5 @@
 //! The scanner stage with `--vulndb-url`: the index comes from the manager's endpoint (the
-//! real `drydock_cleaner::vulndist` router on a loopback port) through the node cache, and a
+//! real `drydock_cleaner::manager::vulndist` router on a loopback port) through the node cache, and a
 //! scanner that can get no index removes nothing, even with `deleteFailedImages: true`.
 //! Needs root and `containerd`, `runc`, `busybox-static` (`scripts/test.sh` installs them).
 #![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test, with its backtrace
@@ -7,7 +7,9 @@
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-use drydock_cleaner::vulndist::{self, ETAG_FILE, INDEX_FILE, Settings, Source, VulnDb};
+use drydock_cleaner::download::INDEX_FILE;
+use drydock_cleaner::manager::vulndist::{self, Settings, Source, VulnDb};
+use drydock_cleaner::node::fetch::ETAG_FILE;
 use drydock_cri::ImageRuntime;
 use drydock_testkit::Containerd;
 use drydock_testkit::containerd::repo_root;

@@ -1210,7 +1210,7 @@ async fn enable_runs_the_workers_on_every_node_and_removes_only_unused_vulnerabl
     ]);
     // The run `enable` starts at once: it may come before the manager pod is Ready (its
     // Service has no endpoint yet, a finding of this tier, docs/design/005-real-node-tier.md);
-    // its scanners then wait for the index (`vulndist::FIRST_INDEX_PATIENCE`) instead of
+    // its scanners then wait for the index (`drydock_cleaner::node::fetch::FIRST_INDEX_PATIENCE`) instead of
     // failing the run on every node.
     // The manager pod is deleted in the middle of that run: its successor finishes it.
     automatic_run(&cluster, &client, &namespace, RunChecks::ManagerDeleted).await;

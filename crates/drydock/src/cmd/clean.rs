@@ -5,10 +5,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use drydock_cleaner::clean::{CleanOptions, clean, clean_scanned};
-use drydock_cleaner::decide::Targets;
 use drydock_cleaner::exclusions;
-use drydock_cleaner::inventory::{ContainerdImages, ContainerdScanner, ImageScanner};
+use drydock_cleaner::node::clean::{CleanOptions, clean, clean_scanned};
+use drydock_cleaner::node::decide::Targets;
+use drydock_cleaner::node::inventory::{ContainerdImages, ContainerdScanner, ImageScanner};
 use drydock_cri::{CriClient, Endpoint, ExclusionSet};
 use drydock_vuln::Index;
 

@@ -7,7 +7,7 @@
 //! and `history` read what the manager persisted, `report` its in-use vulnerability report
 //! ([`report`]); `run` asks the manager for an automatic run.
 //! Decisions (the configuration to write, the status to show) are pure functions in
-//! [`drydock_cleaner::admin`]; the API calls around them are few and in a fixed order (tested
+//! [`drydock_cleaner::manager::admin`]; the API calls around them are few and in a fixed order (tested
 //! call by call).
 
 use std::collections::BTreeMap;
@@ -20,8 +20,10 @@ use clap::{Args, Subcommand};
 use drydock_api::config::{self, RepoTag};
 use drydock_api::imagejob::ImageJob;
 use drydock_api::names::{self, state};
-pub(crate) use drydock_cleaner::admin::{self, NextRun, Observed, Status, status, summary};
-use drydock_cleaner::history::History;
+pub(crate) use drydock_cleaner::manager::admin::{
+    self, NextRun, Observed, Status, status, summary,
+};
+use drydock_cleaner::manager::history::History;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};

@@ -4,7 +4,7 @@
 //! It reads the configuration from `--config` (the mounted `eraser-manager-config`; a bad one
 //! at start exits with the reason), serves `/metrics` on `--metrics-addr` and `/healthz`,
 //! `/readyz` on `--health-addr` (Eraser's ports), runs the controllers
-//! ([`drydock_cleaner::controller::run_all`]) and reloads the configuration from the ConfigMap
+//! ([`drydock_cleaner::manager::controller::run_all`]) and reloads the configuration from the ConfigMap
 //! through the API without a restart, until SIGTERM or SIGINT.
 
 use std::path::PathBuf;
@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use drydock_api::names::{self, env, paths};
-use drydock_cleaner::controller::{self, Context, Settings, reload};
-use drydock_cleaner::metrics::Metrics;
-use drydock_cleaner::{verdicts, vulndist};
+use drydock_cleaner::manager::controller::{self, Context, Settings, reload};
+use drydock_cleaner::manager::metrics::Metrics;
+use drydock_cleaner::manager::{verdict_cache, vulndist};
 use drydock_kube::admin::{self, Readiness};
 use prometheus_client::registry::Registry;
 use tracing::{info, warn};
@@ -210,7 +210,7 @@ pub(crate) async fn run(
         .await
         .with_context(|| format!("cannot listen on --vulndb-addr {}", args.vulndb_addr))?;
     let verdict_routes =
-        verdicts::manager_routes(&client, &args.namespace, vulndb.subscribe()).await;
+        verdict_cache::manager_routes(&client, &args.namespace, vulndb.subscribe()).await;
     let vulndb_server = tokio::spawn(vulndist::serve_with(
         vulndb_listener,
         vulndb,

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use drydock_cleaner::inventory::{
+use drydock_cleaner::node::inventory::{
     ContainerdImages, ContainerdScanner, ImageScan, ImageScanner, SnapshotSource,
 };
-use drydock_cleaner::scan::{Deadlines, OnBlockingThreads};
+use drydock_cleaner::node::scan::{Deadlines, OnBlockingThreads};
 use drydock_cri::inuse::ImageIndex;
 use drydock_cri::{CriClient, Endpoint, ImageRuntime};
 use drydock_imagefs::{DockerArchive, OciArchive, OciLayout, Platform};
@@ -363,27 +363,7 @@ fn render(report: &ScanReport) -> String {
             &findings,
         ));
     }
-    let listed: Vec<[String; 4]> = report
-        .images
-        .iter()
-        .flat_map(|scan| {
-            scan.package_list.iter().flatten().map(|p| {
-                [
-                    scan.image.clone(),
-                    p.ecosystem.clone(),
-                    p.name.clone(),
-                    p.version.clone(),
-                ]
-            })
-        })
-        .collect();
-    if !listed.is_empty() {
-        out.push('\n');
-        out.push_str(&table::render(
-            ["IMAGE", "ECOSYSTEM", "PACKAGE", "VERSION"],
-            &listed,
-        ));
-    }
+    out.push_str(&package_tables(report));
     let flagged = report
         .images
         .iter()
@@ -404,6 +384,32 @@ fn render(report: &ScanReport) -> String {
         report.db.built_at
     ));
     out
+}
+
+/// The package lists (`--list-packages`), one table for every image, after a blank line; empty
+/// when none was asked for.
+fn package_tables(report: &ScanReport) -> String {
+    let listed: Vec<[String; 4]> = report
+        .images
+        .iter()
+        .flat_map(|scan| {
+            scan.package_list.iter().flatten().map(|p| {
+                [
+                    scan.image.clone(),
+                    p.ecosystem.clone(),
+                    p.name.clone(),
+                    p.version.clone(),
+                ]
+            })
+        })
+        .collect();
+    if listed.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n{}",
+        table::render(["IMAGE", "ECOSYSTEM", "PACKAGE", "VERSION"], &listed)
+    )
 }
 
 /// Longest failure reason shown in the table (the JSON has it whole).
@@ -445,7 +451,7 @@ mod tests {
 
     #[test]
     fn the_package_list_is_a_table_after_the_images_and_only_when_asked() {
-        use drydock_cleaner::inventory::ListedPackage;
+        use drydock_cleaner::node::inventory::ListedPackage;
         let mut scan = ImageScan::failed("app.tar", "x");
         scan.assessment.verdict = Verdict::Ok;
         let mut report = ScanReport {

@@ -8,7 +8,7 @@ use anyhow::Context;
 use drydock_vuln::index::{self, EcosystemCount, Index, SourceCount, Unreadable};
 use jiff::{SignedDuration, Timestamp, Unit};
 
-use drydock_cleaner::vulndist;
+use drydock_cleaner::manager::vulndist;
 
 use crate::cli::{
     Output, VulndbArgs, VulndbBuildArgs, VulndbCommand, VulndbInfoArgs, VulndbRefreshArgs,
@@ -40,7 +40,9 @@ async fn refresh(args: VulndbRefreshArgs) -> anyhow::Result<ExitCode> {
         let fetched_bytes = db.subscribe().borrow().fetched_bytes;
         println!(
             "{}: {} ({} bytes), {fetched_bytes} bytes fetched",
-            args.dir.join(vulndist::INDEX_FILE).display(),
+            args.dir
+                .join(drydock_cleaner::download::INDEX_FILE)
+                .display(),
             published.digest,
             published.bytes
         );

@@ -2,16 +2,21 @@
 
 use std::process::ExitCode;
 
-use drydock_cleaner::pipes::PipeDir;
-use drydock_cleaner::stages::{MinimumAge, RemoverInput, StageContext, run_collector, run_remover};
+use drydock_cleaner::node::pipes::PipeDir;
+use drydock_cleaner::node::stages::{
+    MinimumAge, RemoverInput, StageContext, run_collector, run_remover,
+};
 use drydock_cri::{CriClient, Endpoint};
 use tracing::{info, warn};
 
 use anyhow::Context;
-use drydock_cleaner::inventory::{ContainerdImages, ContainerdScanner, ImageScanner};
-use drydock_cleaner::scan::{OnBlockingThreads, RELEASE_BOUND, release_peers, run_scanner_cached};
-use drydock_cleaner::vulndist::{self, Outcome};
-use drydock_cleaner::{verdict_client, verdicts};
+use drydock_cleaner::node::fetch::Outcome;
+use drydock_cleaner::node::inventory::{ContainerdImages, ContainerdScanner, ImageScanner};
+use drydock_cleaner::node::scan::{
+    OnBlockingThreads, RELEASE_BOUND, release_peers, run_scanner_cached,
+};
+use drydock_cleaner::node::verdict_client;
+use drydock_cleaner::verdicts;
 use drydock_vuln::Index;
 
 use crate::cli::{CollectorArgs, RemoverArgs, ScannerArgs, StageArgs};
@@ -181,21 +186,27 @@ async fn prepare_scanner(args: &ScannerArgs) -> anyhow::Result<PreparedScanner> 
 
 /// The index from the manager, through the node cache, and its digest when known; a node
 /// without a cached index waits a bounded time for the manager's first one (see
-/// `drydock_cleaner::vulndist::fetch_patiently`).
+/// `drydock_cleaner::node::fetch::fetch_patiently`).
 async fn fetch_index(
     url: &str,
     cache: &std::path::Path,
     patience: std::time::Duration,
 ) -> anyhow::Result<(std::path::PathBuf, Option<String>)> {
-    let http = vulndist::fetch_client()?;
-    let fetched = vulndist::fetch_patiently(&http, url, cache, patience, tokio::time::sleep)
-        .await
-        .with_context(|| {
-            format!(
-                "no vulnerability index to scan with (from {url}, cache {})",
-                cache.display()
-            )
-        })?;
+    let http = drydock_cleaner::node::fetch::fetch_client()?;
+    let fetched = drydock_cleaner::node::fetch::fetch_patiently(
+        &http,
+        url,
+        cache,
+        patience,
+        tokio::time::sleep,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "no vulnerability index to scan with (from {url}, cache {})",
+            cache.display()
+        )
+    })?;
     let digest = fetched.digest.as_deref().unwrap_or("unknown");
     match &fetched.outcome {
         Outcome::Downloaded => {

@@ -156,7 +156,7 @@ pub(crate) fn default_vulndb_sources() -> Vec<String> {
 
 /// Parses `--vulndb-source` as the manager will (an `http(s)://` URL or a path).
 pub(crate) fn parse_vulndb_source(text: &str) -> Result<String, String> {
-    text.parse::<drydock_cleaner::vulndist::Source>()
+    text.parse::<drydock_cleaner::manager::vulndist::Source>()
         .map(|source| source.to_string())
         .map_err(|e| e.to_string())
 }
@@ -626,7 +626,7 @@ fn manager_container(image: &RepoTag) -> Container {
         format!("--config={}", paths::CONFIG_FILE),
         format!(
             "--vulndb-index={BUILDER_DIR}/{}",
-            drydock_cleaner::vulndist::INDEX_FILE
+            drydock_cleaner::download::INDEX_FILE
         ),
     ];
     let config_dir = paths::CONFIG_FILE

@@ -2,9 +2,9 @@
 //! API server (a missing or an extra call fails).
 
 use drydock_api::config::Config;
-use drydock_cleaner::admin::RunRequest;
-use drydock_cleaner::history::{NodeRecord, Outcome, Run, RunMode, RunPhase};
-use drydock_cleaner::schedule::ScheduleState;
+use drydock_cleaner::manager::admin::RunRequest;
+use drydock_cleaner::manager::history::{NodeRecord, Outcome, Run, RunMode, RunPhase};
+use drydock_cleaner::manager::schedule::ScheduleState;
 use drydock_kube::mock::{self, Exchange};
 use http::Method;
 use k8s_openapi::api::apps::v1::DeploymentStatus;

@@ -2,12 +2,12 @@
 //! its status, and the job deleted (everything it owns with it) after its delay.
 //!
 //! Per job, in the order of its phase:
-//! - `""` (new): read its PodTemplate, plan the nodes ([`crate::plan`]), write
+//! - `""` (new): read its PodTemplate, plan the nodes ([`crate::manager::plan`]), write
 //!   `{phase: Running, desired, skipped}` first, then create pods.
 //! - `Running`: create the pods still missing, at most what the shared [`TokenBucket`] allows
 //!   per pass (a requeue continues; nothing waits inside a reconcile, nothing polls a pod);
 //!   fold the job's own pods (by the `drydock.dev/imagejob` label) and the nodes
-//!   ([`crate::fold`]); when every node has an outcome, record the run ([`job_finished`]:
+//!   ([`crate::manager::fold`]); when every node has an outcome, record the run ([`job_finished`]:
 //!   metrics, an Event, history) and write `Completed` or `Failed` with `deleteAfter`.
 //! - `Completed`/`Failed`: delete the worker pods (one DeleteCollection by the job's label)
 //!   once [`WORKER_POD_RETENTION`] has passed or at `deleteAfter`, whichever comes first
@@ -15,7 +15,7 @@
 //!   history keeps what they reported), then delete the ImageJob; its PodTemplate and
 //!   ConfigMap follow by owner garbage collection.
 //!
-//! Nodes and pods come from reflector stores of compact types ([`crate::cached`]: only what
+//! Nodes and pods come from reflector stores of compact types ([`crate::manager::cached`]: only what
 //! planning and folding read, decoded straight from the watch), so 5,000 of each fit the
 //! manager's memory budget. One pass per job at a time ([`Shared::begin_pass`]): worker pods
 //! trigger their job under the job's own key ([`job_of_pod`]), and a pass that finds another
@@ -38,11 +38,11 @@ use kube::{Api, Resource, ResourceExt};
 use tokio::sync::watch;
 
 use super::{Context, EventKind, FIELD_MANAGER, job_owner_reference, stopped};
-use crate::cached::{CachedNode, WorkerPod};
-use crate::fold::{Fold, NodeOutcome, fold, remover_summary};
-use crate::metrics::NodeLabels;
-use crate::plan::{NodePlan, label_keys, plan_nodes};
-use crate::podspec::{JOB_NAME_LABEL, pod_for_node};
+use crate::manager::cached::{CachedNode, WorkerPod};
+use crate::manager::fold::{Fold, NodeOutcome, fold, remover_summary};
+use crate::manager::metrics::NodeLabels;
+use crate::manager::plan::{NodePlan, label_keys, plan_nodes};
+use crate::manager::podspec::{JOB_NAME_LABEL, pod_for_node};
 use crate::report::Summary;
 use crate::{Error, Result};
 
@@ -131,7 +131,7 @@ impl TokenBucket {
 struct JobMemory {
     plan: Arc<NodePlan>,
     /// When this process planned (or re-planned) the job: pods not created yet get
-    /// [`crate::fold::START_TIMEOUT`] from here.
+    /// [`crate::manager::fold::START_TIMEOUT`] from here.
     planned_at: Timestamp,
     template: Option<Arc<PodTemplateSpec>>,
     /// Nodes this process created a pod for (the cache may not show them yet).
@@ -142,7 +142,7 @@ struct JobMemory {
     /// caught up) must not finish it twice.
     finished: bool,
     /// Nodes whose worker pod the API server refused to create, with its reason: counted
-    /// failed at once ([`crate::fold::with_refused`]), never retried within the job.
+    /// failed at once ([`crate::manager::fold::with_refused`]), never retried within the job.
     refused: HashMap<String, String>,
 }
 
@@ -573,7 +573,7 @@ async fn running(shared: &Shared, job: &ImageJob) -> Result<Action> {
         .get(&name)
         .map(|m| m.refused.clone())
         .unwrap_or_default();
-    let folded = crate::fold::with_refused(folded, &refused, &plan, ratio);
+    let folded = crate::manager::fold::with_refused(folded, &refused, &plan, ratio);
     if folded.status.phase == JobPhase::Running {
         let progress = shared.memory().get(&name).map(|m| m.progress);
         let (s, f) = (folded.status.succeeded, folded.status.failed);
@@ -621,7 +621,7 @@ pub async fn job_finished(
         .iter()
         .filter_map(|pod| Some((pod.node.clone()?, remover_summary(pod)?)))
         .collect();
-    let run = crate::history::run_from(job, folded, &plan.skipped, &summaries, now);
+    let run = crate::manager::history::run_from(job, folded, &plan.skipped, &summaries, now);
     super::records::append(ctx, run).await?;
     super::vulnreport::record(ctx, &name, pods).await;
 
@@ -639,7 +639,8 @@ pub async fn job_finished(
             .duration
             .observe(now.duration_since(created.0).as_secs_f64().max(0.0));
     }
-    let scanned = crate::history::mode_of(job) == crate::history::RunMode::Automatic
+    let scanned = crate::manager::history::mode_of(job)
+        == crate::manager::history::RunMode::Automatic
         && ctx.config().components.scanner.enabled;
     for (node, summary) in &summaries {
         let labels = NodeLabels {

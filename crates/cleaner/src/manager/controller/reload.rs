@@ -142,7 +142,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::controller::tests::{NS, context};
+    use crate::manager::controller::tests::{NS, context};
 
     const GOOD: &str = "apiVersion: eraser.sh/v1alpha3\nkind: EraserConfig\nmanager:\n  imageJob:\n    successRatio: 0.9\n";
     const BAD: &str = "apiVersion: eraser.sh/v1alpha3\nkind: EraserConfig\nmanager:\n  scheduling:\n    repeatInterval: soon\n";

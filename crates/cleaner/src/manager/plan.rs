@@ -13,7 +13,7 @@ use drydock_api::config::{NodeFilter, NodeFilterType};
 use drydock_api::names::CLEANUP_FILTER_LABEL;
 use drydock_api::selector::{LabelSelector, Requirement};
 
-use crate::cached::CachedNode;
+use crate::manager::cached::CachedNode;
 use crate::{Error, Result};
 
 /// The well-known OS label and its Windows value.
@@ -151,7 +151,7 @@ mod tests {
     use super::*;
 
     fn node(name: &str, labels: &[(&str, &str)]) -> CachedNode {
-        crate::testing::node(name, labels, None)
+        crate::manager::testing::node(name, labels, None)
     }
 
     fn filter(kind: NodeFilterType, selectors: &[&str]) -> NodeFilter {

@@ -1,5 +1,5 @@
-//! The manager's controllers: thin IO around the pure core ([`crate::plan`],
-//! [`crate::podspec`], [`crate::fold`], [`crate::schedule`]).
+//! The manager's controllers: thin IO around the pure core ([`crate::manager::plan`],
+//! [`crate::manager::podspec`], [`crate::manager::fold`], [`crate::manager::schedule`]).
 //!
 //! - [`Context`]: what every controller shares — the client, the manager's namespace, the
 //!   current configuration (swapped on reload, watched by whoever cares), the metrics, the
@@ -22,9 +22,9 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Resource, ResourceExt};
 use tokio::sync::watch;
 
-use crate::breaker::{StartGuard, Verdict};
-use crate::metrics::Metrics;
-use crate::podspec::{self, TemplateInputs};
+use crate::manager::breaker::{StartGuard, Verdict};
+use crate::manager::metrics::Metrics;
+use crate::manager::podspec::{self, TemplateInputs};
 use crate::{Error, Result};
 
 pub mod exclusions;
@@ -166,7 +166,7 @@ impl Context {
     }
 
     /// Replaces the configuration (a reload); watchers see the change. A configuration change
-    /// is a human's act: it closes the circuit breaker on job starts ([`crate::breaker`]).
+    /// is a human's act: it closes the circuit breaker on job starts ([`crate::manager::breaker`]).
     pub fn set_config(&self, config: Config) {
         self.config.send_replace(Arc::new(config));
         let mut starts = self.start_guard();
@@ -199,7 +199,7 @@ impl Context {
         if first {
             self.metrics
                 .permission_missing
-                .get_or_create(&crate::metrics::PermissionLabels {
+                .get_or_create(&crate::manager::metrics::PermissionLabels {
                     verb: permission.verb.to_owned(),
                     resource: permission.resource.to_owned(),
                 })
@@ -382,7 +382,7 @@ pub fn preflight_decide(
     if !identity.is_empty()
         && let Some(job) = jobs.iter().find(|job| {
             identity.iter().all(|(k, v)| job.labels().get(k) == Some(v))
-                && crate::history::is_dry_run(job) == dry_run
+                && crate::manager::history::is_dry_run(job) == dry_run
         })
     {
         return Preflight::Adopt(job.name_any());
@@ -735,7 +735,7 @@ async fn create_token_secret(ctx: &Context, post: &PostParams) -> Option<String>
     if ctx.is_denied(CREATE_SECRETS) {
         return None;
     }
-    let token = match crate::verdicts::new_token() {
+    let token = match crate::manager::verdict_cache::new_token() {
         Ok(token) => token,
         Err(error) => {
             tracing::warn!(%error, "cannot make a verdict token; this run scans every image on every node");
@@ -744,8 +744,12 @@ async fn create_token_secret(ctx: &Context, post: &PostParams) -> Option<String>
     };
     let mut labels = managed_labels();
     labels.insert(
-        crate::verdicts::TOKEN_SECRET_LABEL.0.to_owned(),
-        crate::verdicts::TOKEN_SECRET_LABEL.1.to_owned(),
+        crate::manager::verdict_cache::TOKEN_SECRET_LABEL
+            .0
+            .to_owned(),
+        crate::manager::verdict_cache::TOKEN_SECRET_LABEL
+            .1
+            .to_owned(),
     );
     let secret = Secret {
         metadata: ObjectMeta {

@@ -11,7 +11,7 @@ use drydock_vuln::ScannerConfig;
 use tracing::{error, info, warn};
 
 use crate::Result;
-use crate::decide::{Decision, Targets, Verdict, decide};
+use crate::node::decide::{Decision, Targets, Verdict, decide};
 use crate::report::{Action, ImageResult, Report, Totals};
 
 /// What `drydock clean` (and the remover) should do.

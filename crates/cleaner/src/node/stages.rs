@@ -9,7 +9,7 @@
 //! remover fails it writes `failed` instead, so its peers exit non-zero instead of hanging.
 //!
 //! With a minimum image age (Drydock's `components.remover.minimumAge`), both stages keep the
-//! images the runtime created less than that long ago ([`crate::decide::keep_young`]); the
+//! images the runtime created less than that long ago ([`crate::node::decide::keep_young`]); the
 //! creation times come from containerd's image records, read once per stage.
 //!
 //! With the in-use vulnerability report on (`--report-in-use`, [`crate::vulnreport`]), the
@@ -26,9 +26,11 @@ use drydock_cri::{ExclusionSet, ImageRuntime, Snapshot};
 use jiff::{SignedDuration, Timestamp};
 use tracing::{info, warn};
 
-use crate::clean::{execute, log_prune};
-use crate::decide::{ALL_IMAGES, Decision, Targets, Verdict, decide, keep_young, removable};
-use crate::pipes::{PipeDir, await_complete, await_creation, read_all, send, wait_for, write_all};
+use crate::node::clean::{execute, log_prune};
+use crate::node::decide::{ALL_IMAGES, Decision, Targets, Verdict, decide, keep_young, removable};
+use crate::node::pipes::{
+    PipeDir, await_complete, await_creation, read_all, send, wait_for, write_all,
+};
 use crate::report::{Report, Totals};
 use crate::{Error, Result, exclusions};
 
@@ -308,7 +310,7 @@ async fn apply_minimum_age<R: ImageRuntime>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clean::fake::{FakeRuntime, image};
+    use crate::node::clean::fake::{FakeRuntime, image};
     use drydock_cri::inuse::{ContainerRecord, ContainerState};
 
     fn context(dir: &Path) -> StageContext {
@@ -391,7 +393,7 @@ mod tests {
             let pipes = ctx.pipes.clone();
             tokio::spawn(async move {
                 let complete = pipes.path(pipes::ERASE_COMPLETE_SCAN);
-                crate::pipes::make_fifo(&complete).unwrap();
+                crate::node::pipes::make_fifo(&complete).unwrap();
                 let collected = pipes.path(pipes::COLLECT_SCAN);
                 wait_for(&collected).await;
                 let bytes = read_all(&collected).await.unwrap();

@@ -22,7 +22,7 @@
 //!
 //! The names both sides share (the endpoint's path and port, the node cache directory, the
 //! manager's URL) are in [`drydock_api::names::vulndb`], so the pure pod construction
-//! ([`crate::podspec`]) names them without this IO module.
+//! ([`crate::manager::podspec`]) names them without this IO module.
 //!
 //! The decisions (when to retry, whether an ETag matches) are pure functions; time is an
 //! argument and the loop sleeps on tokio's clock.
@@ -44,27 +44,20 @@ use axum::routing::get;
 use drydock_vuln::index::{self, Index};
 use jiff::Timestamp;
 use sha2::{Digest as _, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use tokio::sync::{RwLock, watch};
 use tracing::{info, warn};
 
-use crate::{Error, Result, osvsync};
-
-pub mod fetch;
+use crate::download::{INDEX_FILE, http_client, status_error, stream_to_file};
+use crate::manager::osvsync;
+use crate::{Error, Result};
 
 pub use drydock_api::names::vulndb::{DEFAULT_CACHE_DIR, DEFAULT_PORT, PATH, manager_url};
-pub use fetch::{
-    ETAG_FILE, FETCH_TIMEOUT, FIRST_INDEX_PATIENCE, FIRST_INDEX_RETRY_INITIAL,
-    FIRST_INDEX_RETRY_MAX, Fetched, MAX_INDEX_BYTES, Outcome, fetch, fetch_client, fetch_patiently,
-    first_index_delay,
-};
 
 /// How often the manager rebuilds the index: OSV dumps are regenerated continuously, a daily
 /// rebuild matches Eraser's daily default run and Trivy's daily database.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(24 * 3600);
-/// The index file, in the manager's data directory and in the node cache.
-pub const INDEX_FILE: &str = "index.sqlite";
 /// Directory under the manager's data directory where downloaded dumps are kept between
 /// refreshes, each next to its validators, so an unchanged dump is not downloaded again.
 pub const SOURCES_DIR: &str = "sources";
@@ -78,9 +71,6 @@ const CONTENT_TYPE: &str = "application/vnd.sqlite3";
 pub const MAX_SOURCE_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// Time allowed for one OSV dump download, body included: a GiB at a slow 1 MB/s.
 pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// Time allowed to connect to a source or to the manager: an answer inside a cluster or from a
-/// mirror comes in milliseconds; beyond this the peer is down.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the manager looks for a new index from the builder container
 /// ([`Settings::built_by`]): a stat per period; scanners revalidate per run, so a minute
 /// of delay is invisible.
@@ -93,8 +83,6 @@ pub const ADOPT_FIRST_PERIOD: Duration = Duration::from_secs(2);
 pub const RETRY_INITIAL: Duration = Duration::from_secs(60);
 /// Bytes per chunk when streaming the index to a client.
 const STREAM_CHUNK_BYTES: usize = 64 * 1024;
-/// How much of an error body a scanner quotes in its error.
-const MAX_ERROR_BODY_CHARS: usize = 200;
 /// `Retry-After` on the 503 before the first build, in seconds (the first retry interval).
 const RETRY_AFTER_SECONDS: &str = "60";
 /// The flag whose values [`Source`] parses, named in errors.
@@ -294,7 +282,7 @@ impl VulnDb {
             inputs.push(match source {
                 Source::Url(url) => {
                     // The dump and the records changed since, in a directory of their own
-                    // (crate::osvsync): the build reads both.
+                    // (crate::manager::osvsync): the build reads both.
                     let dir = kept.join(download_name(position, url));
                     let file = download_file_name(url);
                     let synced = osvsync::sync(&self.inner.http, url, &dir, file).await?;
@@ -633,22 +621,6 @@ pub fn etag_matches(if_none_match: &str, digest: &str) -> bool {
     })
 }
 
-/// The digest an `ETag` value announces: `"sha256:<64 lowercase hex>"`, else `None`.
-#[must_use]
-pub fn parse_etag(value: &str) -> Option<String> {
-    let digest = value.trim().strip_prefix('"')?.strip_suffix('"')?;
-    valid_digest(digest).then(|| digest.to_owned())
-}
-
-fn valid_digest(digest: &str) -> bool {
-    digest.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
 /// The name of a URL source's kept directory: position first (sources keep their order), then
 /// the name of the file downloaded into it ([`download_file_name`]).
 fn download_name(position: usize, url: &reqwest::Url) -> String {
@@ -686,84 +658,6 @@ fn sha256_file(path: &Path) -> Result<(String, u64)> {
         format!("sha256:{}", drydock_imagefs::hex(&hasher.finalize())),
         total,
     ))
-}
-
-/// An HTTP client with the ring provider and the given overall timeout.
-fn http_client(timeout: Duration) -> Result<reqwest::Client> {
-    drydock_kube::client::install_crypto_provider();
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .user_agent(concat!("drydock/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Error::Fetch {
-            url: String::new(),
-            message: format!("cannot build the HTTP client: {e}"),
-        })
-}
-
-/// Streams a response body into `file`, at most `limit` bytes; returns the digest and size.
-async fn stream_to_file(
-    response: &mut reqwest::Response,
-    file: &mut tokio::fs::File,
-    path: &Path,
-    url: &str,
-    limit: u64,
-) -> Result<(String, u64)> {
-    let too_big = || Error::Fetch {
-        url: url.to_owned(),
-        message: format!("larger than the limit of {limit} bytes"),
-    };
-    if response.content_length().is_some_and(|len| len > limit) {
-        return Err(too_big());
-    }
-    let mut hasher = Sha256::new();
-    let mut total = 0_u64;
-    while let Some(chunk) = response.chunk().await.map_err(|e| Error::Fetch {
-        url: url.to_owned(),
-        message: format!("reading the body: {e}"),
-    })? {
-        total += chunk.len() as u64;
-        if total > limit {
-            return Err(too_big());
-        }
-        hasher.update(&chunk);
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| Error::io(path, e))?;
-    }
-    file.sync_all().await.map_err(|e| Error::io(path, e))?;
-    Ok((
-        format!("sha256:{}", drydock_imagefs::hex(&hasher.finalize())),
-        total,
-    ))
-}
-
-/// A non-success status as an error, quoting the start of the body.
-async fn status_error(response: reqwest::Response, url: &str) -> Error {
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
-    let body: String = body.trim().chars().take(MAX_ERROR_BODY_CHARS).collect();
-    let url = url.to_owned();
-    let message = if body.is_empty() {
-        format!("HTTP {status}")
-    } else {
-        format!("HTTP {status}: {body}")
-    };
-    if is_final(status) {
-        Error::Refused { url, message }
-    } else {
-        Error::Fetch { url, message }
-    }
-}
-
-/// Whether an HTTP status says the request itself is wrong, so that asking again cannot help:
-/// a client error, except 408 (the server gave up waiting) and 429 (asked too often), which
-/// pass with time. Server errors (the manager's 503 before its first build) may pass too.
-fn is_final(status: StatusCode) -> bool {
-    status.is_client_error()
-        && status != StatusCode::REQUEST_TIMEOUT
-        && status != StatusCode::TOO_MANY_REQUESTS
 }
 
 /// A kept dump's HTTP validators, as its server sent them.
@@ -927,7 +821,7 @@ pub async fn serve_on(
 }
 
 /// [`serve_on`] with more routes on the same listener (the verdict cache,
-/// [`crate::verdicts::router`]); handlers may read the peer's address (`ConnectInfo`).
+/// [`crate::manager::verdict_cache::router`]); handlers may read the peer's address (`ConnectInfo`).
 ///
 /// # Errors
 /// [`Error::Serve`] when the server fails.
@@ -1115,18 +1009,6 @@ mod tests {
         );
         assert!(!etag_matches("\"sha256:00\"", DIGEST));
         assert!(!etag_matches("", DIGEST));
-    }
-
-    #[test]
-    fn only_sha256_etags_are_accepted_for_verification() {
-        assert_eq!(
-            parse_etag(&format!("\"{DIGEST}\"")).as_deref(),
-            Some(DIGEST)
-        );
-        assert_eq!(parse_etag(DIGEST), None);
-        assert_eq!(parse_etag("\"sha256:ABC\""), None);
-        assert_eq!(parse_etag(&format!("W/\"{DIGEST}\"")), None);
-        assert_eq!(parse_etag(&format!("\"{}\"", DIGEST.to_uppercase())), None);
     }
 
     #[test]

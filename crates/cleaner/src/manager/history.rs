@@ -15,8 +15,8 @@ use drydock_api::names;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::fold::{Fold, NodeOutcome};
-use crate::plan::Skip;
+use crate::manager::fold::{Fold, NodeOutcome};
+use crate::manager::plan::Skip;
 use crate::report::Summary;
 
 /// Most runs kept: about two years at the default weekly interval, three months of daily runs;
@@ -311,7 +311,7 @@ pub fn skip_reason(skip: &Skip) -> String {
     }
 }
 
-/// Whether a failure reason from [`crate::fold`] means the pod never started in time.
+/// Whether a failure reason from [`crate::manager::fold`] means the pod never started in time.
 fn is_timeout(reason: &str) -> bool {
     reason.contains("never created") || reason.contains("did not start within")
 }
@@ -467,11 +467,11 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     use super::*;
-    use crate::cached::{CachedNode, WorkerPod};
-    use crate::fold::fold;
-    use crate::plan::NodePlan;
+    use crate::manager::cached::{CachedNode, WorkerPod};
+    use crate::manager::fold::fold;
+    use crate::manager::plan::NodePlan;
+    use crate::manager::testing;
     use crate::report::Totals;
-    use crate::testing;
 
     fn t(minutes: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + minutes * 60).unwrap()

@@ -9,7 +9,9 @@ use axum::http::{StatusCode, header};
 use drydock_vuln::index::Index;
 use tracing::warn;
 
-use super::{INDEX_FILE, http_client, parse_etag, status_error, stream_to_file, valid_digest};
+use crate::download::{
+    INDEX_FILE, http_client, parse_etag, status_error, stream_to_file, valid_digest,
+};
 use crate::{Error, Result};
 
 /// The node cache's record of the cached index's ETag (`sha256:<hex>`, no quotes).

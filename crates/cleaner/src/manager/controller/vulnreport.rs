@@ -19,9 +19,9 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 
 use super::{Context, FIELD_MANAGER, MANAGED_BY_LABEL};
-use crate::cached::WorkerPod;
-use crate::fold::scanner_report;
-use crate::metrics::SeverityLabels;
+use crate::manager::cached::WorkerPod;
+use crate::manager::fold::scanner_report;
+use crate::manager::metrics::SeverityLabels;
 use crate::vulnreport::{ClusterReport, NodeReport, fold};
 
 /// The report of run `job` from its worker pods, when any scanner wrote one.

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
-use crate::cached::{CachedNode, WorkerPod, from_api};
+use crate::manager::cached::{CachedNode, WorkerPod, from_api};
 
 /// A Node named `name` with `labels` (none: no label map) and a `Ready` condition `True` or
 /// `False` (`None`: no status at all).

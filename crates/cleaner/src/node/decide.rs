@@ -16,8 +16,7 @@ use drydock_cri::inuse::{ImageIndex, Use};
 use drydock_cri::{ExclusionSet, ImageRecord, Snapshot};
 use jiff::{SignedDuration, Timestamp};
 
-/// The pseudo-image that means "every unused, non-excluded image" in an ImageList.
-pub const ALL_IMAGES: &str = "*";
+pub use drydock_api::imagelist::ALL_IMAGES;
 
 /// What the caller asks to remove.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! What the manager's caches keep of a Node and of a worker Pod: only what planning
-//! ([`crate::plan`]) and folding ([`crate::fold`]) read, decoded straight from the API
+//! ([`crate::manager::plan`]) and folding ([`crate::manager::fold`]) read, decoded straight from the API
 //! server's JSON.
 //!
 //! A k8s-openapi `Pod` is 2,176 bytes inline and a `Node` 1,496 whatever is `None`, plus every
@@ -19,7 +19,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use serde::Deserialize;
 
-use crate::podspec::JOB_NAME_LABEL;
+use crate::manager::podspec::JOB_NAME_LABEL;
 
 /// A Node as the manager caches it: name, uid and resource version, the labels the node filter
 /// reads ([`CachedNode::keep_labels`]) and the Ready condition.
@@ -51,7 +51,7 @@ impl CachedNode {
     }
 
     /// Drops every label whose key is not in `keep` (the node filter's keys, from
-    /// [`crate::plan::label_keys`]): 30 or so labels on a cloud node, of which planning reads a
+    /// [`crate::manager::plan::label_keys`]): 30 or so labels on a cloud node, of which planning reads a
     /// few.
     pub fn keep_labels(&mut self, keep: &BTreeSet<String>) {
         let labels = self.metadata.labels.take().unwrap_or_default();

@@ -13,8 +13,8 @@ use drydock_api::imagejob::{ImageJobStatus, JobPhase};
 use drydock_api::names::containers;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::cached::{CachedNode, WorkerPod};
-use crate::plan::NodePlan;
+use crate::manager::cached::{CachedNode, WorkerPod};
+use crate::manager::plan::NodePlan;
 use crate::report::Summary;
 
 /// How long a worker pod may take to start running (or a planned pod to appear) before its node
@@ -251,9 +251,9 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     use super::*;
-    use crate::cached::from_api;
-    use crate::plan::Skip;
-    use crate::testing;
+    use crate::manager::cached::from_api;
+    use crate::manager::plan::Skip;
+    use crate::manager::testing;
 
     fn t(minutes: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + minutes * 60).unwrap()

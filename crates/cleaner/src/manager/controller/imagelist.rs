@@ -16,7 +16,7 @@
 //! Drydock's own CRD, pruned by Eraser's). Before creating a job the controller lists its jobs
 //! on the API server and adopts the one already started for the generation
 //! ([`super::preflight`]); only one of its jobs runs at a time, and the circuit breaker
-//! ([`crate::breaker`]) stops starts that come too fast. A status or Event write that fails is
+//! ([`crate::manager::breaker`]) stops starts that come too fast. A status or Event write that fails is
 //! retried as that write, or (refused for good: 422, 403) reported once and skipped.
 //!
 //! An empty `spec.images` or an invalid entry is rejected with a condition and a warning Event;
@@ -39,6 +39,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use drydock_api::imagejob::{ImageJob, JobPhase};
+use drydock_api::imagelist::ALL_IMAGES;
 use drydock_api::imagelist::{ImageList, ImageListStatus};
 use drydock_api::names::{self, state as st};
 use drydock_cri::Reference;
@@ -56,8 +57,7 @@ use tokio::sync::watch;
 
 use super::exclusions;
 use super::{Context, EventKind, FIELD_MANAGER, JobMode, JobRequest, Preflight, records, stopped};
-use crate::decide::ALL_IMAGES;
-use crate::history::{self, Handled};
+use crate::manager::history::{self, Handled};
 use crate::{Error, Result};
 
 /// Condition type: a run of this list is in progress.
@@ -1027,7 +1027,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::controller::tests::{NS, context, eraser_imagelist_status, t0};
+    use crate::manager::controller::tests::{NS, context, eraser_imagelist_status, t0};
 
     const EVENTS: &str = "/api/v1/namespaces/default/events?";
     const STATUS: &str = "/apis/eraser.sh/v1/imagelists/imagelist/status?&fieldManager=drydock";
@@ -1669,11 +1669,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn too_many_starts_open_the_breaker_which_says_why_once() {
         let new = list("imagelist", UID, 1, &[ALPINE]);
-        let mut full = crate::breaker::StartGuard {
-            starts: vec![t0(); crate::breaker::MAX_STARTS],
-            ..crate::breaker::StartGuard::default()
+        let mut full = crate::manager::breaker::StartGuard {
+            starts: vec![t0(); crate::manager::breaker::MAX_STARTS],
+            ..crate::manager::breaker::StartGuard::default()
         };
-        let crate::breaker::Verdict::Refuse { reason, .. } = full.check(&[], t0()) else {
+        let crate::manager::breaker::Verdict::Refuse { reason, .. } = full.check(&[], t0()) else {
             panic!("the guard must refuse");
         };
         let mut calls = exclusion_lists(json!([]));
@@ -1685,7 +1685,7 @@ mod tests {
         calls.push(event("CircuitOpen", "Warning"));
         let (client, verifier) = mock::client(calls);
         let ctx = context(client, Config::default());
-        for _ in 0..crate::breaker::MAX_STARTS {
+        for _ in 0..crate::manager::breaker::MAX_STARTS {
             super::super::count_start(&ctx);
         }
         let lc = Arc::new(ListContext::new(Arc::new(ctx), store(vec![])));
@@ -1710,7 +1710,7 @@ mod tests {
             object: "ImageList x".into(),
             message: "broken".into(),
         };
-        let labels = crate::metrics::ControllerLabels {
+        let labels = crate::manager::metrics::ControllerLabels {
             controller: "imagelist".into(),
         };
         for expected in 1..=2 {

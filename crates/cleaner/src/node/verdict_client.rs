@@ -23,7 +23,7 @@ use reqwest::StatusCode;
 use sha2::{Digest as _, Sha256};
 use tracing::{info, warn};
 
-use crate::scan::VerdictCache;
+use crate::node::scan::VerdictCache;
 use crate::verdicts::{Answer, Known, LOOKUP_PATH, Lookup, REPORT_PATH, Report};
 
 /// Time allowed for one lookup or report: the manager answers from memory (a report after

@@ -4,7 +4,7 @@
 //! `deleteFailedImages`) to `scanErase`, then wait for the remover's `complete`.
 //!
 //! The stage is generic over [`ScanImage`], so the protocol is tested with a fake scanner and
-//! the real one ([`crate::inventory`]) is tested on its own. Log lines use Eraser's phrases
+//! the real one ([`crate::node::inventory`]) is tested on its own. Log lines use Eraser's phrases
 //! (`scanning image with id`, `vulnerable image found`, `image is end of life`, `scanning
 //! complete, waiting for remover to finish...`).
 //!
@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::Result;
-use crate::pipes::{PipeDir, await_complete, make_fifo, read_all, wait_for, write_all};
+use crate::node::pipes::{PipeDir, await_complete, make_fifo, read_all, wait_for, write_all};
 use crate::verdicts::Known;
 use crate::vulnreport::NodeReport;
 
@@ -240,7 +240,7 @@ pub async fn run_scanner<S: ScanImage>(
     .await
 }
 
-/// The cluster's verdict cache as the scanner stage uses it ([`crate::verdict_client`]).
+/// The cluster's verdict cache as the scanner stage uses it ([`crate::node::verdict_client`]).
 pub trait VerdictCache {
     /// The verdicts already known for `images`; a failure is an empty map: the images are
     /// then scanned here.
@@ -657,7 +657,7 @@ mod tests {
         let received =
             drydock_api::pipe::decode(&read_all(&erase).await.unwrap(), "scanErase").unwrap();
         assert!(
-            crate::pipes::signal_complete(&pipes.path(pipes::ERASE_COMPLETE_SCAN))
+            crate::node::pipes::signal_complete(&pipes.path(pipes::ERASE_COMPLETE_SCAN))
                 .await
                 .unwrap()
         );
@@ -681,7 +681,7 @@ mod tests {
                 let erase = pipes.path(pipes::SCAN_ERASE);
                 wait_for(&erase).await;
                 let received = read_all(&erase).await.unwrap();
-                crate::pipes::signal_complete(&pipes.path(pipes::ERASE_COMPLETE_SCAN))
+                crate::node::pipes::signal_complete(&pipes.path(pipes::ERASE_COMPLETE_SCAN))
                     .await
                     .unwrap();
                 drydock_api::pipe::decode(&received, "scanErase").unwrap()

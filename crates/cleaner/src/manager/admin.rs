@@ -15,8 +15,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::history::{History, Run};
-use crate::schedule::{self, ScheduleState};
+use crate::manager::history::{History, Run};
+use crate::manager::schedule::{self, ScheduleState};
 
 // === enable ===
 
@@ -390,7 +390,7 @@ pub fn status(observed: &Observed, now: Timestamp) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{NodeRecord, Outcome, RunMode, RunPhase};
+    use crate::manager::history::{NodeRecord, Outcome, RunMode, RunPhase};
 
     const REPO: &str = "ghcr.io/drydock-dev/drydock";
     const NS: &str = "kube-system";

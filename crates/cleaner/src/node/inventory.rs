@@ -224,7 +224,7 @@ impl ImageScanner {
     #[must_use]
     pub fn new(index: Index, config: ScannerConfig) -> Self {
         let interest = if config.scans_library_vulnerabilities() {
-            crate::language::with_language_files(interest())
+            crate::node::language::with_language_files(interest())
         } else {
             interest()
         };
@@ -305,7 +305,7 @@ impl ImageScanner {
             Err(error) => return ImageScan::failed(name, error.to_string()),
         };
         let language = if self.config.scans_library_vulnerabilities() {
-            let (language, unreadable) = crate::language::packages(&files);
+            let (language, unreadable) = crate::node::language::packages(&files);
             for reason in unreadable {
                 tracing::warn!(image = name, %reason, "language package metadata not read");
             }
@@ -755,7 +755,7 @@ fn scan_unpacked(
     })?
 }
 
-impl<C: FnMut() -> Timestamp + Send + 'static> crate::scan::ScanImageBlocking
+impl<C: FnMut() -> Timestamp + Send + 'static> crate::node::scan::ScanImageBlocking
     for ContainerdScanner<C>
 {
     fn scan_blocking(&mut self, image: &drydock_api::Image) -> Verdict {

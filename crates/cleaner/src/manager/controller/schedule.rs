@@ -2,7 +2,7 @@
 //!
 //! A loop, not a Controller: it keeps two caches (the state ConfigMap
 //! `drydock-image-cleaner-state` and the ImageJobs labelled `eraser.sh/job-owner=imagecollector`),
-//! decides with the pure [`decide`] (over [`crate::schedule::next`]), acts, and sleeps until the
+//! decides with the pure [`decide`] (over [`crate::manager::schedule::next`]), acts, and sleeps until the
 //! next due time or a change (a watched object, a config reload, shutdown).
 //!
 //! Fixes over Eraser's ImageCollector controller:
@@ -36,7 +36,7 @@ use tokio::sync::watch;
 use super::{
     Context, EventKind, FIELD_MANAGER, JobMode, JobRequest, Preflight, exclusions, stopped,
 };
-use crate::schedule::{self, Next, ScheduleState};
+use crate::manager::schedule::{self, Next, ScheduleState};
 use crate::{Error, Result};
 
 /// When to look again while blocked by an unreadable exclusion list.
@@ -667,7 +667,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::controller::tests::{NS, context, t0};
+    use crate::manager::controller::tests::{NS, context, t0};
 
     const DAY: SignedDuration = SignedDuration::from_hours(24);
 
@@ -1334,12 +1334,13 @@ mod tests {
         calls.push(job_event("JobStarted", "imagejob-s1"));
         let (client, verifier) = mock::client(calls);
         let origin = tokio::time::Instant::now();
-        let clock: crate::controller::Clock = Arc::new(move || {
+        let clock: crate::manager::controller::Clock = Arc::new(move || {
             let elapsed = SignedDuration::try_from(origin.elapsed()).unwrap();
             t0().checked_add(elapsed).unwrap()
         });
         let ctx = Arc::new(
-            crate::controller::Context::new(client, NS, config(true, true)).with_clock(clock),
+            crate::manager::controller::Context::new(client, NS, config(true, true))
+                .with_clock(clock),
         );
         let mut states: Writer<ConfigMap> = Writer::default();
         states.apply_watcher_event(&watcher::Event::Init);

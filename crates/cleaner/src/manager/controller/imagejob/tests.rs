@@ -14,9 +14,9 @@ use kube::runtime::reflector::store::Writer;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::cached::from_api;
-use crate::controller::tests::{NS, t0};
-use crate::testing;
+use crate::manager::cached::from_api;
+use crate::manager::controller::tests::{NS, t0};
+use crate::manager::testing;
 
 const JOB: &str = "imagejob-abcde";
 const JOB_UID: &str = "job-uid";
@@ -158,10 +158,10 @@ fn fixture(
 }
 
 fn template_reply() -> Value {
-    let template = crate::podspec::template(
+    let template = crate::manager::podspec::template(
         &Config::default(),
-        &crate::podspec::Mode::Collector,
-        &crate::podspec::TemplateInputs::default(),
+        &crate::manager::podspec::Mode::Collector,
+        &crate::manager::podspec::TemplateInputs::default(),
     );
     json!({"apiVersion": "v1", "kind": "PodTemplate",
            "metadata": {"name": JOB, "namespace": NS}, "template": template})
@@ -275,7 +275,10 @@ async fn a_new_job_writes_its_status_first_then_one_pod_per_eligible_node() {
         node("b", &[], true),
         node(
             "win",
-            &[(crate::plan::OS_LABEL, crate::plan::WINDOWS)],
+            &[(
+                crate::manager::plan::OS_LABEL,
+                crate::manager::plan::WINDOWS,
+            )],
             true,
         ),
         node("kept-out", &[(CLEANUP_FILTER_LABEL, "true")], true),
@@ -798,7 +801,7 @@ async fn with_erasers_chart_role_a_run_completes_and_deletes_its_pods_one_by_one
     verifier.finish().await;
     let missing = &f.shared.ctx.metrics.permission_missing;
     for (verb, resource) in [("create", "events"), ("deletecollection", "pods")] {
-        let labels = crate::metrics::PermissionLabels {
+        let labels = crate::manager::metrics::PermissionLabels {
             verb: verb.into(),
             resource: resource.into(),
         };
@@ -914,7 +917,7 @@ fn gauge(f: &Fixture, severity: &str) -> i64 {
         .ctx
         .metrics
         .vulnerable_images_in_use
-        .get_or_create(&crate::metrics::SeverityLabels {
+        .get_or_create(&crate::manager::metrics::SeverityLabels {
             severity: severity.into(),
         })
         .get()

@@ -218,7 +218,7 @@ async fn the_controllers_stop_within_the_grace_after_shutdown_even_without_an_ap
 /// The ImageList and ImageJob status schemas of Eraser's CRDs (the repository's fixture
 /// `testdata/eraser-crds.yaml`, as Eraser's chart installs them), by kind.
 fn eraser_status_schema(kind: &str) -> Value {
-    let text = include_str!("../../../../testdata/eraser-crds.yaml");
+    let text = include_str!("../../../../../testdata/eraser-crds.yaml");
     let crds: Vec<Value> = serde_saphyr::from_multiple(text).unwrap();
     let crd = crds
         .iter()

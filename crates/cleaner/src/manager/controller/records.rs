@@ -1,9 +1,9 @@
 //! Recording finished runs in the history ConfigMap `drydock-image-cleaner-history` (key
-//! `history.json`, [`crate::history::History`]).
+//! `history.json`, [`crate::manager::history::History`]).
 //!
 //! The write is a conditional replace (the resourceVersion read is sent back), retried on a
 //! conflict, so two writers never lose each other's run. Recording is idempotent per job
-//! ([`crate::history::append`]): the ImageJob controller records a job (with per-node detail)
+//! ([`crate::manager::history::append`]): the ImageJob controller records a job (with per-node detail)
 //! before it marks the job finished, and a retry after a failed status write changes nothing;
 //! a second record of the same job only ever adds detail.
 
@@ -17,7 +17,7 @@ use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 
 use super::{Context, FIELD_MANAGER, MANAGED_BY_LABEL};
-use crate::history::{self, Handled, History, Limits, Run};
+use crate::manager::history::{self, Handled, History, Limits, Run};
 use crate::{Error, Result};
 
 /// Attempts of the read-modify-write before giving up: a conflict means another writer
@@ -187,8 +187,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::controller::tests::{NS, context};
-    use crate::history::{RunMode, RunPhase};
+    use crate::manager::controller::tests::{NS, context};
+    use crate::manager::history::{RunMode, RunPhase};
 
     pub(crate) fn run(job: &str) -> Run {
         Run {

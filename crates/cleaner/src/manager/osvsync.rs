@@ -210,7 +210,7 @@ pub async fn sync(
             }
         }
     }
-    let downloaded = crate::vulndist::download_source(http, url, &dump).await?;
+    let downloaded = crate::manager::vulndist::download_source(http, url, &dump).await?;
     if downloaded > 0 {
         // A new dump holds every change so far; its own newest record sets `since` once it
         // is built ([`set_since`]).

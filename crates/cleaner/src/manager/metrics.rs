@@ -64,7 +64,7 @@ pub struct Metrics {
     /// `imagejob_duration_run_seconds`: from the job's creation to its end.
     pub duration: Histogram,
     /// `drydock_image_cleaner_breaker_open`: 1 while the circuit breaker on job starts is open
-    /// ([`crate::breaker`]); Drydock's own, Eraser had none.
+    /// ([`crate::manager::breaker`]); Drydock's own, Eraser had none.
     pub breaker_open: Gauge,
     /// `drydock_image_cleaner_permission_missing{verb,resource}`: 1 for each permission the
     /// API server refused the manager (it then goes on without: no Events, pods deleted one by
