@@ -6,10 +6,14 @@ set -euo pipefail
 # The language oracles: python3-packaging (PEP 440), node-semver (npm), golang-golang-x-mod-dev
 # (Go), ruby (RubyGems), openjdk-17-jdk-headless and libmaven3-core-java (Maven's
 # ComparableVersion; its JARs also make the Java inventory test's image); db5.3-util writes
-# the Berkeley DB rpmdbs rpm then reads as the oracle.
+# the Berkeley DB rpmdbs rpm then reads as the oracle. Debian's rpm has no NDB backend, so
+# testdata/rpm/make-ndb-rpmdb.sh builds rpm's own source with it: curl, xz-utils and gpgv fetch
+# and check the source, gcc, make, pkg-config and the -dev libraries build it.
 PACKAGES=(containerd runc busybox-static python3-apt rpm python3-rpm python3-aiosmtpd
   python3-packaging nodejs node-semver golang-go golang-golang-x-mod-dev ruby db5.3-util
-  openjdk-17-jdk-headless libmaven3-core-java "$@")
+  openjdk-17-jdk-headless libmaven3-core-java
+  curl xz-utils gpgv gcc make pkg-config libpopt-dev libmagic-dev liblua5.4-dev
+  libgcrypt20-dev zlib1g-dev libsqlite3-dev "$@")
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

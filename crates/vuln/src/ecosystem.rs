@@ -400,7 +400,7 @@ pub enum PackageDbFormat {
     DpkgStatusD,
     /// apk's `installed`.
     Apk,
-    /// An rpmdb (sqlite or Berkeley DB; NDB is recognised and rejected).
+    /// An rpmdb (sqlite, Berkeley DB or NDB).
     Rpm,
     /// The Mariner / Azure Linux distroless manifest.
     MarinerManifest,

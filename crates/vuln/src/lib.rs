@@ -63,7 +63,8 @@ pub enum Error {
         reason: String,
     },
 
-    /// A package database in a format this crate does not read (BDB and NDB rpmdbs).
+    /// A package database in a recognised format this crate does not read (none today: sqlite,
+    /// Berkeley DB and NDB rpmdbs are all read).
     #[error("unsupported package database {input}: {format} rpmdb")]
     UnsupportedPackageDb {
         /// The database, usually its path inside the image.

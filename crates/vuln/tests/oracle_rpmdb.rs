@@ -1,7 +1,9 @@
-//! The sqlite rpmdb reader vs the real rpm 4.18: `testdata/rpm/make-rpmdb.sh` builds tiny rpms
+//! The rpmdb readers vs the real rpm 4.18: `testdata/rpm/make-rpmdb.sh` builds tiny rpms
 //! with rpmbuild and registers them in a fresh sqlite rpmdb; Drydock's inventory of that file
-//! must equal what `rpm -qa` reports from it. Damaged copies of the real file must fail with an
-//! error naming the input, never panic.
+//! must equal what `rpm -qa` reports from it. The same headers are then written as a Berkeley
+//! DB rpmdb (`make-bdb-rpmdb.sh`, db_load) and as an NDB one (`make-ndb-rpmdb.sh`, rpm built
+//! from Debian's source with its NDB backend), each compared with that rpm's `-qa`. Damaged
+//! copies of the real files must fail with an error naming the input, never panic.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,10 +26,15 @@ fn make_rpmdb(dir: &Path) -> Vec<u8> {
 /// a converted rpmdb lacks; it reads `Packages` all the same.
 fn rpm_qa(dir: &Path, backend: Option<&str>, format: &str) -> Vec<String> {
     let mut command = Command::new("rpm");
-    command.arg("--dbpath").arg(dir);
     if let Some(backend) = backend {
         command.args(["--define", &format!("_db_backend {backend}")]);
     }
+    qa_lines(command, dir, format)
+}
+
+/// `COMMAND --dbpath dir -qa --qf format`, its lines sorted.
+fn qa_lines(mut command: Command, dir: &Path, format: &str) -> Vec<String> {
+    command.arg("--dbpath").arg(dir);
     let output = command
         .args(["-qa", "--qf", format])
         .output()
@@ -189,4 +196,96 @@ fn damaged_copies_of_a_berkeley_db_rpmdb_fail_cleanly() {
     // flips every 97 bytes (a prime) walk through page headers, item offsets and overflow data.
     let cuts = [100, 512, 1024, bytes.len() / 2, bytes.len() - 1];
     assert_damaged_copies_fail_cleanly(&bytes, "var/lib/rpm/Packages", &cuts, 97);
+}
+
+/// The NDB script: `testdata/rpm/make-ndb-rpmdb.sh`.
+fn ndb_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/rpm/make-ndb-rpmdb.sh")
+}
+
+/// Builds rpm with its NDB backend (cached in the target directory) and an NDB rpmdb in `dir`
+/// holding the four test packages `copies` times; the `Packages.db` bytes.
+fn make_ndb_rpmdb(dir: &Path, copies: u32) -> Vec<u8> {
+    let status = Command::new("bash")
+        .arg(ndb_script())
+        .arg(dir)
+        .arg(copies.to_string())
+        .status()
+        .expect("bash runs");
+    assert!(
+        status.success(),
+        "make-ndb-rpmdb.sh failed (scripts/lib/install-deps.sh installs what it needs)"
+    );
+    std::fs::read(dir.join("Packages.db")).expect("rpm wrote Packages.db")
+}
+
+/// The NDB file's slot page count (a little-endian u32 at offset 12).
+fn ndb_slot_pages(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"))
+}
+
+#[test]
+fn ndb_rpmdb_inventory_equals_rpm_qa() {
+    // 80 copies of the four packages: 320 slots, more than the 254 of the first slot page, so
+    // rpm added a slot page and moved the blobs that were in its way.
+    let copies = 80;
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = make_ndb_rpmdb(dir.path(), copies);
+    assert!(ndb_slot_pages(&bytes) >= 2, "{}", ndb_slot_pages(&bytes));
+
+    let headers = rpm::read_ndb_headers("Packages.db", &bytes).unwrap();
+    let mut ours: Vec<String> = headers
+        .iter()
+        .map(|h| {
+            format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                h.name,
+                h.epoch.map_or("(none)".to_owned(), |e| e.to_string()),
+                h.version,
+                h.release,
+                h.arch.as_deref().unwrap_or("(none)"),
+                h.source_rpm.as_deref().unwrap_or("(none)"),
+                h.vendor.as_deref().unwrap_or("(none)"),
+            )
+        })
+        .collect();
+    ours.sort();
+    let mut built_rpm = Command::new("bash");
+    built_rpm.arg(ndb_script()).arg("--rpm");
+    let theirs = qa_lines(
+        built_rpm,
+        dir.path(),
+        "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\t%{VENDOR}\\n",
+    );
+    assert_eq!(ours.len(), 4 * copies as usize);
+    assert_eq!(ours, theirs);
+
+    let mut packages: Vec<String> = rpm::parse_rpmdb("usr/lib/sysimage/rpm/Packages.db", &bytes)
+        .unwrap()
+        .into_iter()
+        .map(|p| format!("{} {} {}", p.name, p.version, p.source_name))
+        .collect();
+    packages.sort();
+    packages.dedup();
+    assert_eq!(
+        packages,
+        [
+            "bash 5.1.8-9.el9 bash",
+            "openssl 1:3.0.7-24.el9 openssl",
+            "openssl-libs 1:3.0.7-24.el9 openssl",
+            "tzdata 2024a-1.el9 tzdata",
+        ]
+    );
+}
+
+#[test]
+fn damaged_copies_of_an_ndb_rpmdb_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = make_ndb_rpmdb(dir.path(), 5);
+    // Cuts inside the file header, at the end of the slot page, on block boundaries every 37
+    // blocks (through blob heads, bodies and tails) and one byte short; flips every 97 bytes (a
+    // prime) walk through slots, blob heads, headers and tails.
+    let mut cuts = vec![20, 4096, bytes.len() - 1];
+    cuts.extend((4096..bytes.len()).step_by(16 * 37));
+    assert_damaged_copies_fail_cleanly(&bytes, "usr/lib/sysimage/rpm/Packages.db", &cuts, 97);
 }

@@ -1,8 +1,7 @@
 //! Package inventories parsed from package-database bytes: dpkg `status` and distroless
 //! `status.d/*`, apk `installed`, sqlite rpmdbs and the Mariner / Azure Linux distroless
-//! manifest, Berkeley DB rpmdbs (`bdb`), and language packages (`language`, Java archives in
-//! `java`, cargo-auditable Rust binaries in `rust`). NDB rpmdbs are recognised by format and rejected with a
-//! typed error until their reader exists.
+//! manifest, Berkeley DB rpmdbs (`bdb`), NDB rpmdbs (`ndb`), and language packages (`language`,
+//! Java archives in `java`, cargo-auditable Rust binaries in `rust`).
 //!
 //! Every parser takes the input's name (its path in the image, used in errors) and its bytes.
 //! Corrupt input yields [`crate::Error::CorruptPackageDb`], never a panic. Versions are kept as
@@ -13,6 +12,7 @@ pub mod bdb;
 pub mod dpkg;
 pub mod java;
 pub mod language;
+pub mod ndb;
 pub mod rpm;
 pub mod rpm_header;
 pub mod rust;

@@ -1,9 +1,8 @@
-//! RPM package databases. Read: sqlite rpmdbs (`rpmdb.sqlite`: RHEL 9 family, Fedora, Amazon
-//! Linux 2023, Azure Linux, Mariner 2), whose `Packages` rows hold rpm headers
-//! ([`super::rpm_header`]), and the Mariner / Azure Linux distroless manifest
-//! `var/lib/rpmmanifest/container-manifest-2` (no rpmdb in those images). Recognised but not
-//! read: Berkeley DB (`var/lib/rpm/Packages`) and NDB (`Packages.db`) rpmdbs, which fail with
-//! [`crate::Error::UnsupportedPackageDb`] until page-format readers exist.
+//! RPM package databases, each a store of rpm headers ([`super::rpm_header`]): sqlite rpmdbs
+//! (`rpmdb.sqlite`: RHEL 9 family, Fedora, Amazon Linux 2023, Azure Linux, Mariner 2), whose
+//! `Packages` rows hold them, Berkeley DB rpmdbs (`var/lib/rpm/Packages`, [`super::bdb`]) and
+//! NDB rpmdbs (`Packages.db`, SUSE, [`super::ndb`]); and the Mariner / Azure Linux distroless
+//! manifest `var/lib/rpmmanifest/container-manifest-2` (no rpmdb in those images).
 //!
 //! The sqlite file is opened in memory (sqlite's deserialize), read-only, so nothing is written
 //! to disk and the image's bytes never leave this process.
@@ -15,7 +14,7 @@ use rusqlite::{Connection, MAIN_DB, OpenFlags};
 
 use super::rpm_header::{RpmHeader, parse_header};
 use super::{Package, corrupt, utf8};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Tab-separated fields per manifest line: `NAME VERSION-RELEASE INSTALLTIME BUILDTIME VENDOR
 /// (none) SIZE ARCH EPOCHNUM SOURCERPM` (Trivy `rpmqa.go`).
@@ -83,46 +82,54 @@ pub fn detect_rpmdb_format(bytes: &[u8]) -> Option<RpmDbFormat> {
         .then_some(RpmDbFormat::BerkeleyDb)
 }
 
-/// Reads an rpm database: the installed packages of a sqlite or Berkeley DB rpmdb, without
-/// `gpg-pubkey`.
+/// Reads an rpm database: the installed packages of a sqlite, Berkeley DB or NDB rpmdb,
+/// without `gpg-pubkey`.
 ///
 /// Versions are `[epoch:]version-release` (epoch only when set); the source name and version
 /// come from `SOURCERPM` (split from the right) with the package's epoch, as Trivy does.
 ///
 /// # Errors
 ///
-/// [`Error::UnsupportedPackageDb`] for NDB; [`Error::CorruptPackageDb`] naming `input` when
-/// the bytes are none of the three formats, the database cannot be read, or a header in it is
-/// corrupt.
+/// [`crate::Error::CorruptPackageDb`] naming `input` when the bytes are none of the three formats,
+/// the database cannot be read, or a header in it is corrupt.
 pub fn parse_rpmdb(input: &str, bytes: &[u8]) -> Result<Vec<Package>> {
-    match detect_rpmdb_format(bytes) {
-        Some(RpmDbFormat::Sqlite) => Ok(read_sqlite_headers(input, bytes)?
-            .iter()
-            .filter(|header| header.name != GPG_PUBKEY)
-            .map(package_of_header)
-            .collect()),
-        Some(RpmDbFormat::BerkeleyDb) => Ok(read_bdb_headers(input, bytes)?
-            .iter()
-            .filter(|header| header.name != GPG_PUBKEY)
-            .map(package_of_header)
-            .collect()),
-        Some(format) => Err(Error::UnsupportedPackageDb {
-            input: input.to_owned(),
-            format,
-        }),
-        None => Err(corrupt(
-            input,
-            0,
-            "not a Berkeley DB, NDB or sqlite rpm database",
-        )),
-    }
+    let headers = match detect_rpmdb_format(bytes) {
+        Some(RpmDbFormat::Sqlite) => read_sqlite_headers(input, bytes)?,
+        Some(RpmDbFormat::BerkeleyDb) => read_bdb_headers(input, bytes)?,
+        Some(RpmDbFormat::Ndb) => read_ndb_headers(input, bytes)?,
+        None => {
+            return Err(corrupt(
+                input,
+                0,
+                "not a Berkeley DB, NDB or sqlite rpm database",
+            ));
+        }
+    };
+    Ok(headers
+        .iter()
+        .filter(|header| header.name != GPG_PUBKEY)
+        .map(package_of_header)
+        .collect())
+}
+
+/// The rpm headers of an NDB rpmdb (`Packages.db`), in file order as rpm lists them.
+///
+/// # Errors
+///
+/// [`crate::Error::CorruptPackageDb`] naming `input` (and the package index) when the file or a
+/// header in it is corrupt.
+pub fn read_ndb_headers(input: &str, bytes: &[u8]) -> Result<Vec<RpmHeader>> {
+    crate::inventory::ndb::package_blobs(input, bytes)?
+        .iter()
+        .map(|b| parse_header(&format!("{input} (package {})", b.pkgidx), b.blob))
+        .collect()
 }
 
 /// The rpm headers of a Berkeley DB rpmdb (`Packages`), in page order.
 ///
 /// # Errors
 ///
-/// [`Error::CorruptPackageDb`] naming `input` when the hash database or a header in it is
+/// [`crate::Error::CorruptPackageDb`] naming `input` when the hash database or a header in it is
 /// corrupt.
 pub fn read_bdb_headers(input: &str, bytes: &[u8]) -> Result<Vec<RpmHeader>> {
     crate::inventory::bdb::hash_values(input, bytes)?
@@ -136,7 +143,7 @@ pub fn read_bdb_headers(input: &str, bytes: &[u8]) -> Result<Vec<RpmHeader>> {
 ///
 /// # Errors
 ///
-/// [`Error::CorruptPackageDb`] naming `input` (and the row's `hnum`) when sqlite rejects the
+/// [`crate::Error::CorruptPackageDb`] naming `input` (and the row's `hnum`) when sqlite rejects the
 /// file, `Packages` is missing or not a table, or a header is corrupt.
 pub fn read_sqlite_headers(input: &str, bytes: &[u8]) -> Result<Vec<RpmHeader>> {
     let fail = |error: rusqlite::Error| corrupt(input, 0, format!("sqlite: {error}"));
@@ -222,8 +229,8 @@ fn package_of_header(header: &RpmHeader) -> Package {
 ///
 /// # Errors
 ///
-/// [`Error::CorruptPackageDb`] naming `input` for non-UTF-8 bytes, a line without exactly ten
-/// tab-separated fields, an empty name or version, or a bad epoch.
+/// [`crate::Error::CorruptPackageDb`] naming `input` for non-UTF-8 bytes, a line without exactly
+/// ten tab-separated fields, an empty name or version, or a bad epoch.
 pub fn parse_mariner_manifest(input: &str, bytes: &[u8]) -> Result<Vec<Package>> {
     let text = utf8(input, bytes)?;
     let mut packages = Vec::new();
@@ -302,6 +309,7 @@ fn split_source_rpm(source_rpm: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
 
     const MANIFEST: &str = "\
 filesystem\t1.1-20.cm2\t1700000000\t1690000000\tMicrosoft Corporation\t(none)\t7496\tx86_64\t0\tfilesystem-1.1-20.cm2.src.rpm
@@ -335,20 +343,44 @@ tzdata\t2023c-1.cm2\t1700000000\t1690000000\tMicrosoft Corporation\t(none)\t1900
     }
 
     #[test]
-    fn a_damaged_berkeley_db_is_corrupt_and_ndb_unsupported() {
+    fn a_damaged_berkeley_db_or_ndb_is_corrupt_and_named() {
         let mut bdb = vec![0_u8; 64];
         bdb[12..16].copy_from_slice(&0x0006_1561_u32.to_le_bytes());
         let err = parse_rpmdb("var/lib/rpm/Packages", &bdb).unwrap_err();
         assert!(matches!(err, Error::CorruptPackageDb { .. }), "{err}");
         assert!(err.to_string().contains("var/lib/rpm/Packages"), "{err}");
         let err = parse_rpmdb("var/lib/rpm/Packages.db", b"RpmP\x00\x00").unwrap_err();
-        assert!(matches!(
-            err,
-            Error::UnsupportedPackageDb {
-                format: RpmDbFormat::Ndb,
-                ..
-            }
-        ));
+        assert!(matches!(err, Error::CorruptPackageDb { .. }), "{err}");
+        assert!(err.to_string().contains("var/lib/rpm/Packages.db"), "{err}");
+    }
+
+    #[test]
+    fn ndb_rpmdb_blobs_become_packages_without_gpg_pubkey() {
+        use super::super::ndb::tests::ndb_file;
+        use super::super::rpm_header::tests::{header_blob, int, s};
+        let openssl = header_blob(&[
+            s(1000, "openssl-libs"),
+            s(1001, "3.0.8"),
+            s(1002, "150500.5.8.1"),
+            int(1003, 1),
+            s(1022, "x86_64"),
+            s(1044, "openssl-3-3.0.8-150500.5.8.1.src.rpm"),
+        ]);
+        let key = header_blob(&[s(1000, "gpg-pubkey"), s(1001, "3dbdc284"), s(1002, "1")]);
+        let bytes = ndb_file(&[&openssl, &key]);
+        let packages = parse_rpmdb("usr/lib/sysimage/rpm/Packages.db", &bytes).unwrap();
+        assert_eq!(packages.len(), 1);
+        assert_eq!(packages[0].name, "openssl-libs");
+        assert_eq!(packages[0].version, "1:3.0.8-150500.5.8.1");
+        assert_eq!(packages[0].source_name, "openssl-3");
+        assert_eq!(packages[0].arch.as_deref(), Some("x86_64"));
+        let bad = ndb_file(&[&openssl, &[0, 0, 0, 1]]);
+        let err = parse_rpmdb("usr/lib/sysimage/rpm/Packages.db", &bad).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("usr/lib/sysimage/rpm/Packages.db (package 2)"),
+            "{err}"
+        );
     }
 
     #[test]
