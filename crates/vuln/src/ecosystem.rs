@@ -389,6 +389,8 @@ pub const LANGUAGES: &[LanguageEcosystem] = &[
     LanguageEcosystem::RubyGems,
     LanguageEcosystem::Maven,
     LanguageEcosystem::CratesIo,
+    LanguageEcosystem::Packagist,
+    LanguageEcosystem::NuGet,
 ];
 
 /// The format of a package database, with its parser.
@@ -749,7 +751,9 @@ mod tests {
                 | LanguageEcosystem::Npm
                 | LanguageEcosystem::RubyGems
                 | LanguageEcosystem::Maven
-                | LanguageEcosystem::CratesIo => LANGUAGES.contains(&language),
+                | LanguageEcosystem::CratesIo
+                | LanguageEcosystem::Packagist
+                | LanguageEcosystem::NuGet => LANGUAGES.contains(&language),
             }
         }
         for language in LANGUAGES {
@@ -795,6 +799,8 @@ mod tests {
             ("PyPI", Some(VersionScheme::Pep440)),
             ("Go", Some(VersionScheme::Go)),
             ("npm", Some(VersionScheme::SemVer)),
+            ("Packagist", Some(VersionScheme::Composer)),
+            ("NuGet", Some(VersionScheme::NuGet)),
             ("Mageia:9", None),
             ("GHC", None),
         ] {
@@ -816,6 +822,8 @@ mod tests {
             "PyPI",
             "npm",
             "RubyGems",
+            "Packagist",
+            "NuGet",
         ] {
             assert_eq!(dumps.iter().filter(|d| **d == dump).count(), 1, "{dump}");
         }

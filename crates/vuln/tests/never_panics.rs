@@ -1,7 +1,7 @@
 //! Hostile input never panics: every parser and comparator over arbitrary bytes and strings
 //! returns a value or an error.
 
-use drydock_vuln::inventory::{apk, dpkg, java, rpm, rust};
+use drydock_vuln::inventory::{apk, dotnet, dpkg, java, php, rpm, rust};
 use drydock_vuln::version::{dpkg::DpkgVersion, rpm::Evr, rpm::rpmvercmp};
 use drydock_vuln::{ReleaseFiles, VersionScheme, detect_os, parse_osv_record};
 use proptest::prelude::*;
@@ -21,6 +21,8 @@ proptest! {
             VersionScheme::Go,
             VersionScheme::RubyGems,
             VersionScheme::Maven,
+            VersionScheme::Composer,
+            VersionScheme::NuGet,
         ] {
             let _ = scheme.compare(&a, &b);
             let _ = scheme.compare(&b, &a);
@@ -47,6 +49,8 @@ proptest! {
         let mut deps = rust::RUST_DEP_INFO_MAGIC.to_vec();
         deps.extend_from_slice(&bytes);
         let _ = rust::parse_dep_info("bin", &deps);
+        let _ = php::parse_composer_installed("installed.json", &bytes);
+        let _ = dotnet::parse_deps_json("app.deps.json", &bytes);
     }
 
     #[test]

@@ -2,10 +2,13 @@
 //! PEP 440 vs Python's `packaging` (python3-packaging), SemVer vs npm's `semver`
 //! (node-semver), Go versions vs `golang.org/x/mod/semver` (golang-golang-x-mod-dev, run with
 //! Debian's Go), gem versions vs Ruby's `Gem::Version` (ruby), Maven versions vs Maven's
-//! `ComparableVersion` (libmaven3-core-java, run with Debian's JDK). For each: 10,000 generated
-//! pairs compared in one process of the reference, the tricky table checked by us and by the
-//! reference, and 10,000 near-valid strings on which we must accept exactly what it accepts
-//! (Maven accepts every string, so it has no validity run).
+//! `ComparableVersion` (libmaven3-core-java, run with Debian's JDK), Composer versions vs
+//! `Composer\Semver` (`VersionParser::normalize`, then `Comparator`; php-composer-semver, run
+//! with php-cli). For each: 10,000 generated pairs compared in one process of the reference,
+//! the tricky table checked by us and by the reference, and 10,000 near-valid strings on which
+//! we must accept exactly what it accepts (Maven accepts every string, so it has no validity
+//! run). NuGet's comparer is .NET code with no runnable reference here: its tables are unit
+//! tests of `version::nuget`.
 
 mod common;
 
@@ -736,4 +739,151 @@ fn maven_pairs_compare_exactly_like_comparable_version() {
 #[test]
 fn maven_table_holds_for_us_and_for_comparable_version() {
     maven_oracle().check_table(MAVEN_TRICKY);
+}
+
+// --- Composer (Packagist) ------------------------------------------------------------------
+
+/// Debian's autoloader of `Composer\Semver` (php-composer-semver).
+const COMPOSER_SEMVER_AUTOLOAD: &str = "/usr/share/php/Composer/Semver/autoload.php";
+
+/// Normalises each side with `VersionParser::normalize` (a named branch, `dev-…`, counts as
+/// refused: Composer never orders it against releases) and compares with `Comparator`.
+const COMPOSER_SCRIPT: &str = r#"
+$parser = new Composer\Semver\VersionParser();
+$norm = function ($v) use ($parser) {
+    try { $n = $parser->normalize($v); } catch (\Exception $e) { return null; }
+    return strpos($n, 'dev-') === 0 ? null : $n;
+};
+$lines = explode("\n", stream_get_contents(STDIN));
+array_pop($lines);
+foreach ($lines as $line) {
+    if ($argv[1] === 'valid') { echo $norm($line) === null ? "x\n" : "v\n"; continue; }
+    [$a, $b] = explode("\t", $line);
+    [$a, $b] = [$norm($a), $norm($b)];
+    if ($a === null || $b === null) { echo "x\n"; continue; }
+    $c = 'Composer\Semver\Comparator';
+    echo $c::lessThan($a, $b) ? -1 : ($c::equalTo($a, $b) ? 0
+        : ($c::greaterThan($a, $b) ? 1 : 'x')), "\n";
+}
+"#;
+
+fn composer_oracle() -> Oracle {
+    Oracle {
+        scheme: VersionScheme::Composer,
+        name: "Composer\\Semver",
+        install: "php-cli php-composer-semver",
+        command: |mode| {
+            let mut c = Command::new("php");
+            c.args([
+                "-r",
+                &format!("require '{COMPOSER_SEMVER_AUTOLOAD}';\n{COMPOSER_SCRIPT}"),
+                mode,
+            ]);
+            c
+        },
+    }
+}
+
+fn composer_version() -> impl Strategy<Value = String> + Clone {
+    let classical = (
+        prop::option::weighted(0.2, prop::sample::select(vec!["v", "V"])),
+        number(),
+        prop::collection::vec(number(), 0..4),
+        prop::option::weighted(
+            0.5,
+            (
+                prop::sample::select(vec!["", "-", ".", "_"]),
+                prop::sample::select(vec![
+                    "alpha", "a", "beta", "b", "Beta", "RC", "rc", "patch", "pl", "p", "stable",
+                ]),
+                prop::sample::select(vec!["", "", "1", "2", "10", ".1", "-2", "1.2", "01"]),
+            ),
+        ),
+        prop::option::weighted(
+            0.2,
+            prop::sample::select(vec!["-dev", ".dev", "dev", "-DEV"]),
+        ),
+        prop::option::weighted(0.1, prop::sample::select(vec!["+build.1", "+2"])),
+    )
+        .prop_map(|(v, first, rest, modifier, dev, build)| {
+            let mut s = format!("{}{first}", v.unwrap_or_default());
+            for part in rest {
+                s.push('.');
+                s.push_str(part);
+            }
+            if let Some((sep, word, numbers)) = modifier {
+                s.push_str(sep);
+                s.push_str(word);
+                s.push_str(numbers);
+            }
+            s.push_str(dev.unwrap_or_default());
+            s.push_str(build.unwrap_or_default());
+            s
+        });
+    let other = prop::sample::select(vec![
+        "2023.01.15",
+        "20230115",
+        "2023-01-15-beta1",
+        "2023.01.15.10.30",
+        "1.x-dev",
+        "1.2.x-dev",
+        "v2.*-dev",
+        "1.2.X-dev",
+        "2.x-dev",
+    ])
+    .prop_map(str::to_owned);
+    prop_oneof![8 => classical, 1 => other]
+}
+
+const COMPOSER_TRICKY: &str = "
+v1.0.0 = 1.0.0
+1.0 = 1.0.0.0
+1.0.0.1 > 1.0
+1.0.0-dev < 1.0.0-alpha1
+1.0.0-alpha1 = 1.0.0-a1
+1.0.0-alpha2 < 1.0.0-beta1
+1.0.0-beta1 = 1.0.0b1
+1.0.0-beta2 > 1.0.0-beta1
+1.0.0-beta10 > 1.0.0-beta9
+1.0.0-beta.10 > 1.0.0-beta.9
+1.0.0-beta1 < 1.0.0-RC1
+1.0.0-RC1 = 1.0.0-rc.1
+1.0-RC < 1.0
+1.0-stable = 1.0
+1.0-patch1 > 1.0
+1.0-pl1 = 1.0-patch1
+1.0-p1 = 1.0-patch1
+1.0-patch1 < 1.0.0.1
+1.0-beta1-dev < 1.0-beta1
+1.0-dev < 1.0
+1.10 > 1.9
+1.0+build.5 = 1.0
+01.02 = 1.2
+1.x-dev > 1.99
+1.x-dev < 2.0-dev
+2023.01.15 < 99999.0
+1.0-STABLE < 1.0-stable
+20230115 > 2023.01.15
+";
+
+#[test]
+fn composer_pairs_compare_exactly_like_composer_semver() {
+    composer_oracle().check_generated(composer_version(), |a| {
+        a.strip_prefix(['v', 'V'])
+            .map_or_else(|| format!("v{a}"), str::to_owned)
+            .to_uppercase()
+    });
+}
+
+#[test]
+fn composer_table_holds_for_us_and_for_composer_semver() {
+    composer_oracle().check_table(COMPOSER_TRICKY);
+}
+
+#[test]
+fn composer_accepts_exactly_what_composer_semver_accepts() {
+    composer_oracle().check_validity(near_valid(
+        composer_version(),
+        "01.-_+:vVabdepxX*z".chars().collect(),
+    ));
 }

@@ -1,7 +1,8 @@
 //! Language packages in an image (`vulnerabilities.types: [library]`): which files the layer
 //! walk keeps for them, and how they become a [`LanguagePackage`] list.
 //!
-//! Python, npm and RubyGems metadata are found by name patterns wherever they lie. Go binaries,
+//! Python, npm and RubyGems metadata, Composer's `installed.json` and .NET `*.deps.json` are
+//! found by name patterns wherever they lie (where syft's catalogers look for them). Go binaries,
 //! Rust binaries and Java archives are found by content: every other regular file is offered
 //! to [`LanguageFiles`], which looks at its first bytes. An ELF executable goes to the Go
 //! search, which keeps only the build information block (a few KiB at a 16-byte-aligned
@@ -14,6 +15,7 @@
 use std::sync::Arc;
 
 use drydock_imagefs::{ImageFiles, Interest, Pattern, SniffSink, Sniffer};
+use drydock_vuln::inventory::dotnet::{DEPS_JSON_SUFFIX, parse_deps_json};
 use drydock_vuln::inventory::java::{
     JAVA_METADATA_MAGIC, MAX_JAVA_ARCHIVE, ZIP_MAGIC, archive_metadata, oversized_archive_metadata,
     parse_archive_metadata,
@@ -23,6 +25,7 @@ use drydock_vuln::inventory::language::{
     is_go_buildinfo_start, parse_gemspec, parse_go_buildinfo, parse_package_json,
     parse_python_metadata,
 };
+use drydock_vuln::inventory::php::{COMPOSER_INSTALLED_NAME, parse_composer_installed};
 use drydock_vuln::inventory::rust::{
     MAX_DEP_INFO, RUST_DEP_INFO_MAGIC, ZLIB_CMF, ZLIB_HEADER, dep_info_candidate, parse_dep_info,
 };
@@ -47,8 +50,8 @@ const MIN_RUST_BINARY: u64 = 128 << 10;
 /// The smallest zip archive: an empty one is its 22-byte end-of-central-directory record.
 const MIN_ZIP: u64 = 22;
 
-/// The patterns of Python, npm and RubyGems metadata and the Go binary and Java archive
-/// sniffer, added to `interest`.
+/// The patterns of Python, npm, RubyGems, Composer and .NET metadata and the Go binary and
+/// Java archive sniffer, added to `interest`.
 #[must_use]
 pub fn with_language_files(interest: Interest) -> Interest {
     interest
@@ -71,6 +74,14 @@ pub fn with_language_files(interest: Interest) -> Interest {
             dir: "specifications".to_owned(),
             suffix: ".gemspec".to_owned(),
         })
+        // Any directory: an `installed.json` anywhere, as syft reads it.
+        .with_pattern(Pattern::InDirEndingWith {
+            dir_suffix: String::new(),
+            name: COMPOSER_INSTALLED_NAME.to_owned(),
+        })
+        .with_pattern(Pattern::NameEndingWith {
+            suffix: DEPS_JSON_SUFFIX.to_owned(),
+        })
         .with_sniffer(Arc::new(LanguageFiles))
 }
 
@@ -90,6 +101,10 @@ pub fn packages(files: &ImageFiles) -> (Vec<LanguagePackage>, Vec<String>) {
             parse_archive_metadata(path, bytes)
         } else if name == "package.json" {
             parse_package_json(path, bytes).map(|p| p.into_iter().collect())
+        } else if name == COMPOSER_INSTALLED_NAME {
+            parse_composer_installed(path, bytes)
+        } else if name.ends_with(DEPS_JSON_SUFFIX) {
+            parse_deps_json(path, bytes)
         } else if name.ends_with(".gemspec") {
             parse_gemspec(path, bytes).map(|p| vec![p])
         } else if name == "METADATA" || name == "PKG-INFO" || name.ends_with(".egg-info") {

@@ -14,6 +14,8 @@
 //! - **Maven**: the `pom.properties` and manifests of Java archives, in [`super::java`].
 //! - **crates.io**: the dependency list cargo-auditable embeds in Rust binaries, in
 //!   [`super::rust`].
+//! - **Packagist**: Composer's `vendor/composer/installed.json`, in [`super::php`].
+//! - **NuGet**: the packages of a .NET application's `*.deps.json`, in [`super::dotnet`].
 //!
 //! Parsers take the input's name (its path in the image) and its bytes; garbage yields
 //! [`crate::Error::CorruptPackageDb`] naming the input, never a panic.
@@ -61,6 +63,10 @@ pub enum LanguageEcosystem {
     Maven,
     /// Rust crates (binaries built with cargo-auditable).
     CratesIo,
+    /// PHP packages installed by Composer, named `vendor/project`.
+    Packagist,
+    /// .NET packages (NuGet), named by their package ID.
+    NuGet,
 }
 
 // === impl LanguageEcosystem ===
@@ -75,6 +81,8 @@ impl LanguageEcosystem {
             Self::RubyGems => "RubyGems",
             Self::Maven => "Maven",
             Self::CratesIo => "crates.io",
+            Self::Packagist => "Packagist",
+            Self::NuGet => "NuGet",
         }
     }
 
@@ -87,6 +95,8 @@ impl LanguageEcosystem {
             Self::RubyGems => VersionScheme::RubyGems,
             Self::Maven => VersionScheme::Maven,
             Self::CratesIo => VersionScheme::SemVer,
+            Self::Packagist => VersionScheme::Composer,
+            Self::NuGet => VersionScheme::NuGet,
         }
     }
 }

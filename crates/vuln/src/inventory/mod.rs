@@ -1,7 +1,8 @@
 //! Package inventories parsed from package-database bytes: dpkg `status` and distroless
 //! `status.d/*`, apk `installed`, sqlite rpmdbs and the Mariner / Azure Linux distroless
 //! manifest, Berkeley DB rpmdbs (`bdb`), NDB rpmdbs (`ndb`), and language packages (`language`,
-//! Java archives in `java`, cargo-auditable Rust binaries in `rust`).
+//! Java archives in `java`, cargo-auditable Rust binaries in `rust`, Composer's `installed.json`
+//! in `php`, .NET `*.deps.json` in `dotnet`).
 //!
 //! Every parser takes the input's name (its path in the image, used in errors) and its bytes.
 //! Corrupt input yields [`crate::Error::CorruptPackageDb`], never a panic. Versions are kept as
@@ -9,10 +10,12 @@
 
 pub mod apk;
 pub mod bdb;
+pub mod dotnet;
 pub mod dpkg;
 pub mod java;
 pub mod language;
 pub mod ndb;
+pub mod php;
 pub mod rpm;
 pub mod rpm_header;
 pub mod rust;

@@ -1,15 +1,19 @@
 //! Version comparators: the three OS package ecosystems Drydock matches (dpkg, rpm and
 //! apk-tools) and the language ecosystems' schemes (PEP 440, SemVer as npm, Cargo and Go read
-//! it, RubyGems, Maven). Each is written from the tool's documented algorithm and differential-tested
-//! against the real tool (dpkg/apt_pkg, rpm, Python's `packaging`, npm's `semver`, Go's
-//! `x/mod/semver`, Ruby's `Gem::Version`, Maven's `ComparableVersion`) or apk-tools' published vectors.
+//! it, RubyGems, Maven, Composer, NuGet). Each is written from the tool's documented algorithm and
+//! differential-tested against the real tool (dpkg/apt_pkg, rpm, Python's `packaging`, npm's
+//! `semver`, Go's `x/mod/semver`, Ruby's `Gem::Version`, Maven's `ComparableVersion`,
+//! `Composer\Semver`) or apk-tools' published vectors; NuGet's, which has no reference runnable
+//! here, against tables.
 //!
 //! The comparators never panic: garbage is rejected by `parse` with [`crate::Error::InvalidVersion`]
 //! naming the input.
 
 pub mod apk;
+pub mod composer;
 pub mod dpkg;
 pub mod maven;
+pub mod nuget;
 pub mod pep440;
 pub mod rpm;
 pub mod rubygems;
@@ -37,6 +41,10 @@ pub enum VersionScheme {
     RubyGems,
     /// Maven's `ComparableVersion`.
     Maven,
+    /// Composer's normalised versions under PHP's `version_compare` (Packagist).
+    Composer,
+    /// `NuGet.Versioning`'s `NuGetVersion`.
+    NuGet,
 }
 
 // === impl VersionScheme ===
@@ -74,6 +82,8 @@ impl VersionScheme {
             Self::Go => semver::SemVersion::parse(version, semver::Flavour::Go).map(Version::Go),
             Self::RubyGems => rubygems::GemVersion::parse(version).map(Version::RubyGems),
             Self::Maven => maven::MavenVersion::parse(version).map(Version::Maven),
+            Self::Composer => composer::ComposerVersion::parse(version).map(Version::Composer),
+            Self::NuGet => nuget::NuGetVersion::parse(version).map(Version::NuGet),
         }
     }
 
@@ -111,6 +121,10 @@ pub enum Version {
     RubyGems(rubygems::GemVersion),
     /// A Maven version.
     Maven(maven::MavenVersion),
+    /// A Composer version.
+    Composer(composer::ComposerVersion),
+    /// A NuGet version.
+    NuGet(nuget::NuGetVersion),
 }
 
 // === impl Version ===
@@ -127,6 +141,8 @@ impl Version {
             Self::Go(_) => VersionScheme::Go,
             Self::RubyGems(_) => VersionScheme::RubyGems,
             Self::Maven(_) => VersionScheme::Maven,
+            Self::Composer(_) => VersionScheme::Composer,
+            Self::NuGet(_) => VersionScheme::NuGet,
         }
     }
 
@@ -159,6 +175,8 @@ impl PartialOrd for Version {
             (Self::SemVer(a), Self::SemVer(b)) | (Self::Go(a), Self::Go(b)) => Some(a.cmp(b)),
             (Self::RubyGems(a), Self::RubyGems(b)) => Some(a.cmp(b)),
             (Self::Maven(a), Self::Maven(b)) => Some(a.cmp(b)),
+            (Self::Composer(a), Self::Composer(b)) => Some(a.cmp(b)),
+            (Self::NuGet(a), Self::NuGet(b)) => Some(a.cmp(b)),
             _ => None,
         }
     }
@@ -175,6 +193,8 @@ impl fmt::Display for VersionScheme {
             Self::Go => "Go",
             Self::RubyGems => "RubyGems",
             Self::Maven => "Maven",
+            Self::Composer => "Composer",
+            Self::NuGet => "NuGet",
         })
     }
 }
