@@ -47,7 +47,6 @@ use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
@@ -55,7 +54,10 @@ use kube::{Api, Resource, ResourceExt};
 use tokio::sync::watch;
 
 use super::exclusions;
-use super::{Context, EventKind, FIELD_MANAGER, JobMode, JobRequest, Preflight, records, stopped};
+use super::{
+    Context, EventKind, JobMode, JobRequest, Preflight, records, status_apply, status_apply_params,
+    stopped,
+};
 use crate::decide::ALL_IMAGES;
 use crate::history::{self, Handled};
 use crate::{Error, Result};
@@ -410,12 +412,17 @@ fn old_conditions(list: &ImageList) -> Vec<Condition> {
         .unwrap_or_default()
 }
 
-/// A status body valid under Eraser's structural CRD as under Drydock's (pure): Eraser's four
-/// required fields (`timestamp`, `success`, `failed`, `skipped`) come from `result`, else are
-/// carried over from the current status; Drydock's `conditions` and `observedGeneration` ride
-/// along (Eraser's CRD prunes them, and nothing is decided from them). Only a list that never
-/// finished a run and has no result to carry lacks the four fields; Eraser's CRD refuses that
-/// write, which is then reported once ([`ListMemory::refused`]).
+/// The whole status the manager owns after one write (pure): the part being written over the
+/// list's current status. Every status write is a server-side apply, which removes a field
+/// this manager wrote before and leaves out now, so nothing written earlier may be missing.
+///
+/// Valid under Eraser's structural CRD as under Drydock's: Eraser's four required fields
+/// (`timestamp`, `success`, `failed`, `skipped`) come from `result`, else are carried over from
+/// the current status; Drydock's `conditions` (the whole list, `conditions` being the new one)
+/// and `observedGeneration` (`observed_generation`, else the current one) ride along (Eraser's
+/// CRD prunes them, and nothing is decided from them). Only a list that never finished a run
+/// and has no result to carry lacks the four fields; Eraser's CRD refuses that write, which is
+/// then reported once ([`ListMemory::refused`]).
 #[must_use]
 pub fn status_body(
     list: &ImageList,
@@ -438,11 +445,23 @@ pub fn status_body(
         body.insert("failed".into(), failed.into());
         body.insert("skipped".into(), skipped.into());
     }
+    let observed_generation =
+        observed_generation.or_else(|| list.status.as_ref().and_then(|s| s.observed_generation));
     if let Some(generation) = observed_generation {
         body.insert("observedGeneration".into(), generation.into());
     }
     body.insert("conditions".into(), serde_json::json!(conditions));
     serde_json::Value::Object(body)
+}
+
+/// `list` as the API server holds it after `status` was written (pure): what the next write
+/// of the same look builds on, so a start right after a result keeps that result.
+pub fn written(list: &mut ImageList, status: &serde_json::Value) {
+    match serde_json::from_value::<ImageListStatus>(status.clone()) {
+        Ok(status) => list.status = Some(status),
+        // Not reached: every body comes from `status_body`, which writes the status's fields.
+        Err(error) => tracing::debug!(%error, "a status write does not read back as a status"),
+    }
 }
 
 /// A write the API server refuses for good (it would be refused again unchanged): 422, the
@@ -463,30 +482,30 @@ enum Written {
     Refused,
 }
 
-/// Writes `status` (one merge patch of the status subresource). A refusal for good is reported
-/// once per `what` and returned as [`Written::Refused`]; anything else (a timeout, a 5xx) is an
-/// error, so the caller retries this write, and only this write.
+/// Writes `status`, the whole status from [`status_body`], by server-side apply of the status
+/// subresource; once stored it becomes `list`'s status ([`written`]). A refusal for good is
+/// reported once per `what` and returned as [`Written::Refused`]; anything else (a timeout, a
+/// 5xx) is an error, so the caller retries this write, and only this write.
 async fn patch_status(
     lc: &ListContext,
-    list: &ImageList,
+    list: &mut ImageList,
     what: &str,
     status: serde_json::Value,
 ) -> Result<Written> {
     let api: Api<ImageList> = Api::all(lc.ctx.client.clone());
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_owned()),
-        ..PatchParams::default()
-    };
     let name = list.name_any();
     match api
         .patch_status(
             &name,
-            &params,
-            &Patch::Merge(serde_json::json!({ "status": status })),
+            &status_apply_params(),
+            &status_apply::<ImageList>(&status),
         )
         .await
     {
-        Ok(_) => Ok(Written::Done),
+        Ok(_) => {
+            written(list, &status);
+            Ok(Written::Done)
+        }
         Err(error) if refused_for_good(&error) => {
             if lc.memory().refused.insert(what.to_owned()) {
                 tracing::warn!(imagelist = %name, write = what, error = %drydock_kube::status::message(&error),
@@ -594,6 +613,8 @@ pub async fn reconcile(list: Arc<ImageList>, lc: Arc<ListContext>) -> Result<Act
     if lc.jobs.wait_until_ready().await.is_err() {
         return Ok(Action::requeue(ERROR_RETRY));
     }
+    // The list as this look changes it: each status write builds on the one before.
+    let mut list = ImageList::clone(&list);
     let name = list.name_any();
     for _ in 0..MAX_STEPS {
         let step = decide(&list, &lc.jobs.state(), &lc.memory());
@@ -619,11 +640,11 @@ pub async fn reconcile(list: Arc<ImageList>, lc: Arc<ListContext>) -> Result<Act
             Step::AwaitJob(_) => return Ok(Action::requeue(VANISHED_GRACE.unsigned_abs())),
             Step::Look => look(&lc, &list).await?,
             Step::Record(job) => {
-                if let Some(action) = record(&lc, &list, &job).await? {
+                if let Some(action) = record(&lc, &mut list, &job).await? {
                     return Ok(action);
                 }
             }
-            Step::Reject(why) => return reject(&lc, &list, &why).await,
+            Step::Reject(why) => return reject(&lc, &mut list, &why).await,
             Step::BadDryRun(why) => {
                 let newly = lc.memory().bad_dry_run.replace(why.clone()) != Some(why.clone());
                 if newly {
@@ -644,7 +665,7 @@ pub async fn reconcile(list: Arc<ImageList>, lc: Arc<ListContext>) -> Result<Act
                 generation,
                 dry_run,
             } => {
-                return start(&lc, &list, images, generation, dry_run).await;
+                return start(&lc, &mut list, images, generation, dry_run).await;
             }
         }
     }
@@ -691,7 +712,7 @@ async fn result_of(lc: &ListContext, job: &str) -> Result<Option<JobResult>> {
 
 /// Puts the result of the list's last run into its status (once). Returns `None` to go on
 /// deciding, or when to look again.
-async fn record(lc: &ListContext, list: &ImageList, job: &str) -> Result<Option<Action>> {
+async fn record(lc: &ListContext, list: &mut ImageList, job: &str) -> Result<Option<Action>> {
     let ctx = &lc.ctx;
     let now = ctx.now();
     let generation = lc
@@ -742,7 +763,7 @@ async fn record(lc: &ListContext, list: &ImageList, job: &str) -> Result<Option<
 /// the bookkeeping: that generation was run), the status and an Event say so.
 async fn vanished(
     lc: &ListContext,
-    list: &ImageList,
+    list: &mut ImageList,
     job: &str,
     generation: i64,
 ) -> Result<Action> {
@@ -794,7 +815,7 @@ async fn vanished(
     Ok(Action::await_change())
 }
 
-async fn reject(lc: &ListContext, list: &ImageList, why: &str) -> Result<Action> {
+async fn reject(lc: &ListContext, list: &mut ImageList, why: &str) -> Result<Action> {
     let ctx = &lc.ctx;
     let name = list.name_any();
     let generation = list.metadata.generation.unwrap_or(1);
@@ -837,7 +858,7 @@ fn job_identity(uid: &str, generation: i64, dry_run: bool) -> BTreeMap<String, S
 
 async fn start(
     lc: &ListContext,
-    list: &ImageList,
+    list: &mut ImageList,
     images: Vec<String>,
     generation: i64,
     dry_run: bool,
@@ -924,7 +945,7 @@ async fn start(
 /// status and a Warning Event (once per refusal: the callers check it is new).
 async fn refuse(
     lc: &ListContext,
-    list: &ImageList,
+    list: &mut ImageList,
     (generation, now): (i64, Timestamp),
     reason: &str,
     message: &str,
@@ -950,7 +971,7 @@ async fn refuse(
 /// job's labels do).
 async fn note_started(
     lc: &ListContext,
-    list: &ImageList,
+    list: &mut ImageList,
     job: &str,
     generation: i64,
     now: Timestamp,
@@ -1030,7 +1051,8 @@ mod tests {
     use crate::controller::tests::{NS, context, eraser_imagelist_status, t0};
 
     const EVENTS: &str = "/api/v1/namespaces/default/events?";
-    const STATUS: &str = "/apis/eraser.sh/v1/imagelists/imagelist/status?&fieldManager=drydock";
+    const STATUS: &str =
+        "/apis/eraser.sh/v1/imagelists/imagelist/status?&force=true&fieldManager=drydock";
     const OWN_JOBS: &str =
         "/apis/eraser.sh/v1/imagejobs?&labelSelector=eraser.sh%2Fjob-owner%3Dimagelist-controller";
     const UID: &str = "list-uid";
@@ -1184,9 +1206,14 @@ mod tests {
                "spec": {"images": []}})
     }
 
+    /// A status write: a server-side apply by Drydock's field manager, answered with `reply`.
+    fn apply_status(reply: Value) -> Exchange {
+        Exchange::new(Method::PATCH, STATUS, reply).with_content_type(mock::APPLY_PATCH)
+    }
+
     /// A status write checked against Eraser's CRD (the fixture): answered 422 when invalid.
     fn eraser_status(body: Value) -> Exchange {
-        Exchange::new(Method::PATCH, STATUS, list_reply())
+        apply_status(list_reply())
             .with_body(body)
             .validated_by(eraser_imagelist_status)
     }
@@ -1522,17 +1549,109 @@ mod tests {
         assert_eq!(body["timestamp"], "2026-03-01T02:58:00Z");
     }
 
+    #[test]
+    fn a_partial_status_update_keeps_the_fields_written_before() {
+        // Every write is a server-side apply: what it leaves out, the API server removes.
+        let result = JobResult::of_run(&run_of("imagejob-a", 1, "2026-03-01T02:58:00Z"));
+        let mut done = list("imagelist", UID, 1, &["alpine"]);
+        let (body, _, _) = result_status(&done, &result, 1, t0());
+        written(&mut done, &body);
+        // A refusal (the breaker, an exclusion list) writes only its condition.
+        let conditions = ended_conditions(
+            old_conditions(&done),
+            false,
+            "CircuitOpen",
+            "too many starts",
+            1,
+            t0(),
+        );
+        let body = status_body(&done, None, conditions.clone(), None);
+        assert_eq!(
+            body,
+            json!({"timestamp": "2026-03-01T02:58:00Z", "success": 2, "failed": 0, "skipped": 1,
+                   "observedGeneration": 1, "conditions": conditions}),
+        );
+        // The condition of the same type replaced, the others kept.
+        assert_eq!(conditions.len(), 3);
+        assert_eq!(
+            condition(done.status.as_ref(), SUCCEEDED).unwrap().status,
+            "True"
+        );
+        assert_eq!(conditions[1].status, "False");
+    }
+
+    #[test]
+    fn a_written_status_is_what_the_next_write_of_the_look_builds_on() {
+        let result = JobResult::of_run(&run_of("imagejob-a", 1, "2026-03-01T02:58:00Z"));
+        let mut edited = list("imagelist", UID, 2, &["alpine"]);
+        let (body, _, _) = result_status(&edited, &result, 1, t0());
+        written(&mut edited, &body);
+        let status = edited.status.clone().unwrap();
+        assert_eq!(status.timestamp, Some(Time(result.finished)));
+        assert_eq!((status.success, status.failed, status.skipped), (2, 0, 1));
+        assert_eq!(status.observed_generation, Some(1));
+        let started = started_conditions(old_conditions(&edited), "imagejob-b", 2, t0());
+        let body = status_body(&edited, None, started, Some(2));
+        assert_eq!(body["timestamp"], "2026-03-01T02:58:00Z");
+        assert_eq!(body["success"], 2);
+        assert_eq!(body["observedGeneration"], 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_result_then_a_start_in_one_look_keeps_the_result_in_the_status() {
+        // The spec changed during the run: the look records the run, then starts the next.
+        // The start's write carries the result just written (an apply without it would
+        // remove it).
+        let mut edited = list("imagelist", UID, 2, &[ALPINE]);
+        edited.metadata.generation = Some(2);
+        let finished = "2026-03-01T02:58:00Z";
+        let done = vec![manual("imagejob-a", 1, JobPhase::Completed)];
+        let mut calls = vec![
+            history(None, vec![run_of("imagejob-a", 1, finished)]),
+            eraser_status(
+                json!({"status": {"timestamp": finished, "success": 2, "failed": 0,
+                                            "skipped": 1, "observedGeneration": 1}}),
+            ),
+            event("JobCompleted", "Normal"),
+        ];
+        calls.extend(a_start("imagejob-b", 2));
+        calls.push(eraser_status(json!({"status": {
+            "timestamp": finished, "success": 2, "failed": 0, "skipped": 1,
+            "observedGeneration": 2,
+        }})));
+        calls.push(event("JobStarted", "Normal"));
+        let (action, memory) = step(&edited, done, looked(), calls).await;
+        assert_eq!(action, Action::await_change());
+        assert_eq!(memory.handled, Some(handled(2, "imagejob-b")));
+        assert!(memory.refused.is_empty());
+    }
+
+    #[test]
+    fn a_status_write_is_an_apply_of_the_whole_status_under_the_lists_kind() {
+        let kube::api::Patch::Apply(body) =
+            status_apply::<ImageList>(&json!({"success": 1, "conditions": []}))
+        else {
+            panic!("a status write is a server-side apply");
+        };
+        assert_eq!(
+            body,
+            json!({"apiVersion": "eraser.sh/v1", "kind": "ImageList",
+                   "status": {"success": 1, "conditions": []}})
+        );
+        let params = status_apply_params();
+        assert_eq!(params.field_manager.as_deref(), Some("drydock"));
+        assert!(params.force);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_first_run_of_a_new_list_creates_one_labelled_job() {
         let new = list("imagelist", UID, 1, &[ALPINE]);
         let mut calls = vec![no_history()];
         calls.extend(a_start("imagejob-m1", 1));
-        calls.push(
-            Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
-                "observedGeneration": 1,
-                "conditions": started_conditions(vec![], "imagejob-m1", 1, t0()),
-            }})),
-        );
+        calls.push(apply_status(list_reply()).with_body(json!({"status": {
+            "observedGeneration": 1,
+            "conditions": started_conditions(vec![], "imagejob-m1", 1, t0()),
+        }})));
         calls.push(event("JobStarted", "Normal"));
         let (action, memory) = step(&new, vec![], ListMemory::default(), calls).await;
         assert_eq!(action, Action::await_change());
@@ -1580,7 +1699,7 @@ mod tests {
         let new = list("imagelist", UID, 1, &[ALPINE]);
         let mut calls = vec![no_history()];
         calls.extend(a_start("imagejob-m1", 1));
-        calls.push(Exchange::new(Method::PATCH, STATUS, json!({})).failing(
+        calls.push(apply_status(json!({})).failing(
             403,
             "Forbidden",
             "imagelists.eraser.sh \"imagelist\" is forbidden",
@@ -1599,11 +1718,7 @@ mod tests {
         let done = vec![manual("imagejob-a", 1, JobPhase::Completed)];
         let (client, verifier) = mock::client(vec![
             history(None, vec![run_of("imagejob-a", 1, finished)]),
-            Exchange::new(Method::PATCH, STATUS, json!({})).failing(
-                500,
-                "InternalError",
-                "etcd timeout",
-            ),
+            apply_status(json!({})).failing(500, "InternalError", "etcd timeout"),
         ]);
         let lc = Arc::new(ListContext::new(
             Arc::new(context(client, Config::default())),
@@ -1678,10 +1793,8 @@ mod tests {
         };
         let mut calls = exclusion_lists(json!([]));
         calls.push(own_jobs(vec![]));
-        calls.push(
-            Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
-                "conditions": ended_conditions(vec![], false, "CircuitOpen", &reason, 1, t0())}})),
-        );
+        calls.push(apply_status(list_reply()).with_body(json!({"status": {
+                "conditions": ended_conditions(vec![], false, "CircuitOpen", &reason, 1, t0())}})));
         calls.push(event("CircuitOpen", "Warning"));
         let (client, verifier) = mock::client(calls);
         let ctx = context(client, Config::default());
@@ -1770,7 +1883,7 @@ mod tests {
                                   "involvedObject": {"kind": "ConfigMap", "name": "excluded", "namespace": NS}})),
         );
         calls.push(
-            Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
+            apply_status(list_reply()).with_body(json!({"status": {
                 "conditions": ended_conditions(vec![], false, "ExclusionListInvalid", &problem, 1, t0()),
             }})),
         );
@@ -1788,7 +1901,7 @@ mod tests {
         failed.failed = 1;
         let calls = vec![
             history(None, vec![failed]),
-            Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
+            apply_status(list_reply()).with_body(json!({"status": {
                 "timestamp": "2026-03-01T03:00:00Z", "success": 2, "failed": 1, "skipped": 1,
                 "observedGeneration": 1,
                 "conditions": ended_conditions(
@@ -1818,7 +1931,7 @@ mod tests {
         };
         let calls = vec![
             history(None, vec![run_of("imagejob-a", 1, "2026-03-01T02:58:00Z")]),
-            Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
+            apply_status(list_reply()).with_body(json!({"status": {
                 "timestamp": "2026-03-01T02:58:00Z", "success": 2, "failed": 0, "skipped": 1}})),
             event("JobCompleted", "Normal"),
         ];
