@@ -464,6 +464,34 @@ pub fn written(list: &mut ImageList, status: &serde_json::Value) {
     }
 }
 
+/// The status fields Eraser's ImageList CRD declares (all four required).
+pub const ERASER_STATUS_FIELDS: [&str; 4] = ["timestamp", "success", "failed", "skipped"];
+
+/// What the API server says when an apply names a field the installed CRD does not declare
+/// (`failed to create typed patch object: .status.conditions: field not declared in schema`).
+const UNDECLARED_FIELD: &str = "field not declared in schema";
+
+/// Whether the API server refused an apply for naming a field its CRD does not declare: under
+/// Eraser's ImageList CRD, Drydock's `conditions` and `observedGeneration`. A merge patch had
+/// them pruned; an apply is refused whole (500, on the API servers tried).
+fn undeclared_field(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(s) if s.message.contains(UNDECLARED_FIELD))
+}
+
+/// `status` with only the fields Eraser's CRD declares (pure): what is written when the
+/// installed CRD is Eraser's.
+#[must_use]
+pub fn eraser_fields(status: &serde_json::Value) -> serde_json::Value {
+    let kept = status.as_object().map(|fields| {
+        fields
+            .iter()
+            .filter(|(name, _)| ERASER_STATUS_FIELDS.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect::<serde_json::Map<_, _>>()
+    });
+    serde_json::Value::Object(kept.unwrap_or_default())
+}
+
 /// A write the API server refuses for good (it would be refused again unchanged): 422, the
 /// status does not fit the installed CRD's schema; 403, the manager's role lacks the right.
 fn refused_for_good(error: &kube::Error) -> bool {
@@ -483,25 +511,32 @@ enum Written {
 }
 
 /// Writes `status`, the whole status from [`status_body`], by server-side apply of the status
-/// subresource; once stored it becomes `list`'s status ([`written`]). A refusal for good is
-/// reported once per `what` and returned as [`Written::Refused`]; anything else (a timeout, a
-/// 5xx) is an error, so the caller retries this write, and only this write.
+/// subresource; once stored it becomes `list`'s status ([`written`]). Under Eraser's CRD, which
+/// refuses an apply naming Drydock's fields, it is written again with Eraser's four only
+/// ([`eraser_fields`]); asking first keeps Drydock's fields wherever its own CRD is installed,
+/// also after an upgrade from Eraser's. A refusal for good is reported once per `what` and
+/// returned as [`Written::Refused`]; anything else (a timeout, a 5xx) is an error, so the
+/// caller retries this write, and only this write.
 async fn patch_status(
     lc: &ListContext,
     list: &mut ImageList,
     what: &str,
-    status: serde_json::Value,
+    mut status: serde_json::Value,
 ) -> Result<Written> {
     let api: Api<ImageList> = Api::all(lc.ctx.client.clone());
     let name = list.name_any();
-    match api
-        .patch_status(
-            &name,
-            &status_apply_params(),
-            &status_apply::<ImageList>(&status),
-        )
-        .await
-    {
+    let params = status_apply_params();
+    let mut applied = api
+        .patch_status(&name, &params, &status_apply::<ImageList>(&status))
+        .await;
+    if applied.as_ref().is_err_and(undeclared_field) {
+        tracing::debug!(imagelist = %name, write = what, "the ImageList CRD declares only Eraser's status fields; writing those");
+        status = eraser_fields(&status);
+        applied = api
+            .patch_status(&name, &params, &status_apply::<ImageList>(&status))
+            .await;
+    }
+    match applied {
         Ok(_) => {
             written(list, &status);
             Ok(Written::Done)
@@ -1624,6 +1659,65 @@ mod tests {
         assert_eq!(action, Action::await_change());
         assert_eq!(memory.handled, Some(handled(2, "imagejob-b")));
         assert!(memory.refused.is_empty());
+    }
+
+    /// What Eraser's CRD says of an apply (its status declares Eraser's four fields, all
+    /// required): any other field is refused, not pruned.
+    fn eraser_apply_problem(body: &Value) -> Option<String> {
+        let status = body.get("status")?.as_object()?;
+        let undeclared: Vec<&String> = status
+            .keys()
+            .filter(|k| !ERASER_STATUS_FIELDS.contains(&k.as_str()))
+            .collect();
+        if let Some(field) = undeclared.first() {
+            return Some(format!(
+                "failed to create typed patch object: .status.{field}: field not declared in schema"
+            ));
+        }
+        eraser_imagelist_status(body)
+    }
+
+    #[test]
+    fn under_erasers_crd_only_its_four_fields_are_written() {
+        let result = JobResult::of_run(&run_of("imagejob-a", 1, "2026-03-01T02:58:00Z"));
+        let (body, _, _) = result_status(&list("imagelist", UID, 1, &["a"]), &result, 1, t0());
+        assert!(eraser_apply_problem(&json!({ "status": body })).is_some());
+        let kept = eraser_fields(&body);
+        assert_eq!(
+            kept,
+            json!({"timestamp": "2026-03-01T02:58:00Z", "success": 2, "failed": 0, "skipped": 1})
+        );
+        assert_eq!(eraser_apply_problem(&json!({ "status": kept })), None);
+        assert_eq!(eraser_fields(&json!({"conditions": []})), json!({}));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn under_erasers_crd_a_refused_apply_is_written_again_with_erasers_fields_only() {
+        // Found on a real API server: an apply naming `conditions` under Eraser's CRD is
+        // refused whole (a merge patch had them pruned), and the result never landed.
+        let new = list("imagelist", UID, 1, &["alpine"]);
+        let finished = "2026-03-01T02:58:00Z";
+        let calls = vec![
+            history(None, vec![run_of("imagejob-a", 1, finished)]),
+            apply_status(json!({}))
+                .with_body(json!({"status": {"observedGeneration": 1}}))
+                .failing(
+                    500,
+                    "",
+                    "failed to create typed patch object: .status.conditions: field not declared in schema",
+                ),
+            apply_status(list_reply())
+                .with_body(json!({"apiVersion": "eraser.sh/v1", "kind": "ImageList",
+                                  "status": {"timestamp": finished, "success": 2, "failed": 0,
+                                             "skipped": 1}}))
+                .validated_by(eraser_apply_problem),
+            event("JobCompleted", "Normal"),
+        ];
+        let done = vec![manual("imagejob-a", 1, JobPhase::Completed)];
+        let (action, memory) = step(&new, done, looked(), calls).await;
+        assert_eq!(action, Action::await_change());
+        assert!(memory.recorded.contains("imagejob-a"));
+        assert!(memory.refused.is_empty(), "{:?}", memory.refused);
     }
 
     #[test]
