@@ -3,10 +3,13 @@
 //! `containerd`, `runc`, `busybox-static` (`scripts/test.sh` installs them).
 #![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test, with its backtrace
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{Stages, drydock, tags};
 use drydock_cri::ImageRuntime;
 use drydock_testkit::Containerd;
 use drydock_testkit::containerd::{Left, PAUSE_IMAGE, run_pod};
@@ -15,14 +18,6 @@ use serde_json::Value;
 /// How long a test waits for another process to create a pipe before failing. Real processes
 /// do it in milliseconds; the bound only turns a hang into a failure.
 const PROCESS_DEADLINE: Duration = Duration::from_secs(30);
-
-fn drydock(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .args(args)
-        .env("DRYDOCK_LOG_FORMAT", "json")
-        .output()
-        .expect("drydock runs")
-}
 
 fn socket(ctrd: &Containerd) -> String {
     ctrd.endpoint().to_string()
@@ -39,19 +34,6 @@ fn clean_json(ctrd: &Containerd, extra: &[&str]) -> Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("JSON report")
-}
-
-async fn tags(ctrd: &Containerd) -> Vec<String> {
-    let mut client = ctrd.client().await;
-    let mut tags: Vec<String> = client
-        .list_images()
-        .await
-        .unwrap()
-        .into_iter()
-        .flat_map(|image| image.repo_tags.into_iter().chain(image.repo_digests))
-        .collect();
-    tags.sort();
-    tags
 }
 
 fn action_of<'a>(report: &'a Value, image: &str) -> &'a str {
@@ -74,6 +56,26 @@ fn wait_for_file(path: &Path) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A containerd with `localhost/demo/running:1` running in a pod, `localhost/demo/unused:1`
+/// and the `extra` images unused.
+async fn running_and_unused(extra: &[&str]) -> Containerd {
+    let ctrd = Containerd::start();
+    ctrd.add_image("localhost/demo/running:1", &[]);
+    ctrd.add_image("localhost/demo/unused:1", &[]);
+    for name in extra {
+        ctrd.add_image(name, &[]);
+    }
+    let client = ctrd.client().await;
+    run_pod(
+        &client,
+        "running",
+        "localhost/demo/running:1",
+        Left::Running,
+    )
+    .await;
+    ctrd
 }
 
 #[tokio::test]
@@ -225,37 +227,11 @@ async fn dry_run_removes_nothing() {
 
 #[tokio::test]
 async fn collector_and_remover_pipeline_removes_unused_images_and_reports_to_the_manager() {
-    let ctrd = Containerd::start();
-    ctrd.add_image("localhost/demo/running:1", &[]);
-    ctrd.add_image("localhost/demo/unused:1", &[]);
-    ctrd.add_image("localhost/demo/vanishing:1", &[]);
-    let client = ctrd.client().await;
-    run_pod(
-        &client,
-        "running",
-        "localhost/demo/running:1",
-        Left::Running,
-    )
-    .await;
+    let ctrd = running_and_unused(&["localhost/demo/vanishing:1"]).await;
     let shared = tempfile::tempdir().unwrap();
-    let pipes = shared.path().to_str().unwrap();
-    let endpoint = socket(&ctrd);
-    let stage = [
-        "--runtime-endpoint",
-        &endpoint,
-        "--pipe-dir",
-        pipes,
-        "--exclusion-dir",
-        pipes,
-    ];
+    let stages = Stages::new(&ctrd, shared.path());
 
-    let collector = Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .args(["collector", "--scan-disabled=true"])
-        .args(stage)
-        .env("DRYDOCK_LOG_FORMAT", "json")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let collector = stages.collector(&["--scan-disabled=true"]);
     // The collector has listed the runtime once its pipe exists; now an image vanishes before
     // the remover gets to it.
     wait_for_file(&shared.path().join("scanErase"));
@@ -273,12 +249,9 @@ async fn collector_and_remover_pipeline_removes_unused_images_and_reports_to_the
     client.remove_image(&vanishing.id).await.unwrap();
 
     let termination = shared.path().join("termination-log");
-    let remover = Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .arg("remover")
-        .args(stage)
-        .args(["--termination-log", termination.to_str().unwrap()])
-        .env("DRYDOCK_LOG_FORMAT", "json")
-        .output()
+    let remover = stages
+        .remover(&["--termination-log", termination.to_str().unwrap()])
+        .wait_with_output()
         .unwrap();
     let collected = collector.wait_with_output().unwrap();
 
@@ -326,22 +299,15 @@ async fn manual_mode_removes_only_the_images_of_the_list() {
         r#"["localhost/demo/listed:1", "docker.io/library/alpine:3.7.3"]"#,
     )
     .unwrap();
-    let endpoint = socket(&ctrd);
-    let pipes = dir.path().to_str().unwrap();
-
-    let output = drydock(&[
-        "remover",
-        "--runtime-endpoint",
-        &endpoint,
-        "--pipe-dir",
-        pipes,
-        "--exclusion-dir",
-        pipes,
-        "--imagelist",
-        list.to_str().unwrap(),
-        "--termination-log",
-        dir.path().join("t").to_str().unwrap(),
-    ]);
+    let output = Stages::new(&ctrd, dir.path())
+        .remover(&[
+            "--imagelist",
+            list.to_str().unwrap(),
+            "--termination-log",
+            dir.path().join("t").to_str().unwrap(),
+        ])
+        .wait_with_output()
+        .unwrap();
 
     assert!(
         output.status.success(),
@@ -464,23 +430,18 @@ fn manual_remover(ctrd: &Containerd, list: &[&str], extra: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("images");
     std::fs::write(&file, serde_json::to_vec(list).unwrap()).unwrap();
-    let endpoint = socket(ctrd);
-    let pipes = dir.path().to_str().unwrap();
+    let termination = dir.path().join("t");
     let mut args = vec![
-        "remover",
-        "--runtime-endpoint",
-        &endpoint,
-        "--pipe-dir",
-        pipes,
-        "--exclusion-dir",
-        pipes,
         "--imagelist",
         file.to_str().unwrap(),
+        "--termination-log",
+        termination.to_str().unwrap(),
     ];
-    let termination = dir.path().join("t");
-    args.extend(["--termination-log", termination.to_str().unwrap()]);
     args.extend_from_slice(extra);
-    let output = drydock(&args);
+    let output = Stages::new(ctrd, dir.path())
+        .remover(&args)
+        .wait_with_output()
+        .unwrap();
     let logs = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{logs}");
     logs
@@ -542,31 +503,16 @@ async fn the_collector_hands_on_no_image_newer_than_the_minimum_age() {
     ctrd.add_image("localhost/demo/fresh:1", &[]);
     let before = tags(&ctrd).await;
     let shared = tempfile::tempdir().unwrap();
-    let pipes = shared.path().to_str().unwrap();
-    let endpoint = socket(&ctrd);
-    let stage = [
-        "--runtime-endpoint",
-        &endpoint,
-        "--pipe-dir",
-        pipes,
-        "--exclusion-dir",
-        pipes,
-        "--minimum-age=1h",
-    ];
-    let collector = Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .args(["collector", "--scan-disabled=true"])
-        .args(stage)
-        .env("DRYDOCK_LOG_FORMAT", "json")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let stages = Stages::new(&ctrd, shared.path());
+    let collector = stages.collector(&["--scan-disabled=true", "--minimum-age=1h"]);
     let termination = shared.path().join("termination-log");
-    let remover = Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .arg("remover")
-        .args(stage)
-        .args(["--termination-log", termination.to_str().unwrap()])
-        .env("DRYDOCK_LOG_FORMAT", "json")
-        .output()
+    let remover = stages
+        .remover(&[
+            "--minimum-age=1h",
+            "--termination-log",
+            termination.to_str().unwrap(),
+        ])
+        .wait_with_output()
         .unwrap();
     let collected = collector.wait_with_output().unwrap();
     let collector_logs = String::from_utf8_lossy(&collected.stderr);
@@ -587,38 +533,22 @@ async fn the_collector_hands_on_no_image_newer_than_the_minimum_age() {
 
 #[tokio::test]
 async fn a_dry_run_remover_removes_nothing_and_reports_what_and_why() {
-    let ctrd = Containerd::start();
-    ctrd.add_image("localhost/demo/running:1", &[]);
-    ctrd.add_image("localhost/demo/unused:1", &[]);
-    let client = ctrd.client().await;
-    run_pod(
-        &client,
-        "running",
-        "localhost/demo/running:1",
-        Left::Running,
-    )
-    .await;
+    let ctrd = running_and_unused(&[]).await;
     let before = tags(&ctrd).await;
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("images");
     std::fs::write(&list, r#"["*"]"#).unwrap();
     let termination = dir.path().join("termination-log");
-    let endpoint = socket(&ctrd);
-    let pipes = dir.path().to_str().unwrap();
-    let output = drydock(&[
-        "remover",
-        "--dry-run",
-        "--runtime-endpoint",
-        &endpoint,
-        "--pipe-dir",
-        pipes,
-        "--exclusion-dir",
-        pipes,
-        "--imagelist",
-        list.to_str().unwrap(),
-        "--termination-log",
-        termination.to_str().unwrap(),
-    ]);
+    let output = Stages::new(&ctrd, dir.path())
+        .remover(&[
+            "--dry-run",
+            "--imagelist",
+            list.to_str().unwrap(),
+            "--termination-log",
+            termination.to_str().unwrap(),
+        ])
+        .wait_with_output()
+        .unwrap();
     let logs = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{logs}");
     assert_eq!(tags(&ctrd).await, before, "a dry run removed something");

@@ -6,36 +6,19 @@
 //! Needs root and `containerd`, `runc`, `busybox-static` (`scripts/test.sh` installs them).
 #![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test, with its backtrace
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{
+    CLEAN, Stages, VULNERABLE, clean_status, drydock, eraser_config,
+    only_the_vulnerable_image_is_gone, run_pod, succeeded, tags, vulnerable_and_clean,
+};
 use drydock_cri::ImageRuntime;
 use drydock_testkit::Containerd;
 use drydock_testkit::containerd::{PAUSE_IMAGE, repo_root};
 use serde_json::Value;
-
-const VULNERABLE: &str = "localhost/demo/vulnerable:1";
-const CLEAN: &str = "localhost/demo/clean:1";
-
-/// A dpkg status naming no package the fixtures have records for.
-const CLEAN_STATUS: &str = "Package: base-files\nStatus: install ok installed\n\
-Architecture: amd64\nVersion: 12.4+deb12u5\n\n";
-
-fn drydock(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .args(args)
-        .env("DRYDOCK_LOG_FORMAT", "json")
-        .output()
-        .expect("drydock runs")
-}
-
-fn succeeded(output: &Output, what: &str) {
-    assert!(
-        output.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// Builds the fixture index into `dir` with `drydock vulndb build`.
 fn build_index(dir: &Path) -> PathBuf {
@@ -57,23 +40,6 @@ fn build_index(dir: &Path) -> PathBuf {
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(report["records"].as_u64().unwrap() > 0, "{report}");
     db
-}
-
-fn clean_status(dir: &Path) -> PathBuf {
-    let path = dir.join("clean-status");
-    std::fs::write(&path, CLEAN_STATUS).unwrap();
-    path
-}
-
-async fn tags(ctrd: &Containerd) -> Vec<String> {
-    let mut client = ctrd.client().await;
-    client
-        .list_images()
-        .await
-        .unwrap()
-        .into_iter()
-        .flat_map(|image| image.repo_tags)
-        .collect()
 }
 
 #[test]
@@ -283,8 +249,7 @@ fn build_archive(dir: &Path, file: &str, name: &str, status: Option<&Path>) -> P
 fn scan_exits_1_naming_why_for_a_truncated_archive_and_0_for_a_clean_image() {
     let dir = tempfile::tempdir().unwrap();
     let db = build_index(dir.path());
-    let status = dir.path().join("status");
-    std::fs::write(&status, CLEAN_STATUS).unwrap();
+    let status = clean_status(dir.path());
     let clean = build_archive(dir.path(), "clean.tar", CLEAN, Some(&status));
     let vulnerable = build_archive(dir.path(), "vulnerable.tar", VULNERABLE, None);
     let bytes = std::fs::read(&vulnerable).unwrap();
@@ -329,16 +294,9 @@ fn scan_exits_1_naming_why_for_a_truncated_archive_and_0_for_a_clean_image() {
     }
 }
 
-#[tokio::test]
-async fn clean_with_a_vulndb_removes_the_vulnerable_image_and_keeps_the_clean_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = build_index(dir.path());
-    let ctrd = Containerd::start();
-    ctrd.add_image(VULNERABLE, &[]);
-    ctrd.add_image_with_status(CLEAN, &[], Some(&clean_status(dir.path())));
+/// `drydock clean --vulndb db` over `ctrd`; returns its JSON report.
+fn clean_with_vulndb(ctrd: &Containerd, db: &Path) -> Value {
     let endpoint = ctrd.endpoint().to_string();
-    let root = ctrd.root();
-
     let output = drydock(&[
         "clean",
         "--runtime-endpoint",
@@ -346,12 +304,21 @@ async fn clean_with_a_vulndb_removes_the_vulnerable_image_and_keeps_the_clean_on
         "--vulndb",
         db.to_str().unwrap(),
         "--containerd-root",
-        root.to_str().unwrap(),
+        ctrd.root().to_str().unwrap(),
         "-o",
         "json",
     ]);
     succeeded(&output, "clean --vulndb");
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn clean_with_a_vulndb_removes_the_vulnerable_image_and_keeps_the_clean_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_index(dir.path());
+    let ctrd = vulnerable_and_clean(dir.path());
+
+    let report = clean_with_vulndb(&ctrd, &db);
     let entry = |name: &str| {
         report["images"]
             .as_array()
@@ -371,77 +338,22 @@ async fn clean_with_a_vulndb_removes_the_vulnerable_image_and_keeps_the_clean_on
     );
     assert_eq!(entry(CLEAN)["action"], "kept");
     assert_eq!(entry(CLEAN)["reason"], "not vulnerable");
-    let remaining = tags(&ctrd).await;
-    assert!(remaining.contains(&CLEAN.to_owned()), "{remaining:?}");
-    assert!(!remaining.contains(&VULNERABLE.to_owned()), "{remaining:?}");
+    only_the_vulnerable_image_is_gone(&ctrd).await;
 }
 
 #[tokio::test]
 async fn collector_scanner_and_remover_remove_only_the_vulnerable_image() {
     let dir = tempfile::tempdir().unwrap();
     let db = build_index(dir.path());
-    let ctrd = Containerd::start();
-    ctrd.add_image(VULNERABLE, &[]);
-    ctrd.add_image_with_status(CLEAN, &[], Some(&clean_status(dir.path())));
-    let shared = dir.path().join("shared");
-    std::fs::create_dir(&shared).unwrap();
-    // An EraserConfig as the manager mounts it, with a scanner config that keeps failures.
-    let config = dir.path().join("controller_manager_config.yaml");
-    std::fs::write(
-        &config,
-        "apiVersion: eraser.sh/v1alpha3\nkind: EraserConfig\ncomponents:\n  scanner:\n    enabled: true\n    config: |\n      deleteFailedImages: false\n      vulnerabilities:\n        ignoreUnfixed: false\n",
-    )
-    .unwrap();
-    let endpoint = ctrd.endpoint().to_string();
-    let pipes = shared.to_str().unwrap();
-    let stage = [
-        "--runtime-endpoint",
-        &endpoint,
-        "--pipe-dir",
-        pipes,
-        "--exclusion-dir",
-        pipes,
-    ];
-    let spawn = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_drydock"))
-            .args(args)
-            .env("DRYDOCK_LOG_FORMAT", "json")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let root = ctrd.root();
-    let collector = spawn(&[&["collector"][..], &stage].concat());
-    let scanner = spawn(&[
-        "scanner",
-        "--config",
-        config.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--pipe-dir",
-        pipes,
-        "--containerd-root",
-        root.to_str().unwrap(),
-    ]);
-    let termination = dir.path().join("termination-log");
-    let remover = spawn(
-        &[
-            &["remover"][..],
-            &stage,
-            &["--termination-log", termination.to_str().unwrap()],
-        ]
-        .concat(),
+    let ctrd = vulnerable_and_clean(dir.path());
+    // A scanner config that keeps failures.
+    let (logs, _, summary) = worker_pod(
+        &ctrd,
+        dir.path(),
+        &db,
+        "deleteFailedImages: false\nvulnerabilities:\n  ignoreUnfixed: false\n",
+        &[],
     );
-    // Each stage ends by itself once the remover has written `complete`; the remover's
-    // completion pipes give up after 10 s, so these waits are bounded.
-    let remover = remover.wait_with_output().unwrap();
-    let scanner = scanner.wait_with_output().unwrap();
-    let collector = collector.wait_with_output().unwrap();
-    succeeded(&remover, "remover");
-    succeeded(&scanner, "scanner");
-    succeeded(&collector, "collector");
-
-    let logs = String::from_utf8_lossy(&scanner.stderr);
     assert!(
         logs.contains("\"message\":\"scanning image with id\""),
         "{logs}"
@@ -454,15 +366,12 @@ async fn collector_scanner_and_remover_remove_only_the_vulnerable_image() {
         logs.contains("\"message\":\"scanning complete, waiting for remover to finish...\""),
         "{logs}"
     );
-    let summary: Value = serde_json::from_slice(&std::fs::read(&termination).unwrap()).unwrap();
     assert_eq!(
         summary["removedImages"],
         serde_json::json!([VULNERABLE]),
         "{summary}"
     );
-    let remaining = tags(&ctrd).await;
-    assert!(remaining.contains(&CLEAN.to_owned()), "{remaining:?}");
-    assert!(!remaining.contains(&VULNERABLE.to_owned()), "{remaining:?}");
+    only_the_vulnerable_image_is_gone(&ctrd).await;
 }
 
 /// The three stages of a worker pod against `ctrd`, with `scanner_config` as the EraserConfig's
@@ -477,67 +386,23 @@ fn worker_pod(
 ) -> (String, Option<Value>, Value) {
     let shared = dir.join("shared");
     std::fs::create_dir(&shared).unwrap();
-    let config = dir.join("controller_manager_config.yaml");
-    let indented: String = scanner_config
-        .lines()
-        .map(|line| format!("      {line}\n"))
-        .collect();
-    std::fs::write(
-        &config,
-        format!(
-            "apiVersion: eraser.sh/v1alpha3\nkind: EraserConfig\ncomponents:\n  scanner:\n    enabled: true\n    config: |\n{indented}"
-        ),
-    )
-    .unwrap();
-    let endpoint = ctrd.endpoint().to_string();
-    let pipes = shared.to_str().unwrap();
-    let stage = [
-        "--runtime-endpoint",
-        &endpoint,
-        "--pipe-dir",
-        pipes,
-        "--exclusion-dir",
-        pipes,
-    ];
-    let spawn = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_drydock"))
-            .args(args)
-            .env("DRYDOCK_LOG_FORMAT", "json")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let root = ctrd.root();
-    let collector = spawn(&[&["collector"][..], &stage, collector_flags].concat());
+    let config = eraser_config(dir, scanner_config);
     let scanner_termination = dir.join("scanner-termination-log");
-    let scanner = spawn(&[
-        "scanner",
-        "--config",
-        config.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--pipe-dir",
-        pipes,
-        "--containerd-root",
-        root.to_str().unwrap(),
-        "--termination-log",
-        scanner_termination.to_str().unwrap(),
-    ]);
     let remover_termination = dir.join("remover-termination-log");
-    let remover = spawn(
+    let pod = run_pod(
+        &Stages::new(ctrd, &shared),
+        collector_flags,
         &[
-            &["remover"][..],
-            &stage,
-            &["--termination-log", remover_termination.to_str().unwrap()],
-        ]
-        .concat(),
+            "--config",
+            config.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--termination-log",
+            scanner_termination.to_str().unwrap(),
+        ],
+        &["--termination-log", remover_termination.to_str().unwrap()],
     );
-    let remover = remover.wait_with_output().unwrap();
-    let scanner = scanner.wait_with_output().unwrap();
-    let collector = collector.wait_with_output().unwrap();
-    succeeded(&remover, "remover");
-    succeeded(&scanner, "scanner");
-    succeeded(&collector, "collector");
+    let scanner = pod.scanner;
     let read = |path: &Path| -> Option<Value> {
         std::fs::read(path)
             .ok()
@@ -775,18 +640,7 @@ async fn an_image_whose_layer_blobs_were_discarded_is_scanned_from_its_snapshots
     );
 
     // deleteFailedImages is on by default: the vulnerable image goes, the unscannable stays.
-    let output = drydock(&[
-        "clean",
-        "--runtime-endpoint",
-        &endpoint,
-        "--vulndb",
-        db.to_str().unwrap(),
-        "--containerd-root",
-        root_arg,
-        "-o",
-        "json",
-    ]);
-    succeeded(&output, "clean --vulndb");
+    clean_with_vulndb(&ctrd, &db);
     let remaining = tags(&ctrd).await;
     assert!(!remaining.contains(&VULNERABLE.to_owned()), "{remaining:?}");
     assert!(remaining.contains(&GONE.to_owned()), "{remaining:?}");
@@ -829,57 +683,20 @@ impl drydock_cleaner::manager::verdict_cache::Credentials for OneRunningJob {
 /// the scanner's log and the remover's summary.
 fn one_node_run(ctrd: &Containerd, dir: &Path, scanner_args: &[&str]) -> (String, Value) {
     let shared = tempfile::tempdir_in(dir).unwrap();
-    let pipes = shared.path().to_str().unwrap();
-    let endpoint = ctrd.endpoint().to_string();
-    let stage = [
-        "--runtime-endpoint",
-        &endpoint,
-        "--pipe-dir",
-        pipes,
-        "--exclusion-dir",
-        pipes,
-    ];
-    let spawn = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_drydock"))
-            .args(args)
-            .env("DRYDOCK_LOG_FORMAT", "json")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let root = ctrd.root();
-    let collector = spawn(&[&["collector"][..], &stage].concat());
-    let scanner = spawn(
-        &[
-            &[
-                "scanner",
-                "--pipe-dir",
-                pipes,
-                "--containerd-root",
-                root.to_str().unwrap(),
-            ][..],
-            scanner_args,
-        ]
-        .concat(),
-    );
     let termination = shared.path().join("termination-log");
-    let remover = spawn(
+    let pod = run_pod(
+        &Stages::new(ctrd, shared.path()),
+        &[],
+        scanner_args,
         &[
-            &["remover", "--dry-run"][..],
-            &stage,
-            &["--termination-log", termination.to_str().unwrap()],
-        ]
-        .concat(),
+            "--dry-run",
+            "--termination-log",
+            termination.to_str().unwrap(),
+        ],
     );
-    let remover = remover.wait_with_output().unwrap();
-    let scanner = scanner.wait_with_output().unwrap();
-    let collector = collector.wait_with_output().unwrap();
-    succeeded(&remover, "remover");
-    succeeded(&scanner, "scanner");
-    succeeded(&collector, "collector");
     let summary = serde_json::from_slice(&std::fs::read(&termination).unwrap()).unwrap();
     (
-        String::from_utf8_lossy(&scanner.stderr).into_owned(),
+        String::from_utf8_lossy(&pod.scanner.stderr).into_owned(),
         summary,
     )
 }
@@ -889,9 +706,7 @@ async fn a_second_node_takes_the_first_nodes_verdicts_from_the_manager_and_scans
     use drydock_cleaner::manager::{verdict_cache, vulndist};
     let dir = tempfile::tempdir().unwrap();
     let db = build_index(dir.path());
-    let ctrd = Containerd::start();
-    ctrd.add_image(VULNERABLE, &[]);
-    ctrd.add_image_with_status(CLEAN, &[], Some(&clean_status(dir.path())));
+    let ctrd = vulnerable_and_clean(dir.path());
 
     // The manager: serves the index (adopted from the file the builder would write) and the
     // verdict cache on the same port, as `drydock manager` does.
@@ -921,12 +736,7 @@ async fn a_second_node_takes_the_first_nodes_verdicts_from_the_manager_and_scans
     ));
     let token = dir.path().join("token");
     std::fs::write(&token, format!("{JOB_TOKEN}\n")).unwrap();
-    let config = dir.path().join("controller_manager_config.yaml");
-    std::fs::write(
-        &config,
-        "apiVersion: eraser.sh/v1alpha3\nkind: EraserConfig\ncomponents:\n  scanner:\n    enabled: true\n    config: |\n      vulnerabilities:\n        ignoreUnfixed: false\n",
-    )
-    .unwrap();
+    let config = eraser_config(dir.path(), "vulnerabilities:\n  ignoreUnfixed: false\n");
     let index_url = format!("{base}{}", vulndist::PATH);
     // The stages run as processes; the test's thread waits on them while the manager is
     // served from the runtime's worker threads.

@@ -4,62 +4,26 @@
 //! Needs root and `containerd`, `runc`, `busybox-static` (`scripts/test.sh` installs them).
 #![allow(clippy::unwrap_used)] // a failed unwrap in a test helper is a failed test, with its backtrace
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+mod common;
 
+use std::path::Path;
+use std::process::{Child, Command, Output};
+
+use common::{
+    CLEAN, Stages, VULNERABLE, eraser_config, only_the_vulnerable_image_is_gone, tags,
+    vulnerable_and_clean,
+};
 use drydock_cleaner::download::INDEX_FILE;
 use drydock_cleaner::manager::vulndist::{self, Settings, Source, VulnDb};
 use drydock_cleaner::node::fetch::ETAG_FILE;
-use drydock_cri::ImageRuntime;
 use drydock_testkit::Containerd;
 use drydock_testkit::containerd::repo_root;
 use serde_json::Value;
-
-const VULNERABLE: &str = "localhost/demo/vulnerable:1";
-const CLEAN: &str = "localhost/demo/clean:1";
-
-/// A dpkg status naming no package the fixtures have records for.
-const CLEAN_STATUS: &str = "Package: base-files\nStatus: install ok installed\n\
-Architecture: amd64\nVersion: 12.4+deb12u5\n\n";
-
-/// An EraserConfig as the manager mounts it; failed images would be removed.
-const CONFIG: &str = "apiVersion: eraser.sh/v1alpha3\nkind: EraserConfig\ncomponents:\n  scanner:\n    enabled: true\n    config: |\n      deleteFailedImages: true\n";
-
-fn spawn(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_drydock"))
-        .args(args)
-        .env("DRYDOCK_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
 
 async fn wait(child: Child) -> Output {
     tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap()
-}
-
-async fn tags(ctrd: &Containerd) -> Vec<String> {
-    let mut client = ctrd.client().await;
-    client
-        .list_images()
-        .await
-        .unwrap()
-        .into_iter()
-        .flat_map(|image| image.repo_tags)
-        .collect()
-}
-
-/// A containerd holding the vulnerable and the clean demo image.
-fn containerd(dir: &Path) -> Containerd {
-    let status = dir.join("clean-status");
-    std::fs::write(&status, CLEAN_STATUS).unwrap();
-    let ctrd = Containerd::start();
-    ctrd.add_image(VULNERABLE, &[]);
-    ctrd.add_image_with_status(CLEAN, &[], Some(&status));
-    ctrd
 }
 
 /// The three stages of a worker pod, the scanner fetching from `url` into `cache`.
@@ -72,24 +36,13 @@ struct Pod {
 fn start_pod(ctrd: &Containerd, dir: &Path, url: &str, cache: &Path) -> Pod {
     let shared = dir.join("shared");
     std::fs::create_dir(&shared).unwrap();
-    let config = dir.join("controller_manager_config.yaml");
-    std::fs::write(&config, CONFIG).unwrap();
-    let endpoint = ctrd.endpoint().to_string();
-    let pipes = shared.to_str().unwrap();
-    let stage = [
-        "--runtime-endpoint",
-        &endpoint,
-        "--pipe-dir",
-        pipes,
-        "--exclusion-dir",
-        pipes,
-    ];
-    let root = ctrd.root();
+    // An EraserConfig as the manager mounts it; failed images would be removed.
+    let config = eraser_config(dir, "deleteFailedImages: true\n");
+    let stages = Stages::new(ctrd, &shared);
     let termination = dir.join("termination-log");
     Pod {
-        collector: spawn(&[&["collector"][..], &stage].concat()),
-        scanner: spawn(&[
-            "scanner",
+        collector: stages.collector(&[]),
+        scanner: stages.scanner(&[
             "--config",
             config.to_str().unwrap(),
             "--vulndb-url",
@@ -100,19 +53,8 @@ fn start_pod(ctrd: &Containerd, dir: &Path, url: &str, cache: &Path) -> Pod {
             // is still starting).
             "--vulndb-wait",
             "0s",
-            "--pipe-dir",
-            pipes,
-            "--containerd-root",
-            root.to_str().unwrap(),
         ]),
-        remover: spawn(
-            &[
-                &["remover"][..],
-                &stage,
-                &["--termination-log", termination.to_str().unwrap()],
-            ]
-            .concat(),
-        ),
+        remover: stages.remover(&["--termination-log", termination.to_str().unwrap()]),
     }
 }
 
@@ -143,7 +85,7 @@ async fn scanners_fetch_the_index_from_the_manager_and_remove_only_the_vulnerabl
         .clone()
         .expect("the fixture index builds");
 
-    let ctrd = containerd(dir.path());
+    let ctrd = vulnerable_and_clean(dir.path());
     let cache = dir.path().join("node-cache");
     let pod = start_pod(&ctrd, dir.path(), &url, &cache);
     let remover = wait(pod.remover).await;
@@ -170,9 +112,7 @@ async fn scanners_fetch_the_index_from_the_manager_and_remove_only_the_vulnerabl
         serde_json::json!([VULNERABLE]),
         "{summary}"
     );
-    let remaining = tags(&ctrd).await;
-    assert!(remaining.contains(&CLEAN.to_owned()), "{remaining:?}");
-    assert!(!remaining.contains(&VULNERABLE.to_owned()), "{remaining:?}");
+    only_the_vulnerable_image_is_gone(&ctrd).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,7 +124,7 @@ async fn a_scanner_with_no_index_from_the_manager_and_no_cache_removes_nothing_a
     let url = format!("http://{}{}", closed.local_addr().unwrap(), vulndist::PATH);
     drop(closed);
 
-    let ctrd = containerd(dir.path());
+    let ctrd = vulnerable_and_clean(dir.path());
     let cache = dir.path().join("node-cache");
     let pod = start_pod(&ctrd, dir.path(), &url, &cache);
     let scanner = wait(pod.scanner).await;

@@ -2,7 +2,7 @@
 //! pattern over `tower-test`.
 //!
 //! A test lists the exact calls it expects ([`Exchange`]: method, path with query, a JSON
-//! subset the body must include, and the canned reply). The verifier answers them in order and
+//! subset the body must include, optionally the content type, and the canned reply). The verifier answers them in order and
 //! fails the test on a call that differs. A **missing** call leaves [`Verifier::finish`]
 //! waiting, which fails after [`MISSING_CALL_TIMEOUT`] (in paused tokio time this is instant);
 //! an **extra** call after the last expected one finds the mock closed and fails in the code
@@ -18,6 +18,11 @@ use tower_test::mock;
 
 /// How long [`Verifier::finish`] waits for the expected calls to arrive.
 pub const MISSING_CALL_TIMEOUT: Duration = Duration::from_secs(1);
+/// The content type of a server-side apply patch (`Patch::Apply`); a JSON body is valid YAML.
+pub const APPLY_PATCH: &str = "application/apply-patch+yaml";
+/// The query of a server-side apply by Drydock's field manager that takes over conflicting
+/// fields (`PatchParams::apply("drydock").force()`), as kube writes it.
+pub const APPLY_QUERY: &str = "?&force=true&fieldManager=drydock";
 
 /// One expected call and its reply.
 #[derive(Clone, Debug)]
@@ -28,6 +33,8 @@ pub struct Exchange {
     pub path: String,
     /// A JSON value the request body must include (objects by subset, the rest by equality).
     pub body: Option<Value>,
+    /// The `content-type` the request must carry (a patch's kind: merge, apply, …).
+    pub content_type: Option<&'static str>,
     /// The reply's status code.
     pub status: u16,
     /// The reply's JSON body.
@@ -44,6 +51,7 @@ impl Exchange {
             method,
             path: path.into(),
             body: None,
+            content_type: None,
             status: 200,
             reply,
             validate: None,
@@ -60,6 +68,12 @@ impl Exchange {
     /// The request body must include `body`.
     pub fn with_body(mut self, body: Value) -> Exchange {
         self.body = Some(body);
+        self
+    }
+
+    /// The request must carry this `content-type` (e.g. [`APPLY_PATCH`]).
+    pub fn with_content_type(mut self, content_type: &'static str) -> Exchange {
+        self.content_type = Some(content_type);
         self
     }
 
@@ -95,6 +109,19 @@ pub fn client(exchanges: Vec<Exchange>) -> (kube::Client, Verifier) {
                 (&expected.method, Some(expected.path.as_str())),
                 "call {index}"
             );
+            if let Some(want) = expected.content_type {
+                let got = parts
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok());
+                assert_eq!(
+                    got,
+                    Some(want),
+                    "call {index} ({} {}): content type",
+                    expected.method,
+                    expected.path
+                );
+            }
             let mut expected = expected;
             if expected.body.is_some() || expected.validate.is_some() {
                 let bytes = body.collect_bytes().await.expect("request body");
@@ -183,6 +210,39 @@ mod tests {
             "/api/v1/nodes/n1",
             json!({}),
         )]);
+        verifier.finish().await;
+    }
+
+    fn node_apply() -> Exchange {
+        Exchange::new(
+            Method::PATCH,
+            format!("/api/v1/nodes/n1{APPLY_QUERY}"),
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}),
+        )
+        .with_content_type(APPLY_PATCH)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_side_apply_carries_the_apply_content_type() {
+        let (client, verifier) = client(vec![node_apply()]);
+        let params = kube::api::PatchParams::apply("drydock").force();
+        let patch = kube::api::Patch::Apply(json!({"apiVersion": "v1", "kind": "Node"}));
+        Api::<Node>::all(client)
+            .patch("n1", &params, &patch)
+            .await
+            .unwrap();
+        verifier.finish().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    #[should_panic(expected = "content type")]
+    async fn a_merge_patch_where_an_apply_is_expected_fails_the_test() {
+        let mut expected = node_apply();
+        expected.path = "/api/v1/nodes/n1?&fieldManager=drydock".into();
+        let (client, verifier) = client(vec![expected]);
+        let params = kube::api::PatchParams::apply("drydock");
+        let patch = kube::api::Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}}));
+        let _ = Api::<Node>::all(client).patch("n1", &params, &patch).await;
         verifier.finish().await;
     }
 

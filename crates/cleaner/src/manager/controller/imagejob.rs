@@ -30,14 +30,17 @@ use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{Pod, PodTemplate, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use tokio::sync::watch;
 
-use super::{Context, EventKind, FIELD_MANAGER, job_owner_reference, stopped};
+use super::{
+    Context, EventKind, FIELD_MANAGER, job_owner_reference, status_apply, status_apply_params,
+    stopped,
+};
 use crate::manager::cached::{CachedNode, WorkerPod};
 use crate::manager::fold::{Fold, NodeOutcome, fold, remover_summary};
 use crate::manager::metrics::NodeLabels;
@@ -231,13 +234,6 @@ impl Shared {
     }
 }
 
-fn patch_params() -> PatchParams {
-    PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_owned()),
-        ..PatchParams::default()
-    }
-}
-
 fn to_std(duration: SignedDuration) -> Duration {
     Duration::try_from(duration).unwrap_or(Duration::ZERO)
 }
@@ -246,12 +242,15 @@ fn count(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Writes the job's whole `status` by server-side apply. Every caller passes a complete
+/// status (the counts, the phase and, once finished, `deleteAfter`): a field left out would be
+/// removed.
 async fn write_status(ctx: &Context, job: &str, status: &ImageJobStatus) -> Result<()> {
     let api: Api<ImageJob> = Api::all(ctx.client.clone());
     api.patch_status(
         job,
-        &patch_params(),
-        &Patch::Merge(serde_json::json!({ "status": status })),
+        &status_apply_params(),
+        &status_apply::<ImageJob>(status),
     )
     .await
     .map_err(Error::kube(format!("write the status of ImageJob {job}")))?;

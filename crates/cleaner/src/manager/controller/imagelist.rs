@@ -48,7 +48,6 @@ use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
@@ -56,7 +55,10 @@ use kube::{Api, Resource, ResourceExt};
 use tokio::sync::watch;
 
 use super::exclusions;
-use super::{Context, EventKind, FIELD_MANAGER, JobMode, JobRequest, Preflight, records, stopped};
+use super::{
+    Context, EventKind, JobMode, JobRequest, Preflight, records, status_apply, status_apply_params,
+    stopped,
+};
 use crate::manager::history::{self, Handled};
 use crate::{Error, Result};
 
@@ -410,12 +412,17 @@ fn old_conditions(list: &ImageList) -> Vec<Condition> {
         .unwrap_or_default()
 }
 
-/// A status body valid under Eraser's structural CRD as under Drydock's (pure): Eraser's four
-/// required fields (`timestamp`, `success`, `failed`, `skipped`) come from `result`, else are
-/// carried over from the current status; Drydock's `conditions` and `observedGeneration` ride
-/// along (Eraser's CRD prunes them, and nothing is decided from them). Only a list that never
-/// finished a run and has no result to carry lacks the four fields; Eraser's CRD refuses that
-/// write, which is then reported once ([`ListMemory::refused`]).
+/// The whole status the manager owns after one write (pure): the part being written over the
+/// list's current status. Every status write is a server-side apply, which removes a field
+/// this manager wrote before and leaves out now, so nothing written earlier may be missing.
+///
+/// Valid under Eraser's structural CRD as under Drydock's: Eraser's four required fields
+/// (`timestamp`, `success`, `failed`, `skipped`) come from `result`, else are carried over from
+/// the current status; Drydock's `conditions` (the whole list, `conditions` being the new one)
+/// and `observedGeneration` (`observed_generation`, else the current one) ride along (Eraser's
+/// CRD prunes them, and nothing is decided from them). Only a list that never finished a run
+/// and has no result to carry lacks the four fields; Eraser's CRD refuses that write, which is
+/// then reported once ([`ListMemory::refused`]).
 #[must_use]
 pub fn status_body(
     list: &ImageList,
@@ -438,11 +445,51 @@ pub fn status_body(
         body.insert("failed".into(), failed.into());
         body.insert("skipped".into(), skipped.into());
     }
+    let observed_generation =
+        observed_generation.or_else(|| list.status.as_ref().and_then(|s| s.observed_generation));
     if let Some(generation) = observed_generation {
         body.insert("observedGeneration".into(), generation.into());
     }
     body.insert("conditions".into(), serde_json::json!(conditions));
     serde_json::Value::Object(body)
+}
+
+/// `list` as the API server holds it after `status` was written (pure): what the next write
+/// of the same look builds on, so a start right after a result keeps that result.
+pub fn written(list: &mut ImageList, status: &serde_json::Value) {
+    match serde_json::from_value::<ImageListStatus>(status.clone()) {
+        Ok(status) => list.status = Some(status),
+        // Not reached: every body comes from `status_body`, which writes the status's fields.
+        Err(error) => tracing::debug!(%error, "a status write does not read back as a status"),
+    }
+}
+
+/// The status fields Eraser's ImageList CRD declares (all four required).
+pub const ERASER_STATUS_FIELDS: [&str; 4] = ["timestamp", "success", "failed", "skipped"];
+
+/// What the API server says when an apply names a field the installed CRD does not declare
+/// (`failed to create typed patch object: .status.conditions: field not declared in schema`).
+const UNDECLARED_FIELD: &str = "field not declared in schema";
+
+/// Whether the API server refused an apply for naming a field its CRD does not declare: under
+/// Eraser's ImageList CRD, Drydock's `conditions` and `observedGeneration`. A merge patch had
+/// them pruned; an apply is refused whole (500, on the API servers tried).
+fn undeclared_field(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(s) if s.message.contains(UNDECLARED_FIELD))
+}
+
+/// `status` with only the fields Eraser's CRD declares (pure): what is written when the
+/// installed CRD is Eraser's.
+#[must_use]
+pub fn eraser_fields(status: &serde_json::Value) -> serde_json::Value {
+    let kept = status.as_object().map(|fields| {
+        fields
+            .iter()
+            .filter(|(name, _)| ERASER_STATUS_FIELDS.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect::<serde_json::Map<_, _>>()
+    });
+    serde_json::Value::Object(kept.unwrap_or_default())
 }
 
 /// A write the API server refuses for good (it would be refused again unchanged): 422, the
@@ -463,30 +510,37 @@ enum Written {
     Refused,
 }
 
-/// Writes `status` (one merge patch of the status subresource). A refusal for good is reported
-/// once per `what` and returned as [`Written::Refused`]; anything else (a timeout, a 5xx) is an
-/// error, so the caller retries this write, and only this write.
+/// Writes `status`, the whole status from [`status_body`], by server-side apply of the status
+/// subresource; once stored it becomes `list`'s status ([`written`]). Under Eraser's CRD, which
+/// refuses an apply naming Drydock's fields, it is written again with Eraser's four only
+/// ([`eraser_fields`]); asking first keeps Drydock's fields wherever its own CRD is installed,
+/// also after an upgrade from Eraser's. A refusal for good is reported once per `what` and
+/// returned as [`Written::Refused`]; anything else (a timeout, a 5xx) is an error, so the
+/// caller retries this write, and only this write.
 async fn patch_status(
     lc: &ListContext,
-    list: &ImageList,
+    list: &mut ImageList,
     what: &str,
-    status: serde_json::Value,
+    mut status: serde_json::Value,
 ) -> Result<Written> {
     let api: Api<ImageList> = Api::all(lc.ctx.client.clone());
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_owned()),
-        ..PatchParams::default()
-    };
     let name = list.name_any();
-    match api
-        .patch_status(
-            &name,
-            &params,
-            &Patch::Merge(serde_json::json!({ "status": status })),
-        )
-        .await
-    {
-        Ok(_) => Ok(Written::Done),
+    let params = status_apply_params();
+    let mut applied = api
+        .patch_status(&name, &params, &status_apply::<ImageList>(&status))
+        .await;
+    if applied.as_ref().is_err_and(undeclared_field) {
+        tracing::debug!(imagelist = %name, write = what, "the ImageList CRD declares only Eraser's status fields; writing those");
+        status = eraser_fields(&status);
+        applied = api
+            .patch_status(&name, &params, &status_apply::<ImageList>(&status))
+            .await;
+    }
+    match applied {
+        Ok(_) => {
+            written(list, &status);
+            Ok(Written::Done)
+        }
         Err(error) if refused_for_good(&error) => {
             if lc.memory().refused.insert(what.to_owned()) {
                 tracing::warn!(imagelist = %name, write = what, error = %drydock_kube::status::message(&error),
@@ -594,6 +648,8 @@ pub async fn reconcile(list: Arc<ImageList>, lc: Arc<ListContext>) -> Result<Act
     if lc.jobs.wait_until_ready().await.is_err() {
         return Ok(Action::requeue(ERROR_RETRY));
     }
+    // The list as this look changes it: each status write builds on the one before.
+    let mut list = ImageList::clone(&list);
     let name = list.name_any();
     for _ in 0..MAX_STEPS {
         let step = decide(&list, &lc.jobs.state(), &lc.memory());
@@ -619,11 +675,11 @@ pub async fn reconcile(list: Arc<ImageList>, lc: Arc<ListContext>) -> Result<Act
             Step::AwaitJob(_) => return Ok(Action::requeue(VANISHED_GRACE.unsigned_abs())),
             Step::Look => look(&lc, &list).await?,
             Step::Record(job) => {
-                if let Some(action) = record(&lc, &list, &job).await? {
+                if let Some(action) = record(&lc, &mut list, &job).await? {
                     return Ok(action);
                 }
             }
-            Step::Reject(why) => return reject(&lc, &list, &why).await,
+            Step::Reject(why) => return reject(&lc, &mut list, &why).await,
             Step::BadDryRun(why) => {
                 let newly = lc.memory().bad_dry_run.replace(why.clone()) != Some(why.clone());
                 if newly {
@@ -644,7 +700,7 @@ pub async fn reconcile(list: Arc<ImageList>, lc: Arc<ListContext>) -> Result<Act
                 generation,
                 dry_run,
             } => {
-                return start(&lc, &list, images, generation, dry_run).await;
+                return start(&lc, &mut list, images, generation, dry_run).await;
             }
         }
     }
@@ -691,7 +747,7 @@ async fn result_of(lc: &ListContext, job: &str) -> Result<Option<JobResult>> {
 
 /// Puts the result of the list's last run into its status (once). Returns `None` to go on
 /// deciding, or when to look again.
-async fn record(lc: &ListContext, list: &ImageList, job: &str) -> Result<Option<Action>> {
+async fn record(lc: &ListContext, list: &mut ImageList, job: &str) -> Result<Option<Action>> {
     let ctx = &lc.ctx;
     let now = ctx.now();
     let generation = lc
@@ -742,7 +798,7 @@ async fn record(lc: &ListContext, list: &ImageList, job: &str) -> Result<Option<
 /// the bookkeeping: that generation was run), the status and an Event say so.
 async fn vanished(
     lc: &ListContext,
-    list: &ImageList,
+    list: &mut ImageList,
     job: &str,
     generation: i64,
 ) -> Result<Action> {
@@ -794,7 +850,7 @@ async fn vanished(
     Ok(Action::await_change())
 }
 
-async fn reject(lc: &ListContext, list: &ImageList, why: &str) -> Result<Action> {
+async fn reject(lc: &ListContext, list: &mut ImageList, why: &str) -> Result<Action> {
     let ctx = &lc.ctx;
     let name = list.name_any();
     let generation = list.metadata.generation.unwrap_or(1);
@@ -837,7 +893,7 @@ fn job_identity(uid: &str, generation: i64, dry_run: bool) -> BTreeMap<String, S
 
 async fn start(
     lc: &ListContext,
-    list: &ImageList,
+    list: &mut ImageList,
     images: Vec<String>,
     generation: i64,
     dry_run: bool,
@@ -924,7 +980,7 @@ async fn start(
 /// status and a Warning Event (once per refusal: the callers check it is new).
 async fn refuse(
     lc: &ListContext,
-    list: &ImageList,
+    list: &mut ImageList,
     (generation, now): (i64, Timestamp),
     reason: &str,
     message: &str,
@@ -950,7 +1006,7 @@ async fn refuse(
 /// job's labels do).
 async fn note_started(
     lc: &ListContext,
-    list: &ImageList,
+    list: &mut ImageList,
     job: &str,
     generation: i64,
     now: Timestamp,
@@ -1030,7 +1086,8 @@ mod tests {
     use crate::manager::controller::tests::{NS, context, eraser_imagelist_status, t0};
 
     const EVENTS: &str = "/api/v1/namespaces/default/events?";
-    const STATUS: &str = "/apis/eraser.sh/v1/imagelists/imagelist/status?&fieldManager=drydock";
+    const STATUS: &str =
+        "/apis/eraser.sh/v1/imagelists/imagelist/status?&force=true&fieldManager=drydock";
     const OWN_JOBS: &str =
         "/apis/eraser.sh/v1/imagejobs?&labelSelector=eraser.sh%2Fjob-owner%3Dimagelist-controller";
     const UID: &str = "list-uid";
@@ -1184,9 +1241,14 @@ mod tests {
                "spec": {"images": []}})
     }
 
+    /// A status write: a server-side apply by Drydock's field manager, answered with `reply`.
+    fn apply_status(reply: Value) -> Exchange {
+        Exchange::new(Method::PATCH, STATUS, reply).with_content_type(mock::APPLY_PATCH)
+    }
+
     /// A status write checked against Eraser's CRD (the fixture): answered 422 when invalid.
     fn eraser_status(body: Value) -> Exchange {
-        Exchange::new(Method::PATCH, STATUS, list_reply())
+        apply_status(list_reply())
             .with_body(body)
             .validated_by(eraser_imagelist_status)
     }
@@ -1522,17 +1584,168 @@ mod tests {
         assert_eq!(body["timestamp"], "2026-03-01T02:58:00Z");
     }
 
+    #[test]
+    fn a_partial_status_update_keeps_the_fields_written_before() {
+        // Every write is a server-side apply: what it leaves out, the API server removes.
+        let result = JobResult::of_run(&run_of("imagejob-a", 1, "2026-03-01T02:58:00Z"));
+        let mut done = list("imagelist", UID, 1, &["alpine"]);
+        let (body, _, _) = result_status(&done, &result, 1, t0());
+        written(&mut done, &body);
+        // A refusal (the breaker, an exclusion list) writes only its condition.
+        let conditions = ended_conditions(
+            old_conditions(&done),
+            false,
+            "CircuitOpen",
+            "too many starts",
+            1,
+            t0(),
+        );
+        let body = status_body(&done, None, conditions.clone(), None);
+        assert_eq!(
+            body,
+            json!({"timestamp": "2026-03-01T02:58:00Z", "success": 2, "failed": 0, "skipped": 1,
+                   "observedGeneration": 1, "conditions": conditions}),
+        );
+        // The condition of the same type replaced, the others kept.
+        assert_eq!(conditions.len(), 3);
+        assert_eq!(
+            condition(done.status.as_ref(), SUCCEEDED).unwrap().status,
+            "True"
+        );
+        assert_eq!(conditions[1].status, "False");
+    }
+
+    #[test]
+    fn a_written_status_is_what_the_next_write_of_the_look_builds_on() {
+        let result = JobResult::of_run(&run_of("imagejob-a", 1, "2026-03-01T02:58:00Z"));
+        let mut edited = list("imagelist", UID, 2, &["alpine"]);
+        let (body, _, _) = result_status(&edited, &result, 1, t0());
+        written(&mut edited, &body);
+        let status = edited.status.clone().unwrap();
+        assert_eq!(status.timestamp, Some(Time(result.finished)));
+        assert_eq!((status.success, status.failed, status.skipped), (2, 0, 1));
+        assert_eq!(status.observed_generation, Some(1));
+        let started = started_conditions(old_conditions(&edited), "imagejob-b", 2, t0());
+        let body = status_body(&edited, None, started, Some(2));
+        assert_eq!(body["timestamp"], "2026-03-01T02:58:00Z");
+        assert_eq!(body["success"], 2);
+        assert_eq!(body["observedGeneration"], 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_result_then_a_start_in_one_look_keeps_the_result_in_the_status() {
+        // The spec changed during the run: the look records the run, then starts the next.
+        // The start's write carries the result just written (an apply without it would
+        // remove it).
+        let mut edited = list("imagelist", UID, 2, &[ALPINE]);
+        edited.metadata.generation = Some(2);
+        let finished = "2026-03-01T02:58:00Z";
+        let done = vec![manual("imagejob-a", 1, JobPhase::Completed)];
+        let mut calls = vec![
+            history(None, vec![run_of("imagejob-a", 1, finished)]),
+            eraser_status(
+                json!({"status": {"timestamp": finished, "success": 2, "failed": 0,
+                                            "skipped": 1, "observedGeneration": 1}}),
+            ),
+            event("JobCompleted", "Normal"),
+        ];
+        calls.extend(a_start("imagejob-b", 2));
+        calls.push(eraser_status(json!({"status": {
+            "timestamp": finished, "success": 2, "failed": 0, "skipped": 1,
+            "observedGeneration": 2,
+        }})));
+        calls.push(event("JobStarted", "Normal"));
+        let (action, memory) = step(&edited, done, looked(), calls).await;
+        assert_eq!(action, Action::await_change());
+        assert_eq!(memory.handled, Some(handled(2, "imagejob-b")));
+        assert!(memory.refused.is_empty());
+    }
+
+    /// What Eraser's CRD says of an apply (its status declares Eraser's four fields, all
+    /// required): any other field is refused, not pruned.
+    fn eraser_apply_problem(body: &Value) -> Option<String> {
+        let status = body.get("status")?.as_object()?;
+        let undeclared: Vec<&String> = status
+            .keys()
+            .filter(|k| !ERASER_STATUS_FIELDS.contains(&k.as_str()))
+            .collect();
+        if let Some(field) = undeclared.first() {
+            return Some(format!(
+                "failed to create typed patch object: .status.{field}: field not declared in schema"
+            ));
+        }
+        eraser_imagelist_status(body)
+    }
+
+    #[test]
+    fn under_erasers_crd_only_its_four_fields_are_written() {
+        let result = JobResult::of_run(&run_of("imagejob-a", 1, "2026-03-01T02:58:00Z"));
+        let (body, _, _) = result_status(&list("imagelist", UID, 1, &["a"]), &result, 1, t0());
+        assert!(eraser_apply_problem(&json!({ "status": body })).is_some());
+        let kept = eraser_fields(&body);
+        assert_eq!(
+            kept,
+            json!({"timestamp": "2026-03-01T02:58:00Z", "success": 2, "failed": 0, "skipped": 1})
+        );
+        assert_eq!(eraser_apply_problem(&json!({ "status": kept })), None);
+        assert_eq!(eraser_fields(&json!({"conditions": []})), json!({}));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn under_erasers_crd_a_refused_apply_is_written_again_with_erasers_fields_only() {
+        // Found on a real API server: an apply naming `conditions` under Eraser's CRD is
+        // refused whole (a merge patch had them pruned), and the result never landed.
+        let new = list("imagelist", UID, 1, &["alpine"]);
+        let finished = "2026-03-01T02:58:00Z";
+        let calls = vec![
+            history(None, vec![run_of("imagejob-a", 1, finished)]),
+            apply_status(json!({}))
+                .with_body(json!({"status": {"observedGeneration": 1}}))
+                .failing(
+                    500,
+                    "",
+                    "failed to create typed patch object: .status.conditions: field not declared in schema",
+                ),
+            apply_status(list_reply())
+                .with_body(json!({"apiVersion": "eraser.sh/v1", "kind": "ImageList",
+                                  "status": {"timestamp": finished, "success": 2, "failed": 0,
+                                             "skipped": 1}}))
+                .validated_by(eraser_apply_problem),
+            event("JobCompleted", "Normal"),
+        ];
+        let done = vec![manual("imagejob-a", 1, JobPhase::Completed)];
+        let (action, memory) = step(&new, done, looked(), calls).await;
+        assert_eq!(action, Action::await_change());
+        assert!(memory.recorded.contains("imagejob-a"));
+        assert!(memory.refused.is_empty(), "{:?}", memory.refused);
+    }
+
+    #[test]
+    fn a_status_write_is_an_apply_of_the_whole_status_under_the_lists_kind() {
+        let kube::api::Patch::Apply(body) =
+            status_apply::<ImageList>(&json!({"success": 1, "conditions": []}))
+        else {
+            panic!("a status write is a server-side apply");
+        };
+        assert_eq!(
+            body,
+            json!({"apiVersion": "eraser.sh/v1", "kind": "ImageList",
+                   "status": {"success": 1, "conditions": []}})
+        );
+        let params = status_apply_params();
+        assert_eq!(params.field_manager.as_deref(), Some("drydock"));
+        assert!(params.force);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_first_run_of_a_new_list_creates_one_labelled_job() {
         let new = list("imagelist", UID, 1, &[ALPINE]);
         let mut calls = vec![no_history()];
         calls.extend(a_start("imagejob-m1", 1));
-        calls.push(
-            Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
-                "observedGeneration": 1,
-                "conditions": started_conditions(vec![], "imagejob-m1", 1, t0()),
-            }})),
-        );
+        calls.push(apply_status(list_reply()).with_body(json!({"status": {
+            "observedGeneration": 1,
+            "conditions": started_conditions(vec![], "imagejob-m1", 1, t0()),
+        }})));
         calls.push(event("JobStarted", "Normal"));
         let (action, memory) = step(&new, vec![], ListMemory::default(), calls).await;
         assert_eq!(action, Action::await_change());
@@ -1580,7 +1793,7 @@ mod tests {
         let new = list("imagelist", UID, 1, &[ALPINE]);
         let mut calls = vec![no_history()];
         calls.extend(a_start("imagejob-m1", 1));
-        calls.push(Exchange::new(Method::PATCH, STATUS, json!({})).failing(
+        calls.push(apply_status(json!({})).failing(
             403,
             "Forbidden",
             "imagelists.eraser.sh \"imagelist\" is forbidden",
@@ -1599,11 +1812,7 @@ mod tests {
         let done = vec![manual("imagejob-a", 1, JobPhase::Completed)];
         let (client, verifier) = mock::client(vec![
             history(None, vec![run_of("imagejob-a", 1, finished)]),
-            Exchange::new(Method::PATCH, STATUS, json!({})).failing(
-                500,
-                "InternalError",
-                "etcd timeout",
-            ),
+            apply_status(json!({})).failing(500, "InternalError", "etcd timeout"),
         ]);
         let lc = Arc::new(ListContext::new(
             Arc::new(context(client, Config::default())),
@@ -1678,10 +1887,8 @@ mod tests {
         };
         let mut calls = exclusion_lists(json!([]));
         calls.push(own_jobs(vec![]));
-        calls.push(
-            Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
-                "conditions": ended_conditions(vec![], false, "CircuitOpen", &reason, 1, t0())}})),
-        );
+        calls.push(apply_status(list_reply()).with_body(json!({"status": {
+                "conditions": ended_conditions(vec![], false, "CircuitOpen", &reason, 1, t0())}})));
         calls.push(event("CircuitOpen", "Warning"));
         let (client, verifier) = mock::client(calls);
         let ctx = context(client, Config::default());
@@ -1770,7 +1977,7 @@ mod tests {
                                   "involvedObject": {"kind": "ConfigMap", "name": "excluded", "namespace": NS}})),
         );
         calls.push(
-            Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
+            apply_status(list_reply()).with_body(json!({"status": {
                 "conditions": ended_conditions(vec![], false, "ExclusionListInvalid", &problem, 1, t0()),
             }})),
         );
@@ -1788,7 +1995,7 @@ mod tests {
         failed.failed = 1;
         let calls = vec![
             history(None, vec![failed]),
-            Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
+            apply_status(list_reply()).with_body(json!({"status": {
                 "timestamp": "2026-03-01T03:00:00Z", "success": 2, "failed": 1, "skipped": 1,
                 "observedGeneration": 1,
                 "conditions": ended_conditions(
@@ -1818,7 +2025,7 @@ mod tests {
         };
         let calls = vec![
             history(None, vec![run_of("imagejob-a", 1, "2026-03-01T02:58:00Z")]),
-            Exchange::new(Method::PATCH, STATUS, list_reply()).with_body(json!({"status": {
+            apply_status(list_reply()).with_body(json!({"status": {
                 "timestamp": "2026-03-01T02:58:00Z", "success": 2, "failed": 0, "skipped": 1}})),
             event("JobCompleted", "Normal"),
         ];

@@ -451,6 +451,28 @@ pub fn job_owner_reference(job: &ImageJob) -> Result<OwnerReference> {
     Ok(owner)
 }
 
+/// The parameters of every status write: server-side apply as [`FIELD_MANAGER`], forced, so
+/// the manager takes over a field another writer (`kubectl`, an Eraser manager) set last.
+#[must_use]
+pub fn status_apply_params() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER).force()
+}
+
+/// The server-side apply body of a `K`'s status (pure): `apiVersion`, `kind` and `status`.
+///
+/// `status` must be the whole status the manager owns: a field it wrote before and leaves
+/// out now is removed by the API server (a `None` skipped in serialisation is released too).
+pub fn status_apply<K>(status: &impl serde::Serialize) -> Patch<serde_json::Value>
+where
+    K: Resource<DynamicType = ()>,
+{
+    Patch::Apply(serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    }))
+}
+
 fn managed_labels() -> BTreeMap<String, String> {
     BTreeMap::from([(MANAGED_BY_LABEL.0.to_owned(), MANAGED_BY_LABEL.1.to_owned())])
 }

@@ -229,7 +229,10 @@ fn eraser_status_schema(kind: &str) -> Value {
 
 /// What Eraser's structural CRD says of a status write `{"status": …}` on a `kind` that has no
 /// status yet (the write that broke the issue: required fields missing, a field of the wrong
-/// type), in the API server's words; `None` when valid. Unknown fields are pruned, not refused.
+/// type), in the API server's words; `None` when valid. Unknown fields are not looked at: a
+/// merge patch had them pruned, while an apply naming one is refused whole before this check
+/// (the ImageList tests' `eraser_apply_problem`), and the ImageList controller then writes
+/// Eraser's fields only.
 fn eraser_status_problem(kind: &str, body: &Value) -> Option<String> {
     let schema = eraser_status_schema(kind);
     let status = body.get("status")?;

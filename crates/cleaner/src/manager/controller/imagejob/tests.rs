@@ -180,13 +180,18 @@ fn job_reply() -> Value {
            "metadata": {"name": JOB, "uid": JOB_UID}})
 }
 
+/// A server-side apply of the job's status by Drydock's field manager.
 fn patch_status(status: Value) -> Exchange {
     Exchange::new(
         Method::PATCH,
-        format!("/apis/eraser.sh/v1/imagejobs/{JOB}/status?&fieldManager=drydock"),
+        format!(
+            "/apis/eraser.sh/v1/imagejobs/{JOB}/status{}",
+            mock::APPLY_QUERY
+        ),
         job_reply(),
     )
-    .with_body(json!({ "status": status }))
+    .with_content_type(mock::APPLY_PATCH)
+    .with_body(json!({"apiVersion": "eraser.sh/v1", "kind": "ImageJob", "status": status}))
 }
 
 fn create_pod(node: &str) -> Exchange {
