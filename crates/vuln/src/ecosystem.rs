@@ -546,8 +546,7 @@ impl PackageDbFormat {
     ///
     /// # Errors
     ///
-    /// [`crate::Error::CorruptPackageDb`] or [`crate::Error::UnsupportedPackageDb`] naming
-    /// `path`.
+    /// [`crate::Error::CorruptPackageDb`] naming `path`.
     pub fn parse(self, path: &str, bytes: &[u8]) -> crate::Result<Vec<Package>> {
         match self {
             Self::DpkgStatus => dpkg::parse_status(path, bytes),

@@ -1095,8 +1095,8 @@ impl Index {
             let mut fetched: HashMap<&str, Arc<[Advisory]>> = HashMap::new();
             for package in &packages {
                 if !fetched.contains_key(package.name.as_str()) {
-                    let advisories =
-                        self.advisories(ecosystem.osv_name(), &package.name, scheme)?;
+                    let name = lookup_name(ecosystem.osv_name(), &package.name);
+                    let advisories = self.advisories(ecosystem.osv_name(), &name, scheme)?;
                     fetched.insert(&package.name, advisories);
                 }
             }

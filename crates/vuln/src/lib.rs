@@ -63,16 +63,6 @@ pub enum Error {
         reason: String,
     },
 
-    /// A package database in a recognised format this crate does not read (none today: sqlite,
-    /// Berkeley DB and NDB rpmdbs are all read).
-    #[error("unsupported package database {input}: {format} rpmdb")]
-    UnsupportedPackageDb {
-        /// The database, usually its path inside the image.
-        input: String,
-        /// The detected on-disk format.
-        format: RpmDbFormat,
-    },
-
     /// An OSV record is not valid JSON or does not follow the schema.
     #[error("invalid OSV record {input}: {source}")]
     InvalidOsvRecord {

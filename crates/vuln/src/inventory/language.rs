@@ -298,10 +298,13 @@ pub fn pep503_name(name: &str) -> String {
 }
 
 /// The name packages of `ecosystem` are stored and looked up by: PEP 503's form for PyPI,
-/// the name as written elsewhere.
+/// lower case for NuGet (whose package IDs are case-insensitive: `Newtonsoft.Json` and
+/// `newtonsoft.json` are one package), the name as written elsewhere.
 pub fn lookup_name<'a>(ecosystem: &str, name: &'a str) -> std::borrow::Cow<'a, str> {
     if ecosystem == LanguageEcosystem::PyPI.osv_name() {
         std::borrow::Cow::Owned(pep503_name(name))
+    } else if ecosystem == LanguageEcosystem::NuGet.osv_name() {
+        std::borrow::Cow::Owned(name.to_lowercase())
     } else {
         std::borrow::Cow::Borrowed(name)
     }
@@ -428,6 +431,13 @@ fn ruby_string(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nuget_names_are_looked_up_case_blind_and_others_as_written() {
+        assert_eq!(lookup_name("NuGet", "Newtonsoft.Json"), "newtonsoft.json");
+        assert_eq!(lookup_name("PyPI", "Foo_Bar"), "foo-bar");
+        assert_eq!(lookup_name("npm", "@Scope/Pkg"), "@Scope/Pkg");
+    }
 
     /// A build information block as Go 1.18+ writes it.
     fn block(version: &str, modinfo: &str) -> Vec<u8> {
