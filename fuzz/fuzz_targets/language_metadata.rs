@@ -1,6 +1,7 @@
 //! Language package metadata: Go build information blocks, Python `METADATA`, npm
 //! `package.json`, Java archives (the zip reader and the metadata blob it makes) and
-//! cargo-auditable dependency lists (the zlib stream check and the JSON). Never a
+//! cargo-auditable dependency lists (the zlib stream check and the JSON), Composer's
+//! `installed.json` and .NET `*.deps.json`. Never a
 //! panic; a block whose length is known parses or is refused, and every package read has a name
 //! and a version.
 #![no_main]
@@ -10,6 +11,8 @@ use drydock_vuln::inventory::language::{
     parse_python_metadata,
 };
 use drydock_vuln::inventory::java::{JAVA_METADATA_MAGIC, archive_metadata, parse_archive_metadata};
+use drydock_vuln::inventory::dotnet::parse_deps_json;
+use drydock_vuln::inventory::php::parse_composer_installed;
 use drydock_vuln::inventory::rust::{RUST_DEP_INFO_MAGIC, dep_info_candidate, parse_dep_info};
 use libfuzzer_sys::fuzz_target;
 
@@ -39,6 +42,14 @@ fuzz_target!(|data: &[u8]| {
                     .iter()
                     .all(|p| p.name.contains(':') && !p.version.is_empty())
             );
+        }
+    }
+    for parsed in [
+        parse_composer_installed("installed.json", data),
+        parse_deps_json("app.deps.json", data),
+    ] {
+        if let Ok(packages) = parsed {
+            assert!(packages.iter().all(|p| !p.name.is_empty() && !p.version.is_empty()));
         }
     }
     let _ = dep_info_candidate(data);
