@@ -8,6 +8,7 @@
 # keep and reuse the dumps, DRYDOCK=path to a release binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/bench.sh
 RUNS=${1:-3}
 SCALE=${SCALE:-1.0}
 SEED=${SEED:-16}
@@ -16,18 +17,8 @@ W=$(mktemp -d /tmp/bench-vulndb.XXXXXX); trap 'rm -rf "$W"' EXIT
 DUMPS=${KEEP:-$W/osv}
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
 
-if [ -z "${DRYDOCK:-}" ]; then
-  echo "== building drydock (release)"
-  cargo build --quiet --release --locked -p drydock
-  DRYDOCK=${CARGO_TARGET_DIR:-target}/release/drydock
-fi
-
-if [ ! -f "$DUMPS/.seed-$SEED-scale-$SCALE" ]; then
-  echo "== writing synthetic OSV dumps (seed $SEED, scale $SCALE) to $DUMPS"
-  rm -rf "$DUMPS"
-  python3 scripts/gen-osv.py "$DUMPS" --seed "$SEED" --scale "$SCALE" | sed 's/^/   /'
-  touch "$DUMPS/.seed-$SEED-scale-$SCALE"
-fi
+bench_release_binary
+bench_osv_dumps "$DUMPS" "$SEED" "$SCALE"
 echo "   dumps: $(du -sm "$DUMPS" | cut -f1) MiB"
 
 echo "== drydock vulndb build over every default ecosystem"
