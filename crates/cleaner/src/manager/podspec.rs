@@ -154,7 +154,9 @@ fn restricted_security_context() -> SecurityContext {
     }
 }
 
-fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+/// A volume mount of `name` at `path`; `readOnly` is written only when set (Kubernetes
+/// defaults it to false), as the manifests and Eraser's pods leave it out.
+pub fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     VolumeMount {
         name: name.to_owned(),
         mount_path: path.to_owned(),

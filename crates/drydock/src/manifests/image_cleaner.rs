@@ -17,12 +17,13 @@ use std::str::FromStr;
 use anyhow::Context as _;
 use drydock_api::config::{Config, DEFAULT_IMAGE_REPO, DEFAULT_IMAGE_TAG, RepoTag};
 use drydock_api::names::{self, env, paths, state};
+use drydock_cleaner::manager::podspec::mount;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
     EnvVar, EnvVarSource, HTTPGetAction, Namespace, ObjectFieldSelector, PodSecurityContext,
     PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
-    Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
+    Service, ServiceAccount, ServicePort, ServiceSpec, Volume,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -537,15 +538,6 @@ fn scratch_volume(name: &str, size_limit: &str) -> Volume {
             medium: None,
         }),
         ..Volume::default()
-    }
-}
-
-fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
-    VolumeMount {
-        name: name.to_owned(),
-        mount_path: path.to_owned(),
-        read_only: read_only.then_some(true),
-        ..VolumeMount::default()
     }
 }
 
