@@ -138,17 +138,23 @@ pub async fn clean<R: ImageRuntime>(
         &options.protected,
     );
     let images = execute(runtime, decisions, options.dry_run).await;
-    let totals = Totals::of(&images);
+    let report = report(endpoint, runtime_name, options.dry_run, images);
     if options.targets == Targets::All && !options.dry_run {
-        log_prune(&totals);
+        log_prune(&report.totals);
     }
-    Ok(Report {
+    Ok(report)
+}
+
+/// The report of a clean: the per-image results and their totals.
+fn report(endpoint: &str, runtime_name: &str, dry_run: bool, images: Vec<ImageResult>) -> Report {
+    let totals = Totals::of(&images);
+    Report {
         endpoint: endpoint.to_owned(),
         runtime: runtime_name.to_owned(),
-        dry_run: options.dry_run,
+        dry_run,
         images,
         totals,
-    })
+    }
 }
 
 /// Scans images for [`clean_scanned`]: the verdict for one image record.
@@ -224,14 +230,7 @@ pub async fn clean_scanned<R: ImageRuntime>(
             result.reason.clone_from(reason);
         }
     }
-    let totals = Totals::of(&images);
-    Ok(Report {
-        endpoint: endpoint.to_owned(),
-        runtime: runtime_name.to_owned(),
-        dry_run: options.dry_run,
-        images,
-        totals,
-    })
+    Ok(report(endpoint, runtime_name, options.dry_run, images))
 }
 
 #[cfg(test)]
