@@ -112,6 +112,21 @@ pub(crate) struct ContainerdArgs {
     pub(crate) platform: Option<String>,
 }
 
+/// Eraser's pprof port, the default of the accepted `--pprof-port`.
+const ERASER_PPROF_PORT: u16 = 6060;
+
+/// Eraser's profiling flags, which the manager passes to the scanner and the worker stages;
+/// accepted for compatibility, but profiling is not offered.
+#[derive(Debug, Args)]
+pub(crate) struct PprofArgs {
+    /// Accepted for Eraser compatibility; profiling is not offered.
+    #[arg(long, hide = true, default_value_t = false, action = clap::ArgAction::Set)]
+    pub(crate) enable_pprof: bool,
+    /// Accepted for Eraser compatibility; profiling is not offered.
+    #[arg(long, hide = true, default_value_t = ERASER_PPROF_PORT)]
+    pub(crate) pprof_port: u16,
+}
+
 /// Scanner settings shared by `scan` and `clean`.
 #[derive(Debug, Args)]
 pub(crate) struct ScanPolicyArgs {
@@ -227,12 +242,8 @@ pub(crate) struct ScannerArgs {
     /// termination message), when the configuration says `reportInUse: true`.
     #[arg(long, env = "DRYDOCK_TERMINATION_LOG", default_value = paths::TERMINATION_LOG)]
     pub(crate) termination_log: PathBuf,
-    /// Accepted for Eraser compatibility; profiling is not offered.
-    #[arg(long, hide = true, default_value_t = false, action = clap::ArgAction::Set)]
-    pub(crate) enable_pprof: bool,
-    /// Accepted for Eraser compatibility; profiling is not offered.
-    #[arg(long, hide = true, default_value_t = 6060)]
-    pub(crate) pprof_port: u16,
+    #[command(flatten)]
+    pub(crate) pprof: PprofArgs,
 }
 
 /// `drydock vulndb`.
@@ -404,12 +415,8 @@ pub(crate) struct StageArgs {
     /// is kept for its age (Eraser's behaviour).
     #[arg(long, env = "DRYDOCK_MINIMUM_AGE", value_name = "DURATION", value_parser = parse_minimum_age)]
     pub(crate) minimum_age: Option<jiff::SignedDuration>,
-    /// Accepted for Eraser compatibility; profiling is not offered.
-    #[arg(long, hide = true, default_value_t = false, action = clap::ArgAction::Set)]
-    pub(crate) enable_pprof: bool,
-    /// Accepted for Eraser compatibility; profiling is not offered.
-    #[arg(long, hide = true, default_value_t = 6060)]
-    pub(crate) pprof_port: u16,
+    #[command(flatten)]
+    pub(crate) pprof: PprofArgs,
 }
 
 /// `drydock collector`.
