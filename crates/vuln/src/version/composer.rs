@@ -403,19 +403,7 @@ impl Ord for ComposerVersion {
     }
 }
 
-impl PartialOrd for ComposerVersion {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for ComposerVersion {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for ComposerVersion {}
+super::eq_by_order!(ComposerVersion);
 
 #[cfg(test)]
 mod tests {

@@ -120,19 +120,7 @@ impl Ord for DpkgVersion {
     }
 }
 
-impl PartialOrd for DpkgVersion {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for DpkgVersion {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for DpkgVersion {}
+super::eq_by_order!(DpkgVersion);
 
 impl fmt::Display for DpkgVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -271,19 +271,7 @@ fn compare_lists(a: &[Item], b: &[Item]) -> Ordering {
     Ordering::Equal
 }
 
-impl PartialEq for MavenVersion {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for MavenVersion {}
-
-impl PartialOrd for MavenVersion {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
+super::eq_by_order!(MavenVersion);
 
 impl Ord for MavenVersion {
     fn cmp(&self, other: &Self) -> Ordering {

@@ -22,6 +22,28 @@ pub mod semver;
 use std::cmp::Ordering;
 use std::fmt;
 
+/// Implements `PartialOrd`, `PartialEq` and `Eq` of a version type from its `Ord`: two
+/// versions are equal when neither sorts first (`1.0` and `1.0.0` in most schemes), which a
+/// derived `PartialEq` over the parsed fields or the text would deny.
+macro_rules! eq_by_order {
+    ($version:ty) => {
+        impl PartialOrd for $version {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl PartialEq for $version {
+            fn eq(&self, other: &Self) -> bool {
+                self.cmp(other) == std::cmp::Ordering::Equal
+            }
+        }
+
+        impl Eq for $version {}
+    };
+}
+use eq_by_order;
+
 /// A versioning scheme, i.e. which comparator applies to an ecosystem's versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VersionScheme {

@@ -135,19 +135,7 @@ impl Ord for NuGetVersion {
     }
 }
 
-impl PartialOrd for NuGetVersion {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for NuGetVersion {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for NuGetVersion {}
+super::eq_by_order!(NuGetVersion);
 
 #[cfg(test)]
 mod tests {

@@ -329,19 +329,7 @@ impl Ord for Pep440Version {
     }
 }
 
-impl PartialOrd for Pep440Version {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Pep440Version {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Pep440Version {}
+super::eq_by_order!(Pep440Version);
 
 impl fmt::Display for Pep440Version {
     /// The normalised form (`1!2.0rc1.post0.dev0+ubuntu.1`), release zeros trimmed.

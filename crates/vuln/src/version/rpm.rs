@@ -205,19 +205,7 @@ impl Ord for Evr {
     }
 }
 
-impl PartialOrd for Evr {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Evr {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Evr {}
+super::eq_by_order!(Evr);
 
 impl fmt::Display for Evr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
