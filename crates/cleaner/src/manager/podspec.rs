@@ -138,7 +138,10 @@ fn quantity_map(resources: &Resources) -> Option<BTreeMap<String, Quantity>> {
     (!map.is_empty()).then_some(map)
 }
 
-fn restricted_security_context() -> SecurityContext {
+/// What every Drydock container is denied: privilege escalation, every capability, a
+/// writable root file system. The worker pods add the runtime's seccomp profile, the manager's
+/// Deployment a non-root user.
+pub fn locked_down_security_context() -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
         capabilities: Some(Capabilities {
@@ -146,11 +149,17 @@ fn restricted_security_context() -> SecurityContext {
             add: None,
         }),
         read_only_root_filesystem: Some(true),
+        ..SecurityContext::default()
+    }
+}
+
+fn restricted_security_context() -> SecurityContext {
+    SecurityContext {
         seccomp_profile: Some(SeccompProfile {
             type_: "RuntimeDefault".to_owned(),
             localhost_profile: None,
         }),
-        ..SecurityContext::default()
+        ..locked_down_security_context()
     }
 }
 

@@ -17,13 +17,13 @@ use std::str::FromStr;
 use anyhow::Context as _;
 use drydock_api::config::{Config, DEFAULT_IMAGE_REPO, DEFAULT_IMAGE_TAG, RepoTag};
 use drydock_api::names::{self, env, paths, state};
-use drydock_cleaner::manager::podspec::mount;
+use drydock_cleaner::manager::podspec::{locked_down_security_context, mount};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvVar, EnvVarSource, HTTPGetAction, Namespace, ObjectFieldSelector, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
-    Service, ServiceAccount, ServicePort, ServiceSpec, Volume,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    EnvVarSource, HTTPGetAction, Namespace, ObjectFieldSelector, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext, Service,
+    ServiceAccount, ServicePort, ServiceSpec, Volume,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -722,14 +722,8 @@ fn builder_container(image: &RepoTag, sources: &[String]) -> Container {
 /// No privilege escalation, no capabilities, a read-only root, never root.
 fn restricted_security_context() -> SecurityContext {
     SecurityContext {
-        allow_privilege_escalation: Some(false),
-        capabilities: Some(Capabilities {
-            drop: Some(vec!["ALL".to_owned()]),
-            add: None,
-        }),
-        read_only_root_filesystem: Some(true),
         run_as_non_root: Some(true),
-        ..SecurityContext::default()
+        ..locked_down_security_context()
     }
 }
 
