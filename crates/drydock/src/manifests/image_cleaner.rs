@@ -20,10 +20,10 @@ use drydock_api::names::{self, env, paths, state};
 use drydock_cleaner::manager::podspec::{locked_down_security_context, mount};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, HTTPGetAction, Namespace, ObjectFieldSelector, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext, Service,
-    ServiceAccount, ServicePort, ServiceSpec, Volume,
+    ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    Namespace, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec,
+    ResourceRequirements, SeccompProfile, SecurityContext, Service, ServiceAccount, ServicePort,
+    ServiceSpec, Volume,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -33,7 +33,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use super::{
-    KUBE_SYSTEM, cluster_meta, labels, meta, push_yaml, role_ref, rule, service_account_subject,
+    KUBE_SYSTEM, cluster_meta, http_probe, labels, meta, named_port, push_yaml, quantities,
+    role_ref, rule, service_account_subject,
 };
 
 /// The shortest interval between automatic runs `enable` accepts: one day (AKS's minimum).
@@ -501,35 +502,6 @@ fn manager_labels() -> BTreeMap<String, String> {
     labels([names::MANAGER_POD_LABEL])
 }
 
-fn named_port(name: &str, port: i32) -> ContainerPort {
-    ContainerPort {
-        name: Some(name.to_owned()),
-        container_port: port,
-        protocol: Some("TCP".to_owned()),
-        ..ContainerPort::default()
-    }
-}
-
-fn http_probe(path: &str, initial_delay: i32, period: i32) -> Probe {
-    Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(path.to_owned()),
-            port: IntOrString::String(HEALTH_PORT_NAME.to_owned()),
-            ..HTTPGetAction::default()
-        }),
-        initial_delay_seconds: Some(initial_delay),
-        period_seconds: Some(period),
-        ..Probe::default()
-    }
-}
-
-fn quantities<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, Quantity> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), Quantity(v.to_owned())))
-        .collect()
-}
-
 fn scratch_volume(name: &str, size_limit: &str) -> Volume {
     Volume {
         name: name.to_owned(),
@@ -661,11 +633,13 @@ fn manager_container(image: &RepoTag) -> Container {
             named_port(HEALTH_PORT_NAME, HEALTH_PORT),
         ]),
         liveness_probe: Some(http_probe(
+            HEALTH_PORT_NAME,
             "/healthz",
             LIVENESS_INITIAL_DELAY_SECONDS,
             LIVENESS_PERIOD_SECONDS,
         )),
         readiness_probe: Some(http_probe(
+            HEALTH_PORT_NAME,
             "/readyz",
             READINESS_INITIAL_DELAY_SECONDS,
             READINESS_PERIOD_SECONDS,

@@ -13,8 +13,11 @@ pub(crate) mod reboot;
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
+use k8s_openapi::api::core::v1::{ContainerPort, HTTPGetAction, Probe};
 use k8s_openapi::api::rbac::v1::{PolicyRule, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 /// `app.kubernetes.io/part-of` on every object Drydock renders, so `kubectl get -l` finds them.
@@ -80,6 +83,38 @@ pub(crate) fn service_account_subject(name: &str, namespace: &str) -> Subject {
         namespace: Some(namespace.to_owned()),
         api_group: None,
     }
+}
+
+/// A TCP container port with a name (probes and Services refer to it by the name).
+pub(crate) fn named_port(name: &str, port: i32) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.to_owned()),
+        container_port: port,
+        protocol: Some("TCP".to_owned()),
+        ..ContainerPort::default()
+    }
+}
+
+/// An HTTP GET probe of `path` on the container port named `port_name`.
+pub(crate) fn http_probe(port_name: &str, path: &str, initial_delay: i32, period: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::String(port_name.to_owned()),
+            ..HTTPGetAction::default()
+        }),
+        initial_delay_seconds: Some(initial_delay),
+        period_seconds: Some(period),
+        ..Probe::default()
+    }
+}
+
+/// Resource quantities (requests or limits) as a map.
+pub(crate) fn quantities<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, Quantity> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Quantity(v.to_owned())))
+        .collect()
 }
 
 /// Appends `object` to a multi-document YAML stream.

@@ -12,19 +12,18 @@
 
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EnvVarSource, HTTPGetAction, HostPathVolumeSource,
-    ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecurityContext,
-    ServiceAccount, Toleration, Volume, VolumeMount,
+    Container, EnvVar, EnvVarSource, HostPathVolumeSource, ObjectFieldSelector, PodSpec,
+    PodTemplateSpec, ResourceRequirements, SecurityContext, ServiceAccount, Toleration, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use drydock_api::config::RepoTag;
 
 use super::{
-    KUBE_SYSTEM, cluster_meta, labels, meta, push_yaml, role_ref, rule, service_account_subject,
+    KUBE_SYSTEM, cluster_meta, http_probe, labels, meta, named_port, push_yaml, quantities,
+    role_ref, rule, service_account_subject,
 };
 
 /// kured's name for every object: the DaemonSet (which carries the lock), its account and
@@ -144,15 +143,13 @@ fn daemonset(namespace: &str, image: &RepoTag) -> DaemonSet {
     // Drydock's own: `drydock reboot now NODE` works out of the box (the chart's default too).
     args.push(REBOOT_ON_REQUEST_FLAG.to_owned());
     args.push(HEALTH_GATE_FLAG.to_owned());
-    let probe = |path: &str| Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(path.to_owned()),
-            port: IntOrString::String(METRICS_PORT_NAME.to_owned()),
-            ..HTTPGetAction::default()
-        }),
-        initial_delay_seconds: Some(PROBE_INITIAL_DELAY_SECONDS),
-        period_seconds: Some(PROBE_PERIOD_SECONDS),
-        ..Probe::default()
+    let probe = |path: &str| {
+        http_probe(
+            METRICS_PORT_NAME,
+            path,
+            PROBE_INITIAL_DELAY_SECONDS,
+            PROBE_PERIOD_SECONDS,
+        )
     };
     let container = Container {
         name: NAME.to_owned(),
@@ -171,21 +168,14 @@ fn daemonset(namespace: &str, image: &RepoTag) -> DaemonSet {
             }),
             value: None,
         }]),
-        ports: Some(vec![ContainerPort {
-            name: Some(METRICS_PORT_NAME.to_owned()),
-            container_port: METRICS_PORT,
-            protocol: Some("TCP".to_owned()),
-            ..ContainerPort::default()
-        }]),
+        ports: Some(vec![named_port(METRICS_PORT_NAME, METRICS_PORT)]),
         liveness_probe: Some(probe("/healthz")),
         readiness_probe: Some(probe("/readyz")),
         resources: Some(ResourceRequirements {
-            requests: Some(
-                [("cpu", CPU_REQUEST), ("memory", MEMORY_REQUEST)]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), Quantity(v.to_owned())))
-                    .collect(),
-            ),
+            requests: Some(quantities([
+                ("cpu", CPU_REQUEST),
+                ("memory", MEMORY_REQUEST),
+            ])),
             ..ResourceRequirements::default()
         }),
         // Entering PID 1's mount namespace (setns, for the reboot and sentinel commands) and
