@@ -319,6 +319,27 @@ async fn manual_mode_removes_only_the_images_of_the_list() {
     assert!(remaining.contains(&"localhost/demo/unlisted:1".to_owned()));
 }
 
+/// The arguments of `drydock remover` on `endpoint` with its pipes in `pipe_dir`, its
+/// exclusions in `exclusion_dir`, and `extra`.
+fn remover_args<'a>(
+    endpoint: &'a str,
+    pipe_dir: &'a str,
+    exclusion_dir: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "remover",
+        "--runtime-endpoint",
+        endpoint,
+        "--pipe-dir",
+        pipe_dir,
+        "--exclusion-dir",
+        exclusion_dir,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[tokio::test]
 async fn bad_input_gives_a_clear_error_naming_it_and_removes_nothing() {
     let ctrd = Containerd::start();
@@ -352,43 +373,30 @@ async fn bad_input_gives_a_clear_error_naming_it_and_removes_nothing() {
             bad_exclusions.display().to_string(),
         ),
         (
-            vec![
-                "remover",
-                "--runtime-endpoint",
+            remover_args(
                 &endpoint,
-                "--pipe-dir",
                 pipes,
-                "--exclusion-dir",
                 "/nonexistent",
-                "--imagelist",
-                garbage_list.to_str().unwrap(),
-            ],
+                &["--imagelist", garbage_list.to_str().unwrap()],
+            ),
             garbage_list.display().to_string(),
         ),
         (
-            vec![
-                "remover",
-                "--runtime-endpoint",
+            remover_args(
                 &endpoint,
-                "--pipe-dir",
                 pipes,
-                "--exclusion-dir",
                 pipes,
-                "--imagelist",
-                prune_all.to_str().unwrap(),
-            ],
+                &["--imagelist", prune_all.to_str().unwrap()],
+            ),
             mounted.join("sample.json").display().to_string(),
         ),
         (
-            vec![
-                "remover",
-                "--runtime-endpoint",
+            remover_args(
                 &endpoint,
-                "--pipe-dir",
                 pipe_dir.path().to_str().unwrap(),
-                "--exclusion-dir",
                 "/nonexistent",
-            ],
+                &[],
+            ),
             pipe_dir.path().join("scanErase").display().to_string(),
         ),
     ];
