@@ -522,17 +522,31 @@ fn gated_daemon(cluster: KubeCluster) -> Daemon<KubeCluster, Needy, TokioClock> 
     Daemon::new(config, cluster, Needy, TokioClock::starting_at(origin()))
 }
 
-/// The calls of a turn of n1 in the gate, up to the workload reads.
-fn gate_turn() -> Vec<Exchange> {
-    let list = json!({
+/// The list of the Nodes: n1 alone.
+fn n1_list() -> Value {
+    json!({
         "apiVersion": "v1", "kind": "NodeList", "metadata": {},
         "items": [node("n1", "2", json!({}))],
-    });
-    vec![
-        Exchange::new(Method::GET, "/api/v1/nodes/n1", node("n1", "2", json!({}))),
+    })
+}
+
+/// The reads of the gated lock at resourceVersion 10 and of the Nodes it is checked against.
+fn gated_lock_reads() -> [Exchange; 2] {
+    [
         Exchange::new(Method::GET, DS, daemonset("10", Some(GATED_LOCK))),
-        Exchange::new(Method::GET, "/api/v1/nodes?", list),
+        Exchange::new(Method::GET, "/api/v1/nodes?", n1_list()),
     ]
+}
+
+/// The calls of a turn of n1 in the gate, up to the workload reads.
+fn gate_turn() -> Vec<Exchange> {
+    let mut calls = vec![Exchange::new(
+        Method::GET,
+        "/api/v1/nodes/n1",
+        node("n1", "2", json!({})),
+    )];
+    calls.extend(gated_lock_reads());
+    calls
 }
 
 #[tokio::test(start_paused = true)]
@@ -551,20 +565,11 @@ async fn in_the_health_gate_a_replica_short_keeps_the_lock_and_looks_again_after
 
 #[tokio::test(start_paused = true)]
 async fn in_the_health_gate_a_whole_workload_releases_the_lock() {
-    let list = json!({
-        "apiVersion": "v1", "kind": "NodeList", "metadata": {},
-        "items": [node("n1", "2", json!({}))],
-    });
     let mut calls = gate_turn();
     calls.push(Exchange::new(Method::GET, WEB_RS, replicaset(3)));
     calls.push(Exchange::new(Method::GET, SHOP_PDBS, budgets(1)));
     // The release: read, prune against the Nodes, write the lock without n1's entry.
-    calls.push(Exchange::new(
-        Method::GET,
-        DS,
-        daemonset("10", Some(GATED_LOCK)),
-    ));
-    calls.push(Exchange::new(Method::GET, "/api/v1/nodes?", list));
+    calls.extend(gated_lock_reads());
     calls.push(
         Exchange::new(Method::PUT, format!("{DS}?"), daemonset("11", None))
             .with_body(json!({ "metadata": { "resourceVersion": "10" } })),
@@ -577,22 +582,13 @@ async fn in_the_health_gate_a_whole_workload_releases_the_lock() {
 
 #[tokio::test(start_paused = true)]
 async fn under_kureds_rbac_the_gate_does_not_wait_for_what_it_may_not_read() {
-    let list = json!({
-        "apiVersion": "v1", "kind": "NodeList", "metadata": {},
-        "items": [node("n1", "2", json!({}))],
-    });
     let mut calls = gate_turn();
     calls.push(Exchange::new(Method::GET, WEB_RS, json!({})).failing(
         403,
         "Forbidden",
         "forbidden",
     ));
-    calls.push(Exchange::new(
-        Method::GET,
-        DS,
-        daemonset("10", Some(GATED_LOCK)),
-    ));
-    calls.push(Exchange::new(Method::GET, "/api/v1/nodes?", list));
+    calls.extend(gated_lock_reads());
     calls.push(Exchange::new(
         Method::PUT,
         format!("{DS}?"),
