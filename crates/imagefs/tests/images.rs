@@ -89,14 +89,18 @@ fn os_release_image(arch: &'static str, content: &[u8]) -> BuiltImage {
 /// `image` written alone as an OCI layout at `dir`, opened, and resolved.
 fn lone_layout(dir: &std::path::Path, image: &BuiltImage) -> (OciLayout, Image) {
     write_layout(dir, &[(None, image)]);
-    let layout = OciLayout::open(dir).unwrap();
-    let resolved = layout.image(None, &Platform::default()).unwrap();
+    let layout = OciLayout::open(dir).expect("the layout just written opens");
+    let resolved = layout
+        .image(None, &Platform::default())
+        .expect("its one image resolves");
     (layout, resolved)
 }
 
 /// Why extracting the resolved `image` of `layout` fails.
 fn extraction_error(layout: &OciLayout, image: &Image) -> Error {
-    Extractor::new(interest()).image(layout, image).unwrap_err()
+    Extractor::new(interest())
+        .image(layout, image)
+        .expect_err("the extraction fails")
 }
 
 fn assert_debian_like(files: &ImageFiles) {

@@ -853,6 +853,22 @@ mod tests {
         (wake, scheduler)
     }
 
+    /// A look of the automatic schedule at `state` (resourceVersion 7) with the run request
+    /// `request` pending and no job in the cache, making `calls`.
+    async fn tick_on_request(
+        state: &ScheduleState,
+        request: &str,
+        calls: Vec<Exchange>,
+    ) -> (Option<Timestamp>, Scheduler) {
+        tick(
+            Some(state_cm(state, Some(request), "7")),
+            &[],
+            config(true, true),
+            calls,
+        )
+        .await
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_restart_an_hour_after_a_run_starts_nothing_and_makes_no_call() {
         // Eraser #1169: every manager start deleted all ImageJobs and started a new run at once.
@@ -955,13 +971,7 @@ mod tests {
             ),
         );
         calls.push(job_event("JobStarted", "imagejob-r1"));
-        let (_, scheduler) = tick(
-            Some(state_cm(&state, Some(request), "7")),
-            &[],
-            config(true, true),
-            calls,
-        )
-        .await;
+        let (_, scheduler) = tick_on_request(&state, request, calls).await;
         // The next look (the job now in the cache, or after it finished and was recorded):
         // the same request starts nothing more.
         let running = [running_collector("imagejob-r1")];
@@ -1246,13 +1256,7 @@ mod tests {
                               "data": {"schedule.json": serde_json::to_string(&handled).unwrap()}})),
         );
         calls.push(job_event("JobStarted", "imagejob-r1"));
-        let (wake, _) = tick(
-            Some(state_cm(&state, Some(request), "7")),
-            &[],
-            config(true, true),
-            calls,
-        )
-        .await;
+        let (wake, _) = tick_on_request(&state, request, calls).await;
         // The newer request (03:00) is for after this run: nothing more until the job is seen.
         assert_eq!(wake, Some(at(MISSING_GRACE)));
     }
@@ -1389,13 +1393,7 @@ mod tests {
             .with_body(json!({"type": "Warning", "reason": "CircuitOpen",
                               "involvedObject": {"kind": "ConfigMap", "name": st::STATE_CONFIGMAP}})),
         );
-        let (wake, _) = tick(
-            Some(state_cm(&state, Some(request), "7")),
-            &[],
-            config(true, true),
-            calls,
-        )
-        .await;
+        let (wake, _) = tick_on_request(&state, request, calls).await;
         assert_eq!(wake, Some(t0() + BLOCKED_RETRY));
     }
 }
