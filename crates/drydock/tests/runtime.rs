@@ -80,23 +80,8 @@ async fn running_and_unused(extra: &[&str]) -> Containerd {
 
 #[tokio::test]
 async fn images_used_by_running_exited_created_containers_and_the_sandbox_are_never_removed() {
-    let ctrd = Containerd::start();
-    for name in [
-        "localhost/demo/running:1",
-        "localhost/demo/exited:1",
-        "localhost/demo/created:1",
-        "localhost/demo/unused:1",
-    ] {
-        ctrd.add_image(name, &[]);
-    }
+    let ctrd = running_and_unused(&["localhost/demo/exited:1", "localhost/demo/created:1"]).await;
     let client = ctrd.client().await;
-    run_pod(
-        &client,
-        "running",
-        "localhost/demo/running:1",
-        Left::Running,
-    )
-    .await;
     run_pod(&client, "exited", "localhost/demo/exited:1", Left::Exited).await;
     run_pod(
         &client,
