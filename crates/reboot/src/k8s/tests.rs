@@ -33,6 +33,11 @@ fn adapter(exchanges: Vec<Exchange>) -> (KubeCluster, mock::Verifier) {
     (cluster, verifier)
 }
 
+/// A GET of `path`, answered 404.
+fn missing(path: &str) -> Exchange {
+    Exchange::new(Method::GET, path, json!({})).failing(404, "NotFound", "not found")
+}
+
 fn daemonset(version: &str, lock: Option<&str>) -> Value {
     let mut annotations = json!({ "deprecated.daemonset.template.generation": "1" });
     if let Some(lock) = lock {
@@ -123,11 +128,7 @@ async fn a_write_at_a_stale_version_rereads_and_does_not_write() {
 
 #[tokio::test(start_paused = true)]
 async fn a_missing_daemonset_is_not_found() {
-    let (cluster, verifier) = adapter(vec![Exchange::new(Method::GET, DS, json!({})).failing(
-        404,
-        "NotFound",
-        "not found",
-    )]);
+    let (cluster, verifier) = adapter(vec![missing(DS)]);
     let read = cluster.read_lock().await;
     assert!(matches!(
         read,
@@ -602,11 +603,7 @@ async fn under_kureds_rbac_the_gate_does_not_wait_for_what_it_may_not_read() {
 
 #[tokio::test(start_paused = true)]
 async fn a_deleted_controller_is_gone_and_other_kinds_are_not_judged() {
-    let (cluster, verifier) = adapter(vec![Exchange::new(Method::GET, WEB_RS, json!({})).failing(
-        404,
-        "NotFound",
-        "not found",
-    )]);
+    let (cluster, verifier) = adapter(vec![missing(WEB_RS)]);
     let web = "shop/ReplicaSet/web".parse().unwrap();
     assert_eq!(
         cluster.workload_health(&web).await.unwrap(),
