@@ -371,21 +371,7 @@ mod tests {
         rt: FakeRuntime,
         at_removal: FakeRuntime,
     ) -> (Vec<drydock_api::Image>, FakeRuntime, Report) {
-        let mut collector_runtime = rt;
-        let collector = {
-            let ctx = ctx.clone();
-            tokio::spawn(async move { run_collector(&mut collector_runtime, &ctx, true).await })
-        };
-        let mut remover_runtime = at_removal;
-        let report = run_remover(
-            &mut remover_runtime,
-            ctx,
-            &RemoverInput::Pipe,
-            ("e", "fake"),
-        )
-        .await
-        .unwrap();
-        (collector.await.unwrap().unwrap(), remover_runtime, report)
+        collector_and_remover(ctx, rt, at_removal, false).await
     }
 
     /// Plays the scanner between a collector (over `rt`) and a remover (over `at_removal`):
@@ -396,12 +382,25 @@ mod tests {
         rt: &FakeRuntime,
         at_removal: FakeRuntime,
     ) -> (Vec<drydock_api::Image>, FakeRuntime, Report) {
-        let mut collector_runtime = rt.clone();
+        collector_and_remover(ctx, rt.clone(), at_removal, true).await
+    }
+
+    /// A collector over `rt` and a remover over `at_removal`, with a scanner forwarding
+    /// everything between them when `scanning`, else talking directly.
+    async fn collector_and_remover(
+        ctx: &StageContext,
+        rt: FakeRuntime,
+        at_removal: FakeRuntime,
+        scanning: bool,
+    ) -> (Vec<drydock_api::Image>, FakeRuntime, Report) {
+        let mut collector_runtime = rt;
         let collector = {
             let ctx = ctx.clone();
-            tokio::spawn(async move { run_collector(&mut collector_runtime, &ctx, false).await })
+            tokio::spawn(
+                async move { run_collector(&mut collector_runtime, &ctx, !scanning).await },
+            )
         };
-        let scanner = {
+        let scanner = scanning.then(|| {
             let pipes = ctx.pipes.clone();
             tokio::spawn(async move {
                 let complete = pipes.path(pipes::ERASE_COMPLETE_SCAN);
@@ -414,7 +413,7 @@ mod tests {
                     .unwrap();
                 await_complete(&complete).await.unwrap();
             })
-        };
+        });
         let mut remover_runtime = at_removal;
         let report = run_remover(
             &mut remover_runtime,
@@ -424,7 +423,9 @@ mod tests {
         )
         .await
         .unwrap();
-        scanner.await.unwrap();
+        if let Some(scanner) = scanner {
+            scanner.await.unwrap();
+        }
         (collector.await.unwrap().unwrap(), remover_runtime, report)
     }
 
