@@ -4,6 +4,8 @@
 //! download of the new dump would.
 #![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test, with its backtrace
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
@@ -12,18 +14,15 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::extract::Path as UrlPath;
 use axum::http::StatusCode;
+use common::now;
 use drydock_cleaner::download::INDEX_FILE;
-use drydock_cleaner::manager::vulndist::{DEFAULT_REFRESH, Settings, VulnDb};
+use drydock_cleaner::manager::vulndist::VulnDb;
 use drydock_vuln::Index;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 /// Records in the dump.
 const RECORDS: usize = 1_000;
-
-fn now() -> Timestamp {
-    "2026-03-01T00:00:00Z".parse().unwrap()
-}
 
 /// One Debian record; `version` is its fixed version, `modified` its time.
 fn record(n: usize, modified: Timestamp, fixed: &str, withdrawn: bool) -> Value {
@@ -126,28 +125,12 @@ async fn serve(files: Files) -> (String, Requests, tokio::sync::oneshot::Sender<
             async move { body.ok_or(StatusCode::NOT_FOUND) }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    (format!("http://{addr}/Debian/all.zip"), requests, stop)
+    let (base, stop) = common::serve(router).await;
+    (format!("{base}/Debian/all.zip"), requests, stop)
 }
 
 fn vulndb(url: &str, dir: &Path) -> VulnDb {
-    VulnDb::new(Settings {
-        sources: vec![url.parse().unwrap()],
-        dir: dir.to_owned(),
-        refresh: DEFAULT_REFRESH,
-        built_by: None,
-    })
-    .unwrap()
+    common::vulndb(vec![url.parse().unwrap()], dir)
 }
 
 fn contents(dir: &Path) -> drydock_vuln::index::Contents {

@@ -3,7 +3,8 @@
 //! loopback port, and fetched by the scanner's real client into a real cache directory.
 #![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test, with its backtrace
 
-use std::net::SocketAddr;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,34 +14,20 @@ use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use common::{now, vulndb};
 use drydock_cleaner::Error;
 use drydock_cleaner::download::INDEX_FILE;
 use drydock_cleaner::manager::vulndist::{
     self, DEFAULT_REFRESH, Published, SOURCES_DIR, Settings, Source, Status, VulnDb,
 };
-use drydock_cleaner::node::fetch::{ETAG_FILE, Outcome};
+use drydock_cleaner::node::fetch::{self, ETAG_FILE, Outcome};
 use drydock_vuln::Index;
-use jiff::Timestamp;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/osv")
-}
-
-fn now() -> Timestamp {
-    "2026-03-01T00:00:00Z".parse().unwrap()
-}
-
-fn vulndb(sources: Vec<Source>, dir: &Path) -> VulnDb {
-    VulnDb::new(Settings {
-        sources,
-        dir: dir.to_owned(),
-        refresh: DEFAULT_REFRESH,
-        built_by: None,
-    })
-    .unwrap()
 }
 
 /// One request as the server saw it.
@@ -85,18 +72,8 @@ async fn start(router: Router) -> (String, Log, oneshot::Sender<()>) {
             response
         }
     }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    (format!("http://{addr}"), log, stop)
+    let (base, stop) = common::serve(router).await;
+    (base, log, stop)
 }
 
 /// A manager with the fixture index built, serving on a loopback port.
@@ -111,6 +88,49 @@ async fn manager(dir: &Path) -> (VulnDb, Published, String, Log, oneshot::Sender
         log,
         stop,
     )
+}
+
+/// The requests of `log` the server found something for (a mirror's missing change list, a
+/// 404, left out).
+fn found(log: &Log) -> Vec<Seen> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.status != StatusCode::NOT_FOUND)
+        .cloned()
+        .collect()
+}
+
+/// A manager serving the fixture index, and a node's cache that fetched it once.
+struct FetchedOnce {
+    /// The manager's directory, kept while the test runs.
+    _server_dir: tempfile::TempDir,
+    cache: tempfile::TempDir,
+    published: Published,
+    url: String,
+    /// Stops the manager's server when dropped.
+    stop: oneshot::Sender<()>,
+    http: reqwest::Client,
+    /// The bytes of the index in the cache.
+    before: Vec<u8>,
+}
+
+async fn fetched_once() -> FetchedOnce {
+    let server_dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let (_db, published, url, _log, stop) = manager(server_dir.path()).await;
+    let http = fetch::fetch_client().unwrap();
+    fetch::fetch(&http, &url, cache.path()).await.unwrap();
+    let before = read(&cache.path().join(INDEX_FILE));
+    FetchedOnce {
+        _server_dir: server_dir,
+        cache,
+        published,
+        url,
+        stop,
+        http,
+        before,
+    }
 }
 
 fn read(path: &Path) -> Vec<u8> {
@@ -130,11 +150,9 @@ async fn a_node_downloads_the_index_once_then_revalidates_it_with_a_304_and_no_b
     let server_dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let (_db, published, url, log, _stop) = manager(server_dir.path()).await;
-    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
+    let http = fetch::fetch_client().unwrap();
 
-    let first = drydock_cleaner::node::fetch::fetch(&http, &url, cache.path())
-        .await
-        .unwrap();
+    let first = fetch::fetch(&http, &url, cache.path()).await.unwrap();
     assert!(
         matches!(first.outcome, Outcome::Downloaded),
         "{:?}",
@@ -154,23 +172,14 @@ async fn a_node_downloads_the_index_once_then_revalidates_it_with_a_304_and_no_b
     let info = Index::open(&first.index).unwrap().info().unwrap();
     assert_eq!(info.records, 3, "the three fixture records");
 
-    let second = drydock_cleaner::node::fetch::fetch(&http, &url, cache.path())
-        .await
-        .unwrap();
+    let second = fetch::fetch(&http, &url, cache.path()).await.unwrap();
     assert!(
         matches!(second.outcome, Outcome::NotModified),
         "{:?}",
         second.outcome
     );
     // This mirror lists no changes (its `modified_id.csv` is a 404): the dump is revalidated.
-    let dump_requests = || -> Vec<Seen> {
-        log.lock()
-            .unwrap()
-            .iter()
-            .filter(|s| s.status != StatusCode::NOT_FOUND)
-            .cloned()
-            .collect()
-    };
+    let dump_requests = || found(&log);
     let seen = dump_requests();
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(seen[0].if_none_match, None);
@@ -231,14 +240,15 @@ fn sha256(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn with_the_manager_down_the_cached_index_is_used_and_without_a_cache_the_fetch_fails() {
-    let server_dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let (_db, published, url, _log, stop) = manager(server_dir.path()).await;
-    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
-    drydock_cleaner::node::fetch::fetch(&http, &url, cache.path())
-        .await
-        .unwrap();
-    let before = read(&cache.path().join(INDEX_FILE));
+    let FetchedOnce {
+        _server_dir,
+        cache,
+        published,
+        url,
+        stop,
+        http,
+        before,
+    } = fetched_once().await;
     drop(stop);
     // The port is closed once the server has stopped; wait for that, not for a time.
     while tokio::net::TcpStream::connect(
@@ -250,9 +260,7 @@ async fn with_the_manager_down_the_cached_index_is_used_and_without_a_cache_the_
         tokio::task::yield_now().await;
     }
 
-    let fetched = drydock_cleaner::node::fetch::fetch(&http, &url, cache.path())
-        .await
-        .unwrap();
+    let fetched = fetch::fetch(&http, &url, cache.path()).await.unwrap();
     let Outcome::Stale { cause } = &fetched.outcome else {
         panic!("expected the stale cache, got {:?}", fetched.outcome);
     };
@@ -262,9 +270,7 @@ async fn with_the_manager_down_the_cached_index_is_used_and_without_a_cache_the_
     assert_eq!(read(&fetched.index), before);
 
     let empty = tempfile::tempdir().unwrap();
-    let error = drydock_cleaner::node::fetch::fetch(&http, &url, empty.path())
-        .await
-        .unwrap_err();
+    let error = fetch::fetch(&http, &url, empty.path()).await.unwrap_err();
     assert!(matches!(error, Error::Fetch { .. }), "{error}");
     assert!(!empty.path().join(INDEX_FILE).exists());
 }
@@ -286,10 +292,8 @@ async fn a_cached_index_this_build_cannot_open_is_no_fallback() {
     );
     let (base, _log, _stop) = start(router).await;
     let url = format!("{base}{}", vulndist::PATH);
-    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
-    let error = drydock_cleaner::node::fetch::fetch(&http, &url, cache.path())
-        .await
-        .unwrap_err();
+    let http = fetch::fetch_client().unwrap();
+    let error = fetch::fetch(&http, &url, cache.path()).await.unwrap_err();
     // Not a stale fallback: a failure worth asking again, so the scanner waits for the index.
     assert!(matches!(error, Error::Fetch { .. }), "{error}");
 }
@@ -310,14 +314,15 @@ async fn liar(body: Vec<u8>, etag: &str) -> (String, oneshot::Sender<()>) {
 
 #[tokio::test]
 async fn a_download_that_does_not_match_its_etag_is_rejected_and_the_old_cache_kept() {
-    let server_dir = tempfile::tempdir().unwrap();
-    let cache = tempfile::tempdir().unwrap();
-    let (_db, published, url, _log, _stop) = manager(server_dir.path()).await;
-    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
-    drydock_cleaner::node::fetch::fetch(&http, &url, cache.path())
-        .await
-        .unwrap();
-    let before = read(&cache.path().join(INDEX_FILE));
+    let FetchedOnce {
+        _server_dir,
+        cache,
+        published,
+        url: _,
+        stop: _stop,
+        http,
+        before,
+    } = fetched_once().await;
 
     // A real index under the ETag of another one.
     let other = tempfile::tempdir().unwrap();
@@ -331,9 +336,7 @@ async fn a_download_that_does_not_match_its_etag_is_rejected_and_the_old_cache_k
     assert_ne!(forged.digest, published.digest);
     let (lying, _stop_liar) = liar(read(&other.path().join(INDEX_FILE)), &published.etag()).await;
 
-    let fetched = drydock_cleaner::node::fetch::fetch(&http, &lying, cache.path())
-        .await
-        .unwrap();
+    let fetched = fetch::fetch(&http, &lying, cache.path()).await.unwrap();
     let Outcome::Stale { cause } = &fetched.outcome else {
         panic!("expected the old cache, got {:?}", fetched.outcome);
     };
@@ -353,9 +356,7 @@ async fn a_download_that_does_not_match_its_etag_is_rejected_and_the_old_cache_k
 
     // Without a cache the same lie is an error, and nothing is cached.
     let empty = tempfile::tempdir().unwrap();
-    let error = drydock_cleaner::node::fetch::fetch(&http, &lying, empty.path())
-        .await
-        .unwrap_err();
+    let error = fetch::fetch(&http, &lying, empty.path()).await.unwrap_err();
     assert!(matches!(error, Error::Integrity { .. }), "{error}");
     assert!(!empty.path().join(INDEX_FILE).exists());
     assert!(temp_files(empty.path()).is_empty());
@@ -363,9 +364,7 @@ async fn a_download_that_does_not_match_its_etag_is_rejected_and_the_old_cache_k
     // Bytes that match their ETag but are no index are refused too.
     let garbage = b"not an index".to_vec();
     let (junk, _stop_junk) = liar(garbage.clone(), &format!("\"{}\"", sha256(&garbage))).await;
-    let error = drydock_cleaner::node::fetch::fetch(&http, &junk, empty.path())
-        .await
-        .unwrap_err();
+    let error = fetch::fetch(&http, &junk, empty.path()).await.unwrap_err();
     assert!(matches!(error, Error::Index(_)), "{error}");
     assert!(!empty.path().join(INDEX_FILE).exists());
 }
@@ -383,8 +382,8 @@ async fn before_the_first_build_the_endpoint_answers_503_and_a_node_without_cach
     assert!(text.contains("not built yet"), "{text}");
 
     let cache = tempfile::tempdir().unwrap();
-    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
-    let error = drydock_cleaner::node::fetch::fetch(&http, &url, cache.path())
+    let http = fetch::fetch_client().unwrap();
+    let error = fetch::fetch(&http, &url, cache.path())
         .await
         .unwrap_err()
         .to_string();
@@ -401,7 +400,7 @@ async fn a_node_without_cache_waits_for_the_managers_first_build_then_downloads_
     let (base, log, _stop) = start(vulndist::router(db.clone())).await;
     let url = format!("{base}{}", vulndist::PATH);
     let cache = tempfile::tempdir().unwrap();
-    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
+    let http = fetch::fetch_client().unwrap();
     // The manager finishes its first build during the scanner's second wait.
     let waits: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let sleep = |delay: Duration| {
@@ -417,11 +416,11 @@ async fn a_node_without_cache_waits_for_the_managers_first_build_then_downloads_
             }
         }
     };
-    let fetched = drydock_cleaner::node::fetch::fetch_patiently(
+    let fetched = fetch::fetch_patiently(
         &http,
         &url,
         cache.path(),
-        drydock_cleaner::node::fetch::FIRST_INDEX_PATIENCE,
+        fetch::FIRST_INDEX_PATIENCE,
         sleep,
     )
     .await
@@ -453,18 +452,12 @@ async fn a_node_without_cache_gives_up_in_time_and_never_retries_a_bad_url_or_pa
     let (base, log, _stop) = start(vulndist::router(db)).await;
     let url = format!("{base}{}", vulndist::PATH);
     let cache = tempfile::tempdir().unwrap();
-    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
+    let http = fetch::fetch_client().unwrap();
     let mut waits = Vec::new();
-    let error = drydock_cleaner::node::fetch::fetch_patiently(
-        &http,
-        &url,
-        cache.path(),
-        Duration::from_secs(5),
-        |d| {
-            waits.push(d);
-            async {}
-        },
-    )
+    let error = fetch::fetch_patiently(&http, &url, cache.path(), Duration::from_secs(5), |d| {
+        waits.push(d);
+        async {}
+    })
     .await
     .unwrap_err()
     .to_string();
@@ -474,7 +467,7 @@ async fn a_node_without_cache_gives_up_in_time_and_never_retries_a_bad_url_or_pa
     assert_eq!(log.lock().unwrap().len(), 3);
 
     let mut asked = 0;
-    let error = drydock_cleaner::node::fetch::fetch_patiently(
+    let error = fetch::fetch_patiently(
         &http,
         "not a url",
         cache.path(),
@@ -494,11 +487,11 @@ async fn a_node_without_cache_gives_up_in_time_and_never_retries_a_bad_url_or_pa
     let wrong = format!("{base}/v1/no-such-index");
     let before = log.lock().unwrap().len();
     let mut asked = 0;
-    let error = drydock_cleaner::node::fetch::fetch_patiently(
+    let error = fetch::fetch_patiently(
         &http,
         &wrong,
         cache.path(),
-        drydock_cleaner::node::fetch::FIRST_INDEX_PATIENCE,
+        fetch::FIRST_INDEX_PATIENCE,
         |_| {
             asked += 1;
             async {}
@@ -518,10 +511,10 @@ async fn concurrent_fetches_on_one_node_download_once() {
     let server_dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let (_db, published, url, log, _stop) = manager(server_dir.path()).await;
-    let http = drydock_cleaner::node::fetch::fetch_client().unwrap();
+    let http = fetch::fetch_client().unwrap();
     let fetches = (0..4).map(|_| {
         let (http, url, dir) = (http.clone(), url.clone(), cache.path().to_owned());
-        tokio::spawn(async move { drydock_cleaner::node::fetch::fetch(&http, &url, &dir).await })
+        tokio::spawn(async move { fetch::fetch(&http, &url, &dir).await })
     });
     let mut downloaded = 0;
     for fetch in fetches {
@@ -958,14 +951,7 @@ async fn a_refresh_revalidates_kept_dumps_and_downloads_only_a_changed_one() {
         "the same data and time give the same index"
     );
     // This mirror lists no changes (its `modified_id.csv` is a 404): the dump is revalidated.
-    let dump_requests = || -> Vec<Seen> {
-        log.lock()
-            .unwrap()
-            .iter()
-            .filter(|s| s.status != StatusCode::NOT_FOUND)
-            .cloned()
-            .collect()
-    };
+    let dump_requests = || found(&log);
     let seen = dump_requests();
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(seen[1].status, StatusCode::NOT_MODIFIED, "{seen:?}");

@@ -150,6 +150,23 @@ fn as_archive(dir: &Path, name: &str, image: &BuiltImage) -> (String, BTreeSet<R
     )
 }
 
+/// An amd64 image of one gzip layer: `etc/os-release` holding `os_release`, and `files`.
+fn one_layer(os_release: &str, files: &[(&str, &[u8])]) -> BuiltImage {
+    let tar = files.iter().fold(
+        LayerTar::new().file("etc/os-release", os_release.as_bytes()),
+        |tar, (path, content)| tar.file(path, content),
+    );
+    BuiltImage::new("amd64", vec![LayerBlob::gzip(tar.finish())])
+}
+
+/// Drydock's rows of the image (`ours`) are `expected` (`why`: what the image tests), and syft
+/// reads the same at `target`.
+fn assert_both_read(target: &str, ours: &BTreeSet<Row>, expected: &[Row], why: &str) {
+    let expected: BTreeSet<Row> = expected.iter().cloned().collect();
+    assert_eq!(*ours, expected, "{why}");
+    assert_eq!(syft(target), *ours);
+}
+
 #[test]
 fn dpkg_status_rewritten_by_a_later_layer() {
     let dir = tempfile::tempdir().unwrap();
@@ -188,17 +205,16 @@ fn dpkg_status_rewritten_by_a_later_layer() {
         ],
     );
     let (target, ours) = as_layout(dir.path(), "dpkg", &image);
-    let expected: BTreeSet<Row> = [
-        row("base-files", "12.4+deb12u5", Some("amd64"), "base-files"),
-        row("libssl3", "3.0.13-1~deb12u1", Some("amd64"), "openssl"),
-        row("libgcc-s1", "12.2.0-14", Some("amd64"), "gcc-12"),
-    ]
-    .into();
-    assert_eq!(
-        ours, expected,
-        "the later layer's status replaces the first"
+    assert_both_read(
+        &target,
+        &ours,
+        &[
+            row("base-files", "12.4+deb12u5", Some("amd64"), "base-files"),
+            row("libssl3", "3.0.13-1~deb12u1", Some("amd64"), "openssl"),
+            row("libgcc-s1", "12.2.0-14", Some("amd64"), "gcc-12"),
+        ],
+        "the later layer's status replaces the first",
     );
-    assert_eq!(syft(&target), ours);
 }
 
 #[test]
@@ -212,14 +228,9 @@ fn dpkg_states_without_files_on_disk() {
         stanza("oldlib1", "1.0-1", None, "deinstall ok config-files"),
     ]
     .concat();
-    let image = BuiltImage::new(
-        "amd64",
-        vec![LayerBlob::gzip(
-            LayerTar::new()
-                .file("etc/os-release", DEBIAN_OS_RELEASE.as_bytes())
-                .file("var/lib/dpkg/status", status.as_bytes())
-                .finish(),
-        )],
+    let image = one_layer(
+        DEBIAN_OS_RELEASE,
+        &[("var/lib/dpkg/status", status.as_bytes())],
     );
     let (target, ours) = as_layout(dir.path(), "dpkg-states", &image);
     let base = row("base-files", "12.4+deb12u5", Some("amd64"), "base-files");
@@ -275,13 +286,15 @@ fn distroless_status_d_with_a_whiteout() {
         ],
     );
     let (target, ours) = as_archive(dir.path(), "distroless", &image);
-    let expected: BTreeSet<Row> = [
-        row("base-files", "12.4+deb12u5", Some("amd64"), "base-files"),
-        row("libc6", "2.36-9+deb12u4", Some("amd64"), "glibc"),
-    ]
-    .into();
-    assert_eq!(ours, expected, "the whiteout removes tzdata");
-    assert_eq!(syft(&target), ours);
+    assert_both_read(
+        &target,
+        &ours,
+        &[
+            row("base-files", "12.4+deb12u5", Some("amd64"), "base-files"),
+            row("libc6", "2.36-9+deb12u4", Some("amd64"), "glibc"),
+        ],
+        "the whiteout removes tzdata",
+    );
 }
 
 fn apk_paragraph(name: &str, version: &str, origin: &str) -> String {
@@ -324,14 +337,16 @@ fn apk_installed_behind_an_opaque_directory() {
         ],
     );
     let (target, ours) = as_layout(dir.path(), "apk", &image);
-    let expected: BTreeSet<Row> = [
-        row("musl", "1.2.4_git20230717-r4", Some("x86_64"), "musl"),
-        row("busybox", "1.36.1-r15", Some("x86_64"), "busybox"),
-        row("ssl_client", "1.36.1-r15", Some("x86_64"), "busybox"),
-    ]
-    .into();
-    assert_eq!(ours, expected);
-    assert_eq!(syft(&target), ours);
+    assert_both_read(
+        &target,
+        &ours,
+        &[
+            row("musl", "1.2.4_git20230717-r4", Some("x86_64"), "musl"),
+            row("busybox", "1.36.1-r15", Some("x86_64"), "busybox"),
+            row("ssl_client", "1.36.1-r15", Some("x86_64"), "busybox"),
+        ],
+        "the opaque directory hides the first layer's database",
+    );
 }
 
 #[test]
@@ -347,25 +362,19 @@ fn sqlite_rpmdb_made_by_rpm() {
     let rpmdb = std::fs::read(db.join("rpmdb.sqlite")).unwrap();
     let os_release = "NAME=\"AlmaLinux\"\nVERSION=\"9.3 (Shamrock Pampas Cat)\"\nID=\"almalinux\"\n\
 ID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\nPLATFORM_ID=\"platform:el9\"\n";
-    let image = BuiltImage::new(
-        "amd64",
-        vec![LayerBlob::gzip(
-            LayerTar::new()
-                .file("etc/os-release", os_release.as_bytes())
-                .file("var/lib/rpm/rpmdb.sqlite", &rpmdb)
-                .finish(),
-        )],
-    );
+    let image = one_layer(os_release, &[("var/lib/rpm/rpmdb.sqlite", &rpmdb)]);
     let (target, ours) = as_archive(dir.path(), "rpm", &image);
-    let expected: BTreeSet<Row> = [
-        row("openssl", "1:3.0.7-24.el9", Some("x86_64"), "openssl"),
-        row("openssl-libs", "1:3.0.7-24.el9", Some("x86_64"), "openssl"),
-        row("bash", "5.1.8-9.el9", Some("x86_64"), "bash"),
-        row("tzdata", "2024a-1.el9", Some("noarch"), "tzdata"),
-    ]
-    .into();
-    assert_eq!(ours, expected);
-    assert_eq!(syft(&target), ours);
+    assert_both_read(
+        &target,
+        &ours,
+        &[
+            row("openssl", "1:3.0.7-24.el9", Some("x86_64"), "openssl"),
+            row("openssl-libs", "1:3.0.7-24.el9", Some("x86_64"), "openssl"),
+            row("bash", "5.1.8-9.el9", Some("x86_64"), "bash"),
+            row("tzdata", "2024a-1.el9", Some("noarch"), "tzdata"),
+        ],
+        "the four packages make-rpmdb.sh registers",
+    );
 }
 
 #[test]
@@ -378,16 +387,11 @@ filesystem\t1.1-20.cm2\t1700000000\t1690000000\tMicrosoft Corporation\t(none)\t7
 openssl-libs\t1.1.1k-28.cm2\t1700000000\t1690000000\tMicrosoft Corporation\t(none)\t4409432\tx86_64\t0\topenssl-1.1.1k-28.cm2.src.rpm
 tzdata\t2023c-1.cm2\t1700000000\t1690000000\tMicrosoft Corporation\t(none)\t1900000\tnoarch\t2\ttzdata-2023c-1.cm2.src.rpm
 ";
-    let image = BuiltImage::new(
-        "amd64",
-        vec![LayerBlob::gzip(
-            LayerTar::new()
-                .file("etc/os-release", os_release.as_bytes())
-                .file(
-                    "var/lib/rpmmanifest/container-manifest-2",
-                    manifest.as_bytes(),
-                )
-                .finish(),
+    let image = one_layer(
+        os_release,
+        &[(
+            "var/lib/rpmmanifest/container-manifest-2",
+            manifest.as_bytes(),
         )],
     );
     let (target, ours) = as_layout(dir.path(), "mariner", &image);

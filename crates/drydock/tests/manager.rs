@@ -3,10 +3,11 @@
 //! server); a clean stop on SIGTERM.
 #![allow(clippy::unwrap_used)] // Test code: a failed unwrap is a failed test.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::process::{Command, Stdio};
 
 use drydock_testkit::http::{UNREACHABLE_KUBECONFIG, free_port, get};
+use drydock_testkit::process::{first_line_containing, stop_with_sigterm};
 
 const BIN: &str = env!("CARGO_BIN_EXE_drydock");
 
@@ -60,12 +61,9 @@ fn admin_endpoints_on_real_ports_and_sigterm_stops_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
     // Wait for the readiness check to have failed once (no sleeping).
-    let unready = lines
-        .by_ref()
-        .map(Result::unwrap)
-        .find(|line| line.contains("not ready"));
+    let unready = first_line_containing(&mut stderr, "not ready");
     assert!(unready.is_some_and(|l| l.starts_with('{')), "no JSON line");
 
     let body = get(metrics, "/metrics");
@@ -81,14 +79,6 @@ fn admin_endpoints_on_real_ports_and_sigterm_stops_cleanly() {
     assert!(get(health, "/healthz").starts_with("HTTP/1.1 200"));
     assert!(get(health, "/readyz").starts_with("HTTP/1.1 503"));
 
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = child.wait().unwrap();
+    let status = stop_with_sigterm(&mut child);
     assert!(status.success(), "{status:?}");
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use drydock_testkit::http::{UNREACHABLE_KUBECONFIG, free_port, get};
+use drydock_testkit::process::{first_line_containing, stop_with_sigterm};
 
 const BIN: &str = env!("CARGO_BIN_EXE_drydock");
 
@@ -87,22 +88,16 @@ fn metrics_are_served_on_a_real_port_and_sigterm_stops_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
     // Wait for the line logged once the socket is bound (no sleeping).
-    let serving = lines
-        .by_ref()
-        .map(Result::unwrap)
-        .find(|line| line.contains("serving /metrics"));
+    let serving = first_line_containing(&mut stderr, "serving /metrics");
     assert!(
         serving.is_some_and(|l| l.starts_with('{')),
         "no JSON start-up line"
     );
 
     // The sentinel is read before the first turn; wait for that turn (it fails: no API server).
-    let turn = lines
-        .by_ref()
-        .map(Result::unwrap)
-        .find(|line| line.contains("turn failed"));
+    let turn = first_line_containing(&mut stderr, "turn failed");
     assert!(turn.is_some());
     let metrics = get(port, "/metrics");
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
@@ -115,14 +110,7 @@ fn metrics_are_served_on_a_real_port_and_sigterm_stops_cleanly() {
     assert!(get(port, "/readyz").starts_with("HTTP/1.1 503"));
 
     let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = child.wait().unwrap();
+    let status = stop_with_sigterm(&mut child);
     assert!(status.success(), "{status:?}");
     assert!(!Path::new(&format!("/proc/{pid}")).exists() || status.code() == Some(0));
 }

@@ -80,23 +80,8 @@ async fn running_and_unused(extra: &[&str]) -> Containerd {
 
 #[tokio::test]
 async fn images_used_by_running_exited_created_containers_and_the_sandbox_are_never_removed() {
-    let ctrd = Containerd::start();
-    for name in [
-        "localhost/demo/running:1",
-        "localhost/demo/exited:1",
-        "localhost/demo/created:1",
-        "localhost/demo/unused:1",
-    ] {
-        ctrd.add_image(name, &[]);
-    }
+    let ctrd = running_and_unused(&["localhost/demo/exited:1", "localhost/demo/created:1"]).await;
     let client = ctrd.client().await;
-    run_pod(
-        &client,
-        "running",
-        "localhost/demo/running:1",
-        Left::Running,
-    )
-    .await;
     run_pod(&client, "exited", "localhost/demo/exited:1", Left::Exited).await;
     run_pod(
         &client,
@@ -319,6 +304,27 @@ async fn manual_mode_removes_only_the_images_of_the_list() {
     assert!(remaining.contains(&"localhost/demo/unlisted:1".to_owned()));
 }
 
+/// The arguments of `drydock remover` on `endpoint` with its pipes in `pipe_dir`, its
+/// exclusions in `exclusion_dir`, and `extra`.
+fn remover_args<'a>(
+    endpoint: &'a str,
+    pipe_dir: &'a str,
+    exclusion_dir: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "remover",
+        "--runtime-endpoint",
+        endpoint,
+        "--pipe-dir",
+        pipe_dir,
+        "--exclusion-dir",
+        exclusion_dir,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[tokio::test]
 async fn bad_input_gives_a_clear_error_naming_it_and_removes_nothing() {
     let ctrd = Containerd::start();
@@ -352,43 +358,30 @@ async fn bad_input_gives_a_clear_error_naming_it_and_removes_nothing() {
             bad_exclusions.display().to_string(),
         ),
         (
-            vec![
-                "remover",
-                "--runtime-endpoint",
+            remover_args(
                 &endpoint,
-                "--pipe-dir",
                 pipes,
-                "--exclusion-dir",
                 "/nonexistent",
-                "--imagelist",
-                garbage_list.to_str().unwrap(),
-            ],
+                &["--imagelist", garbage_list.to_str().unwrap()],
+            ),
             garbage_list.display().to_string(),
         ),
         (
-            vec![
-                "remover",
-                "--runtime-endpoint",
+            remover_args(
                 &endpoint,
-                "--pipe-dir",
                 pipes,
-                "--exclusion-dir",
                 pipes,
-                "--imagelist",
-                prune_all.to_str().unwrap(),
-            ],
+                &["--imagelist", prune_all.to_str().unwrap()],
+            ),
             mounted.join("sample.json").display().to_string(),
         ),
         (
-            vec![
-                "remover",
-                "--runtime-endpoint",
+            remover_args(
                 &endpoint,
-                "--pipe-dir",
                 pipe_dir.path().to_str().unwrap(),
-                "--exclusion-dir",
                 "/nonexistent",
-            ],
+                &[],
+            ),
             pipe_dir.path().join("scanErase").display().to_string(),
         ),
     ];

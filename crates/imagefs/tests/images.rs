@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use drydock_imagefs::{
-    ContentStore, Digest, DockerArchive, Error, Extractor, ImageFiles, Interest, Limit, Limits,
-    OciArchive, OciLayout, Platform, read_layer,
+    ContentStore, Digest, DockerArchive, Error, Extractor, Image, ImageFiles, Interest, Limit,
+    Limits, OciArchive, OciLayout, Platform, read_layer,
 };
 
 /// What `drydock-vuln` asks for on a Debian or Alpine image (a subset).
@@ -57,6 +57,50 @@ fn debian_like() -> BuiltImage {
             LayerBlob::plain(opaque),
         ],
     )
+}
+
+/// An amd64 image of `base` and one layer more holding `path` with `content`, made a blob by
+/// `blob`.
+fn on_base(
+    base: &LayerBlob,
+    blob: fn(Vec<u8>) -> LayerBlob,
+    path: &str,
+    content: &[u8],
+) -> BuiltImage {
+    BuiltImage::new(
+        "amd64",
+        vec![
+            base.clone(),
+            blob(LayerTar::new().file(path, content).finish()),
+        ],
+    )
+}
+
+/// An `arch` image of one gzip layer holding `etc/os-release` with `content`.
+fn os_release_image(arch: &'static str, content: &[u8]) -> BuiltImage {
+    BuiltImage::new(
+        arch,
+        vec![LayerBlob::gzip(
+            LayerTar::new().file("etc/os-release", content).finish(),
+        )],
+    )
+}
+
+/// `image` written alone as an OCI layout at `dir`, opened, and resolved.
+fn lone_layout(dir: &std::path::Path, image: &BuiltImage) -> (OciLayout, Image) {
+    write_layout(dir, &[(None, image)]);
+    let layout = OciLayout::open(dir).expect("the layout just written opens");
+    let resolved = layout
+        .image(None, &Platform::default())
+        .expect("its one image resolves");
+    (layout, resolved)
+}
+
+/// Why extracting the resolved `image` of `layout` fails.
+fn extraction_error(layout: &OciLayout, image: &Image) -> Error {
+    Extractor::new(interest())
+        .image(layout, image)
+        .expect_err("the extraction fails")
 }
 
 fn assert_debian_like(files: &ImageFiles) {
@@ -148,28 +192,8 @@ fn docker_archive_follows_symlinked_duplicate_layers_and_reads_shared_layers_onc
             .file("etc/os-release", b"ID=alpine\nVERSION_ID=3.20.1\n")
             .finish(),
     );
-    let a = BuiltImage::new(
-        "amd64",
-        vec![
-            base.clone(),
-            LayerBlob::plain(
-                LayerTar::new()
-                    .file("lib/apk/db/installed", b"P:a\n")
-                    .finish(),
-            ),
-        ],
-    );
-    let b = BuiltImage::new(
-        "amd64",
-        vec![
-            base,
-            LayerBlob::plain(
-                LayerTar::new()
-                    .file("lib/apk/db/installed", b"P:b\n")
-                    .finish(),
-            ),
-        ],
-    );
+    let a = on_base(&base, LayerBlob::plain, "lib/apk/db/installed", b"P:a\n");
+    let b = on_base(&base, LayerBlob::plain, "lib/apk/db/installed", b"P:b\n");
     let path = dir.path().join("two.tar");
     std::fs::write(&path, docker_archive(&[("a:1", &a), ("b:1", &b)])).unwrap();
     let archive = DockerArchive::open(&path).unwrap();
@@ -199,20 +223,8 @@ fn shared_layers_across_images_of_a_layout_are_read_once_per_run() {
             .file("usr/lib/os-release", b"ID=debian\n")
             .finish(),
     );
-    let one = BuiltImage::new(
-        "amd64",
-        vec![
-            base.clone(),
-            LayerBlob::gzip(LayerTar::new().file("var/lib/dpkg/status", b"1").finish()),
-        ],
-    );
-    let two = BuiltImage::new(
-        "amd64",
-        vec![
-            base,
-            LayerBlob::gzip(LayerTar::new().file("var/lib/dpkg/status", b"2").finish()),
-        ],
-    );
+    let one = on_base(&base, LayerBlob::gzip, "var/lib/dpkg/status", b"1");
+    let two = on_base(&base, LayerBlob::gzip, "var/lib/dpkg/status", b"2");
     write_layout(dir.path(), &[(Some("one"), &one), (Some("two"), &two)]);
     let layout = OciLayout::open(dir.path()).unwrap();
     let extractor = Extractor::new(interest());
@@ -232,22 +244,8 @@ fn shared_layers_across_images_of_a_layout_are_read_once_per_run() {
 #[test]
 fn nested_index_picks_the_requested_platform_and_reports_the_available_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let amd = BuiltImage::new(
-        "amd64",
-        vec![LayerBlob::gzip(
-            LayerTar::new()
-                .file("etc/os-release", b"ARCH=amd64\n")
-                .finish(),
-        )],
-    );
-    let arm = BuiltImage::new(
-        "arm64",
-        vec![LayerBlob::gzip(
-            LayerTar::new()
-                .file("etc/os-release", b"ARCH=arm64\n")
-                .finish(),
-        )],
-    );
+    let amd = os_release_image("amd64", b"ARCH=amd64\n");
+    let arm = os_release_image("arm64", b"ARCH=arm64\n");
     for image in [&amd, &arm] {
         for blob in image.blobs() {
             write_blob(dir.path(), blob);
@@ -325,12 +323,8 @@ fn traversal_entry_fails_the_layer_and_never_lands_on_a_real_path() {
                 .finish(),
         )],
     );
-    write_layout(dir.path(), &[(None, &image)]);
-    let layout = OciLayout::open(dir.path()).unwrap();
-    let resolved = layout.image(None, &Platform::default()).unwrap();
-    let err = Extractor::new(interest())
-        .image(&layout, &resolved)
-        .unwrap_err();
+    let (layout, resolved) = lone_layout(dir.path(), &image);
+    let err = extraction_error(&layout, &resolved);
     let message = err.to_string();
     assert!(
         matches!(err.root_cause(), Error::PathTraversal { path } if path == "../../etc/passwd"),
@@ -350,12 +344,8 @@ fn truncated_gzip_layer_is_a_truncated_error_naming_the_layer() {
     let mut layer = LayerBlob::gzip(tar);
     layer.blob.truncate(layer.blob.len() / 2);
     let image = BuiltImage::new("amd64", vec![layer]);
-    write_layout(dir.path(), &[(None, &image)]);
-    let layout = OciLayout::open(dir.path()).unwrap();
-    let resolved = layout.image(None, &Platform::default()).unwrap();
-    let err = Extractor::new(interest())
-        .image(&layout, &resolved)
-        .unwrap_err();
+    let (layout, resolved) = lone_layout(dir.path(), &image);
+    let err = extraction_error(&layout, &resolved);
     assert!(
         matches!(err.root_cause(), Error::Truncated { .. }),
         "{err:?}"
@@ -508,14 +498,7 @@ fn whiting_out_a_parent_directory_removes_the_files_below_it() {
 #[test]
 fn a_blob_that_does_not_hash_to_its_digest_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    let image = BuiltImage::new(
-        "amd64",
-        vec![LayerBlob::gzip(
-            LayerTar::new()
-                .file("etc/os-release", b"ID=real\n")
-                .finish(),
-        )],
-    );
+    let image = os_release_image("amd64", b"ID=real\n");
     write_layout(dir.path(), &[(None, &image)]);
     let digest = image.layer_digest(0);
     let forged = gzip(
@@ -532,9 +515,7 @@ fn a_blob_that_does_not_hash_to_its_digest_is_rejected() {
     .unwrap();
     let layout = OciLayout::open(dir.path()).unwrap();
     let resolved = layout.image(None, &Platform::default()).unwrap();
-    let err = Extractor::new(interest())
-        .image(&layout, &resolved)
-        .unwrap_err();
+    let err = extraction_error(&layout, &resolved);
     assert!(
         matches!(err.root_cause(), Error::DigestMismatch { expected, .. } if expected.as_str() == digest),
         "{err:?}"

@@ -202,31 +202,14 @@ mod tests {
             mount_ns: "/proc/1/ns/mnt".into(),
             argv: os(&["/bin/systemctl", "reboot", "--", "-x"]),
         };
-        assert_eq!(
-            parse(&os(&[
-                "--mount-ns",
-                "/proc/1/ns/mnt",
-                "--",
-                "/bin/systemctl",
-                "reboot",
-                "--",
-                "-x"
-            ]))
-            .unwrap(),
-            want
-        );
-        assert_eq!(
-            parse(&os(&[
-                "--mount-ns=/proc/1/ns/mnt",
-                "--",
-                "/bin/systemctl",
-                "reboot",
-                "--",
-                "-x"
-            ]))
-            .unwrap(),
-            want
-        );
+        let command = ["--", "/bin/systemctl", "reboot", "--", "-x"];
+        for flag in [
+            &["--mount-ns", "/proc/1/ns/mnt"][..],
+            &["--mount-ns=/proc/1/ns/mnt"],
+        ] {
+            let args = [flag, &command[..]].concat();
+            assert_eq!(parse(&os(&args)).unwrap(), want, "{flag:?}");
+        }
     }
 
     #[test]

@@ -199,6 +199,18 @@ async fn rollout_in_zones(seed: u64, concurrency: u32, zones: usize, extra: &[&s
     // The fixed-seed runs list every Node, as the daemon does where its RBAC allows; the
     // randomized ones list only the holders, as it does where it does not.
     cluster.list_every_node();
+    run_fleet(cluster, operator_cordoned, concurrency, extra, DEADLINE).await
+}
+
+/// Runs a daemon on every node of `cluster` with `extra` flags, and deletes a lock holder on
+/// the way, until the rollout finishes `within` the deadline; then stops the daemons.
+async fn run_fleet(
+    cluster: MemoryCluster,
+    operator_cordoned: BTreeSet<String>,
+    concurrency: u32,
+    extra: &[&str],
+    within: SignedDuration,
+) -> Outcome {
     let mut tasks = Vec::new();
     for n in cluster.node_names() {
         let c = cluster.clone();
@@ -206,7 +218,7 @@ async fn rollout_in_zones(seed: u64, concurrency: u32, zones: usize, extra: &[&s
         tasks.push(tokio::spawn(async move { c.run_drydock(config).await }));
     }
     let deleter = tokio::spawn(delete_a_lock_holder(cluster.clone()));
-    run_until_finished(&cluster, DEADLINE).await;
+    run_until_finished(&cluster, within).await;
     let deleted = deleter.await.unwrap();
     for t in tasks {
         t.abort();
@@ -424,23 +436,7 @@ async fn gated_rollout(seed: u64) {
     cluster.break_workload("cache-rs");
     let timeout = format!("--health-gate-timeout={}s", GATE_TIMEOUT.as_secs());
     let flags = ["--health-gate", timeout.as_str()];
-    let mut tasks = Vec::new();
-    for n in cluster.node_names() {
-        let c = cluster.clone();
-        let config = config(&n, concurrency, &flags);
-        tasks.push(tokio::spawn(async move { c.run_drydock(config).await }));
-    }
-    let deleter = tokio::spawn(delete_a_lock_holder(cluster.clone()));
-    run_until_finished(&cluster, DEADLINE).await;
-    let deleted = deleter.await.unwrap();
-    for t in tasks {
-        t.abort();
-    }
-    let o = Outcome {
-        cluster,
-        operator_cordoned,
-        deleted,
-    };
+    let o = run_fleet(cluster, operator_cordoned, concurrency, &flags, DEADLINE).await;
     assert_safe_and_complete(&o, 2, seed);
 
     let gate = check_gate(&o, seed, GATE_TIMEOUT);
@@ -779,23 +775,14 @@ async fn randomized_rollout(seed: u64) -> (RunStats, Outcome) {
     }
     let flags = settings.flags();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let mut tasks = Vec::new();
-    for n in cluster.node_names() {
-        let c = cluster.clone();
-        let config = config(&n, settings.concurrency, &flags);
-        tasks.push(tokio::spawn(async move { c.run_drydock(config).await }));
-    }
-    let deleter = tokio::spawn(delete_a_lock_holder(cluster.clone()));
-    run_until_finished(&cluster, settings.deadline()).await;
-    let deleted = deleter.await.unwrap();
-    for t in tasks {
-        t.abort();
-    }
-    let o = Outcome {
+    let o = run_fleet(
         cluster,
         operator_cordoned,
-        deleted,
-    };
+        settings.concurrency,
+        &flags,
+        settings.deadline(),
+    )
+    .await;
     let context = format!("seed {seed} ({settings:?})");
     assert_safe_and_complete(&o, settings.concurrency as usize, seed);
     let c = &o.cluster;

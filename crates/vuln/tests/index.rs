@@ -34,6 +34,20 @@ fn load(dirs: &[&str]) -> Vec<OsvRecord> {
 }
 
 /// Writes every `*.json` of the fixture dirs into one zip, as an OSV `all.zip`.
+/// The index of the `debian12` and `handwritten` fixtures, opened, with its directory.
+fn debian_index() -> (tempfile::TempDir, Index) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("vuln.db");
+    index::build(
+        &[fixture("debian12"), fixture("handwritten")],
+        &out,
+        built_at(),
+    )
+    .expect("index builds");
+    let index = Index::open(&out).expect("index opens");
+    (dir, index)
+}
+
 fn write_zip(path: &Path, dirs: &[&str], extra: &[(&str, &str)]) {
     let mut zip = zip::ZipWriter::new(std::fs::File::create(path).expect("zip is writable"));
     let options = zip::write::SimpleFileOptions::default()
@@ -107,15 +121,7 @@ fn index_from_directories_counts_records_per_source_and_ecosystem() {
 
 #[test]
 fn lookups_return_the_advisories_of_one_release_and_package() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("vuln.db");
-    index::build(
-        &[fixture("debian12"), fixture("handwritten")],
-        &out,
-        built_at(),
-    )
-    .expect("index builds");
-    let index = Index::open(&out).expect("index opens");
+    let (_dir, index) = debian_index();
 
     let perl12 = index.records_for("Debian:12", "perl").expect("lookup");
     let ids: Vec<&str> = perl12.iter().map(|a| a.id.as_str()).collect();
@@ -156,15 +162,7 @@ fn lookups_return_the_advisories_of_one_release_and_package() {
 
 #[test]
 fn matching_with_the_index_equals_matching_the_records() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("vuln.db");
-    index::build(
-        &[fixture("debian12"), fixture("handwritten")],
-        &out,
-        built_at(),
-    )
-    .expect("index builds");
-    let index = Index::open(&out).expect("index opens");
+    let (_dir, index) = debian_index();
     let os = debian::debian12();
     let packages = debian::packages();
     let direct = match_packages(&os, &packages, &load(&["debian12", "handwritten"]));

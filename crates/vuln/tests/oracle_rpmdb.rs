@@ -9,6 +9,37 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use drydock_vuln::inventory::rpm::{self, read_sqlite_headers};
+use drydock_vuln::inventory::rpm_header::RpmHeader;
+
+/// rpm's `--qf` for the rows of [`qa_rows`] with the vendor column.
+const QA_FORMAT: &str =
+    "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\t%{VENDOR}\\n";
+
+/// `headers` as rpm's `-qa --qf` prints them (tab-separated, `(none)` where a tag is missing),
+/// sorted: name, epoch, version, release, arch, source rpm, and the vendor when `vendor`.
+fn qa_rows(headers: &[RpmHeader], vendor: bool) -> Vec<String> {
+    let none = |tag: Option<&str>| tag.unwrap_or("(none)").to_owned();
+    let mut rows: Vec<String> = headers
+        .iter()
+        .map(|h| {
+            let mut row = format!(
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                h.name,
+                h.epoch.map_or("(none)".to_owned(), |e| e.to_string()),
+                h.version,
+                h.release,
+                none(h.arch.as_deref()),
+                none(h.source_rpm.as_deref()),
+            );
+            if vendor {
+                row = format!("{row}\t{}", none(h.vendor.as_deref()));
+            }
+            row
+        })
+        .collect();
+    rows.sort();
+    rows
+}
 
 fn make_rpmdb(dir: &Path) -> Vec<u8> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/rpm/make-rpmdb.sh");
@@ -55,27 +86,8 @@ fn sqlite_rpmdb_inventory_equals_rpm_qa() {
     let bytes = make_rpmdb(&db);
 
     let headers = read_sqlite_headers("rpmdb.sqlite", &bytes).unwrap();
-    let mut ours: Vec<String> = headers
-        .iter()
-        .map(|h| {
-            format!(
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                h.name,
-                h.epoch.map_or("(none)".to_owned(), |e| e.to_string()),
-                h.version,
-                h.release,
-                h.arch.as_deref().unwrap_or("(none)"),
-                h.source_rpm.as_deref().unwrap_or("(none)"),
-                h.vendor.as_deref().unwrap_or("(none)"),
-            )
-        })
-        .collect();
-    ours.sort();
-    let theirs = rpm_qa(
-        &db,
-        None,
-        "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\t%{VENDOR}\\n",
-    );
+    let ours = qa_rows(&headers, true);
+    let theirs = rpm_qa(&db, None, QA_FORMAT);
     assert_eq!(ours.len(), 4, "{ours:?}");
     assert_eq!(ours, theirs);
 
@@ -162,21 +174,7 @@ fn berkeley_db_rpmdb_inventory_equals_rpm_qa_at_every_page_size() {
         let dir = tempfile::tempdir().unwrap();
         let (bytes, db) = make_bdb_rpmdb(dir.path(), page_size, copies);
         let headers = rpm::read_bdb_headers("Packages", &bytes).unwrap();
-        let mut ours: Vec<String> = headers
-            .iter()
-            .map(|h| {
-                format!(
-                    "{}\t{}\t{}\t{}\t{}\t{}",
-                    h.name,
-                    h.epoch.map_or("(none)".to_owned(), |e| e.to_string()),
-                    h.version,
-                    h.release,
-                    h.arch.as_deref().unwrap_or("(none)"),
-                    h.source_rpm.as_deref().unwrap_or("(none)"),
-                )
-            })
-            .collect();
-        ours.sort();
+        let ours = qa_rows(&headers, false);
         assert_eq!(ours.len(), 4 * copies as usize, "page size {page_size}");
         assert_eq!(
             ours,
@@ -234,29 +232,10 @@ fn ndb_rpmdb_inventory_equals_rpm_qa() {
     assert!(ndb_slot_pages(&bytes) >= 2, "{}", ndb_slot_pages(&bytes));
 
     let headers = rpm::read_ndb_headers("Packages.db", &bytes).unwrap();
-    let mut ours: Vec<String> = headers
-        .iter()
-        .map(|h| {
-            format!(
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                h.name,
-                h.epoch.map_or("(none)".to_owned(), |e| e.to_string()),
-                h.version,
-                h.release,
-                h.arch.as_deref().unwrap_or("(none)"),
-                h.source_rpm.as_deref().unwrap_or("(none)"),
-                h.vendor.as_deref().unwrap_or("(none)"),
-            )
-        })
-        .collect();
-    ours.sort();
+    let ours = qa_rows(&headers, true);
     let mut built_rpm = Command::new("bash");
     built_rpm.arg(ndb_script()).arg("--rpm");
-    let theirs = qa_lines(
-        built_rpm,
-        dir.path(),
-        "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\t%{VENDOR}\\n",
-    );
+    let theirs = qa_lines(built_rpm, dir.path(), QA_FORMAT);
     assert_eq!(ours.len(), 4 * copies as usize);
     assert_eq!(ours, theirs);
 

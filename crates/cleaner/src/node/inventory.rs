@@ -817,12 +817,13 @@ mod tests {
             scanner: ImageScanner::new(Index::open(&db).unwrap(), ScannerConfig::default()),
             clock: || Timestamp::UNIX_EPOCH,
         };
-        let scan = scanner.scan_image(&drydock_api::Image {
+        let unpacked = drydock_api::Image {
             image_id: config.to_string(),
             names: vec!["localhost/unpacked:1".to_owned()],
             digests: vec![manifest.to_string()],
             in_use: false,
-        });
+        };
+        let scan = scanner.scan_image(&unpacked);
         let Verdict::Unscannable { reason } = scan.verdict() else {
             panic!("{:?}", scan.verdict());
         };
@@ -835,12 +836,7 @@ mod tests {
         let endpoint: Endpoint = socket.to_str().unwrap().parse().unwrap();
         scanner.images = ContainerdImages::new(root.path(), Platform::linux_amd64())
             .with_snapshots(SnapshotSource::overlayfs(endpoint, root.path()));
-        let scan = scanner.scan_image(&drydock_api::Image {
-            image_id: config.to_string(),
-            names: vec!["localhost/unpacked:1".to_owned()],
-            digests: vec![manifest.to_string()],
-            in_use: false,
-        });
+        let scan = scanner.scan_image(&unpacked);
         let Verdict::Unscannable { reason } = scan.verdict() else {
             panic!("{:?}", scan.verdict());
         };

@@ -355,25 +355,23 @@ mod tests {
         )
         .unwrap();
         let ctx = context(dir.path());
-        let mut collector_runtime = runtime();
-        let mut remover_runtime = runtime();
-        let collector = {
-            let ctx = ctx.clone();
-            tokio::spawn(async move { run_collector(&mut collector_runtime, &ctx, true).await })
-        };
-        let report = run_remover(
-            &mut remover_runtime,
-            &ctx,
-            &RemoverInput::Pipe,
-            ("e", "fake"),
-        )
-        .await
-        .unwrap();
-        let handed_on = collector.await.unwrap().unwrap();
+        let (handed_on, remover_runtime, report) =
+            through_the_pipes(&ctx, runtime(), runtime()).await;
         assert_eq!(handed_on.len(), 1);
         assert_eq!(handed_on[0].image_id, "sha256:a");
         assert_eq!(remover_runtime.removed, vec!["sha256:a"]);
         assert_eq!(report.totals.removed, 1);
+    }
+
+    /// Runs a collector (over `rt`) and a remover (over `at_removal`) talking through the pipes
+    /// with scanning disabled. Returns the collector's list, the remover's runtime and its
+    /// report.
+    async fn through_the_pipes(
+        ctx: &StageContext,
+        rt: FakeRuntime,
+        at_removal: FakeRuntime,
+    ) -> (Vec<drydock_api::Image>, FakeRuntime, Report) {
+        collector_and_remover(ctx, rt, at_removal, false).await
     }
 
     /// Plays the scanner between a collector (over `rt`) and a remover (over `at_removal`):
@@ -384,12 +382,25 @@ mod tests {
         rt: &FakeRuntime,
         at_removal: FakeRuntime,
     ) -> (Vec<drydock_api::Image>, FakeRuntime, Report) {
-        let mut collector_runtime = rt.clone();
+        collector_and_remover(ctx, rt.clone(), at_removal, true).await
+    }
+
+    /// A collector over `rt` and a remover over `at_removal`, with a scanner forwarding
+    /// everything between them when `scanning`, else talking directly.
+    async fn collector_and_remover(
+        ctx: &StageContext,
+        rt: FakeRuntime,
+        at_removal: FakeRuntime,
+        scanning: bool,
+    ) -> (Vec<drydock_api::Image>, FakeRuntime, Report) {
+        let mut collector_runtime = rt;
         let collector = {
             let ctx = ctx.clone();
-            tokio::spawn(async move { run_collector(&mut collector_runtime, &ctx, false).await })
+            tokio::spawn(
+                async move { run_collector(&mut collector_runtime, &ctx, !scanning).await },
+            )
         };
-        let scanner = {
+        let scanner = scanning.then(|| {
             let pipes = ctx.pipes.clone();
             tokio::spawn(async move {
                 let complete = pipes.path(pipes::ERASE_COMPLETE_SCAN);
@@ -402,7 +413,7 @@ mod tests {
                     .unwrap();
                 await_complete(&complete).await.unwrap();
             })
-        };
+        });
         let mut remover_runtime = at_removal;
         let report = run_remover(
             &mut remover_runtime,
@@ -412,7 +423,9 @@ mod tests {
         )
         .await
         .unwrap();
-        scanner.await.unwrap();
+        if let Some(scanner) = scanner {
+            scanner.await.unwrap();
+        }
         (collector.await.unwrap().unwrap(), remover_runtime, report)
     }
 
@@ -461,21 +474,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("shared")).unwrap();
         let mut ctx = context(dir.path());
         ctx.report_in_use = true;
-        let mut collector_runtime = runtime();
-        let collector = {
-            let ctx = ctx.clone();
-            tokio::spawn(async move { run_collector(&mut collector_runtime, &ctx, true).await })
-        };
-        let mut remover_runtime = runtime();
-        run_remover(
-            &mut remover_runtime,
-            &ctx,
-            &RemoverInput::Pipe,
-            ("e", "fake"),
-        )
-        .await
-        .unwrap();
-        let handed_on = collector.await.unwrap().unwrap();
+        let (handed_on, remover_runtime, _) = through_the_pipes(&ctx, runtime(), runtime()).await;
         assert!(handed_on.iter().all(|i| !i.in_use), "{handed_on:?}");
         assert_eq!(remover_runtime.removed, vec!["sha256:a", "sha256:c"]);
     }
@@ -553,21 +552,7 @@ mod tests {
     async fn the_collector_hands_on_only_images_older_than_the_minimum_age() {
         let dir = tempfile::tempdir().unwrap();
         let (rt, ctx) = aged_runtime_and_context(dir.path());
-        let mut collector_runtime = rt.clone();
-        let mut remover_runtime = rt;
-        let collector = {
-            let ctx = ctx.clone();
-            tokio::spawn(async move { run_collector(&mut collector_runtime, &ctx, true).await })
-        };
-        run_remover(
-            &mut remover_runtime,
-            &ctx,
-            &RemoverInput::Pipe,
-            ("e", "fake"),
-        )
-        .await
-        .unwrap();
-        let handed_on = collector.await.unwrap().unwrap();
+        let (handed_on, remover_runtime, _) = through_the_pipes(&ctx, rt.clone(), rt).await;
         assert_eq!(
             handed_on
                 .iter()

@@ -33,6 +33,11 @@ fn adapter(exchanges: Vec<Exchange>) -> (KubeCluster, mock::Verifier) {
     (cluster, verifier)
 }
 
+/// A GET of `path`, answered 404.
+fn missing(path: &str) -> Exchange {
+    Exchange::new(Method::GET, path, json!({})).failing(404, "NotFound", "not found")
+}
+
 fn daemonset(version: &str, lock: Option<&str>) -> Value {
     let mut annotations = json!({ "deprecated.daemonset.template.generation": "1" });
     if let Some(lock) = lock {
@@ -123,11 +128,7 @@ async fn a_write_at_a_stale_version_rereads_and_does_not_write() {
 
 #[tokio::test(start_paused = true)]
 async fn a_missing_daemonset_is_not_found() {
-    let (cluster, verifier) = adapter(vec![Exchange::new(Method::GET, DS, json!({})).failing(
-        404,
-        "NotFound",
-        "not found",
-    )]);
+    let (cluster, verifier) = adapter(vec![missing(DS)]);
     let read = cluster.read_lock().await;
     assert!(matches!(
         read,
@@ -522,17 +523,31 @@ fn gated_daemon(cluster: KubeCluster) -> Daemon<KubeCluster, Needy, TokioClock> 
     Daemon::new(config, cluster, Needy, TokioClock::starting_at(origin()))
 }
 
-/// The calls of a turn of n1 in the gate, up to the workload reads.
-fn gate_turn() -> Vec<Exchange> {
-    let list = json!({
+/// The list of the Nodes: n1 alone.
+fn n1_list() -> Value {
+    json!({
         "apiVersion": "v1", "kind": "NodeList", "metadata": {},
         "items": [node("n1", "2", json!({}))],
-    });
-    vec![
-        Exchange::new(Method::GET, "/api/v1/nodes/n1", node("n1", "2", json!({}))),
+    })
+}
+
+/// The reads of the gated lock at resourceVersion 10 and of the Nodes it is checked against.
+fn gated_lock_reads() -> [Exchange; 2] {
+    [
         Exchange::new(Method::GET, DS, daemonset("10", Some(GATED_LOCK))),
-        Exchange::new(Method::GET, "/api/v1/nodes?", list),
+        Exchange::new(Method::GET, "/api/v1/nodes?", n1_list()),
     ]
+}
+
+/// The calls of a turn of n1 in the gate, up to the workload reads.
+fn gate_turn() -> Vec<Exchange> {
+    let mut calls = vec![Exchange::new(
+        Method::GET,
+        "/api/v1/nodes/n1",
+        node("n1", "2", json!({})),
+    )];
+    calls.extend(gated_lock_reads());
+    calls
 }
 
 #[tokio::test(start_paused = true)]
@@ -551,20 +566,11 @@ async fn in_the_health_gate_a_replica_short_keeps_the_lock_and_looks_again_after
 
 #[tokio::test(start_paused = true)]
 async fn in_the_health_gate_a_whole_workload_releases_the_lock() {
-    let list = json!({
-        "apiVersion": "v1", "kind": "NodeList", "metadata": {},
-        "items": [node("n1", "2", json!({}))],
-    });
     let mut calls = gate_turn();
     calls.push(Exchange::new(Method::GET, WEB_RS, replicaset(3)));
     calls.push(Exchange::new(Method::GET, SHOP_PDBS, budgets(1)));
     // The release: read, prune against the Nodes, write the lock without n1's entry.
-    calls.push(Exchange::new(
-        Method::GET,
-        DS,
-        daemonset("10", Some(GATED_LOCK)),
-    ));
-    calls.push(Exchange::new(Method::GET, "/api/v1/nodes?", list));
+    calls.extend(gated_lock_reads());
     calls.push(
         Exchange::new(Method::PUT, format!("{DS}?"), daemonset("11", None))
             .with_body(json!({ "metadata": { "resourceVersion": "10" } })),
@@ -577,22 +583,13 @@ async fn in_the_health_gate_a_whole_workload_releases_the_lock() {
 
 #[tokio::test(start_paused = true)]
 async fn under_kureds_rbac_the_gate_does_not_wait_for_what_it_may_not_read() {
-    let list = json!({
-        "apiVersion": "v1", "kind": "NodeList", "metadata": {},
-        "items": [node("n1", "2", json!({}))],
-    });
     let mut calls = gate_turn();
     calls.push(Exchange::new(Method::GET, WEB_RS, json!({})).failing(
         403,
         "Forbidden",
         "forbidden",
     ));
-    calls.push(Exchange::new(
-        Method::GET,
-        DS,
-        daemonset("10", Some(GATED_LOCK)),
-    ));
-    calls.push(Exchange::new(Method::GET, "/api/v1/nodes?", list));
+    calls.extend(gated_lock_reads());
     calls.push(Exchange::new(
         Method::PUT,
         format!("{DS}?"),
@@ -606,11 +603,7 @@ async fn under_kureds_rbac_the_gate_does_not_wait_for_what_it_may_not_read() {
 
 #[tokio::test(start_paused = true)]
 async fn a_deleted_controller_is_gone_and_other_kinds_are_not_judged() {
-    let (cluster, verifier) = adapter(vec![Exchange::new(Method::GET, WEB_RS, json!({})).failing(
-        404,
-        "NotFound",
-        "not found",
-    )]);
+    let (cluster, verifier) = adapter(vec![missing(WEB_RS)]);
     let web = "shop/ReplicaSet/web".parse().unwrap();
     assert_eq!(
         cluster.workload_health(&web).await.unwrap(),

@@ -721,6 +721,25 @@ mod tests {
         }
     }
 
+    /// The state of a run an hour ago with a run request at `request` pending, and the state
+    /// once that request started the job `job`.
+    fn run_requested(request: &str, job: &str) -> (ScheduleState, ScheduleState) {
+        let state = ran_an_hour_ago();
+        let handled = ScheduleState {
+            last_started: Some(t0()),
+            last_finished: None,
+            last_job: Some(job.into()),
+            handled_run_request: Some(request.into()),
+            ..state.clone()
+        };
+        (state, handled)
+    }
+
+    /// A collector job `name` running since `t0()`.
+    fn running_collector(name: &str) -> Arc<ImageJob> {
+        job(name, names::JOB_OWNER_COLLECTOR, JobPhase::Running, t0())
+    }
+
     fn state_path() -> String {
         format!(
             "/api/v1/namespaces/{NS}/configmaps/{}?&fieldManager=drydock",
@@ -834,6 +853,22 @@ mod tests {
         (wake, scheduler)
     }
 
+    /// A look of the automatic schedule at `state` (resourceVersion 7) with the run request
+    /// `request` pending and no job in the cache, making `calls`.
+    async fn tick_on_request(
+        state: &ScheduleState,
+        request: &str,
+        calls: Vec<Exchange>,
+    ) -> (Option<Timestamp>, Scheduler) {
+        tick(
+            Some(state_cm(state, Some(request), "7")),
+            &[],
+            config(true, true),
+            calls,
+        )
+        .await
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_restart_an_hour_after_a_run_starts_nothing_and_makes_no_call() {
         // Eraser #1169: every manager start deleted all ImageJobs and started a new run at once.
@@ -883,12 +918,7 @@ mod tests {
             Some(at(MISSING_GRACE)),
             "nothing more until the new job reaches the cache"
         );
-        let running = [job(
-            "imagejob-a1",
-            names::JOB_OWNER_COLLECTOR,
-            JobPhase::Running,
-            t0(),
-        )];
+        let running = [running_collector("imagejob-a1")];
         assert_eq!(
             decide(&started, None, &running, &config(true, true), t0()),
             Decision::Wait(None)
@@ -927,14 +957,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_run_request_starts_exactly_one_run() {
         let request = "2026-03-01T02:59:00Z";
-        let state = ran_an_hour_ago();
-        let handled = ScheduleState {
-            last_started: Some(t0()),
-            last_finished: None,
-            last_job: Some("imagejob-r1".into()),
-            handled_run_request: Some(request.into()),
-            ..state.clone()
-        };
+        let (state, handled) = run_requested(request, "imagejob-r1");
         let mut calls = exclusions_ok();
         calls.extend(automatic_job_creation("imagejob-r1"));
         calls.push(
@@ -948,21 +971,10 @@ mod tests {
             ),
         );
         calls.push(job_event("JobStarted", "imagejob-r1"));
-        let (_, scheduler) = tick(
-            Some(state_cm(&state, Some(request), "7")),
-            &[],
-            config(true, true),
-            calls,
-        )
-        .await;
+        let (_, scheduler) = tick_on_request(&state, request, calls).await;
         // The next look (the job now in the cache, or after it finished and was recorded):
         // the same request starts nothing more.
-        let running = [job(
-            "imagejob-r1",
-            names::JOB_OWNER_COLLECTOR,
-            JobPhase::Running,
-            t0(),
-        )];
+        let running = [running_collector("imagejob-r1")];
         let (wake, _) = tick(
             scheduler.state.clone(),
             &running,
@@ -986,14 +998,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_dry_run_request_starts_a_job_labelled_dry_run() {
         let request = "2026-03-01T02:59:00Z";
-        let state = ran_an_hour_ago();
-        let handled = ScheduleState {
-            last_started: Some(t0()),
-            last_finished: None,
-            last_job: Some("imagejob-d1".into()),
-            handled_run_request: Some(request.into()),
-            ..state.clone()
-        };
+        let (state, handled) = run_requested(request, "imagejob-d1");
         let mut cm = state_json(&state, Some(request), "7");
         cm["metadata"]["annotations"][st::RUN_DRY_RUN_ANNOTATION] = json!(request);
         let mut calls = exclusions_ok();
@@ -1228,14 +1233,7 @@ mod tests {
     async fn a_started_run_is_persisted_even_when_the_state_changed_meanwhile() {
         // Without it, the run request would still look unhandled and start a second run.
         let request = "2026-03-01T02:59:00Z";
-        let state = ran_an_hour_ago();
-        let handled = ScheduleState {
-            last_started: Some(t0()),
-            last_finished: None,
-            last_job: Some("imagejob-r1".into()),
-            handled_run_request: Some(request.into()),
-            ..state.clone()
-        };
+        let (state, handled) = run_requested(request, "imagejob-r1");
         let mut calls = exclusions_ok();
         calls.extend(automatic_job_creation("imagejob-r1"));
         calls.push(
@@ -1258,13 +1256,7 @@ mod tests {
                               "data": {"schedule.json": serde_json::to_string(&handled).unwrap()}})),
         );
         calls.push(job_event("JobStarted", "imagejob-r1"));
-        let (wake, _) = tick(
-            Some(state_cm(&state, Some(request), "7")),
-            &[],
-            config(true, true),
-            calls,
-        )
-        .await;
+        let (wake, _) = tick_on_request(&state, request, calls).await;
         // The newer request (03:00) is for after this run: nothing more until the job is seen.
         assert_eq!(wake, Some(at(MISSING_GRACE)));
     }
@@ -1401,13 +1393,7 @@ mod tests {
             .with_body(json!({"type": "Warning", "reason": "CircuitOpen",
                               "involvedObject": {"kind": "ConfigMap", "name": st::STATE_CONFIGMAP}})),
         );
-        let (wake, _) = tick(
-            Some(state_cm(&state, Some(request), "7")),
-            &[],
-            config(true, true),
-            calls,
-        )
-        .await;
+        let (wake, _) = tick_on_request(&state, request, calls).await;
         assert_eq!(wake, Some(t0() + BLOCKED_RETRY));
     }
 }

@@ -34,51 +34,52 @@ fn owner_patch(name: &str) -> Value {
     }]}})
 }
 
+/// The POST of a job's PodTemplate, answered with the template `name`.
+fn template_post(name: &str) -> Exchange {
+    Exchange::new(
+        Method::POST,
+        format!("/api/v1/namespaces/{NS}/podtemplates?&fieldManager=drydock"),
+        json!({"apiVersion": "v1", "kind": "PodTemplate",
+               "metadata": {"name": name, "namespace": NS}}),
+    )
+}
+
+/// The POST of the ImageJob, answered with the job `name`.
+fn job_post(name: &str) -> Exchange {
+    Exchange::new(
+        Method::POST,
+        "/apis/eraser.sh/v1/imagejobs?&fieldManager=drydock",
+        job_reply(name),
+    )
+}
+
+/// The PATCH that hands the PodTemplate `name` to its job.
+fn template_reown(name: &str) -> Exchange {
+    Exchange::new(
+        Method::PATCH,
+        format!("/api/v1/namespaces/{NS}/podtemplates/{name}?&fieldManager=drydock"),
+        json!({"apiVersion": "v1", "kind": "PodTemplate",
+               "metadata": {"name": name, "namespace": NS}}),
+    )
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_automatic_job_creates_its_podtemplate_first_then_the_job_then_reowns_the_template() {
-    let template_path = format!("/api/v1/namespaces/{NS}/podtemplates");
     let (client, verifier) = mock::client(vec![
         // Eraser #1051: the PodTemplate exists before the ImageJob does.
-        Exchange::new(
-            Method::POST,
-            format!("{template_path}?&fieldManager=drydock"),
-            json!({"apiVersion": "v1", "kind": "PodTemplate",
-                   "metadata": {"name": "imagejob-x7k2p", "namespace": NS}}),
-        )
-        .with_body(json!({
+        template_post("imagejob-x7k2p").with_body(json!({
             "metadata": {"generateName": "imagejob-", "namespace": NS},
             "template": {"metadata": {"labels": {"eraser.sh/type": "collector"}}}
         })),
-        Exchange::new(
-            Method::POST,
-            "/apis/eraser.sh/v1/imagejobs?&fieldManager=drydock",
-            job_reply("imagejob-x7k2p"),
-        )
-        .with_body(json!({"metadata": {
+        job_post("imagejob-x7k2p").with_body(json!({"metadata": {
             "name": "imagejob-x7k2p",
             "labels": {"eraser.sh/job-owner": "imagecollector"}
         }})),
         // Eraser #912: the template is owned by the job, not by the manager pod.
-        Exchange::new(
-            Method::PATCH,
-            format!("{template_path}/imagejob-x7k2p?&fieldManager=drydock"),
-            json!({"apiVersion": "v1", "kind": "PodTemplate",
-                   "metadata": {"name": "imagejob-x7k2p", "namespace": NS}}),
-        )
-        .with_body(owner_patch("imagejob-x7k2p")),
+        template_reown("imagejob-x7k2p").with_body(owner_patch("imagejob-x7k2p")),
     ]);
     let ctx = context(client, Config::default());
-    let name = create_job(
-        &ctx,
-        JobRequest {
-            mode: JobMode::Automatic,
-            owner: None,
-            exclusions: vec![],
-            identity: BTreeMap::new(),
-        },
-    )
-    .await
-    .unwrap();
+    let name = create_job(&ctx, collector_job()).await.unwrap();
     assert_eq!(name, "imagejob-x7k2p");
     verifier.finish().await;
 }
@@ -107,22 +108,13 @@ async fn a_manual_job_puts_its_images_in_an_immutable_configmap_owned_by_the_job
             "immutable": true,
             "data": {"images": "[\"docker.io/library/alpine:3.7.3\"]"}
         })),
-        Exchange::new(
-            Method::POST,
-            format!("{template_path}?&fieldManager=drydock"),
-            json!({"apiVersion": "v1", "kind": "PodTemplate",
-                   "metadata": {"name": "imagejob-m1", "namespace": NS}}),
-        )
+        template_post("imagejob-m1")
         .with_body(json!({"template": {"spec": {"volumes": [
             {"name": "runtime-sock-volume",
              "hostPath": {"path": "/run/containerd/containerd.sock", "type": "Socket"}},
             {"name": "imagelist", "configMap": {"name": "imagelist-abcde"}}
         ]}}})),
-        Exchange::new(
-            Method::POST,
-            "/apis/eraser.sh/v1/imagejobs?&fieldManager=drydock",
-            job_reply("imagejob-m1"),
-        )
+        job_post("imagejob-m1")
         .with_body(json!({"metadata": {
             "name": "imagejob-m1",
             "labels": {"eraser.sh/job-owner": "imagelist-controller"},
@@ -164,12 +156,7 @@ async fn a_manual_job_puts_its_images_in_an_immutable_configmap_owned_by_the_job
 async fn a_job_that_cannot_be_created_takes_its_podtemplate_with_it() {
     let template_path = format!("/api/v1/namespaces/{NS}/podtemplates");
     let (client, verifier) = mock::client(vec![
-        Exchange::new(
-            Method::POST,
-            format!("{template_path}?&fieldManager=drydock"),
-            json!({"apiVersion": "v1", "kind": "PodTemplate",
-                   "metadata": {"name": "imagejob-q", "namespace": NS}}),
-        ),
+        template_post("imagejob-q"),
         Exchange::new(
             Method::POST,
             "/apis/eraser.sh/v1/imagejobs?&fieldManager=drydock",
@@ -183,17 +170,7 @@ async fn a_job_that_cannot_be_created_takes_its_podtemplate_with_it() {
         ),
     ]);
     let ctx = context(client, Config::default());
-    let err = create_job(
-        &ctx,
-        JobRequest {
-            mode: JobMode::Automatic,
-            owner: None,
-            exclusions: vec![],
-            identity: BTreeMap::new(),
-        },
-    )
-    .await
-    .unwrap_err();
+    let err = create_job(&ctx, collector_job()).await.unwrap_err();
     assert!(
         err.to_string().starts_with("cannot create the ImageJob"),
         "{err}"
@@ -382,7 +359,6 @@ fn collector_job() -> JobRequest {
 #[tokio::test(start_paused = true)]
 async fn a_job_with_drydocks_scanner_gets_a_token_secret_it_owns_and_its_scanner_mounts() {
     let secret_path = format!("/api/v1/namespaces/{NS}/secrets");
-    let template_path = format!("/api/v1/namespaces/{NS}/podtemplates");
     let (client, verifier) = mock::client(vec![
         Exchange::new(
             Method::POST,
@@ -400,13 +376,7 @@ async fn a_job_with_drydocks_scanner_gets_a_token_secret_it_owns_and_its_scanner
             let token = body["data"]["token"].as_str().unwrap_or_default();
             (token.len() != 88).then(|| format!("token {token:?} is not 32 bytes of hex"))
         }),
-        Exchange::new(
-            Method::POST,
-            format!("{template_path}?&fieldManager=drydock"),
-            json!({"apiVersion": "v1", "kind": "PodTemplate",
-                   "metadata": {"name": "imagejob-x7k2p", "namespace": NS}}),
-        )
-        .validated_by(|body| {
+        template_post("imagejob-x7k2p").validated_by(|body| {
             let spec = &body["template"]["spec"];
             let volume = spec["volumes"]
                 .as_array()
@@ -434,18 +404,8 @@ async fn a_job_with_drydocks_scanner_gets_a_token_secret_it_owns_and_its_scanner
                 ))
             .then(|| format!("scanner args {args}"))
         }),
-        Exchange::new(
-            Method::POST,
-            "/apis/eraser.sh/v1/imagejobs?&fieldManager=drydock",
-            job_reply("imagejob-x7k2p"),
-        ),
-        Exchange::new(
-            Method::PATCH,
-            format!("{template_path}/imagejob-x7k2p?&fieldManager=drydock"),
-            json!({"apiVersion": "v1", "kind": "PodTemplate",
-                   "metadata": {"name": "imagejob-x7k2p", "namespace": NS}}),
-        )
-        .with_body(owner_patch("imagejob-x7k2p")),
+        job_post("imagejob-x7k2p"),
+        template_reown("imagejob-x7k2p").with_body(owner_patch("imagejob-x7k2p")),
         // The token belongs to the job: collected with it, honoured while it runs.
         Exchange::new(
             Method::PATCH,
@@ -467,7 +427,6 @@ async fn a_job_with_drydocks_scanner_gets_a_token_secret_it_owns_and_its_scanner
 
 #[tokio::test(start_paused = true)]
 async fn without_the_right_to_create_secrets_jobs_run_without_the_cache_and_it_is_said_once() {
-    let template_path = format!("/api/v1/namespaces/{NS}/podtemplates");
     let run = |refused: bool| {
         let mut exchanges = Vec::new();
         if refused {
@@ -481,27 +440,12 @@ async fn without_the_right_to_create_secrets_jobs_run_without_the_cache_and_it_i
             );
         }
         exchanges.extend([
-            Exchange::new(
-                Method::POST,
-                format!("{template_path}?&fieldManager=drydock"),
-                json!({"apiVersion": "v1", "kind": "PodTemplate",
-                       "metadata": {"name": "imagejob-a", "namespace": NS}}),
-            )
-            .validated_by(|body| {
+            template_post("imagejob-a").validated_by(|body| {
                 let text = body.to_string();
                 (text.contains("verdict")).then(|| format!("a token is mounted: {text}"))
             }),
-            Exchange::new(
-                Method::POST,
-                "/apis/eraser.sh/v1/imagejobs?&fieldManager=drydock",
-                job_reply("imagejob-a"),
-            ),
-            Exchange::new(
-                Method::PATCH,
-                format!("{template_path}/imagejob-a?&fieldManager=drydock"),
-                json!({"apiVersion": "v1", "kind": "PodTemplate",
-                       "metadata": {"name": "imagejob-a", "namespace": NS}}),
-            ),
+            job_post("imagejob-a"),
+            template_reown("imagejob-a"),
         ]);
         exchanges
     };

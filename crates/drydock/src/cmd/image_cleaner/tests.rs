@@ -52,6 +52,41 @@ fn config_cm(text: &str) -> Value {
            "data": {"controller_manager_config.yaml": text}})
 }
 
+/// The GET of the manager's config in `kube-system`, answered with `reply`.
+fn get_config(reply: Value) -> Exchange {
+    Exchange::new(
+        Method::GET,
+        format!("{CM_PATH}/eraser-manager-config"),
+        reply,
+    )
+}
+
+/// The GET of the manager's Deployment, answered with `reply`.
+fn get_manager(reply: Value) -> Exchange {
+    Exchange::new(
+        Method::GET,
+        format!("{DEPLOY_PATH}/eraser-controller-manager"),
+        reply,
+    )
+}
+
+/// The PATCH of the schedule's state ConfigMap (a run request's annotations).
+fn patch_state() -> Exchange {
+    Exchange::new(
+        Method::PATCH,
+        format!("{CM_PATH}/drydock-image-cleaner-state?&fieldManager=drydock"),
+        json!({}),
+    )
+}
+
+/// The reads of a run request on a cluster whose manager runs with the config `config_text`.
+fn running_with(config_text: &str) -> Vec<Exchange> {
+    vec![
+        get_manager(serde_json::to_value(deployment(1)).unwrap()),
+        get_config(config_cm(config_text)),
+    ]
+}
+
 fn parsed(text: &str) -> Config {
     config::parse(text, "test").unwrap().config
 }
@@ -204,14 +239,7 @@ fn applies(config_text: &str) -> Vec<Exchange> {
 async fn enable_on_a_fresh_cluster_applies_everything_with_a_weekly_config() {
     let fresh = plan_config(None, "", None, &image()).unwrap().text;
     assert!(fresh.contains("repeatInterval: 168h0m0s"));
-    let mut calls = vec![
-        Exchange::new(
-            Method::GET,
-            format!("{CM_PATH}/eraser-manager-config"),
-            json!({}),
-        )
-        .failing(404, "NotFound", "not found"),
-    ];
+    let mut calls = vec![get_config(json!({})).failing(404, "NotFound", "not found")];
     calls.extend(applies(&fresh));
     let (client, verifier) = mock::client(calls);
     let lines = enable(&client, &Options::default(), None).await.unwrap();
@@ -225,11 +253,7 @@ async fn enable_on_a_fresh_cluster_applies_everything_with_a_weekly_config() {
 
 #[tokio::test(start_paused = true)]
 async fn re_enable_keeps_the_existing_config_and_changes_only_a_given_interval() {
-    let mut calls = vec![Exchange::new(
-        Method::GET,
-        format!("{CM_PATH}/eraser-manager-config"),
-        config_cm(TUNED),
-    )];
+    let mut calls = vec![get_config(config_cm(TUNED))];
     let expected = plan_config(Some(TUNED), "x", Some("96".parse().unwrap()), &image()).unwrap();
     assert_eq!(
         parsed(&expected.text).manager.node_filter.selectors,
@@ -244,11 +268,7 @@ async fn re_enable_keeps_the_existing_config_and_changes_only_a_given_interval()
 
     // Without --interval-hours the text goes back unchanged.
     let tuned = TUNED.replace("v2", &image().tag);
-    let mut calls = vec![Exchange::new(
-        Method::GET,
-        format!("{CM_PATH}/eraser-manager-config"),
-        config_cm(&tuned),
-    )];
+    let mut calls = vec![get_config(config_cm(&tuned))];
     calls.extend(applies(&tuned));
     let (client, verifier) = mock::client(calls);
     enable(&client, &Options::default(), None).await.unwrap();
@@ -291,11 +311,9 @@ async fn enable_into_another_namespace_creates_it_first() {
 
 #[tokio::test(start_paused = true)]
 async fn a_broken_config_stops_enable_before_anything_is_applied() {
-    let (client, verifier) = mock::client(vec![Exchange::new(
-        Method::GET,
-        format!("{CM_PATH}/eraser-manager-config"),
-        config_cm("apiVersion: eraser.sh/v1alpha3\nmanager: {scheduling: {repeatInterval: 10s}}\n"),
-    )]);
+    let (client, verifier) = mock::client(vec![get_config(config_cm(
+        "apiVersion: eraser.sh/v1alpha3\nmanager: {scheduling: {repeatInterval: 10s}}\n",
+    ))]);
     let err = enable(&client, &Options::default(), None)
         .await
         .unwrap_err();
@@ -605,11 +623,7 @@ async fn status_reads_five_objects_any_of_which_may_be_missing() {
         |path: String| Exchange::new(Method::GET, path, json!({})).failing(404, "NotFound", "nf");
     let (client, verifier) = mock::client(vec![
         missing(format!("{DEPLOY_PATH}/eraser-controller-manager")),
-        Exchange::new(
-            Method::GET,
-            format!("{CM_PATH}/eraser-manager-config"),
-            config_cm(TUNED),
-        ),
+        get_config(config_cm(TUNED)),
         missing(format!("{CM_PATH}/drydock-image-cleaner-state")),
         missing(format!("{CM_PATH}/drydock-image-cleaner-history")),
         missing("/apis/eraser.sh/v1/imagejobs?&labelSelector=eraser.sh%2Fjob-owner".to_owned()),
@@ -682,27 +696,14 @@ fn history_marks_a_dry_run_and_shows_what_would_go_and_why_the_rest_stays() {
 #[tokio::test(start_paused = true)]
 async fn a_dry_run_request_marks_the_same_stamp_as_dry() {
     let stamp = "2026-11-03T00:00:00Z";
-    let (client, verifier) = mock::client(vec![
-        Exchange::new(
-            Method::GET,
-            format!("{DEPLOY_PATH}/eraser-controller-manager"),
-            serde_json::to_value(deployment(1)).unwrap(),
-        ),
-        Exchange::new(
-            Method::GET,
-            format!("{CM_PATH}/eraser-manager-config"),
-            config_cm(TUNED),
-        ),
-        Exchange::new(
-            Method::PATCH,
-            format!("{CM_PATH}/drydock-image-cleaner-state?&fieldManager=drydock"),
-            json!({}),
-        )
-        .with_body(json!({"metadata": {"annotations": {
+    let mut calls = running_with(TUNED);
+    calls.extend(
+        [patch_state().with_body(json!({"metadata": {"annotations": {
             "drydock.dev/run-requested": stamp,
             "drydock.dev/run-requested-dry-run": stamp,
-        }}})),
-    ]);
+        }}}))],
+    );
+    let (client, verifier) = mock::client(calls);
     let line = request_run(&client, NS, t(stamp), true).await.unwrap();
     verifier.finish().await;
     assert!(
@@ -729,14 +730,8 @@ async fn history_is_empty_when_the_manager_never_wrote_one() {
 
 #[tokio::test(start_paused = true)]
 async fn run_is_refused_when_the_image_cleaner_is_disabled() {
-    let (client, verifier) = mock::client(vec![
-        Exchange::new(
-            Method::GET,
-            format!("{DEPLOY_PATH}/eraser-controller-manager"),
-            json!({}),
-        )
-        .failing(404, "NotFound", "nf"),
-    ]);
+    let (client, verifier) =
+        mock::client(vec![get_manager(json!({})).failing(404, "NotFound", "nf")]);
     let err = request_run(&client, NS, t("2026-11-03T00:00:00Z"), false)
         .await
         .unwrap_err();
@@ -754,18 +749,7 @@ async fn run_is_refused_in_manual_only_mode() {
         "collector:\n    enabled: true",
         "collector:\n    enabled: false",
     );
-    let (client, verifier) = mock::client(vec![
-        Exchange::new(
-            Method::GET,
-            format!("{DEPLOY_PATH}/eraser-controller-manager"),
-            serde_json::to_value(deployment(1)).unwrap(),
-        ),
-        Exchange::new(
-            Method::GET,
-            format!("{CM_PATH}/eraser-manager-config"),
-            config_cm(&manual),
-        ),
-    ]);
+    let (client, verifier) = mock::client(running_with(&manual));
     let err = request_run(&client, NS, t("2026-11-03T00:00:00Z"), false)
         .await
         .unwrap_err();
@@ -777,24 +761,11 @@ async fn run_is_refused_in_manual_only_mode() {
 async fn run_annotates_the_state_configmap_creating_it_when_absent() {
     let annotation =
         json!({"metadata": {"annotations": {"drydock.dev/run-requested": "2026-11-03T00:00:00Z"}}});
-    let (client, verifier) = mock::client(vec![
-        Exchange::new(
-            Method::GET,
-            format!("{DEPLOY_PATH}/eraser-controller-manager"),
-            serde_json::to_value(deployment(1)).unwrap(),
-        ),
-        Exchange::new(
-            Method::GET,
-            format!("{CM_PATH}/eraser-manager-config"),
-            config_cm(TUNED),
-        ),
-        Exchange::new(
-            Method::PATCH,
-            format!("{CM_PATH}/drydock-image-cleaner-state?&fieldManager=drydock"),
-            json!({}),
-        )
-        .with_body(annotation.clone())
-        .failing(404, "NotFound", "nf"),
+    let mut calls = running_with(TUNED);
+    calls.extend([
+        patch_state()
+            .with_body(annotation.clone())
+            .failing(404, "NotFound", "nf"),
         Exchange::new(
             Method::POST,
             format!("{CM_PATH}?&fieldManager=drydock"),
@@ -803,6 +774,7 @@ async fn run_annotates_the_state_configmap_creating_it_when_absent() {
         .with_body(json!({"metadata": {"name": "drydock-image-cleaner-state",
                 "annotations": {"drydock.dev/run-requested": "2026-11-03T00:00:00Z"}}})),
     ]);
+    let (client, verifier) = mock::client(calls);
     let line = request_run(&client, NS, t("2026-11-03T00:00:00Z"), false)
         .await
         .unwrap();

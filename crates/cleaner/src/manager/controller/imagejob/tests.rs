@@ -261,6 +261,47 @@ fn terminating(f: &mut Fixture, nodes: &[&str], now: Timestamp) {
     }
 }
 
+/// The call that deletes the ImageJob itself.
+fn delete_job() -> Exchange {
+    Exchange::new(
+        Method::DELETE,
+        format!("/apis/eraser.sh/v1/imagejobs/{JOB}?"),
+        job_reply(),
+    )
+}
+
+/// A job that completed at `at(60)` with `count` nodes succeeded.
+fn completed_at_60(count: i64) -> Arc<ImageJob> {
+    job(Some(ImageJobStatus {
+        phase: JobPhase::Completed,
+        desired: count,
+        succeeded: count,
+        delete_after: Some(Time(at(60))),
+        ..ImageJobStatus::default()
+    }))
+}
+
+/// The passes of a started job whose pods on `nodes` all succeed: the cache sees them done,
+/// the pass at `at(60)` completes the job, the next deletes its pods, and the one after they
+/// terminate deletes the job.
+async fn run_to_completion(f: &mut Fixture, nodes: &[&str]) {
+    for n in nodes {
+        f.pod_writer
+            .apply_watcher_event(&watcher::Event::Apply(pod(n, "Succeeded", at(5), &[])));
+    }
+    f.clock.set(at(60));
+    let count = i64::try_from(nodes.len()).unwrap();
+    reconcile(job(running(count, 0)), f.shared.clone())
+        .await
+        .unwrap();
+    let completed = completed_at_60(count);
+    reconcile(completed.clone(), f.shared.clone())
+        .await
+        .unwrap();
+    terminating(f, nodes, at(61));
+    reconcile(completed, f.shared.clone()).await.unwrap();
+}
+
 fn requeue(action: &Action, after: Duration) {
     assert_eq!(*action, Action::requeue(after));
 }
@@ -487,14 +528,7 @@ async fn an_oom_killed_container_with_its_peers_blocked_does_not_keep_the_job_ru
         "phase": "Completed", "succeeded": 1, "failed": 1, "deleteAfter": "2026-03-01T03:01:00Z"
     })));
     calls.push(delete_pods());
-    calls.push(
-        Exchange::new(
-            Method::DELETE,
-            format!("/apis/eraser.sh/v1/imagejobs/{JOB}?"),
-            job_reply(),
-        )
-        .with_body(json!({"propagationPolicy": "Background"})),
-    );
+    calls.push(delete_job().with_body(json!({"propagationPolicy": "Background"})));
     let (client, verifier) = mock::client(calls);
     let mut f = fixture(client, config, nodes, pods, at(60));
     let action = reconcile(job(running(2, 0)), f.shared.clone())
@@ -556,11 +590,7 @@ async fn two_hundred_seventy_two_of_273_nodes_complete_the_job_at_ratio_095() {
 
 #[tokio::test(start_paused = true)]
 async fn a_finished_job_waits_for_delete_after_then_is_deleted() {
-    let (client, verifier) = mock::client(vec![Exchange::new(
-        Method::DELETE,
-        format!("/apis/eraser.sh/v1/imagejobs/{JOB}?"),
-        job_reply(),
-    )]);
+    let (client, verifier) = mock::client(vec![delete_job()]);
     let mut config = Config::default();
     config.manager.image_job.cleanup.delay_on_success = drydock_api::GoDuration::from_secs(120);
     let completed = job(Some(ImageJobStatus {
@@ -646,37 +676,14 @@ async fn a_whole_job_on_50_nodes_costs_one_create_per_node_plus_eight_calls() {
     calls.extend(record_run("Normal", "Completed"));
     calls.push(patch_status(json!({"phase": "Completed", "succeeded": 50})));
     calls.push(delete_pods());
-    calls.push(Exchange::new(
-        Method::DELETE,
-        format!("/apis/eraser.sh/v1/imagejobs/{JOB}?"),
-        job_reply(),
-    ));
+    calls.push(delete_job());
     let total = calls.len();
     let (client, verifier) = mock::client(calls);
     let mut f = fixture(client, Config::default(), nodes, vec![], t0());
     reconcile(job(None), f.shared.clone()).await.unwrap();
     // The pods run and succeed; the cache sees them.
-    for n in &names {
-        f.pod_writer
-            .apply_watcher_event(&watcher::Event::Apply(pod(n, "Succeeded", at(5), &[])));
-    }
-    f.clock.set(at(60));
-    reconcile(job(running(50, 0)), f.shared.clone())
-        .await
-        .unwrap();
-    let completed = job(Some(ImageJobStatus {
-        phase: JobPhase::Completed,
-        desired: 50,
-        succeeded: 50,
-        delete_after: Some(Time(at(60))),
-        ..ImageJobStatus::default()
-    }));
-    reconcile(completed.clone(), f.shared.clone())
-        .await
-        .unwrap();
     let all: Vec<&str> = names.iter().map(String::as_str).collect();
-    terminating(&mut f, &all, at(61));
-    reconcile(completed, f.shared.clone()).await.unwrap();
+    run_to_completion(&mut f, &all).await;
     verifier.finish().await;
     assert_eq!(total, 50 + 8);
     println!("API requests for one job on 50 nodes: {total}");
@@ -765,34 +772,11 @@ async fn with_erasers_chart_role_a_run_completes_and_deletes_its_pods_one_by_one
             .with_body(json!({"propagationPolicy": "Background"})),
         );
     }
-    calls.push(Exchange::new(
-        Method::DELETE,
-        format!("/apis/eraser.sh/v1/imagejobs/{JOB}?"),
-        job_reply(),
-    ));
+    calls.push(delete_job());
     let (client, verifier) = mock::client(calls);
     let mut f = fixture(client, Config::default(), nodes, vec![], t0());
     reconcile(job(None), f.shared.clone()).await.unwrap();
-    for n in names {
-        f.pod_writer
-            .apply_watcher_event(&watcher::Event::Apply(pod(n, "Succeeded", at(5), &[])));
-    }
-    f.clock.set(at(60));
-    reconcile(job(running(2, 0)), f.shared.clone())
-        .await
-        .unwrap();
-    let completed = job(Some(ImageJobStatus {
-        phase: JobPhase::Completed,
-        desired: 2,
-        succeeded: 2,
-        delete_after: Some(Time(at(60))),
-        ..ImageJobStatus::default()
-    }));
-    reconcile(completed.clone(), f.shared.clone())
-        .await
-        .unwrap();
-    terminating(&mut f, &names, at(61));
-    reconcile(completed, f.shared.clone()).await.unwrap();
+    run_to_completion(&mut f, &names).await;
     // Later Events are not even attempted (the mock would fail on any extra call).
     f.shared
         .ctx
