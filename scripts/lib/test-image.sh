@@ -9,7 +9,8 @@
 #     entrypoint with flags only takes its role from OTEL_SERVICE_NAME (as Eraser's manager
 #     starts its workers); names resolve through /etc/hosts (static glibc, nsswitch.conf);
 #   - the binary carries its crate list (cargo-auditable): the image's own `drydock scan
-#     --list-packages` lists the crates Cargo.lock resolves for it, as syft does;
+#     --list-packages` lists the crates Cargo.lock resolves for it, as syft does, and a
+#     hand-written crates.io record matches its tokio;
 #   - a real containerd imports the archive under its reference and runs the image.
 # Prints one line per check and ends with a counted summary; exits 1 when any check failed.
 # Usage: test-image.sh         (needs root: chroot, containerd)
@@ -190,7 +191,17 @@ echo "== the binary's crate list (cargo-auditable)"
 # the binary on this target (normal dependencies, proc macros aside). cargo-auditable records
 # more than is linked (some proc macros and their dependencies, crates that cargo's metadata
 # resolves with the dev-dependencies' features); syft and Trivy list those too.
+# Two hand-written crates.io records: one that the binary's tokio is before the fix of (a
+# finding), one whose fix its serde already has (none).
 mkdir -p "$rootfs/tmp/osv"
+tokio_fixed=$(cargo tree --locked --offline -p drydock -e normal -i tokio --depth 0 --prefix none 2>/dev/null \
+  | sed -n 's/^tokio v\([0-9]*\)\..*/\1/p' | head -1)
+crates_record() { # id crate fixed
+  printf '{"schema_version":"1.7.4","id":"%s","modified":"2026-11-01T00:00:00Z","aliases":["CVE-%s"],"severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"}],"affected":[{"package":{"ecosystem":"crates.io","name":"%s"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"%s"}]}]}]}' \
+    "$1" "${1#RUSTSEC-}" "$2" "$3" > "$rootfs/tmp/osv/$1.json"
+}
+crates_record RUSTSEC-2099-0001 tokio "$((${tokio_fixed:-1} + 1)).0.0"
+crates_record RUSTSEC-2099-0002 serde 1.0.0
 cp "$first" "$rootfs/tmp/image.tar"
 run -- /usr/bin/drydock vulndb build --osv /tmp/osv --vulndb /tmp/vuln.db >/dev/null 2>&1 || true
 run -- /usr/bin/drydock scan --vulndb /tmp/vuln.db --list-packages -o json /tmp/image.tar \
@@ -227,7 +238,10 @@ if ours != syft:
     fail(f"differs from syft: only drydock {sorted(ours - syft)[:8]}, only syft {sorted(syft - ours)[:8]}")
 if not linked <= ours:
     fail(f"linked crates missing from the list: {sorted(linked - ours)[:8]}")
-print(f"{len(ours)} crates, as syft; all {len(linked)} linked ones")
+ids = {f["id"] for f in scan.get("findings", [])}
+if ids != {"CVE-2099-0001"}:
+    fail(f"findings {sorted(ids)}, expected only tokio's CVE-2099-0001 (serde's fix is older than its version)")
+print(f"{len(ours)} crates, as syft; all {len(linked)} linked ones; tokio's finding and not serde's")
 PY
 ) && ok "drydock scan --list-packages of the image lists its binary's $crates" \
   || fail "the binary's crate list" "$crates"
