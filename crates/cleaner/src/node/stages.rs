@@ -135,16 +135,7 @@ pub async fn run_collector<R: ImageRuntime>(
     context: &StageContext,
     scan_disabled: bool,
 ) -> Result<Vec<drydock_api::Image>> {
-    let exclusions = context.exclusions()?;
-    let snapshot = snapshot(runtime).await?;
-    let mut decisions = decide(&snapshot, &Targets::All, &exclusions, &context.protected);
-    apply_minimum_age(
-        runtime,
-        &snapshot,
-        &mut decisions,
-        context.minimum_age.as_ref(),
-    )
-    .await?;
+    let (snapshot, decisions) = fresh_decisions(runtime, context, &Targets::All).await?;
     let mut images: Vec<drydock_api::Image> = removable(&decisions)
         .into_iter()
         .map(|i| i.to_pipe())
@@ -250,17 +241,8 @@ async fn remove<R: ImageRuntime>(
             Targets::Named(images.into_iter().map(|image| image.image_id).collect())
         }
     };
-    let exclusions = context.exclusions()?;
     // A fresh listing: an image that started running since the collector looked is kept.
-    let snapshot = snapshot(runtime).await?;
-    let mut decisions = decide(&snapshot, &targets, &exclusions, &context.protected);
-    apply_minimum_age(
-        runtime,
-        &snapshot,
-        &mut decisions,
-        context.minimum_age.as_ref(),
-    )
-    .await?;
+    let (_, decisions) = fresh_decisions(runtime, context, &targets).await?;
     let images = execute(runtime, decisions, context.dry_run).await;
     let totals = Totals::of(&images);
     if context.dry_run {
@@ -279,6 +261,27 @@ async fn remove<R: ImageRuntime>(
         images,
         totals,
     })
+}
+
+/// Lists the runtime's images now and decides on `targets` under the stage's exclusions,
+/// protected images and minimum age: what the collector hands on and what the remover removes.
+/// Returns the listing with the decisions.
+async fn fresh_decisions<R: ImageRuntime>(
+    runtime: &mut R,
+    context: &StageContext,
+    targets: &Targets,
+) -> Result<(Snapshot, Vec<Decision>)> {
+    let exclusions = context.exclusions()?;
+    let snapshot = snapshot(runtime).await?;
+    let mut decisions = decide(&snapshot, targets, &exclusions, &context.protected);
+    apply_minimum_age(
+        runtime,
+        &snapshot,
+        &mut decisions,
+        context.minimum_age.as_ref(),
+    )
+    .await?;
+    Ok((snapshot, decisions))
 }
 
 /// Keeps the images younger than `minimum` (when one is set and anything is to be removed). The
